@@ -1,0 +1,1 @@
+"""fifa.annotator"""

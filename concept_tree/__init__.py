@@ -1,0 +1,1 @@
+"""fifa.concept_tree"""

@@ -1,0 +1,211 @@
+"""COCO run-length encoding (RLE) helpers shared by every stage.
+
+Masks are stored as ``{"size": [h, w], "counts": str}`` (pycocotools' compressed
+string, column-major order). pycocotools trusts its input: a malformed counts
+string decodes into uninitialised memory or aborts the process. Every RLE that
+comes from outside (submissions, imported data) must pass :func:`check_rle`
+before pycocotools sees it.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+RLE = dict  # {"size": [h, w], "counts": str}
+
+
+class InvalidRLE(ValueError):
+    """An RLE that is not a well-formed COCO mask."""
+
+
+# --------------------------------------------------------------------- parsing
+def parse_counts(counts: str) -> list[int]:
+    """Decode a COCO compressed counts string into run lengths, without pycocotools.
+
+    Mirrors ``rleFrString`` of the COCO API, but refuses what it would misread:
+    characters outside the alphabet, a value cut off mid-way, negative runs.
+    """
+    if not isinstance(counts, str):
+        raise InvalidRLE(f"counts must be a string, got {type(counts).__name__}")
+    out: list[int] = []
+    i, n = 0, len(counts)
+    while i < n:
+        x, k, more = 0, 0, True
+        while more:
+            if i >= n:
+                raise InvalidRLE("counts string ends inside a value")
+            c = ord(counts[i]) - 48
+            if c < 0 or c > 63:
+                raise InvalidRLE(f"invalid character {counts[i]!r} in counts")
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            i += 1
+            k += 1
+            if not more and (c & 0x10):
+                x |= -1 << (5 * k)
+            if k > 13:
+                raise InvalidRLE("counts value too long")
+        if len(out) > 2:
+            x += out[-2]
+        if x < 0:
+            raise InvalidRLE(f"negative run length {x} at position {len(out)}")
+        out.append(x)
+    return out
+
+
+def check_rle(obj: object, expect_size: Sequence[int] | None = None) -> RLE:
+    """Validate an RLE from outside and return it normalised (``counts`` as str).
+
+    Accepts compressed (str / bytes) or uncompressed (list of ints) counts.
+    Raises :class:`InvalidRLE` with a short reason otherwise.
+    """
+    if not isinstance(obj, Mapping):
+        raise InvalidRLE(f"mask must be an object with size and counts, got {type(obj).__name__}")
+    size, counts = obj.get("size"), obj.get("counts")
+    if size is None or counts is None:
+        raise InvalidRLE("mask needs both 'size' and 'counts'")
+    try:
+        h, w = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise InvalidRLE(f"size must be [height, width], got {size!r}") from None
+    if h < 0 or w < 0 or any(float(v) != int(v) for v in size):
+        raise InvalidRLE(f"size must be two non-negative integers, got {size!r}")
+    if expect_size is not None and [h, w] != [int(v) for v in expect_size]:
+        raise InvalidRLE(f"mask size {[h, w]} differs from image size {list(expect_size)}")
+    if isinstance(counts, bytes):
+        try:
+            counts = counts.decode("ascii")
+        except UnicodeDecodeError:
+            raise InvalidRLE("counts bytes are not ASCII") from None
+    if isinstance(counts, str):
+        runs = parse_counts(counts)
+        compressed = counts
+    elif isinstance(counts, (list, tuple, np.ndarray)):
+        try:
+            runs = [int(v) for v in counts]
+        except (TypeError, ValueError):
+            raise InvalidRLE("uncompressed counts must be integers") from None
+        if any(v < 0 for v in runs):
+            raise InvalidRLE("uncompressed counts must be non-negative")
+        compressed = None
+    else:
+        raise InvalidRLE(f"counts must be a string or a list, got {type(counts).__name__}")
+    total = sum(runs)
+    if total != h * w:
+        raise InvalidRLE(f"counts sum to {total}, expected height*width = {h * w}")
+    if compressed is None:
+        compressed = _compress_runs(runs, h, w)
+    return {"size": [h, w], "counts": compressed}
+
+
+def _compress_runs(runs: Sequence[int], h: int, w: int) -> str:
+    rle = mask_utils.frPyObjects({"counts": list(runs), "size": [h, w]}, h, w)
+    return _as_str(rle)["counts"]
+
+
+def _as_str(rle: Mapping) -> RLE:
+    counts = rle["counts"]
+    if isinstance(counts, bytes):
+        counts = counts.decode("ascii")
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts}
+
+
+def _as_coco(rle: Mapping) -> dict:
+    counts = rle["counts"]
+    if isinstance(counts, str):
+        counts = counts.encode("ascii")
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts}
+
+
+# -------------------------------------------------------------------- encoding
+def encode(mask: np.ndarray) -> RLE:
+    """Encode a 2-D boolean mask."""
+    m = np.asfortranarray(np.asarray(mask, dtype=np.uint8))
+    if m.ndim != 2:
+        raise ValueError(f"mask must be 2-D, got shape {m.shape}")
+    return _as_str(mask_utils.encode(m))
+
+
+def decode(rle: Mapping) -> np.ndarray:
+    """Decode a (trusted) RLE into a boolean HxW array."""
+    h, w = int(rle["size"][0]), int(rle["size"][1])
+    if h * w == 0:
+        return np.zeros((h, w), dtype=bool)
+    return mask_utils.decode(_as_coco(rle)).astype(bool)
+
+
+def empty(height: int, width: int) -> RLE:
+    """An all-zero mask of the given size."""
+    return {"size": [height, width], "counts": _compress_runs([height * width], height, width)}
+
+
+def area(rle: Mapping) -> int:
+    return int(mask_utils.area(_as_coco(rle)))
+
+
+def merge(rles: Iterable[Mapping], intersect: bool = False, size: Sequence[int] | None = None) -> RLE:
+    """Union (or intersection) of RLEs; ``size`` gives the result for an empty list."""
+    items = [_as_coco(r) for r in rles]
+    if not items:
+        if size is None:
+            raise ValueError("merge of no masks needs a size")
+        return empty(int(size[0]), int(size[1]))
+    if len(items) == 1:
+        return _as_str(items[0])
+    return _as_str(mask_utils.merge(items, intersect=intersect))
+
+
+def iou(a: Mapping, b: Mapping) -> float:
+    """IoU of two masks; two empty masks have IoU 1."""
+    ua = area(merge([a, b]))
+    if ua == 0:
+        return 1.0
+    return area(merge([a, b], intersect=True)) / ua
+
+
+def encode_label_map(labels: np.ndarray, ids: Iterable[int] | None = None) -> dict[int, RLE]:
+    """RLE of every label of an integer label map, in one pass.
+
+    Runs are taken from the column-major flattening once and split by label, so
+    the cost does not grow with the number of labels the way per-mask encoding does.
+    Label values absent from the map are omitted unless listed in ``ids``.
+    """
+    h, w = labels.shape
+    flat = np.asarray(labels).ravel(order="F")
+    n = flat.size
+    if n == 0:
+        return {int(i): empty(h, w) for i in (ids or [])}
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    starts = np.concatenate(([0], change))
+    ends = np.concatenate((change, [n]))
+    run_labels = flat[starts]
+    order = np.argsort(run_labels, kind="stable")
+    sorted_labels = run_labels[order]
+    uniq, first = np.unique(sorted_labels, return_index=True)
+    bounds = list(first) + [len(order)]
+    wanted = set(int(i) for i in ids) if ids is not None else None
+    objs, keys = [], []
+    for j, lab in enumerate(uniq):
+        lab = int(lab)
+        if wanted is not None and lab not in wanted:
+            continue
+        sel = order[bounds[j]:bounds[j + 1]]
+        s, e = starts[sel], ends[sel]
+        prev_end = np.concatenate(([0], e[:-1]))
+        counts = np.empty(2 * len(s) + 1, dtype=np.int64)
+        counts[0:-1:2] = s - prev_end
+        counts[1::2] = e - s
+        counts[-1] = n - e[-1]
+        objs.append({"counts": counts.tolist(), "size": [h, w]})
+        keys.append(lab)
+    out: dict[int, RLE] = {}
+    if objs:
+        for k, r in zip(keys, mask_utils.frPyObjects(objs, h, w)):
+            out[k] = _as_str(r)
+    if wanted is not None:
+        for lab in wanted - out.keys():
+            out[lab] = empty(h, w)
+    return out

@@ -1,0 +1,44 @@
+"""Shared fixtures: the public-domain sample faces shipped inside scikit-image and matplotlib."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def _grace_hopper_path() -> Path:
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+
+
+@pytest.fixture(scope="session")
+def astronaut_rgb() -> np.ndarray:
+    import skimage.data
+
+    return skimage.data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def grace_hopper_path() -> Path:
+    return _grace_hopper_path()
+
+
+@pytest.fixture(scope="session")
+def grace_hopper_rgb(grace_hopper_path) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(grace_hopper_path).convert("RGB"))
+
+
+@pytest.fixture(scope="session")
+def sample_faces_dir(tmp_path_factory, astronaut_rgb, grace_hopper_rgb) -> Path:
+    """A folder with astronaut.png and grace_hopper.jpg."""
+    from PIL import Image
+
+    d = tmp_path_factory.mktemp("faces")
+    Image.fromarray(astronaut_rgb).save(d / "astronaut.png")
+    Image.fromarray(grace_hopper_rgb).save(d / "grace_hopper.jpg", quality=95)
+    return d
