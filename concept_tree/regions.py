@@ -1,0 +1,99 @@
+"""`FaceRegions`: the result of segmenting one face into Facial Image Concept Tree regions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from . import rle as rle_utils
+
+
+@dataclass
+class FaceRegions:
+    """Concept masks of one face, stored compactly as a label map over the atomic concepts.
+
+    ``label_map[y, x] == k`` means the pixel belongs to the atomic concept ``leaf_ids[k]``
+    (``-1``: no concept, e.g. outside the image's person and background split).
+    A parent concept's mask is the union of its leaves'.
+    """
+
+    image_size: tuple[int, int]  # (height, width)
+    status: str = "ok"  # "ok" | "no_face"
+    leaf_ids: tuple[str, ...] = ()
+    label_map: np.ndarray | None = None
+    landmarks: np.ndarray | None = None  # (N, 2) pixel (x, y)
+    face_box: tuple[int, int, int, int] | None = None  # x0, y0, x1, y1
+    face_index: int = 0
+    backend: str = "mediapipe"
+    error: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @cached_property
+    def _leaf_index(self) -> dict[str, int]:
+        return {k: i for i, k in enumerate(self.leaf_ids)}
+
+    def _leaves_under(self, node_id: str) -> list[str]:
+        from .tree import load_tree
+
+        tree = load_tree()
+        node = tree[node_id]
+        if node.is_leaf:
+            return [node_id]
+        return [n.id for n in tree.leaves(under=node_id)]
+
+    def mask(self, node_id: str) -> np.ndarray:
+        """Boolean HxW mask of an atomic or parent concept (parents: union of their leaves)."""
+        h, w = self.image_size
+        if self.label_map is None:
+            return np.zeros((h, w), dtype=bool)
+        idx = [self._leaf_index[i] for i in self._leaves_under(node_id) if i in self._leaf_index]
+        if not idx:
+            return np.zeros((h, w), dtype=bool)
+        if len(idx) == 1:
+            return self.label_map == idx[0]
+        lut = np.zeros(len(self.leaf_ids) + 1, dtype=bool)
+        lut[np.asarray(idx)] = True
+        return lut[self.label_map]  # -1 indexes the trailing False
+
+    @cached_property
+    def leaf_rles(self) -> dict[str, dict]:
+        """RLE of every non-empty atomic concept, from one pass over the label map."""
+        if self.label_map is None:
+            return {}
+        enc = rle_utils.encode_label_map(self.label_map)
+        return {self.leaf_ids[k]: r for k, r in enc.items() if k >= 0}
+
+    def rles(self, include_parents: bool = True) -> dict[str, dict]:
+        """RLE of every non-empty concept: atomic ones, and (by RLE merges) their parents."""
+        from .tree import load_tree
+
+        out = dict(self.leaf_rles)
+        if not include_parents or not out:
+            return out
+        tree = load_tree()
+        # Children before parents: walk the tree bottom-up and merge children RLEs.
+        for node in sorted(tree.nodes, key=lambda n: -n.depth):
+            if node.is_leaf:
+                continue
+            parts = [out[c] for c in node.children if c in out]
+            if parts:
+                out[node.id] = rle_utils.merge(parts)
+        return out
+
+    def areas(self) -> dict[str, int]:
+        """Pixel count of every atomic concept present."""
+        if self.label_map is None:
+            return {}
+        counts = np.bincount(self.label_map.ravel() + 1, minlength=len(self.leaf_ids) + 1)[1:]
+        return {k: int(c) for k, c in zip(self.leaf_ids, counts) if c}
+
+    @property
+    def face_mask(self) -> np.ndarray:
+        """The face region (the ``face`` subtree: skin, eyes, brows, nose, mouth ...)."""
+        return self.mask("face")
