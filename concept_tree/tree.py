@@ -41,6 +41,8 @@ MASK_SOURCES: frozenset[str] = frozenset(
     {"mesh", "eye_opening", "iris", "mouth_opening", "person_geometry", "background"}
 )
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _ID_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 Level = Union[str, int]
 
@@ -367,13 +369,13 @@ class ConceptTree:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100)
+        return yaml.dump(self.to_dict(), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 
     @classmethod
     def from_yaml(cls, text: str) -> "ConceptTree":
         """Build from YAML text."""
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_Loader)  # safe loader (C-accelerated when available)
         except yaml.YAMLError as e:
             raise TreeError(f"tree file is not valid YAML: {e}") from e
         return cls(data)
