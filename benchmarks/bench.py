@@ -1,0 +1,205 @@
+"""Loading a DFA-Bench table (the reference side of scoring).
+
+The bench is Parquet (or a pandas DataFrame) with the DESIGN columns
+``question_id, sample_id, task, image, question, answer, label, method,
+category, masks, mask_phrases, query_mask``.  Reference masks are validated
+with :func:`fifa.concept_tree.rle.check_rle` like any RLE from outside.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fifa.concept_tree.rle import InvalidRLE, check_rle
+
+REQUIRED_BENCH_COLUMNS = ("question_id", "task", "answer")
+DET_TASKS = {"det"}
+CLS_TASKS = {"cls"}
+MASK_TASKS = {"loc", "age"}
+TEXT_TASKS = {"toe", "age", "rq_name", "rq_mask", "rq_box", "fc"}
+KNOWN_TASKS = DET_TASKS | CLS_TASKS | MASK_TASKS | TEXT_TASKS
+
+
+class BenchError(ValueError):
+    """The bench itself cannot be used."""
+
+
+def list_ids(ids, limit: int = 10) -> str:
+    ids = [str(i) for i in ids]
+    head = ", ".join(repr(i) for i in ids[:limit])
+    return head + (f" ... and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def label_value(v: Any) -> int | None:
+    """``1`` fake / ``0`` real from the bench's label column (strings or numbers)."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        s = v.strip().lower()
+        if s in ("fake", "1", "true", "yes", "forged"):
+            return 1
+        if s in ("real", "0", "false", "no", "pristine"):
+            return 0
+        return None
+    try:
+        if v != v:  # NaN
+            return None
+        return 1 if int(v) == 1 else 0 if int(v) == 0 else None
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class Bench:
+    question_id: list[str]
+    task: list[str]
+    answer: list[str | None]
+    label: list[int | None]
+    method: list[str | None]
+    category: list[str | None]
+    sample_id: list[str | None]
+    masks: list[list[dict]]
+    query_mask_size: list[list[int] | None]
+    path: Path | None = None
+    _table: pa.Table | None = field(default=None, repr=False)
+    _image_sizes: dict[int, list[int] | None] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        self.index = {q: i for i, q in enumerate(self.question_id)}
+
+    def __len__(self) -> int:
+        return len(self.question_id)
+
+    def rows(self, task: str) -> list[int]:
+        return [i for i, t in enumerate(self.task) if t == task]
+
+    @property
+    def tasks(self) -> list[str]:
+        return sorted(set(self.task), key=lambda t: (t not in KNOWN_TASKS, t))
+
+    def classes(self) -> list[str]:
+        """Class set of ``cls``: the unique reference answers, sorted."""
+        return sorted({a for i, a in enumerate(self.answer) if self.task[i] in CLS_TASKS and a is not None})
+
+    def image_size(self, i: int) -> list[int] | None:
+        """[height, width] of row ``i``'s image: from its masks, its query mask, else the image header."""
+        if self.masks[i]:
+            return list(self.masks[i][0]["size"])
+        if self.query_mask_size[i] is not None:
+            return self.query_mask_size[i]
+        if i not in self._image_sizes:
+            self._image_sizes[i] = self._header_size(i)
+        return self._image_sizes[i]
+
+    def _header_size(self, i: int) -> list[int] | None:
+        from PIL import Image
+
+        if self._table is None and self.path is not None:
+            try:
+                self._table = pq.read_table(self.path, columns=["image"])
+            except Exception:  # noqa: BLE001
+                self._table = pa.table({"x": [None] * len(self)})
+        if self._table is None or "image" not in self._table.column_names:
+            return None
+        img = self._table.column("image")[i].as_py()
+        if not isinstance(img, dict):
+            return None
+        try:
+            if img.get("bytes"):
+                with Image.open(io.BytesIO(img["bytes"])) as im:  # header only, no pixel decode
+                    w, h = im.size
+                return [h, w]
+            p = img.get("path")
+            if p:
+                pp = Path(p)
+                if not pp.is_absolute() and self.path is not None:
+                    pp = self.path.parent / pp
+                with Image.open(pp) as im:
+                    w, h = im.size
+                return [h, w]
+        except Exception:  # noqa: BLE001 - an unreadable image only disables the size check
+            return None
+        return None
+
+
+def _col(table: pa.Table, name: str, n: int) -> list:
+    return table.column(name).to_pylist() if name in table.column_names else [None] * n
+
+
+def load_bench(bench: Any) -> Bench:
+    """Read a bench from a Parquet path or a DataFrame; raises :class:`BenchError`."""
+    path = None
+    if isinstance(bench, Bench):
+        return bench
+    if isinstance(bench, (str, os.PathLike)):
+        path = Path(bench)
+        if not path.exists():
+            raise BenchError(f"bench not found: {path}")
+        try:
+            names = pq.read_schema(path).names
+            table = pq.read_table(path, columns=[c for c in names if c != "image"])
+        except Exception as e:  # noqa: BLE001
+            raise BenchError(f"cannot read bench {path}: {e}") from None
+    else:
+        try:
+            table = pa.Table.from_pandas(bench, preserve_index=False)
+        except Exception as e:  # noqa: BLE001
+            raise BenchError(f"cannot use bench table: {e}") from None
+    missing = [c for c in REQUIRED_BENCH_COLUMNS if c not in table.column_names]
+    if missing:
+        raise BenchError(f"bench lacks column(s): {', '.join(missing)}")
+    n = table.num_rows
+    qids = [None if q is None else str(q) for q in table.column("question_id").to_pylist()]
+    if any(q is None for q in qids):
+        raise BenchError("bench has null question_id values")
+    seen, dups = set(), []
+    for q in qids:
+        if q in seen:
+            dups.append(q)
+        seen.add(q)
+    if dups:
+        raise BenchError(f"bench has {len(dups)} duplicate question_id(s): {list_ids(dups)}")
+    tasks = [str(t) if t is not None else "" for t in table.column("task").to_pylist()]
+    raw_masks = _col(table, "masks", n)
+    masks: list[list[dict]] = []
+    bad = []
+    for q, t, ms in zip(qids, tasks, raw_masks):
+        out = []
+        if ms:
+            try:
+                out = [check_rle(m) for m in ms]
+                if len({tuple(m["size"]) for m in out}) > 1:
+                    raise InvalidRLE("reference masks of one question differ in size")
+            except InvalidRLE as e:
+                bad.append(f"{q} ({e})")
+                out = []
+        masks.append(out)
+    if bad:
+        raise BenchError(f"bench has {len(bad)} invalid reference mask list(s): {list_ids(bad)}")
+    qsizes = []
+    for qm in _col(table, "query_mask", n):
+        try:
+            qsizes.append(list(check_rle(qm)["size"]) if qm else None)
+        except InvalidRLE:
+            qsizes.append(None)
+    text = lambda name: [None if v is None else str(v) for v in _col(table, name, n)]  # noqa: E731
+    return Bench(
+        question_id=qids,
+        task=tasks,
+        answer=text("answer"),
+        label=[label_value(v) for v in _col(table, "label", n)],
+        method=text("method"),
+        category=text("category"),
+        sample_id=text("sample_id"),
+        masks=masks,
+        query_mask_size=qsizes,
+        path=path,
+        _table=None if path is not None else table.select([c for c in ("image",) if c in table.column_names]),
+    )
