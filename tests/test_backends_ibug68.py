@@ -1,0 +1,144 @@
+"""68-point (iBUG) input path: regions from 68 landmarks against the full 478-point result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fifa.concept_tree.ibug68 import (
+    IBUG68_UNSUPPORTED,
+    MEDIAPIPE_TO_IBUG68,
+    estimate_mesh,
+    ibug68_from_mediapipe,
+    regions_from_ibug68,
+    support_fractions,
+)
+from fifa.concept_tree.mesh_topology import mesh_reference
+from fifa.concept_tree.segment import Segmenter, leaf_ids
+from fifa.concept_tree.tree import load_tree
+
+# Anchors both paths support. Measured on the two sample faces (MediaPipe 0.10.21, 68 points
+# taken from the 478-point mesh): eyes 0.78-0.84 (the 68-point eye lacks the eyeball; without it
+# 0.91-0.93), brows 0.90-0.94, nose 0.96, mouth 0.95-0.97, chin 0.97, cheeks 0.89-0.91,
+# jaws 0.84-0.93. The threshold leaves a margin of about 0.08 below the lowest.
+ANCHORS = (
+    "left_eye", "right_eye", "left_eyebrow", "right_eyebrow", "nose", "mouth", "chin",
+    "left_cheek", "right_cheek", "left_jaw", "right_jaw",
+)  # fmt: skip
+MIN_IOU = 0.7
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    u = (a | b).sum()
+    return float((a & b).sum() / u) if u else 1.0
+
+
+@pytest.fixture(scope="module")
+def full_results(astronaut_rgb, grace_hopper_rgb):
+    with Segmenter() as seg:
+        out = {"astronaut": (astronaut_rgb, seg.segment(astronaut_rgb)), "grace_hopper": (grace_hopper_rgb, seg.segment(grace_hopper_rgb))}
+    for _, r in out.values():
+        assert r.ok and r.landmarks.shape == (478, 2)
+    return out
+
+
+def test_mapping_is_consistent_with_reference_layout():
+    ref, mirror = mesh_reference()
+    m = np.asarray(MEDIAPIPE_TO_IBUG68)
+    assert len(m) == 68 and len(set(m.tolist())) == 68
+    u = ref[m, 0]
+    # subject's right (u < 0, image left) for iBUG jaw 0-7, right brow, right eye, right mouth corner
+    assert np.all(u[[0, 1, 2, 3, 4, 5, 6, 7]] < 0) and np.all(u[[9, 10, 11, 12, 13, 14, 15, 16]] > 0)
+    assert np.all(u[17:22] < 0) and np.all(u[22:27] > 0)
+    assert np.all(u[36:42] < 0) and np.all(u[42:48] > 0)
+    assert u[48] < 0 < u[54] and u[60] < 0 < u[64]
+    assert m[36] == 33 and m[45] == 263  # outer eye corners
+    assert ref[m[36], 0] < ref[m[39], 0] < ref[m[42], 0] < ref[m[45], 0]  # eye corners left to right
+    assert ref[m[8], 1] == ref[m, 1].max()  # iBUG 8 is the chin, lowest point
+    # the mapping is (nearly) left-right symmetric: mirrored iBUG pairs mirror in the reference
+    pairs = [(i, 16 - i) for i in range(8)] + [(17 + i, 26 - i) for i in range(5)] + [(36, 45), (39, 42), (48, 54)]
+    for i, j in pairs:
+        assert abs(ref[m[i], 0] + ref[m[j], 0]) < 0.02 and abs(ref[m[i], 1] - ref[m[j], 1]) < 0.02
+
+
+def test_unsupported_is_what_68_points_cannot_reach():
+    frac = support_fractions()
+    mesh_unsupported = {k for k in IBUG68_UNSUPPORTED if k in frac}
+    assert mesh_unsupported  # forehead, brow ridges, upper temples are mesh leaves
+    assert all(frac[k] == 0.0 for k in mesh_unsupported)
+    kept = {k: f for k, f in frac.items() if k not in IBUG68_UNSUPPORTED}
+    assert min(kept.values()) >= 0.5, kept
+    assert IBUG68_UNSUPPORTED <= set(leaf_ids())
+
+
+def test_estimated_mesh_matches_detected_mesh(full_results):
+    for name, (_, full) in full_results.items():
+        est = estimate_mesh(ibug68_from_mediapipe(full.landmarks))
+        iod = np.linalg.norm(full.landmarks[468] - full.landmarks[473])
+        err = np.linalg.norm(est - full.landmarks[:468], axis=1) / iod
+        below_brows = full.landmarks[:468, 1] > full.landmarks[list(MEDIAPIPE_TO_IBUG68[17:27]), 1].max()
+        assert np.allclose(est[list(MEDIAPIPE_TO_IBUG68)], ibug68_from_mediapipe(full.landmarks))
+        assert err[below_brows].mean() < 0.05, (name, err[below_brows].mean())
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+def test_68_point_regions_agree_with_478_point_regions(full_results, name):
+    rgb, full = full_results[name]
+    h, w = rgb.shape[:2]
+    pts68 = ibug68_from_mediapipe(full.landmarks)
+    r = regions_from_ibug68(pts68, (h, w))
+    assert r.ok and r.backend == "ibug68" and r.leaf_ids == full.leaf_ids
+    assert r.label_map.shape == (h, w)
+
+    ious = {a: _iou(full.mask(a), r.mask(a)) for a in ANCHORS}
+    assert all(v >= MIN_IOU for v in ious.values()), ious
+
+    # unsupported leaves are absent; every supported face leaf the full path draws is drawn
+    present = set(r.areas())
+    assert not (present & IBUG68_UNSUPPORTED)
+    tree = load_tree()
+    face_leaves = {n.id for n in tree.leaves(under="face")}
+    assert (set(full.areas()) & face_leaves) - IBUG68_UNSUPPORTED <= present
+
+    # the supported face leaves are pairwise disjoint
+    stack = np.stack([r.mask(k) for k in sorted(face_leaves - IBUG68_UNSUPPORTED)])
+    assert stack.sum(axis=0).max() == 1
+
+    # the eyeball is unknown: its pixels are unlabelled, not lid or lash labels
+    eyeball = full.mask("left_eyeball") | full.mask("right_eyeball")
+    assert (r.label_map[eyeball] == -1).mean() > 0.8
+
+    # subject's left eye/brow/jaw on the image right
+    def cx(node):
+        return np.nonzero(r.mask(node))[1].mean()
+
+    assert cx("left_eye") > cx("right_eye")
+    assert cx("left_eyebrow") > cx("right_eyebrow")
+    assert cx("left_jaw") > cx("right_jaw")
+
+
+def test_person_map_gives_outside_concepts(full_results):
+    rgb, full = full_results["grace_hopper"]
+    h, w = rgb.shape[:2]
+    person = np.zeros((h, w), dtype=np.float32)
+    off_face = {n.id for n in load_tree().leaves()} - {n.id for n in load_tree().leaves(under="face")}
+    background = {n.id for n in load_tree().leaves(under="background")}
+    for k in off_face - background:
+        person[full.mask(k)] = 1.0
+    person[full.face_mask] = 1.0
+    r = regions_from_ibug68(ibug68_from_mediapipe(full.landmarks), (h, w), person)
+    assert r.mask("hair").sum() > 0 and r.mask("background").sum() > 0 and r.mask("neck").sum() > 0
+    assert not (set(r.areas()) & IBUG68_UNSUPPORTED)
+    # off-face concepts never cover the supported face leaves
+    assert not (r.mask("hair") & r.face_mask).any()
+
+
+def test_bad_input_is_rejected():
+    with pytest.raises(ValueError, match="68"):
+        regions_from_ibug68(np.zeros((67, 2)), (100, 100))
+    bad = np.zeros((68, 2))
+    bad[3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        regions_from_ibug68(bad, (100, 100))
+    with pytest.raises(ValueError):
+        ibug68_from_mediapipe(np.zeros((68, 2)))
