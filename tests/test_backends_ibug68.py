@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -142,3 +144,62 @@ def test_bad_input_is_rejected():
         regions_from_ibug68(bad, (100, 100))
     with pytest.raises(ValueError):
         ibug68_from_mediapipe(np.zeros((68, 2)))
+
+
+# --- face_alignment backend (optional package, local weights only) -------------------------------
+
+import importlib.util  # noqa: E402
+
+from fifa.concept_tree import face_alignment_backend as fab  # noqa: E402
+
+
+@pytest.mark.skipif(importlib.util.find_spec("face_alignment") is not None, reason="face_alignment is installed")
+def test_face_alignment_package_missing_says_how_to_install():
+    with pytest.raises(fab.BackendUnavailable) as e:
+        fab.FaceAlignmentLandmarks(device="cpu")
+    assert "install with: pip install 'fifa-toolkit[facealign]'" in str(e.value)
+    assert isinstance(e.value, RuntimeError)
+
+
+def test_face_alignment_missing_weights_names_files_and_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    folder = tmp_path / "hub" / "checkpoints"
+    assert fab.torch_hub_dir() == tmp_path / "hub"
+    missing = fab.missing_weights()
+    assert missing == [folder / "2DFAN4-cd938726ad.zip", folder / "s3fd-619a316812.pth"]
+    msg = fab.missing_weights_message(missing)
+    assert str(folder) in msg and "2DFAN4-cd938726ad.zip" in msg and "s3fd-619a316812.pth" in msg
+    assert "never downloads" in msg
+    # an explicit torch_home wins over the environment; torch 1.6 has its own FAN build
+    other = tmp_path / "other"
+    assert fab.missing_weights(other, torch_version="1.6.0")[0] == other / "hub" / "checkpoints" / "2DFAN4_1.6-c827573f02.zip"
+    # once the files are there nothing is missing
+    folder.mkdir(parents=True)
+    for p in missing:
+        p.write_bytes(b"x")
+    assert fab.missing_weights() == []
+    assert fab.missing_weights(weights_dir=tmp_path / "empty") == [tmp_path / "empty" / n for n in fab.required_weights()]
+
+
+def test_default_hub_dir_without_torch_home(monkeypatch, tmp_path):
+    monkeypatch.delenv("TORCH_HOME", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert fab.torch_hub_dir() == tmp_path / "torch" / "hub"
+    import torch.hub
+
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    assert Path(torch.hub.get_dir()) == fab.torch_hub_dir()  # same resolution as torch itself
+
+
+def test_offline_hub_refuses_downloads_and_restores_torch_hub(tmp_path):
+    import torch.hub
+
+    before = torch.hub.get_dir()
+    weights = tmp_path / "my_weights"
+    weights.mkdir()
+    with fab._offline_hub(weights):
+        assert (Path(torch.hub.get_dir()) / "checkpoints").resolve() == weights.resolve()
+        with pytest.raises(fab.BackendUnavailable, match="never downloads"):
+            torch.hub.load_state_dict_from_url("https://example.invalid/weights-0123456789.pth")
+    assert torch.hub.get_dir() == before
+    assert torch.hub.download_url_to_file.__name__ == "download_url_to_file"
