@@ -1,0 +1,156 @@
+"""The scoring report: ``report.json`` (DESIGN keys), ``report.md`` and plots.
+
+``report.json`` layout::
+
+    {
+      "det":  {"acc": .., "auc": .., "ap": .., "eer": .., "n": ..},
+      "cls":  {"acc": .., "macro_f1": .., "n": ..},
+      "toe":  {"bleu_1": .., ..., "bleu_4": .., "meteor": .., "rouge_l": .., "cider": .., "n": ..},
+      "loc":  {"giou": .., "ciou": .., "n": ..},
+      "age":  {text metrics..., "giou": .., "ciou": .., "miou": .., "n": ..},
+      "_meta": {
+        "tasks": {task: {"main_metric", "missing", "unparsed", "ci": {"metric", "low", "high", "level",
+                   "resamples", "seed"}, "by_method": {...}, "by_category": {...}}},
+        "warnings": [...], "tokenizer": "ptb"|"fallback", "meteor": bool, ...
+      }
+    }
+
+Task entries hold only metric values (``null`` where undefined, with a
+warning) and ``n``; everything else lives under ``_meta``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+METRIC_ORDER = ("acc", "auc", "ap", "eer", "macro_f1", "bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor",
+                "rouge_l", "cider", "giou", "ciou", "miou")
+TASK_ORDER = ("det", "cls", "toe", "age", "loc", "rq_name", "rq_mask", "rq_box", "fc")
+
+
+def _task_key(t: str):
+    return (TASK_ORDER.index(t) if t in TASK_ORDER else len(TASK_ORDER), t)
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+@dataclass
+class Report:
+    """Scores of one submission; ``tasks[task]`` = ``{metric: value, "n": count}``."""
+
+    tasks: dict[str, dict] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+    plot_data: dict = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ access
+    def metric(self, task: str, name: str) -> float | None:
+        return self.tasks.get(task, {}).get(name)
+
+    def main_metric(self, task: str) -> tuple[str, float | None]:
+        name = self.meta.get("tasks", {}).get(task, {}).get("main_metric")
+        return name, self.metric(task, name) if name else None
+
+    def main_metrics(self) -> dict[str, float | None]:
+        """``{"det/auc": value, ...}``: the headline number of every task (for training logs)."""
+        out = {}
+        for t in sorted(self.tasks, key=_task_key):
+            name, v = self.main_metric(t)
+            if name:
+                out[f"{t}/{name}"] = v
+        return out
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.meta.get("warnings", []))
+
+    def to_dict(self) -> dict:
+        out = {t: dict(self.tasks[t]) for t in sorted(self.tasks, key=_task_key)}
+        out["_meta"] = self.meta
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Report":
+        return cls(tasks={k: v for k, v in d.items() if not k.startswith("_")}, meta=d.get("_meta", {}))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Report":
+        p = Path(path)
+        if p.is_dir():
+            p = p / "report.json"
+        return cls.from_dict(json.loads(p.read_text()))
+
+    # ----------------------------------------------------------------- writing
+    def to_markdown(self, plots: list[str] | None = None) -> str:
+        lines = ["# DFA-Bench report", ""]
+        m = self.meta
+        for k in ("bench", "submission", "created", "tokenizer"):
+            if m.get(k) is not None:
+                lines.append(f"- {k}: `{m[k]}`")
+        lines.append(f"- questions: {m.get('n_questions')}, answered: {m.get('n_answered')}, "
+                     f"missing: {m.get('n_missing')}")
+        lines.append(f"- bootstrap: {m.get('bootstrap')} resamples, seed {m.get('seed')}, 95% percentile CI")
+        lines.append("")
+        tasks = sorted(self.tasks, key=_task_key)
+        metrics = [k for k in METRIC_ORDER if any(k in self.tasks[t] for t in tasks)]
+        lines.append("## Scores")
+        lines.append("")
+        lines.append("| task | n | " + " | ".join(metrics) + " | main (95% CI) | missing | unparsed |")
+        lines.append("|---|---:|" + "---:|" * len(metrics) + "---|---:|---:|")
+        for t in tasks:
+            tm = m.get("tasks", {}).get(t, {})
+            ci = tm.get("ci")
+            main = tm.get("main_metric")
+            main_s = f"{main} {_fmt(self.tasks[t].get(main))}" if main else ""
+            if ci:
+                main_s += f" [{ci['low']:.4f}, {ci['high']:.4f}]"
+            row = [t, str(self.tasks[t].get("n", ""))] + [_fmt(self.tasks[t][k]) if k in self.tasks[t] else ""
+                                                          for k in metrics]
+            row += [main_s, str(tm.get("missing", 0)), str(tm.get("unparsed", "")) if "unparsed" in tm else ""]
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+        if m.get("warnings"):
+            lines.append("## Warnings")
+            lines.append("")
+            lines += [f"- {w}" for w in m["warnings"]]
+            lines.append("")
+        for t in tasks:
+            tm = m.get("tasks", {}).get(t, {})
+            for by in ("method", "category"):
+                groups = tm.get(f"by_{by}") or {}
+                if not groups:
+                    continue
+                cols = [k for k in METRIC_ORDER if any(k in g for g in groups.values())]
+                lines.append(f"## {t} by {by}")
+                lines.append("")
+                lines.append(f"| {by} | n | " + " | ".join(cols) + " |")
+                lines.append("|---|---:|" + "---:|" * len(cols))
+                for name, g in groups.items():
+                    lines.append(f"| {name} | {g.get('n')} | " + " | ".join(_fmt(g.get(k)) for k in cols) + " |")
+                lines.append("")
+        if plots:
+            lines.append("## Plots")
+            lines.append("")
+            lines += [f"![{p}]({p})" for p in plots]
+            lines.append("")
+        return "\n".join(lines)
+
+    def write(self, out_dir: str | Path, plots: bool = True) -> Path:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written: list[str] = []
+        if plots:
+            from .plots import write_plots
+
+            written = write_plots(self, out)
+        (out / "report.json").write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
+        (out / "report.md").write_text(self.to_markdown(written))
+        return out / "report.json"
