@@ -1,0 +1,302 @@
+"""Durable annotation output: atomic Parquet shards, a ledger, resume and retry.
+
+Layout of ``DIR``::
+
+    annotations/part-000001-<id>.parquet   shards (reading the folder gives the dataset)
+    ledger.jsonl                            {"shard": name, "ids": [...]} per committed shard
+    run.json                                config (no secrets), counts, cost, timings
+    .retry/                                 staging area of `fifa-annotate retry`
+
+Guarantees, under SIGKILL at any moment:
+
+* A shard is written to a hidden temp file, fsync'd, then renamed: it is either complete or
+  absent (hidden names are ignored by Arrow/pandas readers).
+* The shards are the truth; the ledger is an index written *after* the rename, reconciled on
+  open against the shards it does not list. So a row is done exactly when it is in a shard.
+* ``retry`` stages new rows in ``.retry/`` (itself resumable), then commits with a journal:
+  old rows are filtered out of their shards (atomic rewrite), staged shards are moved in.
+  An interrupted commit is finished by the next open. Every sample id stays exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+RLE_TYPE = pa.struct([("size", pa.list_(pa.int64())), ("counts", pa.string())])
+
+ANNOTATION_SCHEMA = pa.schema(
+    [
+        ("sample_id", pa.string()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("error_code", pa.string()),
+        ("label", pa.string()),
+        ("method", pa.string()),
+        ("category", pa.string()),
+        ("group", pa.string()),
+        ("image_path", pa.string()),
+        ("source_path", pa.string()),
+        ("artifact_mask", RLE_TYPE),
+        ("artifact_regions", pa.list_(pa.string())),
+        (
+            "regions",
+            pa.list_(
+                pa.struct(
+                    [("node_id", pa.string()), ("coverage", pa.float64()), ("share", pa.float64()), ("mask", RLE_TYPE)]
+                )
+            ),
+        ),
+        ("explanation", pa.string()),
+        ("segments", pa.list_(pa.struct([("node_id", pa.string()), ("phrase", pa.string()), ("mask", RLE_TYPE)]))),
+        ("explainer", pa.string()),
+        ("tree_version", pa.string()),
+        ("grounded", pa.bool_()),
+        ("image_height", pa.int32()),
+        ("image_width", pa.int32()),
+        ("mask_area", pa.int64()),
+        ("mask_fraction", pa.float64()),
+        ("diff_threshold", pa.float64()),
+        ("diff_mean_in_mask", pa.float64()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("cost_usd", pa.float64()),
+        ("llm_calls", pa.int32()),
+        ("cached", pa.bool_()),
+        ("time_cpu_s", pa.float64()),
+        ("time_llm_s", pa.float64()),
+        ("attempt", pa.int32()),
+        ("annotated_at", pa.string()),
+    ]
+)
+
+ANN_DIR = "annotations"
+LEDGER = "ledger.jsonl"
+RETRY_DIR = ".retry"
+COMMIT = "COMMIT.json"
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:  # pragma: no cover
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_table_atomic(table: pa.Table, path: Path) -> None:
+    tmp = path.parent / f".tmp-{uuid.uuid4().hex}-{path.name}"
+    with open(tmp, "wb") as f:
+        pq.write_table(table, f, compression="zstd")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def write_json_atomic(obj, path: Path) -> None:
+    tmp = path.parent / f".tmp-{uuid.uuid4().hex}-{path.name}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=False, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def rows_to_table(rows: list[dict]) -> pa.Table:
+    cols = {name: [r.get(name) for r in rows] for name in ANNOTATION_SCHEMA.names}
+    return pa.Table.from_pydict(cols, schema=ANNOTATION_SCHEMA)
+
+
+class AnnotationStore:
+    """Append-only writer of annotation shards under ``root`` with a ledger of finished ids."""
+
+    def __init__(self, root: str | os.PathLike, shard_rows: int = 500, flush_seconds: float = 20.0):
+        self.root = Path(root)
+        self.ann = self.root / ANN_DIR
+        self.ann.mkdir(parents=True, exist_ok=True)
+        self.shard_rows = max(1, int(shard_rows))
+        self.flush_seconds = flush_seconds
+        self._buf: list[dict] = []
+        self._last_flush = time.monotonic()
+        self._token = uuid.uuid4().hex[:8]
+        self._seq = self._max_seq()
+        self.written = 0
+        self.recover()
+        self._done = self._load_done()
+
+    # ---------------------------------------------------------------- recovery
+    def _max_seq(self) -> int:
+        best = 0
+        for p in self.ann.glob("part-*.parquet"):
+            try:
+                best = max(best, int(p.name.split("-")[1]))
+            except (IndexError, ValueError):
+                pass
+        return best
+
+    def shards(self) -> list[Path]:
+        return sorted(p for p in self.ann.glob("part-*.parquet"))
+
+    def recover(self) -> None:
+        """Remove temp files of a killed writer; finish an interrupted retry commit."""
+        for p in list(self.ann.glob(".tmp-*")) + list(self.root.glob(".tmp-*")):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+        if (self.root / RETRY_DIR / COMMIT).is_file():
+            self._finish_commit()
+
+    def _load_done(self) -> set[str]:
+        done: set[str] = set()
+        listed: set[str] = set()
+        ledger = self.root / LEDGER
+        existing = {p.name for p in self.shards()}
+        if ledger.is_file():
+            with ledger.open("r", encoding="utf-8") as f:
+                for line in f:
+                    try:
+                        ent = json.loads(line)
+                    except ValueError:
+                        continue  # a torn last line of a killed writer
+                    if ent.get("shard") in existing:
+                        listed.add(ent["shard"])
+                        done.update(ent.get("ids", []))
+        missing = [p for p in self.shards() if p.name not in listed]
+        for p in missing:
+            ids = pq.read_table(p, columns=["sample_id"]).column("sample_id").to_pylist()
+            done.update(ids)
+            self._append_ledger(p.name, ids)
+        return done
+
+    def _append_ledger(self, shard: str, ids: list[str]) -> None:
+        with open(self.root / LEDGER, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"shard": shard, "ids": ids}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    # ---------------------------------------------------------------- writing
+    @property
+    def done_ids(self) -> set[str]:
+        return self._done
+
+    def add(self, row: dict) -> None:
+        self._buf.append(row)
+        if len(self._buf) >= self.shard_rows or (time.monotonic() - self._last_flush) >= self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        self._last_flush = time.monotonic()
+        if not self._buf:
+            return
+        rows, self._buf = self._buf, []
+        self._seq += 1
+        name = f"part-{self._seq:06d}-{self._token}.parquet"
+        write_table_atomic(rows_to_table(rows), self.ann / name)
+        ids = [r["sample_id"] for r in rows]
+        self._append_ledger(name, ids)
+        self._done.update(ids)
+        self.written += len(rows)
+
+    def close(self) -> None:
+        self.flush()
+
+    # ---------------------------------------------------------------- reading
+    def read(self, columns: Iterable[str] | None = None) -> pa.Table:
+        return read_annotations(self.root, columns)
+
+    def status_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for p in self.shards():
+            for s in pq.read_table(p, columns=["status"]).column("status").to_pylist():
+                counts[s] = counts.get(s, 0) + 1
+        return counts
+
+    def failed_ids(self) -> set[str]:
+        out: set[str] = set()
+        for p in self.shards():
+            t = pq.read_table(p, columns=["sample_id", "status"])
+            for sid, st in zip(t.column("sample_id").to_pylist(), t.column("status").to_pylist()):
+                if st == "failed":
+                    out.add(sid)
+        return out
+
+    # ---------------------------------------------------------------- retry
+    def retry_store(self, shard_rows: int = 500) -> "AnnotationStore":
+        """A staging store under ``.retry/`` (resumable) for re-attempted rows."""
+        return AnnotationStore(self.root / RETRY_DIR, shard_rows=shard_rows, flush_seconds=self.flush_seconds)
+
+    def commit_retry(self) -> int:
+        """Swap the staged rows in for the failed ones they re-attempt; returns the number swapped."""
+        staging = self.root / RETRY_DIR
+        if not (staging / ANN_DIR).is_dir():
+            return 0
+        names = sorted(p.name for p in (staging / ANN_DIR).glob("part-*.parquet"))
+        # Give staged shards names that cannot clash with ours.
+        write_json_atomic({"staged": names, "prefix": f"r{uuid.uuid4().hex[:6]}"}, staging / COMMIT)
+        return self._finish_commit()
+
+    def _finish_commit(self) -> int:
+        staging = self.root / RETRY_DIR
+        journal = json.loads((staging / COMMIT).read_text("utf-8"))
+        staged, prefix = journal["staged"], journal["prefix"]
+        final_names = {n: f"part-{self._max_seq_for_commit(n)}-{prefix}-{n.split('-')[-1]}" for n in staged}
+        # The sample ids being replaced: read from wherever each staged shard now is.
+        new_ids: set[str] = set()
+        locations = []
+        for n in staged:
+            src, dst = staging / ANN_DIR / n, self.ann / final_names[n]
+            loc = src if src.is_file() else dst
+            if loc.is_file():
+                new_ids.update(pq.read_table(loc, columns=["sample_id"]).column("sample_id").to_pylist())
+            locations.append((src, dst))
+        moved = set(final_names.values())
+        for p in self.shards():
+            if p.name in moved:
+                continue
+            t = pq.read_table(p)
+            ids = t.column("sample_id").to_pylist()
+            keep = [i for i, s in enumerate(ids) if s not in new_ids]
+            if len(keep) != len(ids):
+                write_table_atomic(t.take(pa.array(keep, pa.int64())), p)
+        for src, dst in locations:
+            if src.is_file():
+                os.replace(src, dst)
+                ids = pq.read_table(dst, columns=["sample_id"]).column("sample_id").to_pylist()
+                self._append_ledger(dst.name, ids)
+        _fsync_dir(self.ann)
+        shutil.rmtree(staging, ignore_errors=True)
+        return len(new_ids)
+
+    @staticmethod
+    def _max_seq_for_commit(name: str) -> str:
+        # staged names are part-<seq>-<token>.parquet; keep the seq for ordering
+        try:
+            return name.split("-")[1]
+        except IndexError:  # pragma: no cover
+            return "000000"
+
+
+def read_annotations(root: str | os.PathLike, columns: Iterable[str] | None = None) -> pa.Table:
+    """All annotation rows of an output folder (one table, the explicit schema)."""
+    ann = Path(root) / ANN_DIR
+    parts = sorted(ann.glob("part-*.parquet")) if ann.is_dir() else []
+    cols = list(columns) if columns is not None else None
+    if not parts:
+        schema = ANNOTATION_SCHEMA if cols is None else pa.schema([ANNOTATION_SCHEMA.field(c) for c in cols])
+        return schema.empty_table()
+    return pa.concat_tables([pq.read_table(p, columns=cols) for p in parts])

@@ -1,0 +1,297 @@
+"""The CPU stage of one row, run in worker processes (one Segmenter per process).
+
+``process_row`` loads the pair, computes the artifact mask and the regions, encodes every
+mask as RLE, builds the explainer context and, for the offline explainer, the finished row.
+For an LLM explainer it returns the row without text plus the context (compact JPEGs).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import os
+import signal
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fifa.concept_tree import rle as rle_utils
+from fifa.concept_tree.imageio import ImageError, load_rgb
+
+from . import age
+from .diffmask import DiffConfig, PairError, align_pair, artifact_mask, change_profile
+from .explain import ExplainContext, RegionInfo
+from .regions import RegionSelectConfig, select_regions
+
+
+@dataclass
+class WorkerConfig:
+    diff: DiffConfig = field(default_factory=DiffConfig)
+    select: RegionSelectConfig = field(default_factory=RegionSelectConfig)
+    explainer: str = "offline"  # offline | openai
+    llm_image_size: int = 512  # max side of the JPEGs sent to the LLM
+    llm_jpeg_quality: int = 85
+    segment_cache: int = 16  # segmentations of sources kept per worker (fakes share sources)
+
+
+_STATE: dict = {}
+
+
+def _set_pdeathsig() -> None:
+    """Die with the parent (SIGKILL of the run must not leave orphaned workers)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:  # pragma: no cover - non-Linux
+        pass
+
+
+def init_worker(config: WorkerConfig) -> None:
+    _set_pdeathsig()
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    _STATE.clear()
+    _STATE["config"] = config
+    _STATE["seg_cache"] = OrderedDict()
+
+
+def _segmenter():
+    seg = _STATE.get("segmenter")
+    if seg is None:
+        from fifa.concept_tree.segment import Segmenter
+
+        seg = Segmenter()
+        _STATE["segmenter"] = seg
+    return seg
+
+
+def close_worker() -> None:
+    seg = _STATE.pop("segmenter", None)
+    if seg is not None:
+        seg.close()
+
+
+def _segment_cached(path: str, image: np.ndarray, key_extra: tuple = ()):
+    cfg: WorkerConfig = _STATE["config"]
+    cache: OrderedDict = _STATE.setdefault("seg_cache", OrderedDict())
+    try:
+        st = os.stat(path)
+        key = (path, st.st_mtime_ns, st.st_size, image.shape) + key_extra
+    except OSError:
+        key = None
+    if key is not None and key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    res = _segmenter().segment(image)
+    if key is not None and cfg.segment_cache > 0:
+        cache[key] = res
+        while len(cache) > cfg.segment_cache:
+            cache.popitem(last=False)
+    return res
+
+
+def _jpeg(img: np.ndarray, max_side: int, quality: int) -> bytes:
+    import cv2
+
+    h, w = img.shape[:2]
+    s = max_side / max(h, w)
+    if s < 1:
+        img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", img[:, :, ::-1], [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
+    return buf.tobytes()
+
+
+def _tree():
+    from fifa.concept_tree.tree import load_tree
+
+    return load_tree()
+
+
+def base_row(row: dict) -> dict:
+    return {
+        "sample_id": row["sample_id"],
+        "status": "ok",
+        "error": None,
+        "error_code": None,
+        "label": row.get("label"),
+        "method": row.get("method"),
+        "category": row.get("category"),
+        "group": row.get("group"),
+        "image_path": row.get("image_path"),
+        "source_path": row.get("source_path"),
+        "artifact_mask": None,
+        "artifact_regions": [],
+        "regions": [],
+        "explanation": None,
+        "segments": [],
+        "explainer": None,
+        "tree_version": _tree().version,
+        "grounded": None,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "cost_usd": 0.0,
+        "llm_calls": 0,
+        "cached": False,
+        "time_llm_s": 0.0,
+        "attempt": int(row.get("attempt") or 1),
+    }
+
+
+def failed(out: dict, code: str, message: str) -> dict:
+    out.update(status="failed", error_code=code, error=f"{code}: {message}", explanation=None, segments=[])
+    return out
+
+
+@dataclass
+class CpuResult:
+    row: dict  # the annotation row (text pending if ctx is set)
+    ctx: ExplainContext | None = None  # explainer context when an explanation is still needed
+    node_masks: dict = field(default_factory=dict)  # node id -> RLE used for segments
+
+
+def process_row(row: dict) -> CpuResult:
+    """CPU stage of one manifest row (never raises for a bad row: it fails the row)."""
+    t0 = time.perf_counter()
+    cfg: WorkerConfig = _STATE.get("config") or WorkerConfig()
+    out = base_row(row)
+    try:
+        res = _process(row, out, cfg)
+    except ImageError as e:
+        res = CpuResult(failed(out, e.code, e.message))
+    except PairError as e:
+        res = CpuResult(failed(out, e.code, str(e)))
+    except MemoryError:
+        res = CpuResult(failed(out, "out_of_memory", "image too large to process"))
+    except Exception as e:  # a bug or an unexpected input must not stop the run
+        res = CpuResult(failed(out, "internal_error", f"{type(e).__name__}: {e}"))
+    res.row["time_cpu_s"] = time.perf_counter() - t0
+    return res
+
+
+def _load(path: str | None, what: str) -> np.ndarray:
+    try:
+        return load_rgb(path)
+    except ImageError as e:
+        if what == "source":
+            raise ImageError(e.code, f"source image: {e.message}") from None
+        raise
+
+
+def _process(row: dict, out: dict, cfg: WorkerConfig) -> CpuResult:
+    fake = _load(row["image_path"], "image")
+    h, w = fake.shape[:2]
+    out["image_height"], out["image_width"] = h, w
+    empty = rle_utils.empty(h, w)
+    if row.get("label") == "real":
+        out.update(artifact_mask=empty, grounded=True, mask_area=0, mask_fraction=0.0)
+        ctx = ExplainContext(sample_id=row["sample_id"], label="real", category="real", grounded=True)
+        return CpuResult(out, ctx)
+    src_path = row.get("source_path")
+    if not src_path:
+        return _ungrounded(row, out, fake, cfg)
+    source = _load(src_path, "source")
+    source = align_pair(fake, source, cfg.diff)
+    diff = artifact_mask(fake, source, cfg.diff)
+    regions = _segment_cached(src_path, source)
+    if not regions.ok:
+        return CpuResult(failed(out, "no_face", "no face detected in the source image"))
+    sel = select_regions(regions, diff.mask, cfg.select)
+    st = diff.stats
+    out.update(
+        artifact_mask=rle_utils.encode(diff.mask),
+        grounded=True,
+        mask_area=st["mask_area"],
+        mask_fraction=st["mask_fraction"],
+        diff_threshold=st["threshold"],
+        diff_mean_in_mask=st["diff_mean_in_mask"],
+        artifact_regions=list(sel.chosen),
+    )
+    # Masks of the artifact inside every node it touches: leaves in one pass, parents by merging.
+    node_masks = _node_intersections(regions, diff.mask, sel.hits)
+    out["regions"] = [
+        {"node_id": nid, "coverage": float(hh.coverage), "share": float(hh.share), "mask": node_masks[nid]}
+        for nid, hh in sorted(sel.hits.items(), key=lambda kv: (-kv[1].share, kv[0]))
+        if nid in node_masks
+    ]
+    tree = _tree()
+    infos = []
+    for nid in sel.chosen:
+        node = tree[nid]
+        hh = sel.hits[nid]
+        prof = change_profile(diff, diff.mask & regions.mask(nid))
+        infos.append(RegionInfo(nid, node.name, hh.coverage, hh.share, prof, node.description, list(node.artifacts)))
+    ctx = ExplainContext(
+        sample_id=row["sample_id"], label="fake", category=row.get("category"), method=row.get("method"),
+        grounded=True, regions=infos, stats=dict(st), image_size=(h, w),
+    )
+    if cfg.explainer != "offline" and infos:
+        ctx.image_jpeg = _jpeg(fake, cfg.llm_image_size, cfg.llm_jpeg_quality)
+        ctx.source_jpeg = _jpeg(source, cfg.llm_image_size, cfg.llm_jpeg_quality)
+    return CpuResult(out, ctx, {k: node_masks[k] for k in sel.chosen if k in node_masks})
+
+
+def _node_intersections(regions, mask: np.ndarray, hits: dict) -> dict[str, dict]:
+    from .regions import _tree_index
+
+    tree, leaves_under = _tree_index()
+    lm = np.where(mask, regions.label_map, -1).astype(np.int16)
+    idx = {k: i for i, k in enumerate(regions.leaf_ids)}
+    enc = rle_utils.encode_label_map(lm)
+    leaf_rles = {regions.leaf_ids[k]: r for k, r in enc.items() if k >= 0}
+    out = {}
+    for nid in hits:
+        if nid in leaf_rles:
+            out[nid] = leaf_rles[nid]
+        else:
+            parts = [leaf_rles[x] for x in leaves_under[nid] if x in leaf_rles and x in idx]
+            if parts:
+                out[nid] = rle_utils.merge(parts)
+    return out
+
+
+def _ungrounded(row: dict, out: dict, fake: np.ndarray, cfg: WorkerConfig) -> CpuResult:
+    """A fake without source: no measured mask; candidate regions from the category prior."""
+    from .explain_offline import CATEGORY_PRIOR
+
+    h, w = fake.shape[:2]
+    regions = _segment_cached(row["image_path"], fake)
+    if not regions.ok:
+        return CpuResult(failed(out, "no_face", "no face detected in the image"))
+    tree = _tree()
+    areas = regions.areas()
+    from .regions import _tree_index
+
+    _, leaves_under = _tree_index()
+
+    def present(nid):
+        return any(areas.get(x, 0) for x in leaves_under[nid])
+
+    if cfg.explainer == "offline":
+        cand = [n for n in CATEGORY_PRIOR.get(row.get("category") or "", ["face"]) if n in tree and present(n)]
+    else:  # the model chooses among the facial anchors present
+        from fifa.concept_tree.tree import ANCHORS
+
+        cand = [a for a in ANCHORS if present(a)]
+    infos = [RegionInfo(n, tree[n].name, 0.0, 0.0, {}, tree[n].description, list(tree[n].artifacts)) for n in cand]
+    masks = {n: rle_utils.encode(regions.mask(n)) for n in cand}
+    out.update(artifact_mask=rle_utils.empty(h, w), grounded=False, mask_area=0, mask_fraction=0.0,
+               artifact_regions=list(cand) if cfg.explainer == "offline" else [])
+    ctx = ExplainContext(
+        sample_id=row["sample_id"], label="fake", category=row.get("category"), method=row.get("method"),
+        grounded=False, regions=infos, image_size=(h, w),
+    )
+    if cfg.explainer != "offline":
+        ctx.image_jpeg = _jpeg(fake, cfg.llm_image_size, cfg.llm_jpeg_quality)
+    return CpuResult(out, ctx, masks)
+
+
+def finish_row(res: CpuResult, text: str, explainer_name: str, region_ids: list[str] | None = None) -> dict:
+    """Attach the explanation and its segments to a CPU result's row."""
+    out = res.row
+    out["explanation"] = text
+    out["segments"] = age.build_segments(text, res.node_masks)
+    out["explainer"] = explainer_name
+    if out.get("grounded") is False and region_ids is not None:
+        out["artifact_regions"] = list(dict.fromkeys(region_ids))
+    return out
