@@ -84,12 +84,15 @@ def face_label_map(
     face = np.zeros((ch, cw), dtype=np.uint8)
     if ch == 0 or cw == 0:
         return labels, face.astype(bool), (x0, y0, x1, y1)
+    # MediaPipe landmarks put pixel i's centre at coordinate i, as cv2's rasteriser does.
     local = pts - (x0, y0)
     cv2.fillPoly(face, [_fixed(local[list(topo.face_oval)])], 1, lineType=cv2.LINE_8, shift=_SHIFT)
     tri_pts = _fixed(local[topo.triangles])
     skip_codes = {index[s] for s in skip if s in index}
-    for poly, code in zip(tri_pts, tri_codes):
-        cv2.fillConvexPoly(labels, poly, int(code) if code not in skip_codes else -2, lineType=cv2.LINE_8, shift=_SHIFT)
+    # One fillPoly per concept: its triangles tile a region, so the scan-line fill gives their union.
+    for code, members in _triangles_by_code(tri_codes):
+        value = int(code) if code not in skip_codes else -2
+        cv2.fillPoly(labels, list(tri_pts[members]), value, lineType=cv2.LINE_8, shift=_SHIFT)
     _draw_openings(labels, local, pts, index, skip)
     labels[labels == -2] = UNLABELLED
     facemask = face.astype(bool)
@@ -97,13 +100,37 @@ def face_label_map(
     if skip:
         # Unsupported concepts stay unlabelled; only seams between supported ones are filled.
         holes &= ~_skipped_area(local, topo, tri_codes, skip_codes, labels.shape)
-    if holes.any():
-        known = labels != UNLABELLED
-        if known.any():
-            idx = ndimage.distance_transform_edt(~known, return_distances=False, return_indices=True)
-            labels[holes] = labels[idx[0][holes], idx[1][holes]]
+    _fill_holes(labels, holes)
     labels[~facemask] = UNLABELLED
     return labels, facemask, (x0, y0, x1, y1)
+
+
+@lru_cache(maxsize=None)
+def _triangles_by_code_cached(codes: bytes) -> tuple[tuple[int, np.ndarray], ...]:
+    arr = np.frombuffer(codes, dtype=np.int16)
+    return tuple((int(c), np.flatnonzero(arr == c)) for c in np.unique(arr))
+
+
+def _triangles_by_code(tri_codes: np.ndarray):
+    return _triangles_by_code_cached(tri_codes.tobytes())
+
+
+def _fill_holes(labels: np.ndarray, holes: np.ndarray) -> None:
+    """Give seam pixels (between rasterised triangles) a neighbouring label."""
+    if not holes.any():
+        return
+    kernel = np.ones((3, 3), np.uint8)
+    for _ in range(3):  # seams are a pixel or two wide
+        grown = cv2.dilate(labels, kernel)
+        take = holes & (grown != UNLABELLED)
+        labels[take] = grown[take]
+        holes = holes & ~take
+        if not holes.any():
+            return
+    known = labels != UNLABELLED
+    if known.any():
+        idx = ndimage.distance_transform_edt(~known, return_distances=False, return_indices=True)
+        labels[holes] = labels[idx[0][holes], idx[1][holes]]
 
 
 def _skipped_area(local, topo, tri_codes, skip_codes, shape) -> np.ndarray:
@@ -137,9 +164,9 @@ def _draw_openings(labels: np.ndarray, local: np.ndarray, pts: np.ndarray, index
             r = float(np.mean(np.linalg.norm(local[list(iris[1:])] - c, axis=1)))
         else:  # no iris landmarks: the iris cannot be placed
             c, r = local[list(loop)].mean(axis=0), 0.0
-        d = np.hypot(xs + 0.5 - c[0], ys + 0.5 - c[1])
+        d = np.hypot(xs - c[0], ys - c[1])
         # medial = closer to the face midline than the iris centre, along the eye axis
-        u_pix = (np.stack([xs + 0.5, ys + 0.5], 1) - origin_local) @ axes[0]
+        u_pix = (np.stack([xs, ys], 1) - origin_local) @ axes[0]
         u_iris = (c - origin_local) @ axes[0]
         medial = np.abs(u_pix) < abs(u_iris)
         lab = np.where(medial, index[f"{side}_medial_sclera"], index[f"{side}_lateral_sclera"]).astype(np.int16)
@@ -156,70 +183,90 @@ def outside_face_labels(
     leaf_ids: tuple[str, ...],
     rules: OutsideFaceRules = OutsideFaceRules(),
 ) -> np.ndarray:
-    """Hair, ears, neck, upper body and background for the pixels outside the face (full image)."""
+    """Hair, ears, neck, upper body and background for the pixels outside the face (full image).
+
+    The geometric bands are evaluated on a grid of every ``step``-th pixel (they are smooth),
+    once as if each cell were person and once as if it were background; the full-resolution
+    person mask then picks between the two, so region outlines keep the mask's resolution.
+    """
     h, w = image_size
     _, index = _leaf_codes(leaf_ids)
     topo = mesh_topology()
     pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
     origin, axes, iod = eye_frame(pts)
     iod = max(iod, 1e-6)
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    dx, dy = xs + 0.5 - origin[0], ys + 0.5 - origin[1]
-    u = (dx * axes[0, 0] + dy * axes[0, 1]) / iod
-    v = (dx * axes[1, 0] + dy * axes[1, 1]) / iod
+    step = 2 if min(h, w) >= 128 else 1
+    # centre of each step x step block; pixel i's centre is at coordinate i (landmark convention)
+    gy = (np.arange(0, h, step, dtype=np.float32) + (step - 1) / 2 - origin[1])[:, None]
+    gx = (np.arange(0, w, step, dtype=np.float32) + (step - 1) / 2 - origin[0])[None, :]
+    u = (gx * axes[0, 0] + gy * axes[0, 1]) / iod
+    v = (gx * axes[1, 0] + gy * axes[1, 1]) / iod
     a = np.abs(u)
     left = u >= 0
     oval_uv = (pts[list(topo.face_oval)] - origin) @ axes.T / iod
     v_top, v_chin = float(oval_uv[:, 1].min()), float(oval_uv[:, 1].max())
-    # half-width of the face contour at each height, per side
-    half = np.zeros_like(u)
+    half = np.empty_like(u)
     for side_mask, sel in ((left, oval_uv[:, 0] >= 0), (~left, oval_uv[:, 0] < 0)):
         side_pts = oval_uv[sel]
         order = np.argsort(side_pts[:, 1])
         half[side_mask] = np.interp(v[side_mask], side_pts[order, 1], np.abs(side_pts[order, 0]))
-    # distance (in IOD) outside the face contour
-    dist_out = cv2.distanceTransform((~face_full).astype(np.uint8), cv2.DIST_L2, 3) / iod
-
-    out = np.full((h, w), UNLABELLED, dtype=np.int16)
-
-    def put(mask, name_left, name_right=None):
-        if name_right is None:
-            out[mask] = index[name_left]
-        else:
-            out[mask & left] = index[name_left]
-            out[mask & ~left] = index[name_right]
-
-    rest = ~face_full
-    is_person = (person >= rules.person_threshold) if person is not None else np.zeros((h, w), bool)
-    bg = rest & ~is_person
-    above = v < v_top
-    put(bg & above & (a < rules.above_head_half_width), "background_above_head")
-    upper = bg & ~(above & (a < rules.above_head_half_width)) & (v < v_chin)
-    put(upper, "background_left", "background_right")
-    put(bg & (v >= v_chin), "background_lower_left", "background_lower_right")
-
-    p = rest & is_person
     lateral = a - half
+    dist_out = cv2.distanceTransform((~face_full).astype(np.uint8), cv2.DIST_L2, 3)[::step, ::step] / iod
+
+    def pick(cond_left, cond_right=None):
+        return cond_left if cond_right is None else np.where(left, cond_left, cond_right)
+
+    code = {k: np.int16(v_) for k, v_ in index.items()}
+    # -- as background
+    above = (v < v_top) & (a < rules.above_head_half_width)
+    bg = np.where(
+        above,
+        code["background_above_head"],
+        np.where(
+            v < v_chin,
+            pick(code["background_left"], code["background_right"]),
+            pick(code["background_lower_left"], code["background_lower_right"]),
+        ),
+    ).astype(np.int16)
+    # -- as person
     ear_band = (v >= rules.ear_top_v) & (v <= rules.ear_bottom_v)
-    ear = p & ear_band & (lateral < rules.ear_width)
+    ear = ear_band & (lateral < rules.ear_width)
     tragus = ear & (dist_out < rules.tragus_width) & (v > rules.helix_bottom_v) & (v < rules.lobe_top_v)
-    put(ear & tragus, "left_tragus", "right_tragus")
-    put(ear & ~tragus & (v < rules.helix_bottom_v), "left_helix", "right_helix")
-    put(ear & ~tragus & (v > rules.lobe_top_v), "left_earlobe", "right_earlobe")
-    put(ear & ~tragus & (v >= rules.helix_bottom_v) & (v <= rules.lobe_top_v), "left_concha", "right_concha")
-
     beside_jaw = (v > rules.ear_bottom_v) & (v < v_chin) & (lateral > 0.15)
-    hair_zone = p & ~ear & ((v < rules.ear_top_v) | ear_band | beside_jaw)
-    hairline = hair_zone & (dist_out < rules.hairline_width) & (v < rules.ear_top_v)
-    put(hairline & (a < rules.hairline_center_half_width), "hairline_center")
-    put(hairline & (a >= rules.hairline_center_half_width), "left_hairline", "right_hairline")
-    other_hair = hair_zone & ~hairline
-    put(other_hair & (a < rules.crown_half_width) & (v < rules.ear_top_v), "crown_hair")
-    put(other_hair & ~((a < rules.crown_half_width) & (v < rules.ear_top_v)), "left_side_hair", "right_side_hair")
-
-    body = p & ~ear & ~hair_zone
-    neck = body & (a < rules.neck_half_width) & (v < v_chin + rules.neck_length)
-    put(neck & (a < rules.throat_half_width), "throat")
-    put(neck & (a >= rules.throat_half_width), "left_neck", "right_neck")
-    put(body & ~neck, "upper_body")
+    hair = ~ear & ((v < rules.ear_top_v) | ear_band | beside_jaw)
+    hairline = hair & (dist_out < rules.hairline_width) & (v < rules.ear_top_v)
+    neck = (a < rules.neck_half_width) & (v < v_chin + rules.neck_length)
+    person_code = np.select(
+        [
+            tragus,
+            ear & (v < rules.helix_bottom_v),
+            ear & (v > rules.lobe_top_v),
+            ear,
+            hairline & (a < rules.hairline_center_half_width),
+            hairline,
+            hair & (a < rules.crown_half_width) & (v < rules.ear_top_v),
+            hair,
+            neck & (a < rules.throat_half_width),
+            neck,
+        ],
+        [
+            pick(code["left_tragus"], code["right_tragus"]),
+            pick(code["left_helix"], code["right_helix"]),
+            pick(code["left_earlobe"], code["right_earlobe"]),
+            pick(code["left_concha"], code["right_concha"]),
+            code["hairline_center"],
+            pick(code["left_hairline"], code["right_hairline"]),
+            code["crown_hair"],
+            pick(code["left_side_hair"], code["right_side_hair"]),
+            code["throat"],
+            pick(code["left_neck"], code["right_neck"]),
+        ],
+        default=code["upper_body"],
+    ).astype(np.int16)
+    if step > 1:
+        bg = np.repeat(np.repeat(bg, step, axis=0), step, axis=1)[:h, :w]
+        person_code = np.repeat(np.repeat(person_code, step, axis=0), step, axis=1)[:h, :w]
+    is_person = (person >= rules.person_threshold) if person is not None else np.zeros((h, w), bool)
+    out = np.where(is_person, person_code, bg)
+    out[face_full] = UNLABELLED
     return out

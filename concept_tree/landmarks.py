@@ -25,7 +25,7 @@ class DetectedFace:
 class MediaPipeFaceMesh:
     """MediaPipe FaceMesh (478 points with iris) and SelfieSegmentation, offline."""
 
-    def __init__(self, max_faces: int = 5, min_confidence: float = 0.5):
+    def __init__(self, max_faces: int = 5, min_confidence: float = 0.5, person_model: int = 1):
         import mediapipe as mp
 
         self._mesh = mp.solutions.face_mesh.FaceMesh(
@@ -35,6 +35,7 @@ class MediaPipeFaceMesh:
             min_detection_confidence=min_confidence,
         )
         self._selfie = None
+        self._person_model = person_model
         self._mp = mp
 
     def faces(self, rgb: np.ndarray) -> list[DetectedFace]:
@@ -53,7 +54,7 @@ class MediaPipeFaceMesh:
     def person_probability(self, rgb: np.ndarray) -> np.ndarray:
         """HxW float32 probability that a pixel belongs to a person (SelfieSegmentation)."""
         if self._selfie is None:
-            self._selfie = self._mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+            self._selfie = self._mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=self._person_model)
         res = self._selfie.process(np.ascontiguousarray(rgb))
         return res.segmentation_mask
 

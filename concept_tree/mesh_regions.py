@@ -103,7 +103,7 @@ def classify(p: np.ndarray, ctx: _Context | None = None) -> str:
     above = v < eye_line_v
     d_inner = float(np.linalg.norm(p - inner_c))
     d_outer = float(np.linalg.norm(p - outer_c))
-    in_brow = _inside(p, brow) or _seg_dist(p, brow) < 0.035
+    in_brow = _inside(p, brow) or _seg_dist(p, brow) < 0.07
     if d_eye < 0.16 and not in_brow:
         if d_inner < 0.09:
             return f"{side}_inner_canthus"
@@ -163,7 +163,7 @@ def classify(p: np.ndarray, ctx: _Context | None = None) -> str:
         if v > 1.58:
             return "lower_chin"
         return "chin_center" if a < 0.2 else f"{side}_chin"
-    if d_oval < 0.14 and v > 0.55:
+    if d_oval < 0.2 and v > 0.55:
         if v < 0.97:
             return f"{side}_posterior_jawline"
         if v < 1.25:
@@ -183,7 +183,7 @@ def classify(p: np.ndarray, ctx: _Context | None = None) -> str:
         return f"{side}_lower_cheek"
 
     # --- temples and forehead
-    if a > 0.78:
+    if a > 0.7:
         return f"{side}_upper_temple" if v < -0.2 else f"{side}_lower_temple"
     if a < 0.2 and v > -0.38:
         return "glabella"

@@ -86,12 +86,20 @@ class FaceRegions:
                 out[node.id] = rle_utils.merge(parts)
         return out
 
-    def areas(self) -> dict[str, int]:
-        """Pixel count of every atomic concept present."""
+    def areas(self, include_parents: bool = False) -> dict[str, int]:
+        """Pixel count of every non-empty atomic concept (and, on request, parent: sums, as leaves are disjoint)."""
         if self.label_map is None:
             return {}
         counts = np.bincount(self.label_map.ravel() + 1, minlength=len(self.leaf_ids) + 1)[1:]
-        return {k: int(c) for k, c in zip(self.leaf_ids, counts) if c}
+        out = {k: int(c) for k, c in zip(self.leaf_ids, counts) if c}
+        if include_parents and out:
+            from .tree import load_tree
+
+            tree = load_tree()
+            for leaf, n in list(out.items()):
+                for anc in tree.ancestors(leaf):
+                    out[anc.id] = out.get(anc.id, 0) + n
+        return out
 
     @property
     def face_mask(self) -> np.ndarray:

@@ -169,43 +169,44 @@ def iou(a: Mapping, b: Mapping) -> float:
 def encode_label_map(labels: np.ndarray, ids: Iterable[int] | None = None) -> dict[int, RLE]:
     """RLE of every label of an integer label map, in one pass.
 
-    Runs are taken from the column-major flattening once and split by label, so
-    the cost does not grow with the number of labels the way per-mask encoding does.
-    Label values absent from the map are omitted unless listed in ``ids``.
+    Runs are taken from the column-major flattening once and grouped by label with
+    vectorised arithmetic, so the cost barely grows with the number of labels (unlike
+    encoding one binary mask per label). Labels absent from the map are omitted unless
+    listed in ``ids`` (then they get an empty mask).
     """
     h, w = labels.shape
     flat = np.asarray(labels).ravel(order="F")
     n = flat.size
+    wanted = set(int(i) for i in ids) if ids is not None else None
     if n == 0:
-        return {int(i): empty(h, w) for i in (ids or [])}
+        return {i: empty(h, w) for i in (wanted or ())}
     change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
     starts = np.concatenate(([0], change))
     ends = np.concatenate((change, [n]))
-    run_labels = flat[starts]
-    order = np.argsort(run_labels, kind="stable")
-    sorted_labels = run_labels[order]
-    uniq, first = np.unique(sorted_labels, return_index=True)
-    bounds = list(first) + [len(order)]
-    wanted = set(int(i) for i in ids) if ids is not None else None
+    order = np.argsort(flat[starts], kind="stable")  # by label, runs stay in order of position
+    s, e, lab = starts[order], ends[order], flat[starts][order]
+    first = np.concatenate(([True], lab[1:] != lab[:-1]))
+    prev_end = np.concatenate(([0], e[:-1]))
+    prev_end[first] = 0
+    inter = np.empty(2 * len(s), dtype=np.int64)
+    inter[0::2] = s - prev_end
+    inter[1::2] = e - s
+    group_start = np.flatnonzero(first)
+    group_end = np.concatenate((group_start[1:], [len(s)]))
     objs, keys = [], []
-    for j, lab in enumerate(uniq):
-        lab = int(lab)
-        if wanted is not None and lab not in wanted:
+    for a, b in zip(group_start.tolist(), group_end.tolist()):
+        key = int(lab[a])
+        if wanted is not None and key not in wanted:
             continue
-        sel = order[bounds[j]:bounds[j + 1]]
-        s, e = starts[sel], ends[sel]
-        prev_end = np.concatenate(([0], e[:-1]))
-        counts = np.empty(2 * len(s) + 1, dtype=np.int64)
-        counts[0:-1:2] = s - prev_end
-        counts[1::2] = e - s
-        counts[-1] = n - e[-1]
-        objs.append({"counts": counts.tolist(), "size": [h, w]})
-        keys.append(lab)
+        counts = inter[2 * a : 2 * b].tolist()
+        counts.append(n - int(e[b - 1]))
+        objs.append({"counts": counts, "size": [h, w]})
+        keys.append(key)
     out: dict[int, RLE] = {}
     if objs:
         for k, r in zip(keys, mask_utils.frPyObjects(objs, h, w)):
             out[k] = _as_str(r)
     if wanted is not None:
-        for lab in wanted - out.keys():
-            out[lab] = empty(h, w)
+        for key in wanted - out.keys():
+            out[key] = empty(h, w)
     return out

@@ -27,6 +27,7 @@ class SegmentConfig:
     max_faces: int = 5  # faces detected per image (the largest is returned by `segment`)
     min_confidence: float = 0.5
     outside_face: bool = True  # hair, ears, neck, background from SelfieSegmentation
+    person_model: int = 1  # SelfieSegmentation: 1 = landscape (144x256, faster), 0 = general (256x256)
     rules: OutsideFaceRules = field(default_factory=OutsideFaceRules)
 
 
@@ -78,7 +79,9 @@ class Segmenter:
         from .landmarks import MediaPipeFaceMesh
 
         self.config = config
-        self._models = MediaPipeFaceMesh(max_faces=config.max_faces, min_confidence=config.min_confidence)
+        self._models = MediaPipeFaceMesh(
+            max_faces=config.max_faces, min_confidence=config.min_confidence, person_model=config.person_model
+        )
 
     def segment(self, image: np.ndarray) -> FaceRegions:
         """Regions of the largest face; ``status == "no_face"`` when there is none."""

@@ -1,0 +1,262 @@
+"""Segment many images in worker processes and stream the results to Parquet.
+
+``DIR/regions.parquet``: one row per image, face and concept with a non-empty mask
+(atomic and parent concepts): ``image, face_index, node_id, mask (RLE), area``.
+``DIR/images.parquet``: one row per input image with its status and reason.
+``DIR/overlays/*.png``: coloured regions (optional).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Union
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .imageio import ImageError, LoadOptions, load_rgb
+
+log = logging.getLogger(__name__)
+
+RLE_TYPE = pa.struct([("size", pa.list_(pa.int64())), ("counts", pa.string())])
+REGIONS_SCHEMA = pa.schema(
+    [
+        ("image", pa.string()),
+        ("face_index", pa.int32()),
+        ("node_id", pa.string()),
+        ("mask", RLE_TYPE),
+        ("area", pa.int64()),
+    ]
+)
+IMAGES_SCHEMA = pa.schema(
+    [
+        ("image", pa.string()),
+        ("status", pa.string()),  # ok | no_face | failed
+        ("error_code", pa.string()),
+        ("error", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("faces", pa.int32()),
+        ("seconds", pa.float64()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    all_faces: bool = False
+    overlays: bool = True
+    level: Union[str, int] = "anchor"  # overlay colouring level
+    workers: int = 0  # 0: one per core
+    load: LoadOptions = field(default_factory=LoadOptions)
+
+
+@dataclass
+class BatchSummary:
+    total: int = 0
+    ok: int = 0
+    no_face: int = 0
+    failed: int = 0
+    faces: int = 0
+    seconds: float = 0.0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (image, reason)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.ok > 0
+
+
+# ------------------------------------------------------------------ worker side
+_WORKER: dict = {}  # per-process state of a pool worker (its models); never used in the parent
+
+
+def _init_worker(opts: BatchOptions, overlay_dir: str | None) -> None:
+    from .segment import Segmenter
+
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    _WORKER["seg"] = Segmenter()
+    _WORKER["opts"] = opts
+    _WORKER["overlay_dir"] = overlay_dir
+
+
+def _process(task: tuple[str, str]) -> dict:
+    key, path = task
+    opts: BatchOptions = _WORKER["opts"]
+    t0 = time.perf_counter()
+    rec = {"image": key, "status": "failed", "error_code": None, "error": None, "width": None, "height": None,
+           "faces": 0, "rows": []}  # fmt: skip
+    try:
+        rgb = load_rgb(path, opts.load)
+    except ImageError as e:
+        rec.update(error_code=e.code, error=e.message)
+        rec["seconds"] = time.perf_counter() - t0
+        return rec
+    h, w = rgb.shape[:2]
+    rec.update(width=w, height=h)
+    try:
+        seg = _WORKER["seg"]
+        faces = seg.segment_all(rgb, limit=None if opts.all_faces else 1)
+    except Exception as e:  # a model failure on one image must not stop the run
+        rec.update(error_code="segmentation_error", error=f"{type(e).__name__}: {e}")
+        rec["seconds"] = time.perf_counter() - t0
+        return rec
+    faces = [f for f in faces if f.ok]
+    if not faces:
+        rec.update(status="no_face", error_code="no_face", error="no face detected")
+    else:
+        rec["status"] = "ok"
+        rec["faces"] = len(faces)
+        rows = []
+        for f in faces:
+            areas = f.areas(include_parents=True)
+            for node_id, r in f.rles(include_parents=True).items():
+                rows.append((f.face_index, node_id, r["size"], r["counts"], areas.get(node_id, 0)))
+        rec["rows"] = rows
+        if _WORKER["overlay_dir"]:
+            _write_overlay(rgb, faces, key, opts)
+    rec["seconds"] = time.perf_counter() - t0
+    return rec
+
+
+def _write_overlay(rgb: np.ndarray, faces, key: str, opts: BatchOptions) -> None:
+    import cv2
+
+    from .overlay import render_overlay
+
+    img = render_overlay(rgb, faces, level=opts.level)
+    out = Path(_WORKER["overlay_dir"]) / (overlay_name(key))
+    cv2.imwrite(str(out), img[:, :, ::-1])
+
+
+def overlay_name(key: str) -> str:
+    """Overlay file name for an image key (folders flattened)."""
+    return key.replace("/", "__").rsplit(".", 1)[0] + ".png"
+
+
+# ------------------------------------------------------------------ parent side
+def image_tasks(source: Union[str, Path], files: Iterable[Path]) -> list[tuple[str, str]]:
+    src = Path(source)
+    base = src if src.is_dir() else src.parent
+    tasks = []
+    for f in files:
+        try:
+            key = f.relative_to(base).as_posix()
+        except ValueError:
+            key = f.name
+        tasks.append((key, str(f)))
+    return tasks
+
+
+def segment_folder(
+    tasks: list[tuple[str, str]],
+    out_dir: Union[str, Path],
+    options: BatchOptions = BatchOptions(),
+    progress: bool = True,
+) -> BatchSummary:
+    """Segment ``(key, path)`` tasks in a process pool; write Parquet (and overlays) under ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    overlay_dir = None
+    if options.overlays:
+        overlay_dir = out / "overlays"
+        overlay_dir.mkdir(exist_ok=True)
+    workers = options.workers or (os.cpu_count() or 1)
+    workers = max(1, min(workers, len(tasks)))
+    summary = BatchSummary(total=len(tasks))
+    t0 = time.perf_counter()
+    regions_tmp, images_tmp = out / "regions.parquet.tmp", out / "images.parquet.tmp"
+    rw = pq.ParquetWriter(regions_tmp, REGIONS_SCHEMA)
+    iw = pq.ParquetWriter(images_tmp, IMAGES_SCHEMA)
+    buf_rows: list[tuple] = []
+    buf_imgs: list[dict] = []
+
+    def flush() -> None:
+        if buf_rows:
+            rw.write_table(_rows_table(buf_rows))
+            buf_rows.clear()
+        if buf_imgs:
+            iw.write_table(pa.Table.from_pylist(buf_imgs, schema=IMAGES_SCHEMA))
+            buf_imgs.clear()
+
+    os.environ.setdefault("GLOG_minloglevel", "2")  # silence MediaPipe's C++ logging in the workers
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "forkserver" in mp.get_all_start_methods():
+        # Workers fork from a server that imported MediaPipe once (models are created per worker).
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["mediapipe", "fifa.concept_tree.segment"])
+    else:
+        ctx = mp.get_context("spawn")
+    try:
+        with _progress(progress, len(tasks)) as (bar, task_id):
+            with ctx.Pool(workers, initializer=_init_worker, initargs=(options, str(overlay_dir) if overlay_dir else None)) as pool:
+                for rec in pool.imap(_process, tasks, chunksize=4):
+                    _account(summary, rec)
+                    buf_rows.extend((rec["image"],) + row for row in rec.pop("rows"))
+                    buf_imgs.append({k: rec.get(k) for k in IMAGES_SCHEMA.names})
+                    if len(buf_rows) > 20000:
+                        flush()
+                    if bar is not None:
+                        bar.update(task_id, advance=1, failed=summary.failed + summary.no_face)
+        flush()
+    finally:
+        rw.close()
+        iw.close()
+    os.replace(regions_tmp, out / "regions.parquet")
+    os.replace(images_tmp, out / "images.parquet")
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _rows_table(rows: list[tuple]) -> pa.Table:
+    images, faces, nodes, sizes, counts, areas = zip(*rows)
+    masks = pa.StructArray.from_arrays(
+        [pa.array([list(s) for s in sizes], type=pa.list_(pa.int64())), pa.array(counts, type=pa.string())],
+        fields=list(RLE_TYPE),
+    )
+    return pa.Table.from_arrays(
+        [pa.array(images, pa.string()), pa.array(faces, pa.int32()), pa.array(nodes, pa.string()), masks,
+         pa.array(areas, pa.int64())],
+        schema=REGIONS_SCHEMA,
+    )  # fmt: skip
+
+
+def _account(s: BatchSummary, rec: dict) -> None:
+    if rec["status"] == "ok":
+        s.ok += 1
+        s.faces += rec["faces"]
+    elif rec["status"] == "no_face":
+        s.no_face += 1
+        s.failures.append((rec["image"], "no_face: no face detected"))
+    else:
+        s.failed += 1
+        s.failures.append((rec["image"], f"{rec['error_code']}: {rec['error']}"))
+
+
+class _progress:
+    """A rich progress bar with rate, ETA and failures (or nothing when disabled)."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.enabled, self.total, self.p = enabled, total, None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None, None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.p = Progress(
+            TextColumn("[bold]segment"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.speed:.1f} img/s" if False else "[cyan]{task.fields[failed]} without result"),
+            TimeRemainingColumn(), transient=False,
+        )  # fmt: skip
+        self.p.__enter__()
+        return self.p, self.p.add_task("segment", total=self.total, failed=0)
+
+    def __exit__(self, *exc):
+        if self.p is not None:
+            self.p.__exit__(*exc)
