@@ -80,7 +80,8 @@ def test_estimated_mesh_matches_detected_mesh(full_results):
         err = np.linalg.norm(est - full.landmarks[:468], axis=1) / iod
         below_brows = full.landmarks[:468, 1] > full.landmarks[list(MEDIAPIPE_TO_IBUG68[17:27]), 1].max()
         assert np.allclose(est[list(MEDIAPIPE_TO_IBUG68)], ibug68_from_mediapipe(full.landmarks))
-        assert err[below_brows].mean() < 0.05, (name, err[below_brows].mean())
+        # measured: mean 0.010 of the IOD (max 0.04) on both sample faces
+        assert err[below_brows].mean() < 0.02, (name, err[below_brows].mean())
 
 
 @pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
