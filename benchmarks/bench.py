@@ -31,9 +31,10 @@ class BenchError(ValueError):
     """The bench itself cannot be used."""
 
 
-def list_ids(ids, limit: int = 10) -> str:
+def list_ids(ids, limit: int = 10, quote: bool = True) -> str:
+    """Up to ``limit`` ids, comma-separated, then "... and N more"."""
     ids = [str(i) for i in ids]
-    head = ", ".join(repr(i) for i in ids[:limit])
+    head = ", ".join(repr(i) if quote else i for i in ids[:limit])
     return head + (f" ... and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
@@ -178,11 +179,11 @@ def load_bench(bench: Any) -> Bench:
                 if len({tuple(m["size"]) for m in out}) > 1:
                     raise InvalidRLE("reference masks of one question differ in size")
             except InvalidRLE as e:
-                bad.append(f"{q} ({e})")
+                bad.append(f"{q!r} ({e})")
                 out = []
         masks.append(out)
     if bad:
-        raise BenchError(f"bench has {len(bad)} invalid reference mask list(s): {list_ids(bad)}")
+        raise BenchError(f"bench has {len(bad)} invalid reference mask list(s): {list_ids(bad, quote=False)}")
     qsizes = []
     for qm in _col(table, "query_mask", n):
         try:

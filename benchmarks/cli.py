@@ -53,12 +53,17 @@ def cli():
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
 def score(bench, submission, out, strict, seed, bootstrap, no_plots):
     """Score a submission against a bench and write a report."""
-    from .scoring import score as run_score
+    from .bench import load_bench
+    from .submission import load_submission
 
-    try:
-        report = run_score(bench, submission, strict=strict, seed=seed, bootstrap=bootstrap)
+    try:  # validate before the heavier metric imports, so a bad file fails fast
+        b = load_bench(bench)
+        sub = load_submission(submission, b, strict=strict)
     except (SubmissionError, BenchError) as e:
         _fail(str(e))
+    from .scoring import score as run_score
+
+    report = run_score(b, sub, strict=strict, seed=seed, bootstrap=bootstrap)
     path = report.write(out, plots=not no_plots)
     for w in report.warnings:
         click.echo(f"warning: {w}", err=True)

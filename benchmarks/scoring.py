@@ -141,7 +141,10 @@ def score(bench: Any, submission: Any, *, strict: bool = False, seed: int = 0, b
     uses Java (PTB tokenizer, METEOR) when ``java`` is on PATH.
     """
     b = load_bench(bench)
-    sub = load_submission(submission, b, strict=strict)
+    if isinstance(submission, Submission):  # already validated against this bench (the CLI does that first)
+        sub = submission
+    else:
+        sub = load_submission(submission, b, strict=strict)
     if use_java is None:
         use_java = java_available()
     warnings: list[str] = []
@@ -209,8 +212,8 @@ def score(bench: Any, submission: Any, *, strict: bool = False, seed: int = 0, b
         warnings.append(f"{n_missing} bench question(s) have no answer in the submission; they count as wrong")
     meta = {
         "bench": str(b.path) if b.path else None,
-        "submission": str(submission) if isinstance(submission, (str, bytes)) or hasattr(submission, "__fspath__")
-        else type(submission).__name__,
+        "submission": sub.source if sub.source else str(submission) if isinstance(submission, str)
+        or hasattr(submission, "__fspath__") else type(submission).__name__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "fifa_version": fifa.__version__,
         "n_questions": len(b),

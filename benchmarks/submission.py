@@ -52,6 +52,7 @@ class Submission:
     masks: list[list[dict] | None]
     has_score_column: bool
     has_masks_column: bool
+    source: str | None = None
 
     def missing(self, rows: list[int]) -> list[int]:
         return [i for i in rows if not self.present[i]]
@@ -76,7 +77,7 @@ def _read_jsonl(path: Path) -> dict[str, list]:
                 continue
             rows.append(obj)
     if bad:
-        raise SubmissionError([f"unreadable file: {len(bad)} line(s) are not JSON objects (lines {list_ids(bad)})"],
+        raise SubmissionError([f"unreadable file: {len(bad)} line(s) are not JSON objects (lines {list_ids(bad, quote=False)})"],
                               str(path))
     cols: dict[str, list] = {}
     keys = {k for r in rows for k in r}
@@ -152,10 +153,10 @@ def load_submission(sub: Any, bench: Bench, *, strict: bool = False) -> Submissi
     problems: list[str] = []
     raw_ids = cols["question_id"]
     qids = [_qid(v) for v in raw_ids]
-    bad_id_rows = [f"row {k}: {raw_ids[k]!r}" for k in range(n) if qids[k] is None]
+    bad_id_rows = [f"row {k} ({raw_ids[k]!r})" for k in range(n) if qids[k] is None]
     if bad_id_rows:
         problems.append(f"wrong type: {len(bad_id_rows)} question_id value(s) are not strings or integers: "
-                        f"{list_ids(bad_id_rows)}")
+                        f"{list_ids(bad_id_rows, quote=False)}")
     counts = Counter(q for q in qids if q is not None)
     dups = [q for q, c in counts.items() if c > 1]
     if dups:
@@ -163,12 +164,12 @@ def load_submission(sub: Any, bench: Bench, *, strict: bool = False) -> Submissi
     unknown = [q for q in counts if q not in bench.index]
     if unknown:
         problems.append(f"{len(unknown)} question_id(s) not in the bench: {list_ids(unknown)}")
-    label = lambda k: qids[k] if qids[k] is not None else f"row {k}"  # noqa: E731
+    label = lambda k: repr(qids[k]) if qids[k] is not None else f"row {k}"  # noqa: E731
 
     answers = cols.get("answer", [None] * n)
     bad = [label(k) for k, a in enumerate(answers) if a is not None and not isinstance(a, str)]
     if bad:
-        problems.append(f"wrong type: {len(bad)} answer(s) are not strings: {list_ids(bad)}")
+        problems.append(f"wrong type: {len(bad)} answer(s) are not strings: {list_ids(bad, quote=False)}")
 
     has_score = "score" in cols
     scores = cols.get("score", [None] * n)
@@ -181,13 +182,13 @@ def load_submission(sub: Any, bench: Bench, *, strict: bool = False) -> Submissi
         elif math.isnan(s):
             nan.append(label(k))
         elif not (0.0 <= float(s) <= 1.0):
-            rng.append(f"{label(k)}={s}")
+            rng.append(f"{label(k)} ({s})")
     if wrong:
-        problems.append(f"wrong type: {len(wrong)} score(s) are not numbers: {list_ids(wrong)}")
+        problems.append(f"wrong type: {len(wrong)} score(s) are not numbers: {list_ids(wrong, quote=False)}")
     if nan:
-        problems.append(f"{len(nan)} score(s) are NaN: {list_ids(nan)}")
+        problems.append(f"{len(nan)} score(s) are NaN: {list_ids(nan, quote=False)}")
     if rng:
-        problems.append(f"{len(rng)} score(s) outside [0, 1]: {list_ids(rng)}")
+        problems.append(f"{len(rng)} score(s) outside [0, 1]: {list_ids(rng, quote=False)}")
 
     has_masks = "masks" in cols
     raw_masks = cols.get("masks", [None] * n)
@@ -212,15 +213,15 @@ def load_submission(sub: Any, bench: Bench, *, strict: bool = False) -> Submissi
             bad_m.append(f"{label(k)} ({e})")
     if wrong_m:
         problems.append(f"wrong type: {len(wrong_m)} masks value(s) are not lists of RLE objects: "
-                        f"{list_ids(wrong_m)}")
+                        f"{list_ids(wrong_m, quote=False)}")
     if bad_m:
         problems.append(f"{len(bad_m)} answer(s) with masks that do not decode or do not fit the image: "
-                        f"{list_ids(bad_m)}")
+                        f"{list_ids(bad_m, quote=False)}")
     if problems:
         raise SubmissionError(problems, src)
 
     m = len(bench)
-    out = Submission([False] * m, [None] * m, [None] * m, [None] * m, has_score, has_masks)
+    out = Submission([False] * m, [None] * m, [None] * m, [None] * m, has_score, has_masks, src)
     for k, q in enumerate(qids):
         i = bench.index[q]
         out.present[i] = True
