@@ -199,7 +199,8 @@ def encode_label_map(labels: np.ndarray, ids: Iterable[int] | None = None) -> di
         if wanted is not None and key not in wanted:
             continue
         counts = inter[2 * a : 2 * b].tolist()
-        counts.append(n - int(e[b - 1]))
+        if e[b - 1] < n:  # pycocotools' canonical form has no trailing zero-length run
+            counts.append(n - int(e[b - 1]))
         objs.append({"counts": counts, "size": [h, w]})
         keys.append(key)
     out: dict[int, RLE] = {}
