@@ -39,9 +39,17 @@ def render_overlay(
     alpha: float = 0.5,
     min_side: int = 640,
     tree: ConceptTree | None = None,
+    crop_to_faces: bool | None = None,
 ) -> np.ndarray:
-    """Image with the regions of every face drawn at ``level``, labels and a legend (RGB uint8)."""
+    """Image with the regions of every face drawn at ``level``, labels and a legend (RGB uint8).
+
+    ``crop_to_faces`` (default: on for ``level="leaf"``, whose regions are small) zooms to the faces.
+    """
     tree = tree or load_tree()
+    if crop_to_faces is None:
+        crop_to_faces = level == "leaf"
+    if crop_to_faces:
+        rgb, regions = _crop(rgb, regions)
     h, w = rgb.shape[:2]
     scale = max(1.0, min_side / max(1, min(h, w)))
     size = (int(round(w * scale)), int(round(h * scale)))
@@ -73,11 +81,32 @@ def render_overlay(
     return _with_legend(canvas, shown, tree)
 
 
+def _crop(rgb: np.ndarray, regions: list[FaceRegions]) -> tuple[np.ndarray, list[FaceRegions]]:
+    boxes = [r.face_box for r in regions if r.face_box is not None]
+    if not boxes:
+        return rgb, regions
+    h, w = rgb.shape[:2]
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    m = int(0.35 * max(x1 - x0, y1 - y0))
+    x0, y0, x1, y1 = max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)
+    from dataclasses import replace
+
+    cropped = [
+        replace(r, image_size=(y1 - y0, x1 - x0), label_map=r.label_map[y0:y1, x0:x1]) if r.label_map is not None else r
+        for r in regions
+    ]
+    return rgb[y0:y1, x0:x1], cropped
+
+
 def _label(img: np.ndarray, mask: np.ndarray, text: str) -> None:
     dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
     y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
     font, fs = cv2.FONT_HERSHEY_SIMPLEX, 0.35
     (tw, th), _ = cv2.getTextSize(text, font, fs, 1)
+    xs = np.nonzero(mask[y])[0]
+    if 2 * dist[y, x] < th + 2 or len(xs) < 0.8 * tw:
+        return  # too small to hold its label: the legend names it
     org = (int(x - tw / 2), int(y + th / 2))
     cv2.putText(img, text, org, font, fs, (0, 0, 0), 2, cv2.LINE_AA)
     cv2.putText(img, text, org, font, fs, (255, 255, 255), 1, cv2.LINE_AA)
@@ -90,11 +119,11 @@ def _with_legend(img: np.ndarray, shown: dict[str, tuple[int, int, int]], tree: 
     row = 16
     per_col = max(1, (h - 10) // row)
     cols = (len(shown) + per_col - 1) // per_col
-    width = 190 * cols
+    width = 215 * cols
     panel = np.full((h, width, 3), 255, dtype=np.uint8)
     for i, (n, c) in enumerate(sorted(shown.items())):
-        cx, cy = 8 + 190 * (i // per_col), 8 + row * (i % per_col)
+        cx, cy = 8 + 215 * (i // per_col), 8 + row * (i % per_col)
         cv2.rectangle(panel, (cx, cy), (cx + 12, cy + 12), c, -1)
         label = tree[n].name if n in tree else n
-        cv2.putText(panel, label[:26], (cx + 18, cy + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(panel, label[:30], (cx + 18, cy + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
     return np.concatenate([img, panel], axis=1)
