@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench-segment bench-score bench-annotate clean
 
 install: $(STAMP)
 
@@ -22,8 +22,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 tests
 
-bench: $(STAMP)
+bench-segment: $(STAMP)
 	$(BIN)/python scripts/bench_segment.py
 
 clean:
 	rm -rf demo_out .pytest_cache
+
+bench-score: $(STAMP)
+	$(BIN)/python scripts/bench_score.py
+
+bench-annotate: $(STAMP)
+	$(BIN)/python scripts/bench_annotate.py
