@@ -43,10 +43,15 @@ class PairError(ValueError):
 @dataclass(frozen=True)
 class DiffConfig:
     top_percent: float = 5.0  #: seed share of the strongest differences (published: 5%)
-    noise_floor: float = 6.0  #: absolute ΔE floor: differences below it are noise
+    noise_floor: float = 4.0  #: absolute ΔE floor: differences below it are noise
     grow_ratio: float = 0.35  #: hysteresis low threshold = max(floor, ratio * seed strength)
     blur_sigma: float = 1.0  #: light blur before the colour distance (px at 384)
+    chroma_sigma: float = 2.0  #: extra blur of the a/b difference (JPEG halves chroma resolution)
     detail_weight: float = 1.5  #: weight of the detail-energy change
+    rms_weight: float = 1.3  #: weight of the local RMS of the unblurred difference (noise, re-compression)
+    rms_sigma: float = 2.0  #: window of that RMS (px at 384)
+    texture_discount: float = 0.5  #: RMS term minus this times the source's local texture RMS (JPEG error grows with texture)
+    adaptive_k: float = 6.0  #: floor also >= median + k * MAD of the map (global compression noise)
     close_radius: float = 4.0  #: closing radius (px at 384)
     open_radius: float = 1.5  #: opening radius (px at 384)
     min_component: float = 0.0006  #: drop components below this share of the image
@@ -112,11 +117,25 @@ def difference_map(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Di
     lab_f = _lab(fake, config.blur_sigma * scale)
     lab_s = _lab(source, config.blur_sigma * scale)
     dlab = lab_f - lab_s
+    if config.chroma_sigma > 0:
+        dab = cv2.GaussianBlur(np.ascontiguousarray(dlab[..., 1:]), (0, 0), config.chroma_sigma * scale)
+        dlab = np.dstack([dlab[..., 0], dab])
     colour = np.sqrt(np.einsum("ijk,ijk->ij", dlab, dlab, dtype=np.float32))
     lf = cv2.cvtColor(fake, cv2.COLOR_RGB2GRAY).astype(np.float32) * (100.0 / 255.0)
     ls = cv2.cvtColor(source, cv2.COLOR_RGB2GRAY).astype(np.float32) * (100.0 / 255.0)
     detail = _detail_energy(lf, scale) - _detail_energy(ls, scale)
     combined = np.maximum(colour, config.detail_weight * np.abs(detail))
+    if config.rms_weight > 0:
+        lab_f0 = _lab(fake, 0.0)
+        lab_s0 = _lab(source, 0.0)
+        d0 = lab_f0[..., 0] - lab_s0[..., 0]
+        rms = np.sqrt(cv2.GaussianBlur(d0 * d0, (0, 0), config.rms_sigma * scale))
+        if config.texture_discount > 0:
+            ls0 = lab_s0[..., 0]
+            hp = ls0 - cv2.GaussianBlur(ls0, (0, 0), 1.0 * scale)
+            tex = np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), config.rms_sigma * scale))
+            rms = np.maximum(rms - config.texture_discount * tex, 0)
+        combined = np.maximum(combined, config.rms_weight * rms)
     return combined.astype(np.float32), colour, detail, dlab
 
 
@@ -133,7 +152,11 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
     n = diff.size
     top = float(np.clip(config.top_percent, 0.0, 100.0))
     q = float(np.quantile(diff, 1.0 - top / 100.0)) if top > 0 else float(diff.max())
-    seed_t = max(q, config.noise_floor)
+    sub = diff[::4, ::4]
+    med = float(np.median(sub))
+    mad = float(np.median(np.abs(sub - med)))
+    floor = max(config.noise_floor, med + config.adaptive_k * 1.4826 * mad)
+    seed_t = max(q, floor)
     seeds = diff > seed_t
     if not seeds.any():
         mask = np.zeros((h, w), dtype=bool)
@@ -141,7 +164,7 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
     else:
         # Strength of the seeds: a robust high value among them.
         strength = float(np.quantile(diff[seeds], 0.5))
-        low_t = max(config.noise_floor, config.grow_ratio * strength)
+        low_t = max(floor, config.grow_ratio * strength)
         low_t = min(low_t, seed_t)
         cand = (diff > low_t).astype(np.uint8)
         ncomp, lab = cv2.connectedComponents(cand, connectivity=8)
@@ -157,6 +180,7 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
         "mask_fraction": area / n,
         "threshold": float(low_t),
         "seed_threshold": float(seed_t),
+        "noise_floor": float(floor),
         "top_quantile": q,
         "diff_mean": float(diff.mean()),
         "diff_max": float(diff.max()),

@@ -16,7 +16,7 @@ Fakes (deterministic given ``seed``; numpy ``Generator``):
   of another identity, aligned by landmarks).
 
 Ground truth: ``truth_mask`` is the exact edit mask (blend weight >= 0.5; for warps,
-displacement >= 1 px), stored as RLE and as PNG under ``masks/``; ``truth`` lists the FICT
+displacement >= max(1 px, a quarter of the peak)), stored as RLE and as PNG under ``masks/``; ``truth`` lists the FICT
 leaves substantially covered by it (at least half of the leaf, or a quarter of the edit),
 computed from that mask and the segmentation of the source; ``truth_target`` is the node
 the edit aimed at.
@@ -186,7 +186,7 @@ def edit_warp(img, mask, rng):
     mapx, mapy = (xx + ux).astype(np.float32), (yy + uy).astype(np.float32)
     out = cv2.remap(img, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     disp = np.sqrt(ux * ux + uy * uy)
-    truth = disp >= 1.0
+    truth = disp >= max(1.0, 0.25 * float(disp.max()))
     return out, truth, {"mode": str(mode), "radius": round(float(rad), 1)}
 
 
