@@ -16,7 +16,8 @@ How the numbers are made (one reference per question, the bench's ``answer``):
   background thread while the Python scorers work.  One JVM serves every task.
 * Without Java (``shutil.which("java")`` is None): a fallback tokenizer
   (lower-case, words and single punctuation characters split apart with
-  ``\\w+|[^\\w\\s]``, tokens in pycocoevalcap's ``PUNCTUATIONS`` list dropped) and
+  ``\\w+|[^\\w\\s]``, tokens in pycocoevalcap's ``PUNCTUATIONS`` list and brackets / double quotes
+  (which PTB turns into -LRB-, ``, ... and so removes) dropped) and
   no METEOR; a warning says so.  These numbers are then NOT comparable to
   pycocoevalcap's.
 """
@@ -64,10 +65,12 @@ def _ptb_java(sentences: list[str]) -> list[str]:
 
 
 _FALLBACK = re.compile(r"\w+|[^\w\s]")
+#: pycocoevalcap's punctuation list plus the characters PTB turns into -LRB- / -RRB- / -LCB- / -RCB- / `` / ''
+FALLBACK_DROP = PUNCTUATIONS | set("(){}\"")
 
 
 def fallback_tokenize(sentence: str) -> str:
-    return " ".join(w for w in _FALLBACK.findall(sentence.lower()) if w not in PUNCTUATIONS)
+    return " ".join(w for w in _FALLBACK.findall(sentence.lower()) if w not in FALLBACK_DROP)
 
 
 def tokenize(sentences: list[str], use_java: bool) -> list[str]:
