@@ -1,0 +1,85 @@
+"""`fifa-annotate show`: the fake, its source, the artifact mask and the labelled regions side by side."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from fifa.concept_tree import rle as rle_utils
+from fifa.concept_tree.imageio import load_rgb
+
+from . import age
+from .store import read_annotations
+
+PALETTE = [
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40),
+]
+
+
+def find_row(out_dir: str | Path, sample_id: str) -> dict | None:
+    t = read_annotations(out_dir)
+    for r in t.to_pylist():
+        if r["sample_id"] == sample_id:
+            return r
+    return None
+
+
+def render(row: dict, out_png: str | Path, dpi: int = 110) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    fake = load_rgb(row["image_path"])
+    h, w = fake.shape[:2]
+    src = None
+    if row.get("source_path"):
+        try:
+            src = load_rgb(row["source_path"])
+        except Exception:
+            src = None
+    mask = rle_utils.decode(row["artifact_mask"]) if row.get("artifact_mask") else np.zeros((h, w), bool)
+    panels = [("fake: " + row["sample_id"], fake)]
+    if src is not None:
+        panels.append(("source", src))
+    over = fake.astype(np.float32).copy()
+    over[mask] = 0.45 * over[mask] + 0.55 * np.array([255, 0, 0], np.float32)
+    panels.append((f"artifact mask ({mask.mean():.1%})", over.astype(np.uint8)))
+    reg = fake.astype(np.float32) * 0.55
+    legend = []
+    segs = row.get("segments") or []
+    shown = []
+    for s in segs:
+        if s["node_id"] not in [x["node_id"] for x in shown]:
+            shown.append(s)
+    if not shown:
+        by_id = {r["node_id"]: r for r in (row.get("regions") or [])}
+        shown = [{"node_id": n, "phrase": n.replace("_", " "), "mask": by_id[n]["mask"]}
+                 for n in (row.get("artifact_regions") or []) if n in by_id]
+    for i, s in enumerate(shown[: len(PALETTE)]):
+        m = rle_utils.decode(s["mask"])
+        c = np.array(PALETTE[i], np.float32)
+        reg[m] = 0.35 * reg[m] + 0.65 * c
+        legend.append(Patch(color=np.array(PALETTE[i]) / 255, label=f"{s['node_id']}: {s['phrase']}"))
+    panels.append(("regions", np.clip(reg, 0, 255).astype(np.uint8)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 4.6))
+    for ax, (title, im) in zip(np.atleast_1d(axes), panels):
+        ax.imshow(im)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    if legend:
+        np.atleast_1d(axes)[-1].legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=7,
+                                        frameon=False)
+    text = age.to_plain(row.get("explanation") or row.get("error") or "")
+    status = f"[{row['status']}] {row.get('label')} {row.get('method') or ''} {row.get('category') or ''}"
+    fig.suptitle(status + "\n" + "\n".join(textwrap.wrap(text, 160)[:6]), fontsize=8, y=0.02, va="bottom")
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=dpi)
+    plt.close(fig)
+    return out_png
