@@ -63,6 +63,7 @@ class FakeLLMServer:
         self.auth_headers: set[str] = set()
         self.times: list[float] = []
         self.per_marker: dict[str, list[str]] = defaultdict(list)
+        self.events: list[tuple[str, str, float]] = []  # (marker, action, arrival time)
         srv = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -167,6 +168,7 @@ class FakeLLMServer:
             action = script[min(step, len(script) - 1)] if script else "ok"
         with self.lock:
             self.actions.append((marker or "", action))
+            self.events.append((marker or "", action, t0))
             self.per_marker[marker or ""].append(action)
         if self.latency:
             time.sleep(self.latency)
