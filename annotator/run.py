@@ -162,7 +162,10 @@ def run_annotation(
         progress.advance(row["status"] != "ok")
 
     window = workers * 4 + (config.concurrency if llm_needed else 0)
-    ctx = mp.get_context("fork")
+    # forkserver, not fork: the parent may already hold MediaPipe/TFLite threads (forking them
+    # corrupts the child's heap); the server preloads the worker module once.
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["fifa.annotator.worker"])
     pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker, initargs=(wcfg,))
     threads = cf.ThreadPoolExecutor(max_workers=max(1, config.concurrency)) if llm_needed else None
     cpu_futs: set = set()
@@ -170,8 +173,7 @@ def run_annotation(
     llm_queue: list[CpuResult] = []
     est_row_cost = _row_cost_estimate(config) if llm_needed else 0.0
     try:
-        # Start the workers before any thread exists (fork safety).
-        pool.submit(_noop).result()
+        pool.submit(_noop).result()  # workers up before the progress bar starts
         progress.start()
         while pending_rows or cpu_futs or llm_futs or llm_queue:
             while pending_rows and len(cpu_futs) + len(llm_futs) + len(llm_queue) < window and stopped is None:
