@@ -1,0 +1,213 @@
+#!/usr/bin/env python
+"""Benchmarks of `fifa-annotate` (numbers go to docs/annotator.md).
+
+    python scripts/bench_annotate.py accuracy [--seed 11 --n 80]
+    python scripts/bench_annotate.py offline  [--rows 400]
+    python scripts/bench_annotate.py openai   [--rows 320 --latency 0.2 --concurrency 32]
+    python scripts/bench_annotate.py memory   [--rows 20000]
+    python scripts/bench_annotate.py all
+
+Pairs are forged from the bundled public-domain photos (384 px variants), reused many
+times in the manifest under distinct sample ids.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+BIN = Path(sys.executable).parent
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version()}
+
+
+def forged_384(work: Path, n: int = 120, seed: int = 1) -> list[dict]:
+    from fifa.pipelines.forge import forge
+
+    man = forge(work / "forged", n=n, seed=seed)
+    rows = pq.read_table(man).to_pylist()
+    base = man.parent
+    out = []
+    for r in rows:
+        if r["label"] != "fake" or "_384" not in (r["source_path"] or ""):
+            continue
+        out.append(dict(sample_id=r["sample_id"], image_path=str(base / r["image_path"]),
+                        source_path=str(base / r["source_path"]), label="fake", method=r["method"],
+                        category=r["category"], group=r["group"]))
+    return out
+
+
+def replicate(rows: list[dict], n: int, path: Path) -> Path:
+    out = []
+    i = 0
+    while len(out) < n:
+        r = dict(rows[i % len(rows)])
+        r["sample_id"] = f"{r['sample_id']}__{i}"
+        out.append(r)
+        i += 1
+    pq.write_table(pa.Table.from_pylist(out), path)
+    return path
+
+
+class RssSampler(threading.Thread):
+    """Peak summed RSS of a process and all its descendants (psutil polling)."""
+
+    def __init__(self, pid: int, period: float = 0.2):
+        super().__init__(daemon=True)
+        self.pid, self.period, self.peak, self.stop_flag = pid, period, 0, False
+
+    def run(self):
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not self.stop_flag:
+            try:
+                procs = [root] + root.children(recursive=True)
+                total = 0
+                for p in procs:
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                break
+            time.sleep(self.period)
+
+
+def run_cli(args: list[str], env: dict | None = None) -> tuple[float, int, subprocess.CompletedProcess]:
+    e = dict(os.environ, GLOG_minloglevel="2")
+    e.update(env or {})
+    t0 = time.perf_counter()
+    p = subprocess.Popen([str(BIN / "fifa-annotate"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=e)
+    s = RssSampler(p.pid)
+    s.start()
+    out, err = p.communicate()
+    s.stop_flag = True
+    s.join()
+    dt = time.perf_counter() - t0
+    if p.returncode != 0:
+        print(err[-3000:], file=sys.stderr)
+        raise SystemExit(f"fifa-annotate failed ({p.returncode})")
+    return dt, s.peak, subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+
+def bench_offline(work: Path, rows: int, workers: int) -> dict:
+    base = forged_384(work)
+    res = {}
+    for label, extra in (("source-cache", []), ("no-cache", ["--workers", str(workers)])):
+        man = replicate(base, rows, work / f"offline_{label}.parquet")
+        out = work / f"off_{label}"
+        env = {"FIFA_SEGMENT_CACHE": "0"} if label == "no-cache" else {}
+        dt, peak, p = run_cli(["run", "--manifest", str(man), "--out", str(out), "--workers", str(workers),
+                               "--no-progress"], env)
+        run = json.loads((out / "run.json").read_text())
+        inv = run["invocations"][-1]
+        res[label] = {"rows": rows, "wall_s": round(dt, 2), "run_rows_per_s": inv["rows_per_s"],
+                      "wall_rows_per_s": round(rows / dt, 1), "peak_rss_mb": round(peak / 2**20)}
+    return res
+
+
+def bench_openai(work: Path, rows: int, latency: float, concurrency: int, workers: int) -> dict:
+    base = forged_384(work)
+    man = replicate(base, rows, work / "openai.parquet")
+    srv = subprocess.Popen([sys.executable, "-m", "fifa.annotator.fake_llm_server", "--latency", str(latency)],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        url = srv.stdout.readline().strip()
+        out = work / "openai_out"
+        dt, peak, p = run_cli(["run", "--manifest", str(man), "--out", str(out), "--llm", "openai", "--base-url", url,
+                               "--model", "bench", "--concurrency", str(concurrency), "--workers", str(workers),
+                               "--no-cache", "--no-progress"], {"OPENAI_API_KEY": "sk-bench"})
+    finally:
+        srv.terminate()
+        srv.wait()
+    run = json.loads((out / "run.json").read_text())
+    inv = run["invocations"][-1]
+    ideal = concurrency / latency
+    return {"rows": rows, "latency_s": latency, "concurrency": concurrency, "wall_s": round(dt, 2),
+            "llm_calls": inv["llm_calls"], "requests_per_s": inv["rows_per_s"],
+            "ideal_requests_per_s": ideal, "share_of_ideal": round(inv["rows_per_s"] / ideal, 3),
+            "peak_rss_mb": round(peak / 2**20)}
+
+
+def bench_memory(work: Path, rows: int, workers: int) -> dict:
+    base = forged_384(work)
+    man = replicate(base, rows, work / "memory.parquet")
+    out = work / "memory_out"
+    dt, peak, p = run_cli(["run", "--manifest", str(man), "--out", str(out), "--workers", str(workers),
+                           "--no-progress"])
+    run = json.loads((out / "run.json").read_text())
+    return {"rows": rows, "wall_s": round(dt, 1), "rows_per_s": run["invocations"][-1]["rows_per_s"],
+            "peak_rss_mb_all_processes": round(peak / 2**20), "counts": run["counts"]}
+
+
+def bench_accuracy(work: Path, seed: int, n: int) -> dict:
+    from fifa.annotator.evaluate import evaluate_run
+    from fifa.annotator.run import AnnotateConfig, run_annotation
+    from fifa.pipelines.forge import forge
+
+    man = forge(work / f"acc{seed}", n=n, seed=seed)
+    run_annotation(man, work / f"acc{seed}_out", AnnotateConfig(progress=False))
+    ev, _ = evaluate_run(man, work / f"acc{seed}_out")
+    d = ev.to_dict()
+    d["seed"] = seed
+    return d
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["accuracy", "offline", "openai", "memory", "all"])
+    ap.add_argument("--rows", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--latency", type=float, default=0.2)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--seed", type=int, nargs="*", default=[11, 21, 31])
+    ap.add_argument("--n", type=int, default=80)
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    a = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="fifa-bench-"))
+    result = {"machine": machine()}
+    try:
+        if a.what in ("accuracy", "all"):
+            result["accuracy"] = [bench_accuracy(work, s, a.n) for s in a.seed]
+        if a.what in ("offline", "all"):
+            result["offline"] = bench_offline(work, a.rows or 400, a.workers)
+        if a.what in ("openai", "all"):
+            result["openai"] = bench_openai(work, a.rows or 320, a.latency, a.concurrency, a.workers)
+        if a.what in ("memory", "all"):
+            result["memory"] = bench_memory(work, a.rows or 20000, a.workers)
+    finally:
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
