@@ -118,7 +118,8 @@ def difference_map(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Di
     dlab = cv2.GaussianBlur(d0, (0, 0), config.blur_sigma * scale) if config.blur_sigma > 0 else d0
     if config.chroma_sigma > 0:
         dab = cv2.GaussianBlur(np.ascontiguousarray(dlab[..., 1:]), (0, 0), config.chroma_sigma * scale)
-        dlab = np.dstack([dlab[..., 0], dab])
+        dlab = np.array(dlab, copy=dlab is d0)
+        dlab[..., 1:] = dab
     colour = np.sqrt(np.einsum("ijk,ijk->ij", dlab, dlab, dtype=np.float32))
     lf = np.ascontiguousarray(lab_f[..., 0])
     ls = np.ascontiguousarray(lab_s[..., 0])
@@ -217,6 +218,52 @@ def _fill_holes(m: np.ndarray) -> np.ndarray:
     hole[border] = False
     hole[0] = False
     return (m.astype(bool) | hole[lab]).astype(np.uint8)
+
+
+def change_profiles(result: DiffResult, label_map: np.ndarray, groups: dict[str, np.ndarray]) -> dict[str, dict]:
+    """:func:`change_profile` of several regions at once, each given as the label ids of its
+    leaves in ``label_map``; only the artifact's pixels are touched (fast)."""
+    m = result.mask
+    if not m.any():
+        return {k: change_profile(result, np.zeros_like(m)) for k in groups}
+    labels = label_map[m]
+    dl = result.dlab[m]
+    col = result.colour[m]
+    det = result.detail[m]
+    out = {}
+    lut = np.zeros(int(label_map.max()) + 2 if label_map.size else 1, dtype=bool)
+    for k, ids in groups.items():
+        lut[:] = False
+        ids = np.asarray(ids, dtype=np.int64)
+        ids = ids[(ids >= 0) & (ids < lut.size - 1)]
+        lut[ids] = True
+        sel = lut[labels]  # -1 -> the trailing False
+        out[k] = _profile(dl[sel], col[sel], det[sel])
+    return out
+
+
+def _profile(d: np.ndarray, colour: np.ndarray, detail_v: np.ndarray) -> dict:
+    if d.shape[0] == 0:
+        return {"kind": "none", "delta_e": 0.0, "shift": 0.0, "dL": 0.0, "da": 0.0, "db": 0.0, "detail": 0.0}
+    mean = d.mean(axis=0)
+    colour_mean = float(np.linalg.norm(mean))
+    colour_abs = float(colour.mean())
+    detail = float(detail_v.mean())
+    prof = {"delta_e": colour_abs, "shift": colour_mean, "dL": float(mean[0]), "da": float(mean[1]),
+            "db": float(mean[2]), "detail": detail}
+    prof["kind"] = _kind(colour_abs, colour_mean, detail)
+    return prof
+
+
+def _kind(colour_abs: float, colour_mean: float, detail: float) -> str:
+    coherent = colour_mean / max(colour_abs, 1e-6)
+    if abs(detail) * 1.5 > colour_abs and abs(detail) > 1.0:
+        return "blur" if detail < 0 else "noise"
+    if coherent >= 0.55:
+        return "colour"
+    if colour_abs > 2.0:
+        return "geometry"
+    return "mixed"
 
 
 def change_profile(result: DiffResult, region: np.ndarray) -> dict:

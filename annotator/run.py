@@ -138,9 +138,12 @@ def run_annotation(
         return summary
     _save_manifest_copy(out, rows)
     explainer = make_explainer(config)
+    from .explain_offline import OfflineExplainer
+
+    offline = OfflineExplainer()
     wcfg = WorkerConfig(
         diff=config.diff, select=config.select, explainer=config.llm, llm_image_size=config.llm_image_size,
-        llm_jpeg_quality=config.llm_jpeg_quality, segment_cache=config.segment_cache,
+        llm_jpeg_quality=config.llm_jpeg_quality, segment_cache=config.segment_cache, parent_pid=os.getpid(),
     )
     _write_run_json(out, config, summary, explainer, state="running", started=_now())
     errors: Counter = Counter()
@@ -162,10 +165,10 @@ def run_annotation(
         progress.advance(row["status"] != "ok")
 
     window = workers * 4 + (config.concurrency if llm_needed else 0)
-    # forkserver, not fork: the parent may already hold MediaPipe/TFLite threads (forking them
-    # corrupts the child's heap); the server preloads the worker module once.
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["fifa.annotator.worker"])
+    # spawn, not fork: the parent may already hold MediaPipe/TFLite threads (forking them corrupts
+    # the child's heap); not forkserver: its children outlive a SIGKILLed parent. Spawned workers
+    # are our children and die with us (PR_SET_PDEATHSIG, see worker.init_worker).
+    ctx = mp.get_context("spawn")
     pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker, initargs=(wcfg,))
     threads = cf.ThreadPoolExecutor(max_workers=max(1, config.concurrency)) if llm_needed else None
     cpu_futs: set = set()
@@ -206,21 +209,14 @@ def run_annotation(
                         res: CpuResult = f.result()
                     except Exception as e:  # a crashed worker
                         raise RuntimeError(f"worker failed: {e}") from e
-                    if res.row["status"] != "ok":
-                        emit(res.row)
+                    if res.row["status"] != "ok" or res.row.get("explanation") is not None:
+                        emit(res.row)  # failed, or finished in the worker (offline)
                     elif not llm_needed or res.ctx is None or res.ctx.label == "real" or (
                         res.ctx.grounded and not res.ctx.regions
                     ):
-                        if llm_needed:
-                            from .explain_offline import OfflineExplainer
-
-                            ex = OfflineExplainer()
-                            er = ex.explain(res.ctx)
-                            emit(finish_row(res, er.text, explainer.name, er.region_ids))
-                        else:
-                            # offline: explained here (cheap), not in the worker, to keep one code path
-                            er = explainer.explain(res.ctx)
-                            emit(finish_row(res, er.text, explainer.name, er.region_ids))
+                        # nothing to ask a model: the offline text, under this run's explainer name
+                        er = offline.explain(res.ctx)
+                        emit(finish_row(res, er.text, explainer.name, er.region_ids))
                     else:
                         if stopped == "budget":
                             continue  # pending

@@ -21,7 +21,7 @@ from fifa.concept_tree import rle as rle_utils
 from fifa.concept_tree.imageio import ImageError, load_rgb
 
 from . import age
-from .diffmask import DiffConfig, PairError, align_pair, artifact_mask, change_profile
+from .diffmask import DiffConfig, PairError, align_pair, artifact_mask, change_profiles
 from .explain import ExplainContext, RegionInfo
 from .regions import RegionSelectConfig, select_regions
 
@@ -34,6 +34,7 @@ class WorkerConfig:
     llm_image_size: int = 512  # max side of the JPEGs sent to the LLM
     llm_jpeg_quality: int = 85
     segment_cache: int = 16  # segmentations of sources kept per worker (fakes share sources)
+    parent_pid: int | None = None  # the run's process: workers exit when it is gone
 
 
 _STATE: dict = {}
@@ -48,8 +49,25 @@ def _set_pdeathsig() -> None:
         pass
 
 
+def _watch_parent(parent_pid: int) -> None:
+    """Exit when the run's process is gone (also covers a parent killed before prctl took effect)."""
+    import threading
+
+    def loop():
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=loop, daemon=True, name="parent-watch").start()
+
+
 def init_worker(config: WorkerConfig) -> None:
     _set_pdeathsig()
+    if config.parent_pid is not None:
+        if os.getppid() != config.parent_pid:
+            os._exit(1)
+        _watch_parent(config.parent_pid)
     import cv2
 
     cv2.setNumThreads(1)  # one process per core already
@@ -96,6 +114,26 @@ def _segment_cached(path: str, image: np.ndarray, key_extra: tuple = ()):
         while len(cache) > cfg.segment_cache:
             cache.popitem(last=False)
     return res
+
+
+def _source_cached(path: str, fake: np.ndarray, cfg: WorkerConfig):
+    """(aligned source, its FaceRegions): fakes made from one source share both (LRU per worker)."""
+    cache: OrderedDict = _STATE.setdefault("src_cache", OrderedDict())
+    try:
+        st = os.stat(path)
+        key = (path, st.st_mtime_ns, st.st_size, fake.shape[:2])
+    except OSError:
+        key = None
+    if key is not None and key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    source = align_pair(fake, _load(path, "source"), cfg.diff)
+    regions = _segmenter().segment(source)
+    if key is not None and cfg.segment_cache > 0:
+        cache[key] = (source, regions)
+        while len(cache) > cfg.segment_cache:
+            cache.popitem(last=False)
+    return source, regions
 
 
 def _jpeg(img: np.ndarray, max_side: int, quality: int) -> bytes:
@@ -172,6 +210,14 @@ def process_row(row: dict) -> CpuResult:
         res = CpuResult(failed(out, "out_of_memory", "image too large to process"))
     except Exception as e:  # a bug or an unexpected input must not stop the run
         res = CpuResult(failed(out, "internal_error", f"{type(e).__name__}: {e}"))
+    if cfg.explainer == "offline" and res.row["status"] == "ok" and res.ctx is not None:
+        from .explain_offline import OfflineExplainer
+
+        ex = _STATE.setdefault("offline", OfflineExplainer())
+        er = ex.explain(res.ctx)
+        finish_row(res, er.text, ex.name, er.region_ids)
+        res.ctx = None  # done: nothing to send back but the row
+        res.node_masks = {}
     res.row["time_cpu_s"] = time.perf_counter() - t0
     return res
 
@@ -197,10 +243,8 @@ def _process(row: dict, out: dict, cfg: WorkerConfig) -> CpuResult:
     src_path = row.get("source_path")
     if not src_path:
         return _ungrounded(row, out, fake, cfg)
-    source = _load(src_path, "source")
-    source = align_pair(fake, source, cfg.diff)
+    source, regions = _source_cached(src_path, fake, cfg)
     diff = artifact_mask(fake, source, cfg.diff)
-    regions = _segment_cached(src_path, source)
     if not regions.ok:
         return CpuResult(failed(out, "no_face", "no face detected in the source image"))
     sel = select_regions(regions, diff.mask, cfg.select)
@@ -223,10 +267,16 @@ def _process(row: dict, out: dict, cfg: WorkerConfig) -> CpuResult:
     ]
     tree = _tree()
     infos = []
+    from .regions import _tree_index
+
+    _, leaves_under = _tree_index()
+    lidx = {k: i for i, k in enumerate(regions.leaf_ids)}
+    profs = change_profiles(diff, regions.label_map,
+                            {nid: [lidx[x] for x in leaves_under[nid] if x in lidx] for nid in sel.chosen})
     for nid in sel.chosen:
         node = tree[nid]
         hh = sel.hits[nid]
-        prof = change_profile(diff, diff.mask & regions.mask(nid))
+        prof = profs[nid]
         infos.append(RegionInfo(nid, node.name, hh.coverage, hh.share, prof, node.description, list(node.artifacts)))
     ctx = ExplainContext(
         sample_id=row["sample_id"], label="fake", category=row.get("category"), method=row.get("method"),

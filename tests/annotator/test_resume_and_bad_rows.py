@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import psutil
 import pytest
 from PIL import Image
 
@@ -54,6 +55,7 @@ def test_sigkill_at_several_points_then_resume(forged, tmp_path):
     # Kill points: before anything is written, after 1 shard, after several shards, mid-way.
     plans = [("delay", 0.8), ("ledger", 1), ("ledger", 4), ("ledger", 9)]
     kills = 0
+    children: set[int] = set()
     for kind, value in plans:
         proc = _start(man, out)
         deadline = time.time() + 120
@@ -64,6 +66,7 @@ def test_sigkill_at_several_points_then_resume(forged, tmp_path):
                 break
             time.sleep(0.02)
         if proc.poll() is None:
+            children.update(c.pid for c in psutil.Process(proc.pid).children(recursive=True))
             os.kill(proc.pid, signal.SIGKILL)
             kills += 1
         proc.wait(timeout=30)
@@ -81,9 +84,13 @@ def test_sigkill_at_several_points_then_resume(forged, tmp_path):
     run = json.loads((out / "run.json").read_text())
     assert run["counts"] == {"ok": len(ids)}
     # No orphaned worker survives its killed parent.
-    time.sleep(0.5)
-    ps = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout
-    assert str(man) not in ps
+    assert children
+    deadline = time.time() + 10
+    while time.time() < deadline and any(psutil.pid_exists(c) and psutil.Process(c).status() != "zombie"
+                                         for c in children):
+        time.sleep(0.2)
+    alive = [c for c in children if psutil.pid_exists(c) and psutil.Process(c).status() != "zombie"]
+    assert not alive, f"orphaned worker processes: {alive}"
 
 
 def test_bad_rows_are_recorded_and_the_rest_done(forged_copy, tmp_path):
