@@ -9,6 +9,7 @@ shards as they finish, so memory does not grow with the manifest.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import datetime as _dt
 import json
 import logging
@@ -165,18 +166,22 @@ def run_annotation(
         progress.advance(row["status"] != "ok")
 
     window = workers * 4 + (config.concurrency if llm_needed else 0)
-    # spawn, not fork: the parent may already hold MediaPipe/TFLite threads (forking them corrupts
-    # the child's heap); not forkserver: its children outlive a SIGKILLed parent. Spawned workers
-    # are our children and die with us (PR_SET_PDEATHSIG, see worker.init_worker).
-    ctx = mp.get_context("spawn")
+    # forkserver, not fork: the parent may already hold MediaPipe/TFLite threads (forking them
+    # corrupts the child's heap); not spawn: it re-imports the caller's __main__. The server only
+    # preloads the worker module. Workers watch this process and exit when it is gone (a SIGKILL
+    # included), after which the fork server exits too (see worker.init_worker).
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["fifa.annotator.worker"])
     pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker, initargs=(wcfg,))
+    with _no_main_reimport():  # start every worker now, without re-running the caller's script
+        starters = [pool.submit(_noop) for _ in range(workers)]
+    cf.wait(starters)
     threads = cf.ThreadPoolExecutor(max_workers=max(1, config.concurrency)) if llm_needed else None
     cpu_futs: set = set()
     llm_futs: dict = {}
     llm_queue: list[CpuResult] = []
     est_row_cost = _row_cost_estimate(config) if llm_needed else 0.0
     try:
-        pool.submit(_noop).result()  # workers up before the progress bar starts
         progress.start()
         while pending_rows or cpu_futs or llm_futs or llm_queue:
             while pending_rows and len(cpu_futs) + len(llm_futs) + len(llm_queue) < window and stopped is None:
@@ -270,7 +275,22 @@ def run_annotation(
 
 
 def _noop() -> None:
-    return None
+    time.sleep(0.05)  # keep the worker busy so that each start-up submit spawns a new one
+
+
+@contextlib.contextmanager
+def _no_main_reimport():
+    """Hide the caller's ``__main__`` while workers start: forkserver/spawn children would otherwise
+    re-run an unguarded calling script. Workers only need ``fifa.annotator.worker``."""
+    import types
+
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 def _attempts(store: AnnotationStore, ids: set[str]) -> dict[str, int]:

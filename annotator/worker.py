@@ -41,7 +41,7 @@ _STATE: dict = {}
 
 
 def _set_pdeathsig() -> None:
-    """Die with the parent (SIGKILL of the run must not leave orphaned workers)."""
+    """Die with the parent process (with a fork server the run itself is watched, below)."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -55,7 +55,11 @@ def _watch_parent(parent_pid: int) -> None:
 
     def loop():
         while True:
-            if os.getppid() != parent_pid:
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # pragma: no cover - pid reused by another user's process
                 os._exit(1)
             time.sleep(0.5)
 
@@ -65,8 +69,6 @@ def _watch_parent(parent_pid: int) -> None:
 def init_worker(config: WorkerConfig) -> None:
     _set_pdeathsig()
     if config.parent_pid is not None:
-        if os.getppid() != config.parent_pid:
-            os._exit(1)
         _watch_parent(config.parent_pid)
     import cv2
 
