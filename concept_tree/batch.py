@@ -202,7 +202,9 @@ def segment_folder(
                     if len(buf_rows) > 20000:
                         flush()
                     if bar is not None:
-                        bar.update(task_id, advance=1, failed=summary.failed + summary.no_face)
+                        done = summary.ok + summary.failed + summary.no_face
+                        rate = f"{done / max(time.perf_counter() - t0, 1e-9):.1f} img/s"
+                        bar.update(task_id, advance=1, failed=summary.failed + summary.no_face, rate=rate)
         flush()
     finally:
         rw.close()
@@ -251,11 +253,11 @@ class _progress:
 
         self.p = Progress(
             TextColumn("[bold]segment"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.speed:.1f} img/s" if False else "[cyan]{task.fields[failed]} without result"),
-            TimeRemainingColumn(), transient=False,
+            TextColumn("{task.fields[rate]}"), TextColumn("[yellow]{task.fields[failed]} without result"),
+            TimeRemainingColumn(),
         )  # fmt: skip
         self.p.__enter__()
-        return self.p, self.p.add_task("segment", total=self.total, failed=0)
+        return self.p, self.p.add_task("segment", total=self.total, failed=0, rate="")
 
     def __exit__(self, *exc):
         if self.p is not None:
