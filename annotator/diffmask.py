@@ -150,7 +150,9 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
     diff, colour, detail, dlab = difference_map(fake, source, config)
     n = diff.size
     top = float(np.clip(config.top_percent, 0.0, 100.0))
-    q = float(np.quantile(diff, 1.0 - top / 100.0)) if top > 0 else float(diff.max())
+    # quantiles on a 2x2-subsampled map: same value within noise, 4x cheaper
+    sub2 = diff[::2, ::2].ravel()
+    q = float(np.quantile(sub2, 1.0 - top / 100.0)) if top > 0 else float(diff.max())
     sub = diff[::4, ::4]
     med = float(np.median(sub))
     mad = float(np.median(np.abs(sub - med)))
@@ -160,6 +162,7 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
     if not seeds.any():
         mask = np.zeros((h, w), dtype=bool)
         low_t = seed_t
+        ncomp_clean = 0
     else:
         # Strength of the seeds: a robust high value among them.
         strength = float(np.quantile(diff[seeds], 0.5))
@@ -171,7 +174,7 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
         keep[np.unique(lab[seeds])] = True
         keep[0] = False
         mask = keep[lab]
-        mask = _clean(mask, scale, config)
+        mask, ncomp_clean = _clean(mask, scale, config)
     area = int(mask.sum())
     inside = diff[mask] if area else np.zeros(0, np.float32)
     stats = {
@@ -184,7 +187,7 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
         "diff_mean": float(diff.mean()),
         "diff_max": float(diff.max()),
         "diff_mean_in_mask": float(inside.mean()) if area else 0.0,
-        "components": int(cv2.connectedComponents(mask.astype(np.uint8))[0] - 1) if area else 0,
+        "components": int(ncomp_clean) if area else 0,
     }
     return DiffResult(mask=mask, diff=diff, stats=stats, colour=colour, detail=detail, dlab=dlab)
 
@@ -203,8 +206,8 @@ def _clean(mask: np.ndarray, scale: float, config: DiffConfig) -> np.ndarray:
     if ncomp > 1:
         keep = st[:, cv2.CC_STAT_AREA] >= min_px
         keep[0] = False
-        m = keep[lab]
-    return m.astype(bool)
+        return keep[lab], int(keep.sum())
+    return m.astype(bool), 0
 
 
 def _fill_holes(m: np.ndarray) -> np.ndarray:

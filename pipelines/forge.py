@@ -94,8 +94,11 @@ def _crop(img: np.ndarray, box, margin: float, size: int) -> np.ndarray | None:
     return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if s > size else cv2.INTER_CUBIC)
 
 
-def base_variants(faces: list[tuple[str, np.ndarray]], segmenter) -> list[BaseFace]:
-    """Crops, rescales and mirrors of each face; only variants with a detected face are kept."""
+def base_variants(faces: list[tuple[str, np.ndarray]], segmenter, tags: tuple[str, ...] | None = None) -> list[BaseFace]:
+    """Crops, rescales and mirrors of each face; only variants with a detected face are kept.
+
+    ``tags`` keeps only the named variants (e.g. ``("crop1.9_384", "crop1.9_384_mirror")``).
+    """
     out: list[BaseFace] = []
     for ident, img in faces:
         r = segmenter.segment(img)
@@ -104,12 +107,17 @@ def base_variants(faces: list[tuple[str, np.ndarray]], segmenter) -> list[BaseFa
             continue
         cands = [("full", img)]
         for margin, size in ((1.9, 384), (2.6, 384), (1.9, 512), (2.3, 320)):
+            tag = f"crop{margin:g}_{size}"
+            if tags is not None and tag not in tags and tag + "_mirror" not in tags:
+                continue
             c = _crop(img, r.face_box, margin, size)
             if c is not None:
                 cands.append((f"crop{margin:g}_{size}", c))
         for tag, im in list(cands):
             cands.append((tag + "_mirror", np.ascontiguousarray(im[:, ::-1])))
         for tag, im in cands:
+            if tags is not None and tag not in tags:
+                continue
             reg = segmenter.segment(im)
             if reg.ok:
                 out.append(BaseFace(f"{ident}_{tag}", ident, im, reg))
@@ -257,7 +265,7 @@ def truth_leaves(regions, truth_mask: np.ndarray) -> list[str]:
 
 # ----------------------------------------------------------------------------- main
 def forge(out_dir: str | Path, n: int = 60, seed: int = 0, faces: str | Path | None = None,
-          jpeg_fraction: float = 0.25, segmenter=None) -> Path:
+          jpeg_fraction: float = 0.25, segmenter=None, base_tags: tuple[str, ...] | None = None) -> Path:
     """Write ``out_dir/manifest.parquet`` with real base faces and ``n`` fakes; returns its path."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -282,7 +290,7 @@ def forge(out_dir: str | Path, n: int = 60, seed: int = 0, faces: str | Path | N
     own = segmenter is None
     seg = Segmenter() if own else segmenter
     try:
-        bases = base_variants(src_faces, seg)
+        bases = base_variants(src_faces, seg, base_tags)
     finally:
         if own:
             seg.close()
