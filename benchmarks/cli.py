@@ -51,7 +51,8 @@ def cli():
 @click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--bootstrap", default=1000, show_default=True, help="Bootstrap resamples for the CIs (0 disables).")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
-def score(bench, submission, out, strict, seed, bootstrap, no_plots):
+@click.option("--no-meteor", is_flag=True, help="Skip METEOR (the slowest metric; a warning says so).")
+def score(bench, submission, out, strict, seed, bootstrap, no_plots, no_meteor):
     """Score a submission against a bench and write a report."""
     from .bench import load_bench
     from .submission import load_submission
@@ -63,7 +64,7 @@ def score(bench, submission, out, strict, seed, bootstrap, no_plots):
         _fail(str(e))
     from .scoring import score as run_score
 
-    report = run_score(b, sub, strict=strict, seed=seed, bootstrap=bootstrap)
+    report = run_score(b, sub, strict=strict, seed=seed, bootstrap=bootstrap, meteor=not no_meteor)
     path = report.write(out, plots=not no_plots)
     for w in report.warnings:
         click.echo(f"warning: {w}", err=True)

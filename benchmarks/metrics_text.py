@@ -7,13 +7,16 @@ How the numbers are made (one reference per question, the bench's ``answer``):
   removed).  All texts of all tasks, references and predictions, go through ONE
   Java call (the JVM start is the expensive part); lines are independent, so this
   equals tokenizing each side separately as pycocoevalcap's own example does.
-* BLEU (``Bleu(4)``, "closest" reference length), ROUGE-L (``Rouge``) and CIDEr-D
-  (``Cider``) are pycocoevalcap's scorers, called per task, so CIDEr's document
-  frequencies (IDF) come from that task's references only.
+* BLEU is pycocoevalcap's ``Bleu(4)`` ("closest" reference length); ROUGE-L and
+  CIDEr-D are :mod:`fifa.benchmarks.fastcoco`, the same arithmetic as
+  pycocoevalcap's ``Rouge`` and ``Cider`` done faster (tested equal).  They are
+  called per task, so CIDEr's document frequencies (IDF) come from that task's
+  references only.
 * METEOR: the ``meteor-1.5.jar`` of pycocoevalcap with the same command line and
   protocol as its ``Meteor`` class (``SCORE`` lines, then one ``EVAL`` line per
-  task), but written in bulk instead of one round trip per line and run in a
-  background thread while the Python scorers work.  One JVM serves every task.
+  task), written in bulk instead of one round trip per line, driven by a helper
+  process (:mod:`fifa.benchmarks.meteor_worker`) started before the other
+  metrics so the JVM start overlaps them.  One JVM serves every task.
 * Without Java (``shutil.which("java")`` is None): a fallback tokenizer
   (lower-case, words and single punctuation characters split apart with
   ``\\w+|[^\\w\\s]``, tokens in pycocoevalcap's ``PUNCTUATIONS`` list and brackets / double quotes
@@ -27,7 +30,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import json
 import subprocess
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -36,8 +41,8 @@ import numpy as np
 import pycocoevalcap.meteor.meteor as _meteor_mod
 import pycocoevalcap.tokenizer.ptbtokenizer as _ptb_mod
 from pycocoevalcap.bleu.bleu import Bleu
-from pycocoevalcap.cider.cider import Cider
-from pycocoevalcap.rouge.rouge import Rouge
+
+from .fastcoco import cider_d, rouge_l
 
 PUNCTUATIONS = set(_ptb_mod.PUNCTUATIONS)
 TEXT_METRICS = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider")
@@ -136,21 +141,68 @@ class MeteorBatch:
 
 
 # -------------------------------------------------------------------- scoring
+class MeteorProcess:
+    """The METEOR helper process; start it early, :meth:`submit` the texts, :meth:`result` at the end."""
+
+    def __init__(self):
+        self.p = subprocess.Popen([sys.executable, "-m", "fifa.benchmarks.meteor_worker"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._thread: threading.Thread | None = None
+        self._out: tuple[bytes, bytes] | None = None
+
+    def submit(self, tasks: dict[str, tuple[list[str], list[str]]]) -> None:
+        payload = json.dumps(tasks).encode()
+
+        def run():
+            self._out = self.p.communicate(payload)
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def result(self) -> dict[str, tuple[float, list[float]]]:
+        if self._thread is None:
+            self.submit({})
+        self._thread.join()
+        out, err = self._out or (b"", b"")
+        if self.p.returncode != 0:
+            tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise RuntimeError(f"exit status {self.p.returncode}: {tail[0]}")
+        return {t: (float(v[0]), list(v[1])) for t, v in json.loads(out or b"{}").items()}
+
+    def close(self) -> None:
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
 @dataclass
 class TextScores:
     summary: dict
     per_sample: dict = field(default_factory=dict)  # metric -> np.ndarray
 
 
-def text_scores(tasks: dict[str, tuple[list[str], list[str]]], use_java: bool | None = None
+def text_scores(tasks: dict[str, tuple[list[str], list[str]]], use_java: bool | None = None,
+                meteor: MeteorProcess | None = None, with_meteor: bool = True
                 ) -> tuple[dict[str, TextScores], list[str]]:
-    """Scores per task from ``{task: (references, predictions)}``; also returns warnings."""
+    """Scores per task from ``{task: (references, predictions)}``; also returns warnings.
+
+    ``meteor``: a :class:`MeteorProcess` started earlier (else one is started here when Java is used);
+    ``with_meteor=False`` skips METEOR, with a warning.
+    """
     warnings: list[str] = []
     if use_java is None:
         use_java = java_available()
     if not use_java:
         warnings.append("meteor omitted: java not found; texts tokenized with the fallback tokenizer "
                         "(not PTB), so text metrics are not comparable to pycocoevalcap")
+        if meteor is not None:
+            meteor.close()
+            meteor = None
+    elif not with_meteor:
+        warnings.append("meteor omitted: disabled (--no-meteor)")
+    if not with_meteor and meteor is not None:
+        meteor.close()
+        meteor = None
     tasks = {t: v for t, v in tasks.items() if len(v[0])}
     sentences: list[str] = []
     spans = {}
@@ -159,49 +211,39 @@ def text_scores(tasks: dict[str, tuple[list[str], list[str]]], use_java: bool | 
         sentences.extend(refs)
         sentences.extend(hyps)
         spans[t] = (a, len(refs))
-    toks = tokenize(sentences, use_java) if sentences else []
-    tok = {t: (toks[a:a + n], toks[a + n:a + 2 * n]) for t, (a, n) in spans.items()}
+    if use_java and with_meteor and tasks and meteor is None:
+        meteor = MeteorProcess()
+    try:
+        toks = tokenize(sentences, use_java) if sentences else []
+        tok = {t: (toks[a:a + n], toks[a + n:a + 2 * n]) for t, (a, n) in spans.items()}
+        if meteor is not None:
+            meteor.submit(tok)
 
-    meteor_out: dict[str, tuple[float, list[float]]] = {}
-    meteor_err: list[str] = []
-    thread = None
-    if use_java and tok:
-        def run_meteor():
-            m = None
+        out: dict[str, TextScores] = {}
+        for t, (r, h) in tok.items():
+            gts = {k: [x] for k, x in enumerate(r)}
+            res = {k: [x] for k, x in enumerate(h)}
+            bleu, bleu_per = Bleu(4).compute_score(gts, res, verbose=0)
+            rouge, rouge_per = rouge_l(r, h)
+            cider, cider_per = cider_d(r, h)
+            summ = {f"bleu_{i + 1}": float(bleu[i]) for i in range(4)}
+            summ["rouge_l"] = rouge
+            summ["cider"] = cider
+            out[t] = TextScores(summ, {"rouge_l": rouge_per, "cider": cider_per,
+                                       "bleu_4": np.asarray(bleu_per[3], dtype=float)})
+        if meteor is not None:
             try:
-                m = MeteorBatch()
-                for t, (r, h) in tok.items():
-                    meteor_out[t] = m.score(r, h)
+                for t, (total, per) in meteor.result().items():
+                    out[t].summary["meteor"] = total
+                    out[t].per_sample["meteor"] = np.asarray(per, dtype=float)
             except Exception as e:  # noqa: BLE001
-                meteor_err.append(str(e))
-            finally:
-                if m is not None:
-                    m.close()
-
-        thread = threading.Thread(target=run_meteor, daemon=True)
-        thread.start()
-
-    out: dict[str, TextScores] = {}
-    for t, (r, h) in tok.items():
-        gts = {k: [x] for k, x in enumerate(r)}
-        res = {k: [x] for k, x in enumerate(h)}
-        bleu, bleu_per = Bleu(4).compute_score(gts, res, verbose=0)
-        rouge, rouge_per = Rouge().compute_score(gts, res)
-        cider, cider_per = Cider().compute_score(gts, res)
-        summ = {f"bleu_{i + 1}": float(bleu[i]) for i in range(4)}
-        summ["rouge_l"] = float(rouge)
-        summ["cider"] = float(cider)
-        out[t] = TextScores(summ, {"rouge_l": np.asarray(rouge_per, dtype=float),
-                                   "cider": np.asarray(cider_per, dtype=float),
-                                   "bleu_4": np.asarray(bleu_per[3], dtype=float)})
-    if thread is not None:
-        thread.join()
-        if meteor_err:
-            warnings.append(f"meteor omitted: the METEOR process failed ({meteor_err[0]})")
-        for t, (total, per) in meteor_out.items():
-            if not meteor_err:
-                out[t].summary["meteor"] = total
-                out[t].per_sample["meteor"] = np.asarray(per, dtype=float)
+                for t in out:
+                    out[t].summary.pop("meteor", None)
+                    out[t].per_sample.pop("meteor", None)
+                warnings.append(f"meteor omitted: the METEOR process failed ({e})")
+    finally:
+        if meteor is not None:
+            meteor.close()
     for t in out:  # fixed key order
         out[t].summary = {k: out[t].summary[k] for k in TEXT_METRICS if k in out[t].summary}
     return out, warnings

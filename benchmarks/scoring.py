@@ -21,7 +21,7 @@ from .bootstrap import LEVEL, bootstrap_auc, bootstrap_mean, interval, task_rng
 from .metrics_cls import cls_confusion, cls_metrics
 from .metrics_det import det_metrics, ranking_scores
 from .metrics_mask import mask_scores
-from .metrics_text import java_available, text_scores
+from .metrics_text import MeteorProcess, java_available, text_scores
 from .parsing import class_parser, parse_det
 from .report import Report
 from .submission import Submission, load_submission
@@ -132,13 +132,15 @@ def _score_cls(bench, sub, rows, resamples, seed, warnings):
 
 # ------------------------------------------------------------------- score
 def score(bench: Any, submission: Any, *, strict: bool = False, seed: int = 0, bootstrap: int = 1000,
-          use_java: bool | None = None) -> Report:
+          use_java: bool | None = None, meteor: bool = True) -> Report:
     """Score ``submission`` against ``bench`` (paths or DataFrames).
 
     Raises :class:`~fifa.benchmarks.submission.SubmissionError` for an invalid
     submission and :class:`~fifa.benchmarks.bench.BenchError` for an unusable
     bench.  ``bootstrap=0`` disables confidence intervals; ``use_java=None``
-    uses Java (PTB tokenizer, METEOR) when ``java`` is on PATH.
+    uses Java (PTB tokenizer, METEOR) when ``java`` is on PATH.  ``meteor=False`` skips METEOR (the
+    slowest metric: a JVM start of ~15 s plus a few ms per answer) with a warning, e.g. for frequent
+    evaluation during training.
     """
     b = load_bench(bench)
     if isinstance(submission, Submission):  # already validated against this bench (the CLI does that first)
@@ -147,6 +149,17 @@ def score(bench: Any, submission: Any, *, strict: bool = False, seed: int = 0, b
         sub = load_submission(submission, b, strict=strict)
     if use_java is None:
         use_java = java_available()
+    proc = None
+    if use_java and meteor and any(t in TEXT_TASKS for t in b.tasks):
+        proc = MeteorProcess()  # the METEOR JVM starts while the other tasks are scored
+    try:
+        return _score(b, sub, submission, seed, bootstrap, use_java, meteor, proc)
+    finally:
+        if proc is not None:
+            proc.close()
+
+
+def _score(b, sub, submission, seed, bootstrap, use_java, with_meteor, meteor) -> Report:
     warnings: list[str] = []
     tasks: dict[str, dict] = {}
     tmeta: dict[str, dict] = {}
@@ -169,7 +182,8 @@ def score(bench: Any, submission: Any, *, strict: bool = False, seed: int = 0, b
     text_rows = {t: b.rows(t) for t in b.tasks if t in TEXT_TASKS}
     text_in = {t: ([b.answer[i] or "" for i in rows],
                    [(sub.answer[i] or "") if sub.present[i] else "" for i in rows]) for t, rows in text_rows.items()}
-    text_out, w = text_scores(text_in, use_java=use_java) if text_in else ({}, [])
+    text_out, w = text_scores(text_in, use_java=use_java, meteor=meteor,
+                                        with_meteor=with_meteor) if text_in else ({}, [])
     warnings.extend(w)
     for t, rows in text_rows.items():
         ts = text_out.get(t)

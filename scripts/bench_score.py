@@ -2,7 +2,10 @@
 """Speed of `fifa-bench score`: end to end, text metrics vs pycocoevalcap, RLE masks vs numpy decoding.
 
 Generates a bench and a submission with 100,000 det/cls answers, 20,000 text answers
-and 10,000 mask answers (256x256, random ellipses), then times, in one run:
+and 10,000 mask answers (256x256, random ellipses), then times, in one run.
+Texts are explanation-like sentences (1-3 "the REGION shows ARTIFACT" clauses and a
+closing sentence, about 15-45 words); predictions are drawn the same way, 10% copy the
+reference.
 
 1. ``score()`` end to end (validation, parsing, every metric, 1000-resample bootstrap, report + plots);
 2. the text metrics of ``fifa.benchmarks.metrics_text`` vs pycocoevalcap used as in its
@@ -37,11 +40,6 @@ from fifa.benchmarks.metrics_text import java_available, text_scores
 from fifa.benchmarks.scoring import score
 from fifa.concept_tree.rle import encode
 
-VOCAB = ("the left right eye eyes eyebrow mouth lips teeth nose cheek chin jaw forehead hair ear neck skin texture "
-         "boundary blending blurred blurry sharp edges edge lighting shadow inconsistent unnatural smooth color "
-         "mismatch artifacts artifact around near region shows visible with and of in is are a an face swapped "
-         "manipulated reenacted expression identity warped distorted asymmetric missing extra double contour "
-         "flickering noise compression high-frequency glossy waxy plastic-like, ; .").split()
 METHODS = {"FS": ["Deepfakes", "FaceSwap", "FaceShifter"], "FR": ["Face2Face", "NeuralTextures"],
            "FE": ["FaceApp"], "EFS": ["StyleGAN2"]}
 TEXT_TASKS = ("toe", "age", "rq_name", "rq_mask", "rq_box", "fc")
@@ -62,8 +60,34 @@ def _ellipse_pool(rng, k, h, w):
     return pool
 
 
-def _sentence(rng, lo=12, hi=40):
-    return " ".join(rng.choice(VOCAB, size=int(rng.integers(lo, hi))))
+REGIONS = ("left eye", "right eye", "left eyebrow", "right eyebrow", "nose bridge", "nose tip", "left nostril",
+           "upper lip", "lower lip", "mouth corners", "teeth", "chin", "left jawline", "right jawline", "forehead",
+           "hairline", "left cheek", "right cheek", "left temple", "right temple", "left ear", "right ear", "neck",
+           "philtrum", "eyelids", "under-eye area", "glabella", "cheekbones", "skin around the mouth", "face boundary")
+ARTIFACTS = ("blurred edges", "an inconsistent skin tone", "unnatural specular highlights", "misaligned teeth",
+             "double contours", "color bleeding", "over-smoothed texture", "a warped outline", "asymmetric pupils",
+             "missing wrinkles", "a visible blending seam", "jagged boundaries", "mismatched lighting",
+             "ghosting from the source face", "irregular reflections", "flat shading", "checkerboard patterns",
+             "a plastic-like sheen", "distorted proportions", "an abrupt change in sharpness", "noise that differs "
+             "from the background", "a shifted shadow direction", "a waxy appearance", "inconsistent grain")
+CLOSINGS = ("These cues suggest that the identity was swapped.", "The expression appears to be transferred from "
+            "another person.", "Overall the face looks synthesized by a generative model.", "Such traces are "
+            "typical of {m}.", "The rest of the image looks consistent.", "This points to a local attribute edit.",
+            "The background and hair remain natural, so the manipulation is confined to the face.")
+LINKS = ("while", "and", "whereas", "and also", "moreover")
+
+
+def _sentence(rng, lo=1, hi=3):
+    parts = []
+    for k in range(int(rng.integers(lo, hi + 1))):
+        reg, art = rng.choice(REGIONS), rng.choice(ARTIFACTS)
+        verb = rng.choice(["shows", "has", "exhibits", "contains", "is marked by"])
+        if k == 0:
+            parts.append(f"The {reg} {verb} {art}")
+        else:
+            parts.append(f"{rng.choice(LINKS)} the {reg} {verb} {art}")
+    close = str(rng.choice(CLOSINGS)).format(m=rng.choice(sum(METHODS.values(), [])))
+    return ", ".join(parts) + ". " + close
 
 
 def generate(out: Path, scale: float, seed: int = 0):
@@ -205,6 +229,10 @@ def main():
     rep = score(out / "bench.parquet", out / "submission.parquet", bootstrap=1000)
     rep.write(out / "report")
     t_e2e = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rep_nm = score(out / "bench.parquet", out / "submission.parquet", bootstrap=1000, meteor=False)
+    rep_nm.write(out / "report_no_meteor")
+    t_e2e_nm = time.perf_counter() - t0
 
     tasks = {}
     by_id = {s["question_id"]: s for s in sub}
@@ -238,7 +266,7 @@ def main():
         "machine": {"cpus": os.cpu_count(), "cpu": _cpu_model(), "python": platform.python_version(),
                     "java": java_available()},
         "sizes": counts, "generate_s": round(t_gen, 2),
-        "score_end_to_end_s": round(t_e2e, 2),
+        "score_end_to_end_s": round(t_e2e, 2), "score_end_to_end_no_meteor_s": round(t_e2e_nm, 2),
         "text": {"ours_s": round(t_text, 2), "pycocoevalcap_s": None if t_coco is None else round(t_coco, 2),
                  "speedup": None if t_coco is None else round(t_coco / t_text, 2), "equal": text_equal},
         "masks": {"rle_s": round(t_rle, 3), "numpy_decode_s": round(t_np, 3), "speedup": round(t_np / t_rle, 2),
@@ -250,6 +278,7 @@ def main():
     print(f"sizes: {counts}")
     print(f"{'what':44s} {'seconds':>9s}")
     print(f"{'score() end to end (incl. report, plots)':44s} {t_e2e:9.2f}")
+    print(f"{'score() end to end, --no-meteor':44s} {t_e2e_nm:9.2f}")
     print(f"{'text metrics, fifa (one PTB call, METEOR bg)':44s} {t_text:9.2f}")
     if t_coco is not None:
         print(f"{'text metrics, pycocoevalcap (COCOEvalCap way)':44s} {t_coco:9.2f}   "
