@@ -165,6 +165,14 @@ def run_annotation(
             errors[row.get("error_code") or "unknown"] += 1
         progress.advance(row["status"] != "ok")
 
+    if not todo:  # nothing to do (a finished run resumed): no workers to start
+        if retry:
+            main_store.commit_retry()
+        summary.counts = main_store.status_counts()
+        summary.pending = max(0, summary.total - sum(summary.counts.values()))
+        summary.elapsed_s = time.perf_counter() - t_start
+        _write_run_json(out, config, summary, explainer, state="finished")
+        return summary
     window = workers * 4 + (config.concurrency if llm_needed else 0)
     # forkserver, not fork: the parent may already hold MediaPipe/TFLite threads (forking them
     # corrupts the child's heap); not spawn: it re-imports the caller's __main__. The server only

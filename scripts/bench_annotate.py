@@ -100,9 +100,15 @@ class RssSampler(threading.Thread):
             time.sleep(self.period)
 
 
+LAST_CPU = [0.0]  # CPU seconds (user+sys) of the last fifa-annotate run and all its processes
+
+
 def run_cli(args: list[str], env: dict | None = None) -> tuple[float, int, subprocess.CompletedProcess]:
     e = dict(os.environ, GLOG_minloglevel="2")
     e.update(env or {})
+    import resource
+
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.Popen([str(BIN / "fifa-annotate"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, env=e)
@@ -112,6 +118,8 @@ def run_cli(args: list[str], env: dict | None = None) -> tuple[float, int, subpr
     s.stop_flag = True
     s.join()
     dt = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST_CPU[0] = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     if p.returncode != 0:
         print(err[-3000:], file=sys.stderr)
         raise SystemExit(f"fifa-annotate failed ({p.returncode})")
@@ -129,8 +137,12 @@ def bench_offline(work: Path, rows: int, workers: int) -> dict:
                                "--no-progress"], env)
         run = json.loads((out / "run.json").read_text())
         inv = run["invocations"][-1]
+        cpu = LAST_CPU[0]
         res[label] = {"rows": rows, "wall_s": round(dt, 2), "run_rows_per_s": inv["rows_per_s"],
-                      "wall_rows_per_s": round(rows / dt, 1), "peak_rss_mb": round(peak / 2**20)}
+                      "wall_rows_per_s": round(rows / dt, 1), "cpu_s_all_processes": round(cpu, 1),
+                      "cpu_ms_per_row": round(1000 * cpu / rows, 1),
+                      f"rows_per_s_if_{workers}_dedicated_cores": round(rows / (cpu / workers), 1),
+                      "load_avg_1min_after": os.getloadavg()[0], "peak_rss_mb": round(peak / 2**20)}
     return res
 
 
@@ -145,16 +157,44 @@ def bench_openai(work: Path, rows: int, latency: float, concurrency: int, worker
         dt, peak, p = run_cli(["run", "--manifest", str(man), "--out", str(out), "--llm", "openai", "--base-url", url,
                                "--model", "bench", "--concurrency", str(concurrency), "--workers", str(workers),
                                "--no-cache", "--no-progress"], {"OPENAI_API_KEY": "sk-bench"})
+        stage = bench_llm_stage(base, url, rows, concurrency)
     finally:
         srv.terminate()
         srv.wait()
     run = json.loads((out / "run.json").read_text())
     inv = run["invocations"][-1]
     ideal = concurrency / latency
-    return {"rows": rows, "latency_s": latency, "concurrency": concurrency, "wall_s": round(dt, 2),
-            "llm_calls": inv["llm_calls"], "requests_per_s": inv["rows_per_s"],
-            "ideal_requests_per_s": ideal, "share_of_ideal": round(inv["rows_per_s"] / ideal, 3),
-            "peak_rss_mb": round(peak / 2**20)}
+    return {
+        "ideal_requests_per_s": ideal,
+        "llm_stage": dict(stage, share_of_ideal=round(stage["requests_per_s"] / ideal, 3)),
+        "end_to_end": {"rows": rows, "latency_s": latency, "concurrency": concurrency, "wall_s": round(dt, 2),
+                       "llm_calls": inv["llm_calls"], "rows_per_s": inv["rows_per_s"],
+                       "cpu_s_all_processes": round(LAST_CPU[0], 1), "peak_rss_mb": round(peak / 2**20)},
+    }
+
+
+def bench_llm_stage(base_rows: list[dict], url: str, n: int, concurrency: int) -> dict:
+    """Requests/s of the explainer alone: contexts (JPEGs, regions, stats) prepared by the CPU stage
+    once, then sent with `concurrency` threads, as the run's LLM pool does."""
+    import concurrent.futures as cf
+
+    from fifa.annotator import worker
+    from fifa.annotator.explain_openai import OpenAIConfig, OpenAIExplainer
+
+    worker.init_worker(worker.WorkerConfig(explainer="openai"))
+    ctxs = [c for c in (worker.process_row(r).ctx for r in base_rows) if c is not None and c.regions]
+    ctxs = [ctxs[i % len(ctxs)] for i in range(n)]
+    ex = OpenAIExplainer(OpenAIConfig(model="bench", base_url=url, api_key="sk-bench", timeout=30, cache_dir=None))
+    jpeg_kb = sum(len(c.image_jpeg or b"") + len(c.source_jpeg or b"") for c in ctxs) / len(ctxs) / 1024
+    with cf.ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(ex.explain, ctxs[:concurrency]))  # warm the connection pool
+        t0 = time.perf_counter()
+        res = list(pool.map(ex.explain, ctxs))
+        dt = time.perf_counter() - t0
+    ex.close()
+    return {"requests": n, "ok": sum(r.ok for r in res), "wall_s": round(dt, 2),
+            "requests_per_s": round(n / dt, 1), "mean_latency_s": round(sum(r.latency_s for r in res) / n, 3),
+            "jpeg_kb_per_request": round(jpeg_kb, 1)}
 
 
 def bench_memory(work: Path, rows: int, workers: int) -> dict:
