@@ -172,6 +172,8 @@ def run_annotation(
         summary.pending = max(0, summary.total - sum(summary.counts.values()))
         summary.elapsed_s = time.perf_counter() - t_start
         _write_run_json(out, config, summary, explainer, state="finished")
+        if hasattr(explainer, "close"):
+            explainer.close()
         return summary
     window = workers * 4 + (config.concurrency if llm_needed else 0)
     # forkserver, not fork: the parent may already hold MediaPipe/TFLite threads (forking them
