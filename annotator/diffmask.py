@@ -104,16 +104,33 @@ def _disk(radius: float) -> np.ndarray | None:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
 
-def difference_map(fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffConfig()):
+def prepare_source(source: np.ndarray, config: DiffConfig = DiffConfig()) -> dict:
+    """What the difference map needs from the source alone (reusable for every fake of one source)."""
+    h, w = source.shape[:2]
+    scale = max(min(h, w) / REF_SIDE, 0.25)
+    lab_s = _lab(source, 0.0)
+    ls = np.ascontiguousarray(lab_s[..., 0])
+    hp_s = ls - cv2.GaussianBlur(ls, (0, 0), 1.5 * scale)
+    tex = None
+    if config.rms_weight > 0 and config.texture_discount > 0:
+        tex = np.sqrt(np.maximum(cv2.GaussianBlur(hp_s * hp_s, (0, 0), config.rms_sigma * scale), 0))
+    return {"shape": source.shape, "lab": lab_s, "abs_hp": np.abs(hp_s), "tex": tex}
+
+
+def difference_map(fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffConfig(),
+                   prepared: dict | None = None):
     """(combined, colour, detail, dlab) difference maps of two same-size RGB images.
 
     The Lab difference is blurred after conversion (blur and Lab conversion nearly commute at
     this scale), which costs one conversion per image and few single-channel blurs.
+    ``prepared`` (from :func:`prepare_source`) skips the source's share of the work.
     """
     h, w = fake.shape[:2]
     scale = max(min(h, w) / REF_SIDE, 0.25)
+    if prepared is None or prepared["shape"] != source.shape:
+        prepared = prepare_source(source, config)
     lab_f = _lab(fake, 0.0)
-    lab_s = _lab(source, 0.0)
+    lab_s = prepared["lab"]
     d0 = lab_f - lab_s
     dlab = cv2.GaussianBlur(d0, (0, 0), config.blur_sigma * scale) if config.blur_sigma > 0 else d0
     if config.chroma_sigma > 0:
@@ -122,23 +139,21 @@ def difference_map(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Di
         dlab[..., 1:] = dab
     colour = np.sqrt(np.einsum("ijk,ijk->ij", dlab, dlab, dtype=np.float32))
     lf = np.ascontiguousarray(lab_f[..., 0])
-    ls = np.ascontiguousarray(lab_s[..., 0])
     hp_f = lf - cv2.GaussianBlur(lf, (0, 0), 1.5 * scale)
-    hp_s = ls - cv2.GaussianBlur(ls, (0, 0), 1.5 * scale)
     # change of local detail energy (drops under blur, rises under noise)
-    detail = cv2.GaussianBlur(np.abs(hp_f) - np.abs(hp_s), (0, 0), 3.0 * scale)
+    detail = cv2.GaussianBlur(np.abs(hp_f) - prepared["abs_hp"], (0, 0), 3.0 * scale)
     combined = np.maximum(colour, config.detail_weight * np.abs(detail))
     if config.rms_weight > 0:
         dl = np.ascontiguousarray(d0[..., 0])
         rms = np.sqrt(np.maximum(cv2.GaussianBlur(dl * dl, (0, 0), config.rms_sigma * scale), 0))
-        if config.texture_discount > 0:
-            tex = np.sqrt(np.maximum(cv2.GaussianBlur(hp_s * hp_s, (0, 0), config.rms_sigma * scale), 0))
-            rms = np.maximum(rms - config.texture_discount * tex, 0)
+        if config.texture_discount > 0 and prepared["tex"] is not None:
+            rms = np.maximum(rms - config.texture_discount * prepared["tex"], 0)
         combined = np.maximum(combined, config.rms_weight * rms)
     return combined.astype(np.float32), colour, detail, dlab
 
 
-def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffConfig()) -> DiffResult:
+def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffConfig(),
+                  prepared: dict | None = None) -> DiffResult:
     """The artifact mask of a fake given its pristine source, with statistics.
 
     ``source`` must already be aligned (see :func:`align_pair`).
@@ -147,7 +162,7 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
         raise PairError("size_mismatch", f"fake {fake.shape[:2]} and source {source.shape[:2]} differ in size")
     h, w = fake.shape[:2]
     scale = max(min(h, w) / REF_SIDE, 0.25)
-    diff, colour, detail, dlab = difference_map(fake, source, config)
+    diff, colour, detail, dlab = difference_map(fake, source, config, prepared)
     n = diff.size
     top = float(np.clip(config.top_percent, 0.0, 100.0))
     # quantiles on a 2x2-subsampled map: same value within noise, 4x cheaper

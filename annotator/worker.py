@@ -21,7 +21,7 @@ from fifa.concept_tree import rle as rle_utils
 from fifa.concept_tree.imageio import ImageError, load_rgb
 
 from . import age
-from .diffmask import DiffConfig, PairError, align_pair, artifact_mask, change_profiles
+from .diffmask import DiffConfig, PairError, align_pair, artifact_mask, change_profiles, prepare_source
 from .explain import ExplainContext, RegionInfo
 from .regions import RegionSelectConfig, select_regions
 
@@ -131,11 +131,12 @@ def _source_cached(path: str, fake: np.ndarray, cfg: WorkerConfig):
         return cache[key]
     source = align_pair(fake, _load(path, "source"), cfg.diff)
     regions = _segmenter().segment(source)
+    prepared = prepare_source(source, cfg.diff) if regions.ok else None
     if key is not None and cfg.segment_cache > 0:
-        cache[key] = (source, regions)
+        cache[key] = (source, regions, prepared)
         while len(cache) > cfg.segment_cache:
             cache.popitem(last=False)
-    return source, regions
+    return source, regions, prepared
 
 
 def _jpeg(img: np.ndarray, max_side: int, quality: int) -> bytes:
@@ -245,8 +246,8 @@ def _process(row: dict, out: dict, cfg: WorkerConfig) -> CpuResult:
     src_path = row.get("source_path")
     if not src_path:
         return _ungrounded(row, out, fake, cfg)
-    source, regions = _source_cached(src_path, fake, cfg)
-    diff = artifact_mask(fake, source, cfg.diff)
+    source, regions, prepared = _source_cached(src_path, fake, cfg)
+    diff = artifact_mask(fake, source, cfg.diff, prepared)
     if not regions.ok:
         return CpuResult(failed(out, "no_face", "no face detected in the source image"))
     sel = select_regions(regions, diff.mask, cfg.select)
