@@ -17,7 +17,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fifa.concept_tree.rle import InvalidRLE, check_rle
+from fifa.concept_tree.rle import InvalidRLE
+
+from .rlecheck import check as check_rle
 
 REQUIRED_BENCH_COLUMNS = ("question_id", "task", "answer")
 DET_TASKS = {"det"}

@@ -51,20 +51,20 @@ def bootstrap_mean(values: np.ndarray, resamples: int, rng: np.random.Generator)
 
 
 def bootstrap_auc(labels: np.ndarray, scores: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    y = np.asarray(labels, dtype=float)
+    y = np.asarray(labels, dtype=np.int64)
     s = np.asarray(scores, dtype=float)
     n = len(y)
-    order = np.argsort(s, kind="mergesort")
-    ss, ys = s[order], y[order]
-    starts = np.flatnonzero(np.r_[True, ss[1:] != ss[:-1]])
+    _, g = np.unique(s, return_inverse=True)  # score rank group of every question (ties share one)
+    ng_ = int(g.max()) + 1 if n else 0
+    key0 = g * 2 + y  # (group, class) cell of every question
     res = []
     for idx in draw_indices(n, resamples, rng):
-        c = _counts(idx, n)[:, order]
-        pos, neg = c * ys, c * (1 - ys)
-        pg = np.add.reduceat(pos, starts, axis=1)
-        ng = np.add.reduceat(neg, starts, axis=1)
-        below = np.cumsum(ng, axis=1) - ng
-        num = (pg * (below + 0.5 * ng)).sum(axis=1)
+        b = idx.shape[0]
+        key = key0[idx] + (np.arange(b)[:, None] * (2 * ng_))
+        cnt = np.bincount(key.ravel(), minlength=b * 2 * ng_).reshape(b, ng_, 2).astype(float)
+        neg, pos = cnt[:, :, 0], cnt[:, :, 1]
+        below = np.cumsum(neg, axis=1) - neg
+        num = (pos * (below + 0.5 * neg)).sum(axis=1)
         den = pos.sum(axis=1) * neg.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             res.append(np.where(den > 0, num / np.where(den > 0, den, 1), np.nan))

@@ -139,7 +139,11 @@ def compare(dirs, fmt, sort_by):
             _fail(f"cannot read report {f}: {e}")
     if sort_by:
         t, _, m = sort_by.partition("/")
-        reports = dict(sorted(reports.items(), key=lambda kv: -(kv[1].get(t, {}).get(m) or float("-inf"))))
+        def key(kv):
+            v = kv[1].get(t, {}).get(m)
+            return (v is None, -(v or 0.0))
+
+        reports = dict(sorted(reports.items(), key=key))
     click.echo(_table(reports, fmt))
 
 

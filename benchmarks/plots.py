@@ -71,7 +71,7 @@ def _per_method(report, out: Path) -> str | None:
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
         ax.set_ylabel(metric)
         ax.set_title(f"{t}: {metric} per method")
-        top = max(1.0, max(vals.values()) * 1.1) if metric == "cider" else 1.0
+        top = max(1.0, max(vals.values())) * 1.12
         ax.set_ylim(0, top)
         for i, n in enumerate(names):
             ax.text(i, vals[n], f"{vals[n]:.3f}", ha="center", va="bottom", fontsize=7)

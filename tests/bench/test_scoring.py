@@ -211,6 +211,14 @@ def test_without_java_meteor_is_omitted_and_said(run, monkeypatch):
     assert rep.meta["tokenizer"] == "fallback" and rep.meta["meteor"] is False
 
 
+@pytest.mark.skipif(not JAVA, reason="java not installed")
+def test_no_meteor_option(run):
+    rep = score(run["bench"], run["sub_path"], bootstrap=0, meteor=False)
+    assert "meteor" not in rep.tasks["toe"] and rep.meta["tokenizer"] == "ptb"
+    assert rep.tasks["toe"]["cider"] == pytest.approx(run["report"]["toe"]["cider"], abs=1e-12)
+    assert "meteor omitted: disabled (--no-meteor)" in rep.warnings
+
+
 def test_fallback_tokenizer():
     assert metrics_text.fallback_tokenize("It's a Face-Swap! (blurry) eyes...") == "it s a face swap blurry eyes"
 
@@ -243,7 +251,7 @@ def test_compare_leaderboard(run, tmp_path):
     lines = r.stdout.strip().splitlines()
     assert lines[0].startswith("| run | det/auc | cls/acc |") and len(lines) == 4
     assert f"{run['report']['det']['auc']:.4f}" in lines[2]
-    r = subprocess.run([str(FIFA_BENCH), "compare", str(run["out"]), str(other)],
+    r = subprocess.run([str(FIFA_BENCH), "compare", str(run["out"]), str(other), "--sort", "det/auc"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "leaderboard" in r.stdout
     r = subprocess.run([str(FIFA_BENCH), "compare", str(tmp_path / "nothing")], capture_output=True, text=True)

@@ -1,0 +1,56 @@
+"""The numpy RLE validator agrees with fifa.concept_tree.rle.check_rle (the reference) on valid and corrupt input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fifa.benchmarks.rlecheck import check, runs_ok
+from fifa.concept_tree.rle import InvalidRLE, check_rle, encode
+
+
+def _ref_ok(counts, h, w):
+    try:
+        check_rle({"size": [h, w], "counts": counts})
+        return True
+    except InvalidRLE:
+        return False
+
+
+def test_agrees_with_check_rle_on_random_strings():
+    rng = np.random.default_rng(0)
+    h, w = 13, 17
+    strings = []
+    for _ in range(300):
+        m = rng.random((h, w)) < rng.random()
+        if rng.random() < 0.5:
+            m = np.zeros((h, w), bool)
+            m[rng.integers(0, h):, rng.integers(0, w):] = True
+        c = encode(m)["counts"]
+        strings.append(c)
+        chars = list(c)
+        k = int(rng.integers(0, len(chars)))
+        chars[k] = chr(int(rng.integers(33, 127)))  # one corrupted character
+        strings.append("".join(chars))
+        strings.append(c[: int(rng.integers(0, len(c)))])  # truncated
+        strings.append(c + chr(int(rng.integers(48, 112))))  # one value too many
+    strings += ["".join(chr(int(x)) for x in rng.integers(40, 120, int(rng.integers(1, 12)))) for _ in range(500)]
+    strings += ["0", "", "0O0O", "PPPPPPPPPPPPPP", "]]]]", "\x7f", "\u00ff"]
+    for s in strings:
+        ref = _ref_ok(s, h, w)
+        assert runs_ok(s, h * w) <= ref, s  # the fast path never accepts what the reference refuses
+        try:
+            out = check({"size": [h, w], "counts": s})
+            assert ref and out == check_rle({"size": [h, w], "counts": s}), s
+        except InvalidRLE:
+            assert not ref, s
+
+
+def test_fast_path_taken_for_real_masks_and_size_check():
+    yy, xx = np.mgrid[:256, :256]
+    r = encode(((yy - 100) / 60.0) ** 2 + ((xx - 120) / 40.0) ** 2 < 1)
+    assert runs_ok(r["counts"], 256 * 256)
+    assert check(r, expect_size=[256, 256]) == r
+    with pytest.raises(InvalidRLE, match="differs from image size"):
+        check(r, expect_size=[128, 256])
+    assert check({"size": [2, 2], "counts": [1, 2, 1]})["size"] == [2, 2]  # uncompressed: the reference path
