@@ -16,7 +16,7 @@ from sklearn.metrics import roc_curve
 
 import fifa
 
-from .bench import CLS_TASKS, DET_TASKS, KNOWN_TASKS, MASK_TASKS, TEXT_TASKS, Bench, load_bench
+from .bench import KNOWN_TASKS, MASK_TASKS, TEXT_TASKS, Bench, load_bench
 from .bootstrap import LEVEL, bootstrap_auc, bootstrap_mean, interval, task_rng
 from .metrics_cls import cls_confusion, cls_metrics
 from .metrics_det import det_metrics, ranking_scores
