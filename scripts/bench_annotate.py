@@ -77,6 +77,7 @@ class RssSampler(threading.Thread):
     def __init__(self, pid: int, period: float = 0.2):
         super().__init__(daemon=True)
         self.pid, self.period, self.peak, self.stop_flag = pid, period, 0, False
+        self.cpu: dict[int, float] = {}
 
     def run(self):
         import psutil
@@ -92,6 +93,8 @@ class RssSampler(threading.Thread):
                 for p in procs:
                     try:
                         total += p.memory_info().rss
+                        t = p.cpu_times()
+                        self.cpu[p.pid] = t.user + t.system
                     except psutil.Error:
                         pass
                 self.peak = max(self.peak, total)
@@ -100,7 +103,7 @@ class RssSampler(threading.Thread):
             time.sleep(self.period)
 
 
-LAST_CPU = [0.0]  # CPU seconds (user+sys) of the last fifa-annotate run and all its processes
+LAST_CPU = [0.0]  # CPU seconds (user+sys) of the last fifa-annotate run and all its processes (sampled)
 
 
 def run_cli(args: list[str], env: dict | None = None) -> tuple[float, int, subprocess.CompletedProcess]:
@@ -108,7 +111,6 @@ def run_cli(args: list[str], env: dict | None = None) -> tuple[float, int, subpr
     e.update(env or {})
     import resource
 
-    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.Popen([str(BIN / "fifa-annotate"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, env=e)
@@ -118,8 +120,7 @@ def run_cli(args: list[str], env: dict | None = None) -> tuple[float, int, subpr
     s.stop_flag = True
     s.join()
     dt = time.perf_counter() - t0
-    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    LAST_CPU[0] = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    LAST_CPU[0] = sum(s.cpu.values())  # last sample of every process of the run (a lower bound)
     if p.returncode != 0:
         print(err[-3000:], file=sys.stderr)
         raise SystemExit(f"fifa-annotate failed ({p.returncode})")
