@@ -193,7 +193,8 @@ def text_scores(tasks: dict[str, tuple[list[str], list[str]]], use_java: bool | 
     if use_java is None:
         use_java = java_available()
     if not use_java:
-        warnings.append("meteor omitted: java not found; texts tokenized with the fallback tokenizer "
+        why = "java disabled (use_java=False)" if java_available() else "java not found"
+        warnings.append(f"meteor omitted: {why}; texts tokenized with the fallback tokenizer "
                         "(not PTB), so text metrics are not comparable to pycocoevalcap")
         if meteor is not None:
             meteor.close()
