@@ -192,7 +192,7 @@ def _demo_manifest(out: Path) -> Path:
     data = out / "demo_data"
     if (data / "manifest.parquet").is_file():
         return data / "manifest.parquet"
-    return forge.forge(data, n=12, seed=0)
+    return forge.forge(data, n=12, seed=0, base_tags=("crop1.9_384", "crop1.9_384_mirror", "crop2.6_384"))
 
 
 @cli.command()
