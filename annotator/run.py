@@ -150,7 +150,7 @@ def run_annotation(
     errors: Counter = Counter()
     cost = {"usd": 0.0, "pt": 0, "ct": 0, "calls": 0, "hits": 0}
     stopped = None
-    workers = config.workers or os.cpu_count() or 1
+    workers = config.workers or _usable_cpus()
     llm_needed = config.llm != "offline"
     progress = _Progress(len(todo), config.progress, console)
     pending_rows = list(reversed(todo))
@@ -282,6 +282,13 @@ def run_annotation(
     del done_now
     _write_run_json(out, config, summary, explainer, state="finished" if stopped is None else f"stopped:{stopped}")
     return summary
+
+
+def _usable_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
 
 
 def _noop() -> None:

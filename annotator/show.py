@@ -27,6 +27,24 @@ def find_row(out_dir: str | Path, sample_id: str) -> dict | None:
     return None
 
 
+def _focus_box(mask: np.ndarray, shown: list, size: tuple[int, int]):
+    h, w = size
+    m = mask.copy()
+    for s in shown:
+        m |= rle_utils.decode(s["mask"])
+    ys, xs = np.nonzero(m)
+    if not len(ys):
+        return None
+    cy, cx = (ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2
+    side = max(ys.max() - ys.min(), xs.max() - xs.min()) * 1.6 + 32
+    side = max(side, 0.35 * min(h, w))
+    y0, x0 = int(max(0, cy - side / 2)), int(max(0, cx - side / 2))
+    y1, x1 = int(min(h, cy + side / 2)), int(min(w, cx + side / 2))
+    if (y1 - y0) * (x1 - x0) > 0.8 * h * w:
+        return None
+    return y0, y1, x0, x1
+
+
 def render(row: dict, out_png: str | Path, dpi: int = 110) -> Path:
     import matplotlib
 
@@ -66,6 +84,11 @@ def render(row: dict, out_png: str | Path, dpi: int = 110) -> Path:
         reg[m] = 0.35 * reg[m] + 0.65 * c
         legend.append(Patch(color=np.array(PALETTE[i]) / 255, label=f"{s['node_id']}: {s['phrase']}"))
     panels.append(("regions", np.clip(reg, 0, 255).astype(np.uint8)))
+    # Zoom on what matters: the artifact and the regions, with a margin (whole image if nothing).
+    box = _focus_box(mask, shown, (h, w))
+    if box is not None:
+        y0, y1, x0, x1 = box
+        panels = [(t, im[y0:y1, x0:x1] if im.shape[:2] == (h, w) else im) for t, im in panels]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 4.6))
     for ax, (title, im) in zip(np.atleast_1d(axes), panels):
         ax.imshow(im)
