@@ -115,8 +115,6 @@ def classify(p: np.ndarray, ctx: _Context | None = None) -> str:
             return f"{side}_upper_eyelid"
         if not above and d_eye < 0.09:
             return f"{side}_lower_eyelid"
-    if a > 0.88 and v < 0.0:  # lateral to the brow tail: temple (claimed before the brow margin)
-        return f"{side}_upper_temple" if v < -0.2 else f"{side}_lower_temple"
     if in_brow:
         ia, oa = abs(brow[:, 0]).min(), abs(brow[:, 0]).max()
         f = (a - ia) / max(oa - ia, 1e-9)
