@@ -89,18 +89,29 @@ def render(row: dict, out_png: str | Path, dpi: int = 110) -> Path:
     if box is not None:
         y0, y1, x0, x1 = box
         panels = [(t, im[y0:y1, x0:x1] if im.shape[:2] == (h, w) else im) for t, im in panels]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 4.6))
-    for ax, (title, im) in zip(np.atleast_1d(axes), panels):
+    # Images on top; below them the explanation (left) and the region legend (right), side by side.
+    n = len(panels)
+    fig = plt.figure(figsize=(3.6 * n, 5.6))
+    grid = fig.add_gridspec(2, n, height_ratios=(3.2, 1.6))
+    for i, (title, im) in enumerate(panels):
+        ax = fig.add_subplot(grid[0, i])
         ax.imshow(im)
         ax.set_title(title, fontsize=9)
         ax.axis("off")
-    if legend:
-        np.atleast_1d(axes)[-1].legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=7,
-                                        frameon=False)
+    text_ax = fig.add_subplot(grid[1, : max(1, n - 1)])
+    text_ax.axis("off")
     text = age.to_plain(row.get("explanation") or row.get("error") or "")
     status = f"[{row['status']}] {row.get('label')} {row.get('method') or ''} {row.get('category') or ''}"
-    fig.suptitle(status + "\n" + "\n".join(textwrap.wrap(text, 160)[:6]), fontsize=8, y=0.02, va="bottom")
-    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    lines = textwrap.wrap(text, 46 * max(1, n - 1))
+    if len(lines) > 9:
+        lines = lines[:9]
+        lines[-1] += " ..."
+    text_ax.text(0, 1, status + "\n" + "\n".join(lines), fontsize=7.5, va="top", ha="left", wrap=False)
+    if legend and n > 1:
+        leg_ax = fig.add_subplot(grid[1, n - 1])
+        leg_ax.axis("off")
+        leg_ax.legend(handles=legend, loc="upper left", fontsize=7, frameon=False)
+    fig.tight_layout()
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=dpi)
