@@ -109,7 +109,7 @@ def prepare_source(source: np.ndarray, config: DiffConfig = DiffConfig()) -> dic
     h, w = source.shape[:2]
     scale = max(min(h, w) / REF_SIDE, 0.25)
     lab_s = _lab(source, 0.0)
-    ls = np.ascontiguousarray(lab_s[..., 0])
+    ls = cv2.extractChannel(lab_s, 0)
     hp_s = ls - cv2.GaussianBlur(ls, (0, 0), 1.5 * scale)
     tex = None
     if config.rms_weight > 0 and config.texture_discount > 0:
@@ -134,17 +134,18 @@ def difference_map(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Di
     d0 = lab_f - lab_s
     dlab = cv2.GaussianBlur(d0, (0, 0), config.blur_sigma * scale) if config.blur_sigma > 0 else d0
     if config.chroma_sigma > 0:
-        dab = cv2.GaussianBlur(np.ascontiguousarray(dlab[..., 1:]), (0, 0), config.chroma_sigma * scale)
-        dlab = np.array(dlab, copy=dlab is d0)
-        dlab[..., 1:] = dab
-    colour = np.sqrt(np.einsum("ijk,ijk->ij", dlab, dlab, dtype=np.float32))
-    lf = np.ascontiguousarray(lab_f[..., 0])
+        # per-channel copies via cv2.split: slicing a/b out of an HxWx3 array costs more than the blur
+        dl_b, da_b, db_b = cv2.split(dlab)
+        sigma = config.chroma_sigma * scale
+        dlab = cv2.merge([dl_b, cv2.GaussianBlur(da_b, (0, 0), sigma), cv2.GaussianBlur(db_b, (0, 0), sigma)])
+    colour = cv2.sqrt(cv2.transform(cv2.multiply(dlab, dlab), np.ones((1, 3), np.float32)))
+    lf = cv2.extractChannel(lab_f, 0)
     hp_f = lf - cv2.GaussianBlur(lf, (0, 0), 1.5 * scale)
     # change of local detail energy (drops under blur, rises under noise)
     detail = cv2.GaussianBlur(np.abs(hp_f) - prepared["abs_hp"], (0, 0), 3.0 * scale)
     combined = np.maximum(colour, config.detail_weight * np.abs(detail))
     if config.rms_weight > 0:
-        dl = np.ascontiguousarray(d0[..., 0])
+        dl = cv2.extractChannel(d0, 0)
         rms = np.sqrt(np.maximum(cv2.GaussianBlur(dl * dl, (0, 0), config.rms_sigma * scale), 0))
         if config.texture_discount > 0 and prepared["tex"] is not None:
             rms = np.maximum(rms - config.texture_discount * prepared["tex"], 0)
