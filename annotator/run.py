@@ -27,7 +27,7 @@ from .explain_openai import OpenAIConfig
 from .manifest import ManifestRow, read_manifest
 from .regions import RegionSelectConfig
 from .store import AnnotationStore, write_json_atomic
-from .worker import CpuResult, WorkerConfig, close_worker, finish_row, init_worker, process_row
+from .worker import CpuResult, WorkerConfig, finish_row, init_worker, process_row
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ For an LLM explainer it returns the row without text plus the context (compact J
 from __future__ import annotations
 
 import ctypes
-import io
 import os
 import signal
 import time

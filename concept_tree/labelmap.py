@@ -74,7 +74,6 @@ def face_label_map(
     topo = mesh_topology()
     tri_codes, index = _leaf_codes(leaf_ids)
     pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    oval = pts[list(topo.face_oval)]
     x0 = int(max(0, np.floor(pts[:468, 0].min()) - 2))
     y0 = int(max(0, np.floor(pts[:468, 1].min()) - 2))
     x1 = int(min(w, np.ceil(pts[:468, 0].max()) + 3))

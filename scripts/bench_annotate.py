@@ -109,7 +109,6 @@ LAST_CPU = [0.0]  # CPU seconds (user+sys) of the last fifa-annotate run and all
 def run_cli(args: list[str], env: dict | None = None) -> tuple[float, int, subprocess.CompletedProcess]:
     e = dict(os.environ, GLOG_minloglevel="2")
     e.update(env or {})
-    import resource
 
     t0 = time.perf_counter()
     p = subprocess.Popen([str(BIN / "fifa-annotate"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

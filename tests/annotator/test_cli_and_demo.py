@@ -7,7 +7,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from .conftest import BIN, read_rows, run_cli
+from .conftest import read_rows, run_cli
 
 
 def test_every_help_has_an_example():

@@ -8,7 +8,6 @@ same image). The real `openai` client, the real CLI in a subprocess.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa

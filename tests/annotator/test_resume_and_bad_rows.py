@@ -13,7 +13,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import psutil
-import pytest
 from PIL import Image
 
 from .conftest import annotate_cmd, read_rows, run_cli
