@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from fifa.concept_tree.rle import InvalidRLE
 
-from .rlecheck import check as check_rle
+from fifa.concept_tree.rle import check_rle
 
 REQUIRED_BENCH_COLUMNS = ("question_id", "task", "answer")
 DET_TASKS = {"det"}

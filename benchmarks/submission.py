@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from fifa.concept_tree.rle import InvalidRLE
 
 from .bench import Bench, list_ids
-from .rlecheck import check as check_rle
+from fifa.concept_tree.rle import check_rle
 
 
 class SubmissionError(ValueError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
+from dataclasses import replace
 from typing import Union
 
 import cv2
@@ -90,8 +91,6 @@ def _crop(rgb: np.ndarray, regions: list[FaceRegions]) -> tuple[np.ndarray, list
     x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
     m = int(0.35 * max(x1 - x0, y1 - y0))
     x0, y0, x1, y1 = max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)
-    from dataclasses import replace
-
     cropped = [
         replace(r, image_size=(y1 - y0, x1 - x0), label_map=r.label_map[y0:y1, x0:x1]) if r.label_map is not None else r
         for r in regions
