@@ -182,17 +182,13 @@ def run(manifest, out, demo, verbose, **kw):
 
 
 def _demo_manifest(out: Path) -> Path:
-    """Forge a few pairs from the bundled photos into OUT/demo_data (uses fifa.pipelines.forge)."""
-    import importlib
+    """Forge a few pairs from the bundled photos into OUT/demo_data."""
+    from .forge import forge
 
-    try:  # the annotator does not depend on pipelines; the demo uses it when installed
-        forge = importlib.import_module("fifa.pipelines.forge")
-    except ImportError as e:  # pragma: no cover
-        raise UserError(f"--demo needs fifa.pipelines: {e}") from None
     data = out / "demo_data"
     if (data / "manifest.parquet").is_file():
         return data / "manifest.parquet"
-    return forge.forge(data, n=12, seed=0, base_tags=("crop1.9_384", "crop1.9_384_mirror", "crop2.6_384"))
+    return forge(data, n=12, seed=0, base_tags=("crop1.9_384", "crop1.9_384_mirror", "crop2.6_384"))
 
 
 @cli.command()

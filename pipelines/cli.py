@@ -38,7 +38,7 @@ def forge(out, n, seed, faces, jpeg_fraction, verbose):
       fifa-data forge --out forged/ --n 200 --seed 3 --faces my_faces/
     """
     setup_logging(verbose)
-    from .forge import forge as run_forge
+    from fifa.annotator.forge import forge as run_forge
 
     if n < 0:
         raise UserError("--n must be >= 0")

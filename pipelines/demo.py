@@ -15,7 +15,7 @@ def run_demo(out_dir: str | Path, n: int = 12, seed: int = 0, overlays: int = 4,
     from fifa.annotator.show import render
     from fifa.annotator.store import read_annotations
 
-    from .forge import forge
+    from fifa.annotator.forge import forge
 
     out = Path(out_dir)
     data = out / "forged"

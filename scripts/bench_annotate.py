@@ -44,7 +44,7 @@ def machine() -> dict:
 
 
 def forged_384(work: Path, n: int = 120, seed: int = 1) -> list[dict]:
-    from fifa.pipelines.forge import forge
+    from fifa.annotator.forge import forge
 
     man = forge(work / "forged", n=n, seed=seed)
     rows = pq.read_table(man).to_pylist()
@@ -211,7 +211,7 @@ def bench_memory(work: Path, rows: int, workers: int) -> dict:
 def bench_accuracy(work: Path, seed: int, n: int) -> dict:
     from fifa.annotator.evaluate import evaluate_run
     from fifa.annotator.run import AnnotateConfig, run_annotation
-    from fifa.pipelines.forge import forge
+    from fifa.annotator.forge import forge
 
     man = forge(work / f"acc{seed}", n=n, seed=seed)
     run_annotation(man, work / f"acc{seed}_out", AnnotateConfig(progress=False))

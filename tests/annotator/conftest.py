@@ -17,7 +17,7 @@ BIN = Path(sys.executable).parent
 @pytest.fixture(scope="session")
 def forged(tmp_path_factory) -> Path:
     """A small forged dataset (seed 3): manifest.parquet with truth, images, masks."""
-    from fifa.pipelines.forge import forge
+    from fifa.annotator.forge import forge
 
     d = tmp_path_factory.mktemp("forged")
     return forge(d, n=16, seed=3)

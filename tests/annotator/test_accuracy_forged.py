@@ -14,7 +14,7 @@ TUNED_SEED = 7  # docs/annotator.md: the defaults were tuned on forge(seed=7)
 @pytest.mark.parametrize("seed", [11])
 def test_regions_and_mask_against_truth(tmp_path, seed):
     assert seed != TUNED_SEED
-    from fifa.pipelines.forge import forge
+    from fifa.annotator.forge import forge
 
     man = forge(tmp_path / "data", n=60, seed=seed)
     summary = run_annotation(man, tmp_path / "ann", AnnotateConfig(progress=False))
@@ -36,7 +36,7 @@ def test_fixed_top5_mask_alone_fails_small_edits(tmp_path):
     from fifa.annotator.diffmask import difference_map
     from fifa.concept_tree import rle
     from fifa.concept_tree.imageio import load_rgb
-    from fifa.pipelines.forge import forge
+    from fifa.annotator.forge import forge
 
     man = forge(tmp_path / "d", n=12, seed=5)
     ious = []

@@ -1,4 +1,7 @@
-"""`fifa-data forge`: pseudo-forgeries with exact ground truth, from real faces.
+"""Pseudo-forgeries with exact ground truth, from real faces (`fifa-data forge`).
+
+It lives with the annotator, the lowest stage that uses it (`fifa-annotate run --demo`, the
+accuracy evaluation); `fifa-data forge` in pipelines is its command line.
 
 Base faces: the two public-domain photos shipped with scikit-image (``astronaut``) and
 matplotlib (``grace_hopper.jpg``), their face crops at several sizes (384 px included) and
