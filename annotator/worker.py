@@ -48,6 +48,27 @@ def _set_pdeathsig() -> None:
         pass
 
 
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+def keep_freed_memory(mmap_threshold: int = 64 << 20, trim_threshold: int = 128 << 20) -> bool:
+    """Serve per-image arrays (a few MB each) from the heap instead of fresh mmaps (glibc only).
+
+    By default glibc maps each allocation above 128 KB afresh and unmaps it when freed, so a
+    worker paid page faults and zeroing for the ~20 image-sized arrays of every image: about
+    15 % of its CPU. Raising the mmap threshold (and the trim threshold above it) lets freed
+    blocks be reused; the heap stays bounded by the largest image's working set plus the trim
+    threshold. Returns whether the settings took effect.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        ok = libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold)) == 1
+        return bool(ok and libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold)) == 1)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return False
+
+
 def _watch_parent(parent_pid: int) -> None:
     """Exit when the run's process is gone (also covers a parent killed before prctl took effect)."""
     import threading
@@ -67,6 +88,7 @@ def _watch_parent(parent_pid: int) -> None:
 
 def init_worker(config: WorkerConfig) -> None:
     _set_pdeathsig()
+    keep_freed_memory()
     if config.parent_pid is not None:
         _watch_parent(config.parent_pid)
     import cv2
