@@ -37,7 +37,9 @@ def _common_run_options(f):
         click.option("--concurrency", type=int, default=8, show_default=True, help="LLM requests in flight."),
         click.option("--workers", type=int, default=0, show_default=True, help="CPU worker processes (0: all cores)."),
         click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-                     help="Where CPU work runs (ray: not available in this build)."),
+                     help="Where CPU work runs: local processes, or Ray actors (pip install 'fifa-toolkit[ray]')."),
+        click.option("--ray-address", default=None,
+                     help="--executor ray: cluster to join ('auto', ray://host:10001); default starts a local one."),
         click.option("--timeout", type=float, default=60.0, show_default=True, help="LLM request timeout (s)."),
         click.option("--max-retries", type=int, default=5, show_default=True, help="Transport retries per request."),
         click.option("--retry-max-wait", type=float, default=60.0, show_default=True,
@@ -81,7 +83,10 @@ def _config(kw: dict):
     from .cache import default_cache_dir
 
     if kw["executor"] == "ray":
-        raise UserError("--executor ray is not available in this build; use --executor local")
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UserError("--executor ray needs Ray: pip install 'fifa-toolkit[ray]' (or use --executor local)") from None
     api_key = None
     if kw["llm"] == "openai":
         try:
@@ -96,6 +101,8 @@ def _config(kw: dict):
     return AnnotateConfig(
         llm=kw["llm"],
         workers=kw["workers"],
+        executor=kw["executor"],
+        ray_address=kw["ray_address"],
         concurrency=kw["concurrency"],
         diff=DiffConfig(top_percent=kw["diff_top_percent"], noise_floor=kw["noise_floor"]),
         select=RegionSelectConfig(min_coverage=kw["min_coverage"], min_share=kw["min_share"],
@@ -162,8 +169,10 @@ def run(manifest, out, demo, verbose, **kw):
       fifa-annotate run --manifest pairs.csv --out ann/ --llm openai --model gpt-4o --concurrency 16 --max-cost 5
       fifa-annotate run --manifest pairs.csv --out ann/ --llm openai --base-url http://localhost:8000/v1 --model qwen2-vl
       fifa-annotate run --demo --out demo_ann/
+      fifa-annotate run --manifest pairs.parquet --out ann/ --executor ray --ray-address auto
     """
     setup_logging(verbose)
+    from .executors import ExecutorUnavailable
     from .manifest import ManifestError
     from .run import run_annotation
 
@@ -176,7 +185,7 @@ def run(manifest, out, demo, verbose, **kw):
         raise UserError("--manifest is required (or --demo)")
     try:
         summary = run_annotation(manifest, out, cfg)
-    except ManifestError as e:
+    except (ManifestError, ExecutorUnavailable) as e:
         raise UserError(str(e)) from None
     sys.exit(_report(summary, cfg.dry_run))
 
@@ -205,13 +214,17 @@ def retry(out_dir, manifest, verbose, **kw):
       fifa-annotate retry ann/ --llm openai --base-url http://localhost:8000/v1
     """
     setup_logging(verbose)
+    from .executors import ExecutorUnavailable
     from .run import run_annotation
 
     cfg = _config(kw)
     man = Path(manifest) if manifest else Path(out_dir) / "manifest.resolved.parquet"
     if not man.is_file():
         raise UserError(f"no manifest: {man} (pass --manifest)")
-    summary = run_annotation(man, out_dir, cfg, retry=True)
+    try:
+        summary = run_annotation(man, out_dir, cfg, retry=True)
+    except ExecutorUnavailable as e:
+        raise UserError(str(e)) from None
     sys.exit(_report(summary, cfg.dry_run))
 
 

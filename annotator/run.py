@@ -1,7 +1,7 @@
 """`run_annotation`: manifest -> annotation shards, resumable, with bounded memory.
 
 CPU work (decode, artifact mask, segmentation, regions, RLE, offline text) runs in worker
-processes, each holding one Segmenter; LLM calls run in a thread pool bounded by
+processes (local, or Ray actors: see executors.py), each holding one Segmenter; LLM calls run in a thread pool bounded by
 ``concurrency``. At most a fixed window of rows is in flight, and rows are flushed to
 shards as they finish, so memory does not grow with the manifest.
 """
@@ -9,11 +9,9 @@ shards as they finish, so memory does not grow with the manifest.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import datetime as _dt
 import json
 import logging
-import multiprocessing as mp
 import os
 import platform
 import sys
@@ -23,11 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .diffmask import DiffConfig
+from .executors import make_executor
 from .explain_openai import OpenAIConfig
 from .manifest import ManifestRow, read_manifest
 from .regions import RegionSelectConfig
 from .store import AnnotationStore, write_json_atomic
-from .worker import CpuResult, WorkerConfig, finish_row, init_worker, process_row
+from .worker import CpuResult, WorkerConfig, finish_row
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class AnnotateConfig:
     llm: str = "offline"  # offline | openai
-    workers: int = 0  # 0: every core
+    workers: int = 0  # 0: every core (local) or every free CPU of the cluster (ray)
+    executor: str = "local"  # local | ray (see executors.py)
+    ray_address: str | None = None  # ray: None starts a local cluster; "auto" or ray://... joins one
     concurrency: int = 8  # LLM requests in flight
     diff: DiffConfig = field(default_factory=DiffConfig)
     select: RegionSelectConfig = field(default_factory=RegionSelectConfig)
@@ -144,13 +145,12 @@ def run_annotation(
     offline = OfflineExplainer()
     wcfg = WorkerConfig(
         diff=config.diff, select=config.select, explainer=config.llm, llm_image_size=config.llm_image_size,
-        llm_jpeg_quality=config.llm_jpeg_quality, segment_cache=config.segment_cache, parent_pid=os.getpid(),
+        llm_jpeg_quality=config.llm_jpeg_quality, segment_cache=config.segment_cache,
     )
     _write_run_json(out, config, summary, explainer, state="running", started=_now())
     errors: Counter = Counter()
     cost = {"usd": 0.0, "pt": 0, "ct": 0, "calls": 0, "hits": 0}
     stopped = None
-    workers = config.workers or _usable_cpus()
     llm_needed = config.llm != "offline"
     progress = _Progress(len(todo), config.progress, console)
     pending_rows = list(reversed(todo))
@@ -175,17 +175,12 @@ def run_annotation(
         if hasattr(explainer, "close"):
             explainer.close()
         return summary
-    window = workers * 4 + (config.concurrency if llm_needed else 0)
-    # forkserver, not fork: the parent may already hold MediaPipe/TFLite threads (forking them
-    # corrupts the child's heap); not spawn: it re-imports the caller's __main__. The server only
-    # preloads the worker module. Workers watch this process and exit when it is gone (a SIGKILL
-    # included), after which the fork server exits too (see worker.init_worker).
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["fifa.annotator.worker"])
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker, initargs=(wcfg,))
-    with _no_main_reimport():  # start every worker now, without re-running the caller's script
-        starters = [pool.submit(_noop) for _ in range(workers)]
-    cf.wait(starters)
+    try:
+        pool = make_executor(config.executor, config.workers, wcfg, ray_address=config.ray_address)
+    except Exception:
+        _write_run_json(out, config, summary, explainer, state="failed:executor")
+        raise
+    window = pool.workers * 4 + (config.concurrency if llm_needed else 0)
     threads = cf.ThreadPoolExecutor(max_workers=max(1, config.concurrency)) if llm_needed else None
     cpu_futs: set = set()
     llm_futs: dict = {}
@@ -198,7 +193,7 @@ def run_annotation(
                 r = pending_rows.pop()
                 d = r.to_dict()
                 d["attempt"] = r.__dict__.get("attempt", 1)
-                cpu_futs.add(pool.submit(process_row, d))
+                cpu_futs.add(pool.submit(d))
             if stopped is not None and not pending_rows:
                 pass
             # Dispatch LLM work under the concurrency and budget limits.
@@ -260,7 +255,7 @@ def run_annotation(
         progress.stop()
         for f in cpu_futs:
             f.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown()
         if threads is not None:
             threads.shutdown(wait=True, cancel_futures=True)
         if hasattr(explainer, "close"):
@@ -282,32 +277,6 @@ def run_annotation(
     del done_now
     _write_run_json(out, config, summary, explainer, state="finished" if stopped is None else f"stopped:{stopped}")
     return summary
-
-
-def _usable_cpus() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - non-Linux
-        return os.cpu_count() or 1
-
-
-def _noop() -> None:
-    time.sleep(0.05)  # keep the worker busy so that each start-up submit spawns a new one
-
-
-@contextlib.contextmanager
-def _no_main_reimport():
-    """Hide the caller's ``__main__`` while workers start: forkserver/spawn children would otherwise
-    re-run an unguarded calling script. Workers only need ``fifa.annotator.worker``."""
-    import types
-
-    main = sys.modules.get("__main__")
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        if main is not None:
-            sys.modules["__main__"] = main
 
 
 def _attempts(store: AnnotationStore, ids: set[str]) -> dict[str, int]:

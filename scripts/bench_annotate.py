@@ -2,7 +2,7 @@
 """Benchmarks of `fifa-annotate` (numbers go to docs/annotator.md).
 
     python scripts/bench_annotate.py accuracy [--seed 11 --n 80]
-    python scripts/bench_annotate.py offline  [--rows 400]
+    python scripts/bench_annotate.py offline  [--rows 400] [--ray]
     python scripts/bench_annotate.py openai   [--rows 320 --latency 0.2 --concurrency 32]
     python scripts/bench_annotate.py memory   [--rows 20000]
     python scripts/bench_annotate.py all
@@ -126,15 +126,16 @@ def run_cli(args: list[str], env: dict | None = None) -> tuple[float, int, subpr
     return dt, s.peak, subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
 
-def bench_offline(work: Path, rows: int, workers: int) -> dict:
+def bench_offline(work: Path, rows: int, workers: int, ray: bool = False) -> dict:
     base = forged_384(work)
     res = {}
-    for label, extra in (("source-cache", []), ("no-cache", ["--workers", str(workers)])):
+    cases = [("source-cache", []), ("no-cache", [])] + ([("source-cache-ray", ["--executor", "ray"])] if ray else [])
+    for label, extra in cases:
         man = replicate(base, rows, work / f"offline_{label}.parquet")
         out = work / f"off_{label}"
         env = {"FIFA_SEGMENT_CACHE": "0"} if label == "no-cache" else {}
         dt, peak, p = run_cli(["run", "--manifest", str(man), "--out", str(out), "--workers", str(workers),
-                               "--no-progress"], env)
+                               "--no-progress", *extra], env)
         run = json.loads((out / "run.json").read_text())
         inv = run["invocations"][-1]
         cpu = LAST_CPU[0]
@@ -230,6 +231,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--seed", type=int, nargs="*", default=[11, 21, 31])
     ap.add_argument("--n", type=int, default=80)
+    ap.add_argument("--ray", action="store_true", help="offline: also time --executor ray (local cluster)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fifa-bench-"))
@@ -238,7 +240,7 @@ def main() -> None:
         if a.what in ("accuracy", "all"):
             result["accuracy"] = [bench_accuracy(work, s, a.n) for s in a.seed]
         if a.what in ("offline", "all"):
-            result["offline"] = bench_offline(work, a.rows or 400, a.workers)
+            result["offline"] = bench_offline(work, a.rows or 400, a.workers, ray=a.ray)
         if a.what in ("openai", "all"):
             result["openai"] = bench_openai(work, a.rows or 320, a.latency, a.concurrency, a.workers)
         if a.what in ("memory", "all"):
