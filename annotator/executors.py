@@ -1,7 +1,7 @@
 """Where the CPU stage of a run executes: local worker processes, or Ray actors.
 
 Both executors hand out :class:`concurrent.futures.Future` objects for
-:func:`fifa.annotator.worker.process_row`, so the run loop (ordering, durability, LLM stage,
+:func:`fifa.annotator.worker.process_rows` (a batch of rows), so the run loop (ordering, durability, LLM stage,
 budget) is the same for both. Only CPU work moves; the driver keeps writing the shards, so
 resume and exactly-once hold on a cluster as they do locally.
 
@@ -24,7 +24,7 @@ import time
 from dataclasses import replace
 from typing import Protocol
 
-from .worker import CpuResult, WorkerConfig, init_worker, process_row
+from .worker import CpuResult, WorkerConfig, init_worker, process_rows
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ class CpuExecutor(Protocol):
     name: str
     workers: int
 
-    def submit(self, row: dict) -> cf.Future: ...
+    def submit(self, rows: list[dict]) -> cf.Future:
+        """Process a batch of manifest rows; the future holds their CpuResults, in order."""
 
     def shutdown(self) -> None: ...
 
@@ -83,8 +84,8 @@ class LocalExecutor:
             starters = [self._pool.submit(_noop) for _ in range(workers)]
         cf.wait(starters)
 
-    def submit(self, row: dict) -> cf.Future:
-        return self._pool.submit(process_row, row)
+    def submit(self, rows: list[dict]) -> cf.Future:
+        return self._pool.submit(process_rows, rows)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -116,15 +117,15 @@ class RowActor:
     def __init__(self, config: WorkerConfig):
         init_worker(config)
 
-    def process(self, row: dict) -> CpuResult:
-        return process_row(row)
+    def process(self, rows: list[dict]) -> list[CpuResult]:
+        return process_rows(rows)
 
     def pid(self) -> int:
         return os.getpid()
 
 
 class RayExecutor:
-    """CPU work on Ray actors (one CPU each), dispatched to the least-loaded actor."""
+    """CPU work on Ray actors (one CPU each); each batch goes to the actor with the fewest rows queued."""
 
     name = "ray"
 
@@ -159,17 +160,18 @@ class RayExecutor:
         self._load = [0] * self.workers
         self._lock = threading.Lock()
 
-    def submit(self, row: dict) -> cf.Future:
+    def submit(self, rows: list[dict]) -> cf.Future:
+        n = len(rows)
         with self._lock:
             i = min(range(self.workers), key=self._load.__getitem__)
-            self._load[i] += 1
-        fut = self._actors[i].process.remote(row).future()
-        fut.add_done_callback(lambda _f, i=i: self._done(i))
+            self._load[i] += n
+        fut = self._actors[i].process.remote(rows).future()
+        fut.add_done_callback(lambda _f, i=i, n=n: self._done(i, n))
         return fut
 
-    def _done(self, i: int) -> None:
+    def _done(self, i: int, n: int) -> None:
         with self._lock:
-            self._load[i] -= 1
+            self._load[i] -= n
 
     def shutdown(self) -> None:
         for a in self._actors:

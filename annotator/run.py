@@ -51,6 +51,7 @@ class AnnotateConfig:
     limit: int | None = None
     only_ids: frozenset[str] | None = None  # retry: the failed ids
     segment_cache: int = 16
+    batch_rows: int = 8  # rows per worker task; rows sharing a source go in one task (see source_batches)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -153,7 +154,7 @@ def run_annotation(
     stopped = None
     llm_needed = config.llm != "offline"
     progress = _Progress(len(todo), config.progress, console)
-    pending_rows = list(reversed(todo))
+    pending_rows = list(reversed(source_batches(todo, config.batch_rows)))  # batches, popped from the end
     for r in todo:
         if r.sample_id in attempt_of:
             r.__dict__["attempt"] = attempt_of[r.sample_id] + 1
@@ -180,22 +181,25 @@ def run_annotation(
     except Exception:
         _write_run_json(out, config, summary, explainer, state="failed:executor")
         raise
-    window = pool.workers * 4 + (config.concurrency if llm_needed else 0)
+    # rows in flight: two batches per worker keep every worker busy while results come back
+    window = pool.workers * 2 * max(1, config.batch_rows) + (config.concurrency if llm_needed else 0)
     threads = cf.ThreadPoolExecutor(max_workers=max(1, config.concurrency)) if llm_needed else None
-    cpu_futs: set = set()
+    cpu_futs: dict = {}  # future -> rows in it
     llm_futs: dict = {}
     llm_queue: list[CpuResult] = []
     est_row_cost = _row_cost_estimate(config) if llm_needed else 0.0
     try:
         progress.start()
         while pending_rows or cpu_futs or llm_futs or llm_queue:
-            while pending_rows and len(cpu_futs) + len(llm_futs) + len(llm_queue) < window and stopped is None:
-                r = pending_rows.pop()
-                d = r.to_dict()
-                d["attempt"] = r.__dict__.get("attempt", 1)
-                cpu_futs.add(pool.submit(d))
-            if stopped is not None and not pending_rows:
-                pass
+            while (pending_rows and sum(cpu_futs.values()) + len(llm_futs) + len(llm_queue) < window
+                   and stopped is None):
+                batch = pending_rows.pop()
+                dicts = []
+                for r in batch:
+                    d = r.to_dict()
+                    d["attempt"] = r.__dict__.get("attempt", 1)
+                    dicts.append(d)
+                cpu_futs[pool.submit(dicts)] = len(dicts)
             # Dispatch LLM work under the concurrency and budget limits.
             while llm_queue and len(llm_futs) < config.concurrency:
                 if config.max_cost is not None:
@@ -214,23 +218,22 @@ def run_annotation(
             done, _ = cf.wait(waitset, timeout=0.5, return_when=cf.FIRST_COMPLETED)
             for f in done:
                 if f in cpu_futs:
-                    cpu_futs.discard(f)
+                    del cpu_futs[f]
                     try:
-                        res: CpuResult = f.result()
+                        results: list[CpuResult] = f.result()
                     except Exception as e:  # a crashed worker
                         raise RuntimeError(f"worker failed: {e}") from e
-                    if res.row["status"] != "ok" or res.row.get("explanation") is not None:
-                        emit(res.row)  # failed, or finished in the worker (offline)
-                    elif not llm_needed or res.ctx is None or res.ctx.label == "real" or (
-                        res.ctx.grounded and not res.ctx.regions
-                    ):
-                        # nothing to ask a model: the offline text, under this run's explainer name
-                        er = offline.explain(res.ctx)
-                        emit(finish_row(res, er.text, explainer.name, er.region_ids))
-                    else:
-                        if stopped == "budget":
-                            continue  # pending
-                        llm_queue.append(res)
+                    for res in results:
+                        if res.row["status"] != "ok" or res.row.get("explanation") is not None:
+                            emit(res.row)  # failed, or finished in the worker (offline)
+                        elif not llm_needed or res.ctx is None or res.ctx.label == "real" or (
+                            res.ctx.grounded and not res.ctx.regions
+                        ):
+                            # nothing to ask a model: the offline text, under this run's explainer name
+                            er = offline.explain(res.ctx)
+                            emit(finish_row(res, er.text, explainer.name, er.region_ids))
+                        elif stopped != "budget":  # after a budget stop it stays pending
+                            llm_queue.append(res)
                 else:
                     res = llm_futs.pop(f)
                     er = f.result()
@@ -253,7 +256,7 @@ def run_annotation(
         store.close()
     finally:
         progress.stop()
-        for f in cpu_futs:
+        for f in list(cpu_futs):
             f.cancel()
         pool.shutdown()
         if threads is not None:
@@ -277,6 +280,32 @@ def run_annotation(
     del done_now
     _write_run_json(out, config, summary, explainer, state="finished" if stopped is None else f"stopped:{stopped}")
     return summary
+
+
+def source_batches(rows: list[ManifestRow], size: int) -> list[list[ManifestRow]]:
+    """Worker tasks of at most ``size`` rows, rows that share a source kept in one task.
+
+    A worker segments each source once and reuses it for every fake made from it (FF++-like
+    datasets have 4-5 fakes per source, usually far apart in the manifest). Groups keep the order
+    of their first row; small groups are packed together; a group larger than ``size`` is split.
+    """
+    size = max(1, int(size))
+    groups: dict[str, list[ManifestRow]] = {}
+    for r in rows:
+        key = r.source_path if r.source_path and r.label == "fake" else f"\0{r.sample_id}"
+        groups.setdefault(key, []).append(r)
+    out: list[list[ManifestRow]] = []
+    cur: list[ManifestRow] = []
+    for g in groups.values():
+        for i in range(0, len(g), size):
+            part = g[i:i + size]
+            if len(cur) + len(part) > size:
+                out.append(cur)
+                cur = []
+            cur.extend(part)
+    if cur:
+        out.append(cur)
+    return out
 
 
 def _attempts(store: AnnotationStore, ids: set[str]) -> dict[str, int]:

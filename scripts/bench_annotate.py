@@ -71,6 +71,32 @@ def replicate(rows: list[dict], n: int, path: Path) -> Path:
     return path
 
 
+def ffpp_like(rows: list[dict], n: int, per_source: int, work: Path, path: Path) -> Path:
+    """``n`` pairs, ``per_source`` fakes per distinct source file, in FF++ order (method by method:
+    the fakes of one source are n / per_source rows apart). Sources are hard links with distinct
+    paths, so every one is a new image to the annotator."""
+    by_src: dict[str, list[dict]] = {}
+    for r in rows:
+        by_src.setdefault(r["source_path"], []).append(r)
+    usable = [(s, fs) for s, fs in by_src.items() if len(fs) >= per_source]
+    n_src = n // per_source
+    links = work / "ffpp_sources"
+    links.mkdir(exist_ok=True)
+    out = []
+    for m in range(per_source):  # "method" m
+        for v in range(n_src):  # "video" v
+            src, fakes = usable[v % len(usable)]
+            link = links / f"v{v:05d}{Path(src).suffix}"
+            if not link.exists():
+                os.link(src, link)
+            r = dict(fakes[m])
+            r["sample_id"] = f"m{m}_v{v:05d}"
+            r["source_path"] = str(link)
+            out.append(r)
+    pq.write_table(pa.Table.from_pylist(out), path)
+    return path
+
+
 class RssSampler(threading.Thread):
     """Peak summed RSS of a process and all its descendants (psutil polling)."""
 
@@ -129,9 +155,13 @@ def run_cli(args: list[str], env: dict | None = None) -> tuple[float, int, subpr
 def bench_offline(work: Path, rows: int, workers: int, ray: bool = False) -> dict:
     base = forged_384(work)
     res = {}
-    cases = [("source-cache", []), ("no-cache", [])] + ([("source-cache-ray", ["--executor", "ray"])] if ray else [])
+    cases = [("source-cache", []), ("ffpp-like-5-per-source", []), ("no-cache", [])]
+    cases += [("source-cache-ray", ["--executor", "ray"])] if ray else []
     for label, extra in cases:
-        man = replicate(base, rows, work / f"offline_{label}.parquet")
+        if label.startswith("ffpp"):
+            man = ffpp_like(base, rows, 5, work, work / f"offline_{label}.parquet")
+        else:
+            man = replicate(base, rows, work / f"offline_{label}.parquet")
         out = work / f"off_{label}"
         env = {"FIFA_SEGMENT_CACHE": "0"} if label == "no-cache" else {}
         dt, peak, p = run_cli(["run", "--manifest", str(man), "--out", str(out), "--workers", str(workers),
