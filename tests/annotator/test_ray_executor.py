@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -85,3 +87,50 @@ def test_ray_missing_is_a_clear_user_error(forged, tmp_path):
     assert "pip install 'fifa-toolkit[ray]'" in p.stderr
     assert "Traceback" not in p.stderr
     assert not (tmp_path / "o" / "annotations").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ray_joins_a_running_cluster(forged, tmp_path):
+    """`--ray-address HOST:PORT` runs on a cluster started apart (`ray start --head`), and leaves it up."""
+    port = _free_port()
+    # Ray >= 2.5x: token authentication, which an explicit address must opt into (Ray's rule)
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", GLOG_minloglevel="2", RAY_AUTH_MODE="token",
+               RAY_AUTH_TOKEN="fifa-test-" + "0" * 32)
+    ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
+    head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(port),
+                             "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    try:
+        out = tmp_path / "out"
+        address = f"127.0.0.1:{port}"
+        deadline = time.time() + 120
+        while time.time() < deadline:  # the head needs a few seconds: wait until its GCS port listens
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.5)
+        while True:  # the GCS may still be starting: a run before that is a clear user error (exit 2)
+            p = run_cli("run", "--manifest", str(forged), "--out", str(out), "--executor", "ray",
+                        "--ray-address", address, "--workers", "2", "--no-progress", env=env)
+            if p.returncode != 2 or time.time() > deadline:
+                break
+            assert "cannot start or join the Ray cluster" in p.stderr
+            time.sleep(2)
+        assert p.returncode == 0, p.stderr[-2000:]
+        rows = read_rows(out)
+        assert len(rows) == len({r["sample_id"] for r in rows}) > 0
+        assert all(r["status"] == "ok" for r in rows)
+        assert head.poll() is None  # the cluster the run joined is still up
+    finally:
+        cluster = {c.pid for c in psutil.Process(head.pid).children(recursive=True)} | {head.pid}
+        os.killpg(head.pid, signal.SIGKILL)  # SIGTERM works too, but takes Ray ~30 s
+        head.wait(timeout=30)
+        deadline = time.time() + 30
+        while time.time() < deadline and _alive(cluster):
+            time.sleep(0.2)
+        for pid in _alive(cluster):  # agents that left the process group
+            os.kill(pid, signal.SIGKILL)
