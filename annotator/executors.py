@@ -143,10 +143,12 @@ class RayExecutor:
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no phoning home from a batch job
             kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
                           configure_logging=True)
-            if address is None:  # a local cluster sized to this machine (or to --workers)
+            if address is None:  # a new local cluster sized to this machine (or to --workers)
                 kwargs["num_cpus"] = workers or usable_cpus()
             try:
-                ray.init(address=address, **kwargs)
+                # "local": a new cluster even when `ray start` left one running here (ray.init()
+                # would join that one instead)
+                ray.init(address=address or "local", **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise ExecutorUnavailable(f"cannot start or join the Ray cluster ({address or 'local'}): {e}") from None
             self._started = True
