@@ -63,9 +63,22 @@ def _tree_index(tree_version_key: int = 0):
     return tree, leaves_under
 
 
+@lru_cache(maxsize=8)
+def _membership(leaf_ids: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
+    """(node ids, node x leaf 0/1 matrix) for a label map whose labels are ``leaf_ids``."""
+    _, leaves_under = _tree_index()
+    col = {k: i for i, k in enumerate(leaf_ids)}
+    nodes = list(leaves_under)
+    m = np.zeros((len(nodes), len(leaf_ids)), dtype=np.int64)
+    for r, nid in enumerate(nodes):
+        for x in leaves_under[nid]:
+            if x in col:
+                m[r, col[x]] = 1
+    return nodes, m
+
+
 def node_stats(regions: FaceRegions, mask: np.ndarray) -> tuple[dict[str, NodeHit], dict[str, int], int]:
     """Intersections of ``mask`` with every node: (hits with inter > 0, areas of all present nodes, artifact area)."""
-    tree, leaves_under = _tree_index()
     total = int(mask.sum())
     if regions.label_map is None:
         return {}, {}, total
@@ -73,19 +86,21 @@ def node_stats(regions: FaceRegions, mask: np.ndarray) -> tuple[dict[str, NodeHi
     lm = regions.label_map
     area_arr = np.bincount(lm.ravel().astype(np.int64) + 1, minlength=n_leaf + 1)[1:]
     inter_arr = np.bincount(lm[mask].astype(np.int64) + 1, minlength=n_leaf + 1)[1:] if total else np.zeros(n_leaf, np.int64)
-    leaf_area = {k: int(a) for k, a in zip(regions.leaf_ids, area_arr) if a}
-    leaf_inter = {k: int(i) for k, i in zip(regions.leaf_ids, inter_arr) if i}
-    areas: dict[str, int] = {}
-    hits: dict[str, NodeHit] = {}
-    for node_id, leaves in leaves_under.items():
-        a = sum(leaf_area.get(x, 0) for x in leaves)
-        if not a:
-            continue
-        areas[node_id] = a
-        i = sum(leaf_inter.get(x, 0) for x in leaves)
-        if i:
-            hits[node_id] = NodeHit(node_id, i, a, i / a, i / total if total else 0.0)
+    nodes, member = _membership(tuple(regions.leaf_ids))
+    node_area = member @ area_arr  # a parent's area and hits are sums over its leaves
+    node_inter = member @ inter_arr
+    areas = {nodes[r]: int(node_area[r]) for r in np.flatnonzero(node_area)}
+    hits = {}
+    for r in np.flatnonzero(node_inter):
+        i, a = int(node_inter[r]), int(node_area[r])
+        hits[nodes[r]] = NodeHit(nodes[r], i, a, i / a, i / total if total else 0.0)
     return hits, areas, total
+
+
+@lru_cache(maxsize=1)
+def _deepest_first() -> list:
+    tree, _ = _tree_index()
+    return sorted(tree.nodes, key=lambda n: -n.depth)
 
 
 def select_regions(regions: FaceRegions, mask: np.ndarray, config: RegionSelectConfig = RegionSelectConfig()) -> RegionResult:
@@ -101,7 +116,7 @@ def select_regions(regions: FaceRegions, mask: np.ndarray, config: RegionSelectC
         if h.coverage >= config.min_coverage or (h.share >= config.min_share and h.coverage >= config.min_share_coverage):
             chosen.add(nid)
     # Bottom-up roll-up: a parent replaces its children when most of its present children are chosen.
-    for node in sorted(tree.nodes, key=lambda n: -n.depth):
+    for node in _deepest_first():
         if node.is_leaf:
             continue
         present = [c for c in node.children if c in areas]
