@@ -152,9 +152,16 @@ class RayExecutor:
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise ExecutorUnavailable(f"cannot start or join the Ray cluster ({address or 'local'}): {e}") from None
             self._started = True
-            self._reaper = _start_reaper(ray._private.worker._global_node.session_name)
-        cpus = int(ray.available_resources().get("CPU", 0)) or int(ray.cluster_resources().get("CPU", 1))
-        self.workers = workers or max(1, cpus)
+            if address is None:  # never for a joined cluster: it outlives this run by design
+                self._reaper = _start_reaper(_session_name(ray))
+        free = int(ray.available_resources().get("CPU", 0))
+        if workers > free:  # actors beyond the free CPUs would wait forever
+            self.shutdown_cluster()
+            raise ExecutorUnavailable(f"--workers {workers} but the Ray cluster has {free} free CPU(s)")
+        if free < 1:
+            self.shutdown_cluster()
+            raise ExecutorUnavailable("the Ray cluster has no free CPU")
+        self.workers = workers or free
         # A remote actor has no local parent to watch; it dies with the job instead.
         actor_cls = ray.remote(num_cpus=1, max_restarts=0)(RowActor)
         self._actors = [actor_cls.remote(replace(config, parent_pid=None)) for _ in range(self.workers)]
@@ -180,7 +187,12 @@ class RayExecutor:
             with contextlib.suppress(Exception):
                 self._ray.kill(a)
         self._actors = []
+        self.shutdown_cluster()
+
+    def shutdown_cluster(self) -> None:
+        """Stop the local cluster this executor started, or leave the joined one (which stays up)."""
         if self._started:
+            self._started = False
             self._ray.shutdown()
         if self._reaper is not None:
             self._reaper.kill()
@@ -228,7 +240,7 @@ while True:
         break
     time.sleep(1.0)
 for pid, (ppid, start, cmd) in table().items():
-    if pid != me and (seen.get(pid) == start or session in cmd):
+    if pid != me and (seen.get(pid) == start or (session and session in cmd)):
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
@@ -236,11 +248,18 @@ for pid, (ppid, start, cmd) in table().items():
 """
 
 
-def _start_reaper(session_name: str):
+def _session_name(ray) -> str | None:
+    try:  # not a public API: without it the watcher still follows the driver's descendants
+        return ray._private.worker._global_node.session_name
+    except AttributeError:  # pragma: no cover - a future Ray
+        return None
+
+
+def _start_reaper(session_name: str | None):
     import subprocess
 
     if not os.path.isdir("/proc"):  # pragma: no cover - non-Linux: `ray stop` cleans up by hand
         return None
-    return subprocess.Popen([sys.executable, "-c", _REAPER, str(os.getpid()), session_name],
+    return subprocess.Popen([sys.executable, "-c", _REAPER, str(os.getpid()), session_name or ""],
                             start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)

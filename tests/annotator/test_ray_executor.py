@@ -125,6 +125,11 @@ def test_ray_joins_a_running_cluster(forged, tmp_path):
         assert len(rows) == len({r["sample_id"] for r in rows}) > 0
         assert all(r["status"] == "ok" for r in rows)
         assert head.poll() is None  # the cluster the run joined is still up
+        # more workers than the cluster's free CPUs: a clear error, not actors waiting forever
+        p = run_cli("run", "--manifest", str(forged), "--out", str(tmp_path / "out2"), "--executor", "ray",
+                    "--ray-address", address, "--workers", "8", "--no-progress", env=env)
+        assert p.returncode == 2 and "--workers 8 but the Ray cluster has 2 free CPU(s)" in p.stderr
+        assert head.poll() is None
     finally:
         cluster = {c.pid for c in psutil.Process(head.pid).children(recursive=True)} | {head.pid}
         os.killpg(head.pid, signal.SIGKILL)  # SIGTERM works too, but takes Ray ~30 s
