@@ -3,8 +3,11 @@
 The text is assembled from what was measured, not from a fixed sentence: the chosen
 regions (strongest first) with how much of each is affected, what the pair shows there
 (colour shift and its direction, lost or added detail, changed geometry, from
-``diffmask.change_profile``), and the concept tree's artifact cue for that region that
-matches the measured change. Phrasings vary deterministically with the sample id, so
+``diffmask.change_profile``), and the concept tree's artifact cues for those regions that
+match the measured change (a cue that does not match is offered as something to check,
+never as a match). Regions showing the same kind of change are described together, so
+the text does not repeat one clause per region; a closing sentence says what the
+combination of changes implies. Phrasings vary deterministically with the sample id, so
 a rerun gives the same text.
 """
 
@@ -15,10 +18,10 @@ import hashlib
 from . import age
 from .explain import CATEGORY_WORDS, ExplainContext, ExplainResult, RegionInfo, real_text
 
-PROMPT_VERSION = "offline-v1"
+PROMPT_VERSION = "offline-v2"
 
 KIND_KEYWORDS = {
-    "colour": ("colour", "color", "tone", "tint", "light", "shade", "skin", "mismatch", "pale", "red"),
+    "colour": ("colour", "color", "tone", "tint", "light", "shade", "mismatch", "pale", "red"),
     "blur": ("blur", "smooth", "smear", "texture", "detail", "sharp", "wax", "missing", "plastic"),
     "noise": ("noise", "compression", "grain", "resolution", "block", "texture"),
     "geometry": ("shape", "warp", "misalign", "asymmetr", "distort", "position", "contour", "outline", "size"),
@@ -38,6 +41,31 @@ EXTENT = [
     (0.15, "part of it"),
     (0.0, "a small patch of it"),
 ]
+
+
+EXTENT_SHORT = {"almost all of it": "almost all", "most of it": "most", "a large part of it": "a large part",
+                "part of it": "part", "a small patch of it": "a small patch"}
+
+MEASURED = {
+    "colour": ["the colour is {dir} than in the source ({de})",
+               "the tone has shifted, {dir} than the source ({de})"],
+    "blur": ["fine detail is lost and the texture is smoothed (detail energy down {det})",
+             "the texture is softer than in the source, its fine detail gone (detail energy down {det})"],
+    "noise": ["grain or compression noise absent from the source was added (detail energy up {det})",
+              "the texture is noisier than in the source, with added grain or blocking (detail energy up {det})"],
+    "geometry": ["edges and features are displaced relative to the source, a change of shape rather than of colour ({de})",
+                 "contours no longer line up with the source, so the shape changed rather than the colour ({de})"],
+    "mixed": ["the pixels differ from the source in both tone and structure ({de})",
+              "both colour and structure depart from the source ({de})"],
+}
+
+CLOSERS = {
+    "colour": "No loss of detail or change of shape comes with the shift: the edit changed tone, not structure.",
+    "geometry": "Colour is essentially unchanged, so the edit moved pixels rather than repainting them.",
+    "blur": "The smoothing has no matching colour shift, as when a region is blurred or re-rendered at a lower resolution.",
+    "noise": "The added grain is local, unlike sensor noise, which would cover the whole frame.",
+    "several": "The mix of changes points to a region-wise edit followed by blending, not a global filter.",
+}
 
 
 def _pick(options: list[str], seed: str, salt: str) -> str:
@@ -66,27 +94,43 @@ def _colour_words(p: dict) -> str:
     return " and ".join(parts[:2])
 
 
-def _measured(p: dict) -> str:
-    kind = p.get("kind", "mixed")
-    de = p.get("delta_e", 0.0)
-    if kind == "colour":
-        return f"the colour is {_colour_words(p)} than in the source (mean ΔE {de:.1f})"
-    if kind == "blur":
-        return f"fine detail is lost, the texture is smoothed (detail energy down {abs(p.get('detail', 0.0)):.1f})"
-    if kind == "noise":
-        return f"grain or compression noise not present in the source was added (detail energy up {abs(p.get('detail', 0.0)):.1f})"
-    if kind == "geometry":
-        return f"edges and features are displaced relative to the source, a change of shape rather than of colour (ΔE {de:.1f})"
-    return f"the pixels differ from the source in both tone and structure (ΔE {de:.1f})"
+def _span(values: list[float]) -> str:
+    """One value, or the range of a group's values (one decimal)."""
+    lo, hi = f"{min(values):.1f}", f"{max(values):.1f}"
+    return lo if lo == hi else f"{lo}–{hi}"
 
 
-def _cue(region: RegionInfo, kind: str, seed: str) -> str | None:
-    if not region.artifacts:
-        return None
+def _measured(kind: str, profiles: list[dict], seed: str) -> str:
+    """What the pair shows in a group of regions of one ``kind`` (values as a range over them)."""
+    de = "mean ΔE " + _span([p.get("delta_e", 0.0) for p in profiles])
+    det = _span([abs(p.get("detail", 0.0)) for p in profiles])
+    # direction of the group's mean shift (regions of one edit shift the same way)
+    mean = {k: sum(p.get(k, 0.0) for p in profiles) / len(profiles) for k in ("dL", "da", "db")}
+    direction = _colour_words(mean) if kind == "colour" else ""
+    return _pick(MEASURED.get(kind, MEASURED["mixed"]), seed, "measured" + kind).format(dir=direction, de=de, det=det)
+
+
+def _cues(region: RegionInfo, kind: str) -> tuple[list[str], list[str]]:
+    """(cues matching the measured change, the others) of a region, in tree order."""
     keys = KIND_KEYWORDS.get(kind, KIND_KEYWORDS["mixed"])
     matching = [a for a in region.artifacts if any(k in a.lower() for k in keys)]
-    pool = matching or region.artifacts
-    return _pick(pool, seed, region.id + kind)
+    return matching, [a for a in region.artifacts if a not in matching]
+
+
+def _lower(text: str) -> str:
+    return text[0].lower() + text[1:] if text and not text[:2].isupper() else text
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _group_by_kind(regions: list[RegionInfo]) -> list[tuple[str, list[RegionInfo]]]:
+    """Regions grouped by their kind of change, groups in order of their strongest region."""
+    groups: dict[str, list[RegionInfo]] = {}
+    for r in regions:
+        groups.setdefault((r.profile or {}).get("kind", "mixed"), []).append(r)
+    return list(groups.items())
 
 
 class OfflineExplainer:
@@ -123,19 +167,47 @@ class OfflineExplainer:
         pct = f"{ctx.stats.get('mask_fraction', 0.0):.1%}"
         n = len(regions)
         sents = [_pick(OPENERS, seed, "open").format(cat=cat, n=n, s="" if n == 1 else "s", pct=pct)]
-        for i, r in enumerate(regions):
-            p = r.profile or {}
-            kind = p.get("kind", "mixed")
-            lead = _pick(LEADS, seed, f"lead{i}").format(p=age.mark(r.phrase(), r.id))
-            body = f"{lead}{_extent(r.coverage)} is affected: {_measured(p)}"
-            cue = _cue(r, kind, seed)
-            if cue:
-                body += f"; this matches a typical artifact here, {cue[0].lower() + cue[1:]}"
-            sents.append(body + ".")
-        kinds = {(r.profile or {}).get("kind") for r in regions}
-        if len(kinds) > 1:
-            sents.append("The mix of changes points to a region-wise edit followed by blending, not a global filter.")
-        return ExplainResult(text=" ".join(sents), region_ids=[r.id for r in regions])
+        groups = _group_by_kind(regions)
+        for g, (kind, members) in enumerate(groups):
+            lead = _pick(LEADS, seed, f"lead{g}")
+            measured = _measured(kind, [r.profile or {} for r in members], seed)
+            if len(members) == 1:
+                r = members[0]
+                body = f"{lead.format(p=age.mark(r.phrase(), r.id))}{_extent(r.coverage)} is affected: {measured}"
+            else:
+                parts = [f"{age.mark(r.phrase(), r.id)} ({EXTENT_SHORT[_extent(r.coverage)]})" for r in members]
+                body = f"{lead.format(p=_join(parts))}{measured}"
+            sents.append(body[0].upper() + body[1:] + ".")
+            sents.extend(self._cue_sentences(members, kind, seed))
+        kinds = [k for k, _ in groups]
+        closer = CLOSERS["several"] if len(set(kinds)) > 1 else CLOSERS.get(kinds[0])
+        if closer:
+            sents.append(closer)
+        return ExplainResult(text=" ".join(sents), region_ids=[r.id for _, members in groups for r in members])
+
+    @staticmethod
+    def _cue_sentences(members: list[RegionInfo], kind: str, seed: str) -> list[str]:
+        matched, unmatched = [], []
+        for r in members:
+            good, other = _cues(r, kind)
+            if good:
+                matched.append((r, _pick(good, seed, r.id + kind)))
+            elif other:
+                unmatched.append((r, _pick(other, seed, r.id + kind)))
+        out = []
+        by_cue: dict[str, list[str]] = {}  # one cue shared by several regions is said once
+        for r, cue in matched:
+            by_cue.setdefault(_lower(cue), []).append(r.phrase())
+        if len(matched) == 1:
+            r, cue = matched[0]
+            out.append(f"This fits a typical artifact of {r.phrase()}: {_lower(cue)}.")
+        elif matched:
+            out.append("This fits typical artifacts of these regions: "
+                       + "; ".join(f"{c} ({_join(where)})" for c, where in by_cue.items()) + ".")
+        if unmatched and not matched:  # nothing fits: offer one cue to check, as a cue, not a match
+            r, cue = unmatched[0]
+            out.append(f"Worth checking by eye in {r.phrase()}: {_lower(cue)}.")
+        return out
 
     def _ungrounded(self, ctx: ExplainContext) -> str:
         cat = CATEGORY_WORDS.get(ctx.category or "", "manipulated")
