@@ -145,6 +145,9 @@ class RayExecutor:
                           configure_logging=True)
             if address is None:  # a new local cluster sized to this machine (or to --workers)
                 kwargs["num_cpus"] = workers or usable_cpus()
+                # Ray >= 2.5x protects a new local cluster with a token by default and warns about it
+                # on stderr: keep the protection, drop the warning
+                logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
             try:
                 # "local": a new cluster even when `ray start` left one running here (ray.init()
                 # would join that one instead)
