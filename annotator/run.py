@@ -273,11 +273,9 @@ def run_annotation(
     summary.llm_calls = cost["calls"]
     summary.cache_hits = cost["hits"]
     summary.stopped = stopped
-    done_now = len(main_store.done_ids | set())
     summary.pending = max(0, summary.total - sum(summary.counts.values()))
     summary.elapsed_s = time.perf_counter() - t_start
     summary.rows_per_s = summary.processed / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
-    del done_now
     _write_run_json(out, config, summary, explainer, state="finished" if stopped is None else f"stopped:{stopped}")
     return summary
 

@@ -237,7 +237,9 @@ def process_row(row: dict) -> CpuResult:
     if cfg.explainer == "offline" and res.row["status"] == "ok" and res.ctx is not None:
         from .explain_offline import OfflineExplainer
 
-        ex = _STATE.setdefault("offline", OfflineExplainer())
+        ex = _STATE.get("offline")
+        if ex is None:  # one per worker, not one per row
+            ex = _STATE["offline"] = OfflineExplainer()
         er = ex.explain(res.ctx)
         finish_row(res, er.text, ex.name, er.region_ids)
         res.ctx = None  # done: nothing to send back but the row
