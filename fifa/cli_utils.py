@@ -1,13 +1,33 @@
-"""Shared CLI glue: user errors become a clear message and an exit code, never a traceback."""
+"""Shared CLI glue for the four `fifa-*` commands (typer over the typed library API).
+
+One style and one error handler everywhere:
+
+* ``make_app`` builds a typer app with ``-h/--help``, no shell-completion noise and no rich
+  tracebacks (a user never sees a traceback for their own mistake);
+* ``run_app`` runs it: :class:`UserError` and a missing file print ``error: ...`` and exit 2,
+  usage errors exit 2 (click's own message), Ctrl-C exits 130, a command's ``sys.exit`` passes
+  through. Unexpected exceptions still raise: they are bugs and deserve a traceback.
+* ``examples`` formats the "Example:" block every command shows under ``--help``.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
 import sys
-from typing import Callable, TypeVar
+from typing import Callable, NoReturn, Sequence, TypeVar
 
 import click
+import typer
+
+try:  # typer >= 0.22 vendors click: its exceptions are not the click package's
+    from typer._click import exceptions as _tclick
+except ImportError:  # pragma: no cover - older typer runs on the click package itself
+    _tclick = click.exceptions
+
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_ABORT = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
+_USAGE = (click.ClickException, _tclick.ClickException)
 
 F = TypeVar("F", bound=Callable)
 
@@ -15,6 +35,9 @@ F = TypeVar("F", bound=Callable)
 EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran, but nothing (or not everything required) succeeded
 EXIT_USAGE = 2  # invalid input / user mistake
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
 class UserError(Exception):
@@ -42,8 +65,61 @@ def _stderr_console():
     return Console(stderr=True)
 
 
+def examples(*lines: str) -> str:
+    """An ``--help`` epilog listing example command lines, one per line, as written."""
+    body = "\n".join(f"  {line}" for line in lines)
+    return f"\b\nExample{'s' if len(lines) > 1 else ''}:\n{body}"  # \b: click keeps the lines as written
+
+
+def make_app(help: str, *, epilog: str | None = None, callback: Callable | None = None) -> typer.Typer:
+    """A typer app in the project's style (see the module docstring)."""
+    return typer.Typer(
+        help=help,
+        epilog=epilog,
+        callback=callback or _no_options,  # a group even with one command: `fifa-data forge ...`
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,  # plain click formatting: docstrings and examples print as written
+        context_settings=CONTEXT_SETTINGS,
+    )
+
+
+def _no_options() -> None:
+    """(group callback without options)"""
+
+
+def command(app: typer.Typer, *example_lines: str, name: str | None = None, **kwargs) -> Callable[[F], F]:
+    """``@app.command`` with an example epilog (every command shows one under ``--help``)."""
+    return app.command(name=name, epilog=examples(*example_lines) if example_lines else None,
+                       context_settings=CONTEXT_SETTINGS, **kwargs)
+
+
+def run_app(app: typer.Typer | click.Command, argv: Sequence[str] | None = None,
+            prog_name: str | None = None) -> NoReturn:
+    """Run a command line and exit with a meaningful code (see the module docstring)."""
+    cmd = typer.main.get_command(app) if isinstance(app, typer.Typer) else app
+    try:
+        rv = cmd.main(args=list(argv) if argv is not None else None, prog_name=prog_name, standalone_mode=False)
+    except _EXIT as e:
+        sys.exit(e.exit_code)
+    except _USAGE as e:  # usage errors: click's own message, exit 2
+        e.show()
+        sys.exit(e.exit_code)
+    except _ABORT:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except UserError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except FileNotFoundError as e:
+        click.echo(f"error: file not found: {e.filename or e}", err=True)
+        sys.exit(EXIT_USAGE)
+    sys.exit(rv if isinstance(rv, int) else EXIT_OK)
+
+
 def handle_errors(func: F) -> F:
-    """Decorator for click commands: turn UserError/FileNotFoundError into `error: ...` + exit code."""
+    """Decorator for a function called outside :func:`run_app`: the same error handling."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -57,6 +133,6 @@ def handle_errors(func: F) -> F:
             sys.exit(EXIT_USAGE)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper  # type: ignore[return-value]

@@ -1,41 +1,34 @@
-"""`fifa-data`: dataset construction commands."""
+"""`fifa-data`: dataset construction commands (typer, over the library API)."""
 
 from __future__ import annotations
 
-import click
+from pathlib import Path
+from typing import Annotated, Optional
 
-from fifa.cli_utils import UserError, handle_errors, setup_logging
+import typer
 
+from fifa.cli_utils import UserError, command, examples, make_app, run_app, setup_logging
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
-    """Build XDFA datasets: pseudo-forgeries, imports, instruction data, releases.
-
-    \b
-    Example:
-      fifa-data forge --out forged/ --n 60 --seed 1
-    """
+app = make_app(
+    "Build XDFA datasets: pseudo-forgeries, imports, instruction data, exports, releases, a viewer.",
+    epilog=examples("fifa-data forge --out forged/ --n 60 --seed 1"),
+)
 
 
-@cli.command()
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
-@click.option("--n", type=int, default=60, show_default=True, help="Number of fakes.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same output).")
-@click.option("--faces", type=click.Path(exists=True), default=None,
-              help="Extra folder (or file) of real face images used as bases.")
-@click.option("--jpeg-fraction", type=float, default=0.25, show_default=True,
-              help="Share of fakes saved as high-quality JPEG instead of PNG.")
-@click.option("-v", "--verbose", is_flag=True)
-@handle_errors
-def forge(out, n, seed, faces, jpeg_fraction, verbose):
+@command(app, "fifa-data forge --out forged/ --n 200 --seed 3 --faces my_faces/")
+def forge(
+    out: Annotated[Path, typer.Option(help="Output folder.", file_okay=False)],
+    n: Annotated[int, typer.Option(help="Number of fakes.")] = 60,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same output).")] = 0,
+    faces: Annotated[Optional[Path], typer.Option(help="Extra folder (or file) of real face images used as bases.",
+                                                  exists=True)] = None,
+    jpeg_fraction: Annotated[float, typer.Option(help="Share of fakes saved as high-quality JPEG instead of PNG.")] = 0.25,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
     """Pseudo-forgeries with exact ground truth (SBI blends and region-targeted edits).
 
     Writes OUT/manifest.parquet (manifest columns + truth, truth_target, truth_mask, edit),
     OUT/images/{real,fake}/ and OUT/masks/ (ground-truth PNGs).
-
-    \b
-    Example:
-      fifa-data forge --out forged/ --n 200 --seed 3 --faces my_faces/
     """
     setup_logging(verbose)
     from fifa.annotator.forge import forge as run_forge
@@ -49,11 +42,11 @@ def forge(out, n, seed, faces, jpeg_fraction, verbose):
     import pyarrow.parquet as pq
 
     t = pq.read_table(path, columns=["label"]).column("label").to_pylist()
-    click.echo(f"wrote {path}: {t.count('fake')} fakes, {t.count('real')} real sources")
+    typer.echo(f"wrote {path}: {t.count('fake')} fakes, {t.count('real')} real sources")
 
 
-def main() -> None:
-    cli()
+def main(argv: list[str] | None = None) -> None:
+    run_app(app, argv, prog_name="fifa-data")
 
 
 if __name__ == "__main__":  # pragma: no cover

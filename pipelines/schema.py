@@ -1,0 +1,77 @@
+"""Arrow schemas of the data `fifa-data` writes (DESIGN.md "Files and columns").
+
+One place for the column contracts that the builder, the exporters, the release writer, the
+viewer and the trainer share:
+
+* :data:`INSTRUCT_SCHEMA`: ``BUILD/instruct/{train,validation}*.parquet`` (one row per conversation);
+* :data:`BENCH_SCHEMA`: ``BUILD/bench.parquet`` (one row per question, read by the scorer);
+* :data:`EXTRA_QA_SCHEMA`: question/answer pairs that come with an imported collection (DD-VQA),
+  written by an importer next to its manifest as ``<manifest stem>.qa.parquet`` and added to a
+  build with ``fifa-data build --extra-qa FILE``.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from fifa.annotator.store import RLE_TYPE
+
+#: The nine tasks of DESIGN.md, in report order.
+TASKS = ("det", "cls", "toe", "age", "loc", "rq_name", "rq_mask", "rq_box", "fc")
+SPLITS = ("train", "validation", "test")
+
+#: Hugging Face `datasets` Image feature as Arrow: bytes (embedded) or a path (by reference).
+IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+MESSAGE_TYPE = pa.struct([("role", pa.string()), ("content", pa.string())])
+BOX_TYPE = pa.list_(pa.float64())  # [x0, y0, x1, y1] in pixels
+
+INSTRUCT_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("sample_id", pa.string()),
+        ("task", pa.string()),
+        ("image", IMAGE_TYPE),
+        ("messages", pa.list_(MESSAGE_TYPE)),
+        ("masks", pa.list_(RLE_TYPE)),
+        ("mask_phrases", pa.list_(pa.string())),
+        ("mask_node_ids", pa.list_(pa.string())),
+        ("query_mask", RLE_TYPE),
+        ("query_box", BOX_TYPE),
+        ("label", pa.string()),
+        ("method", pa.string()),
+        ("category", pa.string()),
+        ("group", pa.string()),
+        ("split", pa.string()),
+    ]
+)
+
+BENCH_SCHEMA = pa.schema(
+    [
+        ("question_id", pa.string()),
+        ("sample_id", pa.string()),
+        ("task", pa.string()),
+        ("image", IMAGE_TYPE),
+        ("question", pa.string()),
+        ("answer", pa.string()),
+        ("label", pa.string()),
+        ("method", pa.string()),
+        ("category", pa.string()),
+        ("masks", pa.list_(RLE_TYPE)),
+        ("mask_phrases", pa.list_(pa.string())),
+        ("query_mask", RLE_TYPE),
+        ("query_box", BOX_TYPE),
+        ("history", pa.list_(MESSAGE_TYPE)),
+    ]
+)
+
+#: QA pairs shipped with an imported collection (e.g. DD-VQA), keyed by the manifest's sample_id.
+EXTRA_QA_SCHEMA = pa.schema(
+    [
+        ("sample_id", pa.string()),  # the manifest row (frame) the question is attached to
+        ("task", pa.string()),  # rq_name | toe (DESIGN tasks)
+        ("question", pa.string()),
+        ("answer", pa.string()),
+        ("node_id", pa.string()),  # rq_name: the FICT node the question names; null otherwise
+        ("origin", pa.string()),  # e.g. "ddvqa:<video key>#<qa index>": where the pair came from
+    ]
+)
