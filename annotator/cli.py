@@ -1,94 +1,112 @@
-"""`fifa-annotate`: run, retry, show."""
+"""`fifa-annotate`: run, retry, show (typer, over :func:`fifa.annotator.run.run_annotation`)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
-import sys
+import typing
+from enum import Enum
 from pathlib import Path
+from typing import Annotated, Any, Optional
 
-import click
+import typer
 
-from fifa.cli_utils import EXIT_FAILED, EXIT_OK, UserError, handle_errors, setup_logging
+from fifa.cli_utils import EXIT_FAILED, EXIT_OK, UserError, command, examples, make_app, run_app, setup_logging
 
 log = logging.getLogger(__name__)
 
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
-    """FiFa-Annotator: real/fake pairs -> artifact mask -> tree regions -> grounded explanation.
-
-    \b
-    Example:
-      fifa-annotate run --manifest data/manifest.parquet --out ann/
-      fifa-annotate retry ann/
-      fifa-annotate show ann/ fake_00001_blur --out fake1.png
-    """
+app = make_app(
+    "FiFa-Annotator: real/fake pairs -> artifact mask -> tree regions -> grounded explanation.",
+    epilog=examples("fifa-annotate run --manifest data/manifest.parquet --out ann/", "fifa-annotate retry ann/",
+                    "fifa-annotate show ann/ fake_00001_blur --out fake1.png"),
+)
 
 
-def _common_run_options(f):
-    opts = [
-        click.option("--llm", type=click.Choice(["offline", "openai"]), default="offline", show_default=True,
-                     help="Explainer backend."),
-        click.option("--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."),
-        click.option("--model", default="gpt-4o", show_default=True, help="Model name for --llm openai."),
-        click.option("--api-key-file", type=click.Path(dir_okay=False), default=None,
-                     help="File holding the API key (else OPENAI_API_KEY)."),
-        click.option("--concurrency", type=int, default=8, show_default=True, help="LLM requests in flight."),
-        click.option("--workers", type=int, default=0, show_default=True, help="CPU worker processes (0: all cores)."),
-        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-                     help="Where CPU work runs: local processes, or Ray actors (pip install 'fifa-toolkit[ray]')."),
-        click.option("--ray-address", default=None,
-                     help="--executor ray: cluster to join ('auto', ray://host:10001); default starts a local one."),
-        click.option("--timeout", type=float, default=60.0, show_default=True, help="LLM request timeout (s)."),
-        click.option("--max-retries", type=int, default=5, show_default=True, help="Transport retries per request."),
-        click.option("--retry-max-wait", type=float, default=60.0, show_default=True,
-                     help="Longest wait between retries (s), Retry-After included."),
-        click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
-                     help="LLM response cache (default: $FIFA_CACHE_DIR/llm or ~/.cache/fifa-toolkit/llm)."),
-        click.option("--no-cache", is_flag=True, help="Do not read or write the LLM response cache."),
-        click.option("--max-cost", type=float, default=None, help="Stop cleanly once this many USD are spent."),
-        click.option("--price-in", type=float, default=2.50, show_default=True, help="USD per 1M prompt tokens."),
-        click.option("--price-out", type=float, default=10.00, show_default=True, help="USD per 1M completion tokens."),
-        click.option("--image-size", type=int, default=512, show_default=True,
-                     help="Max side of the JPEGs sent to the LLM."),
-        click.option("--jpeg-quality", type=int, default=85, show_default=True),
-        click.option("--image-detail", type=click.Choice(["low", "high", "auto"]), default="low", show_default=True),
-        click.option("--diff-top-percent", type=float, default=5.0, show_default=True,
-                     help="Seed share of strongest differences (published: 5)."),
-        click.option("--noise-floor", type=float, default=4.0, show_default=True,
-                     help="Absolute difference floor (ΔE) below which nothing is an artifact."),
-        click.option("--min-coverage", type=float, default=0.30, show_default=True,
-                     help="A leaf at least this much covered is chosen."),
-        click.option("--min-share", type=float, default=0.06, show_default=True,
-                     help="A leaf holding this share of the artifact is chosen (if >= 8%% covered)."),
-        click.option("--parent-fraction", type=float, default=0.5, show_default=True,
-                     help="A parent replaces its children when more than this share of them is chosen."),
-        click.option("--shard-rows", type=int, default=500, show_default=True, help="Rows per output shard."),
-        click.option("--limit", type=int, default=None, help="Annotate at most this many pending rows."),
-        click.option("--dry-run", is_flag=True, help="Print what would be done and the cost estimate; no calls."),
-        click.option("--no-progress", is_flag=True, help="No progress bar."),
-        click.option("-v", "--verbose", is_flag=True),
-    ]
-    for o in reversed(opts):
-        f = o(f)
-    return f
+class LLM(str, Enum):
+    offline = "offline"
+    openai = "openai"
+
+
+class Executor(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+class Detail(str, Enum):
+    low = "low"
+    high = "high"
+    auto = "auto"
+
+
+def _opt(name: str, annotation: Any, default: Any, *flags: str, **kw) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=Annotated[annotation, typer.Option(*flags, **kw)])
+
+
+#: Options shared by `run` and `retry` (one definition; see `_with_run_options`).
+RUN_OPTIONS = [
+    _opt("llm", LLM, LLM.offline, help="Explainer backend."),
+    _opt("base_url", Optional[str], None, help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."),
+    _opt("model", str, "gpt-4o", help="Model name for --llm openai."),
+    _opt("api_key_file", Optional[Path], None, dir_okay=False, help="File holding the API key (else OPENAI_API_KEY)."),
+    _opt("concurrency", int, 8, help="LLM requests in flight."),
+    _opt("workers", int, 0, help="CPU worker processes (0: all cores)."),
+    _opt("executor", Executor, Executor.local,
+         help="Where CPU work runs: local processes, or Ray actors (pip install 'fifa-toolkit[ray]')."),
+    _opt("ray_address", Optional[str], None,
+         help="--executor ray: cluster to join ('auto', ray://host:10001); default starts a local one."),
+    _opt("timeout", float, 60.0, help="LLM request timeout (s)."),
+    _opt("max_retries", int, 5, help="Transport retries per request."),
+    _opt("retry_max_wait", float, 60.0, help="Longest wait between retries (s), Retry-After included."),
+    _opt("cache_dir", Optional[Path], None, file_okay=False,
+         help="LLM response cache (default: $FIFA_CACHE_DIR/llm or ~/.cache/fifa-toolkit/llm)."),
+    _opt("no_cache", bool, False, "--no-cache", help="Do not read or write the LLM response cache."),
+    _opt("max_cost", Optional[float], None, help="Stop cleanly once this many USD are spent."),
+    _opt("price_in", float, 2.50, help="USD per 1M prompt tokens."),
+    _opt("price_out", float, 10.00, help="USD per 1M completion tokens."),
+    _opt("image_size", int, 512, help="Max side of the JPEGs sent to the LLM."),
+    _opt("jpeg_quality", int, 85, help="JPEG quality of the images sent to the LLM."),
+    _opt("image_detail", Detail, Detail.low, help="Image detail asked of the LLM."),
+    _opt("diff_top_percent", float, 5.0, help="Seed share of strongest differences (published: 5)."),
+    _opt("noise_floor", float, 4.0, help="Absolute difference floor (ΔE) below which nothing is an artifact."),
+    _opt("min_coverage", float, 0.30, help="A leaf at least this much covered is chosen."),
+    _opt("min_share", float, 0.06, help="A leaf holding this share of the artifact is chosen (if >= 8% covered)."),
+    _opt("parent_fraction", float, 0.5, help="A parent replaces its children when more than this share of them is "
+                                             "chosen."),
+    _opt("shard_rows", int, 500, help="Rows per output shard."),
+    _opt("limit", Optional[int], None, help="Annotate at most this many pending rows."),
+    _opt("dry_run", bool, False, "--dry-run", help="Print what would be done and the cost estimate; no calls."),
+    _opt("no_progress", bool, False, "--no-progress", help="No progress bar."),
+    _opt("verbose", bool, False, "-v", "--verbose", help="Debug logging."),
+]
+
+
+def _with_run_options(func):
+    """Give ``func(..., **kw)`` the shared run options as typer parameters (typer reads ``__signature__``)."""
+    sig = inspect.signature(func)
+    hints = typing.get_type_hints(func, include_extras=True)  # resolve this module's string annotations
+    own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values()
+           if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    func.__signature__ = sig.replace(parameters=own + RUN_OPTIONS)
+    return func
 
 
 def _config(kw: dict):
+    from .cache import default_cache_dir
     from .diffmask import DiffConfig
     from .explain_openai import OpenAIConfig, read_api_key
     from .regions import RegionSelectConfig
     from .run import AnnotateConfig
-    from .cache import default_cache_dir
 
-    if kw["executor"] == "ray":
+    llm, executor = LLM(kw["llm"]).value, Executor(kw["executor"]).value
+    if executor == "ray":
         try:
             import ray  # noqa: F401
         except ImportError:
             raise UserError("--executor ray needs Ray: pip install 'fifa-toolkit[ray]' (or use --executor local)") from None
     api_key = None
-    if kw["llm"] == "openai":
+    if llm == "openai":
         try:
             api_key = read_api_key(kw["api_key_file"])
         except OSError as e:
@@ -99,9 +117,9 @@ def _config(kw: dict):
     if kw["concurrency"] < 1:
         raise UserError("--concurrency must be >= 1")
     return AnnotateConfig(
-        llm=kw["llm"],
+        llm=llm,
         workers=kw["workers"],
-        executor=kw["executor"],
+        executor=executor,
         ray_address=kw["ray_address"],
         concurrency=kw["concurrency"],
         diff=DiffConfig(top_percent=kw["diff_top_percent"], noise_floor=kw["noise_floor"]),
@@ -109,7 +127,7 @@ def _config(kw: dict):
                                   parent_fraction=kw["parent_fraction"]),
         openai=OpenAIConfig(model=kw["model"], base_url=kw["base_url"], api_key=api_key, timeout=kw["timeout"],
                             max_retries=kw["max_retries"], retry_max_wait=kw["retry_max_wait"],
-                            image_detail=kw["image_detail"], price_in_per_mtok=kw["price_in"],
+                            image_detail=Detail(kw["image_detail"]).value, price_in_per_mtok=kw["price_in"],
                             price_out_per_mtok=kw["price_out"], cache_dir=cache_dir),
         llm_image_size=kw["image_size"],
         llm_jpeg_quality=kw["jpeg_quality"],
@@ -119,8 +137,6 @@ def _config(kw: dict):
         progress=not kw["no_progress"],
         limit=kw["limit"],
     )
-
-
 def _report(summary, dry_run: bool) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -153,25 +169,23 @@ def _report(summary, dry_run: bool) -> int:
     return EXIT_OK
 
 
-@cli.command()
-@click.option("--manifest", type=click.Path(dir_okay=False), default=None,
-              help="Manifest (.parquet/.csv/.jsonl) of pairs to annotate.")
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder (resumed if it exists).")
-@click.option("--demo", is_flag=True, help="Forge sample pairs from the bundled public-domain photos and annotate them.")
-@_common_run_options
-@handle_errors
-def run(manifest, out, demo, verbose, **kw):
-    """Annotate every row of a manifest; rerunning on the same --out resumes.
-
-    \b
-    Examples:
-      fifa-annotate run --manifest pairs.parquet --out ann/
-      fifa-annotate run --manifest pairs.csv --out ann/ --llm openai --model gpt-4o --concurrency 16 --max-cost 5
-      fifa-annotate run --manifest pairs.csv --out ann/ --llm openai --base-url http://localhost:8000/v1 --model qwen2-vl
-      fifa-annotate run --demo --out demo_ann/
-      fifa-annotate run --manifest pairs.parquet --out ann/ --executor ray --ray-address auto
-    """
-    setup_logging(verbose)
+@command(app, "fifa-annotate run --manifest pairs.parquet --out ann/",
+         "fifa-annotate run --manifest pairs.csv --out ann/ --llm openai --model gpt-4o --concurrency 16 --max-cost 5",
+         "fifa-annotate run --manifest pairs.csv --out ann/ --llm openai --base-url http://localhost:8000/v1 "
+         "--model qwen2-vl",
+         "fifa-annotate run --demo --out demo_ann/",
+         "fifa-annotate run --manifest pairs.parquet --out ann/ --executor ray --ray-address auto")
+@_with_run_options
+def run(
+    out: Annotated[Path, typer.Option(file_okay=False, help="Output folder (resumed if it exists).")],
+    manifest: Annotated[Optional[Path], typer.Option(dir_okay=False, help="Manifest (.parquet/.csv/.jsonl) of pairs "
+                                                                          "to annotate.")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Forge sample pairs from the bundled public-domain photos "
+                                                      "and annotate them.")] = False,
+    **kw,
+) -> int:
+    """Annotate every row of a manifest; rerunning on the same --out resumes."""
+    setup_logging(kw["verbose"])
     from .executors import ExecutorUnavailable
     from .manifest import ManifestError
     from .run import run_annotation
@@ -180,14 +194,14 @@ def run(manifest, out, demo, verbose, **kw):
     if demo:
         if manifest:
             raise UserError("use either --manifest or --demo")
-        manifest = _demo_manifest(Path(out))
+        manifest = _demo_manifest(out)
     if not manifest:
         raise UserError("--manifest is required (or --demo)")
     try:
         summary = run_annotation(manifest, out, cfg)
     except (ManifestError, ExecutorUnavailable) as e:
         raise UserError(str(e)) from None
-    sys.exit(_report(summary, cfg.dry_run))
+    return _report(summary, cfg.dry_run)
 
 
 def _demo_manifest(out: Path) -> Path:
@@ -200,57 +214,47 @@ def _demo_manifest(out: Path) -> Path:
     return forge(data, n=12, seed=0, base_tags=("crop1.9_384", "crop1.9_384_mirror", "crop2.6_384"))
 
 
-@cli.command()
-@click.argument("out_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--manifest", type=click.Path(dir_okay=False), default=None,
-              help="Manifest to use (default: the copy the run kept in OUT_DIR).")
-@_common_run_options
-@handle_errors
-def retry(out_dir, manifest, verbose, **kw):
-    """Re-attempt the rows that failed in OUT_DIR (replacing them; each sample stays once).
-
-    \b
-    Example:
-      fifa-annotate retry ann/ --llm openai --base-url http://localhost:8000/v1
-    """
-    setup_logging(verbose)
+@command(app, "fifa-annotate retry ann/ --llm openai --base-url http://localhost:8000/v1")
+@_with_run_options
+def retry(
+    out_dir: Annotated[Path, typer.Argument(file_okay=False, exists=True, help="An annotation output folder.")],
+    manifest: Annotated[Optional[Path], typer.Option(dir_okay=False, help="Manifest to use (default: the copy the "
+                                                                          "run kept in OUT_DIR).")] = None,
+    **kw,
+) -> int:
+    """Re-attempt the rows that failed in OUT_DIR (replacing them; each sample stays once)."""
+    setup_logging(kw["verbose"])
     from .executors import ExecutorUnavailable
     from .run import run_annotation
 
     cfg = _config(kw)
-    man = Path(manifest) if manifest else Path(out_dir) / "manifest.resolved.parquet"
+    man = manifest or out_dir / "manifest.resolved.parquet"
     if not man.is_file():
         raise UserError(f"no manifest: {man} (pass --manifest)")
     try:
         summary = run_annotation(man, out_dir, cfg, retry=True)
     except ExecutorUnavailable as e:
         raise UserError(str(e)) from None
-    sys.exit(_report(summary, cfg.dry_run))
+    return _report(summary, cfg.dry_run)
 
 
-@cli.command()
-@click.argument("out_dir", type=click.Path(file_okay=False, exists=True))
-@click.argument("sample_id")
-@click.option("--out", "out_png", type=click.Path(dir_okay=False), required=True, help="PNG to write.")
-@handle_errors
-def show(out_dir, sample_id, out_png):
-    """Draw the fake, its source, the artifact mask and the labelled regions side by side.
-
-    \b
-    Example:
-      fifa-annotate show ann/ fake_00003_blur --out fake3.png
-    """
+@command(app, "fifa-annotate show ann/ fake_00003_blur --out fake3.png")
+def show(
+    out_dir: Annotated[Path, typer.Argument(file_okay=False, exists=True, help="An annotation output folder.")],
+    sample_id: Annotated[str, typer.Argument(help="The sample to draw.")],
+    out_png: Annotated[Path, typer.Option("--out", dir_okay=False, help="PNG to write.")],
+) -> None:
+    """Draw the fake, its source, the artifact mask and the labelled regions side by side."""
     from .show import find_row, render
 
     row = find_row(out_dir, sample_id)
     if row is None:
         raise UserError(f"sample {sample_id!r} not found in {out_dir}")
-    p = render(row, out_png)
-    click.echo(str(p))
+    typer.echo(str(render(row, out_png)))
 
 
-def main() -> None:
-    cli()
+def main(argv: list[str] | None = None) -> None:
+    run_app(app, argv, prog_name="fifa-annotate")
 
 
 if __name__ == "__main__":  # pragma: no cover

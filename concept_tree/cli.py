@@ -1,18 +1,21 @@
-"""`fifa-tree`: look at and export the Facial Image Concept Tree.
+"""`fifa-tree`: look at and export the Facial Image Concept Tree, and segment faces into its regions.
 
-Commands here: ``show`` and ``export``. The ``segment`` command lives in
-``fifa.concept_tree.segment_cli`` and is added to the group when that module is importable.
+Commands here: ``show`` and ``export``. ``segment`` lives in ``fifa.concept_tree.segment_cli``
+and is added when that module imports; if one of its own imports fails, ``show``/``export``
+keep working and ``segment`` reports the import error instead of breaking the whole command line.
 """
 
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
+from typing import Annotated, Optional
 
-import click
+import typer
 
 from fifa import __version__
-from fifa.cli_utils import EXIT_USAGE, UserError, handle_errors
+from fifa.cli_utils import EXIT_USAGE, UserError, command, examples, make_app, run_app
 
 from .tree import ConceptTree, Node, TreeError, load_tree
 
@@ -35,35 +38,40 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if not value or ctx.resilient_parsing:
-        return
-    click.echo(f"fifa-tree {__version__} (FICT {_tree().version})")
-    ctx.exit()
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"fifa-tree {__version__} (FICT {_tree().version})")
+        raise typer.Exit()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]},
-             epilog="Example:\n\n  fifa-tree show --depth 2\n\n  fifa-tree export --format json --out fict.json")  # fmt: skip
-@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
-              help="Show the toolkit and tree versions and exit.")  # fmt: skip
-def cli() -> None:
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", is_eager=True, callback=_print_version,
+                                                    help="Show the toolkit and tree versions and exit.")] = None,
+) -> None:
     """The Facial Image Concept Tree (FICT): the hierarchy of face regions used to ground explanations."""
 
 
-@cli.command(epilog="Examples:\n\n  fifa-tree show --depth 2\n\n"
-                    "  fifa-tree show --root left_eye --descriptions --artifacts\n\n"
-                    "  fifa-tree show --root 'bridge of the nose' --plain")  # fmt: skip
-@click.option("--depth", type=click.IntRange(min=0), default=None,
-              help="Levels shown below the root (0: the root alone). Default: all.")  # fmt: skip
-@click.option("--root", "root_query", default=None, metavar="ID",
-              help="Show the subtree of this concept (id, name or synonym). Default: the whole tree.")  # fmt: skip
-@click.option("--descriptions", is_flag=True, help="Add each concept's description.")
-@click.option("--artifacts", is_flag=True, help="Add each concept's typical forgery cues.")
-@click.option("--plain/--rich", "plain", default=None,
-              help="Indented text (default when not writing to a terminal) or a rich tree.")  # fmt: skip
-@handle_errors
-def show(depth: int | None, root_query: str | None, descriptions: bool, artifacts: bool,
-         plain: bool | None) -> None:  # fmt: skip
+app = make_app(
+    "The Facial Image Concept Tree (FICT): the hierarchy of face regions used to ground explanations.",
+    epilog=examples("fifa-tree show --depth 2", "fifa-tree export --format json --out fict.json",
+                    "fifa-tree segment photos/ --out regions_out"),
+    callback=_root,
+)
+
+
+@command(app, "fifa-tree show --depth 2", "fifa-tree show --root left_eye --descriptions --artifacts",
+         "fifa-tree show --root 'bridge of the nose' --plain")
+def show(
+    depth: Annotated[Optional[int], typer.Option(min=0, help="Levels shown below the root (0: the root alone). "
+                                                             "Default: all.")] = None,
+    root_query: Annotated[Optional[str], typer.Option("--root", metavar="ID", help="Show the subtree of this "
+                                                      "concept (id, name or synonym). Default: the whole tree.")]
+    = None,
+    descriptions: Annotated[bool, typer.Option("--descriptions", help="Add each concept's description.")] = False,
+    artifacts: Annotated[bool, typer.Option("--artifacts", help="Add each concept's typical forgery cues.")] = False,
+    plain: Annotated[Optional[bool], typer.Option("--plain/--rich", help="Indented text (default when not "
+                                                  "writing to a terminal) or a rich tree.")] = None,
+) -> None:
     """Print the concept tree (or a subtree) with its leaf count."""
     tree = _tree()
     start = _resolve(tree, root_query) if root_query else tree.root
@@ -75,10 +83,14 @@ def show(depth: int | None, root_query: str | None, descriptions: bool, artifact
     if plain is None:
         plain = not sys.stdout.isatty()
     if plain:
-        click.echo(header)
-        click.echo(tree.render(root=start.id, depth=depth, with_descriptions=descriptions,
-                               with_artifacts=artifacts))  # fmt: skip
+        typer.echo(header)
+        typer.echo(tree.render(root=start.id, depth=depth, with_descriptions=descriptions, with_artifacts=artifacts))
         return
+    _print_rich(tree, start, header, depth, descriptions, artifacts)
+
+
+def _print_rich(tree: ConceptTree, start: Node, header: str, depth: int | None, descriptions: bool,
+                artifacts: bool) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.tree import Tree
@@ -106,59 +118,55 @@ def show(depth: int | None, root_query: str | None, descriptions: bool, artifact
     console.print(rtree)
 
 
-@cli.command(epilog="Examples:\n\n  fifa-tree export --format json > fict.json\n\n"
-                    "  fifa-tree export --format yaml --out fict.yaml")  # fmt: skip
-@click.option("--format", "fmt", type=click.Choice(["json", "yaml"]), default="json", show_default=True,
-              help="Output format.")  # fmt: skip
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write to this file instead of standard output.")  # fmt: skip
-@handle_errors
-def export(fmt: str, out: Path | None) -> None:
+class ExportFormat(str, Enum):
+    json = "json"
+    yaml = "yaml"
+
+
+@command(app, "fifa-tree export --format json > fict.json", "fifa-tree export --format yaml --out fict.yaml")
+def export(
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="Output format.")] = ExportFormat.json,
+    out: Annotated[Optional[Path], typer.Option(dir_okay=False, help="Write to this file instead of standard "
+                                                                     "output.")] = None,
+) -> None:
     """Export the tree as {"version": ..., "nodes": [{"id", "name", "parent", ...}]}."""
     tree = _tree()
-    text = tree.to_json() if fmt == "json" else tree.to_yaml()
+    text = tree.to_json() if fmt is ExportFormat.json else tree.to_yaml()
     if not text.endswith("\n"):
         text += "\n"
     if out is None:
-        click.echo(text, nl=False)
+        typer.echo(text, nl=False)
         return
     if out.parent and not out.parent.exists():
         raise UserError(f"folder does not exist: {out.parent}")
     out.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {len(tree)} nodes ({len(tree.leaves())} leaves) to {out}", err=True)
+    typer.echo(f"wrote {len(tree)} nodes ({len(tree.leaves())} leaves) to {out}", err=True)
 
 
 def _add_segment() -> None:
-    """Add ``segment`` (written in ``segment_cli``) when present.
-
-    If the module exists but one of its own imports fails, ``show``/``export`` keep working and
-    ``segment`` reports the import error instead of breaking the whole command line.
-    """
     try:
-        from fifa.concept_tree.segment_cli import segment
+        from fifa.concept_tree.segment_cli import SEGMENT_EXAMPLES, segment
     except ImportError as e:
         if e.name == "fifa.concept_tree.segment_cli":
             return
         reason = str(e)
 
-        @cli.command(name="segment", context_settings={"ignore_unknown_options": True},
-                     add_help_option=False)  # fmt: skip
-        @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-        @handle_errors
-        def _unavailable(args: tuple[str, ...]) -> None:
+        @app.command(name="segment", context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+                     add_help_option=False)
+        def _unavailable(ctx: typer.Context) -> None:
             """(unavailable: a dependency failed to import)"""
             raise UserError(f"'fifa-tree segment' is unavailable: {reason}", exit_code=1)
 
         return
-    cli.add_command(segment)
+    command(app, *SEGMENT_EXAMPLES, name="segment")(segment)
 
 
 _add_segment()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Console entry point of ``fifa-tree``."""
-    cli()
+    run_app(app, argv, prog_name="fifa-tree")
 
 
 if __name__ == "__main__":

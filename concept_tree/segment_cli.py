@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Annotated
 
-import click
+import typer
 
-from fifa.cli_utils import EXIT_FAILED, UserError, handle_errors
+from fifa.cli_utils import EXIT_FAILED, UserError
 
 from .batch import BatchOptions, image_tasks, segment_folder
 from .imageio import list_images
+
+SEGMENT_EXAMPLES = ("fifa-tree segment photos/ --out regions_out --level anchor",
+                    "fifa-tree segment face.jpg --out one --level leaf --no-overlays")
 
 
 def _level(value: str):
@@ -19,39 +23,36 @@ def _level(value: str):
     try:
         return int(value)
     except ValueError:
-        raise click.BadParameter("use 'anchor', 'leaf' or a tree depth (0 = root)") from None
+        raise typer.BadParameter("use 'anchor', 'leaf' or a tree depth (0 = root)") from None
 
 
-@click.command(
-    name="segment",
-    epilog="""Example:
+def segment(
+    source: Annotated[Path, typer.Argument(help="A face image or a folder of images.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    all_faces: Annotated[bool, typer.Option("--all-faces", help="Segment every face (face_index in the output), "
+                                                                "not only the largest.")] = False,
+    no_overlays: Annotated[bool, typer.Option("--no-overlays", help="Skip the overlay PNGs.")] = False,
+    level: Annotated[str, typer.Option(help="Overlay colouring: anchor, leaf, or a tree depth.")] = "anchor",
+    workers: Annotated[int, typer.Option(help="Worker processes (0: one per core).")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Segment a face image or a folder of images into Facial Image Concept Tree regions.
 
-  fifa-tree segment photos/ --out regions_out --level anchor
-
-Writes regions_out/regions.parquet (image, face_index, node_id, mask RLE, area),
-regions_out/images.parquet (status and reason per image) and regions_out/overlays/*.png.
-Exit code 0 when at least one image was segmented, 1 when none was, 2 for usage errors.""",
-)
-@click.argument("source", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
-@click.option("--all-faces", is_flag=True, help="Segment every face (face_index in the output), not only the largest.")
-@click.option("--no-overlays", is_flag=True, help="Skip the overlay PNGs.")
-@click.option("--level", default="anchor", show_default=True, help="Overlay colouring: anchor, leaf, or a tree depth.")
-@click.option("--workers", default=0, show_default=True, help="Worker processes (0: one per core).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@handle_errors
-def segment(source: Path, out_dir: Path, all_faces: bool, no_overlays: bool, level: str, workers: int, quiet: bool):
-    """Segment a face image or a folder of images into Facial Image Concept Tree regions."""
+    Writes OUT/regions.parquet (image, face_index, node_id, mask RLE, area), OUT/images.parquet
+    (status and reason per image) and OUT/overlays/*.png. Exit code 0 when at least one image was
+    segmented, 1 when none was, 2 for usage errors.
+    """
+    lvl = _level(level)
     if not source.exists():
         raise UserError(f"no such file or folder: {source}")
     files = list_images(source)
     if not files:
         raise UserError(f"no images found in {source}")
-    opts = BatchOptions(all_faces=all_faces, overlays=not no_overlays, level=_level(level), workers=workers)
+    opts = BatchOptions(all_faces=all_faces, overlays=not no_overlays, level=lvl, workers=workers)
     summary = segment_folder(image_tasks(source, files), out_dir, opts, progress=not quiet and sys.stderr.isatty())
     _report(summary, out_dir)
     if not summary.succeeded:
-        sys.exit(EXIT_FAILED)
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _report(summary, out_dir: Path) -> None:
@@ -63,7 +64,7 @@ def _report(summary, out_dir: Path) -> None:
     for col in ("images", "ok", "no face", "failed", "faces", "seconds"):
         t.add_column(col, justify="right")
     t.add_row(str(summary.total), str(summary.ok), str(summary.no_face), str(summary.failed), str(summary.faces),
-              f"{summary.seconds:.1f}")  # fmt: skip
+              f"{summary.seconds:.1f}")
     console.print(t)
     for image, reason in summary.failures[:20]:
         console.print(f"  [yellow]{image}[/]: {reason}")
