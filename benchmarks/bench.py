@@ -186,12 +186,15 @@ def load_bench(bench: Any) -> Bench:
         masks.append(out)
     if bad:
         raise BenchError(f"bench has {len(bad)} invalid reference mask list(s): {list_ids(bad, quote=False)}")
-    qsizes = []
-    for qm in _col(table, "query_mask", n):
+    qsizes, bad = [], []
+    for q, qm in zip(qids, _col(table, "query_mask", n)):
         try:
             qsizes.append(list(check_rle(qm)["size"]) if qm else None)
-        except InvalidRLE:
+        except InvalidRLE as e:  # a broken query is a broken bench, never silently "no query"
+            bad.append(f"{q!r} ({e})")
             qsizes.append(None)
+    if bad:
+        raise BenchError(f"bench has {len(bad)} invalid query_mask(s): {list_ids(bad, quote=False)}")
     text = lambda name: [None if v is None else str(v) for v in _col(table, name, n)]  # noqa: E731
     return Bench(
         question_id=qids,

@@ -53,20 +53,51 @@ def java_available() -> bool:
 
 
 # ----------------------------------------------------------------- tokenizing
+#: Every character Java's line reading (so the PTB tokenizer) or Python's splitlines treats as a line
+#: break. One inside an answer would split it in two and shift every later answer onto the wrong
+#: reference, so each is folded into a space first (DESIGN: "folds every line or paragraph separator").
+LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+#: Grounding markup a model may answer with (GLaMM / LISA style, or our own marks).
+_MARK = re.compile(r"\[([^\[\]]+?)\]\([A-Za-z0-9_:.\-]+\)")
+_MARKUP = re.compile(r"</?p>|\[SEG\]", re.IGNORECASE)
+
+
+def fold_lines(text: str) -> str:
+    """``text`` on one line: every line or paragraph separator becomes a space."""
+    return LINE_BREAKS.sub(" ", text)
+
+
+def strip_grounding(text: str) -> str:
+    """Plain text of a grounded answer: ``[phrase](id)`` -> phrase; ``<p>``, ``</p>``, ``[SEG]`` removed."""
+    text = _MARKUP.sub(" ", _MARK.sub(lambda m: m.group(1), text))
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
 def _ptb_java(sentences: list[str]) -> list[str]:
+    """PTB tokens of each sentence, one output line per input, checked (never shifted)."""
     jar_dir = os.path.dirname(os.path.abspath(_ptb_mod.__file__))
     jar = os.path.join(jar_dir, _ptb_mod.STANFORD_CORENLP_3_4_1_JAR)
-    text = "\n".join(s.replace("\n", " ") for s in sentences)
+    folded = [fold_lines(s) for s in sentences]
+    keep = [i for i, s in enumerate(folded) if s.strip()]  # Java drops trailing empty lines: skip empties
+    out = [""] * len(sentences)
+    if not keep:
+        return out
     with tempfile.TemporaryDirectory(prefix="fifa-ptb-") as d:
         path = os.path.join(d, "sentences.txt")
         with open(path, "wb") as f:
-            f.write(text.encode())
+            f.write("\n".join(folded[i] for i in keep).encode())
         cmd = ["java", "-cp", jar, "edu.stanford.nlp.process.PTBTokenizer", "-preserveLines", "-lowerCase", path]
         res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True)
     lines = res.stdout.decode().split("\n")
-    if len(lines) < len(sentences):
-        lines += [""] * (len(sentences) - len(lines))
-    return [" ".join(w for w in line.rstrip().split(" ") if w not in PUNCTUATIONS) for line in lines[: len(sentences)]]
+    if lines and lines[-1] == "" and len(lines) == len(keep) + 1:
+        lines.pop()
+    if len(lines) != len(keep):
+        raise RuntimeError(f"PTB tokenizer returned {len(lines)} lines for {len(keep)} sentences: "
+                           "scores would be misaligned, refusing to score")
+    for i, line in zip(keep, lines):
+        out[i] = " ".join(w for w in line.rstrip().split(" ") if w not in PUNCTUATIONS)
+    return out
 
 
 _FALLBACK = re.compile(r"\w+|[^\w\s]")
@@ -75,7 +106,7 @@ FALLBACK_DROP = PUNCTUATIONS | set("(){}\"")
 
 
 def fallback_tokenize(sentence: str) -> str:
-    return " ".join(w for w in _FALLBACK.findall(sentence.lower()) if w not in FALLBACK_DROP)
+    return " ".join(w for w in _FALLBACK.findall(fold_lines(sentence).lower()) if w not in FALLBACK_DROP)
 
 
 def tokenize(sentences: list[str], use_java: bool) -> list[str]:

@@ -239,3 +239,14 @@ def test_malformed_rle_in_bench_is_refused(tmp_path):
     s = write_jsonl([{"question_id": "det-0", "answer": "yes"}], tmp_path / "s.jsonl")
     r = _cli("score", "--bench", p, "--submission", s, "--out", tmp_path / "o")
     assert r.returncode == 2 and "invalid reference mask" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_invalid_query_mask_in_bench_is_refused(tmp_path):
+    rows = make_bench(seed=6, n_det=2, n_cls=0, n_text=0, n_loc=0, n_age=0)
+    rows[1]["task"] = "rq_mask"
+    rows[1]["query_mask"] = {"size": [24, 32], "counts": "garbage counts"}
+    p = write_bench(rows, tmp_path / "bench.parquet")
+    s = write_jsonl([{"question_id": rows[0]["question_id"], "answer": "yes"}], tmp_path / "s.jsonl")
+    r = _cli("score", "--bench", p, "--submission", s, "--out", tmp_path / "o")
+    assert r.returncode == 2 and "invalid query_mask" in r.stderr and rows[1]["question_id"] in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
