@@ -51,6 +51,25 @@ def build_segments(text: str, masks: Mapping[str, dict]) -> list[dict]:
     return out
 
 
+def check_segments(text: str, segments: list[dict]) -> str | None:
+    """Why ``segments`` do not match the marks of ``text`` (DESIGN: the k-th mark has the k-th mask), or None."""
+    marks = parse(text)
+    got = [(s["node_id"], s["phrase"]) for s in segments]
+    if marks == got:
+        return None
+    missing = [n for n, _ in marks if n not in {g for g, _ in got}]
+    if missing:
+        return f"marked region(s) without a mask: {', '.join(dict.fromkeys(missing))}"
+    return f"{len(marks)} mark(s) but {len(got)} segment(s), or in another order"
+
+
+def clean_model_text(text: str) -> str:
+    """Model text made safe to embed: its marks become plain phrases and no bracket survives, so the
+    only marks of an explanation are the ones we add (no ``[x](any_id)`` can slip in, not even by
+    joining two pieces of text)."""
+    return to_plain(text).replace("[", "(").replace("]", ")")
+
+
 def marked_ids(text: str) -> list[str]:
     return [n for n, _ in parse(text)]
 

@@ -1,8 +1,9 @@
 """Content-addressed response cache on disk: sha256(request) -> response JSON.
 
-The key is computed from the request body only (model, messages including the image
-bytes, response format, sampling parameters): never from the API key or the endpoint's
-credentials. Entries are written atomically (temp file + rename), so a killed process
+The key is computed from the normalised endpoint URL and the request body (model, messages
+including the image bytes, response format, sampling parameters): two servers serving a model
+under the same name never share answers. Never from the API key, nor from credentials written
+into the URL. Entries are written atomically (temp file + rename), so a killed process
 leaves either a whole entry or none. Only validated responses are stored, so a rerun, or
 a second run over the same data, makes no new calls for rows that succeeded.
 """
@@ -11,10 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
@@ -24,9 +28,27 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fifa-toolkit" / "llm"
 
 
-def request_key(request: dict[str, Any]) -> str:
-    """Stable hash of a request body (canonical JSON)."""
-    blob = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+DEFAULT_ENDPOINT = "https://api.openai.com/v1"
+
+
+def normalize_endpoint(base_url: str | None) -> str:
+    """The endpoint as a cache-key part: scheme and host lower-cased, default port, credentials
+    and trailing slashes dropped (``None`` is OpenAI's own endpoint)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit((base_url or DEFAULT_ENDPOINT).strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    return urlunsplit((scheme, host, parts.path.rstrip("/"), parts.query, ""))
+
+
+def request_key(request: dict[str, Any], endpoint: str | None = None) -> str:
+    """Stable hash of an endpoint (see :func:`normalize_endpoint`) and a request body (canonical JSON)."""
+    blob = json.dumps({"endpoint": normalize_endpoint(endpoint), "request": request}, sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()
 
 
@@ -35,6 +57,7 @@ class ResponseCache:
         self.root = Path(root) if root is not None else None
         self.hits = 0
         self.misses = 0
+        self.write_errors = 0
 
     @property
     def enabled(self) -> bool:
@@ -56,10 +79,23 @@ class ResponseCache:
         self.hits += 1
         return data
 
-    def put(self, key: str, value: dict) -> None:
+    def put(self, key: str, value: dict) -> bool:
+        """Store an answer; a failed write (full disk, read-only folder) is logged, never raised: the
+        answer is already paid and its row must still be written. Returns whether it was stored."""
         if self.root is None:
-            return
-        p = self._path(key)
+            return False
+        try:
+            self._write(self._path(key), value)
+            return True
+        except OSError as e:
+            self.write_errors += 1
+            if self.write_errors == 1:
+                log.warning("cannot write the LLM response cache in %s (%s): answers are kept in the rows, "
+                            "but a rerun would ask again", self.root, e.strerror or e)
+            return False
+
+    @staticmethod
+    def _write(p: Path, value: dict) -> None:
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=p.parent)
         try:

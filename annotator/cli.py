@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from fifa.cli_utils import EXIT_FAILED, EXIT_OK, UserError, command, examples, make_app, run_app, setup_logging
+from fifa.cli_utils import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError, command, examples, make_app, run_app, setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,10 @@ RUN_OPTIONS = [
     _opt("min_share", float, 0.06, help="A leaf holding this share of the artifact is chosen (if >= 8% covered)."),
     _opt("parent_fraction", float, 0.5, help="A parent replaces its children when more than this share of them is "
                                              "chosen."),
+    _opt("data_root", Optional[Path], None, file_okay=False,
+         help="Folder every manifest path must resolve inside (default: the manifest's folder)."),
+    _opt("allow_outside_root", bool, False, "--allow-outside-root",
+         help="Let manifest paths reach outside the data root ('..', absolute paths, symlinks)."),
     _opt("shard_rows", int, 500, help="Rows per output shard."),
     _opt("limit", Optional[int], None, help="Annotate at most this many pending rows."),
     _opt("dry_run", bool, False, "--dry-run", help="Print what would be done and the cost estimate; no calls."),
@@ -132,6 +136,8 @@ def _config(kw: dict):
         llm_image_size=kw["image_size"],
         llm_jpeg_quality=kw["jpeg_quality"],
         shard_rows=kw["shard_rows"],
+        data_root=str(kw["data_root"]) if kw["data_root"] else None,
+        allow_outside_root=kw["allow_outside_root"],
         max_cost=kw["max_cost"],
         dry_run=kw["dry_run"],
         progress=not kw["no_progress"],
@@ -164,6 +170,8 @@ def _report(summary, dry_run: bool) -> int:
     if summary.stopped:
         t.add_row("stopped", summary.stopped)
     con.print(t)
+    if summary.stopped == "interrupted":
+        return EXIT_INTERRUPTED
     if summary.total and summary.ok == 0 and summary.counts:
         return EXIT_FAILED
     return EXIT_OK
@@ -189,29 +197,22 @@ def run(
     from .executors import ExecutorUnavailable
     from .manifest import ManifestError
     from .run import run_annotation
+    from .runlock import FolderLocked
 
     cfg = _config(kw)
     if demo:
         if manifest:
             raise UserError("use either --manifest or --demo")
-        manifest = _demo_manifest(out)
+        from .demo import demo_manifest
+
+        manifest = demo_manifest(out / "demo_data")
     if not manifest:
         raise UserError("--manifest is required (or --demo)")
     try:
         summary = run_annotation(manifest, out, cfg)
-    except (ManifestError, ExecutorUnavailable) as e:
+    except (ManifestError, ExecutorUnavailable, FolderLocked) as e:
         raise UserError(str(e)) from None
     return _report(summary, cfg.dry_run)
-
-
-def _demo_manifest(out: Path) -> Path:
-    """Forge a few pairs from the bundled photos into OUT/demo_data."""
-    from .forge import forge
-
-    data = out / "demo_data"
-    if (data / "manifest.parquet").is_file():
-        return data / "manifest.parquet"
-    return forge(data, n=12, seed=0, base_tags=("crop1.9_384", "crop1.9_384_mirror", "crop2.6_384"))
 
 
 @command(app, "fifa-annotate retry ann/ --llm openai --base-url http://localhost:8000/v1")
@@ -225,15 +226,19 @@ def retry(
     """Re-attempt the rows that failed in OUT_DIR (replacing them; each sample stays once)."""
     setup_logging(kw["verbose"])
     from .executors import ExecutorUnavailable
+    from .manifest import ManifestError
     from .run import run_annotation
+    from .runlock import FolderLocked
 
     cfg = _config(kw)
-    man = manifest or out_dir / "manifest.resolved.parquet"
-    if not man.is_file():
-        raise UserError(f"no manifest: {man} (pass --manifest)")
+    from .runinfo import RESOLVED_MANIFEST, load_manifest_copy
+
+    if manifest is None and not (out_dir / RESOLVED_MANIFEST).is_file():
+        raise UserError(f"no manifest: {out_dir / RESOLVED_MANIFEST} (pass --manifest)")
     try:
-        summary = run_annotation(man, out_dir, cfg, retry=True)
-    except ExecutorUnavailable as e:
+        rows = manifest or load_manifest_copy(out_dir, cfg.allow_outside_root)
+        summary = run_annotation(rows, out_dir, cfg, retry=True)
+    except (ManifestError, ExecutorUnavailable, FolderLocked) as e:
         raise UserError(str(e)) from None
     return _report(summary, cfg.dry_run)
 

@@ -42,6 +42,12 @@ class CpuExecutor(Protocol):
     def submit(self, rows: list[dict]) -> cf.Future:
         """Process a batch of manifest rows; the future holds their CpuResults, in order."""
 
+    def is_crash(self, exc: BaseException) -> bool:
+        """Whether a future's exception means a worker died (the batch is re-run, not failed)."""
+
+    def restart(self) -> None:
+        """Replace dead workers (after :meth:`is_crash`); futures of the old ones fail or are cancelled."""
+
     def shutdown(self) -> None: ...
 
 
@@ -75,17 +81,28 @@ class LocalExecutor:
 
     def __init__(self, workers: int, config: WorkerConfig):
         self.workers = workers
+        self._config = replace(config, parent_pid=os.getpid())
+        self._pool = self._start()
+
+    def _start(self) -> cf.ProcessPoolExecutor:
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(["fifa.annotator.worker"])
-        config = replace(config, parent_pid=os.getpid())
-        self._pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker,
-                                            initargs=(config,))
+        pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=init_worker,
+                                      initargs=(self._config,))
         with _no_main_reimport():  # start every worker now, without re-running the caller's script
-            starters = [self._pool.submit(_noop) for _ in range(workers)]
+            starters = [pool.submit(_noop) for _ in range(self.workers)]
         cf.wait(starters)
+        return pool
 
     def submit(self, rows: list[dict]) -> cf.Future:
         return self._pool.submit(process_rows, rows)
+
+    def is_crash(self, exc: BaseException) -> bool:
+        return isinstance(exc, cf.process.BrokenProcessPool)
+
+    def restart(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._start()
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -165,25 +182,38 @@ class RayExecutor:
             self.shutdown_cluster()
             raise ExecutorUnavailable("the Ray cluster has no free CPU")
         self.workers = workers or free
-        # A remote actor has no local parent to watch; it dies with the job instead.
-        actor_cls = ray.remote(num_cpus=1, max_restarts=0)(RowActor)
-        self._actors = [actor_cls.remote(replace(config, parent_pid=None)) for _ in range(self.workers)]
-        ray.get([a.pid.remote() for a in self._actors])  # wait until every actor is up
-        self._load = [0] * self.workers
+        self._config = replace(config, parent_pid=None)  # a remote actor has no local parent: it dies with the job
         self._lock = threading.Lock()
+        self._start_actors()
+
+    def _start_actors(self) -> None:
+        actor_cls = self._ray.remote(num_cpus=1, max_restarts=0)(RowActor)
+        self._actors = [actor_cls.remote(self._config) for _ in range(self.workers)]
+        self._ray.get([a.pid.remote() for a in self._actors])  # wait until every actor is up
+        self._load = [0] * self.workers
+
+    def is_crash(self, exc: BaseException) -> bool:
+        return isinstance(exc, self._ray.exceptions.RayActorError)
+
+    def restart(self) -> None:
+        for a in self._actors:
+            with contextlib.suppress(Exception):
+                self._ray.kill(a)
+        self._start_actors()
 
     def submit(self, rows: list[dict]) -> cf.Future:
         n = len(rows)
         with self._lock:
-            i = min(range(self.workers), key=self._load.__getitem__)
-            self._load[i] += n
+            load = self._load  # the counters of this generation of actors (a restart replaces them)
+            i = min(range(self.workers), key=load.__getitem__)
+            load[i] += n
         fut = self._actors[i].process.remote(rows).future()
-        fut.add_done_callback(lambda _f, i=i, n=n: self._done(i, n))
+        fut.add_done_callback(lambda _f, load=load, i=i, n=n: self._done(load, i, n))
         return fut
 
-    def _done(self, i: int, n: int) -> None:
+    def _done(self, load: list[int], i: int, n: int) -> None:
         with self._lock:
-            self._load[i] -= n
+            load[i] -= n
 
     def shutdown(self) -> None:
         for a in self._actors:

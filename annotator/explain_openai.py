@@ -199,11 +199,10 @@ def validate_answer(content: str | None, finish_reason: str | None, allowed: lis
 
 def compose_text(data: dict) -> tuple[str, list[str]]:
     """Marked explanation from a validated answer: summary, then one marked sentence group per region."""
-    parts = [data["summary"].strip()]
+    parts = [age.clean_model_text(data["summary"]).strip()]  # never trust marks coming from the model
     ids = []
     for r in data["regions"]:
-        phrase, expl, nid = r["phrase"].strip(), r["explanation"].strip(), r["id"]
-        expl = age.to_plain(expl)  # never trust marks coming from the model
+        phrase, expl, nid = age.clean_model_text(r["phrase"]).strip(), age.clean_model_text(r["explanation"]).strip(), r["id"]
         idx = expl.lower().find(phrase.lower())
         if idx >= 0:
             expl = expl[:idx] + age.mark(expl[idx: idx + len(phrase)], nid) + expl[idx + len(phrase):]
@@ -345,7 +344,7 @@ class OpenAIExplainer:
         res = ExplainResult()
         allowed = ctx.allowed_ids
         request = build_request(ctx, self.cfg)
-        key = request_key(request) if self.cache.enabled else ""
+        key = request_key(request, self.cfg.base_url) if self.cache.enabled else ""
         hit = self.cache.get(key) if key else None
         if hit is not None:
             try:

@@ -5,6 +5,15 @@ against the manifest's own folder unless absolute. Problems of the *file* (missi
 duplicate ids, bad labels) raise :class:`ManifestError`; problems of a *row's images* are the
 annotator's business (the row fails with a code, the run goes on).
 
+Data root (DESIGN "Manifest"): a path that resolves outside the data root (the manifest's folder,
+or ``data_root``) through ``..``, an absolute path or a symlink is *refused for that row*: the
+row carries ``refused`` (``path_outside_root: ...``), fails with that code, and its files are
+never opened (a shared manifest must not make the annotator read, or upload to a paid API,
+files it was never meant to see). ``allow_outside_root=True`` lifts the rule.
+
+Optional ``identities``: every identity the image shows, ``|``-separated (an FF++ fake
+``000_003`` shows 000 and 003); builders keep all of them in one split.
+
 ``fifa.pipelines.manifest`` re-exports this module (pipelines may import the annotator, not
 the other way round) and adds writing helpers for importers.
 """
@@ -13,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -20,7 +30,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 
 REQUIRED = ("sample_id", "image_path", "label")
-OPTIONAL = ("source_path", "method", "category", "group")
+OPTIONAL = ("source_path", "method", "category", "group", "identities")
 LABELS = ("real", "fake")
 CATEGORIES = ("FS", "FR", "FE", "EFS", "real")
 
@@ -33,6 +43,7 @@ MANIFEST_SCHEMA = pa.schema(
         ("method", pa.string()),
         ("category", pa.string()),
         ("group", pa.string()),
+        ("identities", pa.string()),
     ]
 )
 
@@ -50,6 +61,8 @@ class ManifestRow:
     method: str | None = None
     category: str | None = None
     group: str | None = None
+    identities: str | None = None  # "|"-separated identities shown (default: the group alone)
+    refused: str | None = None  # why the row's files may not be read (path outside the data root)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -104,50 +117,75 @@ def read_table(path: str | Path) -> pa.Table:
     raise ManifestError(f"unsupported manifest format {suf!r} (use .parquet, .csv or .jsonl)")
 
 
-def read_manifest(path: str | Path, extra_columns: Iterable[str] = ()) -> list[ManifestRow]:
-    """Read and validate a manifest; paths become absolute."""
+def read_manifest(path: str | Path, extra_columns: Iterable[str] = (), *, data_root: str | Path | None = None,
+                  allow_outside_root: bool = False) -> list[ManifestRow]:
+    """Read and validate a manifest; paths become absolute, rows reaching outside the data root are refused."""
     p = Path(path)
     table = read_table(p)
     missing = [c for c in REQUIRED if c not in table.column_names]
     if missing:
         raise ManifestError(f"manifest {p} lacks required column(s): {', '.join(missing)}")
     base = p.resolve().parent
+    root = None if allow_outside_root else Path(data_root or base).resolve()
+    if root is not None and not root.is_dir():
+        raise ManifestError(f"data root is not a folder: {root}")
     cols = {c: table.column(c).to_pylist() if c in table.column_names else [None] * table.num_rows
             for c in REQUIRED + OPTIONAL}
     rows: list[ManifestRow] = []
     seen: set[str] = set()
     for i in range(table.num_rows):
-        sid = _null(cols["sample_id"][i])
-        if sid is None:
-            raise ManifestError(f"manifest {p}: row {i + 1} has no sample_id")
-        sid = str(sid)
-        if sid in seen:
-            raise ManifestError(f"manifest {p}: duplicate sample_id {sid!r}")
-        seen.add(sid)
-        label = _null(cols["label"][i])
-        if label not in LABELS:
-            raise ManifestError(f"manifest {p}: sample {sid!r} has label {label!r}, expected one of {LABELS}")
-        img = _null(cols["image_path"][i])
-        if img is None:
-            raise ManifestError(f"manifest {p}: sample {sid!r} has no image_path")
-        src = _null(cols["source_path"][i])
-        cat = _null(cols["category"][i])
-        if cat is not None and cat not in CATEGORIES:
-            raise ManifestError(f"manifest {p}: sample {sid!r} has category {cat!r}, expected one of {CATEGORIES}")
-        rows.append(
-            ManifestRow(
-                sample_id=sid,
-                image_path=_resolve(base, img),
-                label=label,
-                source_path=_resolve(base, src) if src is not None else None,
-                method=_null(cols["method"][i]),
-                category=cat if cat is not None else ("real" if label == "real" else None),
-                group=None if _null(cols["group"][i]) is None else str(cols["group"][i]),
-            )
-        )
+        row = _row(p, i, {c: _null(v[i]) for c, v in cols.items()}, base, seen)
+        if root is not None:
+            row.refused = _outside_root(row, root)
+        rows.append(row)
     return rows
+
+
+def _row(p: Path, i: int, v: dict, base: Path, seen: set[str]) -> ManifestRow:
+    if v["sample_id"] is None:
+        raise ManifestError(f"manifest {p}: row {i + 1} has no sample_id")
+    sid = str(v["sample_id"])
+    if sid in seen:
+        raise ManifestError(f"manifest {p}: duplicate sample_id {sid!r}")
+    seen.add(sid)
+    label = v["label"]
+    if label not in LABELS:
+        raise ManifestError(f"manifest {p}: sample {sid!r} has label {label!r}, expected one of {LABELS}")
+    if v["image_path"] is None:
+        raise ManifestError(f"manifest {p}: sample {sid!r} has no image_path")
+    cat = v["category"]
+    if cat is not None and cat not in CATEGORIES:
+        raise ManifestError(f"manifest {p}: sample {sid!r} has category {cat!r}, expected one of {CATEGORIES}")
+    text = lambda x: None if x is None else str(x)  # noqa: E731
+    return ManifestRow(
+        sample_id=sid,
+        image_path=_resolve(base, v["image_path"]),
+        label=label,
+        source_path=_resolve(base, v["source_path"]) if v["source_path"] is not None else None,
+        method=text(v["method"]),
+        category=cat if cat is not None else ("real" if label == "real" else None),
+        group=text(v["group"]),
+        identities=text(v["identities"]),
+    )
 
 
 def _resolve(base: Path, value: Any) -> str:
     q = Path(str(value)).expanduser()
     return str(q if q.is_absolute() else (base / q))
+
+
+def _outside_root(row: ManifestRow, root: Path) -> str | None:
+    """``path_outside_root: ...`` when a path of the row resolves (symlinks followed) outside ``root``."""
+    for what, path in (("image_path", row.image_path), ("source_path", row.source_path)):
+        if path is None:
+            continue
+        try:
+            real = Path(path).resolve()
+        except (OSError, RuntimeError):  # a symlink loop
+            return f"path_outside_root: {what} cannot be resolved"
+        if not real.is_relative_to(root):
+            lexical = Path(os.path.normpath(path))
+            how = "leaves the data root through a symlink" if lexical.is_relative_to(root) else "is outside the data root"
+            return (f"path_outside_root: {what} {how} {root} "
+                    "(pass --data-root or --allow-outside-root to allow it)")
+    return None

@@ -43,6 +43,7 @@ ANNOTATION_SCHEMA = pa.schema(
         ("method", pa.string()),
         ("category", pa.string()),
         ("group", pa.string()),
+        ("identities", pa.string()),
         ("image_path", pa.string()),
         ("source_path", pa.string()),
         ("artifact_mask", RLE_TYPE),
@@ -97,23 +98,30 @@ def _fsync_dir(d: Path) -> None:
         os.close(fd)
 
 
-def write_table_atomic(table: pa.Table, path: Path) -> None:
+def _write_atomic(path: Path, write, mode: str = "wb") -> None:
+    """Write to a hidden temp file, fsync, rename: ``path`` is whole or untouched (a full disk included)."""
     tmp = path.parent / f".tmp-{uuid.uuid4().hex}-{path.name}"
-    with open(tmp, "wb") as f:
-        pq.write_table(table, f, compression="zstd")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
     _fsync_dir(path.parent)
 
 
+def write_table_atomic(table: pa.Table, path: Path) -> None:
+    _write_atomic(path, lambda f: pq.write_table(table, f, compression="zstd"))
+
+
 def write_json_atomic(obj, path: Path) -> None:
-    tmp = path.parent / f".tmp-{uuid.uuid4().hex}-{path.name}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=False, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    _write_atomic(path, lambda f: json.dump(obj, f, indent=2, sort_keys=False, default=str), "w")
 
 
 def rows_to_table(rows: list[dict]) -> pa.Table:
@@ -200,17 +208,20 @@ class AnnotationStore:
             self.flush()
 
     def flush(self) -> None:
+        """Write the buffered rows as one shard. On failure (a full disk) they stay buffered: the
+        caller may retry, and nothing already on disk is touched."""
         self._last_flush = time.monotonic()
         if not self._buf:
             return
-        rows, self._buf = self._buf, []
-        self._seq += 1
-        name = f"part-{self._seq:06d}-{self._token}.parquet"
+        rows = self._buf
+        name = f"part-{self._seq + 1:06d}-{self._token}.parquet"
         write_table_atomic(rows_to_table(rows), self.ann / name)
+        self._seq += 1
+        self._buf = []
         ids = [r["sample_id"] for r in rows]
-        self._append_ledger(name, ids)
         self._done.update(ids)
         self.written += len(rows)
+        self._append_ledger(name, ids)  # an index only: a shard missing from it is found on the next open
 
     def close(self) -> None:
         self.flush()

@@ -87,6 +87,9 @@ def _watch_parent(parent_pid: int) -> None:
 
 
 def init_worker(config: WorkerConfig) -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the run decides how to stop, a worker
+    # finishes its batch (a KeyboardInterrupt here would surface in the run as a failed batch).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _set_pdeathsig()
     keep_freed_memory()
     if config.parent_pid is not None:
@@ -187,6 +190,7 @@ def base_row(row: dict) -> dict:
         "method": row.get("method"),
         "category": row.get("category"),
         "group": row.get("group"),
+        "identities": row.get("identities"),
         "image_path": row.get("image_path"),
         "source_path": row.get("source_path"),
         "artifact_mask": None,
@@ -377,9 +381,13 @@ def _ungrounded(row: dict, out: dict, fake: np.ndarray, cfg: WorkerConfig) -> Cp
 def finish_row(res: CpuResult, text: str, explainer_name: str, region_ids: list[str] | None = None) -> dict:
     """Attach the explanation and its segments to a CPU result's row."""
     out = res.row
-    out["explanation"] = text
-    out["segments"] = age.build_segments(text, res.node_masks)
     out["explainer"] = explainer_name
+    segments = age.build_segments(text, res.node_masks)
+    problem = age.check_segments(text, segments)
+    if problem:  # never write an explanation whose marks and masks disagree
+        return failed(out, "marks_mismatch", problem)
+    out["explanation"] = text
+    out["segments"] = segments
     if out.get("grounded") is False and region_ids is not None:
         out["artifact_regions"] = list(dict.fromkeys(region_ids))
     return out

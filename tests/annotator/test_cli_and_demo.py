@@ -17,10 +17,10 @@ def test_every_help_has_an_example():
 
 
 def test_demo_forges_annotates_and_draws_under_a_minute(tmp_path):
-    from fifa.pipelines.demo import run_demo
+    from fifa.demo import annotate_demo
 
     t = time.perf_counter()
-    summary = run_demo(tmp_path / "demo", progress=False)
+    summary = annotate_demo(tmp_path / "demo")
     assert time.perf_counter() - t < 60
     assert summary.failed == 0 and summary.ok >= 12
     pngs = sorted((tmp_path / "demo" / "overlays").glob("*.png"))

@@ -69,7 +69,8 @@ def marked(tmp_path_factory, forged):
 def _args(man, out, url, cache):
     return ["run", "--manifest", str(man), "--out", str(out), "--llm", "openai", "--base-url", url,
             "--model", "test-vlm", "--timeout", "0.6", "--max-retries", "2", "--retry-max-wait", "3",
-            "--cache-dir", str(cache), "--concurrency", "4", "--workers", "2", "--no-progress", "-v"]
+            "--cache-dir", str(cache), "--concurrency", "4", "--workers", "2", "--no-progress", "-v",
+            "--allow-outside-root"]
 
 
 def test_scripted_faults_end_to_end(marked, tmp_path):

@@ -39,11 +39,11 @@ def _ledger_entries(out: Path) -> int:
     return sum(1 for line in p.read_text().splitlines() if line.strip())
 
 
-def _start(man: Path, out: Path) -> subprocess.Popen:
+def _start(man: Path, out: Path, root: Path) -> subprocess.Popen:
     env = dict(os.environ, GLOG_minloglevel="2")
     return subprocess.Popen(
         annotate_cmd("run", "--manifest", str(man), "--out", str(out), "--workers", "2", "--shard-rows", "3",
-                     "--no-progress"),
+                     "--data-root", str(root), "--no-progress"),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
     )
 
@@ -56,7 +56,7 @@ def test_sigkill_at_several_points_then_resume(forged, tmp_path):
     kills = 0
     children: set[int] = set()
     for kind, value in plans:
-        proc = _start(man, out)
+        proc = _start(man, out, forged.parent)
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
             if kind == "delay" and time.time() - (deadline - 120) >= value:
@@ -72,7 +72,8 @@ def test_sigkill_at_several_points_then_resume(forged, tmp_path):
     assert kills >= 3
     rows_mid = read_rows(out)
     assert len(rows_mid) < len(ids)  # really interrupted
-    p = run_cli("run", "--manifest", str(man), "--out", str(out), "--workers", "2", "--no-progress")
+    p = run_cli("run", "--manifest", str(man), "--out", str(out), "--workers", "2", "--no-progress",
+                "--data-root", str(forged.parent))
     assert p.returncode == 0, p.stderr[-2000:]
     rows = read_rows(out)
     got = [r["sample_id"] for r in rows]

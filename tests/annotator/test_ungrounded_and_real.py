@@ -22,7 +22,7 @@ def test_fake_without_source_and_real_rows(forged, tmp_path):
         dict(sample_id="real", image_path=str(base / real["image_path"]), source_path=None, label="real",
              method=None, category="real", group="g"),
     ]), man)
-    run_annotation(man, tmp_path / "out", AnnotateConfig(progress=False, workers=1))
+    run_annotation(man, tmp_path / "out", AnnotateConfig(progress=False, workers=1, data_root=str(base)))
     by = {r["sample_id"]: r for r in read_annotations(tmp_path / "out").to_pylist()}
     r = by["nosrc"]
     assert r["status"] == "ok" and r["grounded"] is False
