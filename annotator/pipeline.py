@@ -199,8 +199,16 @@ class Pipeline:
             if self._pending[0].suspect and self._cpu:
                 return
             batch = self._pending.popleft()
+            try:
+                fut = self.executor.submit(batch.rows)
+            except Exception as e:  # noqa: BLE001 - a pool found broken before its futures say so
+                if not self.executor.is_crash(e):
+                    raise
+                self._pending.appendleft(batch)
+                self._restart(self._generation)
+                return
             batch.generation = self._generation
-            self._cpu[self.executor.submit(batch.rows)] = batch
+            self._cpu[fut] = batch
 
     def _submit_llm(self, threads) -> None:
         while self._llm_queue and len(self._llm) < self.cfg.concurrency and self.stopped is None:
@@ -275,10 +283,15 @@ class Pipeline:
             self._fail(batch.rows[0], "worker_crashed", "the worker process died on this row (crash or killed)")
         else:  # re-run each row alone so that only a guilty one fails
             self._pending.extendleft(_Batch([r], 0, suspect=True) for r in reversed(batch.rows))
-        if batch.generation == self._generation:  # the first failure of this executor: replace it once
-            self.restarts += 1
-            if self.restarts > MAX_EXECUTOR_RESTARTS:
-                raise RuntimeError(f"worker processes died {self.restarts} times; stopping (finished rows are saved)")
-            log.warning("a worker process died; restarting the workers (%d)", self.restarts)
-            self.executor.restart()
-            self._generation += 1
+        self._restart(batch.generation)
+
+    def _restart(self, generation: int) -> None:
+        """Replace the workers once per broken generation (its other futures fail too)."""
+        if generation != self._generation:
+            return
+        self.restarts += 1
+        if self.restarts > MAX_EXECUTOR_RESTARTS:
+            raise RuntimeError(f"worker processes died {self.restarts} times; stopping (finished rows are saved)")
+        log.warning("a worker process died; restarting the workers (%d)", self.restarts)
+        self.executor.restart()
+        self._generation += 1

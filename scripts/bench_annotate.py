@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
 
 
 def machine() -> dict:
@@ -180,7 +181,7 @@ def bench_offline(work: Path, rows: int, workers: int, ray: bool = False) -> dic
 def bench_openai(work: Path, rows: int, latency: float, concurrency: int, workers: int) -> dict:
     base = forged_384(work)
     man = replicate(base, rows, work / "openai.parquet")
-    srv = subprocess.Popen([sys.executable, "-m", "fifa.annotator.fake_llm_server", "--latency", str(latency)],
+    srv = subprocess.Popen([sys.executable, str(REPO / "tests" / "testkit" / "fake_llm_server.py"), "--latency", str(latency)],
                            stdout=subprocess.PIPE, text=True)
     try:
         url = srv.stdout.readline().strip()

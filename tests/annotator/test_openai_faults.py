@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from fifa.annotator.fake_llm_server import MARKER_COLOURS, FakeLLMServer
+from testkit.fake_llm_server import MARKER_COLOURS, FakeLLMServer
 
 from .conftest import read_rows, run_cli
 

@@ -9,9 +9,12 @@ per request about the same image (the corrective retry included):
 
 ``ok``, ``429`` (with ``Retry-After``), ``500``, ``400``, ``stall`` (sleep past the client's
 timeout), ``malformed`` (not JSON), ``schema`` (JSON that breaks the schema), ``length``
-(``finish_reason=length``), ``hallucinate`` (a region id that was not chosen).
+(``finish_reason=length``), ``hallucinate`` (a region id that was not chosen), ``inject_marks``
+(valid ids, but the summary and an explanation smuggle ``[phrase](id)`` marks of other regions).
 
-Run standalone: ``python -m fifa.annotator.fake_llm_server --latency 0.2`` prints its URL.
+``answered`` lists the image keys of every request answered with 200, in order (what was paid).
+
+Run standalone: ``python tests/testkit/fake_llm_server.py --latency 0.2`` prints its URL.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class FakeLLMServer:
         self.times: list[float] = []
         self.per_marker: dict[str, list[str]] = defaultdict(list)
         self.events: list[tuple[str, str, float]] = []  # (marker, action, arrival time)
+        self.answered: list[str] = []  # image keys of the requests answered with 200
         srv = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -192,6 +196,11 @@ class FakeLLMServer:
         elif action == "length":
             content = '{"summary": "The manipulation affects'
             finish = "length"
+        elif action == "inject_marks":
+            regs = [_region_answer(a) for a in allowed[:2]]
+            if regs:  # a mark split across the summary and the first explanation, and a whole one
+                regs[0]["explanation"] = "](nose) and [the forehead](forehead) " + regs[0]["explanation"]
+            content = json.dumps({"summary": "See [the chin](chin) and [the left ear", "regions": regs})
         elif action == "hallucinate":
             content = json.dumps({
                 "summary": "Several regions look edited.",
@@ -204,6 +213,8 @@ class FakeLLMServer:
                 "regions": [_region_answer(a) for a in allowed[:4]],
             })
         self.times.append(time.time() - t0)
+        with self.lock:
+            self.answered.append(key)
         h._send(200, {
             "id": "chatcmpl-test",
             "object": "chat.completion",
