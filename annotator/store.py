@@ -262,36 +262,39 @@ class AnnotationStore:
         return self._finish_commit()
 
     def _finish_commit(self) -> int:
+        """Apply the journal: drop the replaced rows from the old shards, then adopt the staged
+        shards. Each step is idempotent, so a commit killed anywhere is finished by the next open."""
         staging = self.root / RETRY_DIR
         journal = json.loads((staging / COMMIT).read_text("utf-8"))
-        staged, prefix = journal["staged"], journal["prefix"]
-        final_names = {n: f"part-{self._max_seq_for_commit(n)}-{prefix}-{n.split('-')[-1]}" for n in staged}
-        # The sample ids being replaced: read from wherever each staged shard now is.
+        moves = [(staging / ANN_DIR / n, self.ann / f"part-{self._max_seq_for_commit(n)}-{journal['prefix']}-"
+                  f"{n.split('-')[-1]}") for n in journal["staged"]]
         new_ids: set[str] = set()
-        locations = []
-        for n in staged:
-            src, dst = staging / ANN_DIR / n, self.ann / final_names[n]
+        for src, dst in moves:  # the sample ids being replaced: read from wherever each staged shard now is
             loc = src if src.is_file() else dst
             if loc.is_file():
                 new_ids.update(pq.read_table(loc, columns=["sample_id"]).column("sample_id").to_pylist())
-            locations.append((src, dst))
-        moved = set(final_names.values())
-        for p in self.shards():
-            if p.name in moved:
-                continue
-            t = pq.read_table(p)
-            ids = t.column("sample_id").to_pylist()
-            keep = [i for i, s in enumerate(ids) if s not in new_ids]
-            if len(keep) != len(ids):
-                write_table_atomic(t.take(pa.array(keep, pa.int64())), p)
-        for src, dst in locations:
+        self._drop_rows(new_ids, keep={dst.name for _, dst in moves})
+        for src, dst in moves:
             if src.is_file():
-                os.replace(src, dst)
-                ids = pq.read_table(dst, columns=["sample_id"]).column("sample_id").to_pylist()
-                self._append_ledger(dst.name, ids)
+                self._adopt(src, dst)
         _fsync_dir(self.ann)
         shutil.rmtree(staging, ignore_errors=True)
         return len(new_ids)
+
+    def _drop_rows(self, ids: set[str], keep: set[str]) -> None:
+        """Rewrite (atomically) every shard but ``keep`` without the rows of ``ids``."""
+        for p in self.shards():
+            if p.name in keep:
+                continue
+            t = pq.read_table(p)
+            sids = t.column("sample_id").to_pylist()
+            rows = [i for i, s in enumerate(sids) if s not in ids]
+            if len(rows) != len(sids):
+                write_table_atomic(t.take(pa.array(rows, pa.int64())), p)
+
+    def _adopt(self, src: Path, dst: Path) -> None:
+        os.replace(src, dst)
+        self._append_ledger(dst.name, pq.read_table(dst, columns=["sample_id"]).column("sample_id").to_pylist())
 
     @staticmethod
     def _max_seq_for_commit(name: str) -> str:

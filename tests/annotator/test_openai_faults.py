@@ -17,6 +17,8 @@ from PIL import Image
 
 from testkit.fake_llm_server import MARKER_COLOURS, FakeLLMServer
 
+from fifa.annotator import age
+
 from .conftest import read_rows, run_cli
 
 SECRET = "sk-test-DO-NOT-LEAK-8c1f4e2a9b77"
@@ -32,6 +34,7 @@ SCRIPTS = {
     "white": (["hallucinate"], "failed", "llm_hallucinated_region"),
     "orange": (["hallucinate", "ok"], "ok", None),
     "purple": (["400"], "failed", "llm_http_error"),
+    "black": (["inject_marks"], "ok", None),
 }
 
 
@@ -88,8 +91,11 @@ def test_scripted_faults_end_to_end(marked, tmp_path):
             assert r["error_code"] == code, (sid, r["error"])
             if status == "ok" and r["label"] == "fake":
                 assert r["explanation"] and r["segments"], sid
-                # every grounded phrase names a chosen region (hallucination guard)
-                assert {s["node_id"] for s in r["segments"]} <= set(r["artifact_regions"])
+                # the k-th mark of the text has the k-th segment, and marks name chosen regions only:
+                # text the model wrote (summary included) cannot smuggle marks in (hallucination guard)
+                marks = age.parse(r["explanation"])
+                assert [(s["node_id"], s["phrase"]) for s in r["segments"]] == marks, sid
+                assert {n for n, _ in marks} <= set(r["artifact_regions"]), sid
                 assert r["explainer"].startswith("openai/test-vlm/")
             if r["label"] == "real":
                 assert r["llm_calls"] == 0 and r["artifact_regions"] == []
@@ -105,6 +111,9 @@ def test_scripted_faults_end_to_end(marked, tmp_path):
         assert len([a for m, a in srv.actions if m == "magenta"]) == 2
         run = json.loads((out / "run.json").read_text())
         assert run["counts"] == {"ok": 9, "failed": 5}
+        injected = rows[next(sid for sid, r in rows.items() if r["explanation"] and "the chin" in r["explanation"])]
+        assert "[the chin](chin)" not in injected["explanation"] and "(forehead)" not in injected["explanation"]
+        assert all(n in injected["artifact_regions"] for n in age.marked_ids(injected["explanation"]))
         assert run["cost_usd_total"] > 0 and run["tokens_total"]["prompt"] > 0
         assert "api_key" not in json.dumps(run["config"])
         # No secret anywhere: output files, cache, stdout/stderr.

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import psutil
+import pytest
 from PIL import Image
 
 from .conftest import annotate_cmd, read_rows, run_cli
@@ -156,3 +160,63 @@ def test_nothing_succeeded_exits_1_and_bad_manifest_exits_2(tmp_path):
     assert p.returncode == 2 and "error:" in p.stderr and "Traceback" not in p.stderr
     p = run_cli("run", "--manifest", str(tmp_path / "absent.csv"), "--out", str(tmp_path / "o3"))
     assert p.returncode == 2 and "Traceback" not in p.stderr
+
+
+KILL = [sys.executable, "-m", "testkit.killpoints"]
+
+
+def _killed_run(target: str, nth: int, when: str, *args: str) -> subprocess.CompletedProcess:
+    """The command, SIGKILLed at the kill point. Output goes to a file: the dead run's worker processes
+    may hold inherited pipes open for a moment, a file does not make us wait for them."""
+    env = dict(os.environ, GLOG_minloglevel="2", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    with tempfile.TemporaryFile("w+") as log:
+        p = subprocess.run([*KILL, target, str(nth), when, "--", "fifa-annotate", *args], env=env,
+                           stdout=log, stderr=subprocess.STDOUT, text=True, timeout=300)
+        log.seek(0)
+        p.stderr = log.read()
+    return p
+
+
+@pytest.mark.parametrize("nth", [1, 3])
+def test_kill_between_shard_rename_and_ledger_write(forged, tmp_path, nth):
+    out = tmp_path / "out"
+    args = ("run", "--manifest", str(forged), "--out", str(out), "--workers", "1", "--shard-rows", "4",
+            "--no-progress")
+    p = _killed_run("fifa.annotator.store:AnnotationStore._append_ledger", nth, "before", *args)
+    assert p.returncode == -signal.SIGKILL, p.stderr[-2000:]
+    shards = sorted((out / "annotations").glob("part-*.parquet"))
+    assert len(shards) == nth and _ledger_entries(out) == nth - 1  # the last shard is not in the ledger
+    p = run_cli(*args)
+    assert p.returncode == 0, p.stderr[-2000:]
+    ids = [r["sample_id"] for r in read_rows(out)]
+    assert sorted(ids) == sorted(pq.read_table(forged).column("sample_id").to_pylist())
+
+
+@pytest.mark.parametrize("target, nth, when", [
+    ("fifa.annotator.store:AnnotationStore._finish_commit", 1, "before"),  # journal written, nothing applied
+    ("fifa.annotator.store:AnnotationStore._drop_rows", 1, "after"),  # old rows gone, staged not yet adopted
+    ("fifa.annotator.store:AnnotationStore._adopt", 1, "after"),  # half the staged shards adopted
+])
+def test_kill_inside_a_retry_commit_then_finish(forged, tmp_path, target, nth, when):
+    data = tmp_path / "data"
+    shutil.copytree(forged.parent, data)
+    man = data / "manifest.parquet"
+    rows = pq.read_table(man).to_pylist()
+    moved = [r for r in rows if r["label"] == "fake"][:5]
+    for r in moved:  # these fail first (missing image), and succeed on retry
+        (data / r["image_path"]).rename(data / (r["image_path"] + ".away"))
+    out = tmp_path / "out"
+    base_args = ("--workers", "1", "--shard-rows", "2", "--no-progress")
+    assert run_cli("run", "--manifest", str(man), "--out", str(out), *base_args).returncode == 0
+    assert sum(r["status"] == "failed" for r in read_rows(out)) == len(moved)
+    for r in moved:
+        (data / (r["image_path"] + ".away")).rename(data / r["image_path"])
+    p = _killed_run(target, nth, when, "retry", str(out), *base_args)
+    assert p.returncode == -signal.SIGKILL, p.stderr[-2000:]
+    p = run_cli("retry", str(out), *base_args)  # the next open finishes the commit; nothing left to retry
+    assert p.returncode == 0, p.stderr[-2000:]
+    got = read_rows(out)
+    ids = [r["sample_id"] for r in got]
+    assert len(ids) == len(set(ids)) == len(rows), "a row was lost or doubled"
+    assert all(r["status"] == "ok" for r in got)
+    assert not (out / ".retry").exists()
