@@ -55,3 +55,33 @@ def test_fast_path_taken_for_real_masks_and_size_check():
     with pytest.raises(InvalidRLE, match="differs from image size"):
         check(r, expect_size=[128, 256])
     assert check({"size": [2, 2], "counts": [1, 2, 1]})["size"] == [2, 2]  # uncompressed: the reference path
+
+
+def test_every_accepted_rle_decodes_in_pycocotools_to_the_parsed_runs():
+    """What check_rle accepts, pycocotools decodes to exactly the runs the counts spell (column-major,
+    starting with background), and real masks round-trip bit for bit."""
+    from pycocotools import mask as mask_utils
+
+    rng = np.random.default_rng(1)
+    h, w = 11, 19
+    accepted = 0
+    for k in range(400):
+        m = rng.random((h, w)) < rng.random()
+        if k % 3 == 0:  # blobs, not only noise
+            m = np.zeros((h, w), bool)
+            m[rng.integers(0, h):rng.integers(0, h) + 3, rng.integers(0, w):] = True
+        r = encode(m)
+        assert np.array_equal(mask_utils.decode({"size": [h, w], "counts": r["counts"].encode()}), m)
+        chars = list(r["counts"])
+        chars[int(rng.integers(0, len(chars)))] = chr(int(rng.integers(48, 112)))
+        for s in (r["counts"], "".join(chars)):
+            try:
+                check({"size": [h, w], "counts": s})
+            except InvalidRLE:
+                continue
+            accepted += 1
+            runs = parse_counts(s)
+            expected = np.repeat(np.arange(len(runs)) % 2, runs).astype(np.uint8).reshape(w, h).T
+            got = mask_utils.decode({"size": [h, w], "counts": s.encode()})
+            assert np.array_equal(got, expected), s
+    assert accepted > 400  # the originals plus corrupted strings that stay valid
