@@ -37,7 +37,7 @@ from .sources import ROLES, Source, detect, read_role
 log = logging.getLogger(__name__)
 
 MARKER = ".fifa-viewer"
-STATIC = ("index.html", "viewer.js", "viewer.css")
+STATIC = ("index.html", "viewer.js", "viewer.css", "favicon.svg")
 FACETS = ("label", "method", "category", "status")  # single-valued; split and task are lists
 
 

@@ -28,8 +28,11 @@ INSTALL_HINT = ("the viewer tests need a headless Chromium: `apt-get install -y 
 
 
 def find_chromium() -> str | None:
-    for cand in (os.environ.get("FIFA_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser",
-                 shutil.which("chromium"), shutil.which("chromium-browser"), shutil.which("google-chrome")):
+    """FIFA_CHROMIUM when set (and only it), else Debian's chromium or one on PATH."""
+    env = os.environ.get("FIFA_CHROMIUM")
+    cands = [env] if env else ["/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium"),
+                               shutil.which("chromium-browser"), shutil.which("google-chrome")]
+    for cand in cands:
         if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
             return cand
     return None
