@@ -282,7 +282,7 @@
     const hot = state.hover;
     for (const i of state.shown) {
       if (i === hot) continue;
-      ctx.globalAlpha = hot >= 0 ? 0.2 : 0.5;
+      ctx.globalAlpha = hot >= 0 ? 0.3 : 0.5;
       ctx.drawImage(maskCanvas(i), 0, 0, canvas.width, canvas.height);
     }
     if (hot >= 0 && state.sample.masks[hot]) {
