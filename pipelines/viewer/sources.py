@@ -139,6 +139,8 @@ def _meta(path: Path) -> dict:
     def visit(prefix: str, obj, depth: int) -> None:
         for k, v in obj.items():
             key = f"{prefix}{k}"
+            if "/" in key or "\\" in key or k == "files":  # file lists and path-like keys say nothing here
+                continue
             if isinstance(v, dict) and depth < 1 and k not in ("config", "env", "environment"):
                 visit(key + ".", v, depth + 1)
             elif isinstance(v, bool) or isinstance(v, (int, float)):

@@ -452,6 +452,14 @@
     state.selected = p.get('sample');
   }
 
+  function renderAbout() {
+    const meta = Object.entries(state.index.meta || {});
+    if (!meta.length) return;
+    $('list').append(el('details', { id: 'about', class: 'about' },
+      el('summary', { text: 'about this ' + state.index.kind }),
+      el('dl', { class: 'info' }, ...meta.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: str(v) })]))));
+  }
+
   // ------------------------------------------------------------------ start
   function onKey(e) {
     if (e.ctrlKey || e.metaKey || e.altKey || /^(INPUT|TEXTAREA|SELECT)$/.test(e.target.tagName)) return;
@@ -496,6 +504,7 @@
     $('next').addEventListener('click', () => go(state.view + 1));
     document.addEventListener('keydown', onKey);
     buildFilters();
+    renderAbout();
     renderReviewCount();
     readHash();
     applyFilters(true);

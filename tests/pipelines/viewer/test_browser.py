@@ -161,6 +161,7 @@ def test_filters_paging_and_qa_rows(page, build_site_dir, http_url):
     ids, cols, facets = index["samples"]["id"], index["samples"], index["facets"]
     open_site(page, build_site_dir, url=http_url)
     assert list_ids(page) == ids[:4] and page.text_content("#page-info") == "page 1 / 3"
+    assert "seed0" in page.text_content("#about").replace(" ", "")  # facts from build.json
     page.click("#next")
     wait_list(page, ids[4:8])
     assert page.text_content("#page-info") == "page 2 / 3" and page.text_content("#sample-id") == ids[4]

@@ -102,6 +102,7 @@ def test_release_site(release_dir, tmp_path):
     assert samples["s04"]["splits"] == ["test"]
     assert samples["s01"]["img"] is not None  # embedded in the release
     assert samples["s03"]["img"] is None
+    assert read_js(tmp_path / "site" / "data" / "index.js")["meta"] == {"version": "0.0.1"}  # no file list
 
 
 def test_no_path_of_the_building_machine_in_any_site_file(ann_run, build_dir, release_dir, tmp_path):
