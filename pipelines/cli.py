@@ -45,6 +45,32 @@ def forge(
     typer.echo(f"wrote {path}: {t.count('fake')} fakes, {t.count('real')} real sources")
 
 
+@command(app, "fifa-data view annotated/ --out site/", "fifa-data view build/ --out site/ --page-size 100 --max-side 384")
+def view(
+    src: Annotated[Path, typer.Argument(help="An annotation run, a build or a release folder.", exists=True,
+                                        file_okay=False)],
+    out: Annotated[Path, typer.Option(help="Site folder to write (open OUT/index.html in a browser).", file_okay=False)],
+    page_size: Annotated[int, typer.Option(help="Samples per data file and per page of the list.")] = 50,
+    max_side: Annotated[int, typer.Option(help="Images are downscaled to at most this many pixels (long side).")] = 512,
+    image_root: Annotated[Optional[Path], typer.Option(help="Folder that relative image paths of a build or "
+                                                            "release are relative to.", file_okay=False)] = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """A static review site (no server): filters, masks over each image, grounded explanations, QA rows,
+    and a review mode whose decisions download as a JSON file for `fifa-data build --review FILE`."""
+    setup_logging(verbose)
+    from fifa.pipelines.viewer import SiteError, SourceError, ViewerConfig, build_site
+
+    try:
+        s = build_site(src, out, ViewerConfig(page_size=page_size, max_side=max_side, image_root=image_root))
+    except (SiteError, SourceError) as e:
+        raise UserError(str(e)) from None
+    typer.echo(f"wrote {s.out}/index.html: {s.samples} samples ({s.kind}) on {s.pages} pages, {s.images} images, "
+               f"{s.samples_with_warnings} samples with warnings, {s.missing_images} without an image")
+    if s.samples == 0:
+        raise typer.Exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     run_app(app, argv, prog_name="fifa-data")
 
