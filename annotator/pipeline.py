@@ -75,10 +75,11 @@ class RowSink:
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             self.store.close()
-        except Exception:
+        except Exception as e:
             if exc is None:
                 raise
-            log.exception("could not write the last finished rows while stopping on %s", exc_type.__name__)
+            log.error("%d finished row(s) could not be written (%s); the next run redoes them",
+                      self.store.buffered, e)
 
 
 class StopSignals:

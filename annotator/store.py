@@ -21,6 +21,7 @@ Guarantees, under SIGKILL at any moment:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -30,6 +31,8 @@ from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+log = logging.getLogger(__name__)
 
 RLE_TYPE = pa.struct([("size", pa.list_(pa.int64())), ("counts", pa.string())])
 
@@ -83,6 +86,7 @@ ANN_DIR = "annotations"
 LEDGER = "ledger.jsonl"
 RETRY_DIR = ".retry"
 COMMIT = "COMMIT.json"
+DAMAGED_DIR = ".damaged"
 
 
 def _fsync_dir(d: Path) -> None:
@@ -160,14 +164,34 @@ class AnnotationStore:
         return sorted(p for p in self.ann.glob("part-*.parquet"))
 
     def recover(self) -> None:
-        """Remove temp files of a killed writer; finish an interrupted retry commit."""
+        """Remove temp files of a killed writer, set damaged shards aside, finish an interrupted retry commit."""
         for p in list(self.ann.glob(".tmp-*")) + list(self.root.glob(".tmp-*")):
             try:
                 p.unlink()
             except OSError:
                 pass
+        self.damaged = self._quarantine_damaged()
         if (self.root / RETRY_DIR / COMMIT).is_file():
             self._finish_commit()
+
+    def _quarantine_damaged(self) -> list[str]:
+        """Move shards that cannot be read (half-written by a copy, truncated by a crash of the disk
+        or the machine) to ``annotations/.damaged/``: their rows are no longer done, so this run redoes
+        them. Our own writes never leave one (temp file + rename), but a folder may be copied."""
+        damaged = []
+        for p in self.shards():
+            try:
+                meta = pq.read_metadata(p)
+                if "sample_id" not in meta.schema.names:
+                    raise ValueError("no sample_id column")
+            except Exception as e:  # noqa: BLE001 - whatever the damage, the shard is unusable
+                dest = self.ann / DAMAGED_DIR
+                dest.mkdir(exist_ok=True)
+                os.replace(p, dest / p.name)
+                log.warning("annotation shard %s is damaged (%s): set aside in %s, its rows will be redone",
+                            p.name, e, dest)
+                damaged.append(p.name)
+        return damaged
 
     def _load_done(self) -> set[str]:
         done: set[str] = set()
@@ -225,6 +249,11 @@ class AnnotationStore:
 
     def close(self) -> None:
         self.flush()
+
+    @property
+    def buffered(self) -> int:
+        """Finished rows not yet in a shard."""
+        return len(self._buf)
 
     # ---------------------------------------------------------------- reading
     def read(self, columns: Iterable[str] | None = None) -> pa.Table:

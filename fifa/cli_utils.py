@@ -12,6 +12,7 @@ One style and one error handler everywhere:
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import sys
@@ -115,7 +116,25 @@ def run_app(app: typer.Typer | click.Command, argv: Sequence[str] | None = None,
     except FileNotFoundError as e:
         click.echo(f"error: file not found: {e.filename or e}", err=True)
         sys.exit(EXIT_USAGE)
+    except OSError as e:
+        code = _os_error_exit(e)
+        if code is None:
+            raise
+        sys.exit(code)
     sys.exit(rv if isinstance(rv, int) else EXIT_OK)
+
+
+def _os_error_exit(e: OSError) -> int | None:
+    """A full disk or an unwritable place: a clear message and an exit code, not a traceback."""
+    where = f" ({e.filename})" if e.filename else ""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        click.echo(f"error: no space left on the device{where}. Work already written is intact: free some "
+                   "space and run the same command again to continue.", err=True)
+        return EXIT_FAILED
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        click.echo(f"error: {e.strerror}{where}", err=True)
+        return EXIT_USAGE
+    return None
 
 
 def handle_errors(func: F) -> F:

@@ -5,10 +5,12 @@
 
 kills the process right before the 3rd ledger write (after that shard's rename): a precise,
 real crash between two steps of the store's protocol. ``after`` kills right after the call.
+``enospc`` makes the N-th call and every later one raise ``OSError(ENOSPC)``: a disk that fills up.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib
 import os
@@ -28,6 +30,8 @@ def install(target: str, nth: int, when: str = "before") -> None:
     @functools.wraps(original)
     def wrapper(*args, **kwargs):
         calls[0] += 1
+        if calls[0] >= nth and when == "enospc":
+            raise OSError(errno.ENOSPC, "No space left on device")
         if calls[0] == nth and when == "before":
             os.kill(os.getpid(), signal.SIGKILL)
         out = original(*args, **kwargs)
@@ -40,7 +44,7 @@ def install(target: str, nth: int, when: str = "before") -> None:
 
 def main(argv: list[str]) -> None:
     target, nth, when, sep, command, *args = argv
-    assert sep == "--", "usage: TARGET N before|after -- COMMAND ARGS..."
+    assert sep == "--", "usage: TARGET N before|after|enospc -- COMMAND ARGS..."
     install(target, int(nth), when)
     mains = {"fifa-annotate": "fifa.annotator.cli", "fifa-data": "fifa.pipelines.cli", "fifa-train": "fifa.modeling.cli"}
     importlib.import_module(mains[command]).main(args)
