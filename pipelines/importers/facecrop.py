@@ -5,9 +5,14 @@ mouth corners) of the largest face, fits a similarity transform onto the ArcFace
 template enlarged by a margin (``scale`` 1.3), and warps the frame to a ``size`` x ``size``
 crop. :func:`align_matrix` is that computation; the points come from MediaPipe FaceMesh
 (eye centres = mean of the eye contour, nose tip, mouth corners) or, when FaceMesh finds no
-face, from MediaPipe FaceDetection's keypoints (eyes, nose tip, mouth *centre*, fitted to the
-template's mouth-corner midpoint). ``mode="box"`` is FaceForensics++'s own crop instead: an
+landmarks, from MediaPipe FaceDetection's keypoints (eyes, nose tip, mouth *centre*, fitted to
+the template's mouth-corner midpoint). ``mode="box"`` is FaceForensics++'s own crop instead: an
 axis-aligned square ``scale`` times the landmarks' bounding box, no rotation.
+
+Detection: FaceDetection's full-range model finds the largest face (FaceMesh's own short-range
+detector misses faces that are small in a video frame), then FaceMesh runs on a square region
+twice that face's size for the landmarks; a close-up FaceDetection misses goes to FaceMesh on
+the whole frame.
 
 A crop is a :class:`CropTransform` (a 2x3 affine matrix): computed once on the source frame,
 then applied unchanged to every fake of that source at the same frame index, so the pair
@@ -139,21 +144,36 @@ class FaceCropper:
         h, w = bgr.shape[:2]
         if c.mode == "none":
             return CropTransform(np.array([[1.0, 0, 0], [0, 1.0, 0]]), (w, h), "none")
-        sq = (c.size, c.size)
-        rgb = np.ascontiguousarray(bgr[:, :, ::-1])
-        faces = self._facemesh().faces(rgb)
-        if faces:
-            lm = faces[0].landmarks
-            if c.mode == "align":
-                return CropTransform(align_matrix(mesh_points(lm), c.size, c.scale), sq, "facemesh")
-            return CropTransform(box_matrix(faces[0].box, c.size, c.scale), sq, "facemesh")
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         found = self._facedetection(rgb, w, h)
-        if found is None:
+        if found is not None:
+            points, box = found
+            lm = self._mesh_around(rgb, box)
+        else:  # a close-up the full-range detector misses: FaceMesh on the whole frame
+            faces = self._facemesh().faces(rgb)
+            if not faces:
+                return None
+            lm = faces[0].landmarks
+        detector = "facemesh" if lm is not None else "facedetection"
+        if lm is not None:
+            points = mesh_points(lm)
+            box = (*lm.min(axis=0), *lm.max(axis=0))
+        m = align_matrix(points, c.size, c.scale) if c.mode == "align" else box_matrix(box, c.size, c.scale)
+        return CropTransform(m, (c.size, c.size), detector)
+
+    def _mesh_around(self, rgb: np.ndarray, box) -> np.ndarray | None:
+        """FaceMesh landmarks (frame pixels) of the face in ``box``, found on a square region twice the
+        box's size: FaceMesh's own short-range detector misses faces that are small in a video frame."""
+        h, w = rgb.shape[:2]
+        x0, y0, x1, y1 = box
+        half = max(x1 - x0, y1 - y0)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        a, b = int(max(0, cx - half)), int(max(0, cy - half))
+        a2, b2 = int(min(w, cx + half)), int(min(h, cy + half))
+        if a2 - a < 16 or b2 - b < 16:
             return None
-        points, box = found
-        if c.mode == "align":
-            return CropTransform(align_matrix(points, c.size, c.scale), sq, "facedetection")
-        return CropTransform(box_matrix(box, c.size, c.scale), sq, "facedetection")
+        faces = self._facemesh().faces(np.ascontiguousarray(rgb[b:b2, a:a2]))
+        return faces[0].landmarks + np.array([a, b], np.float64) if faces else None
 
     def _facemesh(self):
         if self._mesh is None:
@@ -164,7 +184,7 @@ class FaceCropper:
         return self._mesh
 
     def _facedetection(self, rgb: np.ndarray, w: int, h: int):
-        """Largest FaceDetection (full-range model) face: (eyes, nose tip, mouth centre), box."""
+        """Largest FaceDetection (full-range model) face: (eyes, nose tip, mouth centre), box; or None."""
         if self._detector is None:
             import mediapipe as mp
 

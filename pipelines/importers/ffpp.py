@@ -25,6 +25,7 @@ import json
 import logging
 import multiprocessing as mp
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -215,9 +216,14 @@ def import_ffpp(root: str | Path, out: str | Path, config: FFPPConfig = FFPPConf
     if interrupted:
         notes.append(f"interrupted: {sum(1 for r in results if r)} of {len(tasks)} source videos imported")
     elapsed = time.perf_counter() - started
+    detectors = Counter()
+    for res in results:
+        detectors.update(res.detectors if res else {})
+    stats = {"tasks": len(tasks), "frames_cropped": n_frames,
+             "frames_per_s": round(n_frames / elapsed, 2) if elapsed > 0 else 0.0}
+    stats |= {f"detected_by_{k}": v for k, v in sorted(detectors.items())}
     rep = finish("ffpp", rows, failures, out, started=started, files={"frames": str(frames_dir)}, notes=notes,
-                 stats={"tasks": len(tasks), "frames_cropped": n_frames,
-                        "frames_per_s": round(n_frames / elapsed, 2) if elapsed > 0 else 0.0})
+                 stats=stats)
     if interrupted:
         raise KeyboardInterrupt
     return rep

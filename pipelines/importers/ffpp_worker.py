@@ -35,6 +35,7 @@ class TaskResult:
     rows: list[dict] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     frames: int = 0  # frames decoded and cropped
+    detectors: dict[str, int] = field(default_factory=dict)  # source crops by detector (facemesh, facedetection)
 
 
 _STATE: dict = {}
@@ -136,6 +137,8 @@ def _crop_video(ref, idx: list[int], transforms: dict[int, CropTransform] | None
             if t is None:
                 res.failures.append(Failure(sid, f"no face found in frame {i} of {ref.path}", "face"))
                 continue
+            if transforms is None:
+                res.detectors[t.detector] = res.detectors.get(t.detector, 0) + 1
             out = Path(cfg.frames_dir) / f"{sid}.png"
             out.parent.mkdir(parents=True, exist_ok=True)
             if not cv2.imwrite(str(out), t.apply(frame)):
