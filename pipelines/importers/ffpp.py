@@ -25,10 +25,11 @@ import json
 import logging
 import multiprocessing as mp
 import time
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterator
 
 from fifa.pipelines.methods import load_methods
 
@@ -229,37 +230,75 @@ def import_ffpp(root: str | Path, out: str | Path, config: FFPPConfig = FFPPConf
     return rep
 
 
-def _run(tasks: list[SourceTask], wcfg, workers: int, init, work) -> Iterable[tuple[int, object]]:
-    """(task index, result) as tasks finish; at most ``3 * workers`` tasks in flight."""
+def _run(tasks: list[SourceTask], wcfg, workers: int, init, work) -> Iterator[tuple[int, object]]:
+    """(task index, result) as tasks finish; at most ``3 * workers`` tasks in flight.
+
+    A task that raises is recorded as failed; a worker process that dies (a decoder crash, the
+    OOM killer) breaks the pool: a new one starts and the tasks in flight are retried once. On
+    Ctrl-C the tasks already running finish and are yielded, the others never start.
+    """
+    from .ffpp_worker import failed_task
+
     if workers == 0:
         init(wcfg)
         for i, t in enumerate(tasks):
-            yield i, work(t)
+            yield i, _guarded(work, t, failed_task)
         return
+    queue = deque(enumerate(tasks))
+    tries: Counter = Counter()
+    while queue:
+        pool = _start_pool(wcfg, workers)
+        pending: dict[cf.Future, tuple[int, SourceTask]] = {}
+        try:
+            while queue or pending:
+                while queue and len(pending) < 3 * workers:
+                    i, t = queue.popleft()
+                    pending[pool.submit(work, t)] = (i, t)
+                done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                for fut in done:
+                    if isinstance(fut.exception(), BrokenProcessPool):
+                        raise BrokenProcessPool
+                    i, t = pending.pop(fut)
+                    err = fut.exception()
+                    yield i, (failed_task(t, f"worker error: {err!r}", "error") if err else fut.result())
+        except KeyboardInterrupt:  # keep what is running: wait for it, drop what has not started
+            pool.shutdown(wait=True, cancel_futures=True)
+            for fut, (i, t) in pending.items():
+                if not fut.cancelled() and fut.exception() is None:
+                    yield i, fut.result()
+            raise
+        except BrokenProcessPool:
+            log.warning("a worker process died: restarting the workers, retrying %d task(s)", len(pending))
+            for i, t in sorted(pending.values(), key=lambda it: -it[0]):
+                tries[i] += 1
+                if tries[i] >= 2:
+                    yield i, failed_task(t, "the worker process died twice on this video (decoder crash or "
+                                            "out of memory)", "crash")
+                else:
+                    queue.appendleft((i, t))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _guarded(work, task, failed_task):
+    try:
+        return work(task)
+    except Exception as e:  # one bad task never stops the import
+        log.debug("task failed", exc_info=True)
+        return failed_task(task, f"error: {e!r}", "error")
+
+
+def _start_pool(wcfg, workers: int) -> cf.ProcessPoolExecutor:
+    """Worker processes, every one started now (each loads its own MediaPipe graphs)."""
     from fifa.annotator.executors import _no_main_reimport  # the annotator's pool does the same
 
-    from .ffpp_worker import warm_up
+    from .ffpp_worker import init_pool_worker, warm_up
 
     ctx = mp.get_context("forkserver")  # not fork: the parent may hold MediaPipe threads
     # MediaPipe imported once in the fork server (it starts no threads), not in every worker
     ctx.set_forkserver_preload(["fifa.pipelines.importers.ffpp_worker", "mediapipe"])
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init, initargs=(wcfg,))
-    try:
-        with _no_main_reimport():  # start every worker now, without re-running an unguarded calling script
-            cf.wait([pool.submit(warm_up) for _ in range(workers)])
-        pending: dict[cf.Future, int] = {}
-        it = iter(enumerate(tasks))
-        for i, t in it:
-            pending[pool.submit(work, t)] = i
-            if len(pending) >= 3 * workers:
-                break
-        while pending:
-            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            for fut in done:
-                i = pending.pop(fut)
-                yield i, fut.result()
-                nxt = next(it, None)
-                if nxt is not None:
-                    pending[pool.submit(work, nxt[1])] = nxt[0]
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_pool_worker,
+                                  initargs=(wcfg,))
+    with _no_main_reimport():  # start every worker now, without re-running an unguarded calling script
+        cf.wait([pool.submit(warm_up) for _ in range(workers)])
+    return pool

@@ -7,6 +7,7 @@ enough to crop and write them; what a task holds is the per-index crop transform
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -48,11 +49,23 @@ def init_worker(config: WorkerConfig) -> None:
     _STATE["cropper"] = FaceCropper(config.crop)
 
 
+def init_pool_worker(config: WorkerConfig) -> None:
+    """A pool worker: Ctrl-C is the parent's to handle (it stops handing out tasks and keeps what is done)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    init_worker(config)
+
+
 def warm_up() -> None:
     """A short task: keeps a worker busy so that each start-up submit starts a new process."""
     import time
 
     time.sleep(0.05)
+
+
+def failed_task(task, reason: str, stage: str) -> TaskResult:
+    """A task that could not run: one failure per video, so every video is accounted for."""
+    refs = ([task.source] if task.source else []) + list(task.fakes)
+    return TaskResult(failures=[Failure(ref.path, reason, stage) for ref in refs])
 
 
 # ------------------------------------------------------------------ frame sources
