@@ -19,15 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-FAMILIES = ("ffpp", "dfd", "celebdf")
-
-_FFPP_FAKE = re.compile(r"^(\d{3})_(\d{3})$")
-_FFPP_REAL = re.compile(r"^(\d{3})$")
-_DFD_FAKE = re.compile(r"^(\d{2})_(\d{2})__(.+?)__[A-Za-z0-9]+$")
-_DFD_REAL = re.compile(r"^(\d{2})__(.+)$")
-_CELEB_FAKE = re.compile(r"^(id\d+)_(id\d+)_(\d+)$")
-_CELEB_REAL = re.compile(r"^(id\d+)_(\d+)$")
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -37,26 +29,32 @@ class VideoIdentity:
     source: str | None  # a fake's source video name, None for a real video or when unknown
 
 
+@dataclass(frozen=True)
+class _Naming:
+    fake: re.Pattern  # groups: target person, source person, [scene/clip]
+    real: re.Pattern  # group 1: the person
+    prefix: str  # identity namespace
+    source: Callable[[re.Match], str]  # a fake's source video name
+
+
+_NAMING = {
+    "ffpp": _Naming(re.compile(r"^(\d{3})_(\d{3})$"), re.compile(r"^(\d{3})$"), "", lambda m: m[1]),
+    "dfd": _Naming(re.compile(r"^(\d{2})_(\d{2})__(.+?)__[A-Za-z0-9]+$"), re.compile(r"^(\d{2})__(.+)$"), "DFD:",
+                   lambda m: f"{m[1]}__{m[3]}"),
+    "celebdf": _Naming(re.compile(r"^(id\d+)_(id\d+)_(\d+)$"), re.compile(r"^(id\d+)_(\d+)$"), "CelebDF:",
+                       lambda m: f"{m[1]}_{m[3]}"),
+}
+FAMILIES = tuple(_NAMING)
+
+
 def video_identity(video: str, family: str | None, fake: bool) -> VideoIdentity:
     """Group, identities and source video of ``video`` in a collection ``family`` (see module doc)."""
-    if family == "ffpp":
-        m = _FFPP_FAKE.match(video) if fake else _FFPP_REAL.match(video)
-        if m and fake:
-            return VideoIdentity(m[1], f"{m[1]}|{m[2]}", m[1])
-        if m:
-            return VideoIdentity(m[1], m[1], None)
-    elif family == "dfd":
-        m = _DFD_FAKE.match(video) if fake else _DFD_REAL.match(video)
-        if m and fake:
-            src = f"{m[1]}__{m[3]}"
-            return VideoIdentity(src, f"DFD:{m[1]}|DFD:{m[2]}", src)
-        if m:
-            return VideoIdentity(video, f"DFD:{m[1]}", None)
-    elif family == "celebdf":
-        m = _CELEB_FAKE.match(video) if fake else _CELEB_REAL.match(video)
-        if m and fake:
-            src = f"{m[1]}_{m[3]}"
-            return VideoIdentity(src, f"CelebDF:{m[1]}|CelebDF:{m[2]}", src)
-        if m:
-            return VideoIdentity(video, f"CelebDF:{m[1]}", None)
-    return VideoIdentity(video, None, None)
+    naming = _NAMING.get(family or "")
+    m = naming and (naming.fake if fake else naming.real).match(video)
+    if not m:
+        return VideoIdentity(video, None, None)
+    p = naming.prefix
+    if fake:
+        src = naming.source(m)
+        return VideoIdentity(src, f"{p}{m[1]}|{p}{m[2]}", src)
+    return VideoIdentity(video, f"{p}{m[1]}", None)
