@@ -170,12 +170,12 @@ def deepfakebench(
     _finish(report, strict)
 
 
-@command(import_app, "fifa-data import ddvqa Research-DD-VQA/DQ_FF++ --frames data/ffpp_c23.parquet "
+@command(import_app, "fifa-data import ddvqa Research-DD-VQA/DQ_FF++ --frames-manifest data/ffpp_c23.parquet "
          "--out data/ddvqa.parquet")
 def ddvqa(
     paths: Annotated[list[Path], typer.Argument(help="DD-VQA JSON files or its DQ_FF++ folder.", exists=True)],
     out: OutOpt,
-    frames: Annotated[Path, typer.Option("--frames", help="Manifest of FF++ frames (from `fifa-data import "
+    frames: Annotated[Path, typer.Option("--frames-manifest", help="Manifest of FF++ frames (from `fifa-data import "
                                          "ffpp` or `deepfakebench`) to attach the questions to.", exists=True,
                                          dir_okay=False)],
     attach: Annotated[str, typer.Option(help="Which sampled frames of a video get its questions: middle, all or "

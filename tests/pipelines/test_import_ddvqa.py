@@ -61,7 +61,7 @@ def data(tmp_path_factory, astronaut_rgb, grace_hopper_rgb):
 def test_questions_attach_to_the_middle_frame(data):
     tmp, frames, dq = data
     out = tmp / "dd" / "ddvqa.parquet"
-    assert _cli(str(dq), "--frames", str(frames), "--out", str(out)) == 0
+    assert _cli(str(dq), "--frames-manifest", str(frames), "--out", str(out)) == 0
     rows = {r["sample_id"]: r for r in pq.read_table(out).to_pylist()}
     assert set(rows) == {"ffpp/c23/Deepfakes/000_001/f0002", "ffpp/c23/youtube/000/f0002",
                          "ffpp/c23/FaceShifter/001_000/f0002"}
@@ -91,13 +91,13 @@ def test_questions_attach_to_the_middle_frame(data):
 def test_attach_all_and_first_answer_and_id_map(data, tmp_path):
     _, frames, dq = data
     out = tmp_path / "all.parquet"
-    assert _cli(str(dq / "train_set"), "--frames", str(frames), "--out", str(out), "--attach", "all",
+    assert _cli(str(dq / "train_set"), "--frames-manifest", str(frames), "--out", str(out), "--attach", "all",
                 "--answers", "first", "--id-map", "4=DeepFakeDetection") == 0
     rows = pq.read_table(out).to_pylist()
     assert sorted(r["frame"] for r in rows if r["video"] == "000_001") == [0, 2, 5]
     qa = pq.read_table(tmp_path / "all.qa.parquet").to_pylist()
     assert sum(r["sample_id"] == "ffpp/c23/Deepfakes/000_001/f0005" for r in qa) == 3  # one answer per question
-    assert _cli(str(dq / "total_fake.json"), "--frames", str(frames), "--out", str(out), "--id-map",
+    assert _cli(str(dq / "total_fake.json"), "--frames-manifest", str(frames), "--out", str(out), "--id-map",
                 "4=DeepFakeDetection") == 0
     report = json.loads((tmp_path / "all.import.json").read_text())
     assert {f["item"]: f["stage"] for f in report["failures"]} == {"4_29829": "match"}
@@ -107,20 +107,20 @@ def test_wrong_inputs_are_clear_errors(data, tmp_path, capsys):
     tmp, frames, dq = data
     dfb = tmp_path / "FF-DF.json"
     dfb.write_text(json.dumps({"FF-DF": {"FF-real": {"train": {}}}}))
-    assert _cli(str(dfb), "--frames", str(frames), "--out", str(tmp_path / "m.parquet")) == 2
+    assert _cli(str(dfb), "--frames-manifest", str(frames), "--out", str(tmp_path / "m.parquet")) == 2
     assert "not a DD-VQA JSON" in capsys.readouterr().err
     plain = tmp_path / "plain.csv"
     plain.write_text("sample_id,image_path,label\na,a.png,real\n")
-    assert _cli(str(dq), "--frames", str(plain), "--out", str(tmp_path / "m.parquet")) == 2
+    assert _cli(str(dq), "--frames-manifest", str(plain), "--out", str(tmp_path / "m.parquet")) == 2
     err = capsys.readouterr().err
     assert "video" in err and "import ffpp" in err
-    assert _cli(str(dq), "--frames", str(frames), "--out", str(tmp_path / "m.parquet"), "--id-map", "x") == 2
-    assert _cli(str(dq / "split"), "--frames", str(frames), "--out", str(tmp_path / "m.parquet")) == 2
+    assert _cli(str(dq), "--frames-manifest", str(frames), "--out", str(tmp_path / "m.parquet"), "--id-map", "x") == 2
+    assert _cli(str(dq / "split"), "--frames-manifest", str(frames), "--out", str(tmp_path / "m.parquet")) == 2
     assert "split" in capsys.readouterr().err
     # nothing matched: ran, imported nothing -> exit 1
     other = tmp_path / "o.json"
     other.write_text(json.dumps({"1_998_999": _qa((Q_IMAGE, ["x"]))}))
-    assert _cli(str(other), "--frames", str(frames), "--out", str(tmp_path / "m.parquet")) == 1
+    assert _cli(str(other), "--frames-manifest", str(frames), "--out", str(tmp_path / "m.parquet")) == 1
 
 
 def test_region_words_map_to_tree_nodes():
