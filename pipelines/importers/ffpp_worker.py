@@ -43,7 +43,8 @@ _STATE: dict = {}
 
 
 def init_worker(config: WorkerConfig) -> None:
-    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging, before it loads
+    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging, before its graphs start
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     cv2.setNumThreads(1)  # one process per core: no nested OpenCV thread pools
     _STATE["config"] = config
     _STATE["cropper"] = FaceCropper(config.crop)
