@@ -35,3 +35,8 @@ bench-score: $(STAMP)
 bench-annotate: $(STAMP)
 	$(BIN)/python scripts/bench_annotate.py offline --rows 2000
 	$(BIN)/python scripts/bench_annotate.py openai
+
+# FF++ import speed (frames sampled + face-cropped per second, 1 vs 2 workers; about 3 min)
+.PHONY: bench-import
+bench-import: $(STAMP)
+	$(BIN)/python scripts/bench_import.py

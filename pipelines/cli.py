@@ -8,11 +8,13 @@ from typing import Annotated, Optional
 import typer
 
 from fifa.cli_utils import UserError, command, examples, make_app, run_app, setup_logging
+from fifa.pipelines.import_cli import import_app
 
 app = make_app(
     "Build XDFA datasets: pseudo-forgeries, imports, instruction data, exports, releases, a viewer.",
     epilog=examples("fifa-data forge --out forged/ --n 60 --seed 1"),
 )
+app.add_typer(import_app, name="import")
 
 
 @command(app, "fifa-data forge --out forged/ --n 200 --seed 3 --faces my_faces/")

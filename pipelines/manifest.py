@@ -6,6 +6,7 @@ import pipelines); it is re-exported here, plus :func:`write_manifest` for impor
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -22,6 +23,12 @@ from fifa.annotator.manifest import (  # noqa: F401 (re-exports)
     read_manifest,
     read_table,
 )
+
+
+#: Optional column: every identity an image shows, ``|``-separated (FF++ fake ``000_003``:
+#: ``"000|003"``); null means the group alone. Builders union groups that share an identity.
+IDENTITIES = "identities"
+IDENTITY_SEP = "|"
 
 
 def validate_rows(rows: Iterable[Mapping]) -> list[dict]:
@@ -41,33 +48,59 @@ def validate_rows(rows: Iterable[Mapping]) -> list[dict]:
         cat = r.get("category")
         if cat is not None and cat not in CATEGORIES:
             raise ManifestError(f"sample {sid!r}: category {cat!r} not in {CATEGORIES}")
+        ids = r.get(IDENTITIES)
+        if ids is not None and (not isinstance(ids, str) or not all(ids.split(IDENTITY_SEP))):
+            raise ManifestError(f"sample {sid!r}: identities {ids!r} must be names joined by {IDENTITY_SEP!r}")
         out.append({k: (None if r.get(k) is None else str(r.get(k))) for k in MANIFEST_SCHEMA.names} | {
             k: v for k, v in r.items() if k not in MANIFEST_SCHEMA.names})
     return out
 
 
+def join_identities(names: Iterable[str | None]) -> str | None:
+    """The ``identities`` value of an image showing ``names`` (order kept, duplicates dropped)."""
+    out = list(dict.fromkeys(n for n in names if n))
+    return IDENTITY_SEP.join(out) if out else None
+
+
+def manifest_table(rows: Iterable[Mapping]) -> pa.Table:
+    """Validated rows as a table: the standard columns, then ``identities`` and any other
+    columns the rows carry (e.g. ``video``, ``frame``), in order of first appearance."""
+    rows = validate_rows(rows)
+    base = {k: [r.get(k) for r in rows] for k in MANIFEST_SCHEMA.names}
+    table = pa.Table.from_pydict(base, schema=MANIFEST_SCHEMA)
+    extra = list(dict.fromkeys(k for r in rows for k in r if k not in MANIFEST_SCHEMA.names))
+    if IDENTITIES in extra:
+        extra.remove(IDENTITIES)
+        table = table.append_column(pa.field(IDENTITIES, pa.string()),
+                                    pa.array([r.get(IDENTITIES) for r in rows], pa.string()))
+    for k in extra:
+        table = table.append_column(k, pa.array([r.get(k) for r in rows]))
+    return table
+
+
 def write_manifest(rows: Iterable[Mapping], path: str | Path) -> Path:
-    """Write a manifest (.parquet, .csv or .jsonl by suffix) with the standard columns first."""
+    """Write a manifest (.parquet, .csv or .jsonl by suffix) with the standard columns first,
+    then ``identities`` when rows have it, then any other columns they carry."""
     import json
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    rows = validate_rows(rows)
-    base = {k: [r.get(k) for r in rows] for k in MANIFEST_SCHEMA.names}
-    table = pa.Table.from_pydict(base, schema=MANIFEST_SCHEMA)
+    table = manifest_table(rows)
     suf = p.suffix.lower()
+    if suf not in (".parquet", ".csv", ".jsonl", ".ndjson"):
+        raise ManifestError(f"unsupported manifest format {suf!r} (use .parquet, .csv or .jsonl)")
+    tmp = p.with_name(f".tmp-{os.getpid()}-{p.name}")  # readers never see half a manifest
     if suf == ".parquet":
         import pyarrow.parquet as pq
 
-        pq.write_table(table, p)
+        pq.write_table(table, tmp)
     elif suf == ".csv":
         import pyarrow.csv as pcsv
 
-        pcsv.write_csv(table, p)
-    elif suf in (".jsonl", ".ndjson"):
-        with p.open("w", encoding="utf-8") as f:
+        pcsv.write_csv(table, tmp)
+    else:
+        with tmp.open("w", encoding="utf-8") as f:
             for r in table.to_pylist():
                 f.write(json.dumps(r) + "\n")
-    else:
-        raise ManifestError(f"unsupported manifest format {suf!r}")
+    os.replace(tmp, p)
     return p
