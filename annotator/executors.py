@@ -89,7 +89,7 @@ class LocalExecutor:
         ctx.set_forkserver_preload(["fifa.annotator.worker"])
         pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=init_worker,
                                       initargs=(self._config,))
-        with _no_main_reimport():  # start every worker now, without re-running the caller's script
+        with no_main_reimport():  # start every worker now, without re-running the caller's script
             starters = [pool.submit(_noop) for _ in range(self.workers)]
         cf.wait(starters)
         return pool
@@ -113,7 +113,7 @@ def _noop() -> None:
 
 
 @contextlib.contextmanager
-def _no_main_reimport():
+def no_main_reimport():
     """Hide the caller's ``__main__`` while workers start: forkserver/spawn children would otherwise
     re-run an unguarded calling script. Workers only need ``fifa.annotator.worker``."""
     import types

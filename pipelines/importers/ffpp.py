@@ -290,7 +290,7 @@ def _guarded(work, task, failed_task):
 
 def _start_pool(wcfg, workers: int) -> cf.ProcessPoolExecutor:
     """Worker processes, every one started now (each loads its own MediaPipe graphs)."""
-    from fifa.annotator.executors import _no_main_reimport  # the annotator's pool does the same
+    from fifa.annotator.executors import no_main_reimport  # the annotator's pool does the same
 
     from .ffpp_worker import init_pool_worker, warm_up
 
@@ -299,6 +299,6 @@ def _start_pool(wcfg, workers: int) -> cf.ProcessPoolExecutor:
     ctx.set_forkserver_preload(["fifa.pipelines.importers.ffpp_worker", "mediapipe"])
     pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_pool_worker,
                                   initargs=(wcfg,))
-    with _no_main_reimport():  # start every worker now, without re-running an unguarded calling script
+    with no_main_reimport():  # start every worker now, without re-running an unguarded calling script
         cf.wait([pool.submit(warm_up) for _ in range(workers)])
     return pool
