@@ -32,6 +32,7 @@ import pyarrow as pa
 REQUIRED = ("sample_id", "image_path", "label")
 OPTIONAL = ("source_path", "method", "category", "group", "identities")
 LABELS = ("real", "fake")
+MAX_CELL_CHARS = 65_536  # an id or a path; a larger cell is a broken or hostile file
 CATEGORIES = ("FS", "FR", "FE", "EFS", "real")
 
 MANIFEST_SCHEMA = pa.schema(
@@ -142,6 +143,10 @@ def read_manifest(path: str | Path, extra_columns: Iterable[str] = (), *, data_r
 
 
 def _row(p: Path, i: int, v: dict, base: Path, seen: set[str]) -> ManifestRow:
+    for c, x in v.items():
+        if isinstance(x, str) and len(x) > MAX_CELL_CHARS:
+            raise ManifestError(f"manifest {p}: row {i + 1}, column {c!r} holds {len(x)} characters "
+                                f"(at most {MAX_CELL_CHARS}): not an id or a path")
     if v["sample_id"] is None:
         raise ManifestError(f"manifest {p}: row {i + 1} has no sample_id")
     sid = str(v["sample_id"])

@@ -60,14 +60,35 @@ class Submission:
 
 
 # ------------------------------------------------------------------- reading
-def _read_jsonl(path: Path) -> dict[str, list]:
+@dataclass(frozen=True)
+class SubmissionLimits:
+    """Sizes a submission may not exceed (read before anything is parsed, so a huge or hostile file
+    is refused with a message instead of exhausting memory)."""
+
+    max_bytes: int = 8 << 30  # the file
+    max_line_bytes: int = 64 << 20  # one JSONL line
+    max_rows: int | None = None  # default: 10x the bench's questions (at least 100,000): beyond that
+    # no diagnosis (duplicates, unknown ids) is worth reading the file
+    max_answer_chars: int = 200_000  # one answer (the PTB tokenizer and METEOR hold it in memory)
+
+
+def _too_many_rows(n: int, limit: int) -> SubmissionError:
+    return SubmissionError([f"too many rows: the submission has {n} row(s) or more, at most {limit} are read "
+                            "(the bench's questions, with room for mistakes)"], "submission")
+
+
+def _read_jsonl(path: Path, limits: SubmissionLimits, max_rows: int) -> dict[str, list]:
     rows: list[dict] = []
     bad: list[str] = []
     with open(path, "rb") as f:
-        for ln, raw in enumerate(f, 1):
+        for ln, raw in enumerate(iter(lambda: f.readline(limits.max_line_bytes + 1), b""), 1):
+            if len(raw) > limits.max_line_bytes:
+                raise SubmissionError([f"line {ln} is longer than {limits.max_line_bytes} bytes"], str(path))
             line = raw.strip()
             if not line:
                 continue
+            if len(rows) >= max_rows:
+                raise _too_many_rows(len(rows) + 1, max_rows)
             try:
                 obj = json.loads(line)
             except (json.JSONDecodeError, UnicodeDecodeError):
@@ -94,22 +115,32 @@ def _read_table(table: pa.Table) -> dict[str, list]:
     return cols
 
 
-def read_columns(sub: Any) -> tuple[dict[str, list], str]:
+def read_columns(sub: Any, limits: SubmissionLimits = SubmissionLimits(),
+                 max_rows: int | None = None) -> tuple[dict[str, list], str]:
     """Columns of a submission given as a path, a DataFrame, a pyarrow Table or a list of dicts."""
+    max_rows = limits.max_rows or max_rows or (1 << 62)
     if isinstance(sub, (str, os.PathLike)):
         path = Path(sub)
         src = str(path)
         if not path.is_file():
             raise SubmissionError([f"unreadable file: {path} does not exist or is not a file"], src)
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise SubmissionError([f"file too large: {size} bytes, the limit is {limits.max_bytes}"], src)
         with open(path, "rb") as f:
             head = f.read(4)
         suffix = path.suffix.lower()
         if head == b"PAR1" or suffix in (".parquet", ".pq"):
             try:
+                n = pq.read_metadata(path).num_rows
+                if n > max_rows:
+                    raise _too_many_rows(n, max_rows)
                 return _read_table(pq.read_table(path)), src
+            except SubmissionError:
+                raise
             except Exception as e:  # noqa: BLE001
                 raise SubmissionError([f"unreadable file: not a valid Parquet file ({e})"], src) from None
-        return _read_jsonl(path), src
+        return _read_jsonl(path, limits, max_rows), src
     if isinstance(sub, pa.Table):
         return _read_table(sub), "table"
     if isinstance(sub, list):
@@ -144,10 +175,14 @@ def _qid(v: Any) -> str | None:
     return None
 
 
-def load_submission(sub: Any, bench: Bench, *, strict: bool = False) -> Submission:
+def load_submission(sub: Any, bench: Bench, *, strict: bool = False,
+                    limits: SubmissionLimits = SubmissionLimits()) -> Submission:
     """Read and validate ``sub`` against ``bench``; raises :class:`SubmissionError`."""
-    cols, src = read_columns(sub)
+    cap = limits.max_rows or max(10 * len(bench), 100_000)
+    cols, src = read_columns(sub, limits, max_rows=cap)
     n = len(cols["__n__"])
+    if n > cap:
+        raise _too_many_rows(n, cap)
     if "question_id" not in cols:
         found = sorted(k for k in cols if k != "__n__")
         raise SubmissionError([f"missing column 'question_id' (columns found: {', '.join(found) or 'none'})"], src)
@@ -171,6 +206,10 @@ def load_submission(sub: Any, bench: Bench, *, strict: bool = False) -> Submissi
     bad = [label(k) for k, a in enumerate(answers) if a is not None and not isinstance(a, str)]
     if bad:
         problems.append(f"wrong type: {len(bad)} answer(s) are not strings: {list_ids(bad, quote=False)}")
+    long = [label(k) for k, a in enumerate(answers) if isinstance(a, str) and len(a) > limits.max_answer_chars]
+    if long:
+        problems.append(f"{len(long)} answer(s) longer than {limits.max_answer_chars} characters: "
+                        f"{list_ids(long, quote=False)}")
 
     has_score = "score" in cols
     scores = cols.get("score", [None] * n)

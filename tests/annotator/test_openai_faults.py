@@ -76,12 +76,14 @@ def _args(man, out, url, cache):
             "--allow-outside-root"]
 
 
-def test_scripted_faults_end_to_end(marked, tmp_path):
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_scripted_faults_end_to_end(marked, tmp_path, executor):
+    """Every fault of the matrix, with the CPU stage on local processes and on Ray actors."""
     man, expect = marked
     out, cache = tmp_path / "out", tmp_path / "cache"
     srv = FakeLLMServer(markers={k: v[0] for k, v in SCRIPTS.items()}, stall_seconds=3.0, retry_after=1.0).start()
     try:
-        p = run_cli(*_args(man, out, srv.url, cache), env={"OPENAI_API_KEY": SECRET})
+        p = run_cli(*_args(man, out, srv.url, cache), "--executor", executor, env={"OPENAI_API_KEY": SECRET})
         assert p.returncode == 0, p.stderr[-3000:]
         rows = {r["sample_id"]: r for r in read_rows(out)}
         assert set(rows) == set(expect)

@@ -221,3 +221,12 @@ def test_kill_inside_a_retry_commit_then_finish(forged, tmp_path, target, nth, w
     assert len(ids) == len(set(ids)) == len(rows), "a row was lost or doubled"
     assert all(r["status"] == "ok" for r in got)
     assert not (out / ".retry").exists()
+
+
+def test_a_ten_megabyte_cell_is_a_clear_manifest_error(tmp_path):
+    for name, writer in (("m.parquet", lambda p, t: pq.write_table(t, p)),
+                         ("m.jsonl", lambda p, t: p.write_text("\n".join(json.dumps(r) for r in t.to_pylist())))):
+        t = pa.Table.from_pylist([{"sample_id": "a", "image_path": "x" * (10 << 20), "label": "fake"}])
+        writer(tmp_path / name, t)
+        p = run_cli("run", "--manifest", str(tmp_path / name), "--out", str(tmp_path / f"o_{name}"))
+        assert p.returncode == 2 and "holds 10485760 characters" in p.stderr and "Traceback" not in p.stderr

@@ -250,3 +250,24 @@ def test_invalid_query_mask_in_bench_is_refused(tmp_path):
     r = _cli("score", "--bench", p, "--submission", s, "--out", tmp_path / "o")
     assert r.returncode == 2 and "invalid query_mask" in r.stderr and rows[1]["question_id"] in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_size_limits_are_clear_errors(bench, good, tmp_path):
+    from fifa.benchmarks.bench import load_bench
+    from fifa.benchmarks.submission import SubmissionError, SubmissionLimits, load_submission
+
+    b = load_bench(bench[1])
+    p = write_jsonl(good, tmp_path / "s.jsonl")
+    with pytest.raises(SubmissionError, match="file too large"):
+        load_submission(p, b, limits=SubmissionLimits(max_bytes=100))
+    with pytest.raises(SubmissionError, match="line 1 is longer than"):
+        load_submission(p, b, limits=SubmissionLimits(max_line_bytes=10))
+    many = good + [dict(good[0], question_id=f"extra-{k}") for k in range(len(b))]
+    pq.write_table(pa.Table.from_pylist([{"question_id": r["question_id"], "answer": r.get("answer")}
+                                         for r in many]), tmp_path / "many.parquet")
+    for path in (write_jsonl(many, tmp_path / "many.jsonl"), tmp_path / "many.parquet"):
+        with pytest.raises(SubmissionError, match="too many rows"):
+            load_submission(path, b, limits=SubmissionLimits(max_rows=len(b)))
+    long = [dict(good[0], answer="x" * 300_000)] + good[1:]
+    with pytest.raises(SubmissionError, match="longer than 200000 characters"):
+        load_submission(write_jsonl(long, tmp_path / "long.jsonl"), b)
