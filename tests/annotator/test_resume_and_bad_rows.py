@@ -23,15 +23,16 @@ from .conftest import annotate_cmd, read_rows, run_cli
 
 
 def _big_manifest(forged: Path, d: Path, copies: int) -> tuple[Path, list[str]]:
+    """The forged rows ``copies`` times under new ids, in a manifest beside the forged images (its paths
+    stay inside the manifest's folder, the data root)."""
     rows = pq.read_table(forged).to_pylist()
-    base = forged.parent
     out = []
     for c in range(copies):
         for r in rows:
-            out.append(dict(sample_id=f"{r['sample_id']}__{c}", image_path=str(base / r["image_path"]),
-                            source_path=str(base / r["source_path"]) if r["source_path"] else None,
-                            label=r["label"], method=r["method"], category=r["category"], group=r["group"]))
-    man = d / "manifest.parquet"
+            out.append(dict(sample_id=f"{r['sample_id']}__{c}", image_path=r["image_path"],
+                            source_path=r["source_path"], label=r["label"], method=r["method"],
+                            category=r["category"], group=r["group"]))
+    man = forged.parent / f"big_{d.name}_{copies}.parquet"
     pq.write_table(pa.Table.from_pylist(out), man)
     return man, [r["sample_id"] for r in out]
 
