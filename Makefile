@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[test,train,ray]'
+	$(BIN)/python -m pip install -q -e '.[test,train,ray,dlib]'
 	touch $(STAMP)
 
 demo: $(STAMP)
