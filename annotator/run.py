@@ -51,6 +51,7 @@ class AnnotateConfig:
     limit: int | None = None
     only_ids: frozenset[str] | None = None  # retry: the failed ids
     segment_cache: int = 16
+    segmenter: str = "mediapipe"  # landmark backend of the regions (fifa.concept_tree.segment.BACKENDS)
     batch_rows: int = 8  # rows per worker task; rows sharing a source go in one task (see source_batches)
 
     def to_dict(self) -> dict:
@@ -146,7 +147,7 @@ def run_annotation(
     offline = OfflineExplainer()
     wcfg = WorkerConfig(
         diff=config.diff, select=config.select, explainer=config.llm, llm_image_size=config.llm_image_size,
-        llm_jpeg_quality=config.llm_jpeg_quality, segment_cache=config.segment_cache,
+        llm_jpeg_quality=config.llm_jpeg_quality, segment_cache=config.segment_cache, segmenter=config.segmenter,
     )
     _write_run_json(out, config, summary, explainer, state="running", started=_now())
     errors: Counter = Counter()

@@ -47,26 +47,33 @@ DETECTORS = ("hog", "cnn")
 _LICENCE_SHOWN = "FIFA_DLIB68_LICENCE_SHOWN"  # set once told, so worker processes do not repeat it
 
 
+def _unavailable(what: str) -> BackendUnavailable:
+    return BackendUnavailable(f"{what}; {INSTALL_HINT} (note: {LICENCE_NOTE})")
+
+
 def _import_dlib():
     try:
         import dlib
     except ImportError as e:
-        raise BackendUnavailable(f"the dlib68 backend needs the 'dlib' package ({e}); {INSTALL_HINT}") from e
+        raise _unavailable(f"the dlib68 backend needs the 'dlib' package ({e})") from e
     return dlib
 
 
 def model_file(name: str) -> Path:
     """Path of a model file shipped in ``face-recognition-models`` (found without importing the
     package, whose ``__init__`` needs the removed ``pkg_resources``)."""
-    spec = importlib.util.find_spec("face_recognition_models")
+    try:
+        spec = importlib.util.find_spec("face_recognition_models")
+    except (ImportError, ValueError):  # e.g. blocked with sys.modules[name] = None
+        spec = None
     if spec is None or not spec.submodule_search_locations:
-        raise BackendUnavailable(f"the dlib68 backend needs the 'face-recognition-models' package; {INSTALL_HINT}")
-    for folder in spec.submodule_search_locations:
+        raise _unavailable("the dlib68 backend needs the 'face-recognition-models' package (it ships the 68-point model)")
+    folders = list(spec.submodule_search_locations)
+    for folder in folders:
         path = Path(folder) / "models" / name
         if path.is_file():
             return path
-    raise BackendUnavailable(f"{name} is missing from face-recognition-models ({spec.submodule_search_locations}); "
-                             f"reinstall it: {INSTALL_HINT}")  # fmt: skip
+    raise _unavailable(f"{name} is missing from face-recognition-models ({', '.join(folders)}); reinstall it")
 
 
 def check_available() -> None:
@@ -88,15 +95,19 @@ class Dlib68Landmarks:
 
     ``detector``: ``"hog"`` (default, built into dlib, fast on CPU) or ``"cnn"`` (dlib's MMOD
     detector from face-recognition-models: finds more turned and small faces, about 20x slower on
-    CPU). ``upsample``: how often the image is doubled before detection (1 finds faces down to
-    about 40 px). ``calibration``: ``"default"`` (the shipped one), ``None`` (raw points) or an
+    CPU). ``upsample``: how often the image is doubled before detection (HOG finds faces from about
+    80 px, once doubled from about 40 px, at about 4x the time); ``None`` detects on the image as
+    it is and doubles it only when nothing was found. The default, 1, is what the shipped
+    calibration was made with: the detected box seeds the shape predictor, and boxes found at
+    another scale move the points (on Grace Hopper, upsample 0 lowered the anchor agreement from
+    0.72 to 0.58). ``calibration``: ``"default"`` (the shipped one), ``None`` (raw points) or an
     :class:`Ibug68Calibration`. Raises :class:`BackendUnavailable` when dlib or the model is missing.
     """
 
     def __init__(
         self,
         detector: str = "hog",
-        upsample: int = 1,
+        upsample: int | None = 1,
         calibration: Ibug68Calibration | str | None = "default",
         person_model: int = 1,
     ):
@@ -106,16 +117,21 @@ class Dlib68Landmarks:
         self._predictor = dlib.shape_predictor(str(model_file(PREDICTOR_FILE)))
         if detector == "cnn":
             self._cnn = dlib.cnn_face_detection_model_v1(str(model_file(CNN_DETECTOR_FILE)))
-            self._detect = lambda rgb: [d.rect for d in self._cnn(rgb, self.upsample)]
+            self._detector = lambda rgb, n: [d.rect for d in self._cnn(rgb, n)]
         else:
             self._hog = dlib.get_frontal_face_detector()
-            self._detect = lambda rgb: list(self._hog(rgb, self.upsample))
-        self.upsample = int(upsample)
+            self._detector = lambda rgb, n: list(self._hog(rgb, n))
+        self.upsample = None if upsample is None else int(upsample)
         self.calibration = default_calibration() if calibration == "default" else calibration
         if isinstance(self.calibration, str):
             raise ValueError(f"calibration must be 'default', None or an Ibug68Calibration, got {calibration!r}")
         self._person = PersonSegmenter(person_model)
         _log_licence_once()
+
+    def _detect(self, rgb: np.ndarray) -> list:
+        if self.upsample is not None:
+            return self._detector(rgb, self.upsample)
+        return self._detector(rgb, 0) or self._detector(rgb, 1)
 
     def landmarks(self, rgb: np.ndarray) -> list[np.ndarray]:
         """The 68 detected (x, y) points of every face, largest face first (not calibrated)."""
