@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench-segment bench-score bench-annotate clean
+.PHONY: install demo test bench-segment bench-score bench-annotate bench-dlib68 clean
 
 install: $(STAMP)
 
@@ -35,3 +35,7 @@ bench-score: $(STAMP)
 bench-annotate: $(STAMP)
 	$(BIN)/python scripts/bench_annotate.py offline --rows 2000
 	$(BIN)/python scripts/bench_annotate.py openai
+
+# dlib68 vs MediaPipe on held-out faces (cross-validated calibration) and speed (about 3 min)
+bench-dlib68: $(STAMP)
+	$(BIN)/python scripts/bench_dlib68.py

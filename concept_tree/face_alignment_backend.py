@@ -147,8 +147,13 @@ class FaceAlignmentLandmarks:
     model is constructed (so nothing is downloaded).
     """
 
-    def __init__(self, device: str = "cpu", weights_dir: str | os.PathLike | None = None, flip_input: bool = False):
+    def __init__(self, device: str = "cpu", weights_dir: str | os.PathLike | None = None, flip_input: bool = False,
+                 calibration=None):
+        """``calibration``: an :class:`~fifa.concept_tree.ibug68_calibration.Ibug68Calibration` applied
+        to the points before the mesh fit (2D-FAN follows the iBUG convention like dlib; the shipped
+        calibration was measured on dlib only), or ``None``."""
         fa = _import_face_alignment()
+        self.calibration = calibration
         import torch
 
         self.device = device
@@ -191,7 +196,7 @@ class FaceAlignmentLandmarks:
             return FaceRegions(image_size=(h, w), status="no_face", leaf_ids=leaf_ids(), backend="face_alignment", error="no face detected")
         if person is None and outside_face:
             person = self.person_probability(rgb)
-        return regions_from_ibug68(faces[0], (h, w), person, backend="face_alignment")
+        return regions_from_ibug68(faces[0], (h, w), person, backend="face_alignment", calibration=self.calibration)
 
     def close(self) -> None:
         self._person.close()

@@ -16,6 +16,19 @@ def test_segmenter_choices_are_the_segmentation_backends():
     assert tuple(c.value for c in SegmenterChoice) == BACKENDS
 
 
+def test_worker_builds_the_chosen_segmenter():
+    from fifa.annotator import worker
+
+    worker._STATE.clear()
+    worker._STATE["config"] = worker.WorkerConfig(segmenter="dlib68")  # what init_worker keeps
+    try:
+        seg = worker._segmenter()
+        assert seg.config.backend == "dlib68"
+    finally:
+        worker.close_worker()
+        worker._STATE.clear()
+
+
 def test_run_with_dlib68_regions(forged, tmp_path):
     out = tmp_path / "ann"
     p = run_cli("run", "--manifest", str(forged), "--out", str(out), "--workers", "2",
