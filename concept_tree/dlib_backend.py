@@ -62,10 +62,7 @@ def _import_dlib():
 def model_file(name: str) -> Path:
     """Path of a model file shipped in ``face-recognition-models`` (found without importing the
     package, whose ``__init__`` needs the removed ``pkg_resources``)."""
-    try:
-        spec = importlib.util.find_spec("face_recognition_models")
-    except (ImportError, ValueError):  # e.g. blocked with sys.modules[name] = None
-        spec = None
+    spec = importlib.util.find_spec("face_recognition_models")  # None also when blocked via sys.modules
     if spec is None or not spec.submodule_search_locations:
         raise _unavailable("the dlib68 backend needs the 'face-recognition-models' package (it ships the 68-point model)")
     folders = list(spec.submodule_search_locations)
@@ -94,7 +91,7 @@ class Dlib68Landmarks:
     """dlib face detection + 68-point shape prediction, fed to the 68-point path.
 
     ``detector``: ``"hog"`` (default, built into dlib, fast on CPU) or ``"cnn"`` (dlib's MMOD
-    detector from face-recognition-models: finds more turned and small faces, about 20x slower on
+    detector from face-recognition-models: finds more turned and small faces, much slower on
     CPU). ``upsample``: how often the image is doubled before detection (HOG finds faces from about
     80 px, once doubled from about 40 px, at about 4x the time); ``None`` detects on the image as
     it is and doubles it only when nothing was found. The default, 1, is what the shipped
