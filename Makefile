@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench-segment bench-score bench-annotate clean
+.PHONY: install demo test bench-segment bench-score bench-annotate bench-dlib68 clean
 
 install: $(STAMP)
 
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[test,train,ray]'
+	$(BIN)/python -m pip install -q -e '.[test,train,ray,dlib]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -40,3 +40,7 @@ bench-annotate: $(STAMP)
 .PHONY: bench-import
 bench-import: $(STAMP)
 	$(BIN)/python scripts/bench_import.py
+
+# dlib68 vs MediaPipe on held-out faces (cross-validated calibration) and speed (about 3 min)
+bench-dlib68: $(STAMP)
+	$(BIN)/python scripts/bench_dlib68.py

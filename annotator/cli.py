@@ -33,6 +33,13 @@ class Executor(str, Enum):
     ray = "ray"
 
 
+class SegmenterChoice(str, Enum):
+    """Landmark backends of the region segmentation (``fifa.concept_tree.segment.BACKENDS``)."""
+
+    mediapipe = "mediapipe"
+    dlib68 = "dlib68"
+
+
 class Detail(str, Enum):
     low = "low"
     high = "high"
@@ -56,6 +63,9 @@ RUN_OPTIONS = [
          help="Where CPU work runs: local processes, or Ray actors (pip install 'fifa-toolkit[ray]')."),
     _opt("ray_address", Optional[str], None,
          help="--executor ray: cluster to join ('auto', ray://host:10001); default starts a local one."),
+    _opt("segmenter", SegmenterChoice, SegmenterChoice.mediapipe,
+         help="Landmarks of the tree regions: mediapipe (every concept) or dlib68 (no eyeball or forehead concepts; "
+              "pip install 'fifa-toolkit[dlib]'; model licence: non-commercial)."),
     _opt("timeout", float, 60.0, help="LLM request timeout (s)."),
     _opt("max_retries", int, 5, help="Transport retries per request."),
     _opt("retry_max_wait", float, 60.0, help="Longest wait between retries (s), Retry-After included."),
@@ -120,6 +130,15 @@ def _config(kw: dict):
     cache_dir = None if kw["no_cache"] else str(kw["cache_dir"] or default_cache_dir())
     if kw["concurrency"] < 1:
         raise UserError("--concurrency must be >= 1")
+    segmenter = SegmenterChoice(kw["segmenter"]).value
+    if segmenter != "mediapipe":
+        from fifa.concept_tree.landmarks import BackendUnavailable
+        from fifa.concept_tree.segment import check_backend
+
+        try:
+            check_backend(segmenter)
+        except BackendUnavailable as e:
+            raise UserError(f"--segmenter {segmenter}: {e}") from None
     return AnnotateConfig(
         llm=llm,
         workers=kw["workers"],
@@ -142,6 +161,7 @@ def _config(kw: dict):
         dry_run=kw["dry_run"],
         progress=not kw["no_progress"],
         limit=kw["limit"],
+        segmenter=segmenter,
     )
 def _report(summary, dry_run: bool) -> int:
     from rich.console import Console

@@ -49,6 +49,7 @@ class AnnotateConfig:
     limit: int | None = None
     only_ids: frozenset[str] | None = None  # retry: the failed ids
     segment_cache: int = 16
+    segmenter: str = "mediapipe"  # landmark backend of the regions (fifa.concept_tree.segment.BACKENDS)
     batch_rows: int = 8  # rows per worker task; rows sharing a source go in one task (see source_batches)
     data_root: str | None = None  # manifest paths must resolve inside it (default: the manifest's folder)
     allow_outside_root: bool = False  # let manifest paths reach outside the data root
@@ -213,7 +214,7 @@ def _execute(rows: list[ManifestRow], config: AnnotateConfig, explainer, sink: R
 
     wcfg = WorkerConfig(
         diff=config.diff, select=config.select, explainer=config.llm, llm_image_size=config.llm_image_size,
-        llm_jpeg_quality=config.llm_jpeg_quality, segment_cache=config.segment_cache,
+        llm_jpeg_quality=config.llm_jpeg_quality, segment_cache=config.segment_cache, segmenter=config.segmenter,
     )
     llm_needed = config.llm != "offline"
     pool = make_executor(config.executor, config.workers, wcfg, ray_address=config.ray_address)

@@ -54,6 +54,7 @@ class BatchOptions:
     overlays: bool = True
     level: Union[str, int] = "anchor"  # overlay colouring level
     workers: int = 0  # 0: one per core
+    backend: str = "mediapipe"  # landmark backend (segment.BACKENDS)
     load: LoadOptions = field(default_factory=LoadOptions)
 
 
@@ -77,10 +78,10 @@ _WORKER: dict = {}  # per-process state of a pool worker (its models); never use
 
 
 def _init_worker(opts: BatchOptions, overlay_dir: str | None) -> None:
-    from .segment import Segmenter
+    from .segment import SegmentConfig, Segmenter
 
     os.environ.setdefault("GLOG_minloglevel", "2")
-    _WORKER["seg"] = Segmenter()
+    _WORKER["seg"] = Segmenter(SegmentConfig(backend=opts.backend))
     _WORKER["opts"] = opts
     _WORKER["overlay_dir"] = overlay_dir
 
@@ -159,7 +160,13 @@ def segment_folder(
     options: BatchOptions = BatchOptions(),
     progress: bool = True,
 ) -> BatchSummary:
-    """Segment ``(key, path)`` tasks in a process pool; write Parquet (and overlays) under ``out_dir``."""
+    """Segment ``(key, path)`` tasks in a process pool; write Parquet (and overlays) under ``out_dir``.
+
+    Raises ``ValueError`` / :class:`~fifa.concept_tree.landmarks.BackendUnavailable` before any
+    work when ``options.backend`` is unknown or cannot run here."""
+    from .segment import check_backend
+
+    check_backend(options.backend)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     overlay_dir = None

@@ -28,7 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from .ibug68 import regions_from_ibug68
+from .landmarks import BackendUnavailable, PersonSegmenter
 from .regions import FaceRegions
+
+__all__ = ["BackendUnavailable", "FaceAlignmentLandmarks", "missing_weights", "missing_weights_message"]
 
 INSTALL_HINT = "install with: pip install 'fifa-toolkit[facealign]'"
 WEIGHTS_URL_BASE = "https://www.adrianbulat.com/downloads/python-fan/"
@@ -38,10 +41,6 @@ WEIGHTS_URL_BASE = "https://www.adrianbulat.com/downloads/python-fan/"
 _FAN_2D = {"1.5": "2DFAN4_1.5-a60332318a.zip", "1.6": "2DFAN4_1.6-c827573f02.zip"}
 _FAN_2D_DEFAULT = "2DFAN4-cd938726ad.zip"
 S3FD_WEIGHTS = "s3fd-619a316812.pth"
-
-
-class BackendUnavailable(RuntimeError):
-    """An optional backend cannot run here (package or weights missing); the message says how to fix it."""
 
 
 def torch_hub_dir(torch_home: str | os.PathLike | None = None) -> Path:
@@ -148,8 +147,13 @@ class FaceAlignmentLandmarks:
     model is constructed (so nothing is downloaded).
     """
 
-    def __init__(self, device: str = "cpu", weights_dir: str | os.PathLike | None = None, flip_input: bool = False):
+    def __init__(self, device: str = "cpu", weights_dir: str | os.PathLike | None = None, flip_input: bool = False,
+                 calibration=None):
+        """``calibration``: an :class:`~fifa.concept_tree.ibug68_calibration.Ibug68Calibration` applied
+        to the points before the mesh fit (2D-FAN follows the iBUG convention like dlib; the shipped
+        calibration was measured on dlib only), or ``None``."""
         fa = _import_face_alignment()
+        self.calibration = calibration
         import torch
 
         self.device = device
@@ -166,7 +170,7 @@ class FaceAlignmentLandmarks:
                 face_detector="sfd",
                 face_detector_kwargs={"path_to_detector": str(self.weights_dir / S3FD_WEIGHTS)},
             )
-        self._selfie = None
+        self._person = PersonSegmenter(model=0)
 
     def landmarks(self, rgb: np.ndarray) -> list[np.ndarray]:
         """68 (x, y) points of every detected face, largest face first."""
@@ -180,11 +184,7 @@ class FaceAlignmentLandmarks:
 
     def person_probability(self, rgb: np.ndarray) -> np.ndarray:
         """Person probability map from MediaPipe SelfieSegmentation (ships with mediapipe, offline)."""
-        if self._selfie is None:
-            import mediapipe as mp
-
-            self._selfie = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
-        return self._selfie.process(np.ascontiguousarray(rgb[..., :3])).segmentation_mask
+        return self._person(rgb)
 
     def segment(self, rgb: np.ndarray, person: np.ndarray | None = None, outside_face: bool = True) -> FaceRegions:
         """Regions of the largest face (``status == "no_face"`` when none)."""
@@ -196,12 +196,10 @@ class FaceAlignmentLandmarks:
             return FaceRegions(image_size=(h, w), status="no_face", leaf_ids=leaf_ids(), backend="face_alignment", error="no face detected")
         if person is None and outside_face:
             person = self.person_probability(rgb)
-        return regions_from_ibug68(faces[0], (h, w), person, backend="face_alignment")
+        return regions_from_ibug68(faces[0], (h, w), person, backend="face_alignment", calibration=self.calibration)
 
     def close(self) -> None:
-        if self._selfie is not None:
-            self._selfie.close()
-            self._selfie = None
+        self._person.close()
 
     def __enter__(self) -> "FaceAlignmentLandmarks":
         return self

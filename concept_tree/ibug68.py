@@ -33,6 +33,7 @@ upper part (forehead) is an extrapolated guess; pixels there are neither face le
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -40,6 +41,9 @@ import numpy as np
 from .labelmap import UNLABELLED, OutsideFaceRules
 from .mesh_topology import N_MESH, mesh_reference, mesh_topology
 from .regions import FaceRegions
+
+if TYPE_CHECKING:
+    from .ibug68_calibration import Ibug68Calibration
 
 #: MediaPipe FaceMesh vertex for each iBUG-68 point (index i -> mesh vertex).
 #: Subject's sides: iBUG 0-8 / 17-21 / 36-41 / 48 are the subject's right (image left in a
@@ -87,7 +91,8 @@ def ibug68_from_mediapipe(landmarks: np.ndarray) -> np.ndarray:
     return pts[list(MEDIAPIPE_TO_IBUG68), :2].copy()
 
 
-def _check_points68(points68: np.ndarray) -> np.ndarray:
+def check_points68(points68: np.ndarray) -> np.ndarray:
+    """68 finite (x, y) points as a float (68, 2) array; ``ValueError`` otherwise."""
     p = np.asarray(points68, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] != 68 or p.shape[1] < 2:
         raise ValueError(f"expected 68 iBUG points of shape (68, 2), got {p.shape}")
@@ -106,7 +111,7 @@ def estimate_mesh(points68: np.ndarray, smoothing: float = 0.0) -> np.ndarray:
     """
     from scipy.interpolate import RBFInterpolator
 
-    dst = _check_points68(points68)
+    dst = check_points68(points68)
     ref, _ = mesh_reference()
     src = ref[list(MEDIAPIPE_TO_IBUG68)]
     tps = RBFInterpolator(src, dst, kernel="thin_plate_spline", degree=1, smoothing=smoothing)
@@ -123,22 +128,31 @@ def regions_from_ibug68(
     face_index: int = 0,
     rules: OutsideFaceRules = OutsideFaceRules(),
     backend: str = "ibug68",
+    calibration: "Ibug68Calibration | None" = None,
 ) -> FaceRegions:
     """68 iBUG points (pixel x, y) of one face (and optionally a person probability map, HxW)
     -> :class:`FaceRegions` with the usual leaf ids; :data:`IBUG68_UNSUPPORTED` leaves are absent.
 
+    ``calibration`` (e.g. :func:`~fifa.concept_tree.ibug68_calibration.default_calibration`, made
+    for dlib's predictor; face-alignment follows the same iBUG convention) moves detected points
+    onto MediaPipe's vertices before the mesh is estimated; ``None`` uses the points as they are
+    (right for points taken from a MediaPipe mesh).
+
     ``regions.landmarks`` holds the estimated 468-vertex mesh; ``regions.meta["ibug68"]`` the
-    input points and ``regions.meta["unsupported"]`` the skipped leaves.
+    input points, ``regions.meta["ibug68_calibrated"]`` whether a calibration was applied and
+    ``regions.meta["unsupported"]`` the skipped leaves.
     """
     from .segment import regions_from_landmarks
 
-    pts = _check_points68(points68)
-    est = estimate_mesh(pts)
+    pts = check_points68(points68)
+    fitted = calibration.apply(pts) if calibration is not None else pts
+    est = estimate_mesh(fitted)
     regions = regions_from_landmarks(
         est, image_size, person, face_index=face_index, backend=backend, skip=IBUG68_UNSUPPORTED, rules=rules
     )
-    _clear_eye_openings(regions, pts)
+    _clear_eye_openings(regions, fitted)
     regions.meta["ibug68"] = pts.tolist()
+    regions.meta["ibug68_calibrated"] = calibration is not None
     regions.meta["unsupported"] = sorted(IBUG68_UNSUPPORTED)
     return regions
 

@@ -22,6 +22,32 @@ class DetectedFace:
         return max(0, x1 - x0) * max(0, y1 - y0)
 
 
+class BackendUnavailable(RuntimeError):
+    """An optional backend cannot run here (package or weights missing); the message says how to fix it."""
+
+
+class PersonSegmenter:
+    """Person probability map from MediaPipe SelfieSegmentation (ships in the mediapipe wheel, offline),
+    created on first use and reused."""
+
+    def __init__(self, model: int = 1):
+        self.model = model  # 1 = landscape (144x256, faster), 0 = general (256x256)
+        self._selfie = None
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """HxW float32 probability that a pixel belongs to a person."""
+        if self._selfie is None:
+            import mediapipe as mp
+
+            self._selfie = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=self.model)
+        return self._selfie.process(np.ascontiguousarray(rgb[..., :3])).segmentation_mask
+
+    def close(self) -> None:
+        if self._selfie is not None:
+            self._selfie.close()
+            self._selfie = None
+
+
 class MediaPipeFaceMesh:
     """MediaPipe FaceMesh (478 points with iris) and SelfieSegmentation, offline."""
 
@@ -36,9 +62,7 @@ class MediaPipeFaceMesh:
             max_num_faces=max_faces,
             min_detection_confidence=min_confidence,
         )
-        self._selfie = None
-        self._person_model = person_model
-        self._mp = mp
+        self._person = PersonSegmenter(person_model)
 
     def faces(self, rgb: np.ndarray) -> list[DetectedFace]:
         """All faces, largest first."""
@@ -55,12 +79,8 @@ class MediaPipeFaceMesh:
 
     def person_probability(self, rgb: np.ndarray) -> np.ndarray:
         """HxW float32 probability that a pixel belongs to a person (SelfieSegmentation)."""
-        if self._selfie is None:
-            self._selfie = self._mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=self._person_model)
-        res = self._selfie.process(np.ascontiguousarray(rgb))
-        return res.segmentation_mask
+        return self._person(rgb)
 
     def close(self) -> None:
         self._mesh.close()
-        if self._selfie is not None:
-            self._selfie.close()
+        self._person.close()

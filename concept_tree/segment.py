@@ -29,6 +29,23 @@ class SegmentConfig:
     outside_face: bool = True  # hair, ears, neck, background from SelfieSegmentation
     person_model: int = 1  # SelfieSegmentation: 1 = landscape (144x256, faster), 0 = general (256x256)
     rules: OutsideFaceRules = field(default_factory=OutsideFaceRules)
+    backend: str = "mediapipe"  # one of BACKENDS: landmark source of the regions
+
+
+#: Landmark backends a :class:`Segmenter` can run: ``mediapipe`` (478 points, every concept) and
+#: ``dlib68`` (dlib's 68 points, calibrated; needs the ``dlib`` extra; see docs/backends.md).
+BACKENDS: tuple[str, ...] = ("mediapipe", "dlib68")
+
+
+def check_backend(name: str) -> None:
+    """``ValueError`` for an unknown backend; :class:`~fifa.concept_tree.landmarks.BackendUnavailable`
+    (with the install command) for one that cannot run here."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown segmentation backend {name!r}; choose from {', '.join(BACKENDS)}")
+    if name == "dlib68":
+        from .dlib_backend import check_available
+
+        check_available()
 
 
 def leaf_ids() -> tuple[str, ...]:
@@ -76,9 +93,15 @@ class Segmenter:
     """Holds the detection models of one process; reuse it across images (not picklable)."""
 
     def __init__(self, config: SegmentConfig = SegmentConfig()):
+        check_backend(config.backend)
+        self.config = config
+        if config.backend == "dlib68":
+            from .dlib_backend import Dlib68Landmarks
+
+            self._models = Dlib68Landmarks(person_model=config.person_model)
+            return
         from .landmarks import MediaPipeFaceMesh
 
-        self.config = config
         self._models = MediaPipeFaceMesh(
             max_faces=config.max_faces, min_confidence=config.min_confidence, person_model=config.person_model
         )
@@ -91,6 +114,9 @@ class Segmenter:
     def segment_all(self, image: np.ndarray, limit: int | None = None) -> list[FaceRegions]:
         """Regions of every detected face, largest first (``face_index`` 0, 1, ...)."""
         rgb = _as_rgb(image)
+        if self.config.backend == "dlib68":
+            n = self.config.max_faces if limit is None else min(limit, self.config.max_faces)
+            return self._models.segment_all(rgb, n, self.config.outside_face, self.config.rules)
         h, w = rgb.shape[:2]
         faces = self._models.faces(rgb)
         if not faces:

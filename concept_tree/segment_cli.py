@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,9 +13,18 @@ from fifa.cli_utils import EXIT_FAILED, UserError
 
 from .batch import BatchOptions, image_tasks, segment_folder
 from .imageio import list_images
+from .landmarks import BackendUnavailable
 
 SEGMENT_EXAMPLES = ("fifa-tree segment photos/ --out regions_out --level anchor",
-                    "fifa-tree segment face.jpg --out one --level leaf --no-overlays")
+                    "fifa-tree segment face.jpg --out one --level leaf --no-overlays",
+                    "fifa-tree segment photos/ --out dlib_out --backend dlib68")
+
+
+class Backend(str, Enum):
+    """Landmark backends (``fifa.concept_tree.segment.BACKENDS``)."""
+
+    mediapipe = "mediapipe"
+    dlib68 = "dlib68"
 
 
 def _level(value: str):
@@ -34,6 +44,10 @@ def segment(
     no_overlays: Annotated[bool, typer.Option("--no-overlays", help="Skip the overlay PNGs.")] = False,
     level: Annotated[str, typer.Option(help="Overlay colouring: anchor, leaf, or a tree depth.")] = "anchor",
     workers: Annotated[int, typer.Option(help="Worker processes (0: one per core).")] = 0,
+    backend: Annotated[Backend, typer.Option(help="Landmarks: mediapipe (478 points, every concept) or dlib68 "
+                                                  "(dlib's 68 points; no eyeball or forehead concepts; "
+                                                  "pip install 'fifa-toolkit[dlib]'; model licence: "
+                                                  "non-commercial).")] = Backend.mediapipe,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Segment a face image or a folder of images into Facial Image Concept Tree regions.
@@ -48,8 +62,12 @@ def segment(
     files = list_images(source)
     if not files:
         raise UserError(f"no images found in {source}")
-    opts = BatchOptions(all_faces=all_faces, overlays=not no_overlays, level=lvl, workers=workers)
-    summary = segment_folder(image_tasks(source, files), out_dir, opts, progress=not quiet and sys.stderr.isatty())
+    opts = BatchOptions(all_faces=all_faces, overlays=not no_overlays, level=lvl, workers=workers,
+                        backend=Backend(backend).value)
+    try:
+        summary = segment_folder(image_tasks(source, files), out_dir, opts, progress=not quiet and sys.stderr.isatty())
+    except BackendUnavailable as e:
+        raise UserError(str(e)) from None
     _report(summary, out_dir)
     if not summary.succeeded:
         raise typer.Exit(EXIT_FAILED)

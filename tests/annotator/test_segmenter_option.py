@@ -1,0 +1,56 @@
+"""`fifa-annotate run --segmenter dlib68`: the tree regions come from dlib's 68 points."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from fifa.annotator.cli import SegmenterChoice
+from fifa.concept_tree.ibug68 import IBUG68_UNSUPPORTED
+from fifa.concept_tree.segment import BACKENDS
+
+from .conftest import read_rows, run_cli
+
+
+def test_segmenter_choices_are_the_segmentation_backends():
+    assert tuple(c.value for c in SegmenterChoice) == BACKENDS
+
+
+def test_worker_builds_the_chosen_segmenter():
+    from fifa.annotator import worker
+
+    worker._STATE.clear()
+    worker._STATE["config"] = worker.WorkerConfig(segmenter="dlib68")  # what init_worker keeps
+    try:
+        seg = worker._segmenter()
+        assert seg.config.backend == "dlib68"
+    finally:
+        worker.close_worker()
+        worker._STATE.clear()
+
+
+def test_run_with_dlib68_regions(forged, tmp_path):
+    out = tmp_path / "ann"
+    p = run_cli("run", "--manifest", str(forged), "--out", str(out), "--workers", "2",
+                "--segmenter", "dlib68", "--no-progress")  # fmt: skip
+    assert p.returncode == 0, p.stderr[-2000:]
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["segmenter"] == "dlib68"
+    rows = read_rows(out)
+    assert len(rows) >= 16 and all(r["status"] == "ok" for r in rows)
+    fakes = [r for r in rows if r["label"] == "fake"]
+    assert fakes
+    # regions named in the explanations are ones 68 points support (no eyeball, no forehead)
+    named = {s["node_id"] for r in fakes for s in r["segments"]}
+    assert named and not (named & IBUG68_UNSUPPORTED)
+
+
+def test_run_without_dlib_is_a_user_error(forged, tmp_path):
+    site = tmp_path / "hide"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("import sys\nsys.modules['dlib'] = None\n")
+    p = run_cli("run", "--manifest", str(forged), "--out", str(tmp_path / "ann"), "--segmenter", "dlib68",
+                "--no-progress", env={"PYTHONPATH": str(site)})  # fmt: skip
+    assert p.returncode == 2 and "pip install 'fifa-toolkit[dlib]'" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "ann" / "run.json").exists()
+    assert os.environ.get("PYTHONPATH") != str(site)
