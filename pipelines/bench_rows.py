@@ -39,7 +39,9 @@ def to_bench(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.with_columns(
         pl.col("id").alias("question_id"),
         pl.col("turns").list.get(-2).struct.field("content").alias("question"),
-        plain(pl.col("turns").list.get(-1).struct.field("content")).alias("answer"),
+        # cls: the class name (the scorer's class set is the set of reference answers)
+        pl.when(pl.col("task") == "cls").then(pl.col("cls"))
+        .otherwise(plain(pl.col("turns").list.get(-1).struct.field("content"))).alias("answer"),
         pl.col("bench_masks").alias("masks"),
         pl.when(pl.col("task") == "age").then(pl.col("mask_phrases")).otherwise(
             pl.lit([], dtype=pl.List(pl.String))).alias("mask_phrases"),

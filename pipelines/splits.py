@@ -2,7 +2,9 @@
 
 Split units are the connected components of groups linked through shared identities
 (``identities``: ``|``-separated, e.g. FF++ fake ``000_003`` -> group ``000``, identities
-``000|003``; null -> the group alone; a null group -> the sample alone). Neither a group nor an
+``000|003``; null -> the group alone; a null group -> the sample alone). Groups and identities
+share one namespace: the FF++ fake above links group ``000`` to group ``003`` (the real video of
+identity ``003``). Neither a group nor an
 identity can land in two splits. Units are stratified by their dominant method (``real`` for
 pristine images): within each stratum, units are ordered by a hash of (seed, unit) and cut at the
 cumulative share of rows given by the ratios.
@@ -49,13 +51,13 @@ def split_units(frame: pl.DataFrame) -> pl.Series:
 
     group = frame["group"].fill_null("\x00sample:" + frame["sample_id"]) if "group" in frame.columns else \
         pl.Series(["\x00sample:" + s for s in frame["sample_id"]])
-    gkey = "g:" + group
+    gkey = group  # identities and groups share one namespace: a group is the identity of its source
     df = pl.DataFrame({"row": np.arange(frame.height), "g": gkey})
     if "identities" in frame.columns:
         ids = frame["identities"].str.split("|").list.eval(pl.element().str.strip_chars()).list.eval(
             pl.element().filter(pl.element() != ""))
         edges = pl.DataFrame({"g": gkey, "i": ids}).explode("i").drop_nulls("i").with_columns(
-            ("i:" + pl.col("i")).alias("i"))
+            pl.col("i"))
     else:
         edges = pl.DataFrame({"g": [], "i": []}, schema={"g": pl.String, "i": pl.String})
     nodes = pl.concat([df["g"], edges["g"], edges["i"]]).unique(maintain_order=False).sort()
@@ -76,7 +78,7 @@ def assign_splits(frame: pl.DataFrame, ratios: SplitRatios = SplitRatios(), seed
     f = f.with_columns(
         pl.when(pl.col("label") == "real").then(pl.lit("real")).otherwise(pl.col("method").fill_null("(none)"))
         .alias("_stratum_m"),
-        ("g:" + pl.col("group").fill_null("\x00sample:" + pl.col("sample_id"))).alias("_gkey"),
+        pl.col("group").fill_null("\x00sample:" + pl.col("sample_id")).alias("_gkey"),
     )
     units = (f.group_by("unit").agg(
         pl.len().alias("n"),
@@ -99,8 +101,8 @@ def leaks(frame: pl.DataFrame) -> dict[str, list[str]]:
     g = frame.drop_nulls("group").group_by("group").agg(pl.col("split").n_unique().alias("k")).filter(pl.col("k") > 1)
     out["group"] = sorted(g["group"].to_list())
     if "identities" in frame.columns:
-        ids = frame.select(pl.col("identities").str.split("|").alias("i"), "split").explode("i").drop_nulls("i").filter(
-            pl.col("i") != "")
+        ids = frame.select(pl.concat_list([pl.col("identities").str.split("|"), pl.concat_list(pl.col("group"))])
+                           .alias("i"), "split").explode("i").drop_nulls("i").filter(pl.col("i") != "")
         i = ids.group_by("i").agg(pl.col("split").n_unique().alias("k")).filter(pl.col("k") > 1)
         out["identity"] = sorted(i["i"].to_list())
     else:

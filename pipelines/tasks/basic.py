@@ -8,19 +8,25 @@ import polars as pl
 from fifa.pipelines.methods import CATEGORY_NAMES, UnknownMethodError
 
 from .. import rand
-from .common import TaskContext, capitalize, fill, finish, hashes, join_names, pick, sentences, two_turns
+from .common import TaskContext, capitalize, fill, finish, hashes, join_names, pick, sentences, top_regions, two_turns
 
 FAKE = pl.col("label") == "fake"
 
 
 def det_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
+    from fifa.annotator.explain import CATEGORY_WORDS
+
     t = ctx.templates
-    q = pick(chunk, t.q("det"), "det/q", "_q")
-    reason = pl.col("reason").fill_null("")
-    answer = pl.when(FAKE).then(fill(t.a("det_fake"), reason=reason)) \
-        .otherwise(fill(t.a("det_real"), reason=reason)).str.strip_chars()
-    f = chunk.with_columns(q).with_columns(two_turns(pl.col("_q"), answer))
-    return finish(f, "det")
+    f = chunk.join(top_regions(chunk, ctx), on="sample_id", how="left", maintain_order="left")
+    f = f.with_columns(pick(f, t.q("det"), "det/q", "_q"), pick(f, t.a("det_fake"), "det/a", "_af"),
+                       pick(f, t.a("det_fake_unmeasured"), "det/a", "_au"))
+    measured = pl.col("grounded") & (pl.col("mask_area").fill_null(0) > 0) & pl.col("regions_top").is_not_null()
+    pct = (pl.col("mask_fraction").fill_null(0.0) * 100).round(1).cast(pl.String) + "%"
+    cat = pl.col("category").replace_strict(CATEGORY_WORDS, default="face").fill_null("face")
+    fake = pl.when(measured).then(fill(pl.col("_af"), regions=pl.col("regions_top"), pct=pct)).otherwise(
+        fill(pl.col("_au"), category=cat, regions=pl.col("regions_top").fill_null("the face")))
+    answer = pl.when(FAKE).then(fake).otherwise(fill(t.a("det_real"), reason=pl.col("reason").fill_null("")))
+    return finish(f.with_columns(two_turns(pl.col("_q"), answer.str.strip_chars())), "det")
 
 
 def _method_info(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:

@@ -138,8 +138,10 @@ def prepare_chunk(table, extra: dict) -> pl.DataFrame:
         df = df.to_frame()
     df = df.with_columns(*(pl.Series(k, v) for k, v in extra.items()))
     plain = pl.col("explanation").fill_null("").str.replace_all(MARK_RE, "${1}").str.strip_chars()
-    if "grounded" not in df.columns:
-        df = df.with_columns(pl.lit(True).alias("grounded"))
+    for c, dt in (("grounded", pl.Boolean), ("mask_fraction", pl.Float64), ("mask_area", pl.Int64),
+                  ("explainer", pl.String), ("tree_version", pl.String)):
+        if c not in df.columns:
+            df = df.with_columns(pl.lit(None, dtype=dt).alias(c))
     return df.with_columns(
         plain.alias("plain"),
         plain.str.extract(r"^((?:[^.!?]|[.!?]\S)+[.!?]*)", 1).str.strip_chars().alias("reason"),
@@ -148,3 +150,14 @@ def prepare_chunk(table, extra: dict) -> pl.DataFrame:
         pl.col("image_width").alias("width"),
         pl.struct(pl.lit(None, dtype=pl.Binary).alias("bytes"), pl.col("image_rel").alias("path")).alias("image"),
     )
+
+
+def top_regions(chunk: pl.DataFrame, ctx: TaskContext, k: int = 3) -> pl.DataFrame:
+    """Per sample with chosen regions: ``regions_top`` ("the mouth, the nose and the chin"), strongest first."""
+    chosen = chunk.select("sample_id", "artifact_regions").explode("artifact_regions").drop_nulls(
+        "artifact_regions").rename({"artifact_regions": "node_id"}).with_columns(
+        pl.int_range(pl.len()).over("sample_id").alias("order")).filter(pl.col("order") < k)
+    names = {n: ctx.region_phrase(n) for n in chosen["node_id"].unique().to_list()}
+    return chosen.with_columns(pl.col("node_id").replace_strict(names, default=None, return_dtype=pl.String).alias("n")).group_by(
+        "sample_id").agg(pl.col("n").sort_by("order")).with_columns(join_names(pl.col("n")).alias("regions_top")).select(
+        "sample_id", "regions_top")

@@ -36,7 +36,7 @@ def region_summary(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
         "sample_id", "node_id", "coverage")
     c = chosen.join(reg, on=["sample_id", "node_id"], how="left")
     names = {n: ctx.region_phrase(n) for n in c["node_id"].unique().to_list()}
-    c = c.with_columns(pl.col("node_id").replace_strict(names, default=None).alias("name"))
+    c = c.with_columns(pl.col("node_id").replace_strict(names, default=None, return_dtype=pl.String).alias("name"))
     c = c.with_columns(pl.when(pl.col("coverage").is_null()).then(pl.col("name"))
                        .otherwise(pl.col("name") + " (" + _extent(ctx) + ")").alias("item"))
     return c.group_by("sample_id").agg(
@@ -56,7 +56,7 @@ def fc_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
         if nid in ctx.tree and ctx.tree[nid].artifacts:
             cues[nid] = "; ".join(a.rstrip(".") for a in ctx.tree[nid].artifacts[:CUES])
     f = chunk.join(summary, on="sample_id", how="left", maintain_order="left").with_columns(
-        pl.col("top_id").replace_strict(cues, default=None).alias("cues"))
+        pl.col("top_id").replace_strict(cues, default=None, return_dtype=pl.String).alias("cues"))
     f = f.with_columns(
         pick(f, t.q("fc_open"), "fc/q1", "_q1"), pick(f, t.a("fc_verdict_fake"), "fc/a1", "_a1f"),
         pick(f, t.a("fc_verdict_real"), "fc/a1", "_a1r"), pick(f, t.q("fc_where"), "fc/q2", "_q2f"),

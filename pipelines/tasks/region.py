@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from .. import rand
-from .common import RLE, TaskContext, capitalize, fill, finish, join_names, pick, sentences, two_turns
+from .common import RLE, TaskContext, capitalize, fill, finish, pick, sentences, top_regions, two_turns
 
 FAKE = pl.col("label") == "fake"
 MEASURED = FAKE & pl.col("grounded") & (pl.col("mask_area").fill_null(0) > 0)
@@ -103,15 +103,13 @@ def region_rows(chunk: pl.DataFrame, ctx: TaskContext) -> list[pl.DataFrame]:
     pos = chosen.join(reg, on=["sample_id", "node_id"], how="inner")
     for nid in pos["node_id"].unique().to_list():
         names.setdefault(nid, ctx.region_phrase(nid))
-    region_name = pl.col("node_id").replace_strict(names, default=None)
+    region_name = pl.col("node_id").replace_strict(names, default=None, return_dtype=pl.String)
     desc = sentences(fakes).explode("ids").drop_nulls("ids").rename({"ids": "node_id", "text": "sentence"})
     desc = desc.group_by(["sample_id", "node_id"]).agg(pl.col("sentence").first())
     pos = pos.join(desc, on=["sample_id", "node_id"], how="left").with_columns(
         region_name.alias("region"), _extent(ctx).alias("extent"), pl.col("sentence").fill_null(""))
-    elsewhere = chosen.filter(pl.col("order") < 3).with_columns(region_name.alias("n")).group_by(
-        "sample_id").agg(pl.col("n").sort_by("order")).with_columns(join_names(pl.col("n")).alias("elsewhere"))
-    base = samples.join(elsewhere.select("sample_id", "elsewhere"), on="sample_id", how="left").with_columns(
-        pl.col("elsewhere").fill_null("other regions"))
+    base = samples.join(top_regions(fakes, ctx).rename({"regions_top": "elsewhere"}), on="sample_id",
+                        how="left").with_columns(pl.col("elsewhere").fill_null("other regions"))
     touched = reg.select("sample_id", "node_id").unique()
     hashes = samples.select("sample_id", "h")
     out = []
