@@ -66,7 +66,9 @@ def response_schema() -> dict:
 
 def build_request(facts: dict, cfg: ConversationConfig) -> dict:
     verdict = "manipulated" if facts.get("label") == "fake" else "authentic"
-    lines = [f"Verdict: {verdict}."]
+    # the image id makes each image's request (and cache entry) its own: images with the same facts
+    # (every real image) still get their own conversation instead of one cached for all
+    lines = [f"Image id: {facts.get('sample_id')}.", f"Verdict: {verdict}."]
     if facts.get("method"):
         lines.append(f"Forgery method: {facts['method']} (category {facts.get('category')}).")
     if facts.get("regions_text"):

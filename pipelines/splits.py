@@ -101,7 +101,8 @@ def leaks(frame: pl.DataFrame) -> dict[str, list[str]]:
     g = frame.drop_nulls("group").group_by("group").agg(pl.col("split").n_unique().alias("k")).filter(pl.col("k") > 1)
     out["group"] = sorted(g["group"].to_list())
     if "identities" in frame.columns:
-        ids = frame.select(pl.concat_list([pl.col("identities").str.split("|"), pl.concat_list(pl.col("group"))])
+        own = pl.col("identities").str.split("|").fill_null(pl.lit([], dtype=pl.List(pl.String)))
+        ids = frame.select(pl.concat_list([own, pl.concat_list(pl.col("group"))])
                            .alias("i"), "split").explode("i").drop_nulls("i").filter(pl.col("i") != "")
         i = ids.group_by("i").agg(pl.col("split").n_unique().alias("k")).filter(pl.col("k") > 1)
         out["identity"] = sorted(i["i"].to_list())

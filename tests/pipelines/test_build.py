@@ -189,7 +189,7 @@ def test_perfect_submission_scores_one(built):
 
     bench = pq.read_table(built / "bench.parquet").to_pylist()
     sub = [{"question_id": r["question_id"], "answer": r["answer"], "masks": r["masks"]} for r in bench]
-    rep = score(built / "bench.parquet", sub, bootstrap=0)
+    rep = score(built / "bench.parquet", sub, bootstrap=0, use_java=False, meteor=False)
     assert rep.tasks["det"]["acc"] == 1.0
     assert rep.tasks["cls"]["acc"] == 1.0
     for t in ("loc", "age"):
@@ -198,7 +198,7 @@ def test_perfect_submission_scores_one(built):
     # and a wrong one does not
     wrong = [dict(s, answer="No." if r["task"] == "det" and r["label"] == "fake" else s["answer"], masks=[])
              for s, r in zip(sub, bench)]
-    rep2 = score(built / "bench.parquet", wrong, bootstrap=0)
+    rep2 = score(built / "bench.parquet", wrong, bootstrap=0, use_java=False, meteor=False)
     assert rep2.tasks["det"]["acc"] < 1.0 and rep2.tasks["loc"]["giou"] < 1.0
 
 
