@@ -197,6 +197,24 @@ def _image(rel: str, row: dict, i: int, rep: ValidationReport) -> None:
             rep.add("image", f"{rel} row {i}", f"embedded image does not decode: {e}")
 
 
+def _file_rows(name: str, rel: str, f: Path, split: str, schema, ids: Counter, frames: list,
+               rep: ValidationReport) -> None:
+    i = 0
+    key = "question_id" if name == "bench" else ("sample_id" if name == "annotations" else "id")
+    cols = [c for c in ("sample_id", "group", "identities", "split") if c in schema.names]
+    for batch in pq.ParquetFile(f).iter_batches(batch_size=2048):
+        for row in batch.to_pylist():
+            CHECKS[name](rel, row, i, rep)
+            _image(rel, row, i, rep)
+            ids[row[key]] += 1
+            if "split" in row and row["split"] != split:
+                rep.add("leak", f"{rel} row {i} ({key} {row[key]})",
+                        f"split column says {row['split']!r}, file is {split!r}")
+            i += 1
+        frames.append(pl.from_arrow(batch.select(cols)).with_columns(pl.lit(split).alias("file_split")))
+    rep.checked[f"{name} rows"] += i
+
+
 def _rows(root: Path, layout: dict, rep: ValidationReport) -> dict[str, pl.DataFrame]:
     """Row checks; returns per config a frame (sample_id, split, ...) for the leakage check."""
     seen: dict[str, pl.DataFrame] = {}
@@ -216,19 +234,10 @@ def _rows(root: Path, layout: dict, rep: ValidationReport) -> dict[str, pl.DataF
                     miss = [x for x in schema.names if x not in got.names]
                     rep.add("schema", rel, f"schema differs from {name}'s: unexpected {diff or 'none'}, missing {miss or 'none'}")
                     continue
-                i = 0
-                key = "question_id" if name == "bench" else ("sample_id" if name == "annotations" else "id")
-                cols = [c for c in ("sample_id", "group", "identities", "split") if c in schema.names]
-                for batch in pq.ParquetFile(f).iter_batches(batch_size=2048):
-                    for row in batch.to_pylist():
-                        CHECKS[name](rel, row, i, rep)
-                        _image(rel, row, i, rep)
-                        ids[row[key]] += 1
-                        if "split" in row and row["split"] != split:
-                            rep.add("leak", f"{rel} row {i} ({key} {row[key]})", f"split column says {row['split']!r}, file is {split!r}")
-                        i += 1
-                    frames.append(pl.from_arrow(batch.select(cols)).with_columns(pl.lit(split).alias("file_split")))
-                rep.checked[f"{name} rows"] += i
+                try:
+                    _file_rows(name, rel, f, split, schema, ids, frames, rep)
+                except (OSError, ValueError) as e:  # pyarrow: a damaged file
+                    rep.add("schema", rel, f"rows cannot be read: {e}")
         for k, n in ids.items():
             if n > 1:
                 rep.add("ids", name, f"id {k!r} occurs {n} times")
