@@ -65,11 +65,12 @@ def read_index(inputs: list[AnnotationInput]) -> pl.DataFrame:
     frames = []
     for s, inp in enumerate(inputs):
         for f, shard in enumerate(inp.shards):
-            names = pq.read_schema(shard).names
+            pf = pq.ParquetFile(shard)  # (pq.read_table would import pyarrow.dataset and pandas: seconds)
+            names = pf.schema_arrow.names
             missing = [c for c in ("sample_id", "status", "label") if c not in names]
             if missing:
                 raise InputError(f"{shard}: not an annotation shard (no {', '.join(missing)})")
-            t = pq.read_table(shard, columns=[c for c in INDEX_COLUMNS if c in names])
+            t = pf.read(columns=[c for c in INDEX_COLUMNS if c in names])
             df = pl.from_arrow(t)
             if "artifact_regions" in df.columns:
                 df = df.with_columns(pl.col("artifact_regions").list.len().fill_null(0).alias("n_regions")).drop(

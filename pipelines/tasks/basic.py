@@ -8,7 +8,8 @@ import polars as pl
 from fifa.pipelines.methods import CATEGORY_NAMES, UnknownMethodError
 
 from .. import rand
-from .common import TaskContext, capitalize, fill, finish, hashes, join_names, pick, sentences, top_regions, two_turns
+from .common import (TaskContext, capitalize, fill, finish, hashes, join_names, pick, sentences, slim, top_regions,
+                     two_turns)
 
 FAKE = pl.col("label") == "fake"
 
@@ -17,7 +18,8 @@ def det_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
     from fifa.annotator.explain import CATEGORY_WORDS
 
     t = ctx.templates
-    f = chunk.join(top_regions(chunk, ctx), on="sample_id", how="left", maintain_order="left")
+    f = slim(chunk, "grounded", "mask_area", "mask_fraction", "reason").join(
+        top_regions(chunk, ctx), on="sample_id", how="left", maintain_order="left")
     f = f.with_columns(pick(f, t.q("det"), "det/q", "_q"), pick(f, t.a("det_fake"), "det/a", "_af"),
                        pick(f, t.a("det_fake_unmeasured"), "det/a", "_au"))
     measured = pl.col("grounded") & (pl.col("mask_area").fill_null(0) > 0) & pl.col("regions_top").is_not_null()
@@ -45,7 +47,7 @@ def _method_info(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
 def cls_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
     t = ctx.templates
     info = _method_info(chunk, ctx)
-    f = chunk.join(info, on="method", how="left", maintain_order="left")
+    f = slim(chunk).join(info, on="method", how="left", maintain_order="left")
     unknown = f.filter(FAKE & pl.col("method").is_not_null() & pl.col("m_def").is_null())
     ctx.count("cls_method_not_in_table", unknown.height)
     if unknown.height:
@@ -108,7 +110,7 @@ def toe_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
         pl.col("line").filter(pl.col("kind") == "item").str.join("\n").alias("items"),
         pl.col("line").filter(pl.col("kind") == "outro").str.join(" ").alias("outro"),
     )
-    f = chunk.join(agg, on="sample_id", how="left", maintain_order="left")
+    f = slim(chunk, "plain").join(agg, on="sample_id", how="left", maintain_order="left")
     parts = pl.concat_list([pl.col("intro"), pl.col("items"), pl.col("outro")]).list.eval(
         pl.element().filter(pl.element().is_not_null() & (pl.element() != "")))
     answer = pl.when(pl.col("items").fill_null("") == "").then(pl.col("plain")).otherwise(parts.list.join("\n"))

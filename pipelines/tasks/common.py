@@ -57,6 +57,11 @@ class TaskContext:
         return "the " + node_id.replace("_", " ")
 
 
+def slim(chunk: pl.DataFrame, *extra: str) -> pl.DataFrame:
+    """The sample columns, the hash and ``extra``: joins and filters then move only what a task needs."""
+    return chunk.select(*SAMPLE_COLUMNS, "h", *extra)
+
+
 def hashes(frame: pl.DataFrame) -> np.ndarray:
     return frame["h"].to_numpy().astype(np.uint64)
 

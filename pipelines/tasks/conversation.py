@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from .. import rand
-from .common import TaskContext, fill, finish, join_names, pick
+from .common import TaskContext, fill, finish, join_names, pick, slim
 
 FAKE = pl.col("label") == "fake"
 MAX_REGIONS = 5
@@ -55,7 +55,7 @@ def fc_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
     for nid in summary["top_id"].drop_nulls().unique().to_list():
         if nid in ctx.tree and ctx.tree[nid].artifacts:
             cues[nid] = "; ".join(a.rstrip(".") for a in ctx.tree[nid].artifacts[:CUES])
-    f = chunk.join(summary, on="sample_id", how="left", maintain_order="left").with_columns(
+    f = slim(chunk, "plain", "reason").join(summary, on="sample_id", how="left", maintain_order="left").with_columns(
         pl.col("top_id").replace_strict(cues, default=None, return_dtype=pl.String).alias("cues"))
     f = f.with_columns(
         pick(f, t.q("fc_open"), "fc/q1", "_q1"), pick(f, t.a("fc_verdict_fake"), "fc/a1", "_a1f"),

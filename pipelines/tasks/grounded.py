@@ -6,7 +6,7 @@ import polars as pl
 
 from fifa.annotator import age as age_marks
 
-from .common import MARK_RE, RLE, TaskContext, fill, finish, pick, two_turns
+from .common import MARK_RE, RLE, TaskContext, fill, finish, pick, slim, two_turns
 
 FAKE = pl.col("label") == "fake"
 #: a fake whose artifact was measured (a source to compare with) and found
@@ -32,9 +32,8 @@ def _repair(text: str, segments: list[dict]) -> tuple[str, list[dict]]:
 
 def age_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
     t = ctx.templates
-    skip = chunk.filter(FAKE & ~MEASURED)
-    ctx.count("age_fake_without_measured_mask", skip.height)
-    f = chunk.filter(~FAKE | MEASURED)
+    ctx.count("age_fake_without_measured_mask", chunk.filter(FAKE & ~MEASURED).height)
+    f = slim(chunk, "grounded", "mask_area", "explanation", "plain", "segments").filter(~FAKE | MEASURED)
     marks = pl.col("explanation").fill_null("").str.extract_all(MARK_RE)
     f = f.with_columns(
         marks.list.eval(pl.element().str.extract(r"\(([a-z0-9_]+)\)$", 1)).alias("_ids"),
@@ -67,9 +66,8 @@ def age_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
 
 def loc_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
     t = ctx.templates
-    skip = chunk.filter(FAKE & ~MEASURED)
-    ctx.count("loc_fake_without_measured_mask", skip.height)
-    f = chunk.filter(~FAKE | MEASURED)
+    ctx.count("loc_fake_without_measured_mask", chunk.filter(FAKE & ~MEASURED).height)
+    f = slim(chunk, "grounded", "mask_area", "artifact_mask").filter(~FAKE | MEASURED)
     phrase = t.a("loc_phrase")
     mark = pl.lit(age_marks.mark(phrase, "artifact"))
     fake_a = pick(f, t.a("loc_fake"), "loc/a", "_af")

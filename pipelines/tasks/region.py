@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from .. import rand
-from .common import RLE, TaskContext, capitalize, fill, finish, pick, sentences, top_regions, two_turns
+from .common import RLE, TaskContext, capitalize, fill, finish, pick, sentences, slim, top_regions, two_turns
 
 FAKE = pl.col("label") == "fake"
 MEASURED = FAKE & pl.col("grounded") & (pl.col("mask_area").fill_null(0) > 0)
@@ -26,32 +26,41 @@ GRID = 4
 MARGIN = 0.02
 
 
-def _bbox(masks: list[dict]) -> np.ndarray:
-    """[x0, y0, x1, y1] per RLE (pycocotools, one C call)."""
+def _bbox(masks: pl.Series) -> np.ndarray:
+    """[x0, y0, x1, y1] per RLE of a polars RLE series (pycocotools, one C call)."""
     from pycocotools import mask as mask_utils
 
-    if not masks:
+    if not masks.len():
         return np.zeros((0, 4))
-    b = np.asarray(mask_utils.toBbox(masks), dtype=np.float64).reshape(-1, 4)
+    counts = masks.struct.field("counts").to_list()
+    sizes = masks.struct.field("size").list.to_array(2).to_numpy().tolist()
+    b = np.asarray(mask_utils.toBbox([{"size": s, "counts": c} for s, c in zip(sizes, counts)]),
+                   dtype=np.float64).reshape(-1, 4)
     b[:, 2] += b[:, 0]
     b[:, 3] += b[:, 1]
     return b
 
 
-def _box_rles(boxes: np.ndarray, sizes: np.ndarray) -> list[dict]:
-    """RLE of each [x0, y0, x1, y1] box in an image of size [h, w] (grouped by size, one C call each)."""
+def _boxes_series(name: str, boxes: np.ndarray) -> pl.Series:
+    return pl.Series(name, np.ascontiguousarray(boxes, dtype=np.float64)).cast(pl.List(pl.Float64))
+
+
+def _box_rles(boxes: np.ndarray, sizes: np.ndarray) -> pl.Series:
+    """RLE series of each [x0, y0, x1, y1] box in an image of size [h, w] (one C call per distinct size)."""
     from pycocotools import mask as mask_utils
 
-    out: list[dict | None] = [None] * len(boxes)
-    keys = [tuple(s) for s in sizes.tolist()]
-    for hw in sorted(set(keys)):
-        idx = [i for i, k in enumerate(keys) if k == hw]
-        xywh = boxes[idx].copy()
+    counts: list[str | None] = [None] * len(boxes)
+    keys = sizes[:, 0].astype(np.int64) * 1_000_003 + sizes[:, 1].astype(np.int64)
+    for key in np.unique(keys):
+        idx = np.flatnonzero(keys == key)
+        hh, ww = (int(v) for v in sizes[idx[0]])
+        xywh = boxes[idx].astype(np.float64).copy()
         xywh[:, 2:] -= xywh[:, :2]
-        rles = mask_utils.frPyObjects(np.ascontiguousarray(xywh, dtype=np.float64), int(hw[0]), int(hw[1]))
-        for i, r in zip(idx, rles):
-            out[i] = {"size": [int(hw[0]), int(hw[1])], "counts": r["counts"].decode("ascii")}
-    return out  # type: ignore[return-value]
+        for i, r in zip(idx.tolist(), mask_utils.frPyObjects(np.ascontiguousarray(xywh), hh, ww)):
+            counts[i] = r["counts"].decode("ascii")
+    size = pl.Series("size", np.ascontiguousarray(sizes, dtype=np.int64)).cast(pl.List(pl.Int64))
+    return pl.DataFrame([size, pl.Series("counts", counts, dtype=pl.String)]).select(
+        pl.struct("size", "counts").alias("mask")).to_series()
 
 
 def _extent(ctx: TaskContext) -> pl.Expr:
@@ -91,7 +100,8 @@ def _negative_counts(samples: pl.DataFrame, npos: pl.DataFrame, ctx: TaskContext
 
 def region_rows(chunk: pl.DataFrame, ctx: TaskContext) -> list[pl.DataFrame]:
     t = ctx.templates
-    samples = chunk.filter(MEASURED | (pl.col("label") == "real"))
+    samples = slim(chunk, "grounded", "mask_area", "height", "width", "artifact_mask", "artifact_regions", "regions",
+                   "explanation").filter(MEASURED | (pl.col("label") == "real"))
     ctx.count("rq_fake_without_measured_mask", chunk.filter(FAKE & ~MEASURED).height)
     fakes = samples.filter(FAKE)
     names = {n: ctx.region_phrase(n) for n in ANCHORS}
@@ -108,10 +118,14 @@ def region_rows(chunk: pl.DataFrame, ctx: TaskContext) -> list[pl.DataFrame]:
     desc = desc.group_by(["sample_id", "node_id"]).agg(pl.col("sentence").first())
     pos = pos.join(desc, on=["sample_id", "node_id"], how="left").with_columns(
         region_name.alias("region"), _extent(ctx).alias("extent"), pl.col("sentence").fill_null(""))
-    base = samples.join(top_regions(fakes, ctx).rename({"regions_top": "elsewhere"}), on="sample_id",
+    base = slim(samples, "height", "width", "artifact_mask").join(top_regions(fakes, ctx).rename({"regions_top": "elsewhere"}), on="sample_id",
                         how="left").with_columns(pl.col("elsewhere").fill_null("other regions"))
     touched = reg.select("sample_id", "node_id").unique()
     hashes = samples.select("sample_id", "h")
+    if "rq_mask" in ctx.tasks or "rq_box" in ctx.tasks:
+        base = base.with_columns(_boxes_series("abox", _bbox(base["artifact_mask"])))
+    if "rq_box" in ctx.tasks:
+        pos = pos.with_columns(_boxes_series("box", _bbox(pos["mask"])))
     out = []
     for task in ("rq_name", "rq_mask", "rq_box"):
         if task not in ctx.tasks:
@@ -132,8 +146,8 @@ def region_rows(chunk: pl.DataFrame, ctx: TaskContext) -> list[pl.DataFrame]:
 
 def _cells(base: pl.DataFrame, nneg: pl.DataFrame, hashes: pl.DataFrame, task: str) -> pl.DataFrame:
     """Grid cells (as box and mask) that do not meet the artifact of the sample."""
-    b = base.select("sample_id", "label", "height", "width", "artifact_mask")
-    ab = _bbox(b["artifact_mask"].to_list()) if b.height else np.zeros((0, 4))
+    b = base.select("sample_id", "label", "height", "width", "abox")
+    ab = b["abox"].list.to_array(4).to_numpy().reshape(-1, 4) if b.height else np.zeros((0, 4))
     fake = (b["label"] == "fake").to_numpy()
     h = b["height"].to_numpy().astype(np.float64)
     w = b["width"].to_numpy().astype(np.float64)
@@ -152,23 +166,16 @@ def _cells(base: pl.DataFrame, nneg: pl.DataFrame, hashes: pl.DataFrame, task: s
     cells = _take(cells, hashes, f"{task}/negpick", pl.col("nneg"))
     boxes = cells.select("x0", "y0", "x1", "y1").to_numpy()
     sizes = cells.select("height", "width").to_numpy()
-    masks = _box_rles(boxes, sizes) if cells.height else []
-    return cells.with_columns(
-        pl.Series("mask", masks, dtype=RLE),
-        pl.concat_list([pl.col("x0"), pl.col("y0"), pl.col("x1"), pl.col("y1")]).alias("box"),
-    )
+    masks = _box_rles(boxes, sizes) if cells.height else pl.Series("mask", [], dtype=RLE)
+    return cells.with_columns(masks, _boxes_series("box", boxes.reshape(-1, 4)))
 
 
 def _rows(task: str, base: pl.DataFrame, pos: pl.DataFrame, neg: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame | None:
     t = ctx.templates
     area = task != "rq_name"
     cols = ["sample_id", "node_id", "_rank"]
-    if area:
-        if pos.height:
-            b = _bbox(pos["mask"].to_list())
-            pos = pos.with_columns(pl.Series("box", b.tolist(), dtype=pl.List(pl.Float64)))
-        else:
-            pos = pos.with_columns(pl.lit(None, dtype=pl.List(pl.Float64)).alias("box"))
+    if area and "box" not in pos.columns:
+        pos = pos.with_columns(pl.lit(None, dtype=pl.List(pl.Float64)).alias("box"))
     p = pos.select(*cols, "region", "extent", "sentence", *(["mask", "box"] if area else [])).with_columns(
         pl.lit(True).alias("positive"))
     n = neg.select(*cols, *([] if area else ["region"]), *(["mask", "box"] if area else [])).with_columns(
