@@ -55,9 +55,9 @@ class BuildConfig:
     seed: int = 0
     tasks: tuple[str, ...] = TASKS
     ratios: SplitRatios = field(default_factory=SplitRatios)
-    rq_queries: int = 2  #: positive queries per fake and rq task (at most; fewer when fewer regions)
-    negative_fraction: float = 0.25  #: expected share of negative rq queries among a fake's queries
-    real_queries: int = 1  #: negative rq queries per real image and rq task
+    rq_queries: int = 3  #: positive queries per fake and rq task (at most; fewer when fewer regions)
+    negative_fraction: float = 1 / 3  #: expected share of negative rq queries among a fake's queries
+    real_queries: int = 2  #: negative rq queries per real image and rq task
     bench_per_class: int | None = 500  #: at most this many bench questions per (task, class)
     bench_cls: str = "method"  #: the cls question the bench asks: method | category
     chunk_rows: int = 4096  #: annotations per chunk (memory vs. overhead)

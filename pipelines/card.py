@@ -157,7 +157,7 @@ Images are {images}.
 2. `fifa-data build` (seed {b.get('seed')}) turned every kept annotation into rows of the nine tasks
    (`det, cls, toe, age, loc, rq_name, rq_mask, rq_box, fc`) with template libraries of at least 30 question
    phrasings per task; region queries include negatives on untouched regions (share
-   {cfg.get('negative_fraction')}). Conversations: {b.get('fc', {}).get('backend')}.
+   {round(cfg.get('negative_fraction') or 0, 3)}). Conversations: {b.get('fc', {}).get('backend')}.
 3. Splits by source group, never cutting a group or an identity (connected components of groups linked by
    shared identities, {b.get('split_units')} units), stratified by method, ratios
    {ratios.get('train')}/{ratios.get('validation')}/{ratios.get('test')}. The bench is the test split,

@@ -58,9 +58,9 @@ def build(
     seed: Annotated[int, typer.Option(help="Seed of every choice (templates, queries, splits).")] = 0,
     tasks: Annotated[str, typer.Option(help="Comma-separated tasks.")] = ",".join(TASKS),
     split_ratios: Annotated[str, typer.Option(help="train,validation,test shares of the rows.")] = "0.8,0.1,0.1",
-    rq_queries: Annotated[int, typer.Option(help="Positive region queries per fake and rq task (at most).")] = 2,
-    negative_fraction: Annotated[float, typer.Option(help="Share of negative region queries of a fake.")] = 0.25,
-    real_queries: Annotated[int, typer.Option(help="Negative region queries per real image and rq task.")] = 1,
+    rq_queries: Annotated[int, typer.Option(help="Positive region queries per fake and rq task (at most).")] = 3,
+    negative_fraction: Annotated[float, typer.Option(help="Share of negative region queries of a fake.")] = 1 / 3,
+    real_queries: Annotated[int, typer.Option(help="Negative region queries per real image and rq task.")] = 2,
     bench_per_class: Annotated[int, typer.Option(help="At most this many bench questions per task and class "
                                                       "(0: no cap).")] = 500,
     bench_cls: Annotated[str, typer.Option(help="cls bench question: method | category.")] = "method",

@@ -39,9 +39,9 @@ class TaskContext:
     tasks: tuple[str, ...]
     methods: object  # fifa.pipelines.methods.MethodTable
     tree: object  # fifa.concept_tree.tree.ConceptTree
-    rq_queries: int = 2
-    negative_fraction: float = 0.25
-    real_queries: int = 1
+    rq_queries: int = 3
+    negative_fraction: float = 1 / 3
+    real_queries: int = 2
     bench_cls: str = "method"
     conversations: object = None  # fifa.pipelines.conversation generator
     counters: dict = field(default_factory=dict)
