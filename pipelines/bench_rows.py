@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -83,4 +82,4 @@ class BenchCollector:
         return to_schema(f.drop("cls").to_arrow(), BENCH_SCHEMA), kept
 
 
-__all__ = ["to_instruct", "to_bench", "BenchCollector", "np"]
+__all__ = ["to_instruct", "to_bench", "BenchCollector"]

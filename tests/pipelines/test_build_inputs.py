@@ -50,6 +50,11 @@ def test_review_file_leaves_rejected_out_and_is_recorded(annotated, tmp_path):
     assert r["sha256"] == hashlib.sha256(rf.read_bytes()).hexdigest()
     kept = set(pl.read_parquet(sorted((tmp_path / "b" / "annotations").glob("*.parquet")))["sample_id"])
     assert fakes[0] not in kept and fakes[1] not in kept and fakes[2] in kept
+    from fifa.pipelines.release import ReleaseConfig, release
+
+    release(tmp_path / "b", tmp_path / "r", ReleaseConfig(version="0.1"))
+    card = (tmp_path / "r" / "README.md").read_text()
+    assert "Reviewed with `review.json`" in card and "reviewer ana): 1 accepted, 2 rejected" in card
 
 
 @pytest.mark.parametrize("doc,msg", [
