@@ -67,18 +67,19 @@ def test_card_header_and_content(releases, built):
     assert str(built) not in text and "/tmp/" not in (releases["ref"] / "release.json").read_text()
 
 
-def test_datasets_loads_every_config_and_split(built, releases):
+def test_datasets_loads_every_config_and_split(built, releases, tmp_path):
     import datasets
 
+    cache = str(tmp_path / "hf-cache")  # a fresh cache: datasets may reuse an older folder's rows otherwise
     for name, rel in releases.items():
         for config, splits in CONFIG_SPLITS.items():
             files = {s: sorted(str(p) for p in (rel / "data" / config).glob(f"{s}-*.parquet")) for s in splits}
-            ds = datasets.load_dataset("parquet", data_files=files)
-            by_card = datasets.load_dataset(str(rel), config)
+            ds = datasets.load_dataset("parquet", data_files=files, cache_dir=cache)
+            by_card = datasets.load_dataset(str(rel), config, cache_dir=cache)
             for s in splits:
                 assert ds[s].num_rows == by_card[s].num_rows == rows_in_build(built, config, s)
             assert set(by_card) == set(splits)
-        card = datasets.load_dataset(str(rel), "instruct")
+        card = datasets.load_dataset(str(rel), "instruct", cache_dir=cache)
         row = card["train"][0]
         assert row["messages"][0]["role"] == "user"
         if name == "emb":
@@ -87,7 +88,7 @@ def test_datasets_loads_every_config_and_split(built, releases):
 
             img = card["train"][0]["image"]
             assert isinstance(img, PILImage.Image)
-            bench = datasets.load_dataset(str(rel), "bench")["test"]
+            bench = datasets.load_dataset(str(rel), "bench", cache_dir=cache)["test"]
             q = next(r for r in bench if r["task"] == "loc" and r["masks"])
             assert list(q["masks"][0]["size"]) == [q["image"].height, q["image"].width]
         else:
