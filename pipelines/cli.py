@@ -53,7 +53,8 @@ def forge(
          "fifa-data build --annotations ann/ --out build/ --fc-llm openai --model gpt-4o-mini --fc-max-cost 5")
 def build(
     annotations: Annotated[list[Path], typer.Option(help="Annotation folder of fifa-annotate run (repeatable: several "
-                                                         "runs make one dataset).", exists=True, file_okay=False)],
+                                                         "runs make one dataset).", exists=True, file_okay=False,
+                                                    metavar="DIR")],
     out: Annotated[Path, typer.Option(help="Build folder to write (replaced if it is a build).", file_okay=False)],
     seed: Annotated[int, typer.Option(help="Seed of every choice (templates, queries, splits).")] = 0,
     tasks: Annotated[str, typer.Option(help="Comma-separated tasks.")] = ",".join(TASKS),
@@ -69,7 +70,8 @@ def build(
     review: Annotated[Optional[Path], typer.Option(help="Review file of fifa-data view: rejected annotations are left "
                                                         "out.", exists=True, dir_okay=False)] = None,
     extra_qa: Annotated[Optional[list[Path]], typer.Option(help="<manifest stem>.qa.parquet of an importer "
-                                                                "(repeatable).", exists=True, dir_okay=False)] = None,
+                                                                "(repeatable).", exists=True, dir_okay=False,
+                                                           metavar="FILE")] = None,
     image_root: Annotated[Optional[Path], typer.Option(help="Folder image paths are stored relative to (default: "
                                                             "the common folder of all images).")] = None,
     fc_llm: Annotated[str, typer.Option(help="fc conversations: offline | openai.")] = "offline",

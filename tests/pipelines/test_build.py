@@ -244,6 +244,15 @@ def test_task_the_annotations_cannot_supply(annotated, tmp_path):
     assert r.returncode == 2 and "unknown task" in r.stderr
 
 
+def test_image_root(annotated, tmp_path):
+    with pytest.raises(BuildError, match="outside the image root"):
+        build([annotated["ann"]], tmp_path / "b", build_config(tasks=("det",), image_root=str(tmp_path)))
+    build([annotated["ann"]], tmp_path / "b", build_config(tasks=("det",), image_root=str(annotated["root"])))
+    paths = instruct(tmp_path / "b")["image"].struct.field("path")
+    assert paths.str.starts_with("forged/images/").all()
+    assert all(resolve_image(tmp_path / "b", p).is_file() for p in paths.unique().to_list())
+
+
 def test_annotations_without_identities_column(annotated, tmp_path):
     old = tmp_path / "old"
     (old / "annotations").mkdir(parents=True)
