@@ -50,14 +50,18 @@ def _regroup(manifest: Path) -> Path:
 
 
 def add_identities(ann: Path, manifest: Path) -> None:
-    """Add the manifest's ``identities`` to the annotation shards (as the newer annotator writes it)."""
+    """The manifest's ``identities`` in the annotation shards (as newer annotators write them)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     ids = dict(zip(*pq.read_table(manifest, columns=["sample_id", "identities"]).to_pydict().values()))
     for shard in sorted((ann / "annotations").glob("part-*.parquet")):
         t = pq.read_table(shard)
-        t = t.append_column("identities", pa.array([ids.get(s) for s in t.column("sample_id").to_pylist()], pa.string()))
+        col = pa.array([ids.get(s) for s in t.column("sample_id").to_pylist()], pa.string())
+        if "identities" in t.column_names:  # newer annotators pass the manifest's identities through
+            t = t.set_column(t.column_names.index("identities"), "identities", col)
+        else:
+            t = t.append_column("identities", col)
         pq.write_table(t, shard)
 
 

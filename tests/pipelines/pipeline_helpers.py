@@ -28,9 +28,9 @@ def run_data(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 def fake_llm_server_class():
-    """The project's scripted OpenAI-compatible server (tests/helpers on main, the annotator before)."""
+    """The project's scripted OpenAI-compatible server (tests/testkit on main, the annotator before)."""
     try:
-        from helpers.fake_llm_server import FakeLLMServer  # type: ignore[import-not-found]
+        from testkit.fake_llm_server import FakeLLMServer  # type: ignore[import-not-found]
     except ImportError:
         from fifa.annotator.fake_llm_server import FakeLLMServer
     return FakeLLMServer
