@@ -123,7 +123,7 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
         inputs = [AnnotationInput.open(a) for a in annotations]
         methods = load_methods(config.methods)
         templates = load_templates(config.questions, config.answers)
-        review = load_review(config.review) if config.review else None
+        review = load_review(config.review) if config.review else None  # sample_id -> last Decision
     except (InputError, MethodTableError, ReviewError, TemplateError) as e:
         raise BuildError(str(e)) from None
     _check_out(Path(out))
@@ -135,12 +135,12 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
 
     # ---------------------------------------------------------------- pass 1: index, selection, splits
     index = read_index(inputs)
-    sel = select(index, review.rejected if review else None)
+    sel = select(index, {s for s, d in review.items() if d.rejected} if review is not None else None)
     kept = sel.kept
     if sel.duplicate_ids:
         warnings.append(f"{len(sel.duplicate_ids)} sample_id(s) occur more than once; the first ok row is kept: "
                         + ", ".join(sel.duplicate_ids[:10]) + (" ..." if len(sel.duplicate_ids) > 10 else ""))
-    review_summary = review.summary(set(index["sample_id"].to_list())) if review else None
+    review_summary = _review_summary(config.review, review, set(index["sample_id"].to_list())) if review else None
     if review_summary and review_summary["unknown"]:
         warnings.append(f"review: {review_summary['unknown']} decision(s) name sample ids the annotations do not "
                         f"have: {', '.join(review_summary['unknown_ids'][:10])}")
@@ -245,6 +245,24 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
     _replace(tmp, out)
     return BuildSummary(str(out), dict(st["rows"]["by_split"]), int(bench_table.num_rows),
                         {"read": index.height, "kept": kept.height}, left_out, warnings, complete=not incomplete)
+
+
+def _review_summary(path: str, decisions: dict, known: set[str]) -> dict:
+    """What build.json and the card record of a review: file, sha256, reviewer(s), counts, rejected notes."""
+    from .parquet_io import sha256_file
+    from .review import summarize
+
+    unknown = sorted(set(decisions) - known)
+    rejected = sorted(s for s, d in decisions.items() if d.rejected and s in known)
+    info = summarize(decisions)
+    return {
+        "file": Path(path).name, "sha256": sha256_file(Path(path)),
+        "reviewer": ", ".join(info["reviewers"]) or None, "first": info["first"], "last": info["last"],
+        "decisions": len(decisions), "accepted": sum(1 for s, d in decisions.items() if not d.rejected and s in known),
+        "rejected": len(rejected), "rejected_ids": rejected[:1000],
+        "rejected_notes": {s: decisions[s].note for s in rejected[:1000]},
+        "unknown": len(unknown), "unknown_ids": unknown[:100],
+    }
 
 
 def _check_supply(kept: pl.DataFrame, tasks: Sequence[str]) -> None:

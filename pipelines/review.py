@@ -1,82 +1,134 @@
-"""Review decisions of the viewer (``fifa-data view``), applied by ``fifa-data build --review FILE``.
+"""Review decisions: the file `fifa-data view` downloads and `fifa-data build --review FILE` reads.
 
-Format (shared with the viewer)::
+Format (version 1)::
 
-    {"version": 1, "reviewer": str | null,
-     "decisions": [{"sample_id": str, "decision": "accepted" | "rejected", "note": str, "at": ISO time}]}
+    {"version": 1, "reviewer": "ana" | null,
+     "decisions": [{"sample_id": "...", "decision": "accepted" | "rejected",
+                    "note": "...", "at": "2025-01-31T12:00:00.000Z"}, ...]}
 
-Later decisions for the same ``sample_id`` (later in the list) win. Rejected annotations are left
-out of the build; ids the annotations do not have are reported, not fatal.
+One decision per annotation (``sample_id``). When a sample_id appears more than once, the
+later entry in the list wins (the viewer writes decisions in time order, so this is also the
+latest ``at``). Unknown keys are ignored, so later versions can add fields.
 """
 
 from __future__ import annotations
 
-import hashlib
+import datetime as _dt
 import json
-from dataclasses import dataclass, field
+import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterable, Mapping
 
+from fifa.cli_utils import UserError
+
+VERSION = 1
 DECISIONS = ("accepted", "rejected")
 
 
-class ReviewError(ValueError):
-    """A review file that cannot be used (the message says where)."""
+class ReviewError(UserError, ValueError):
+    """A review file that cannot be used; the message says which entry and why."""
 
 
-@dataclass
-class Review:
-    source: str  # file name (no directory)
-    sha256: str
-    reviewer: str | None
-    decisions: dict[str, dict] = field(default_factory=dict)  # sample_id -> last decision
-
-    @property
-    def rejected(self) -> set[str]:
-        return {s for s, d in self.decisions.items() if d["decision"] == "rejected"}
+@dataclass(frozen=True)
+class Decision:
+    sample_id: str
+    decision: str  # accepted | rejected
+    note: str
+    at: str  # ISO-8601, as written by the reviewer's browser
+    reviewer: str | None = None
 
     @property
-    def accepted(self) -> set[str]:
-        return {s for s, d in self.decisions.items() if d["decision"] == "accepted"}
-
-    def summary(self, known_ids: set[str]) -> dict:
-        unknown = sorted(set(self.decisions) - known_ids)
-        rejected = sorted(self.rejected & known_ids)
-        return {
-            "file": self.source, "sha256": self.sha256, "reviewer": self.reviewer,
-            "decisions": len(self.decisions), "accepted": len(self.accepted & known_ids),
-            "rejected": len(rejected), "rejected_ids": rejected[:1000],
-            "rejected_notes": {s: self.decisions[s].get("note") or "" for s in rejected[:1000]},
-            "unknown": len(unknown), "unknown_ids": unknown[:100],
-        }
+    def rejected(self) -> bool:
+        return self.decision == "rejected"
 
 
-def load_review(path: str | Path) -> Review:
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-        doc = json.loads(raw.decode("utf-8"))
-    except OSError as e:
-        raise ReviewError(f"cannot read review file {p}: {e.strerror or e}") from None
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ReviewError(f"review file {p} is not JSON: {e}") from None
-    if not isinstance(doc, dict) or doc.get("version") != 1 or not isinstance(doc.get("decisions"), list):
-        raise ReviewError(f"review file {p}: expected {{\"version\": 1, \"reviewer\": ..., \"decisions\": [...]}}")
-    reviewer = doc.get("reviewer")
+def parse_time(value: object) -> _dt.datetime:
+    """An ISO-8601 time (``Z`` or an offset; naive times are taken as UTC)."""
+    if not isinstance(value, str) or not value:
+        raise ValueError("must be an ISO-8601 time string")
+    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    t = _dt.datetime.fromisoformat(text)
+    return t if t.tzinfo else t.replace(tzinfo=_dt.timezone.utc)
+
+
+def parse_review(obj: object, name: str = "review") -> dict[str, Decision]:
+    """Validate a decoded review object; returns sample_id -> its last decision."""
+    if not isinstance(obj, Mapping):
+        raise ReviewError(f"{name}: expected a JSON object with 'version' and 'decisions', got {type(obj).__name__}")
+    if obj.get("version") != VERSION:
+        raise ReviewError(f"{name}: unsupported version {obj.get('version')!r} (this toolkit reads version {VERSION})")
+    reviewer = obj.get("reviewer")
     if reviewer is not None and not isinstance(reviewer, str):
-        raise ReviewError(f"review file {p}: 'reviewer' must be a string or null")
-    out: dict[str, dict] = {}
-    for i, d in enumerate(doc["decisions"]):
-        where = f"review file {p}: decisions[{i}]"
-        if not isinstance(d, dict):
-            raise ReviewError(f"{where} must be an object")
-        sid, dec = d.get("sample_id"), d.get("decision")
-        if not isinstance(sid, str) or not sid:
-            raise ReviewError(f"{where}: 'sample_id' must be a non-empty string")
-        if dec not in DECISIONS:
-            raise ReviewError(f"{where} ({sid}): 'decision' must be one of {DECISIONS}, got {dec!r}")
-        note = d.get("note")
-        if note is not None and not isinstance(note, str):
-            raise ReviewError(f"{where} ({sid}): 'note' must be a string")
-        out.pop(sid, None)  # a later decision wins (and moves to the end)
-        out[sid] = {"decision": dec, "note": note or "", "at": d.get("at")}
-    return Review(p.name, hashlib.sha256(raw).hexdigest(), reviewer, out)
+        raise ReviewError(f"{name}: 'reviewer' must be a string or null")
+    entries = obj.get("decisions")
+    if not isinstance(entries, list):
+        raise ReviewError(f"{name}: 'decisions' must be a list")
+    out: dict[str, Decision] = {}
+    for i, e in enumerate(entries):
+        d = _decision(e, reviewer, f"{name}: decisions[{i}]")
+        out.pop(d.sample_id, None)  # re-insert: dict order follows the winning entries
+        out[d.sample_id] = d
+    return out
+
+
+def _decision(e: object, reviewer: str | None, where: str) -> Decision:
+    if not isinstance(e, Mapping):
+        raise ReviewError(f"{where}: expected an object, got {type(e).__name__}")
+    sid = e.get("sample_id")
+    if not isinstance(sid, str) or not sid:
+        raise ReviewError(f"{where}: 'sample_id' must be a non-empty string")
+    decision = e.get("decision")
+    if decision not in DECISIONS:
+        raise ReviewError(f"{where} ({sid!r}): 'decision' must be one of {', '.join(DECISIONS)}, got {decision!r}")
+    note = e.get("note", "")
+    if note is None:
+        note = ""
+    if not isinstance(note, str):
+        raise ReviewError(f"{where} ({sid!r}): 'note' must be a string")
+    try:
+        parse_time(e.get("at"))
+    except ValueError:
+        raise ReviewError(f"{where} ({sid!r}): 'at' must be an ISO-8601 time, got {e.get('at')!r}") from None
+    return Decision(sid, decision, note, e["at"], reviewer)
+
+
+def load_review(path: str | os.PathLike) -> dict[str, Decision]:
+    """Read and validate a review file; returns sample_id -> Decision (the last one per id).
+
+    Raises :class:`ReviewError` (a :class:`~fifa.cli_utils.UserError`: the CLI prints it and
+    exits 2) for a missing, unreadable or invalid file.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ReviewError(f"review file not found: {p}")
+    try:
+        obj = json.loads(p.read_text("utf-8"))
+    except UnicodeDecodeError:
+        raise ReviewError(f"{p}: not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise ReviewError(f"{p}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    return parse_review(obj, name=str(p))
+
+
+def dump_review(decisions: Iterable[Decision], reviewer: str | None = None) -> dict:
+    """The JSON object of a review file (entries in time order)."""
+    items = sorted(decisions, key=lambda d: parse_time(d.at))
+    return {
+        "version": VERSION,
+        "reviewer": reviewer,
+        "decisions": [{k: v for k, v in asdict(d).items() if k != "reviewer"} for d in items],
+    }
+
+
+def summarize(decisions: Mapping[str, Decision]) -> dict:
+    """Counts and reviewers of a review, for a dataset card."""
+    acc = sum(1 for d in decisions.values() if d.decision == "accepted")
+    times = [parse_time(d.at) for d in decisions.values()]
+    return {
+        "accepted": acc,
+        "rejected": len(decisions) - acc,
+        "reviewers": sorted({d.reviewer for d in decisions.values() if d.reviewer}),
+        "first": min(times).isoformat() if times else None,
+        "last": max(times).isoformat() if times else None,
+    }

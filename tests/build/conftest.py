@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 _here = os.path.dirname(os.path.abspath(__file__))
-if _here not in sys.path:  # pytest runs with --import-mode=importlib: make pipeline_helpers importable
+if _here not in sys.path:  # pytest runs with --import-mode=importlib: make build_helpers importable
     sys.path.insert(0, _here)
 
-from pipeline_helpers import build_config  # noqa: E402
+from build_helpers import build_config  # noqa: E402
 
 
 def _regroup(manifest: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Helpers of the pipelines tests (importable thanks to tests/pipelines/conftest.py)."""
+"""Helpers of the build tests (importable thanks to tests/build/conftest.py)."""
 
 from __future__ import annotations
 

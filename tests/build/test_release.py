@@ -15,7 +15,7 @@ import yaml
 from fifa.pipelines.release import ReleaseConfig, ReleaseError, release
 from fifa.pipelines.validate import validate
 
-from pipeline_helpers import run_data
+from build_helpers import run_data
 
 CONFIG_SPLITS = {"instruct": ("train", "validation"), "bench": ("test",), "annotations": ("train", "validation", "test")}
 

@@ -14,7 +14,7 @@ import pytest
 from fifa.pipelines.build import BuildError, build
 from fifa.pipelines.schema import EXTRA_QA_SCHEMA
 
-from pipeline_helpers import build_config, conversation_server, run_data
+from build_helpers import build_config, conversation_server, run_data
 
 
 def rows(b: Path) -> pl.DataFrame:
@@ -58,7 +58,7 @@ def test_review_file_leaves_rejected_out_and_is_recorded(annotated, tmp_path):
 
 
 @pytest.mark.parametrize("doc,msg", [
-    ({"version": 2, "decisions": []}, "expected"),
+    ({"version": 2, "decisions": []}, "version"),
     ({"version": 1, "reviewer": None, "decisions": [{"sample_id": "x", "decision": "maybe"}]}, "decision"),
     ({"version": 1, "reviewer": None, "decisions": [{"decision": "accepted"}]}, "sample_id"),
 ])

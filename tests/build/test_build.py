@@ -15,7 +15,7 @@ from fifa.annotator.age import MARK_RE, to_plain
 from fifa.pipelines.build import BuildError, build, resolve_image
 from fifa.pipelines.schema import BENCH_SCHEMA, INSTRUCT_SCHEMA, TASKS
 
-from pipeline_helpers import build_config, run_data
+from build_helpers import build_config, run_data
 
 
 def instruct(b: Path) -> pl.DataFrame:

@@ -12,7 +12,7 @@ import pytest
 
 from fifa.pipelines.export import FORMATS, ExportError, export
 
-from pipeline_helpers import run_data
+from build_helpers import run_data
 
 MASK_ONLY = {"loc", "rq_mask"}
 
