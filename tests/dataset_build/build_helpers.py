@@ -1,4 +1,4 @@
-"""Helpers of the build tests (importable thanks to tests/build/conftest.py)."""
+"""Helpers of the build tests (importable thanks to tests/dataset_build/conftest.py)."""
 
 from __future__ import annotations
 
