@@ -269,6 +269,11 @@ class OpenAIExplainer:
         except Exception:  # pragma: no cover
             pass
 
+    def complete(self, request: dict) -> tuple[dict, int]:
+        """Send any chat-completions body with this client's retry policy (other generators reuse it):
+        ({content, finish_reason, prompt_tokens, completion_tokens}, HTTP calls); raises TransportError."""
+        return self._send(request)
+
     # ------------------------------------------------------------------ transport
     def _is_retryable(self, exc: BaseException) -> bool:
         o = self._openai
@@ -414,3 +419,7 @@ def read_api_key(api_key_file: str | Path | None) -> str | None:
     if api_key_file:
         return Path(api_key_file).read_text("utf-8").strip() or None
     return os.environ.get("OPENAI_API_KEY") or None
+
+
+#: Public name of the transport failure raised by :meth:`OpenAIExplainer.complete`.
+TransportError = _Transport

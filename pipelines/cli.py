@@ -10,6 +10,8 @@ import typer
 from fifa.cli_utils import UserError, command, examples, make_app, run_app, setup_logging
 from fifa.pipelines.import_cli import import_app
 
+from .schema import TASKS
+
 app = make_app(
     "Build XDFA datasets: pseudo-forgeries, imports, instruction data, exports, releases, a viewer.",
     epilog=examples("fifa-data forge --out forged/ --n 60 --seed 1"),
@@ -71,6 +73,142 @@ def view(
                f"{s.samples_with_warnings} samples with warnings, {s.missing_images} without an image")
     if s.samples == 0:
         raise typer.Exit(1)
+
+@command(app, "fifa-data build --annotations ann/ --out build/ --seed 0",
+         "fifa-data build --annotations ffpp_ann/ --annotations celebdf_ann/ --out build/ --review review.json",
+         "fifa-data build --annotations ann/ --out build/ --tasks det,cls,age --split-ratios 0.7,0.1,0.2",
+         "fifa-data build --annotations ann/ --out build/ --fc-llm openai --model gpt-4o-mini --fc-max-cost 5")
+def build(
+    annotations: Annotated[list[Path], typer.Option(help="Annotation folder of fifa-annotate run (repeatable: several "
+                                                         "runs make one dataset).", exists=True, file_okay=False,
+                                                    metavar="DIR")],
+    out: Annotated[Path, typer.Option(help="Build folder to write (replaced if it is a build).", file_okay=False)],
+    seed: Annotated[int, typer.Option(help="Seed of every choice (templates, queries, splits).")] = 0,
+    tasks: Annotated[str, typer.Option(help="Comma-separated tasks.")] = ",".join(TASKS),
+    split_ratios: Annotated[str, typer.Option(help="train,validation,test shares of the rows.")] = "0.8,0.1,0.1",
+    rq_queries: Annotated[int, typer.Option(help="Positive region queries per fake and rq task (at most).")] = 3,
+    negative_fraction: Annotated[float, typer.Option(help="Share of negative region queries of a fake.")] = 1 / 3,
+    real_queries: Annotated[int, typer.Option(help="Negative region queries per real image and rq task.")] = 2,
+    bench_per_class: Annotated[int, typer.Option(help="At most this many bench questions per task and class "
+                                                      "(0: no cap).")] = 500,
+    bench_cls: Annotated[str, typer.Option(help="cls bench question: method | category.")] = "method",
+    methods: Annotated[Optional[Path], typer.Option(help="Extra methods YAML (definitions for cls answers).",
+                                                    exists=True, dir_okay=False)] = None,
+    review: Annotated[Optional[Path], typer.Option(help="Review file of fifa-data view: rejected annotations are left "
+                                                        "out.", exists=True, dir_okay=False)] = None,
+    extra_qa: Annotated[Optional[list[Path]], typer.Option(help="<manifest stem>.qa.parquet of an importer "
+                                                                "(repeatable).", exists=True, dir_okay=False,
+                                                           metavar="FILE")] = None,
+    image_root: Annotated[Optional[Path], typer.Option(help="Folder image paths are stored relative to (default: "
+                                                            "the common folder of all images).")] = None,
+    fc_llm: Annotated[str, typer.Option(help="fc conversations: offline | openai.")] = "offline",
+    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint (fc).")] = None,
+    model: Annotated[str, typer.Option(help="Model name (fc).")] = "gpt-4o-mini",
+    api_key_file: Annotated[Optional[Path], typer.Option(help="File holding the API key (else $OPENAI_API_KEY).",
+                                                         exists=True, dir_okay=False)] = None,
+    fc_concurrency: Annotated[int, typer.Option(help="Requests in flight (fc).")] = 8,
+    fc_max_cost: Annotated[Optional[float], typer.Option(help="Budget in USD for fc requests.")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Response cache (default $FIFA_CACHE_DIR/llm).")] = None,
+    progress: Annotated[bool, typer.Option(help="Progress bar.")] = True,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> int:
+    """Instruction data (train/validation), the bench (test) and statistics from annotation folders.
+
+    Writes BUILD/instruct/{train,validation}.parquet, BUILD/bench.parquet, BUILD/annotations/,
+    BUILD/stats.json and BUILD/build.json. Exit 1 when fc conversations were left out (budget, failures).
+    """
+    setup_logging(verbose)
+    from fifa.annotator.cache import default_cache_dir
+    from fifa.annotator.explain_openai import OpenAIConfig, read_api_key
+
+    from .build import BuildConfig, BuildError, build as run_build
+    from .conversation import ConversationConfig
+    from .splits import SplitRatios
+
+    try:
+        ratios = SplitRatios.parse(split_ratios)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    oa = OpenAIConfig(model=model, base_url=base_url, api_key=read_api_key(api_key_file) if fc_llm == "openai" else None,
+                      cache_dir=str(cache_dir or default_cache_dir()))
+    config = BuildConfig(
+        seed=seed, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()), ratios=ratios,
+        rq_queries=rq_queries, negative_fraction=negative_fraction, real_queries=real_queries,
+        bench_per_class=bench_per_class or None, bench_cls=bench_cls, methods=str(methods) if methods else None,
+        review=str(review) if review else None, extra_qa=tuple(str(p) for p in extra_qa or ()),
+        image_root=str(image_root) if image_root else None,
+        fc=ConversationConfig(llm=fc_llm, openai=oa, concurrency=fc_concurrency, max_cost=fc_max_cost),
+    )
+    try:
+        s = run_build([str(a) for a in annotations], out, config, progress=progress)
+    except BuildError as e:
+        raise UserError(str(e)) from None
+    for w in s.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    typer.echo(f"wrote {s.out}: {s.rows.get('train', 0)} train, {s.rows.get('validation', 0)} validation rows, "
+               f"{s.bench} bench questions from {s.annotations['kept']} of {s.annotations['read']} annotations"
+               + (f"; left out: {s.left_out}" if s.left_out else ""))
+    return 0 if s.complete else 1
+
+
+@command(app, "fifa-data export --build build/ --format llava --out exports/",
+         "fifa-data export --build build/ --format llamafactory --out exports/")
+def export(
+    build: Annotated[Path, typer.Option(help="Build folder.", exists=True, file_okay=False)],
+    format: Annotated[str, typer.Option(help="llava | llamafactory | swift | glamm.")],
+    out: Annotated[Path, typer.Option(help="Export folder (images/ shared by every format).", file_okay=False)],
+) -> None:
+    """The instruction data in LLaVA, LLaMA-Factory, ms-swift or GLaMM format (docs/export.md)."""
+    from .export import ExportError, export as run_export
+
+    try:
+        s = run_export(build, format, out)
+    except ExportError as e:
+        raise UserError(str(e)) from None
+    typer.echo(f"wrote {s.out}: {s.format} {s.rows}, {s.images} images"
+               + (f"; not carried by the format: {s.skipped}" if s.skipped else ""))
+
+
+@command(app, "fifa-data release --build build/ --version 1.0 --out release/",
+         "fifa-data release --build build/ --version 1.0 --out release/ --images embed")
+def release(
+    build: Annotated[Path, typer.Option(help="Build folder.", exists=True, file_okay=False)],
+    version: Annotated[str, typer.Option(help="Release version (in the card and MANIFEST.json).")],
+    out: Annotated[Path, typer.Option(help="Release folder to write (replaced if it is a release).", file_okay=False)],
+    images: Annotated[str, typer.Option(help="reference (paths relative to the image root) | embed (bytes).")] = "reference",
+    max_shard_mb: Annotated[int, typer.Option(help="Shard size limit in MB.")] = 256,
+    date: Annotated[Optional[str], typer.Option(help="Date written into the card (none by default).")] = None,
+    sources: Annotated[Optional[Path], typer.Option(help="Extra source collections YAML (licences, how to get "
+                                                          "the images).", exists=True, dir_okay=False)] = None,
+) -> None:
+    """A Hugging Face dataset folder: data/<config>/<split>-*.parquet, README.md card, MANIFEST.json."""
+    from .release import ReleaseConfig, ReleaseError, release as run_release
+
+    try:
+        s = run_release(build, out, ReleaseConfig(version=version, images=images, max_shard_bytes=max_shard_mb << 20,
+                                                  date=date, sources=str(sources) if sources else None))
+    except ReleaseError as e:
+        raise UserError(str(e)) from None
+    typer.echo(f"wrote {s.out}: {len(s.files)} files; rows {s.rows}")
+
+
+@command(app, "fifa-data validate release/")
+def validate(
+    release: Annotated[Path, typer.Argument(help="Release folder.", exists=True, file_okay=False)],
+    max_problems: Annotated[int, typer.Option(help="Problems listed per kind.")] = 50,
+) -> int:
+    """Check a release: checksums, schemas, masks, mark/mask correspondence, split leakage. Exit 1 on problems."""
+    from .validate import validate as run_validate
+
+    rep = run_validate(release, max_problems=max_problems)
+    for line in rep.lines():
+        typer.echo(line)
+    checked = ", ".join(f"{v} {k}" for k, v in sorted(rep.checked.items()))
+    if rep.ok:
+        typer.echo(f"ok: {release} ({checked})")
+        return 0
+    typer.echo(f"{len(rep.problems) + sum(rep.suppressed.values())} problem(s) in {release} ({checked})", err=True)
+    return 1
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,336 @@
+"""``fifa-data build``: annotation folders -> instruction data (train/validation), bench (test), stats.
+
+Streaming, columnar (polars/pyarrow): pass 1 reads a small index of every annotation row and
+decides what is kept and which split each sample goes to; pass 2 reads the kept rows in chunks,
+generates the rows of every task (:mod:`fifa.pipelines.tasks`) and writes them as they come.
+Only the test split's questions stay in memory until the bench is balanced and written.
+
+Layout of ``BUILD``::
+
+    instruct/train.parquet, instruct/validation.parquet   INSTRUCT_SCHEMA
+    bench.parquet                                          BENCH_SCHEMA (the test split)
+    annotations/{train,validation,test}.parquet            the AGE records (records.AGE_RECORD_SCHEMA)
+    stats.json                                             counts per task, split, method, category
+    build.json                                             settings, inputs, image root, what was left out
+
+Image paths are relative to the image root recorded in ``build.json`` (``image_root``, itself
+relative to ``BUILD``): resolve with :func:`resolve_image`. Same inputs and seed -> same bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from . import rand
+from .bench_rows import BenchCollector, to_instruct
+from .conversation import ConversationConfig, make_conversations
+from .extra_qa import extra_qa_rows
+from .inputs import AnnotationInput, InputError, iter_kept, image_root, read_index, relative_paths, select
+from .parquet_io import to_schema, write_json, writer
+from .records import AGE_RECORD_SCHEMA
+from .schema import INSTRUCT_SCHEMA, TASKS
+from .splits import SplitRatios, assign_splits, leaks
+from .stats import StatsCollector
+
+log = logging.getLogger(__name__)
+
+BUILD_FORMAT = "fifa-build/1"
+
+
+class BuildError(ValueError):
+    """A build that cannot be made as asked (user mistake: exit 2)."""
+
+
+@dataclass
+class BuildConfig:
+    seed: int = 0
+    tasks: tuple[str, ...] = TASKS
+    ratios: SplitRatios = field(default_factory=SplitRatios)
+    rq_queries: int = 3  #: positive queries per fake and rq task (at most; fewer when fewer regions)
+    negative_fraction: float = 1 / 3  #: expected share of negative rq queries among a fake's queries
+    real_queries: int = 2  #: negative rq queries per real image and rq task
+    bench_per_class: int | None = 500  #: at most this many bench questions per (task, class)
+    bench_cls: str = "method"  #: the cls question the bench asks: method | category
+    chunk_rows: int = 4096  #: annotations per chunk (memory vs. overhead)
+    methods: str | None = None  #: extra methods YAML
+    review: str | None = None  #: review file of the viewer
+    extra_qa: tuple[str, ...] = ()  #: <manifest stem>.qa.parquet files
+    image_root: str | None = None  #: default: the common folder of all images
+    questions: str | None = None  #: question templates YAML (default: packaged)
+    answers: str | None = None  #: answer templates YAML (default: packaged)
+    fc: ConversationConfig = field(default_factory=ConversationConfig)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["tasks"] = list(self.tasks)
+        d["extra_qa"] = [Path(p).name for p in self.extra_qa]
+        d["review"] = Path(self.review).name if self.review else None
+        d["methods"] = Path(self.methods).name if self.methods else None
+        d["image_root"] = None  # recorded relative in build.json
+        d["fc"] = self.fc.to_dict()
+        for k in ("questions", "answers"):
+            d[k] = Path(d[k]).name if d[k] else None
+        return d
+
+
+@dataclass
+class BuildSummary:
+    out: str
+    rows: dict  # split -> instruction rows
+    bench: int
+    annotations: dict  # read, kept
+    left_out: dict
+    warnings: list[str]
+    complete: bool = True
+
+
+def resolve_image(build_dir: str | os.PathLike, image_path: str) -> Path:
+    """Absolute path of a build row's ``image.path`` (relative to the recorded image root)."""
+    import json
+
+    b = Path(build_dir)
+    meta = json.loads((b / "build.json").read_text("utf-8"))
+    return (b / meta["image_root"] / image_path).resolve()
+
+
+def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, config: BuildConfig = BuildConfig(),
+          progress: bool = False) -> BuildSummary:
+    """Build instruction data, bench and stats from annotation folders (see the module docstring)."""
+    from fifa.concept_tree.tree import load_tree
+
+    from .methods import MethodTableError, load_methods
+    from .review import ReviewError, load_review
+    from .tasks import TaskContext, generate, prepare_chunk
+    from .templates import TemplateError, load_templates
+
+    unknown = [t for t in config.tasks if t not in TASKS]
+    if unknown:
+        raise BuildError(f"unknown task(s) {', '.join(unknown)}; tasks are {', '.join(TASKS)}")
+    if config.bench_cls not in ("method", "category"):
+        raise BuildError("bench_cls must be 'method' or 'category'")
+    if not annotations:
+        raise BuildError("no --annotations folder given")
+    try:
+        inputs = [AnnotationInput.open(a) for a in annotations]
+        methods = load_methods(config.methods)
+        templates = load_templates(config.questions, config.answers)
+        review = load_review(config.review) if config.review else None  # sample_id -> last Decision
+    except (InputError, MethodTableError, ReviewError, TemplateError) as e:
+        raise BuildError(str(e)) from None
+    _check_out(Path(out))
+    names = [i.name for i in inputs]
+    if len(set(names)) != len(names):
+        names = [f"{i}-{n}" for i, n in enumerate(names)]
+    tree = load_tree()
+    warnings: list[str] = []
+
+    # ---------------------------------------------------------------- pass 1: index, selection, splits
+    index = read_index(inputs)
+    sel = select(index, {s for s, d in review.items() if d.rejected} if review is not None else None)
+    kept = sel.kept
+    if sel.duplicate_ids:
+        warnings.append(f"{len(sel.duplicate_ids)} sample_id(s) occur more than once; the first ok row is kept: "
+                        + ", ".join(sel.duplicate_ids[:10]) + (" ..." if len(sel.duplicate_ids) > 10 else ""))
+    review_summary = _review_summary(config.review, review, set(index["sample_id"].to_list())) if review else None
+    if review_summary and review_summary["unknown"]:
+        warnings.append(f"review: {review_summary['unknown']} decision(s) name sample ids the annotations do not "
+                        f"have: {', '.join(review_summary['unknown_ids'][:10])}")
+    if not kept.height:
+        raise BuildError(f"no usable annotation row (read {index.height}; left out: {sel.left_out})")
+    _check_supply(kept, config.tasks)
+    out = Path(out)
+    try:
+        root = image_root(kept["image_path"], config.image_root)
+        kept = kept.with_columns(relative_paths(kept["image_path"], root).alias("image_rel"))
+    except InputError as e:
+        raise BuildError(str(e)) from None
+    kept = assign_splits(kept, config.ratios, config.seed)
+    leak = leaks(kept)
+    assert not leak["group"] and not leak["identity"], leak  # by construction of the units
+    kept = kept.with_columns(pl.Series("h", rand.string_hash(kept["sample_id"].to_list(), config.seed)))
+    for s in ("train", "validation", "test"):
+        if not (kept["split"] == s).any() and getattr(config.ratios, s) > 0:
+            warnings.append(f"split {s} is empty: too few groups ({kept['unit'].n_unique()} split units)")
+
+    # ---------------------------------------------------------------- pass 2: rows, streamed
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    conv = make_conversations(config.fc)
+    ctx = TaskContext(templates=templates, tasks=tuple(config.tasks), methods=methods, tree=tree,
+                      rq_queries=config.rq_queries, negative_fraction=config.negative_fraction,
+                      real_queries=config.real_queries, bench_cls=config.bench_cls, conversations=conv)
+    stats = StatsCollector()
+    bench = BenchCollector(config.seed)
+    iw = {s: writer(tmp / "instruct" / f"{s}.parquet", INSTRUCT_SCHEMA) for s in ("train", "validation")}
+    aw = {s: writer(tmp / "annotations" / f"{s}.parquet", AGE_RECORD_SCHEMA) for s in ("train", "validation", "test")}
+    try:
+        for table, sub in _progress(iter_kept(inputs, kept, config.chunk_rows, ("mask_fraction", "explainer",
+                                                                                  "tree_version")),
+                                    kept.height, progress):
+            extra = {"split": sub["split"], "h": sub["h"], "image_rel": sub["image_rel"],
+                     "identities": sub["identities"]}
+            chunk = prepare_chunk(_fill_artifact_masks(table), extra)
+            _write_records(chunk, aw)
+            rows = generate(chunk, ctx)
+            if rows is None:
+                continue
+            stats.add(rows)
+            for s in ("train", "validation"):
+                part = rows.filter(pl.col("split") == s)
+                if part.height:
+                    iw[s].write_table(to_instruct(part))
+            bench.add(rows.filter(pl.col("split") == "test"))
+        xqa = extra_qa_rows(config.extra_qa, kept, ctx) if config.extra_qa else None
+        if xqa is not None and xqa.rows is not None and xqa.rows.height:
+            stats.add(xqa.rows)
+            for s in ("train", "validation"):
+                part = xqa.rows.filter(pl.col("split") == s)
+                if part.height:
+                    iw[s].write_table(to_instruct(part))
+            bench.add(xqa.rows.filter(pl.col("split") == "test"), balance=False)
+    finally:
+        for w in (*iw.values(), *aw.values()):
+            w.close()
+        if conv is not None:
+            conv.close()
+    bench_table, bench_counts = bench.finish(config.bench_per_class)
+    from .parquet_io import write_table
+
+    write_table(bench_table, tmp / "bench.parquet")
+    counters = dict(ctx.counters)
+    unknown_methods = sorted(counters.pop("_unknown_methods", set()))
+    if unknown_methods:
+        warnings.append(f"method(s) not in the method table: {', '.join(unknown_methods)} (cls answers give no "
+                        "definition; add them with --methods FILE)")
+    incomplete = {k: v for k, v in counters.items() if k.startswith("fc_")}
+    if incomplete:
+        warnings.append(f"fc conversations left out: {incomplete}")
+    st = stats.finish(kept, bench_counts, counters)
+    write_json(st, tmp / "stats.json")
+    left_out = dict(sel.left_out)
+    meta = {
+        "format": BUILD_FORMAT,
+        "seed": config.seed,
+        "config": config.to_dict(),
+        "inputs": [{"name": n, "shards": len(i.shards), "annotator": i.settings()} for n, i in zip(names, inputs)],
+        "image_root": os.path.relpath(root, out.resolve()),
+        "image_root_name": root.name,
+        "tree_version": tree.version,
+        "annotation_tree_versions": sorted(v for v in kept["tree_version"].unique().to_list() if v),
+        "explainers": sorted(v for v in kept["explainer"].unique().to_list() if v),
+        "templates": templates.source,
+        "methods_table": [Path(s).name for s in methods.sources],
+        "annotations": {"read": index.height, "kept": kept.height},
+        "left_out": left_out,
+        "task_notes": counters,
+        "review": review_summary,
+        "extra_qa": xqa.summary if xqa is not None else None,
+        "fc": conv.summary() if conv is not None else {"backend": "offline"},
+        "split_units": int(kept["unit"].n_unique()),
+        "warnings": warnings,
+    }
+    if meta["annotation_tree_versions"] and meta["annotation_tree_versions"] != [tree.version]:
+        warnings.append(f"annotations were made with tree version(s) {meta['annotation_tree_versions']}, "
+                        f"this toolkit has {tree.version}")
+    write_json(meta, tmp / "build.json")
+    _replace(tmp, out)
+    return BuildSummary(str(out), dict(st["rows"]["by_split"]), int(bench_table.num_rows),
+                        {"read": index.height, "kept": kept.height}, left_out, warnings, complete=not incomplete)
+
+
+def _review_summary(path: str, decisions: dict, known: set[str]) -> dict:
+    """What build.json and the card record of a review: file, sha256, reviewer(s), counts, rejected notes."""
+    from .parquet_io import sha256_file
+    from .review import summarize
+
+    unknown = sorted(set(decisions) - known)
+    rejected = sorted(s for s, d in decisions.items() if d.rejected and s in known)
+    info = summarize(decisions)
+    return {
+        "file": Path(path).name, "sha256": sha256_file(Path(path)),
+        "reviewer": ", ".join(info["reviewers"]) or None, "first": info["first"], "last": info["last"],
+        "decisions": len(decisions), "accepted": sum(1 for s, d in decisions.items() if not d.rejected and s in known),
+        "rejected": len(rejected), "rejected_ids": rejected[:1000],
+        "rejected_notes": {s: decisions[s].note for s in rejected[:1000]},
+        "unknown": len(unknown), "unknown_ids": unknown[:100],
+    }
+
+
+def _check_supply(kept: pl.DataFrame, tasks: Sequence[str]) -> None:
+    """Refuse tasks the annotations cannot supply (exit 2 with the reason)."""
+    fake = kept.filter(pl.col("label") == "fake")
+    measured = fake.filter(pl.col("grounded").fill_null(True) & (pl.col("mask_area").fill_null(0) > 0))
+    why = {}
+    if "cls" in tasks and fake.filter(pl.col("method").is_not_null() | pl.col("category").is_not_null()).height == 0:
+        why["cls"] = "no fake has a method or a category"
+    for t in ("age", "loc", "rq_name", "rq_mask", "rq_box"):
+        if t in tasks and measured.height == 0:
+            why[t] = "no fake has a measured artifact mask (fakes with a source image)"
+    for t in ("rq_name", "rq_mask", "rq_box"):
+        if t in tasks and t not in why and measured.filter(pl.col("n_regions").fill_null(0) > 0).height == 0:
+            why[t] = "no fake has chosen regions (artifact_regions)"
+    if "toe" in tasks and fake.height == 0:
+        why["toe"] = "the annotations hold no fake"
+    if why:
+        raise BuildError("the annotations cannot supply task(s): " + "; ".join(f"{k}: {v}" for k, v in why.items())
+                         + " (leave them out with --tasks)")
+
+
+def _fill_artifact_masks(table: pa.Table) -> pa.Table:
+    """Real images without an artifact mask get the empty mask of their size (one per distinct size)."""
+    from fifa.concept_tree import rle
+
+    col = table.column("artifact_mask")
+    if col.null_count == 0:
+        return table
+    hs = table.column("image_height").to_pylist()
+    ws = table.column("image_width").to_pylist()
+    vals = col.to_pylist()
+    cache: dict = {}
+    filled = [v if v is not None or h is None or w is None else cache.setdefault((h, w), rle.empty(h, w))
+              for v, h, w in zip(vals, hs, ws)]
+    return table.set_column(table.schema.get_field_index("artifact_mask"), "artifact_mask",
+                            pa.array(filled, type=col.type))
+
+
+def _write_records(chunk: pl.DataFrame, writers: dict) -> None:
+    cols = AGE_RECORD_SCHEMA.names
+    for s, w in writers.items():
+        part = chunk.filter(pl.col("split") == s)
+        if not part.height:
+            continue
+        part = part.with_columns(*(pl.lit(None).alias(c) for c in cols if c not in part.columns))
+        w.write_table(to_schema(part.select(cols).to_arrow(), AGE_RECORD_SCHEMA))
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "build.json").is_file())):
+        raise BuildError(f"{out} exists and is not a build folder: choose another --out")
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+
+
+def _progress(it, total: int, enabled: bool):
+    if not enabled:
+        yield from it
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("build"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
+        task = bar.add_task("rows", total=total)
+        for table, sub in it:
+            yield table, sub
+            bar.advance(task, sub.height)

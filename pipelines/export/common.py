@@ -1,0 +1,145 @@
+"""Shared machinery of the exporters: reading a build, the shared image folder, writing JSON."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pyarrow.parquet as pq
+
+from fifa.annotator.age import to_plain
+
+SPLITS = ("train", "validation")
+
+
+class ExportError(ValueError):
+    """An export that cannot be made (user mistake: exit 2)."""
+
+
+@dataclass
+class ExportSummary:
+    format: str
+    out: str
+    rows: dict = field(default_factory=dict)  # split -> rows written
+    skipped: dict = field(default_factory=dict)  # task -> rows the format cannot carry
+    images: int = 0
+    files: list[str] = field(default_factory=list)
+
+
+class ImageStore:
+    """``DIR/images/<sha256[:2]>/<sha256><ext>``: each distinct image once, whatever the export."""
+
+    def __init__(self, out: Path, build_dir: Path):
+        self.out = out
+        self.dir = out / "images"
+        meta = json.loads((build_dir / "build.json").read_text("utf-8"))
+        self.root = (build_dir / meta["image_root"]).resolve()
+        self._seen: dict[str, str] = {}
+
+    def add(self, image: dict) -> str:
+        """Relative path (to DIR) of the row's image, materialising it on first use."""
+        key = image.get("path") or ""
+        if image.get("bytes") is None and key in self._seen:
+            return self._seen[key]
+        if image.get("bytes") is not None:
+            data = image["bytes"]
+            digest = hashlib.sha256(data).hexdigest()
+            src = None
+        else:
+            src = self.root / key
+            if not src.is_file():
+                raise ExportError(f"image not found: {src} (image root {self.root}; is the build folder moved "
+                                  "away from its images?)")
+            digest = _sha256(src)
+        ext = Path(key).suffix.lower() or ".png"
+        rel = f"images/{digest[:2]}/{digest}{ext}"
+        dst = self.out / rel
+        if not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dst.with_name(f".tmp-{os.getpid()}-{dst.name}")
+            if src is None:
+                tmp.write_bytes(data)
+            else:
+                try:
+                    os.link(src, tmp)
+                except OSError:
+                    shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+        if image.get("bytes") is None:
+            self._seen[key] = rel
+        return rel
+
+    @property
+    def count(self) -> int:
+        return len(set(self._seen.values()))
+
+
+def _sha256(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        while b := f.read(1 << 20):
+            h.update(b)
+    return h.hexdigest()
+
+
+def iter_rows(build_dir: Path, split: str, batch_rows: int = 4096) -> Iterator[dict]:
+    files = sorted((build_dir / "instruct").glob(f"{split}*.parquet"))
+    for f in files:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows):
+            yield from batch.to_pylist()
+
+
+def plain_messages(messages: list[dict]) -> list[dict]:
+    return [{"role": m["role"], "content": to_plain(m["content"])} for m in messages]
+
+
+def write_json_list(path: Path, items: Iterator[dict]) -> int:
+    """A JSON array written item by item (bounded memory), sorted keys, one item per line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("[")
+        for item in items:
+            f.write(("\n" if n == 0 else ",\n") + json.dumps(item, ensure_ascii=False, sort_keys=True))
+            n += 1
+        f.write("\n]\n" if n else "]\n")
+    os.replace(tmp, path)
+    return n
+
+
+def write_jsonl(path: Path, items: Iterator[dict]) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for item in items:
+            f.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")
+            n += 1
+    os.replace(tmp, path)
+    return n
+
+
+def export(build_dir: str | os.PathLike, fmt: str, out: str | os.PathLike) -> ExportSummary:
+    """Write the build's instruction data in format ``fmt`` under ``out`` (see the package docstring)."""
+    from . import glamm, llamafactory, llava, swift
+
+    writers: dict[str, Callable] = {"llava": llava.write, "llamafactory": llamafactory.write,
+                                    "swift": swift.write, "glamm": glamm.write}
+    if fmt not in writers:
+        raise ExportError(f"unknown format {fmt!r}; formats: {', '.join(writers)}")
+    b = Path(build_dir)
+    if not (b / "build.json").is_file():
+        raise ExportError(f"{b} is not a build folder (no build.json; make one with fifa-data build)")
+    o = Path(out)
+    o.mkdir(parents=True, exist_ok=True)
+    store = ImageStore(o, b)
+    summary = ExportSummary(fmt, str(o))
+    writers[fmt](b, o, store, summary)
+    summary.images = store.count
+    return summary

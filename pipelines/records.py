@@ -1,0 +1,31 @@
+"""The ``annotations`` config of a build and a release: the AGE records, split like the rest.
+
+One row per kept annotation: the annotator's columns without machine paths, timings or costs
+(``image_path`` becomes the ``image`` struct with a path relative to the image root), plus
+``identities`` and ``split``.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from fifa.annotator.store import ANNOTATION_SCHEMA
+
+from .schema import IMAGE_TYPE
+
+_KEEP = ("artifact_mask", "artifact_regions", "regions", "explanation", "segments", "explainer", "tree_version",
+         "grounded", "image_height", "image_width", "mask_area", "mask_fraction")
+
+AGE_RECORD_SCHEMA = pa.schema(
+    [
+        ("sample_id", pa.string()),
+        ("image", IMAGE_TYPE),
+        ("label", pa.string()),
+        ("method", pa.string()),
+        ("category", pa.string()),
+        ("group", pa.string()),
+        ("identities", pa.string()),
+        ("split", pa.string()),
+        *[ANNOTATION_SCHEMA.field(c) for c in _KEEP],
+    ]
+)

@@ -1,0 +1,189 @@
+"""``fifa-data release``: a build -> a Hugging Face dataset folder, checksummed and byte-reproducible.
+
+Layout::
+
+    README.md                                   dataset card (YAML ``configs:`` header, statistics, sources)
+    MANIFEST.json                               sha256 and size of every other file
+    release.json                                version, image mode, build settings (no machine paths)
+    data/instruct/{train,validation}-0000K-of-0000N.parquet
+    data/bench/test-0000K-of-0000N.parquet
+    data/annotations/{train,validation,test}-0000K-of-0000N.parquet
+
+Shards are cut by bytes (``max_shard_bytes``, measured on fixed 1,000-row units, so the cut is
+a function of the data). ``images="reference"`` keeps ``image.path`` relative to the image root
+the card names; ``images="embed"`` stores the bytes (the ``datasets`` Image struct) and marks the
+column as an ``Image`` feature in the Parquet metadata. Same build and options -> same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .parquet_io import WRITER_OPTIONS, sha256_file, write_json
+from .records import AGE_RECORD_SCHEMA
+from .schema import BENCH_SCHEMA, INSTRUCT_SCHEMA
+
+log = logging.getLogger(__name__)
+
+RELEASE_FORMAT = "fifa-release/1"
+#: config -> (split -> build files glob, schema)
+CONFIGS = {
+    "instruct": ({"train": "instruct/train*.parquet", "validation": "instruct/validation*.parquet"}, INSTRUCT_SCHEMA),
+    "bench": ({"test": "bench.parquet"}, BENCH_SCHEMA),
+    "annotations": ({s: f"annotations/{s}*.parquet" for s in ("train", "validation", "test")}, AGE_RECORD_SCHEMA),
+}
+UNIT_ROWS = 1000
+
+
+class ReleaseError(ValueError):
+    """A release that cannot be made as asked (user mistake: exit 2)."""
+
+
+@dataclass
+class ReleaseConfig:
+    version: str
+    images: str = "reference"  # reference | embed
+    max_shard_bytes: int = 256 * 1024 * 1024
+    date: str | None = None  # written into the card when given (no clock is read)
+    sources: str | None = None  # extra sources YAML
+    title: str = "FiFa-Instruct"
+    unit_rows: int = UNIT_ROWS  # rows per sizing unit (shards never cut a unit)
+
+
+@dataclass
+class ReleaseSummary:
+    out: str
+    files: dict = field(default_factory=dict)  # relpath -> sha256
+    rows: dict = field(default_factory=dict)  # config -> split -> rows
+
+
+def hf_features_metadata(schema: pa.Schema, embed: bool) -> dict | None:
+    """``{b"huggingface": ...}`` schema metadata marking ``image`` as an Image feature (needs ``datasets``)."""
+    if not embed:
+        return None
+    try:
+        import datasets
+    except ImportError:  # pragma: no cover - datasets is part of the test and train extras
+        log.warning("the datasets library is not installed: the image column is not marked as an Image feature")
+        return None
+    feats = datasets.Features.from_arrow_schema(schema)
+    feats["image"] = datasets.Image()
+    return {b"huggingface": json.dumps({"info": {"features": feats.to_dict()}}, sort_keys=True).encode()}
+
+
+def _iter_units(files: list[Path], unit_rows: int):
+    """1,000-row units of the build files, in order (read twice: to plan the shards, then to write)."""
+    for f in files:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=unit_rows):
+            yield pa.Table.from_batches([batch])
+
+
+def _unit_sizes(files: list[Path], unit_rows: int, embed: bool, image_root: Path) -> list[int]:
+    sizes = []
+    for t in _iter_units(files, unit_rows):
+        size = t.nbytes
+        if embed and "image" in t.column_names:
+            for p in t.column("image").combine_chunks().field("path").to_pylist():
+                size += (image_root / p).stat().st_size if p else 0
+        sizes.append(size)
+    return sizes
+
+
+def _shards(sizes: list[int], limit: int) -> list[list[int]]:
+    groups, cur, acc = [], [], 0
+    for i, s in enumerate(sizes):
+        if cur and acc + s > limit:
+            groups.append(cur)
+            cur, acc = [], 0
+        cur.append(i)
+        acc += s
+    if cur or not groups:
+        groups.append(cur)
+    return groups
+
+
+def _embed(t: pa.Table, image_root: Path) -> pa.Table:
+    paths = t.column("image").combine_chunks().field("path").to_pylist()
+    data = []
+    for p in paths:
+        f = image_root / p
+        if not f.is_file():
+            raise ReleaseError(f"image not found: {f} (image root {image_root}; is the build moved away from its images?)")
+        data.append(f.read_bytes())
+    img = pa.StructArray.from_arrays([pa.array(data, pa.binary()), pa.array(paths, pa.string())], names=["bytes", "path"])
+    return t.set_column(t.schema.get_field_index("image"), "image", img)
+
+
+def release(build_dir: str | os.PathLike, out: str | os.PathLike, config: ReleaseConfig) -> ReleaseSummary:
+    """Write the release folder (see the module docstring)."""
+    from .card import render_card
+
+    b = Path(build_dir)
+    if not (b / "build.json").is_file():
+        raise ReleaseError(f"{b} is not a build folder (no build.json; make one with fifa-data build)")
+    if config.images not in ("reference", "embed"):
+        raise ReleaseError(f"--images must be reference or embed, got {config.images!r}")
+    if not config.version or any(c in config.version for c in "/\\\n"):
+        raise ReleaseError(f"invalid --version {config.version!r}")
+    meta = json.loads((b / "build.json").read_text("utf-8"))
+    stats = json.loads((b / "stats.json").read_text("utf-8"))
+    image_root = (b / meta["image_root"]).resolve()
+    o = Path(out)
+    if o.exists() and any(o.iterdir()) and not (o / "MANIFEST.json").is_file():
+        raise ReleaseError(f"{o} exists and is not a release folder: choose another --out")
+    tmp = o.parent / f".{o.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    embed = config.images == "embed"
+    summary = ReleaseSummary(str(o))
+    layout: dict = {}
+    for name, (splits, schema) in CONFIGS.items():
+        md = hf_features_metadata(schema, embed) if "image" in schema.names else None
+        wschema = schema.with_metadata(md) if md else schema
+        for split, pattern in splits.items():
+            files = sorted(b.glob(pattern))
+            groups = _shards(_unit_sizes(files, config.unit_rows, embed, image_root), config.max_shard_bytes)
+            n = len(groups)
+            rows = 0
+            units = _iter_units(files, config.unit_rows)
+            for k, g in enumerate(groups):
+                rel = f"data/{name}/{split}-{k:05d}-of-{n:05d}.parquet"
+                path = tmp / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with pq.ParquetWriter(str(path), wschema, **WRITER_OPTIONS) as w:
+                    for _ in g:
+                        t = next(units)
+                        if embed and "image" in t.column_names:
+                            t = _embed(t, image_root)
+                        t = pa.Table.from_arrays(t.columns, schema=wschema)
+                        w.write_table(t)
+                        rows += t.num_rows
+            layout.setdefault(name, {})[split] = {"rows": rows, "shards": n}
+            summary.rows.setdefault(name, {})[split] = rows
+    rel_meta = {
+        "format": RELEASE_FORMAT,
+        "version": config.version,
+        "date": config.date,
+        "images": config.images,
+        "image_root_name": meta.get("image_root_name"),
+        "configs": layout,
+        "build": {k: v for k, v in meta.items() if k not in ("image_root",)},
+    }
+    write_json(rel_meta, tmp / "release.json")
+    (tmp / "README.md").write_text(render_card(rel_meta, stats, config), "utf-8")
+    files = sorted(p for p in tmp.rglob("*") if p.is_file())
+    manifest = {"version": config.version, "algorithm": "sha256",
+                "files": {str(p.relative_to(tmp)): {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files}}
+    write_json(manifest, tmp / "MANIFEST.json")
+    summary.files = {k: v["sha256"] for k, v in manifest["files"].items()}
+    if o.exists():
+        shutil.rmtree(o)
+    os.replace(tmp, o)
+    return summary
