@@ -213,6 +213,16 @@ def compose_text(data: dict) -> tuple[str, list[str]]:
     return " ".join(p for p in parts if p), ids
 
 
+def _backoff(first: float, longest: float):
+    """Exponential backoff with jitter starting at ``first`` seconds (tenacity renamed ``initial``)."""
+    import inspect
+
+    from tenacity import wait_exponential_jitter
+
+    key = "multiplier" if "multiplier" in inspect.signature(wait_exponential_jitter).parameters else "initial"
+    return wait_exponential_jitter(max=longest, **{key: first})
+
+
 def _retry_after_seconds(exc: BaseException) -> float | None:
     resp = getattr(exc, "response", None)
     headers = getattr(resp, "headers", None)
@@ -285,9 +295,7 @@ class OpenAIExplainer:
 
     def _send(self, request: dict):
         import tenacity
-        from tenacity import wait_exponential_jitter
-
-        backoff = wait_exponential_jitter(initial=self.cfg.retry_initial_wait, max=self.cfg.retry_max_wait)
+        backoff = _backoff(self.cfg.retry_initial_wait, self.cfg.retry_max_wait)
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
