@@ -445,6 +445,8 @@ def evidence_outside_labels(
                 seeds |= ear_zone & (np.hypot(fr.u - uv[0], fr.v - uv[1]) < 0.25)
     ear = _attached(candidates, seeds)
     ear = _smooth(ear, r_smooth) & ear_zone & pgrid & ~neck
+    _drop_small(neck, rules.min_neck / cell**2)
+    _drop_small(ear, rules.min_ear / cell**2)
 
     # hair: the rest of the person around the head (above the ear bottoms); lower down (beside the
     # jaw, over the shoulders) only hair-coloured pieces joined to it, away from the midline
@@ -463,8 +465,6 @@ def evidence_outside_labels(
         like = _smooth(_scatter(like_p, at[rest_p], fr.shape), 2 * r_smooth)
         long_hair = _attached(like | hair, hair) & like
     hair |= long_hair
-    _drop_small(neck, rules.min_neck / cell**2)
-    _drop_small(ear, rules.min_ear / cell**2)
 
     pairs = _ear_leaves(fr, ear, rules, code) + _neck_leaves(fr, neck, rules, code) + _hair_leaves(fr, hair, rules, code)
     person_code = _compose(fr, pairs, code["upper_body"])
@@ -483,7 +483,7 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     """``mask`` with every enclosed hole filled (flood fill of the outside from the border)."""
     if not mask.any():
         return mask
-    outside = np.pad(~mask, 1).astype(np.uint8)
+    outside = np.pad(~mask, 1, constant_values=True).astype(np.uint8)
     cv2.floodFill(outside, None, (0, 0), 2)
     return (outside[1:-1, 1:-1] != 2)
 

@@ -14,7 +14,8 @@ from .batch import BatchOptions, image_tasks, segment_folder
 from .imageio import list_images
 
 SEGMENT_EXAMPLES = ("fifa-tree segment photos/ --out regions_out --level anchor",
-                    "fifa-tree segment face.jpg --out one --level leaf --no-overlays")
+                    "fifa-tree segment face.jpg --out one --level leaf --no-overlays",
+                    "fifa-tree segment crops/ --out faces_only --face-only --no-overlays")
 
 
 def _level(value: str):
@@ -33,6 +34,10 @@ def segment(
                                                                 "not only the largest.")] = False,
     no_overlays: Annotated[bool, typer.Option("--no-overlays", help="Skip the overlay PNGs.")] = False,
     level: Annotated[str, typer.Option(help="Overlay colouring: anchor, leaf, or a tree depth.")] = "anchor",
+    face_only: Annotated[bool, typer.Option("--face-only", help="Only the face concepts (no person model: faster); "
+                                                                "ears, hair, neck and background are left out.")] = False,
+    pose: Annotated[bool, typer.Option("--pose", help="Also run MediaPipe Pose for the shoulder line and ear points "
+                                                      "(about 5x the time of FaceMesh).")] = False,
     workers: Annotated[int, typer.Option(help="Worker processes (0: one per core).")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
@@ -48,7 +53,10 @@ def segment(
     files = list_images(source)
     if not files:
         raise UserError(f"no images found in {source}")
-    opts = BatchOptions(all_faces=all_faces, overlays=not no_overlays, level=lvl, workers=workers)
+    if face_only and pose:
+        raise UserError("--pose has no use with --face-only (the pose model only places off-face concepts)")
+    opts = BatchOptions(all_faces=all_faces, overlays=not no_overlays, level=lvl, workers=workers,
+                        outside_face=not face_only, pose=pose)
     summary = segment_folder(image_tasks(source, files), out_dir, opts, progress=not quiet and sys.stderr.isatty())
     _report(summary, out_dir)
     if not summary.succeeded:
