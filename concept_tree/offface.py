@@ -216,11 +216,15 @@ def _compose(fr: FaceFrame, pairs: list, default) -> np.ndarray:
     return np.select([c for c, _ in pairs], [k for _, k in pairs], default=default).astype(np.int16)
 
 
-def _finish(person_code, bg, fr: FaceFrame, person, face_full, rules, image_size) -> np.ndarray:
+def _finish(person_code, bg, fr: FaceFrame, person, face_full, rules, image_size, also_person=None) -> np.ndarray:
+    """Full-resolution labels: the person code where the person map (or ``also_person``, cells)
+    says person, else the background code."""
     h, w = image_size
     bg = _upsample(bg, fr.step, (h, w))
     person_code = _upsample(person_code, fr.step, (h, w))
     is_person = (person >= rules.person_threshold) if person is not None else np.zeros((h, w), bool)
+    if also_person is not None and also_person.any():
+        is_person = is_person | _upsample(also_person.astype(np.uint8), fr.step, (h, w)).astype(bool)
     out = np.where(is_person, person_code, bg)
     out[face_full] = UNLABELLED
     return out
@@ -354,9 +358,14 @@ def _ring(face: np.ndarray, width_cells: int) -> np.ndarray:
     return cv2.dilate(face.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=width_cells).astype(bool) & ~face
 
 
-def _open(mask: np.ndarray, radius_cells: int) -> np.ndarray:
+def _dilate(mask: np.ndarray, radius_cells: int) -> np.ndarray:
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius_cells + 1, 2 * radius_cells + 1))
-    return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, k).astype(bool)
+    return cv2.dilate(mask.astype(np.uint8), k).astype(bool)
+
+
+def _close(mask: np.ndarray, radius_cells: int) -> np.ndarray:
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius_cells + 1, 2 * radius_cells + 1))
+    return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, k).astype(bool)
 
 
 def _smooth(mask: np.ndarray, radius_cells: int) -> np.ndarray:
@@ -409,13 +418,16 @@ def evidence_outside_labels(
     ring = _ring(fr.face, max(1, int(round(0.05 / cell))))
     ring_wide = _ring(fr.face, max(1, int(round(0.12 / cell))))
     # colour tests only where the person is (flat indices of those cells)
-    at = np.flatnonzero(pgrid)
+    # the person map is coarse (256 x 144): ears beside the face are often cut off, so colour is
+    # also tested a little beyond it (ears only)
+    near = _dilate(pgrid, max(1, int(round(0.1 / cell)))) & ~fr.face
+    at = np.flatnonzero(near)
     col = grid.reshape(-1, 3)[at].astype(np.float32)
     vp = v.ravel()[at]
     d_skin = skin.distance(col[:, 1:])
     luma_ok = (col[:, 0] >= rules.skin_min_luma * skin.luma) & (col[:, 0] <= rules.skin_max_luma * skin.luma + 10)
     # hair colour: person pixels above and beside the upper face, the least skin-like of them
-    hair_zone = (vp < fr.v_top + 0.15) | ((vp < rules.ear_top_v) & (fr.lateral.ravel()[at] > 0.35))
+    hair_zone = pgrid.ravel()[at] & ((vp < fr.v_top + 0.15) | ((vp < rules.ear_top_v) & (fr.lateral.ravel()[at] > 0.35)))
     hair_sample = hair_zone & (d_skin > 1.5)
     hair_chroma = fit_colour(col[hair_sample], rules.skin_chroma_floor) if hair_sample.sum() > 20 else None
     if hair_chroma is not None and skin.distance(hair_chroma.mean) < 1.5:
@@ -423,7 +435,8 @@ def evidence_outside_labels(
     skin_p = luma_ok & (d_skin < rules.skin_distance)
     if hair_chroma is not None:  # nearer the face's skin than the hair's colour
         skin_p &= d_skin < hair_chroma.distance(col[:, 1:])
-    is_skin = _scatter(skin_p, at, fr.shape)
+    skin_near = _scatter(skin_p, at, fr.shape)
+    is_skin = skin_near & pgrid
 
     # neck: skin continuing below the jaw, above the shoulder line
     shoulder = _shoulder_v(fr, pose)
@@ -433,10 +446,10 @@ def evidence_outside_labels(
     neck = _smooth(neck, r_smooth) & neck_zone & pgrid
     neck = _fill_holes(neck | fr.face) & neck_zone & pgrid  # shadow under the chin, enclosed by face and neck
 
-    # ears: skin pieces attached to the face contour in the ear band (opened first: the thin
-    # strip of temple skin the oval leaves uncovered is not an ear)
+    # ears: skin pieces attached to the face contour in the ear band (closed first: a thin ear
+    # beside the contour is often broken up by shadow; too small a piece is dropped below)
     ear_zone = (v >= rules.ear_top_v) & (v <= rules.ear_bottom_v) & (fr.lateral > -0.1) & (fr.lateral < rules.ear_width) & ~fr.face
-    candidates = _open(is_skin & ear_zone, max(1, int(round(0.03 / cell))))
+    candidates = _close(skin_near & ear_zone, max(1, int(round(0.05 / cell)))) & ear_zone
     seeds = ring_wide & ear_zone
     if pose is not None:  # a seen ear point also seeds its ear
         for pt in (pose.left_ear, pose.right_ear):
@@ -444,7 +457,7 @@ def evidence_outside_labels(
                 uv = fr.to_uv(pt)
                 seeds |= ear_zone & (np.hypot(fr.u - uv[0], fr.v - uv[1]) < 0.25)
     ear = _attached(candidates, seeds)
-    ear = _smooth(ear, r_smooth) & ear_zone & pgrid & ~neck
+    ear = _smooth(ear, r_smooth) & ear_zone & near & ~neck
     _drop_small(neck, rules.min_neck / cell**2)
     _drop_small(ear, rules.min_ear / cell**2)
 
@@ -468,7 +481,7 @@ def evidence_outside_labels(
 
     pairs = _ear_leaves(fr, ear, rules, code) + _neck_leaves(fr, neck, rules, code) + _hair_leaves(fr, hair, rules, code)
     person_code = _compose(fr, pairs, code["upper_body"])
-    out = _finish(person_code, _background(fr, rules, code), fr, person, face_full, rules, (h, w))
+    out = _finish(person_code, _background(fr, rules, code), fr, person, face_full, rules, (h, w), also_person=ear)
     report = {"mode": "evidence", "skin_mean_crcb": [round(float(x), 1) for x in skin.mean], "shoulders": shoulder is not None}
     return out, report
 
