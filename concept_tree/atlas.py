@@ -69,13 +69,16 @@ class Atlas:
 
 
 def _grid(params: AtlasParams) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """Cell centres: symmetric about u = 0 and offset by half a cell, so that no centre lies on the
+    midline or on a round rule threshold (where float rounding would decide the side)."""
     ref, _ = mesh_reference()
     oval = ref[list(mesh_topology().face_oval)]
     half_u = np.ceil((np.abs(oval[:, 0]).max() + params.margin) / params.step) * params.step
     v0 = np.floor((oval[:, 1].min() - params.margin) / params.step) * params.step
     v1 = oval[:, 1].max() + params.margin
-    us = np.arange(-half_u, half_u + params.step / 2, params.step)  # symmetric: u = 0 is a cell centre
-    vs = np.arange(v0, v1 + params.step / 2, params.step)
+    us = np.arange(-half_u, half_u, params.step) + params.step / 2
+    us = (us - us[::-1]) / 2  # exactly antisymmetric
+    vs = np.arange(v0, v1, params.step) + params.step / 2
     return us, vs, (float(us[0]), float(vs[0]))
 
 
