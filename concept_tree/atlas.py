@@ -179,17 +179,15 @@ class AtlasOutlines:
     loops: tuple[tuple[tuple[int, int], ...], ...]  # per group: (start, end) into the vertex arrays
     triangle: np.ndarray  # (V,) mesh triangle of each vertex
     weights: np.ndarray  # (V, 3) barycentric weights in that triangle
-
-    @property
-    def outer(self) -> np.ndarray:
-        """(G, 2) vertex range of the first (outer) loop of every group."""
-        return np.array([loops[0] for loops in self.loops])
+    corners: np.ndarray  # (V, 3) mesh vertex ids of that triangle
+    group_depth: np.ndarray  # (G, 468): mean depth of each group's outer loop = group_depth @ depth
 
     def place(self, mesh: np.ndarray) -> np.ndarray:
-        """Vertex positions (V, k) for mesh vertex positions (468, k) (pixels, or depth as (468, 1))."""
-        tri = mesh_topology().triangles[self.triangle]  # (V, 3) vertex ids
-        w = self.weights
-        return w[:, 0:1] * mesh[tri[:, 0]] + w[:, 1:2] * mesh[tri[:, 1]] + w[:, 2:3] * mesh[tri[:, 2]]
+        """Vertex positions (V, 2) for mesh vertex positions (468, 2)."""
+        w, c = self.weights, self.corners
+        x = w[:, 0] * mesh[c[:, 0], 0] + w[:, 1] * mesh[c[:, 1], 0] + w[:, 2] * mesh[c[:, 2], 0]
+        y = w[:, 0] * mesh[c[:, 0], 1] + w[:, 1] * mesh[c[:, 1], 1] + w[:, 2] * mesh[c[:, 2], 1]
+        return np.column_stack([x, y])
 
 
 def outlines(atlas: Atlas, tolerance: float = 0.5, max_edge: float = 4.0) -> AtlasOutlines:
@@ -223,7 +221,14 @@ def outlines(atlas: Atlas, tolerance: float = 0.5, max_edge: float = 4.0) -> Atl
             loops.append(tuple(group))
     v = np.concatenate(verts)
     t = tid[np.clip(np.rint(v[:, 1]).astype(int), 0, tid.shape[0] - 1), np.clip(np.rint(v[:, 0]).astype(int), 0, tid.shape[1] - 1)]
-    return AtlasOutlines(tuple(labels), tuple(loops), t.astype(np.int32), _barycentric(v, cells[tris[t]]))
+    w = _barycentric(v, cells[tris[t]])
+    corners = tris[t]
+    depth = np.zeros((len(loops), len(ref)))
+    for g, group in enumerate(loops):
+        a, b = group[0]
+        for k in range(3):
+            np.add.at(depth[g], corners[a:b, k], w[a:b, k] / (b - a))
+    return AtlasOutlines(tuple(labels), tuple(loops), t.astype(np.int32), w, corners, depth)
 
 
 def _subdivide(loop: np.ndarray, max_edge: float) -> np.ndarray:

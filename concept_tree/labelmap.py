@@ -113,9 +113,7 @@ def _draw_outlines(labels: np.ndarray, mesh: np.ndarray, depth: np.ndarray | Non
     pos = _fixed(ol.place(mesh))
     order = range(len(ol.label))
     if depth is not None:
-        csum = np.concatenate([[0.0], np.cumsum(ol.place(depth[:, None])[:, 0])])
-        a, b = ol.outer[:, 0], ol.outer[:, 1]
-        order = np.argsort(-(csum[b] - csum[a]) / (b - a), kind="stable")  # mean depth of each outline
+        order = np.argsort(-(ol.group_depth * depth).sum(axis=1), kind="stable")  # far (large z) first; no BLAS call
     for g in order:
         code = int(codes[ol.label[g]])
         cv2.fillPoly(labels, [pos[a:b] for a, b in ol.loops[g]], code if code >= 0 else _SKIPPED,
@@ -222,8 +220,8 @@ def _draw_openings(labels: np.ndarray, local: np.ndarray, pts: np.ndarray, index
             c, r = local[list(loop)].mean(axis=0), 0.0
         d = np.hypot(xs - c[0], ys - c[1])
         # medial = closer to the face midline than the iris centre, along the eye axis
-        u_pix = (np.stack([xs, ys], 1) - origin_local) @ axes[0]
-        u_iris = (c - origin_local) @ axes[0]
+        u_pix = (xs - origin_local[0]) * axes[0, 0] + (ys - origin_local[1]) * axes[0, 1]
+        u_iris = (c[0] - origin_local[0]) * axes[0, 0] + (c[1] - origin_local[1]) * axes[0, 1]
         medial = np.abs(u_pix) < abs(u_iris)
         lab = np.where(medial, index[f"{side}_medial_sclera"], index[f"{side}_lateral_sclera"]).astype(np.int16)
         lab[d <= r] = index[f"{side}_iris"]

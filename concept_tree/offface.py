@@ -160,7 +160,7 @@ def _upsample(grid: np.ndarray, step: int, size: tuple[int, int]) -> np.ndarray:
     if step == 1:
         return grid
     h, w = size
-    gh, gw = grid.shape
+    gh, gw = grid.shape[:2]
     return cv2.resize(grid, (gw * step, gh * step), interpolation=cv2.INTER_NEAREST)[:h, :w]
 
 
@@ -220,12 +220,10 @@ def _finish(person_code, bg, fr: FaceFrame, person, face_full, rules, image_size
     """Full-resolution labels: the person code where the person map (or ``also_person``, cells)
     says person, else the background code."""
     h, w = image_size
-    bg = _upsample(bg, fr.step, (h, w))
-    person_code = _upsample(person_code, fr.step, (h, w))
+    extra = also_person if also_person is not None else np.zeros(fr.shape, bool)
+    both = _upsample(np.dstack([person_code, bg, extra]).astype(np.uint8), fr.step, (h, w))  # leaf codes < 256
     is_person = (person >= rules.person_threshold) if person is not None else np.zeros((h, w), bool)
-    if also_person is not None and also_person.any():
-        is_person = is_person | _upsample(also_person.astype(np.uint8), fr.step, (h, w)).astype(bool)
-    out = np.where(is_person, person_code, bg)
+    out = np.where(is_person | (both[..., 2] > 0), both[..., 0], both[..., 1]).astype(np.int16)
     out[face_full] = UNLABELLED
     return out
 
@@ -264,6 +262,12 @@ class ColourModel:
     mean: np.ndarray
     inv_cov: np.ndarray
     luma: float  # median Y of the sample
+    cov: np.ndarray | None = None
+
+    def chroma(self) -> "ColourModel":
+        """The (Cr, Cb) marginal of a 3-channel model."""
+        cov = self.cov[1:, 1:]
+        return ColourModel(self.mean[1:], _inv_small(cov), self.luma, cov)
 
     def distance(self, pixels: np.ndarray) -> np.ndarray:
         """Mahalanobis distance of (..., k) pixels (elementwise: no BLAS call per image)."""
@@ -308,10 +312,10 @@ def fit_colour(samples: np.ndarray, floor: float, dims=(1, 2), max_samples: int 
         mean = xs.mean(axis=0)
         c = xs - mean
         cov = np.array([[float(np.dot(c[:, i], c[:, j])) / len(c) for j in range(k)] for i in range(k)]) + np.eye(k) * floor**2
-        model = ColourModel(mean, _inv_small(cov), 0.0)
+        model = ColourModel(mean, _inv_small(cov), 0.0, cov)
         keep = model.distance(x) < 2.5
     y = s[:, 0]
-    return ColourModel(mean, model.inv_cov, float(np.partition(y, len(y) // 2)[len(y) // 2]))
+    return ColourModel(mean, model.inv_cov, float(np.partition(y, len(y) // 2)[len(y) // 2]), model.cov)
 
 
 #: Face leaves whose pixels seed the skin model (bare skin on most faces; beard zones left out).
@@ -322,15 +326,16 @@ SKIN_SEED_LEAVES: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def skin_model(ycrcb: np.ndarray, face_labels: np.ndarray, leaf_ids: tuple[str, ...], rules: OutsideFaceRules,
-               max_samples: int = 4000) -> ColourModel | None:
+def skin_model(rgb: np.ndarray, face_labels: np.ndarray, leaf_ids: tuple[str, ...], rules: OutsideFaceRules,
+               max_samples: int = 3000) -> ColourModel | None:
     """Skin colour of this face, from its cheeks, forehead and nose (``face_labels``: the
     image-sized label map of the face). ``None`` for a grey image or too few skin pixels."""
     lut = np.zeros(len(leaf_ids) + 1, bool)  # label + 1 -> seed? (label -1 -> index 0)
     lut[[i + 1 for i, k in enumerate(leaf_ids) if k in SKIN_SEED_LEAVES]] = True
     idx = np.flatnonzero(lut[face_labels.ravel() + 1])
     idx = idx[:: max(1, -(-len(idx) // max_samples))]
-    samples = ycrcb.reshape(-1, 3)[idx].astype(np.float32)
+    samples = cv2.cvtColor(np.ascontiguousarray(rgb.reshape(-1, 3)[idx][:, None, :]), cv2.COLOR_RGB2YCrCb)
+    samples = samples.reshape(-1, 3).astype(np.float32)
     if len(samples) < 20 or np.std(samples[:, 1:], axis=0).max() < 0.25:  # grey face (or no face skin)
         return None
     return fit_colour(samples, rules.skin_chroma_floor)
@@ -404,9 +409,8 @@ def evidence_outside_labels(
     a small report (``mode`` = ``evidence`` or ``geometry`` for a grey image, the skin model)."""
     h, w = rgb.shape[:2]
     fr = face_frame(landmarks, (h, w), face_full)
-    ycrcb = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YCrCb)
-    grid = _to_grid(ycrcb, fr.step, fr.shape)
-    skin = None if is_grey(grid, rules) else skin_model(ycrcb, face_labels, leaf_ids, rules)
+    grid = cv2.cvtColor(_to_grid(np.ascontiguousarray(rgb), fr.step, fr.shape), cv2.COLOR_RGB2YCrCb)
+    skin = None if is_grey(grid, rules) else skin_model(rgb, face_labels, leaf_ids, rules)
     if skin is None:
         return outside_face_labels(landmarks, (h, w), person, face_full, leaf_ids, rules), {"mode": "geometry"}
     code = _codes(leaf_ids)
@@ -429,7 +433,8 @@ def evidence_outside_labels(
     # hair colour: person pixels above and beside the upper face, the least skin-like of them
     hair_zone = pgrid.ravel()[at] & ((vp < fr.v_top + 0.15) | ((vp < rules.ear_top_v) & (fr.lateral.ravel()[at] > 0.35)))
     hair_sample = hair_zone & (d_skin > 1.5)
-    hair_chroma = fit_colour(col[hair_sample], rules.skin_chroma_floor) if hair_sample.sum() > 20 else None
+    hair_model = fit_colour(col[hair_sample], rules.skin_chroma_floor, dims=(0, 1, 2)) if hair_sample.sum() > 20 else None
+    hair_chroma = hair_model.chroma() if hair_model is not None else None
     if hair_chroma is not None and skin.distance(hair_chroma.mean) < 1.5:
         hair_chroma = None  # hair (or what covers the head) has the skin's colour: no hair evidence
     skin_p = luma_ok & (d_skin < rules.skin_distance)
@@ -465,8 +470,6 @@ def evidence_outside_labels(
     # jaw, over the shoulders) only hair-coloured pieces joined to it, away from the midline
     hair = pgrid & (v < rules.ear_bottom_v) & ~ear & ~neck
     rest = pgrid & (v >= rules.ear_bottom_v) & ~neck & ~ear & ~is_skin & (a > rules.long_hair_min_u)
-    sample = (hair & ~is_skin).ravel()[at]
-    hair_model = fit_colour(col[sample], rules.skin_chroma_floor, dims=(0, 1, 2)) if sample.sum() > 20 else None
     long_hair = np.zeros_like(hair)
     if hair_model is not None and rest.any():
         rest_p = rest.ravel()[at]

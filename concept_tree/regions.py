@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
 from . import rle as rle_utils
+
+
+@lru_cache(maxsize=8)
+def node_membership(leaf_ids: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
+    """(every tree node id, node x leaf 0/1 matrix) for label maps whose label ``k`` is ``leaf_ids[k]``:
+    a node's area (or hit count) is its row times the leaves' counts."""
+    from .tree import load_tree
+
+    tree = load_tree()
+    col = {k: i for i, k in enumerate(leaf_ids)}
+    nodes = [n.id for n in tree.nodes]
+    m = np.zeros((len(nodes), len(leaf_ids)), dtype=np.int64)
+    for r, node in enumerate(tree.nodes):
+        for leaf in ([node] if node.is_leaf else tree.leaves(under=node.id)):
+            if leaf.id in col:
+                m[r, col[leaf.id]] = 1
+    return nodes, m
 
 
 @dataclass
@@ -91,16 +108,11 @@ class FaceRegions:
         if self.label_map is None:
             return {}
         counts = np.bincount(self.label_map.ravel() + 1, minlength=len(self.leaf_ids) + 1)[1:]
-        out = {k: int(c) for k, c in zip(self.leaf_ids, counts) if c}
-        if include_parents and out:
-            from .tree import load_tree
-
-            tree = load_tree()
-            for leaf, n in list(out.items()):
-                for anc in tree.ancestors(leaf):
-                    out[anc.id] = out.get(anc.id, 0) + n
-        return out
-
+        if not include_parents:
+            return {k: int(c) for k, c in zip(self.leaf_ids, counts) if c}
+        nodes, member = node_membership(tuple(self.leaf_ids))
+        totals = member @ counts
+        return {nodes[i]: int(totals[i]) for i in np.flatnonzero(totals)}
     @property
     def face_mask(self) -> np.ndarray:
         """The face region (the ``face`` subtree: skin, eyes, brows, nose, mouth ...)."""
