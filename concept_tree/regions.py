@@ -27,6 +27,12 @@ def node_membership(leaf_ids: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
     return nodes, m
 
 
+@lru_cache(maxsize=2)
+def _deepest_first(tree) -> list:
+    """The parent nodes of ``tree``, deepest first."""
+    return [n for n in sorted(tree.nodes, key=lambda n: -n.depth) if not n.is_leaf]
+
+
 @dataclass
 class FaceRegions:
     """Concept masks of one face, stored compactly as a label map over the atomic concepts.
@@ -88,19 +94,22 @@ class FaceRegions:
 
     def rles(self, include_parents: bool = True) -> dict[str, dict]:
         """RLE of every non-empty concept: atomic ones, and (by RLE merges) their parents."""
+        from pycocotools import mask as mask_utils
+
         from .tree import load_tree
 
         out = dict(self.leaf_rles)
         if not include_parents or not out:
             return out
         tree = load_tree()
-        # Children before parents: walk the tree bottom-up and merge children RLEs.
-        for node in sorted(tree.nodes, key=lambda n: -n.depth):
-            if node.is_leaf:
-                continue
-            parts = [out[c] for c in node.children if c in out]
+        h, w = self.image_size
+        coco = {k: {"size": [h, w], "counts": r["counts"].encode("ascii")} for k, r in out.items()}
+        # Children before parents: walk the tree bottom-up and merge children RLEs (kept as bytes).
+        for node in _deepest_first(tree):
+            parts = [coco[c] for c in node.children if c in coco]
             if parts:
-                out[node.id] = rle_utils.merge(parts)
+                coco[node.id] = parts[0] if len(parts) == 1 else mask_utils.merge(parts, intersect=False)
+                out[node.id] = {"size": [h, w], "counts": coco[node.id]["counts"].decode("ascii")}
         return out
 
     def areas(self, include_parents: bool = False) -> dict[str, int]:

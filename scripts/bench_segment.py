@@ -16,7 +16,9 @@ Grace Hopper, and their mirrors). *Held out*: the 100 faces of scikit-image's ``
 Speed: whole processes (start-up included) on the same images, one after the other:
 ``fifa-tree segment`` against a plain script that decodes the images and runs FaceMesh. Per core:
 both pinned to one CPU (``taskset``) with one worker; and as before, two workers against one
-plain process. Results are printed and written to OUT/bench_segment_<what>.json.
+plain process. Also the process CPU time per image inside one process (decode + FaceMesh against
+a segmentation worker's job), which other jobs on the machine disturb less than wall time.
+Results are printed and written to OUT/bench_segment_<what>.json.
 """
 
 from __future__ import annotations
@@ -327,7 +329,48 @@ def bench_speed(out: Path, n: int, size: int) -> dict:
         d = res[k]
         d["full_ratio"] = round(d["full_s"] / d["baseline_decode_facemesh_s"], 3)
         d["face_only_ratio"] = round(d["face_only_s"] / d["baseline_decode_facemesh_s"], 3)
+    res["worker_cpu"] = cpu_per_image(faces)
     return res
+
+
+def cpu_per_image(faces: Path, n: int = 80, repeats: int = 3) -> dict:
+    """Process CPU time per image (all threads; robust to other jobs on the machine) of decode +
+    FaceMesh, and of one segmentation worker's whole job per image (decode, models, labels, RLE of
+    every node), full and face-only; best of ``repeats``."""
+    import mediapipe as mp
+    from PIL import Image
+
+    from fifa.concept_tree import batch
+
+    files = sorted(faces.glob("*.jpg"))[:n]
+
+    def base() -> float:
+        with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1) as fm:
+            fm.process(np.asarray(Image.open(files[0]).convert("RGB")))
+            c = time.process_time()
+            for f in files:
+                fm.process(np.asarray(Image.open(f).convert("RGB")))
+            return time.process_time() - c
+
+    def ours(face_only: bool) -> float:
+        batch._init_worker(batch.BatchOptions(outside_face=not face_only, overlays=False), None)
+        batch._process(("warm-up", str(files[0])))
+        c = time.process_time()
+        for f in files:
+            batch._process((f.name, str(f)))
+        t = time.process_time() - c
+        batch._WORKER.pop("seg").close()
+        return t
+
+    runs = {"decode_facemesh": [], "full": [], "face_only": []}
+    for _ in range(repeats):
+        runs["decode_facemesh"].append(base())
+        runs["full"].append(ours(False))
+        runs["face_only"].append(ours(True))
+    ms = {k: round(1000 * min(v) / len(files), 2) for k, v in runs.items()}
+    return {"images": len(files), "cpu_ms_per_image": ms,
+            "full_ratio": round(ms["full"] / ms["decode_facemesh"], 3),
+            "face_only_ratio": round(ms["face_only"] / ms["decode_facemesh"], 3)}  # fmt: skip
 
 
 def gallery(out_dir: Path) -> list[str]:
@@ -361,7 +404,7 @@ def gallery(out_dir: Path) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["speed", "quality", "roughness", "neck", "gallery", "all"])
+    ap.add_argument("what", nargs="?", default="all", choices=["speed", "quality", "roughness", "neck", "gallery", "all"])
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--size", type=int, default=384)
     ap.add_argument("--out", type=Path, default=Path("bench_out/segment"))
