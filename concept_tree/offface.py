@@ -290,7 +290,7 @@ def _inv_small(m: np.ndarray) -> np.ndarray:
     return adj / (a * adj[0, 0] + b * adj[1, 0] + c * adj[2, 0])
 
 
-def fit_colour(samples: np.ndarray, floor: float, dims=(1, 2), max_samples: int = 3000) -> ColourModel | None:
+def fit_colour(samples: np.ndarray, floor: float, dims=(1, 2), max_samples: int = 1500) -> ColourModel | None:
     """Robust Gaussian of YCrCb samples (N, 3) on the channels ``dims``: extreme luminance
     (highlights, deep shadow) is dropped, then the pixels beyond 2.5 sigma."""
     s = np.asarray(samples).reshape(-1, 3)
@@ -327,14 +327,18 @@ SKIN_SEED_LEAVES: tuple[str, ...] = (
 
 
 def skin_model(rgb: np.ndarray, face_labels: np.ndarray, leaf_ids: tuple[str, ...], rules: OutsideFaceRules,
-               max_samples: int = 3000) -> ColourModel | None:
+               max_samples: int = 2000, box: tuple[int, int, int, int] | None = None) -> ColourModel | None:
     """Skin colour of this face, from its cheeks, forehead and nose (``face_labels``: the
-    image-sized label map of the face). ``None`` for a grey image or too few skin pixels."""
+    image-sized label map of the face; ``box``: x0, y0, x1, y1 holding the face, to look only
+    there). ``None`` for a grey image or too few skin pixels."""
+    if box is not None:
+        x0, y0, x1, y1 = box
+        rgb, face_labels = rgb[y0:y1, x0:x1], face_labels[y0:y1, x0:x1]
     lut = np.zeros(len(leaf_ids) + 1, bool)  # label + 1 -> seed? (label -1 -> index 0)
     lut[[i + 1 for i, k in enumerate(leaf_ids) if k in SKIN_SEED_LEAVES]] = True
-    idx = np.flatnonzero(lut[face_labels.ravel() + 1])
-    idx = idx[:: max(1, -(-len(idx) // max_samples))]
-    samples = cv2.cvtColor(np.ascontiguousarray(rgb.reshape(-1, 3)[idx][:, None, :]), cv2.COLOR_RGB2YCrCb)
+    ys, xs = np.nonzero(lut[face_labels + 1])
+    step = max(1, -(-len(ys) // max_samples))
+    samples = cv2.cvtColor(np.ascontiguousarray(rgb[ys[::step], xs[::step]][:, None, :]), cv2.COLOR_RGB2YCrCb)
     samples = samples.reshape(-1, 3).astype(np.float32)
     if len(samples) < 20 or np.std(samples[:, 1:], axis=0).max() < 0.25:  # grey face (or no face skin)
         return None
@@ -410,7 +414,9 @@ def evidence_outside_labels(
     h, w = rgb.shape[:2]
     fr = face_frame(landmarks, (h, w), face_full)
     grid = cv2.cvtColor(_to_grid(np.ascontiguousarray(rgb), fr.step, fr.shape), cv2.COLOR_RGB2YCrCb)
-    skin = None if is_grey(grid, rules) else skin_model(rgb, face_labels, leaf_ids, rules)
+    pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
+    box = (int(max(0, pts[:, 0].min())), int(max(0, pts[:, 1].min())), int(min(w, pts[:, 0].max() + 1)), int(min(h, pts[:, 1].max() + 1)))
+    skin = None if is_grey(grid, rules) else skin_model(rgb, face_labels, leaf_ids, rules, box=box)
     if skin is None:
         return outside_face_labels(landmarks, (h, w), person, face_full, leaf_ids, rules), {"mode": "geometry"}
     code = _codes(leaf_ids)

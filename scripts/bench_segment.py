@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -56,16 +55,10 @@ CONTOUR = ("left_temple", "right_temple", "left_jaw", "right_jaw")
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "load_avg_1min": round(os.getloadavg()[0], 2)}  # fmt: skip
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_annotate import machine as annotate_machine  # one description of the machine for all benchmarks
+
+    return dict(annotate_machine(), load_avg_1min=round(os.getloadavg()[0], 2))
 
 
 # ------------------------------------------------------------------ faces
@@ -193,13 +186,17 @@ def bench_roughness() -> dict:
                         per[a].append(roughness(m, fw))
                         if a in strict:
                             strict[a].append(roughness(m, fw, 0.06))
-        summary = {a: {"mean": round(float(np.mean(v)), 3), "median": round(float(np.median(v)), 3),
-                       "p95": round(float(np.percentile(v, 95)), 3), "max": round(float(np.max(v)), 3),
-                       "share_over_1.10": round(float(np.mean(np.array(v) > 1.10)), 3)} for a, v in per.items() if v}  # fmt: skip
+        # inf: the open removed the whole mask (a band thinner than the disk everywhere)
+        summary = {a: {"mean_finite": round(float(np.mean(np.array(v)[np.isfinite(v)])), 3),
+                       "median": round(float(np.median(v)), 3), "p95": round(float(np.percentile(v, 95)), 3),
+                       "max": round(float(np.max(v)), 3), "share_over_1.10": round(float(np.mean(np.array(v) > 1.10)), 3),
+                       "infinite": int(np.sum(~np.isfinite(v)))} for a, v in per.items() if v}  # fmt: skip
         inner = np.concatenate([per[a] for a in INNER])
-        return {"faces": n, "per_anchor": summary, "inner_mean": round(float(inner.mean()), 3),
+        strict_inner = np.concatenate([strict[a] for a in INNER])
+        return {"faces": n, "per_anchor": summary, "inner_mean_finite": round(float(inner[np.isfinite(inner)].mean()), 3),
+                "inner_median": round(float(np.median(inner)), 3), "inner_infinite": int((~np.isfinite(inner)).sum()),
                 "inner_share_over_1.10": round(float((inner > 1.10).mean()), 3),
-                "inner_mean_disk_6pct": round(float(np.concatenate([strict[a] for a in INNER]).mean()), 3)}  # fmt: skip
+                "inner_mean_finite_disk_6pct": round(float(strict_inner[np.isfinite(strict_inner)].mean()), 3)}  # fmt: skip
 
     return {"tuning": measure(tuning_faces()), "heldout_lfw": measure(heldout_faces())}
 
