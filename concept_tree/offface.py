@@ -420,7 +420,7 @@ def evidence_outside_labels(
     if skin is None:
         return outside_face_labels(landmarks, (h, w), person, face_full, leaf_ids, rules), {"mode": "geometry"}
     code = _codes(leaf_ids)
-    pgrid = _to_grid(person.astype(np.float32), fr.step, fr.shape) >= rules.person_threshold
+    pgrid = _to_grid(np.asarray(person, dtype=np.float32), fr.step, fr.shape) >= rules.person_threshold
     pgrid &= ~fr.face
     v, a = fr.v, fr.a
     cell = fr.step / fr.iod  # IOD per cell
