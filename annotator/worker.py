@@ -34,6 +34,7 @@ class WorkerConfig:
     llm_jpeg_quality: int = 85
     segment_cache: int = 16  # segmentations of sources kept per worker (fakes share sources)
     segmenter: str = "mediapipe"  # landmark backend of the regions (fifa.concept_tree.segment.BACKENDS)
+    lazy_outside_face: bool = True  # segment hair/ears/neck/background of a source only for a mask that leaves the face
     parent_pid: int | None = None  # the run's process: workers exit when it is gone
 
 
@@ -144,8 +145,39 @@ def _segment_cached(path: str, image: np.ndarray, key_extra: tuple = ()):
     return res
 
 
-def _source_cached(path: str, fake: np.ndarray, cfg: WorkerConfig):
-    """(aligned source, its FaceRegions): fakes made from one source share both (LRU per worker)."""
+@dataclass
+class _Source:
+    """A source image aligned to its fakes, its face regions and its prepared difference inputs.
+
+    With ``lazy`` the source is segmented without the off-face concepts (no person model); they
+    are added the first time a fake's mask leaves the face (and kept for the source's next fakes)."""
+
+    image: np.ndarray
+    regions: object  # FaceRegions
+    prepared: dict | None
+
+    def regions_for(self, mask: np.ndarray):
+        r = self.regions
+        if r.meta.get("outside_face") is not None:
+            return r
+        if (mask & (r.label_map < 0)).any():
+            self.regions = _segmenter().add_outside_face(self.image, r)
+            return self.regions
+        return _inside_face_view(r)
+
+
+def _inside_face_view(regions):
+    """Face-only regions, completed for the statistics of a mask inside the face: every other pixel
+    gets one background label, so (as in a full segmentation) every pixel is labelled and the
+    root's area is the image's. The face nodes' areas and hits, hence the row, are unchanged."""
+    from dataclasses import replace
+
+    fill = regions.leaf_ids.index("background_above_head")
+    return replace(regions, label_map=np.where(regions.label_map < 0, fill, regions.label_map).astype(np.int16))
+
+
+def _source_cached(path: str, fake: np.ndarray, cfg: WorkerConfig) -> _Source:
+    """The aligned source and its regions: fakes made from one source share both (LRU per worker)."""
     cache: OrderedDict = _STATE.setdefault("src_cache", OrderedDict())
     try:
         st = os.stat(path)
@@ -156,13 +188,13 @@ def _source_cached(path: str, fake: np.ndarray, cfg: WorkerConfig):
         cache.move_to_end(key)
         return cache[key]
     source = align_pair(fake, _load(path, "source"), cfg.diff)
-    regions = _segmenter().segment(source)
-    prepared = prepare_source(source, cfg.diff) if regions.ok else None
+    regions = _segmenter().segment(source, outside_face=not cfg.lazy_outside_face)
+    entry = _Source(source, regions, prepare_source(source, cfg.diff) if regions.ok else None)
     if key is not None and cfg.segment_cache > 0:
-        cache[key] = (source, regions, prepared)
+        cache[key] = entry
         while len(cache) > cfg.segment_cache:
             cache.popitem(last=False)
-    return source, regions, prepared
+    return entry
 
 
 def _jpeg(img: np.ndarray, max_side: int, quality: int) -> bytes:
@@ -280,10 +312,11 @@ def _process(row: dict, out: dict, cfg: WorkerConfig) -> CpuResult:
     src_path = row.get("source_path")
     if not src_path:
         return _ungrounded(row, out, fake, cfg)
-    source, regions, prepared = _source_cached(src_path, fake, cfg)
-    diff = artifact_mask(fake, source, cfg.diff, prepared)
-    if not regions.ok:
+    src = _source_cached(src_path, fake, cfg)
+    diff = artifact_mask(fake, src.image, cfg.diff, src.prepared)
+    if not src.regions.ok:
         return CpuResult(failed(out, "no_face", "no face detected in the source image"))
+    source, regions = src.image, src.regions_for(diff.mask)
     sel = select_regions(regions, diff.mask, cfg.select)
     st = diff.stats
     out.update(

@@ -55,6 +55,8 @@ class BatchOptions:
     level: Union[str, int] = "anchor"  # overlay colouring level
     workers: int = 0  # 0: one per core
     backend: str = "mediapipe"  # landmark backend (segment.BACKENDS)
+    outside_face: bool = True  # False: face concepts only (no person model)
+    pose: bool = False  # MediaPipe Pose for the shoulder line and ear points
     load: LoadOptions = field(default_factory=LoadOptions)
 
 
@@ -78,10 +80,13 @@ _WORKER: dict = {}  # per-process state of a pool worker (its models); never use
 
 
 def _init_worker(opts: BatchOptions, overlay_dir: str | None) -> None:
+    import cv2
+
     from .segment import SegmentConfig, Segmenter
 
     os.environ.setdefault("GLOG_minloglevel", "2")
-    _WORKER["seg"] = Segmenter(SegmentConfig(backend=opts.backend))
+    cv2.setNumThreads(1)  # one process per core already
+    _WORKER["seg"] = Segmenter(SegmentConfig(backend=opts.backend, outside_face=opts.outside_face, pose=opts.pose))
     _WORKER["opts"] = opts
     _WORKER["overlay_dir"] = overlay_dir
 

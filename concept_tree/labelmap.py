@@ -1,57 +1,41 @@
-"""Pure geometry: landmarks (+ a person mask) -> a label map over the atomic concepts.
+"""Pure geometry: landmarks -> the label map of the face over the atomic concepts.
 
-Inside the face oval the map is rasterised once from the mesh triangles (each carries
-its concept), then the eye openings (iris, pupil, sclera) and the mouth opening are
-drawn, and any pixel left between triangles takes its nearest label. The face is a
-partition by construction: one label per pixel, no gaps at seams.
+Inside the face oval, the concept atlas (:mod:`.atlas`: smooth concept borders drawn once in
+the reference face) is warped onto the face through the mesh: the triangles are rasterised
+once into a map of triangle ids and every pixel reads the atlas where its triangle's affine
+map sends it. Then the eye openings (iris, pupil, sclera) and the mouth opening are drawn from
+their landmark loops. One label per pixel: the face is a partition by construction.
 
-Outside the face oval, person pixels (SelfieSegmentation) become hair, ears, neck or
-upper body, and the rest background, by position in the eye-normalised face frame
-(see docs/segmentation.md for the rules and their limits).
+The concepts outside the face oval (hair, ears, neck, background) are in :mod:`.offface`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
 import numpy as np
 from scipy import ndimage
 
-from .mesh_regions import triangle_concepts
-from .mesh_topology import LEFT_IRIS, RIGHT_IRIS, eye_frame, mesh_topology
+from .atlas import face_atlas, face_outlines
+from .mesh_topology import LEFT_IRIS, N_MESH, RIGHT_IRIS, eye_frame, mesh_reference, mesh_topology
+from .offface import UNLABELLED, OutsideFaceRules, outside_face_labels  # noqa: F401  (re-exported)
 
-UNLABELLED = -1
 _SHIFT = 4  # sub-pixel bits for cv2 rasterisation
+_SKIPPED = -2  # drawn for a concept the landmarks cannot support; unlabelled in the end
 _SCALE = 1 << _SHIFT
 
 
-@dataclass(frozen=True)
-class OutsideFaceRules:
-    """Bands of the eye-normalised frame (unit: inter-ocular distance) for off-mesh concepts."""
-
-    ear_top_v: float = -0.25  # ears span from about the brows ...
-    ear_bottom_v: float = 0.8  # ... to below the nose
-    ear_width: float = 0.55  # how far past the face contour an ear reaches
-    tragus_width: float = 0.12
-    helix_bottom_v: float = 0.1
-    lobe_top_v: float = 0.5
-    hairline_width: float = 0.22
-    hairline_center_half_width: float = 0.45
-    crown_half_width: float = 0.8
-    neck_half_width: float = 0.75
-    neck_length: float = 1.2  # below the chin
-    throat_half_width: float = 0.3
-    above_head_half_width: float = 1.3
-    person_threshold: float = 0.5
-
-
 @lru_cache(maxsize=None)
-def _leaf_codes(leaf_ids: tuple[str, ...]) -> tuple[np.ndarray, dict[str, int]]:
-    index = {k: i for i, k in enumerate(leaf_ids)}
-    tri = np.array([index[c] for c in triangle_concepts()], dtype=np.int16)
-    return tri, index
+def _leaf_codes(leaf_ids: tuple[str, ...]) -> dict[str, int]:
+    return {k: i for i, k in enumerate(leaf_ids)}
+
+
+@lru_cache(maxsize=16)
+def _atlas_codes(leaf_ids: tuple[str, ...], skip: frozenset[str]) -> np.ndarray:
+    """Atlas label -> leaf code (``UNLABELLED`` for a skipped concept)."""
+    index = _leaf_codes(leaf_ids)
+    return np.array([UNLABELLED if n in skip else index[n] for n in face_atlas().names], dtype=np.int16)
 
 
 def _fixed(pts: np.ndarray) -> np.ndarray:
@@ -68,16 +52,19 @@ def face_label_map(
 
     Returns ``(labels, face, box)``: labels and a boolean face mask over the crop
     ``box = (x0, y0, x1, y1)`` of the image (clipped to the image). ``skip``: leaves
-    the landmarks cannot support (left unlabelled).
+    the landmarks cannot support (left unlabelled). ``landmarks`` may carry a third
+    column, depth (MediaPipe ``z``: smaller is nearer), which orders overlapping concepts.
     """
     h, w = image_size
     topo = mesh_topology()
-    tri_codes, index = _leaf_codes(leaf_ids)
-    pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    x0 = int(max(0, np.floor(pts[:468, 0].min()) - 2))
-    y0 = int(max(0, np.floor(pts[:468, 1].min()) - 2))
-    x1 = int(min(w, np.ceil(pts[:468, 0].max()) + 3))
-    y1 = int(min(h, np.ceil(pts[:468, 1].max()) + 3))
+    index = _leaf_codes(leaf_ids)
+    arr = np.asarray(landmarks, dtype=np.float64)
+    pts = arr[:, :2]
+    depth = arr[:N_MESH, 2] if arr.shape[1] >= 3 else None
+    x0 = int(max(0, np.floor(pts[:N_MESH, 0].min()) - 2))
+    y0 = int(max(0, np.floor(pts[:N_MESH, 1].min()) - 2))
+    x1 = int(min(w, np.ceil(pts[:N_MESH, 0].max()) + 3))
+    y1 = int(min(h, np.ceil(pts[:N_MESH, 1].max()) + 3))
     ch, cw = max(0, y1 - y0), max(0, x1 - x0)
     labels = np.full((ch, cw), UNLABELLED, dtype=np.int16)
     face = np.zeros((ch, cw), dtype=np.uint8)
@@ -86,58 +73,126 @@ def face_label_map(
     # MediaPipe landmarks put pixel i's centre at coordinate i, as cv2's rasteriser does.
     local = pts - (x0, y0)
     cv2.fillPoly(face, [_fixed(local[list(topo.face_oval)])], 1, lineType=cv2.LINE_8, shift=_SHIFT)
-    tri_pts = _fixed(local[topo.triangles])
-    skip_codes = {index[s] for s in skip if s in index}
-    # One fillPoly per concept: its triangles tile a region, so the scan-line fill gives their union.
-    for code, members in _triangles_by_code(tri_codes):
-        value = int(code) if code not in skip_codes else -2
-        cv2.fillPoly(labels, list(tri_pts[members]), value, lineType=cv2.LINE_8, shift=_SHIFT)
-    _draw_openings(labels, local, pts, index, skip)
-    labels[labels == -2] = UNLABELLED
     facemask = face.astype(bool)
-    holes = facemask & (labels == UNLABELLED)
-    if skip:
-        # Unsupported concepts stay unlabelled; only seams between supported ones are filled.
-        holes &= ~_skipped_area(local, topo, tri_codes, skip_codes, labels.shape)
-    _fill_holes(labels, holes)
+    warp_atlas(labels, facemask, local[:N_MESH], depth, _atlas_codes(leaf_ids, frozenset(skip)))
+    _draw_openings(labels, local, pts, index, skip)
     labels[~facemask] = UNLABELLED
     return labels, facemask, (x0, y0, x1, y1)
 
 
-@lru_cache(maxsize=None)
-def _triangles_by_code_cached(codes: bytes) -> tuple[tuple[int, np.ndarray], ...]:
-    arr = np.frombuffer(codes, dtype=np.int16)
-    return tuple((int(c), np.flatnonzero(arr == c)) for c in np.unique(arr))
+def warp_atlas(labels: np.ndarray, where: np.ndarray, mesh: np.ndarray, depth: np.ndarray | None,
+               codes: np.ndarray, fold_tolerance: float = 0.003) -> None:
+    """Draw the concept atlas onto ``labels`` (crop coordinates) through the mesh (a piecewise-affine
+    warp): every pixel of ``where`` gets ``codes[atlas label]``, except the eye and mouth openings
+    (holes of the mesh, drawn by :func:`_draw_openings`).
+
+    A face whose mesh does not fold over itself in the image (flipped triangles below
+    ``fold_tolerance`` of its area: frontal and moderately turned faces) is drawn as polygons, one
+    fill per concept (fast). A folded mesh (a turned head, whose far side slips behind the nose)
+    is drawn pixel by pixel: triangles are rasterised far to near into a map of triangle ids and
+    every pixel reads the atlas through its triangle's affine map, so the visible surface wins."""
+    tris = mesh_topology().triangles
+    img_tri = mesh[tris]
+    area = _signed_area(img_tri)
+    flipped = np.sign(area) != _reference_orientation()
+    if np.abs(area[flipped]).sum() <= fold_tolerance * np.abs(area).sum():
+        _draw_outlines(labels, mesh, depth, codes)
+    else:
+        _draw_pixels(labels, where, img_tri, flipped, depth, codes)
+    topo = mesh_topology()
+    holes = np.zeros(labels.shape, np.uint8)
+    cv2.fillPoly(holes, [_fixed(mesh[list(loop)]) for loop in (topo.right_eye, topo.left_eye, topo.lips_inner)], 1,
+                 lineType=cv2.LINE_8, shift=_SHIFT)
+    _fill_gaps(labels, where & (labels == UNLABELLED) & ~holes.astype(bool))
+    labels[labels == _SKIPPED] = UNLABELLED
 
 
-def _triangles_by_code(tri_codes: np.ndarray):
-    return _triangles_by_code_cached(tri_codes.tobytes())
+def _draw_outlines(labels: np.ndarray, mesh: np.ndarray, depth: np.ndarray | None, codes: np.ndarray) -> None:
+    """Fill every concept's outline, placed through the mesh; far concepts first."""
+    ol = face_outlines()
+    pos = _fixed(ol.place(mesh))
+    order = range(len(ol.label))
+    if depth is not None:
+        order = np.argsort(-(ol.group_depth * depth).sum(axis=1), kind="stable")  # far (large z) first; no BLAS call
+    for g in order:
+        code = int(codes[ol.label[g]])
+        cv2.fillPoly(labels, [pos[a:b] for a, b in ol.loops[g]], code if code >= 0 else _SKIPPED,
+                     lineType=cv2.LINE_8, shift=_SHIFT)
 
 
-def _fill_holes(labels: np.ndarray, holes: np.ndarray) -> None:
-    """Give seam pixels (between rasterised triangles) a neighbouring label."""
-    if not holes.any():
+def _draw_pixels(labels, where, img_tri, flipped, depth, codes) -> None:
+    """Per pixel: its triangle (rasterised flipped ones first, then far to near), then the atlas."""
+    tris = mesh_topology().triangles
+    key = -depth[tris].mean(axis=1) if depth is not None else np.zeros(len(tris))
+    tid = np.full(labels.shape, -1, dtype=np.int16)
+    fixed = _fixed(img_tri)
+    for t in np.lexsort((key, ~flipped)).tolist():
+        cv2.fillConvexPoly(tid, fixed[t], t, lineType=cv2.LINE_8, shift=_SHIFT)
+    ys, xs = np.nonzero(where & (tid >= 0))
+    if len(ys) == 0:
         return
-    kernel = np.ones((3, 3), np.uint8)
+    atlas = face_atlas()
+    a = _affines(img_tri, _reference_cells()[tris])[tid[ys, xs]]
+    fx, fy = xs.astype(np.float32), ys.astype(np.float32)
+    cx = np.rint(a[:, 0, 0] * fx + a[:, 0, 1] * fy + a[:, 0, 2]).astype(np.int32)
+    cy = np.rint(a[:, 1, 0] * fx + a[:, 1, 1] * fy + a[:, 1, 2]).astype(np.int32)
+    ah, aw = atlas.labels.shape
+    code = codes[atlas.labels[np.clip(cy, 0, ah - 1), np.clip(cx, 0, aw - 1)]]
+    labels[ys, xs] = np.where(code >= 0, code, _SKIPPED)
+
+
+@lru_cache(maxsize=1)
+def _reference_cells() -> np.ndarray:
+    """Atlas cell coordinates of the mesh vertices."""
+    ref, _ = mesh_reference()
+    return face_atlas().to_cells(ref)
+
+
+@lru_cache(maxsize=1)
+def _reference_orientation() -> np.ndarray:
+    ref, _ = mesh_reference()
+    return np.sign(_signed_area(ref[mesh_topology().triangles]))
+
+
+def _signed_area(tri: np.ndarray) -> np.ndarray:
+    d1, d2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+    return d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]
+
+
+def _affines(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """(T, 2, 3) affine maps taking each triangle ``src[t]`` onto ``dst[t]`` (float32), in closed
+    form. A degenerate (flat) triangle maps everything to its target's centroid."""
+    p1, p2 = src[:, 1] - src[:, 0], src[:, 2] - src[:, 0]
+    q1, q2 = dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0]
+    det = p1[:, 0] * p2[:, 1] - p1[:, 1] * p2[:, 0]
+    ok = np.abs(det) > 1e-6
+    inv_det = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+    i00, i01 = p2[:, 1] * inv_det, -p2[:, 0] * inv_det  # P^-1 for P = [p1 p2] (columns); A = Q P^-1
+    i10, i11 = -p1[:, 1] * inv_det, p1[:, 0] * inv_det
+    out = np.empty((len(src), 2, 3))
+    for r in range(2):
+        a0 = q1[:, r] * i00 + q2[:, r] * i10
+        a1 = q1[:, r] * i01 + q2[:, r] * i11
+        out[:, r, 0], out[:, r, 1] = a0, a1
+        out[:, r, 2] = np.where(ok, dst[:, 0, r] - a0 * src[:, 0, 0] - a1 * src[:, 0, 1], dst[:, :, r].mean(axis=1))
+    return out.astype(np.float32)
+
+
+def _fill_gaps(labels: np.ndarray, gaps: np.ndarray) -> None:
+    """``gaps`` pixels (inside the face, between drawn outlines or in folds) take a neighbour's label."""
+    if not gaps.any():
+        return
     for _ in range(3):  # seams are a pixel or two wide
-        grown = cv2.dilate(labels, kernel)
-        take = holes & (grown != UNLABELLED)
+        grown = cv2.dilate(labels, np.ones((3, 3), np.uint8))
+        take = gaps & (grown >= 0)
         labels[take] = grown[take]
-        holes = holes & ~take
-        if not holes.any():
+        gaps = gaps & ~take
+        if not gaps.any():
             return
-    known = labels != UNLABELLED
+    known = labels >= 0
     if known.any():
-        idx = ndimage.distance_transform_edt(~known, return_distances=False, return_indices=True)
-        labels[holes] = labels[idx[0][holes], idx[1][holes]]
-
-
-def _skipped_area(local, topo, tri_codes, skip_codes, shape) -> np.ndarray:
-    m = np.zeros(shape, dtype=np.uint8)
-    for tri, code in zip(topo.triangles, tri_codes):
-        if code in skip_codes:
-            cv2.fillConvexPoly(m, _fixed(local[tri]), 1, lineType=cv2.LINE_8, shift=_SHIFT)
-    return m.astype(bool)
+        iy, ix = ndimage.distance_transform_edt(~known, return_distances=False, return_indices=True)
+        labels[gaps] = labels[iy[gaps], ix[gaps]]
 
 
 def _draw_openings(labels: np.ndarray, local: np.ndarray, pts: np.ndarray, index: dict, skip) -> None:
@@ -165,107 +220,10 @@ def _draw_openings(labels: np.ndarray, local: np.ndarray, pts: np.ndarray, index
             c, r = local[list(loop)].mean(axis=0), 0.0
         d = np.hypot(xs - c[0], ys - c[1])
         # medial = closer to the face midline than the iris centre, along the eye axis
-        u_pix = (np.stack([xs, ys], 1) - origin_local) @ axes[0]
-        u_iris = (c - origin_local) @ axes[0]
+        u_pix = (xs - origin_local[0]) * axes[0, 0] + (ys - origin_local[1]) * axes[0, 1]
+        u_iris = (c[0] - origin_local[0]) * axes[0, 0] + (c[1] - origin_local[1]) * axes[0, 1]
         medial = np.abs(u_pix) < abs(u_iris)
         lab = np.where(medial, index[f"{side}_medial_sclera"], index[f"{side}_lateral_sclera"]).astype(np.int16)
         lab[d <= r] = index[f"{side}_iris"]
         lab[d <= 0.4 * r] = index[f"{side}_pupil"]
         labels[ys, xs] = lab
-
-
-def outside_face_labels(
-    landmarks: np.ndarray,
-    image_size: tuple[int, int],
-    person: np.ndarray | None,
-    face_full: np.ndarray,
-    leaf_ids: tuple[str, ...],
-    rules: OutsideFaceRules = OutsideFaceRules(),
-) -> np.ndarray:
-    """Hair, ears, neck, upper body and background for the pixels outside the face (full image).
-
-    The geometric bands are evaluated on a grid of every ``step``-th pixel (they are smooth),
-    once as if each cell were person and once as if it were background; the full-resolution
-    person mask then picks between the two, so region outlines keep the mask's resolution.
-    """
-    h, w = image_size
-    _, index = _leaf_codes(leaf_ids)
-    topo = mesh_topology()
-    pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    origin, axes, iod = eye_frame(pts)
-    iod = max(iod, 1e-6)
-    step = 2 if min(h, w) >= 128 else 1
-    # centre of each step x step block; pixel i's centre is at coordinate i (landmark convention)
-    gy = (np.arange(0, h, step, dtype=np.float32) + (step - 1) / 2 - origin[1])[:, None]
-    gx = (np.arange(0, w, step, dtype=np.float32) + (step - 1) / 2 - origin[0])[None, :]
-    u = (gx * axes[0, 0] + gy * axes[0, 1]) / iod
-    v = (gx * axes[1, 0] + gy * axes[1, 1]) / iod
-    a = np.abs(u)
-    left = u >= 0
-    oval_uv = (pts[list(topo.face_oval)] - origin) @ axes.T / iod
-    v_top, v_chin = float(oval_uv[:, 1].min()), float(oval_uv[:, 1].max())
-    half = np.empty_like(u)
-    for side_mask, sel in ((left, oval_uv[:, 0] >= 0), (~left, oval_uv[:, 0] < 0)):
-        side_pts = oval_uv[sel]
-        order = np.argsort(side_pts[:, 1])
-        half[side_mask] = np.interp(v[side_mask], side_pts[order, 1], np.abs(side_pts[order, 0]))
-    lateral = a - half
-    dist_out = cv2.distanceTransform((~face_full).astype(np.uint8), cv2.DIST_L2, 3)[::step, ::step] / iod
-
-    def pick(cond_left, cond_right=None):
-        return cond_left if cond_right is None else np.where(left, cond_left, cond_right)
-
-    code = {k: np.int16(v_) for k, v_ in index.items()}
-    # -- as background
-    above = (v < v_top) & (a < rules.above_head_half_width)
-    bg = np.where(
-        above,
-        code["background_above_head"],
-        np.where(
-            v < v_chin,
-            pick(code["background_left"], code["background_right"]),
-            pick(code["background_lower_left"], code["background_lower_right"]),
-        ),
-    ).astype(np.int16)
-    # -- as person
-    ear_band = (v >= rules.ear_top_v) & (v <= rules.ear_bottom_v)
-    ear = ear_band & (lateral < rules.ear_width)
-    tragus = ear & (dist_out < rules.tragus_width) & (v > rules.helix_bottom_v) & (v < rules.lobe_top_v)
-    beside_jaw = (v > rules.ear_bottom_v) & (v < v_chin) & (lateral > 0.15)
-    hair = ~ear & ((v < rules.ear_top_v) | ear_band | beside_jaw)
-    hairline = hair & (dist_out < rules.hairline_width) & (v < rules.ear_top_v)
-    neck = (a < rules.neck_half_width) & (v < v_chin + rules.neck_length)
-    person_code = np.select(
-        [
-            tragus,
-            ear & (v < rules.helix_bottom_v),
-            ear & (v > rules.lobe_top_v),
-            ear,
-            hairline & (a < rules.hairline_center_half_width),
-            hairline,
-            hair & (a < rules.crown_half_width) & (v < rules.ear_top_v),
-            hair,
-            neck & (a < rules.throat_half_width),
-            neck,
-        ],
-        [
-            pick(code["left_tragus"], code["right_tragus"]),
-            pick(code["left_helix"], code["right_helix"]),
-            pick(code["left_earlobe"], code["right_earlobe"]),
-            pick(code["left_concha"], code["right_concha"]),
-            code["hairline_center"],
-            pick(code["left_hairline"], code["right_hairline"]),
-            code["crown_hair"],
-            pick(code["left_side_hair"], code["right_side_hair"]),
-            code["throat"],
-            pick(code["left_neck"], code["right_neck"]),
-        ],
-        default=code["upper_body"],
-    ).astype(np.int16)
-    if step > 1:
-        bg = np.repeat(np.repeat(bg, step, axis=0), step, axis=1)[:h, :w]
-        person_code = np.repeat(np.repeat(person_code, step, axis=0), step, axis=1)[:h, :w]
-    is_person = (person >= rules.person_threshold) if person is not None else np.zeros((h, w), bool)
-    out = np.where(is_person, person_code, bg)
-    out[face_full] = UNLABELLED
-    return out

@@ -15,6 +15,12 @@ import numpy as np
 class DetectedFace:
     landmarks: np.ndarray  # (478, 2) pixel x, y ((468, 2) without iris refinement)
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the landmarks
+    depth: np.ndarray | None = None  # (478,) MediaPipe z in pixels (smaller = nearer the camera)
+
+    @property
+    def landmarks_with_depth(self) -> np.ndarray:
+        """(478, 3) x, y, depth (or the (478, 2) landmarks when there is no depth)."""
+        return self.landmarks if self.depth is None else np.column_stack([self.landmarks, self.depth])
 
     @property
     def area(self) -> int:
@@ -49,7 +55,7 @@ class PersonSegmenter:
 
 
 class MediaPipeFaceMesh:
-    """MediaPipe FaceMesh (478 points with iris) and SelfieSegmentation, offline."""
+    """MediaPipe FaceMesh (478 points with iris), SelfieSegmentation and Pose, offline."""
 
     def __init__(self, max_faces: int = 5, min_confidence: float = 0.5, person_model: int = 1,
                  refine_landmarks: bool = True):
@@ -63,6 +69,8 @@ class MediaPipeFaceMesh:
             min_detection_confidence=min_confidence,
         )
         self._person = PersonSegmenter(person_model)
+        self._pose = None
+        self._mp = mp
 
     def faces(self, rgb: np.ndarray) -> list[DetectedFace]:
         """All faces, largest first."""
@@ -70,10 +78,11 @@ class MediaPipeFaceMesh:
         res = self._mesh.process(np.ascontiguousarray(rgb))
         out = []
         for lm in res.multi_face_landmarks or []:
-            pts = np.array([(p.x * w, p.y * h) for p in lm.landmark], dtype=np.float64)
+            xyz = np.array([(p.x, p.y, p.z) for p in lm.landmark], dtype=np.float64) * (w, h, w)
+            pts = xyz[:, :2].copy()
             x0, y0 = np.floor(pts.min(axis=0)).astype(int)
             x1, y1 = np.ceil(pts.max(axis=0)).astype(int)
-            out.append(DetectedFace(pts, (int(x0), int(y0), int(x1), int(y1))))
+            out.append(DetectedFace(pts, (int(x0), int(y0), int(x1), int(y1)), xyz[:, 2].copy()))
         out.sort(key=lambda f: -f.area)
         return out
 
@@ -81,6 +90,33 @@ class MediaPipeFaceMesh:
         """HxW float32 probability that a pixel belongs to a person (SelfieSegmentation)."""
         return self._person(rgb)
 
+    def pose_points(self, rgb: np.ndarray, max_side: int = 256, min_visibility: float = 0.5):
+        """Shoulders and ears of the most prominent person (MediaPipe Pose, the ``full`` model that
+        ships in the wheel), run on a copy scaled to ``max_side``; a point not seen is NaN."""
+        import cv2
+
+        from .offface import PosePoints
+
+        if self._pose is None:
+            # model_complexity=1 is pose_landmark_full.tflite, bundled; 0 and 2 are downloaded at run time.
+            self._pose = self._mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)
+        h, w = rgb.shape[:2]
+        s = min(1.0, max_side / max(h, w))
+        small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) if s < 1 else rgb
+        res = self._pose.process(np.ascontiguousarray(small))
+        nan = np.full(2, np.nan)
+        if res.pose_landmarks is None:
+            return PosePoints(nan, nan, nan, nan)
+        lm = res.pose_landmarks.landmark
+
+        def point(i):
+            p = lm[i]
+            return np.array([p.x * w, p.y * h]) if p.visibility >= min_visibility else nan
+
+        return PosePoints(left_shoulder=point(11), right_shoulder=point(12), left_ear=point(7), right_ear=point(8))
+
     def close(self) -> None:
         self._mesh.close()
         self._person.close()
+        if self._pose is not None:
+            self._pose.close()

@@ -1,13 +1,15 @@
-"""Assignment of MediaPipe FaceMesh triangles to atomic concepts of the tree.
+"""The concept rules of the face: which atomic concept a point of the reference face belongs to.
 
-Each triangle is classified once, by where its centroid falls in the frontal,
-symmetric reference layout (eye-normalised units: origin between the eye centres,
-u towards the subject's left, v down, 1 = inter-ocular distance). The table depends
-only on the mesh index, so in an image the regions deform with the face.
+Points are given in the frontal, left/right-symmetric reference layout of the MediaPipe mesh
+(eye-normalised units: origin between the eye centres, ``u`` towards the subject's left,
+``v`` down, 1 = inter-ocular distance). The rules go from the most specific structures
+(lips, eyelids, brows, nose) to the broad skin areas (cheeks, forehead); the first rule
+that matches wins, which makes the result a partition by construction.
 
-Rules are ordered from the most specific structures (lips, eyelids, brows, nose)
-to the broad skin areas (cheeks, forehead); the first rule that matches wins,
-which makes the assignment a partition by construction.
+The rules are evaluated on whole arrays of points (:func:`classify_points`): the concept
+atlas (:mod:`.atlas`) evaluates them once on a fine grid of the reference face and maps that
+grid onto every face through the mesh, so region borders follow these rules, not the mesh
+triangles.
 """
 
 from __future__ import annotations
@@ -16,38 +18,39 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from matplotlib.path import Path
 
 from .mesh_topology import mesh_reference, mesh_topology
 
 
-def _seg_dist(p: np.ndarray, poly: np.ndarray) -> float:
-    """Distance from point p to the closed polygon's outline."""
-    a = poly
-    b = np.roll(poly, -1, axis=0)
-    ab = b - a
-    t = np.clip(((p - a) * ab).sum(1) / np.maximum((ab * ab).sum(1), 1e-12), 0, 1)
-    proj = a + t[:, None] * ab
-    return float(np.min(np.linalg.norm(proj - p, axis=1)))
+def outline_distance(p: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """Distance from each point (N, 2) to the closed polygon's outline (M, 2)."""
+    px, py = np.ascontiguousarray(p[:, 0]), np.ascontiguousarray(p[:, 1])
+    best = np.full(len(p), np.inf)
+    for a, b in zip(poly, np.roll(poly, -1, axis=0)):
+        np.minimum(best, _segment_distance(px, py, a, b), out=best)
+    return best
 
 
-def _inside(p: np.ndarray, poly: np.ndarray) -> bool:
-    x, y = p
-    inside = False
-    n = len(poly)
-    for i in range(n):
-        x1, y1 = poly[i]
-        x2, y2 = poly[(i + 1) % n]
-        if (y1 > y) != (y2 > y) and x < (x2 - x1) * (y - y1) / (y2 - y1) + x1:
-            inside = not inside
-    return inside
+def segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance from each point (N, 2) to the segment ``a``-``b`` (points (2,) or one per point (N, 2))."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return _segment_distance(np.ascontiguousarray(p[:, 0]), np.ascontiguousarray(p[:, 1]), a, b)
+
+
+def _segment_distance(px, py, a, b):
+    ax, ay = a[..., 0], a[..., 1]
+    dx, dy = b[..., 0] - ax, b[..., 1] - ay
+    qx, qy = px - ax, py - ay
+    t = np.clip((qx * dx + qy * dy) / np.maximum(dx * dx + dy * dy, 1e-12), 0.0, 1.0)
+    return np.hypot(qx - t * dx, qy - t * dy)
 
 
 @dataclass(frozen=True)
 class _Context:
-    ref: np.ndarray
-    eyes: dict  # side -> polygon
-    brows: dict
-    corners: dict  # side -> (inner, outer) points
+    eyes: dict  # side -> eyelid-margin polygon
+    brows: dict  # side -> closed brow polygon
+    corners: dict  # side -> (inner, outer) canthus points
     lips_outer: np.ndarray
     oval: np.ndarray
     mouth_corner_u: float
@@ -63,7 +66,6 @@ def _context() -> _Context:
     ref, _ = mesh_reference()
     t = mesh_topology()
     return _Context(
-        ref=ref,
         eyes={"right": ref[list(t.right_eye)], "left": ref[list(t.left_eye)]},
         brows={"right": ref[list(t.right_eyebrow)], "left": ref[list(t.left_eyebrow)]},
         corners={"right": (ref[133], ref[33]), "left": (ref[362], ref[263])},
@@ -78,148 +80,162 @@ def _context() -> _Context:
     )
 
 
-def classify(p: np.ndarray, ctx: _Context | None = None) -> str:
-    """Atomic concept id for a point of the reference layout inside the face oval."""
+class _Cascade:
+    """First matching rule wins: ``rule(cond, name)`` labels the still-unlabelled points where
+    ``cond`` holds. ``name`` may contain ``{side}`` (the subject's side of each point)."""
+
+    def __init__(self, left: np.ndarray):
+        self.left = left
+        self.names: list[str] = []
+        self.code = np.full(left.shape, -1, dtype=np.int32)
+
+    def _id(self, name: str) -> int:
+        if name not in self.names:
+            self.names.append(name)
+        return self.names.index(name)
+
+    def rule(self, cond: np.ndarray, name: str) -> None:
+        free = self.code < 0
+        if "{side}" in name:
+            for side, sel in (("left", self.left), ("right", ~self.left)):
+                self.code[free & cond & sel] = self._id(name.format(side=side))
+        else:
+            self.code[free & cond] = self._id(name)
+
+    def result(self) -> np.ndarray:
+        return np.array(self.names, dtype=object)[self.code]
+
+
+def _by_side(left: np.ndarray, values: dict) -> np.ndarray:
+    """Per point, the value of its side's entry (``values[side]`` is a scalar or an array)."""
+    l, r = np.asarray(values["left"]), np.asarray(values["right"])
+    return np.where(left.reshape(left.shape + (1,) * (max(l.ndim, r.ndim) - 1)), l, r)
+
+
+def classify_points(points: np.ndarray, ctx: _Context | None = None) -> np.ndarray:
+    """Atomic concept id (object array of str) of every reference-layout point (N, 2).
+
+    Meant for points inside the face oval; points outside get the nearest broad concept.
+    """
     ctx = ctx or _context()
-    u, v = float(p[0]), float(p[1])
-    a = abs(u)
-    side = "left" if u >= 0 else "right"
-    eye = ctx.eyes[side]
-    inner_c, outer_c = ctx.corners[side]
-    brow = ctx.brows[side]
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    u, v = p[:, 0], p[:, 1]
+    a = np.abs(u)
+    left = u >= 0
+    c = _Cascade(left)
+
+    def sided(fn):
+        return _by_side(left, {s: fn(s) for s in ("left", "right")})
 
     # --- lips (the ring between the outer and the inner lip contour)
-    if _inside(p, ctx.lips_outer):
-        mid = ctx.mouth_mid_v - (ctx.mouth_mid_v - ctx.mouth_corner_v) * min(1.0, (a / ctx.mouth_corner_u) ** 2)
-        if a > ctx.mouth_corner_u - 0.065:
-            return f"{side}_mouth_corner"
-        if v < mid:
-            return "upper_lip_center" if a < 0.1 else f"{side}_upper_lip"
-        return "lower_lip_center" if a < 0.12 else f"{side}_lower_lip"
+    in_lips = Path(ctx.lips_outer).contains_points(p)
+    mid = ctx.mouth_mid_v - (ctx.mouth_mid_v - ctx.mouth_corner_v) * np.minimum(1.0, (a / ctx.mouth_corner_u) ** 2)
+    c.rule(in_lips & (a > ctx.mouth_corner_u - 0.065), "{side}_mouth_corner")
+    c.rule(in_lips & (v < mid) & (a < 0.1), "upper_lip_center")
+    c.rule(in_lips & (v < mid), "{side}_upper_lip")
+    c.rule(in_lips & (a < 0.12), "lower_lip_center")
+    c.rule(in_lips, "{side}_lower_lip")
 
     # --- eyes and their surroundings
-    d_eye = _seg_dist(p, eye)
-    eye_line_v = float((inner_c[1] + outer_c[1]) / 2)
+    d_eye = sided(lambda s: outline_distance(p, ctx.eyes[s]))
+    inner = sided(lambda s: np.broadcast_to(ctx.corners[s][0], p.shape))
+    outer = sided(lambda s: np.broadcast_to(ctx.corners[s][1], p.shape))
+    eye_line_v = (inner[:, 1] + outer[:, 1]) / 2
     above = v < eye_line_v
-    d_inner = float(np.linalg.norm(p - inner_c))
-    d_outer = float(np.linalg.norm(p - outer_c))
-    in_brow = _inside(p, brow) or _seg_dist(p, brow) < 0.07
-    if d_eye < 0.16 and not in_brow:
-        if d_inner < 0.09:
-            return f"{side}_inner_canthus"
-        if d_outer < 0.08:
-            return f"{side}_outer_canthus"
-        if d_eye < 0.04:
-            return f"{side}_upper_eyelashes" if above else f"{side}_lower_eyelashes"
-        if above and d_eye < 0.11:
-            return f"{side}_upper_eyelid"
-        if not above and d_eye < 0.09:
-            return f"{side}_lower_eyelid"
-    if in_brow:
-        ia, oa = abs(brow[:, 0]).min(), abs(brow[:, 0]).max()
-        f = (a - ia) / max(oa - ia, 1e-9)
-        return f"{side}_eyebrow_head" if f < 0.3 else (f"{side}_eyebrow_body" if f < 0.7 else f"{side}_eyebrow_tail")
-    if a > abs(outer_c[0]) + 0.01 and -0.12 < v < 0.22 and d_outer < 0.3:
-        return f"{side}_crows_feet"
-    if above and d_eye < 0.3 and v > _brow_lower_v(brow, u):
-        return f"{side}_eyelid_crease"
+    d_inner = np.linalg.norm(p - inner, axis=1)
+    d_outer = np.linalg.norm(p - outer, axis=1)
+    in_brow = sided(lambda s: Path(ctx.brows[s]).contains_points(p) | (outline_distance(p, ctx.brows[s]) < 0.07))
+    near_eye = (d_eye < 0.16) & ~in_brow
+    c.rule(near_eye & (d_inner < 0.09), "{side}_inner_canthus")
+    c.rule(near_eye & (d_outer < 0.08), "{side}_outer_canthus")
+    c.rule(near_eye & (d_eye < 0.04) & above, "{side}_upper_eyelashes")
+    c.rule(near_eye & (d_eye < 0.04), "{side}_lower_eyelashes")
+    c.rule(near_eye & above & (d_eye < 0.11), "{side}_upper_eyelid")
+    c.rule(near_eye & ~above & (d_eye < 0.09), "{side}_lower_eyelid")
+    brow_ia = sided(lambda s: np.abs(ctx.brows[s][:, 0]).min())
+    brow_oa = sided(lambda s: np.abs(ctx.brows[s][:, 0]).max())
+    f = (a - brow_ia) / np.maximum(brow_oa - brow_ia, 1e-9)
+    c.rule(in_brow & (f < 0.3), "{side}_eyebrow_head")
+    c.rule(in_brow & (f < 0.7), "{side}_eyebrow_body")
+    c.rule(in_brow, "{side}_eyebrow_tail")
+    outer_a = np.abs(outer[:, 0])
+    c.rule((a > outer_a + 0.01) & (v > -0.12) & (v < 0.22) & (d_outer < 0.3), "{side}_crows_feet")
+    brow_lower = sided(lambda s: _brow_edge_v(ctx.brows[s], a, upper=False))
+    c.rule(above & (d_eye < 0.3) & (v > brow_lower), "{side}_eyelid_crease")
 
     # --- nose
-    if v < 0.75 and a < 0.4:
-        if v > -0.1 and v < 0.16 and a < 0.16:
-            return "nasal_root"
-        if 0.16 <= v < 0.42 and a < 0.13:
-            return "nasal_bridge"
-        if 0.42 <= v < 0.52 and a < 0.12:
-            return "nasal_supratip"
-        if 0.52 <= v < 0.665 and a < 0.12:
-            return "nose_tip"
-        if 0.665 <= v < ctx.subnasale_v + 0.02 and a < 0.055:
-            return "columella"
-        if 0.62 <= v < ctx.subnasale_v + 0.03 and 0.055 <= a < 0.27:
-            return f"{side}_nostril"
-        if 0.44 <= v < 0.72 and a < 0.38:
-            return f"{side}_ala"
-        if 0.1 <= v < 0.5 and a < 0.27:
-            return f"{side}_nasal_sidewall"
+    nose = (v < 0.75) & (a < 0.4)
+    c.rule(nose & (v > -0.1) & (v < 0.16) & (a < 0.16), "nasal_root")
+    c.rule(nose & (v >= 0.16) & (v < 0.42) & (a < 0.13), "nasal_bridge")
+    c.rule(nose & (v >= 0.42) & (v < 0.52) & (a < 0.12), "nasal_supratip")
+    c.rule(nose & (v >= 0.52) & (v < 0.665) & (a < 0.12), "nose_tip")
+    c.rule(nose & (v >= 0.665) & (v < ctx.subnasale_v + 0.02) & (a < 0.055), "columella")
+    c.rule(nose & (v >= 0.62) & (v < ctx.subnasale_v + 0.03) & (a >= 0.055) & (a < 0.27), "{side}_nostril")
+    c.rule(nose & (v >= 0.44) & (v < 0.72) & (a < 0.38), "{side}_ala")
+    c.rule(nose & (v >= 0.1) & (v < 0.5) & (a < 0.27), "{side}_nasal_sidewall")
 
     # --- below the eyes
-    if not above and d_eye < 0.32 and a < 0.8 and v < 0.42:
-        return f"{side}_under_eye"
+    c.rule(~above & (d_eye < 0.32) & (a < 0.8) & (v < 0.42), "{side}_under_eye")
 
     # --- around the mouth
-    if ctx.subnasale_v - 0.03 < v < ctx.mouth_mid_v and a < ctx.mouth_corner_u + 0.04:
-        return "philtrum" if a < 0.1 else f"{side}_upper_lip_skin"
-    if _near_segment(p, np.array([0.40 * _sgn(u), 0.56]), np.array([0.60 * _sgn(u), 1.02]), 0.075):
-        return f"{side}_nasolabial_fold"
+    upper_lip_skin = (v > ctx.subnasale_v - 0.03) & (v < ctx.mouth_mid_v) & (a < ctx.mouth_corner_u + 0.04)
+    c.rule(upper_lip_skin & (a < 0.1), "philtrum")
+    c.rule(upper_lip_skin, "{side}_upper_lip_skin")
+    sgn = np.where(left, 1.0, -1.0)
+    fold = segment_distance(p, np.column_stack([0.40 * sgn, np.full_like(u, 0.56)]),
+                            np.column_stack([0.60 * sgn, np.full_like(u, 1.02)]))
+    c.rule(fold < 0.075, "{side}_nasolabial_fold")
 
     # --- chin and jaw
-    d_oval = _seg_dist(p, ctx.oval)
-    if v > ctx.lip_bottom_v and a < 0.3 and v < ctx.lip_bottom_v + 0.15:
-        return "mentolabial_sulcus"
-    if v > 1.05 and 0.3 <= a < 0.58 and v < 1.45 and d_oval > 0.12:
-        return f"{side}_marionette"
-    if v > 1.3 and a < 0.5:
-        if v > 1.58:
-            return "lower_chin"
-        return "chin_center" if a < 0.2 else f"{side}_chin"
-    if d_oval < 0.2 and v > 0.55:
-        if v < 0.97:
-            return f"{side}_posterior_jawline"
-        if v < 1.25:
-            return f"{side}_jaw_angle"
-        return f"{side}_anterior_jawline"
-    if v > 1.1:
-        return f"{side}_jowl"
+    d_oval = outline_distance(p, ctx.oval)
+    c.rule((v > ctx.lip_bottom_v) & (a < 0.3) & (v < ctx.lip_bottom_v + 0.15), "mentolabial_sulcus")
+    c.rule((v > 1.05) & (a >= 0.3) & (a < 0.58) & (v < 1.45) & (d_oval > 0.12), "{side}_marionette")
+    c.rule((v > 1.3) & (a < 0.5) & (v > 1.58), "lower_chin")
+    c.rule((v > 1.3) & (a < 0.2), "chin_center")
+    c.rule((v > 1.3) & (a < 0.5), "{side}_chin")
+    jawline = (d_oval < 0.2) & (v > 0.55)
+    c.rule(jawline & (v < 0.97), "{side}_posterior_jawline")
+    c.rule(jawline & (v < 1.25), "{side}_jaw_angle")
+    c.rule(jawline, "{side}_anterior_jawline")
+    c.rule(v > 1.1, "{side}_jowl")
 
     # --- cheeks
-    if d_oval < 0.16 and 0.05 < v <= 0.55:
-        return f"{side}_preauricular"
-    if v > 0.05 and v < 0.45:
-        return f"{side}_cheekbone"
-    if 0.45 <= v < 0.8:
-        return f"{side}_mid_cheek"
-    if v >= 0.8:
-        return f"{side}_lower_cheek"
+    c.rule((d_oval < 0.16) & (v > 0.05) & (v <= 0.55), "{side}_preauricular")
+    c.rule((v > 0.05) & (v < 0.45), "{side}_cheekbone")
+    c.rule((v >= 0.45) & (v < 0.8), "{side}_mid_cheek")
+    c.rule(v >= 0.8, "{side}_lower_cheek")
 
     # --- temples and forehead
-    if a > 0.7:
-        return f"{side}_upper_temple" if v < -0.2 else f"{side}_lower_temple"
-    if a < 0.2 and v > -0.38:
-        return "glabella"
-    if v > _brow_upper_v(brow, u) - 0.14 and a < 0.95:
-        return f"{side}_brow_ridge"
-    if v < -0.58:
-        return "upper_forehead"
-    if a < 0.3:
-        return "forehead_center"
-    return f"{side}_forehead"
+    c.rule((a > 0.7) & (v < -0.2), "{side}_upper_temple")
+    c.rule(a > 0.7, "{side}_lower_temple")
+    c.rule((a < 0.2) & (v > -0.38), "glabella")
+    brow_upper = sided(lambda s: _brow_edge_v(ctx.brows[s], a, upper=True))
+    c.rule((v > brow_upper - 0.14) & (a < 0.95), "{side}_brow_ridge")
+    c.rule(v < -0.58, "upper_forehead")
+    c.rule(a < 0.3, "forehead_center")
+    c.rule(np.ones_like(left), "{side}_forehead")
+    return c.result()
 
 
-def _sgn(u: float) -> float:
-    return 1.0 if u >= 0 else -1.0
+def _brow_edge_v(brow: np.ndarray, a: np.ndarray, upper: bool) -> np.ndarray:
+    """``v`` of the brow's lower (or upper) edge at each ``|u|`` (the polygon is lower edge then upper)."""
+    half = brow[len(brow) // 2 :] if upper else brow[: len(brow) // 2]
+    order = np.argsort(np.abs(half[:, 0]))
+    return np.interp(a, np.abs(half[order, 0]), half[order, 1])
 
 
-def _near_segment(p, a, b, tol) -> bool:
-    ab = b - a
-    t = np.clip(np.dot(p - a, ab) / np.dot(ab, ab), 0, 1)
-    return float(np.linalg.norm(a + t * ab - p)) < tol
-
-
-def _brow_lower_v(brow: np.ndarray, u: float) -> float:
-    lower = brow[: len(brow) // 2]
-    return float(np.interp(abs(u), np.sort(abs(lower[:, 0])), lower[np.argsort(abs(lower[:, 0])), 1]))
-
-
-def _brow_upper_v(brow: np.ndarray, u: float) -> float:
-    upper = brow[len(brow) // 2 :]
-    return float(np.interp(abs(u), np.sort(abs(upper[:, 0])), upper[np.argsort(abs(upper[:, 0])), 1]))
+def classify(p: np.ndarray) -> str:
+    """Atomic concept id of one reference-layout point."""
+    return str(classify_points(np.asarray(p, dtype=np.float64)[None])[0])
 
 
 @lru_cache(maxsize=1)
 def triangle_concepts() -> tuple[str, ...]:
-    """Concept id of every mesh triangle (aligned with ``mesh_topology().triangles``)."""
-    ctx = _context()
-    tris = mesh_topology().triangles
-    centroids = ctx.ref[tris].mean(axis=1)
-    return tuple(classify(c, ctx) for c in centroids)
+    """Concept of every mesh triangle's centroid (aligned with ``mesh_topology().triangles``).
+
+    The segmentation no longer assigns whole triangles (see :mod:`.atlas`); this coarse table
+    remains for code that reasons per triangle (e.g. the 68-point support estimate).
+    """
+    ref, _ = mesh_reference()
+    centroids = ref[mesh_topology().triangles].mean(axis=1)
+    return tuple(str(x) for x in classify_points(centroids))

@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
 from . import rle as rle_utils
+
+
+@lru_cache(maxsize=8)
+def node_membership(leaf_ids: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
+    """(every tree node id, node x leaf 0/1 matrix) for label maps whose label ``k`` is ``leaf_ids[k]``:
+    a node's area (or hit count) is its row times the leaves' counts."""
+    from .tree import load_tree
+
+    tree = load_tree()
+    col = {k: i for i, k in enumerate(leaf_ids)}
+    nodes = [n.id for n in tree.nodes]
+    m = np.zeros((len(nodes), len(leaf_ids)), dtype=np.int64)
+    for r, node in enumerate(tree.nodes):
+        for leaf in ([node] if node.is_leaf else tree.leaves(under=node.id)):
+            if leaf.id in col:
+                m[r, col[leaf.id]] = 1
+    return nodes, m
+
+
+@lru_cache(maxsize=2)
+def _deepest_first(tree) -> list:
+    """The parent nodes of ``tree``, deepest first."""
+    return [n for n in sorted(tree.nodes, key=lambda n: -n.depth) if not n.is_leaf]
 
 
 @dataclass
@@ -71,19 +94,22 @@ class FaceRegions:
 
     def rles(self, include_parents: bool = True) -> dict[str, dict]:
         """RLE of every non-empty concept: atomic ones, and (by RLE merges) their parents."""
+        from pycocotools import mask as mask_utils
+
         from .tree import load_tree
 
         out = dict(self.leaf_rles)
         if not include_parents or not out:
             return out
         tree = load_tree()
-        # Children before parents: walk the tree bottom-up and merge children RLEs.
-        for node in sorted(tree.nodes, key=lambda n: -n.depth):
-            if node.is_leaf:
-                continue
-            parts = [out[c] for c in node.children if c in out]
+        h, w = self.image_size
+        coco = {k: {"size": [h, w], "counts": r["counts"].encode("ascii")} for k, r in out.items()}
+        # Children before parents: walk the tree bottom-up and merge children RLEs (kept as bytes).
+        for node in _deepest_first(tree):
+            parts = [coco[c] for c in node.children if c in coco]
             if parts:
-                out[node.id] = rle_utils.merge(parts)
+                coco[node.id] = parts[0] if len(parts) == 1 else mask_utils.merge(parts, intersect=False)
+                out[node.id] = {"size": [h, w], "counts": coco[node.id]["counts"].decode("ascii")}
         return out
 
     def areas(self, include_parents: bool = False) -> dict[str, int]:
@@ -91,16 +117,11 @@ class FaceRegions:
         if self.label_map is None:
             return {}
         counts = np.bincount(self.label_map.ravel() + 1, minlength=len(self.leaf_ids) + 1)[1:]
-        out = {k: int(c) for k, c in zip(self.leaf_ids, counts) if c}
-        if include_parents and out:
-            from .tree import load_tree
-
-            tree = load_tree()
-            for leaf, n in list(out.items()):
-                for anc in tree.ancestors(leaf):
-                    out[anc.id] = out.get(anc.id, 0) + n
-        return out
-
+        if not include_parents:
+            return {k: int(c) for k, c in zip(self.leaf_ids, counts) if c}
+        nodes, member = node_membership(tuple(self.leaf_ids))
+        totals = member @ counts
+        return {nodes[i]: int(totals[i]) for i in np.flatnonzero(totals)}
     @property
     def face_mask(self) -> np.ndarray:
         """The face region (the ``face`` subtree: skin, eyes, brows, nose, mouth ...)."""

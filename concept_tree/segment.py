@@ -5,17 +5,18 @@
 ...     regions = seg.segment(rgb)
 ...     regions.mask("left_eye").sum()
 
-The default backend is MediaPipe FaceMesh (478 points with iris) plus SelfieSegmentation,
-both shipped inside the mediapipe wheel, so segmentation runs offline.
+The default backend is MediaPipe FaceMesh (478 points with iris) plus SelfieSegmentation
+(and, on request, Pose), all shipped inside the mediapipe wheel, so segmentation runs offline.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .labelmap import UNLABELLED, OutsideFaceRules, face_label_map, outside_face_labels
+from .labelmap import UNLABELLED, face_label_map
+from .offface import OutsideFaceRules, PosePoints, evidence_outside_labels, outside_face_labels
 from .regions import FaceRegions
 from .tree import load_tree
 
@@ -26,8 +27,11 @@ class SegmentConfig:
 
     max_faces: int = 5  # faces detected per image (the largest is returned by `segment`)
     min_confidence: float = 0.5
-    outside_face: bool = True  # hair, ears, neck, background from SelfieSegmentation
+    outside_face: bool = True  # hair, ears, neck, background (SelfieSegmentation + image evidence)
     person_model: int = 1  # SelfieSegmentation: 1 = landscape (144x256, faster), 0 = general (256x256)
+    evidence: bool = True  # off-face concepts from skin colour; False: by face geometry alone
+    pose: bool = False  # MediaPipe Pose (bundled full model) for the shoulder line and ear points: ~5x FaceMesh
+    pose_input: int = 256  # long side of the image given to the pose model
     rules: OutsideFaceRules = field(default_factory=OutsideFaceRules)
     backend: str = "mediapipe"  # one of BACKENDS: landmark source of the regions
 
@@ -62,22 +66,24 @@ def regions_from_landmarks(
     backend: str = "mediapipe",
     skip: frozenset[str] = frozenset(),
     rules: OutsideFaceRules = OutsideFaceRules(),
+    image: np.ndarray | None = None,
+    pose: PosePoints | None = None,
 ) -> FaceRegions:
-    """Pure core: MediaPipe-indexed landmarks (and a person probability map) -> FaceRegions."""
+    """Pure core: MediaPipe-indexed landmarks (and a person probability map) -> FaceRegions.
+
+    ``landmarks``: (468 | 478, 2) pixel x, y, or (N, 3) with MediaPipe depth as third column
+    (orders overlapping triangles of turned faces). Without ``person`` only the face concepts
+    are drawn (``meta["outside_face"] is None``); with it, the off-face concepts too: from image
+    evidence when ``image`` (RGB) is given, else by geometry (``meta["outside_face"]`` says which).
+    """
     h, w = image_size
     ids = leaf_ids()
     crop, face, (x0, y0, x1, y1) = face_label_map(landmarks, image_size, ids, skip)
-    face_full = np.zeros((h, w), dtype=bool)
-    face_full[y0:y1, x0:x1] = face
-    if person is not None:
-        labels = outside_face_labels(landmarks, image_size, person, face_full, ids, rules)
-    else:
-        labels = np.full((h, w), UNLABELLED, dtype=np.int16)
-    view = labels[y0:y1, x0:x1]
-    view[face] = crop[face]
+    labels = np.full((h, w), UNLABELLED, dtype=np.int16)
+    labels[y0:y1, x0:x1][face] = crop[face]
     pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
     box = (int(max(0, pts[:, 0].min())), int(max(0, pts[:, 1].min())), int(min(w, pts[:, 0].max())), int(min(h, pts[:, 1].max())))
-    return FaceRegions(
+    regions = FaceRegions(
         image_size=(h, w),
         status="ok",
         leaf_ids=ids,
@@ -86,7 +92,43 @@ def regions_from_landmarks(
         face_box=box,
         face_index=face_index,
         backend=backend,
+        meta={"outside_face": None},
     )
+    if person is not None:
+        regions = with_outside_face(regions, person, image=image, pose=pose, rules=rules)
+    return regions
+
+
+def face_region(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """The face region of one face (HxW bool): the FaceMesh face-oval polygon."""
+    from .quality import oval_polygon_mask
+
+    return oval_polygon_mask(landmarks, image_size)
+
+
+def with_outside_face(
+    regions: FaceRegions,
+    person: np.ndarray,
+    *,
+    image: np.ndarray | None = None,
+    pose: PosePoints | None = None,
+    rules: OutsideFaceRules = OutsideFaceRules(),
+) -> FaceRegions:
+    """``regions`` (face concepts drawn) with the off-face concepts added (a new object; the
+    face pixels keep their labels). Same result as passing ``person`` to
+    :func:`regions_from_landmarks` in the first place."""
+    if regions.label_map is None or regions.landmarks is None:
+        return regions
+    h, w = regions.image_size
+    face_full = face_region(regions.landmarks, (h, w))
+    if image is not None:
+        outside, report = evidence_outside_labels(image, regions.landmarks, person, face_full, regions.label_map,
+                                                  regions.leaf_ids, rules, pose)  # fmt: skip
+    else:
+        outside, report = outside_face_labels(regions.landmarks, (h, w), person, face_full, regions.leaf_ids, rules), {"mode": "geometry"}
+    labels = np.where(face_full, regions.label_map, outside).astype(np.int16)
+    meta = dict(regions.meta, outside_face=report["mode"], outside_face_report=report)
+    return replace(regions, label_map=labels, meta=meta)
 
 
 class Segmenter:
@@ -106,12 +148,16 @@ class Segmenter:
             max_faces=config.max_faces, min_confidence=config.min_confidence, person_model=config.person_model
         )
 
-    def segment(self, image: np.ndarray) -> FaceRegions:
-        """Regions of the largest face; ``status == "no_face"`` when there is none."""
-        faces = self.segment_all(image, limit=1)
+    def segment(self, image: np.ndarray, *, outside_face: bool | None = None) -> FaceRegions:
+        """Regions of the largest face; ``status == "no_face"`` when there is none.
+
+        ``outside_face=False`` draws the face concepts only (no person model: the fast path for
+        callers whose region of interest lies inside the face); :meth:`add_outside_face` adds
+        the rest later. ``None``: as configured."""
+        faces = self.segment_all(image, limit=1, outside_face=outside_face)
         return faces[0]
 
-    def segment_all(self, image: np.ndarray, limit: int | None = None) -> list[FaceRegions]:
+    def segment_all(self, image: np.ndarray, limit: int | None = None, *, outside_face: bool | None = None) -> list[FaceRegions]:
         """Regions of every detected face, largest first (``face_index`` 0, 1, ...)."""
         rgb = _as_rgb(image)
         if self.config.backend == "dlib68":
@@ -123,11 +169,27 @@ class Segmenter:
             return [FaceRegions(image_size=(h, w), status="no_face", leaf_ids=leaf_ids(), error="no face detected")]
         if limit is not None:
             faces = faces[:limit]
-        person = self._models.person_probability(rgb) if self.config.outside_face else None
-        return [
-            regions_from_landmarks(f.landmarks, (h, w), person, face_index=i, rules=self.config.rules)
+        out = [
+            regions_from_landmarks(f.landmarks_with_depth, (h, w), face_index=i, rules=self.config.rules)
             for i, f in enumerate(faces)
         ]
+        if self.config.outside_face if outside_face is None else outside_face:
+            out = self._add_outside(rgb, out)
+        return out
+
+    def add_outside_face(self, image: np.ndarray, regions: FaceRegions) -> FaceRegions:
+        """Complete face-only ``regions`` of ``image`` with hair, ears, neck and background
+        (runs the person model, and the pose model when configured)."""
+        if not regions.ok or regions.meta.get("outside_face"):
+            return regions
+        return self._add_outside(_as_rgb(image), [regions])[0]
+
+    def _add_outside(self, rgb: np.ndarray, faces: list[FaceRegions]) -> list[FaceRegions]:
+        cfg = self.config
+        person = self._models.person_probability(rgb)
+        pose = self._models.pose_points(rgb, cfg.pose_input) if cfg.pose else None
+        image = rgb if cfg.evidence else None
+        return [with_outside_face(f, person, image=image, pose=pose, rules=cfg.rules) for f in faces]
 
     def close(self) -> None:
         self._models.close()

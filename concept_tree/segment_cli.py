@@ -17,7 +17,8 @@ from .landmarks import BackendUnavailable
 
 SEGMENT_EXAMPLES = ("fifa-tree segment photos/ --out regions_out --level anchor",
                     "fifa-tree segment face.jpg --out one --level leaf --no-overlays",
-                    "fifa-tree segment photos/ --out dlib_out --backend dlib68")
+                    "fifa-tree segment photos/ --out dlib_out --backend dlib68",
+                    "fifa-tree segment crops/ --out faces_only --face-only --no-overlays")
 
 
 class Backend(str, Enum):
@@ -43,6 +44,10 @@ def segment(
                                                                 "not only the largest.")] = False,
     no_overlays: Annotated[bool, typer.Option("--no-overlays", help="Skip the overlay PNGs.")] = False,
     level: Annotated[str, typer.Option(help="Overlay colouring: anchor, leaf, or a tree depth.")] = "anchor",
+    face_only: Annotated[bool, typer.Option("--face-only", help="Only the face concepts (no person model: faster); "
+                                                                "ears, hair, neck and background are left out.")] = False,
+    pose: Annotated[bool, typer.Option("--pose", help="Also run MediaPipe Pose for the shoulder line and ear points "
+                                                      "(about 5x the time of FaceMesh).")] = False,
     workers: Annotated[int, typer.Option(help="Worker processes (0: one per core).")] = 0,
     backend: Annotated[Backend, typer.Option(help="Landmarks: mediapipe (478 points, every concept) or dlib68 "
                                                   "(dlib's 68 points; no eyeball or forehead concepts; "
@@ -62,8 +67,10 @@ def segment(
     files = list_images(source)
     if not files:
         raise UserError(f"no images found in {source}")
+    if face_only and pose:
+        raise UserError("--pose has no use with --face-only (the pose model only places off-face concepts)")
     opts = BatchOptions(all_faces=all_faces, overlays=not no_overlays, level=lvl, workers=workers,
-                        backend=Backend(backend).value)
+                        backend=Backend(backend).value, outside_face=not face_only, pose=pose)
     try:
         summary = segment_folder(image_tasks(source, files), out_dir, opts, progress=not quiet and sys.stderr.isatty())
     except BackendUnavailable as e:

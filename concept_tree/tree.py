@@ -38,7 +38,7 @@ ANCHORS: tuple[str, ...] = (
 
 #: How a leaf's mask can be made (``mask.source`` of a leaf).
 MASK_SOURCES: frozenset[str] = frozenset(
-    {"mesh", "eye_opening", "iris", "mouth_opening", "person_geometry", "background"}
+    {"mesh", "eye_opening", "iris", "mouth_opening", "person_geometry", "person_evidence", "background"}
 )
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -26,9 +26,9 @@ EXPECTED_LEAVES: dict[str, set[str]] = {
               *_sided("upper_lip_skin", "upper_lip", "lower_lip", "mouth_corner")},
     "chin": {"mentolabial_sulcus", "chin_center", "lower_chin", *_sided("chin", "marionette")},
     "hair": {"hairline_center", "crown_hair", *_sided("hairline", "side_hair")},
-    "neck": {"throat", "upper_body", *_sided("neck")},
+    "neck": {"throat", *_sided("neck")},
     "background": {"background_above_head", "background_left", "background_right",
-                   "background_lower_left", "background_lower_right"},
+                   "background_lower_left", "background_lower_right", "upper_body"},
 }  # fmt: skip
 for _s in ("left", "right"):
     EXPECTED_LEAVES[f"{_s}_temple"] = {f"{_s}_upper_temple", f"{_s}_lower_temple"}
@@ -138,7 +138,7 @@ def test_masks_on_leaves_only_with_known_sources(tree):
     assert src["left_iris"] == src["right_pupil"] == "iris"
     assert src["left_medial_sclera"] == "eye_opening"
     assert src["inner_mouth"] == "mouth_opening"
-    assert src["crown_hair"] == src["left_earlobe"] == src["upper_body"] == "person_geometry"
+    assert src["crown_hair"] == src["left_earlobe"] == src["throat"] == src["upper_body"] == "person_evidence"
     assert src["background_left"] == "background"
     assert all(src[n.id] == "mesh" for n in tree.leaves(under="face") if n.id not in {
         "left_iris", "left_pupil", "right_iris", "right_pupil", "left_medial_sclera", "left_lateral_sclera",

@@ -28,7 +28,7 @@ def test_export_json_contract():
     r = run("export", "--format", "json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    assert data["version"] == "1.0.0"
+    assert data["version"] == "2.0.0"
     nodes = data["nodes"]
     assert _leaf_count(nodes) == 114
     assert sum(1 for n in nodes if not n["children"]) == 114
@@ -46,7 +46,7 @@ def test_export_yaml_to_file(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout == ""
     data = yaml.safe_load(out.read_text(encoding="utf-8"))
-    assert str(data["version"]) == "1.0.0"
+    assert str(data["version"]) == "2.0.0"
     assert _leaf_count(data["nodes"]) == 114
 
 
@@ -97,4 +97,4 @@ def test_help_has_examples_and_version():
         r = run(*cmd, "--help")
         assert r.returncode == 0 and "Example" in r.stdout, cmd
     r = run("--version")
-    assert r.returncode == 0 and "FICT 1.0.0" in r.stdout
+    assert r.returncode == 0 and "FICT 2.0.0" in r.stdout

@@ -1,0 +1,112 @@
+"""Colour models of one image: a robust Gaussian of YCrCb samples, the face's own skin colour.
+
+Used by :mod:`.offface` to tell skin from cloth and hair (thresholds in its ``OutsideFaceRules``).
+Everything here works on small arrays without BLAS calls (a worker process runs it per image).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+if TYPE_CHECKING:
+    from .offface import OutsideFaceRules
+
+
+@dataclass(frozen=True)
+class ColourModel:
+    """A Gaussian colour model (``dims`` of YCrCb) fitted robustly to sample pixels."""
+
+    mean: np.ndarray
+    inv_cov: np.ndarray
+    luma: float  # median Y of the sample
+    cov: np.ndarray | None = None
+
+    def chroma(self) -> "ColourModel":
+        """The (Cr, Cb) marginal of a 3-channel model."""
+        cov = self.cov[1:, 1:]
+        return ColourModel(self.mean[1:], _inv_small(cov), self.luma, cov)
+
+    def distance(self, pixels: np.ndarray) -> np.ndarray:
+        """Mahalanobis distance of (..., k) pixels (elementwise: no BLAS call per image)."""
+        x = np.asarray(pixels, dtype=np.float32)
+        k = len(self.mean)
+        d = [x[..., i] - np.float32(self.mean[i]) for i in range(k)]
+        q = sum(np.float32(self.inv_cov[i, j]) * d[i] * d[j] for i in range(k) for j in range(k))
+        return np.sqrt(np.maximum(q, 0.0))
+
+
+def _inv_small(m: np.ndarray) -> np.ndarray:
+    """Inverse of a 2x2 or 3x3 matrix in closed form (adjugate / determinant)."""
+    if m.shape == (2, 2):
+        (a, b), (c, d) = m
+        return np.array([[d, -b], [-c, a]]) / (a * d - b * c)
+    (a, b, c), (d, e, f), (g, h, i) = m
+    adj = np.array([[e * i - f * h, c * h - b * i, b * f - c * e],
+                    [f * g - d * i, a * i - c * g, c * d - a * f],
+                    [d * h - e * g, b * g - a * h, a * e - b * d]])  # fmt: skip
+    return adj / (a * adj[0, 0] + b * adj[1, 0] + c * adj[2, 0])
+
+
+def fit_colour(samples: np.ndarray, floor: float, dims=(1, 2), max_samples: int = 1500) -> ColourModel | None:
+    """Robust Gaussian of YCrCb samples (N, 3) on the channels ``dims``: extreme luminance
+    (highlights, deep shadow) is dropped, then the pixels beyond 2.5 sigma."""
+    s = np.asarray(samples).reshape(-1, 3)
+    if len(s) < 20:
+        return None
+    if len(s) > max_samples:  # an even subsample is plenty for 2-3 means and a covariance
+        s = s[:: -(-len(s) // max_samples)]
+    s = s.astype(np.float32)
+    y = s[:, 0]
+    lo, hi = np.partition(y, [len(y) // 20, len(y) * 97 // 100])[[len(y) // 20, len(y) * 97 // 100]]
+    s = s[(y >= lo) & (y <= hi)]
+    x = s[:, list(dims)]
+    keep = np.ones(len(x), bool)
+    k = len(dims)
+    for _ in range(2):
+        if keep.sum() < 10:
+            return None
+        xs = x[keep]
+        mean = xs.mean(axis=0)
+        c = xs - mean
+        cov = np.array([[float((c[:, i] * c[:, j]).mean()) for j in range(k)] for i in range(k)]) + np.eye(k) * floor**2
+        model = ColourModel(mean, _inv_small(cov), 0.0, cov)
+        keep = model.distance(x) < 2.5
+    y = s[:, 0]
+    return ColourModel(mean, model.inv_cov, float(np.partition(y, len(y) // 2)[len(y) // 2]), model.cov)
+
+
+#: Face leaves whose pixels seed the skin model (bare skin on most faces; beard zones left out).
+SKIN_SEED_LEAVES: tuple[str, ...] = (
+    "left_cheekbone", "right_cheekbone", "left_mid_cheek", "right_mid_cheek", "forehead_center",
+    "left_forehead", "right_forehead", "nasal_bridge", "left_nasal_sidewall", "right_nasal_sidewall",
+    "left_under_eye", "right_under_eye", "glabella",
+)  # fmt: skip
+
+
+def skin_model(rgb: np.ndarray, face_labels: np.ndarray, leaf_ids: tuple[str, ...], rules: OutsideFaceRules,
+               max_samples: int = 2000, box: tuple[int, int, int, int] | None = None) -> ColourModel | None:
+    """Skin colour of this face, from its cheeks, forehead and nose (``face_labels``: the
+    image-sized label map of the face; ``box``: x0, y0, x1, y1 holding the face, to look only
+    there). ``None`` for a grey image or too few skin pixels."""
+    if box is not None:
+        x0, y0, x1, y1 = box
+        rgb, face_labels = rgb[y0:y1, x0:x1], face_labels[y0:y1, x0:x1]
+    lut = np.zeros(len(leaf_ids) + 1, bool)  # label + 1 -> seed? (label -1 -> index 0)
+    lut[[i + 1 for i, k in enumerate(leaf_ids) if k in SKIN_SEED_LEAVES]] = True
+    ys, xs = np.nonzero(lut[face_labels + 1])
+    step = max(1, -(-len(ys) // max_samples))
+    samples = cv2.cvtColor(np.ascontiguousarray(rgb[ys[::step], xs[::step]][:, None, :]), cv2.COLOR_RGB2YCrCb)
+    samples = samples.reshape(-1, 3).astype(np.float32)
+    if len(samples) < 20 or np.std(samples[:, 1:], axis=0).max() < 0.25:  # grey face (or no face skin)
+        return None
+    return fit_colour(samples, rules.skin_chroma_floor)
+
+
+def is_grey(ycrcb_grid: np.ndarray, rules: OutsideFaceRules) -> bool:
+    """True when the image carries (almost) no colour: the chroma spread is below ``grey_chroma``."""
+    c = ycrcb_grid[..., 1:].reshape(-1, 2).astype(np.float32)
+    return bool(np.abs(c - 128.0).mean() < rules.grey_chroma and c.std(axis=0).max() < rules.grey_chroma)

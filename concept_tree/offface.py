@@ -1,0 +1,422 @@
+"""Concepts outside the face oval: ears, hair, neck, upper body and background.
+
+Two ways, one result type (a label map over the image, face pixels left unlabelled):
+
+* :func:`outside_face_labels` (geometry): every person pixel (SelfieSegmentation) is placed
+  by its position in the eye-normalised face frame: ear bands beside the contour, hair above,
+  neck below the chin, upper body further down. Used when only landmarks and a person map
+  are known (68-point input) and as the fall-back for grey images.
+* :func:`evidence_outside_labels` (image evidence, the default of :class:`~.segment.Segmenter`):
+  a skin colour model seeded from the face's own skin separates skin from cloth and hair.
+  The neck is skin continuing below the jaw, bounded by the shoulder line (pose model, when
+  given) or by a maximum neck length and width; ears are skin attached to the face contour
+  in the ear band; hair is the rest of the person around the head, and below the chin only
+  where it has the colour of the hair above and joins it; clothing and shoulders are
+  ``upper_body``. See docs/segmentation.md for the rules and their limits.
+
+Work is done on a grid of every ``step``-th pixel (the person map is itself a 256 x 144
+model output); the full-resolution person mask then picks, per pixel, between the person
+label and the background label of its cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .colour import ColourModel, fit_colour, is_grey, skin_model  # noqa: F401  (ColourModel re-exported)
+from .mesh_topology import eye_frame, mesh_topology
+
+UNLABELLED = -1
+
+
+@dataclass(frozen=True)
+class OutsideFaceRules:
+    """Bands of the eye-normalised frame (unit: inter-ocular distance, IOD) and thresholds
+    of the off-face concepts."""
+
+    ear_top_v: float = -0.25  # ears span from about the brows ...
+    ear_bottom_v: float = 0.8  # ... to below the nose
+    ear_width: float = 0.55  # how far past the face contour an ear reaches
+    tragus_width: float = 0.12
+    helix_bottom_v: float = 0.1
+    lobe_top_v: float = 0.5
+    hairline_width: float = 0.22
+    hairline_center_half_width: float = 0.45
+    crown_half_width: float = 0.8
+    neck_half_width: float = 0.75
+    neck_length: float = 1.2  # below the chin
+    throat_half_width: float = 0.3
+    above_head_half_width: float = 1.3
+    person_threshold: float = 0.5
+    # --- image evidence
+    skin_distance: float = 3.0  # skin = chroma within this Mahalanobis radius of the face's skin
+    skin_chroma_floor: float = 3.0  # least spread (Cr/Cb units) of the skin model
+    skin_min_luma: float = 0.3  # skin may be this much darker than the face (shadow under the chin) ...
+    skin_max_luma: float = 1.7  # ... or this much brighter
+    grey_chroma: float = 2.0  # image chroma spread below this: no colour evidence (geometry only)
+    neck_max_half_width: float = 0.9  # skin neck: at most this far from the midline
+    neck_max_length: float = 1.6  # ... and this far below the chin (without a shoulder line)
+    shoulder_margin: float = 0.15  # the neck stops this far above the shoulder line
+    hair_colour_distance: float = 2.5  # hair below the ears: within this radius of the hair colour ...
+    long_hair_min_u: float = 0.45  # ... and beside the neck, not in front of the throat
+    min_neck: float = 0.02  # neck pieces smaller than this (IOD^2) are dropped
+    min_ear: float = 0.03  # ear pieces smaller than this (IOD^2; an ear shows about 0.05-0.2) are dropped
+
+
+@dataclass(frozen=True)
+class PosePoints:
+    """Body landmarks of the pose model in pixels (x, y), NaN when not seen."""
+
+    left_shoulder: np.ndarray  # subject's left
+    right_shoulder: np.ndarray
+    left_ear: np.ndarray
+    right_ear: np.ndarray
+
+
+@dataclass
+class FaceFrame:
+    """The eye-normalised frame sampled on a grid of every ``step``-th pixel."""
+
+    step: int
+    shape: tuple[int, int]  # grid shape
+    u: np.ndarray
+    v: np.ndarray
+    lateral: np.ndarray  # |u| minus the face half-width at that height (> 0: beside the face)
+    v_top: float
+    v_chin: float
+    iod: float
+    origin: np.ndarray
+    axes: np.ndarray
+    face: np.ndarray  # face oval on the grid
+    dist_out: np.ndarray  # distance to the face (IOD), 0 inside
+
+    @property
+    def a(self) -> np.ndarray:
+        return np.abs(self.u)
+
+    @property
+    def left(self) -> np.ndarray:
+        return self.u >= 0
+
+    def to_uv(self, xy: np.ndarray) -> np.ndarray:
+        return (np.asarray(xy, dtype=np.float64) - self.origin) @ self.axes.T / self.iod
+
+
+def grid_step(image_size: tuple[int, int], iod: float, cells_per_iod: float = 20.0, max_cells: int = 640) -> int:
+    """Grid step (pixels) of the off-face work: about ``cells_per_iod`` cells per inter-ocular
+    distance, so the result does not depend on the image's resolution, and at most
+    ``max_cells`` cells along the long side of the image."""
+    return max(1, int(round(iod / cells_per_iod)), -(-max(image_size) // max_cells))
+
+
+def face_frame(landmarks: np.ndarray, image_size: tuple[int, int], face_full: np.ndarray, step: int | None = None) -> FaceFrame:
+    h, w = image_size
+    topo = mesh_topology()
+    pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
+    origin, axes, iod = eye_frame(pts)
+    iod = max(iod, 1e-6)
+    step = step or grid_step(image_size, iod)
+    # centre of each step x step block; pixel i's centre is at coordinate i (landmark convention)
+    gy = (np.arange(0, h, step, dtype=np.float32) + (step - 1) / 2 - origin[1])[:, None]
+    gx = (np.arange(0, w, step, dtype=np.float32) + (step - 1) / 2 - origin[0])[None, :]
+    u = (gx * axes[0, 0] + gy * axes[0, 1]) / iod
+    v = (gx * axes[1, 0] + gy * axes[1, 1]) / iod
+    left = u >= 0
+    oval_uv = (pts[list(topo.face_oval)] - origin) @ axes.T / iod
+    half = np.empty_like(u)
+    for side_mask, sel in ((left, oval_uv[:, 0] >= 0), (~left, oval_uv[:, 0] < 0)):
+        side_pts = oval_uv[sel]
+        order = np.argsort(side_pts[:, 1])
+        half[side_mask] = np.interp(v[side_mask], side_pts[order, 1], np.abs(side_pts[order, 0]))
+    face = _block_any(face_full, step)
+    dist_out = cv2.distanceTransform((~face).astype(np.uint8), cv2.DIST_L2, 3) * (step / iod)
+    return FaceFrame(step, u.shape, u, v, np.abs(u) - half, float(oval_uv[:, 1].min()), float(oval_uv[:, 1].max()),
+                     iod, origin, axes, face, dist_out)  # fmt: skip
+
+
+def _block_any(mask: np.ndarray, step: int) -> np.ndarray:
+    """Cells (step x step blocks) holding any pixel of ``mask``."""
+    if step == 1:
+        return mask.copy()
+    h, w = mask.shape
+    gh, gw = -(-h // step), -(-w // step)
+    padded = cv2.copyMakeBorder(mask.astype(np.uint8) * 255, 0, gh * step - h, 0, gw * step - w, cv2.BORDER_CONSTANT, value=0)
+    return cv2.resize(padded, (gw, gh), interpolation=cv2.INTER_AREA) > 0
+
+
+def _to_grid(img: np.ndarray, step: int, shape: tuple[int, int]) -> np.ndarray:
+    """Mean of every step x step block (edge blocks padded by replication)."""
+    if step == 1:
+        return img
+    gh, gw = shape
+    h, w = img.shape[:2]
+    padded = cv2.copyMakeBorder(img, 0, gh * step - h, 0, gw * step - w, cv2.BORDER_REPLICATE)
+    return cv2.resize(padded, (gw, gh), interpolation=cv2.INTER_AREA)
+
+
+def _upsample(grid: np.ndarray, step: int, size: tuple[int, int]) -> np.ndarray:
+    if step == 1:
+        return grid
+    h, w = size
+    gh, gw = grid.shape[:2]
+    return cv2.resize(grid, (gw * step, gh * step), interpolation=cv2.INTER_NEAREST)[:h, :w]
+
+
+class _Codes(dict):
+    """Leaf id -> code; ``side(base, left)``: ``left_<base>`` where ``left``, else ``right_<base>``."""
+
+    def side(self, base: str, left: np.ndarray) -> np.ndarray:
+        return np.where(left, self[f"left_{base}"], self[f"right_{base}"]).astype(np.int16)
+
+
+def _codes(leaf_ids) -> _Codes:
+    return _Codes({k: np.int16(i) for i, k in enumerate(leaf_ids)})
+
+
+def _background(fr: FaceFrame, rules: OutsideFaceRules, code: _Codes) -> np.ndarray:
+    above = (fr.v < fr.v_top) & (fr.a < rules.above_head_half_width)
+    return np.where(
+        above,
+        code["background_above_head"],
+        np.where(fr.v < fr.v_chin, np.where(fr.left, code["background_left"], code["background_right"]),
+                 np.where(fr.left, code["background_lower_left"], code["background_lower_right"])),
+    ).astype(np.int16)
+
+
+def _ear_leaves(fr: FaceFrame, ear: np.ndarray, rules: OutsideFaceRules, code: _Codes) -> list:
+    """(condition, code) pairs splitting an ear mask into tragus, helix, lobe and concha."""
+    v, left = fr.v, fr.left
+    tragus = ear & (fr.dist_out < rules.tragus_width) & (v > rules.helix_bottom_v) & (v < rules.lobe_top_v)
+    return [
+        (tragus, code.side("tragus", left)),
+        (ear & (v < rules.helix_bottom_v), code.side("helix", left)),
+        (ear & (v > rules.lobe_top_v), code.side("earlobe", left)),
+        (ear, code.side("concha", left)),
+    ]
+
+
+def _hair_leaves(fr: FaceFrame, hair: np.ndarray, rules: OutsideFaceRules, code: _Codes) -> list:
+    v, a, left = fr.v, fr.a, fr.left
+    hairline = hair & (fr.dist_out < rules.hairline_width) & (v < rules.ear_top_v)
+    return [
+        (hairline & (a < rules.hairline_center_half_width), code["hairline_center"]),
+        (hairline, code.side("hairline", left)),
+        (hair & (a < rules.crown_half_width) & (v < rules.ear_top_v), code["crown_hair"]),
+        (hair, code.side("side_hair", left)),
+    ]
+
+
+def _neck_leaves(fr: FaceFrame, neck: np.ndarray, rules: OutsideFaceRules, code: _Codes) -> list:
+    return [(neck & (fr.a < rules.throat_half_width), code["throat"]), (neck, code.side("neck", fr.left))]
+
+
+def _compose(fr: FaceFrame, pairs: list, default) -> np.ndarray:
+    return np.select([c for c, _ in pairs], [k for _, k in pairs], default=default).astype(np.int16)
+
+
+def _finish(person_code, bg, fr: FaceFrame, person, face_full, rules, image_size, also_person=None) -> np.ndarray:
+    """Full-resolution labels: the person code where the person map (or ``also_person``, cells)
+    says person, else the background code."""
+    h, w = image_size
+    extra = also_person if also_person is not None else np.zeros(fr.shape, bool)
+    both = _upsample(np.dstack([person_code, bg, extra]).astype(np.uint8), fr.step, (h, w))  # leaf codes < 256
+    is_person = (person >= rules.person_threshold) if person is not None else np.zeros((h, w), bool)
+    out = np.where(is_person | (both[..., 2] > 0), both[..., 0], both[..., 1]).astype(np.int16)
+    out[face_full] = UNLABELLED
+    return out
+
+
+def outside_face_labels(
+    landmarks: np.ndarray,
+    image_size: tuple[int, int],
+    person: np.ndarray | None,
+    face_full: np.ndarray,
+    leaf_ids: tuple[str, ...],
+    rules: OutsideFaceRules = OutsideFaceRules(),
+) -> np.ndarray:
+    """Hair, ears, neck, upper body and background by position alone (full image).
+
+    The bands are evaluated once as if each cell were person and once as if it were
+    background; the full-resolution person mask then picks between the two.
+    """
+    fr = face_frame(landmarks, image_size, face_full)
+    code = _codes(leaf_ids)
+    v, a = fr.v, fr.a
+    ear_band = (v >= rules.ear_top_v) & (v <= rules.ear_bottom_v)
+    ear = ear_band & (fr.lateral < rules.ear_width)
+    beside_jaw = (v > rules.ear_bottom_v) & (v < fr.v_chin) & (fr.lateral > 0.15)
+    hair = ~ear & ((v < rules.ear_top_v) | ear_band | beside_jaw)
+    neck = (a < rules.neck_half_width) & (v < fr.v_chin + rules.neck_length)
+    pairs = _ear_leaves(fr, ear, rules, code) + _hair_leaves(fr, hair, rules, code) + _neck_leaves(fr, neck, rules, code)
+    person_code = _compose(fr, pairs, code["upper_body"])
+    return _finish(person_code, _background(fr, rules, code), fr, person, face_full, rules, image_size)
+
+
+# ------------------------------------------------------------------ image evidence
+def _attached(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """The connected pieces of ``mask`` that touch ``seed``."""
+    n, lab = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return np.zeros_like(mask)
+    keep = np.zeros(n, bool)
+    keep[lab[seed & mask]] = True
+    keep[0] = False
+    return keep[lab]
+
+
+def _ring(face: np.ndarray, width_cells: int) -> np.ndarray:
+    """Cells within ``width_cells`` outside the face."""
+    return cv2.dilate(face.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=width_cells).astype(bool) & ~face
+
+
+def _dilate(mask: np.ndarray, radius_cells: int) -> np.ndarray:
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius_cells + 1, 2 * radius_cells + 1))
+    return cv2.dilate(mask.astype(np.uint8), k).astype(bool)
+
+
+def _close(mask: np.ndarray, radius_cells: int) -> np.ndarray:
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius_cells + 1, 2 * radius_cells + 1))
+    return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, k).astype(bool)
+
+
+def _smooth(mask: np.ndarray, radius_cells: int) -> np.ndarray:
+    if radius_cells < 1 or not mask.any():
+        return mask
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius_cells + 1, 2 * radius_cells + 1))
+    m = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, k)
+    return cv2.morphologyEx(m, cv2.MORPH_OPEN, k).astype(bool)
+
+
+def _shoulder_v(fr: FaceFrame, pose: PosePoints | None) -> np.ndarray | None:
+    """Per grid cell, the v of the shoulder line at its u (None without two seen shoulders)."""
+    if pose is None:
+        return None
+    pts = np.array([pose.left_shoulder, pose.right_shoulder], dtype=np.float64)
+    if not np.isfinite(pts).all():
+        return None
+    uv = fr.to_uv(pts)
+    if abs(uv[0, 0] - uv[1, 0]) < 0.3:  # shoulders not spread (side view): no usable line
+        return None
+    slope = (uv[0, 1] - uv[1, 1]) / (uv[0, 0] - uv[1, 0])
+    return uv[1, 1] + slope * (fr.u - uv[1, 0])
+
+
+def evidence_outside_labels(
+    rgb: np.ndarray,
+    landmarks: np.ndarray,
+    person: np.ndarray,
+    face_full: np.ndarray,
+    face_labels: np.ndarray,
+    leaf_ids: tuple[str, ...],
+    rules: OutsideFaceRules = OutsideFaceRules(),
+    pose: PosePoints | None = None,
+) -> tuple[np.ndarray, dict]:
+    """Off-face concepts from image evidence (see the module doc). Returns the label map and
+    a small report (``mode`` = ``evidence`` or ``geometry`` for a grey image, the skin model)."""
+    h, w = rgb.shape[:2]
+    fr = face_frame(landmarks, (h, w), face_full)
+    grid = cv2.cvtColor(_to_grid(np.ascontiguousarray(rgb), fr.step, fr.shape), cv2.COLOR_RGB2YCrCb)
+    pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
+    box = (int(max(0, pts[:, 0].min())), int(max(0, pts[:, 1].min())), int(min(w, pts[:, 0].max() + 1)), int(min(h, pts[:, 1].max() + 1)))
+    skin = None if is_grey(grid, rules) else skin_model(rgb, face_labels, leaf_ids, rules, box=box)
+    if skin is None:
+        return outside_face_labels(landmarks, (h, w), person, face_full, leaf_ids, rules), {"mode": "geometry"}
+    code = _codes(leaf_ids)
+    pgrid = _to_grid(np.asarray(person, dtype=np.float32), fr.step, fr.shape) >= rules.person_threshold
+    pgrid &= ~fr.face
+    v, a = fr.v, fr.a
+    cell = fr.step / fr.iod  # IOD per cell
+    r_smooth = max(1, int(round(0.04 / cell)))
+    ring = _ring(fr.face, max(1, int(round(0.05 / cell))))
+    ring_wide = _ring(fr.face, max(1, int(round(0.12 / cell))))
+    # colour tests only where the person is (flat indices of those cells)
+    # the person map is coarse (256 x 144): ears beside the face are often cut off, so colour is
+    # also tested a little beyond it (ears only)
+    near = _dilate(pgrid, max(1, int(round(0.1 / cell)))) & ~fr.face
+    at = np.flatnonzero(near)
+    col = grid.reshape(-1, 3)[at].astype(np.float32)
+    vp = v.ravel()[at]
+    d_skin = skin.distance(col[:, 1:])
+    luma_ok = (col[:, 0] >= rules.skin_min_luma * skin.luma) & (col[:, 0] <= rules.skin_max_luma * skin.luma + 10)
+    # hair colour: person pixels above and beside the upper face, the least skin-like of them
+    hair_zone = pgrid.ravel()[at] & ((vp < fr.v_top + 0.15) | ((vp < rules.ear_top_v) & (fr.lateral.ravel()[at] > 0.35)))
+    hair_sample = hair_zone & (d_skin > 1.5)
+    hair_model = fit_colour(col[hair_sample], rules.skin_chroma_floor, dims=(0, 1, 2)) if hair_sample.sum() > 20 else None
+    hair_chroma = hair_model.chroma() if hair_model is not None else None
+    if hair_chroma is not None and skin.distance(hair_chroma.mean) < 1.5:
+        hair_chroma = None  # hair (or what covers the head) has the skin's colour: no hair evidence
+    skin_p = luma_ok & (d_skin < rules.skin_distance)
+    if hair_chroma is not None:  # nearer the face's skin than the hair's colour
+        skin_p &= d_skin < hair_chroma.distance(col[:, 1:])
+    skin_near = _scatter(skin_p, at, fr.shape)
+    is_skin = skin_near & pgrid
+
+    # neck: skin continuing below the jaw, above the shoulder line
+    shoulder = _shoulder_v(fr, pose)
+    limit = v < (shoulder - rules.shoulder_margin if shoulder is not None else fr.v_chin + rules.neck_max_length)
+    neck_zone = (v > rules.ear_bottom_v) & (a < rules.neck_max_half_width) & limit & ~fr.face
+    neck = _attached(is_skin & neck_zone, ring & neck_zone)
+    neck = _smooth(neck, r_smooth) & neck_zone & pgrid
+    neck = _fill_holes(neck | fr.face) & neck_zone & pgrid  # shadow under the chin, enclosed by face and neck
+
+    # ears: skin pieces attached to the face contour in the ear band (closed first: a thin ear
+    # beside the contour is often broken up by shadow; too small a piece is dropped below)
+    ear_zone = (v >= rules.ear_top_v) & (v <= rules.ear_bottom_v) & (fr.lateral > -0.1) & (fr.lateral < rules.ear_width) & ~fr.face
+    candidates = _close(skin_near & ear_zone, max(1, int(round(0.05 / cell)))) & ear_zone
+    seeds = ring_wide & ear_zone
+    if pose is not None:  # a seen ear point also seeds its ear
+        for pt in (pose.left_ear, pose.right_ear):
+            if np.isfinite(pt).all():
+                uv = fr.to_uv(pt)
+                seeds |= ear_zone & (np.hypot(fr.u - uv[0], fr.v - uv[1]) < 0.25)
+    ear = _attached(candidates, seeds)
+    ear = _smooth(ear, r_smooth) & ear_zone & near & ~neck
+    _drop_small(neck, rules.min_neck / cell**2)
+    _drop_small(ear, rules.min_ear / cell**2)
+
+    # hair: the rest of the person around the head (above the ear bottoms); lower down (beside the
+    # jaw, over the shoulders) only hair-coloured pieces joined to it, away from the midline
+    hair = pgrid & (v < rules.ear_bottom_v) & ~ear & ~neck
+    rest = pgrid & (v >= rules.ear_bottom_v) & ~neck & ~ear & ~is_skin & (a > rules.long_hair_min_u)
+    long_hair = np.zeros_like(hair)
+    if hair_model is not None and rest.any():
+        rest_p = rest.ravel()[at]
+        body_model = fit_colour(col[(pgrid & (v > fr.v_chin + 1.0) & ~is_skin).ravel()[at]], rules.skin_chroma_floor, dims=(0, 1, 2))
+        d_hair = hair_model.distance(col[rest_p])
+        like_p = d_hair < rules.hair_colour_distance
+        if body_model is not None:  # clearly nearer the hair colour than the clothing's
+            like_p &= d_hair + 1.0 < body_model.distance(col[rest_p])
+        like = _smooth(_scatter(like_p, at[rest_p], fr.shape), 2 * r_smooth)
+        long_hair = _attached(like | hair, hair) & like
+    hair |= long_hair
+
+    pairs = _ear_leaves(fr, ear, rules, code) + _neck_leaves(fr, neck, rules, code) + _hair_leaves(fr, hair, rules, code)
+    person_code = _compose(fr, pairs, code["upper_body"])
+    out = _finish(person_code, _background(fr, rules, code), fr, person, face_full, rules, (h, w), also_person=ear)
+    report = {"mode": "evidence", "skin_mean_crcb": [round(float(x), 1) for x in skin.mean], "shoulders": shoulder is not None}
+    return out, report
+
+
+def _scatter(values: np.ndarray, flat_index: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    out = np.zeros(shape, bool)
+    out.ravel()[flat_index] = values
+    return out
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with every enclosed hole filled (flood fill of the outside from the border)."""
+    if not mask.any():
+        return mask
+    outside = np.pad(~mask, 1, constant_values=True).astype(np.uint8)
+    cv2.floodFill(outside, None, (0, 0), 2)
+    return (outside[1:-1, 1:-1] != 2)
+
+
+def _drop_small(mask: np.ndarray, min_cells: float) -> None:
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    for c in range(1, n):
+        if stats[c, cv2.CC_STAT_AREA] < min_cells:
+            mask[lab == c] = False
