@@ -138,6 +138,8 @@ class Segmenter:
         check_backend(config.backend)
         self.config = config
         if config.backend == "dlib68":
+            if config.pose:
+                raise ValueError("the pose model places off-face concepts for the mediapipe backend only")
             from .dlib_backend import Dlib68Landmarks
 
             self._models = Dlib68Landmarks(person_model=config.person_model)
@@ -162,7 +164,8 @@ class Segmenter:
         rgb = _as_rgb(image)
         if self.config.backend == "dlib68":
             n = self.config.max_faces if limit is None else min(limit, self.config.max_faces)
-            return self._models.segment_all(rgb, n, self.config.outside_face, self.config.rules)
+            wanted = self.config.outside_face if outside_face is None else outside_face
+            return self._models.segment_all(rgb, n, wanted, self.config.rules)
         h, w = rgb.shape[:2]
         faces = self._models.faces(rgb)
         if not faces:
