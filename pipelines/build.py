@@ -163,6 +163,7 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
 
     # ---------------------------------------------------------------- pass 2: rows, streamed
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    _clean_stale(out)
     shutil.rmtree(tmp, ignore_errors=True)
     conv = make_conversations(config.fc)
     ctx = TaskContext(templates=templates, tasks=tuple(config.tasks), methods=methods, tree=tree,
@@ -318,9 +319,30 @@ def _check_out(out: Path) -> None:
 
 
 def _replace(tmp: Path, out: Path) -> None:
+    """Swap the finished build in; at every moment either the old or the new build is complete."""
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
     if out.exists():
-        shutil.rmtree(out)
+        os.replace(out, old)
     os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _clean_stale(out: Path) -> None:
+    """Remove the temp folders of builds that were killed (their process is gone)."""
+    for p in out.parent.glob(f".{out.name}.*-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _progress(it, total: int, enabled: bool):
