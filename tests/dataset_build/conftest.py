@@ -3,8 +3,7 @@
 ``annotated`` (session): ``fifa.annotator.forge.forge`` -> a manifest regrouped into one group per
 base image (about 20 groups), with identities linking some groups (as FF++ fakes link a target and
 a source identity) and one row whose image is missing (it fails), annotated offline by
-``run_annotation``; the ``identities`` column is then added to the annotation rows (the annotator
-passes it through in newer versions; older folders lack it, which the build also handles).
+``run_annotation``, which passes the manifest's ``identities`` through to the annotation rows.
 """
 
 from __future__ import annotations
@@ -49,20 +48,15 @@ def _regroup(manifest: Path) -> Path:
     return out
 
 
-def add_identities(ann: Path, manifest: Path) -> None:
-    """The manifest's ``identities`` in the annotation shards (as newer annotators write them)."""
-    import pyarrow as pa
+def _check_identities_carried(ann: Path, manifest: Path) -> None:
+    """The annotator passes the manifest's identities through to its rows (the build relies on it)."""
     import pyarrow.parquet as pq
 
-    ids = dict(zip(*pq.read_table(manifest, columns=["sample_id", "identities"]).to_pydict().values()))
-    for shard in sorted((ann / "annotations").glob("part-*.parquet")):
-        t = pq.read_table(shard)
-        col = pa.array([ids.get(s) for s in t.column("sample_id").to_pylist()], pa.string())
-        if "identities" in t.column_names:  # newer annotators pass the manifest's identities through
-            t = t.set_column(t.column_names.index("identities"), "identities", col)
-        else:
-            t = t.append_column("identities", col)
-        pq.write_table(t, shard)
+    from fifa.annotator.store import read_annotations
+
+    want = dict(zip(*pq.read_table(manifest, columns=["sample_id", "identities"]).to_pydict().values()))
+    got = dict(zip(*read_annotations(ann, ["sample_id", "identities"]).to_pydict().values()))
+    assert got == want and any(got.values())
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +68,7 @@ def annotated(tmp_path_factory) -> dict:
     manifest = _regroup(forge(d / "forged", n=36, seed=11))
     ann = d / "ann"
     run_annotation(manifest, ann, AnnotateConfig(progress=False, workers=1))
-    add_identities(ann, manifest)
+    _check_identities_carried(ann, manifest)
     return {"root": d, "ann": ann, "manifest": manifest, "images": d / "forged" / "images"}
 
 
