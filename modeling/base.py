@@ -158,4 +158,8 @@ def apply_lora(model, fam: Family, cfg: TrainConfig, new_ids: list[int]):
                       exclude_modules=r".*(vision_tower|visual).*" if cfg.lora.enabled else None)
     if not cfg.lora.enabled:
         lcfg.target_modules = r"^$"  # no LoRA layers: only modules_to_save / token rows train
-    return get_peft_model(model, lcfg)
+    pm = get_peft_model(model, lcfg)
+    for n, p in pm.named_parameters():  # LLaVA reads the tower's hidden states before its final norm
+        if fam.kind == "llava" and "vision_tower" in n and "post_layernorm" in n:
+            p.requires_grad_(False)
+    return pm

@@ -81,7 +81,7 @@ class DataConfig:
     tasks: dict[str, float] = field(default_factory=dict)  # task -> sampling weight; empty: all, weight 1
     max_length: int = 512  # tokens; longer examples are truncated (answer tokens last)
     num_workers: int = 2  # image decoding in worker processes (0: in the main process)
-    chunk_rows: int = 256  # rows shuffled together (locality for Parquet row groups)
+    chunk_rows: int = 65536  # rows shuffled together; windows of them in random order (Parquet locality)
 
 
 @dataclass

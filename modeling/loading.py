@@ -20,6 +20,19 @@ from .model import FifaModel
 from .tokenizer import ADDED_TOKENS, check_single_ids
 
 
+def quiet_transformers() -> None:
+    """No weight-loading progress bars or deprecation chatter from transformers on our console."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+    warnings.filterwarnings("ignore", message="Could not find a config file in")  # peft, saving a tiny base
+
+
 @dataclass
 class Loaded:
     model: FifaModel
@@ -31,6 +44,7 @@ class Loaded:
 
 def create(cfg: TrainConfig, texts: Iterable[str] | None, classes: list[str], out: Path | None) -> Loaded:
     """A new model: base (tiny: built and saved under ``out/base``), tokens, LoRA, heads."""
+    quiet_transformers()
     base, tok, fam, new_ids = load_base(cfg, texts)
     base_dir = None
     if cfg.model.base == "tiny" and out is not None:
@@ -46,6 +60,7 @@ def from_checkpoint(path: str | Path, cfg: TrainConfig | None = None) -> Loaded:
     """Rebuild the model a checkpoint was trained as and load its trained weights."""
     from transformers import AutoTokenizer
 
+    quiet_transformers()
     ckpt = resolve(path)
     cfg = cfg or read_config(ckpt)
     tok = AutoTokenizer.from_pretrained(str(ckpt / "tokenizer"))

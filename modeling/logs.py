@@ -101,20 +101,21 @@ def plot_metrics(records: list[dict], dest: Path) -> list[Path]:
 class progress_bar:
     """A rich progress bar over optimizer steps (loss in the description); a no-op when disabled."""
 
-    def __init__(self, total: int, done: int, enabled: bool = True):
+    def __init__(self, total: int, done: int, enabled: bool = True, label: str = "train"):
         self._p = None
         if not enabled:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self._p = Progress(TextColumn("train {task.description}"), BarColumn(), MofNCompleteColumn(),
+        self._p = Progress(TextColumn(label + " {task.description}"), BarColumn(), MofNCompleteColumn(),
                            TimeRemainingColumn(), transient=False)
         self._t = self._p.add_task("", total=total, completed=done)
         self._p.start()
 
     def advance(self, logs: dict) -> None:
         if self._p is not None:
-            self._p.update(self._t, advance=1, description=f"loss {logs.get('loss', float('nan')):.3f}")
+            desc = f"loss {logs['loss']:.3f}" if "loss" in logs else ""
+            self._p.update(self._t, advance=1, description=desc)
 
     def close(self) -> None:
         if self._p is not None:

@@ -148,5 +148,6 @@ class FifaModel(nn.Module):
             else:
                 loss = loss + cls.sum() * 0
         logs["loss"] = float(loss.detach())
-        logs["tokens"] = int(sel.sum())
+        logs["tokens"] = int(sel.sum())  # answer tokens (the LM loss's)
+        logs["seq_tokens"] = int(batch["attention_mask"].sum())  # every token processed, image tokens included
         return loss, logs

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -146,8 +147,10 @@ def _prepare(cfg: TrainConfig, build: Path, out: Path, d: Dist):
     if resume is not None:
         ck.check_resume(resume, cfg)
         loaded = from_checkpoint(resume, cfg)
-        if cfg.model.base == "tiny":
-            loaded.base_dir = resume / "base"
+        if cfg.model.base == "tiny":  # the run folder's own copy (checkpoints get rotated away)
+            if not (out / "base").is_dir():
+                shutil.copytree(resume / "base", out / "base")
+            loaded.base_dir = out / "base"
         return loaded, resume, data, val
     foreign = [p.name for p in out.iterdir() if p.name not in OWN_FILES] if out.is_dir() else []
     if foreign:
@@ -173,8 +176,8 @@ def train(cfg: TrainConfig, build: str | Path, out: str | Path, progress: bool =
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     device = device_for(cfg)
+    weights = task_weights(InstructData(build, "train").task_counts(), cfg.data.tasks)  # before any model is built
     loaded, resume, data, val = _prepare(cfg, build, out, d)
-    weights = task_weights(data.task_counts(), cfg.data.tasks)
     model, tok, fam = loaded.model.to(device), loaded.tokenizer, loaded.fam
     model.train()
     ddp = torch.nn.parallel.DistributedDataParallel(model) if d.world > 1 else model
@@ -212,7 +215,7 @@ def train(cfg: TrainConfig, build: str | Path, out: str | Path, progress: bool =
             for _ in range(steps_per_epoch - k):
                 logs = _step(ddp, model, loader, opt, sched, scaler, autocast, cfg, device, pos, d)
                 pos.step += 1
-                tokens += logs.get("tokens", 0)
+                tokens += logs.get("seq_tokens", 0)
                 bar.advance(logs)
                 if pos.step % cfg.train.log_every == 0 or pos.step == cfg.train.max_steps:
                     el = time.perf_counter() - t0
@@ -287,7 +290,7 @@ def _step(ddp, model, loader, opt, sched, scaler, autocast, cfg, device, pos: Po
             loss = loss / n_micro
             (scaler.scale(loss) if scaler else loss).backward()
         for k, v in logs.items():
-            acc[k] = acc.get(k, 0) + (v if k == "tokens" else v / n_micro)
+            acc[k] = acc.get(k, 0) + (v if k in ("tokens", "seq_tokens") else v / n_micro)
     if scaler:
         scaler.unscale_(opt)
     if cfg.train.max_grad_norm:
