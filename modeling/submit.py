@@ -110,5 +110,6 @@ def predict_bench(checkpoint: str | Path, bench: str | Path, out: str | Path, ba
     finally:
         bar.close()
     failed = _write(out, parts)
-    shutil.rmtree(parts, ignore_errors=True)
+    if total == len(qids):  # the whole bench is done; a --limit run keeps its shards for the next run
+        shutil.rmtree(parts, ignore_errors=True)
     return PredictSummary(total, total - len(todo), predicted, failed, out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -99,3 +100,36 @@ def test_unknown_architecture_and_missing_path(tmp_path):
     with pytest.raises(UserError, match="model path not found: .*nowhere.*supported families"):
         create(load_config(None, [f"model.base={tmp_path / 'nowhere'}"]), None, [], None)
     (d / "config.json").write_text(json.dumps({"model_type": "llava", "broken": True}))
+
+
+def test_real_base_folder_with_the_recipe_config(small_build, tmp_path):
+    """A checkpoint folder laid out like a hub download (Qwen2-VL family, random weights) trains with the
+    shipped recipe config (LoRA + new token rows only) and predicts; --limit runs resume."""
+    import pyarrow.parquet as pq
+
+    from fifa.modeling.submit import predict_bench
+    from fifa.modeling.train import train
+
+    from fifa.modeling.base import load_base
+
+    cfg = load_config(None, [*MICRO, "model.tiny.family=qwen2_vl"])
+    model, tok, _, _ = load_base(cfg, list(training_texts(InstructData(small_build))))
+    base = tmp_path / "qwen-like"
+    model.save_pretrained(base)
+    tok.save_pretrained(base)
+    (base / "preprocessor_config.json").write_text(json.dumps({"image_mean": [0.5] * 3, "image_std": [0.25] * 3}))
+    recipe = Path(__file__).resolve().parents[2] / "modeling" / "configs" / "qwen2-vl-2b.yaml"
+    over = [f"model.base={base}", "model.image_size=32", "model.dtype=float32", "heads.mask_dim=16",
+            "heads.pixel_channels=8", "heads.mask_size=32", "train.max_steps=2", "train.batch_size=2",
+            "train.grad_accum=1", "data.num_workers=0", "data.max_length=160", "eval.every=0", "eval.at_end=false",
+            "train.save_every=2", "predict.max_new_tokens=6", "model.gradient_checkpointing=true"]
+    cfg = load_config(recipe, over)
+    train(cfg, small_build, tmp_path / "ck", progress=False)
+    names = json.loads((tmp_path / "ck" / "adapter" / "adapter_config.json").read_text())
+    assert names["trainable_token_indices"] and names["r"] == 16
+    bench = small_build / "bench.parquet"
+    s1 = predict_bench(tmp_path / "ck", bench, tmp_path / "p.jsonl", limit=3, progress=False)
+    s2 = predict_bench(tmp_path / "ck", bench, tmp_path / "p.jsonl", progress=False)
+    assert (s1.predicted, s2.done_before, s2.predicted) == (3, 3, s2.total - 3)
+    rows = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert len(rows) == pq.read_metadata(bench).num_rows == len({r["question_id"] for r in rows})
