@@ -62,7 +62,8 @@ class LoraConfig:
 class HeadsConfig:
     mask_dim: int = 64  # width of the mask query / feature space
     mask_decoder: str = "conv"  # linear: query . patch features | conv: + a light pixel decoder
-    pixel_channels: int = 32  # conv decoder: width of the full-resolution pixel features
+    pixel_channels: int = 32  # width of the pixel CNN's features (half resolution)
+    pixel_adapter: bool = False  # add pooled pixel-CNN features to the image tokens the LLM sees
     mask_size: int = 64  # side of the square the mask loss is computed at
     bce_weight: float = 2.0  # LISA's defaults
     dice_weight: float = 0.5

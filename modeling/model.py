@@ -54,7 +54,9 @@ class FifaModel(nn.Module):
         return out
 
     def image_features(self, batch: dict):
-        """(image outputs for ``mm_encoder_outputs``, features as a (B, g, g, D) grid)."""
+        """(image outputs for ``mm_encoder_outputs``, features as a (B, g, g, D) grid, pixel features or None).
+
+        With a pixel adapter the LLM's image tokens are the base's features plus the pooled pixel-CNN ones."""
         kw = {k: batch[k] for k in ("pixel_values", "image_grid_thw") if k in batch}
         if self.fam.kind == "llava":
             kw.update(vision_feature_layer=self.inner.config.vision_feature_layer,
@@ -63,7 +65,14 @@ class FifaModel(nn.Module):
         out = self.inner.model.get_image_features(**kw, return_dict=True)
         feats = torch.stack(list(out.pooler_output))
         g = self.fam.grid
-        return out, feats.view(feats.shape[0], g, g, feats.shape[-1])
+        feats = feats.view(feats.shape[0], g, g, feats.shape[-1])
+        pix = None
+        if self.heads.pixels is not None:
+            pix = self.heads.pixels(batch["images"].to(feats.device, feats.dtype))
+            if self.heads.pixels.adapter is not None:
+                feats = feats + self.heads.pixels.to_grid(pix, g).to(feats.dtype)
+                out.pooler_output = list(feats.flatten(1, 2))
+        return out, feats, pix
 
     def region_embeddings(self, batch: dict, feats: torch.Tensor) -> torch.Tensor | None:
         w = batch.get("region_weights")
@@ -72,9 +81,9 @@ class FifaModel(nn.Module):
         has = (batch["input_ids"] == self.region_id).any(dim=1)
         return self.heads.region(feats[has], w.to(feats.device), batch["region_boxes"].to(feats.device))
 
-    def hidden(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """Last hidden states (B, L, D) and image feature grids (B, g, g, D)."""
-        img_out, feats = self.image_features(batch)
+    def hidden(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Last hidden states (B, L, D), image feature grids (B, g, g, D), pixel features."""
+        img_out, feats, pix = self.image_features(batch)
         self._pending_regions = self.region_embeddings(batch, feats)
         try:
             kw = {"image_grid_thw": batch["image_grid_thw"]} if "image_grid_thw" in batch else {}
@@ -83,7 +92,7 @@ class FifaModel(nn.Module):
                                    **kw, **self.fam.text_kwargs(batch["input_ids"]))
         finally:
             self._pending_regions = None
-        return out.last_hidden_state, feats
+        return out.last_hidden_state, feats, pix
 
     def seg_queries(self, ids: torch.Tensor, h: torch.Tensor, answer: torch.Tensor | None = None):
         """Hidden states of the tokens right before each [SEG] (row-major order) and their rows."""
@@ -93,9 +102,9 @@ class FifaModel(nn.Module):
         rows = is_seg.nonzero()[:, 0]
         return h[:, :-1][is_seg], rows
 
-    def masks(self, seg_h: torch.Tensor, rows: torch.Tensor, feats: torch.Tensor, images: torch.Tensor,
+    def masks(self, seg_h: torch.Tensor, rows: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None,
               size: int) -> torch.Tensor:
-        return self.heads.mask(seg_h, feats[rows], images[rows].to(feats.device), size)
+        return self.heads.mask(seg_h, feats[rows], pix[rows] if pix is not None else None, size)
 
     def verdicts(self, h: torch.Tensor, prompt_end: torch.Tensor, feats: torch.Tensor):
         at = h[torch.arange(h.shape[0], device=h.device), prompt_end.to(h.device)]
@@ -105,7 +114,7 @@ class FifaModel(nn.Module):
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
         cfg = self.cfg.heads
         ids, labels = batch["input_ids"], batch["labels"]
-        h, feats = self.hidden(batch)
+        h, feats, pix = self.hidden(batch)
         # LM loss on answer tokens only: logits only where a label follows
         tgt = labels[:, 1:]
         sel = tgt != -100
@@ -119,12 +128,12 @@ class FifaModel(nn.Module):
         if len(seg_h):
             if len(seg_h) != len(tmask):
                 raise RuntimeError(f"{len(seg_h)} [SEG] tokens but {len(tmask)} target masks")
-            pred = self.masks(seg_h, rows, feats, batch["images"], tmask.shape[-1])
+            pred = self.masks(seg_h, rows, feats, pix, tmask.shape[-1])
             ml, ml_logs = mask_loss(pred, tmask.to(pred.device), cfg.bce_weight, cfg.dice_weight)
             loss = loss + ml
             logs.update(ml_logs)
         else:  # DDP: every trainable parameter must take part in every step
-            loss = loss + unused_zero(self.heads.mask)
+            loss = loss + unused_zero(self.heads.mask, self.heads.pixels)
         if self._pending_regions is None and batch.get("region_weights") is None and self.heads.region is not None:
             loss = loss + unused_zero(self.heads.region)
         # auxiliary heads on the state that starts the answer

@@ -94,11 +94,12 @@ class Predictor:
     @torch.no_grad()
     def generate(self, batch: dict) -> list[list[int]]:
         m = self.model
-        _, feats = m.image_features(batch)
+        img_out, feats, _ = m.image_features(batch)
         m._pending_regions = m.region_embeddings(batch, feats)
         try:
-            kw = {k: batch[k] for k in ("pixel_values", "image_grid_thw") if k in batch}
+            kw = {"image_grid_thw": batch["image_grid_thw"]} if "image_grid_thw" in batch else {}
             out = m.lm.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kw,
+                                mm_encoder_outputs={"image": img_out},
                                 **m.fam.text_kwargs(batch["input_ids"]), max_new_tokens=self.max_new_tokens,
                                 do_sample=False, eos_token_id=self.eos, pad_token_id=self.tok.pad_token_id,
                                 bad_words_ids=self.bad or None)
@@ -120,12 +121,12 @@ class Predictor:
         gen = self.generate(self._batch(prompts, chws, pix, regions, left=True))
         full = [p + g for p, g in zip(prompts, gen)]
         batch = self._batch(full, chws, pix, regions, left=False)
-        h, feats = self.model.hidden(batch)
+        h, feats, pix = self.model.hidden(batch)
         answer = torch.zeros_like(batch["input_ids"], dtype=torch.bool)
         for b, p in enumerate(prompts):
             answer[b, len(p):len(full[b])] = True
         seg_h, seg_rows = self.model.seg_queries(batch["input_ids"], h, answer)
-        logits = (self.model.masks(seg_h, seg_rows, feats, batch["images"], self.fam.image_size).float().cpu().numpy()
+        logits = (self.model.masks(seg_h, seg_rows, feats, pix, self.fam.image_size).float().cpu().numpy()
                   if len(seg_h) else np.zeros((0, 1, 1), np.float32))
         ends = torch.tensor([len(p) - 1 for p in prompts], device=h.device)
         scores = self._scores(h, ends, feats)

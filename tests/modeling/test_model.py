@@ -58,10 +58,10 @@ def test_region_token_carries_the_region(small_build):
     model = loaded.model.eval()
     batch = _batch(ds, coll, data, ("rq_box",), n=2)
     with torch.no_grad():
-        h1, _ = model.hidden(batch)
+        h1, _, _ = model.hidden(batch)
         batch["region_boxes"] = 1 - batch["region_boxes"]
         batch["region_weights"] = torch.flip(batch["region_weights"], dims=(1, 2))
-        h2, _ = model.hidden(batch)
+        h2, _, _ = model.hidden(batch)
     pos = (batch["input_ids"] == model.region_id).nonzero()
     assert len(pos) == 2
     before = h1[:, : pos[0, 1]]
