@@ -122,7 +122,8 @@ def test_real_base_folder_with_the_recipe_config(small_build, tmp_path):
     over = [f"model.base={base}", "model.image_size=32", "model.dtype=float32", "heads.mask_dim=16",
             "heads.pixel_channels=8", "heads.mask_size=32", "train.max_steps=2", "train.batch_size=2",
             "train.grad_accum=1", "data.num_workers=0", "data.max_length=160", "eval.every=0", "eval.at_end=false",
-            "train.save_every=2", "predict.max_new_tokens=6", "model.gradient_checkpointing=true"]
+            "train.save_every=2", "predict.max_new_tokens=6", "model.gradient_checkpointing=true",
+            "heads.det_score=tokens"]
     cfg = load_config(recipe, over)
     train(cfg, small_build, tmp_path / "ck", progress=False)
     names = json.loads((tmp_path / "ck" / "adapter" / "adapter_config.json").read_text())
@@ -133,3 +134,6 @@ def test_real_base_folder_with_the_recipe_config(small_build, tmp_path):
     assert (s1.predicted, s2.done_before, s2.predicted) == (3, 3, s2.total - 3)
     rows = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert len(rows) == pq.read_metadata(bench).num_rows == len({r["question_id"] for r in rows})
+    det = [r for r in rows if r["question_id"].endswith(":det")]
+    assert det and all(0 <= r["score"] <= 1 for r in det)  # P(yes) / (P(yes) + P(no)) of the first token
+    assert all("masks" in r for r in rows if r["question_id"].endswith((":loc", ":age")))
