@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
 
 from fifa.annotator.age import to_plain
@@ -22,11 +23,12 @@ def _absolute(image: dict | None, data: InstructData) -> dict | None:
 
 
 def validation_bench(data: InstructData, max_questions: int) -> pd.DataFrame:
-    """The first ``max_questions`` validation rows (by id) in bench form: question = last user turn
+    """``max_questions`` validation rows (a fixed seeded sample, so every evaluation asks the same) in bench form: question = last user turn
     before the first answer, answer = that answer as plain text, earlier turns as history."""
     rows = []
     ids = [str(x) for x in data.rows.column("id")]
-    order = sorted(range(len(data)), key=ids.__getitem__)
+    by_id = sorted(range(len(data)), key=ids.__getitem__)  # storage order must not matter
+    order = [by_id[i] for i in np.random.default_rng(0).permutation(len(by_id))]
     for i in order:
         r = data.rows.row(i)
         msgs = r.get("messages") or []

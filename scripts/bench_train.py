@@ -248,9 +248,9 @@ def _print(r: dict) -> None:
     if "learn" in r:
         L = r["learn"]
         keys = list(L["ours"])
-        print(f"{'':18}" + "".join(f"{k:>14}" for k in keys))
+        print(f"{'':18}" + "".join(f"{k:>16}" for k in keys))
         for name in ("ours", "all-fake", "empty mask", "whole-face mask"):
-            print(f"{name:18}" + "".join(f"{L[name].get(k, float('nan')):>14.3f}" for k in keys))
+            print(f"{name:18}" + "".join(f"{L[name].get(k, float('nan')):>16.3f}" for k in keys))
         print(f"train: {L['train']['steps']} steps in {L['train']['wall_s']:.0f} s; predict {L['predict']['questions']} "
               f"questions in {L['predict']['wall_s']:.0f} s")
     if "speed" in r:
