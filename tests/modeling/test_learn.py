@@ -38,3 +38,12 @@ def test_tiny_baseline_learns_beyond_its_random_weights(small_build, tmp_path, t
     assert t_meta["det"]["unparsed"] == 0 and t_meta["cls"]["unparsed"] == 0
     assert trained["det"]["acc"] >= 0.35 and trained["cls"]["acc"] >= 0.35
     assert min(trained[t]["rouge_l"] for t in text) >= 0.5
+
+
+def test_train_demo_function(small_build, tmp_path):
+    """What `make demo` calls after the build: train, predict the bench, score."""
+    from fifa.modeling.demo import run_train_demo
+
+    out = run_train_demo(small_build, tmp_path / "demo", steps=3, progress=False,
+                         overrides=(*MICRO, "predict.max_new_tokens=8"))
+    assert out["steps"] == 3 and "det/auc" in out["metrics"] and (tmp_path / "demo" / "report" / "report.json").is_file()
