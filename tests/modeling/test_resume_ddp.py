@@ -61,10 +61,14 @@ def test_resume_after_sigkill_continues_exactly(small_build, tmp_path):
 def test_ddp_two_cpu_processes_with_batches_without_seg(small_build, tmp_path):
     out = tmp_path / "ddp"
     args = _cmd(small_build, out, "train.max_steps=4", "train.batch_size=2", "train.save_every=2",
-                "data.tasks.det=1", "data.tasks.loc=0.3")[1:]
+                "data.tasks.det=1", "data.tasks.loc=0.3", "eval.every=2", "eval.max_questions=8",
+                "predict.max_new_tokens=6")[1:]
     cmd = [str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_port", "29517", "-m", "fifa.modeling.cli", *args]
     p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-4000:]
     losses = _losses(out)
     assert sorted(losses) == [1, 2, 3, 4]
+    evals = [r for r in read_metrics(out) if "eval/det/acc" in r or "eval/loc/giou" in r]
+    assert [r["step"] for r in evals] == [2, 4]  # rank 0 evaluates through the scorer, rank 1 waits
+    assert (out / "plots" / "loss.png").is_file() and (out / "plots" / "eval.png").is_file()
     assert (out / "adapter" / "adapter_config.json").is_file() and (out / "heads.safetensors").is_file()
