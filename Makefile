@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench-segment bench-score bench-annotate clean
+.PHONY: install demo test bench-segment bench-score bench-annotate bench-train clean
 
 install: $(STAMP)
 
@@ -35,3 +35,7 @@ bench-score: $(STAMP)
 bench-annotate: $(STAMP)
 	$(BIN)/python scripts/bench_annotate.py offline --rows 2000
 	$(BIN)/python scripts/bench_annotate.py openai
+
+# fifa-train: learning on forged lfw faces vs trivial baselines, speed vs a plain HF Trainer (long: run with nice)
+bench-train: $(STAMP)
+	nice -n 5 $(BIN)/python scripts/bench_train.py --work bench_train_out
