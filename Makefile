@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench-segment bench-score bench-annotate bench-dlib68 clean
+.PHONY: install demo test bench bench-segment bench-score bench-annotate bench-dlib68 bench-train bench-import clean
 
 install: $(STAMP)
 
@@ -37,10 +37,13 @@ bench-annotate: $(STAMP)
 	$(BIN)/python scripts/bench_annotate.py openai
 
 # FF++ import speed (frames sampled + face-cropped per second, 1 vs 2 workers; about 3 min)
-.PHONY: bench-import
 bench-import: $(STAMP)
 	$(BIN)/python scripts/bench_import.py
 
 # dlib68 vs MediaPipe on held-out faces (cross-validated calibration) and speed (about 3 min)
 bench-dlib68: $(STAMP)
 	$(BIN)/python scripts/bench_dlib68.py
+
+# fifa-train: learning on forged lfw faces vs trivial baselines, speed vs a plain HF Trainer (long: run with nice)
+bench-train: $(STAMP)
+	nice -n 5 $(BIN)/python scripts/bench_train.py --work bench_train_out

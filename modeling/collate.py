@@ -1,0 +1,123 @@
+"""Torch datasets over instruction rows, and the collator that pads them into batches.
+
+Rows that cannot be used (an image that does not decode, a mask that does not fit) come back as
+:class:`Skipped` and are dropped by the collator, which counts them by reason.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data import InstructData
+from .examples import (REGION_TASKS, Example, Skip, det_label, encode_chat, image_inputs, load_image,
+                       mask_targets, region_query, render_messages)
+from .family import Family
+from .tokenizer import SEG
+
+
+@dataclass
+class Skipped:
+    id: str
+    reason: str
+
+
+class Encoder:
+    """Turns one instruction row into an :class:`Example` (runs in DataLoader worker processes)."""
+
+    def __init__(self, tokenizer, fam: Family, classes: list[str], cls_field: str, mask_size: int, max_length: int):
+        self.tok, self.fam = tokenizer, fam
+        self.classes = {c: i for i, c in enumerate(classes)}
+        self.cls_field, self.mask_size, self.max_length = cls_field, mask_size, max_length
+        self.seg_id = tokenizer.convert_tokens_to_ids(SEG)
+
+    def __call__(self, row: dict, resolve) -> Example:
+        task = row.get("task") or ""
+        region = task in REGION_TASKS
+        masks = row.get("masks") or []
+        msgs = render_messages(row.get("messages") or [], self.fam, self.tok, region, len(masks))
+        enc = encode_chat(self.tok, msgs, self.max_length, self.seg_id)
+        rgb = load_image(resolve(row.get("image")))
+        lb, chw, pix = image_inputs(rgb, self.fam)
+        targets = mask_targets(masks[: enc.n_seg], lb, self.mask_size)
+        if len(targets) != enc.n_seg:
+            raise Skip("more [SEG] marks than masks")
+        rq = region_query(row, lb, self.fam.grid) if region else None
+        cls = self.classes.get(row.get(self.cls_field), -1) if self.classes else -1
+        return Example(str(row.get("id")), task, enc.input_ids, enc.labels, enc.prompt_end, chw, pix, targets, rq,
+                       det_label(row.get("label")), cls)
+
+
+class InstructDataset(torch.utils.data.Dataset):
+    """Map-style dataset over a build split (rows read by row group in each worker)."""
+
+    def __init__(self, data: InstructData, encoder: Encoder):
+        self.data, self.encoder = data, encoder
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int):
+        row = self.data.rows.row(int(i))
+        try:
+            return self.encoder(row, self.data.resolve_image)
+        except Skip as e:
+            return Skipped(str(row.get("id")), e.reason)
+        except (ValueError, OSError) as e:
+            return Skipped(str(row.get("id")), f"{type(e).__name__}: {e}"[:120])
+
+
+class OrderSampler(torch.utils.data.Sampler):
+    """Indices of a precomputed order from ``start`` on (this rank's share), for exact resume."""
+
+    def __init__(self, order: np.ndarray, start: int = 0):
+        self.order, self.start = order, start
+
+    def __len__(self) -> int:
+        return max(0, len(self.order) - self.start)
+
+    def __iter__(self):
+        return iter(self.order[self.start:].tolist())
+
+
+def collate(items: list, fam: Family, pad_id: int) -> dict:
+    ok = [x for x in items if isinstance(x, Example)]
+    skipped = Counter(x.reason for x in items if isinstance(x, Skipped))
+    batch: dict = {"skipped": skipped, "n": len(ok)}
+    if not ok:
+        return batch
+    L = max(len(x.input_ids) for x in ok)
+    ids = torch.full((len(ok), L), pad_id, dtype=torch.long)
+    labels = torch.full((len(ok), L), -100, dtype=torch.long)
+    att = torch.zeros((len(ok), L), dtype=torch.long)
+    for b, x in enumerate(ok):
+        n = len(x.input_ids)
+        ids[b, :n] = torch.tensor(x.input_ids)
+        labels[b, :n] = torch.tensor(x.labels)
+        att[b, :n] = 1
+    ms = ok[0].masks.shape[-1] if ok[0].masks.ndim == 3 else 0
+    masks = [x.masks for x in ok if len(x.masks)]
+    regions = [x.region for x in ok if x.region is not None]
+    batch.update(
+        input_ids=ids, labels=labels, attention_mask=att,
+        prompt_end=torch.tensor([x.prompt_end for x in ok]),
+        images=torch.from_numpy(np.stack([x.image for x in ok])),
+        mask_targets=torch.from_numpy(np.concatenate(masks)) if masks else torch.zeros((0, ms, ms)),
+        region_weights=torch.from_numpy(np.stack([r[0] for r in regions])) if regions else None,
+        region_boxes=torch.from_numpy(np.stack([r[1] for r in regions])) if regions else None,
+        det=torch.tensor([x.det for x in ok]), cls=torch.tensor([x.cls for x in ok]),
+        tasks=[x.task for x in ok], ids=[x.id for x in ok],
+        **fam.batch_pixels([x.pixels for x in ok]),
+    )
+    return batch
+
+
+class Collator:
+    def __init__(self, fam: Family, pad_id: int):
+        self.fam, self.pad_id = fam, pad_id
+
+    def __call__(self, items):
+        return collate(items, self.fam, self.pad_id)

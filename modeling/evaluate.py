@@ -1,0 +1,70 @@
+"""Periodic evaluation: validation rows as an in-memory bench, predicted and scored by the scoring API."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from fifa.annotator.age import to_plain
+
+from .data import InstructData
+from .predict import Predictor, predict_rows
+
+log = logging.getLogger(__name__)
+
+
+def _absolute(image: dict | None, data: InstructData) -> dict | None:
+    """Image paths made absolute (an in-memory bench has no folder to resolve them against)."""
+    if image is None or image.get("bytes") or not image.get("path"):
+        return image
+    return {"bytes": None, "path": str(data.resolve_image(image).resolve())}
+
+
+def validation_bench(data: InstructData, max_questions: int) -> pd.DataFrame:
+    """``max_questions`` validation rows (a fixed seeded sample, so every evaluation asks the same) in bench form: question = last user turn
+    before the first answer, answer = that answer as plain text, earlier turns as history."""
+    rows = []
+    ids = [str(x) for x in data.rows.column("id")]
+    by_id = sorted(range(len(data)), key=ids.__getitem__)  # storage order must not matter
+    order = [by_id[i] for i in np.random.default_rng(0).permutation(len(by_id))]
+    for i in order:
+        r = data.rows.row(i)
+        msgs = r.get("messages") or []
+        k = next((j for j, m in enumerate(msgs) if m["role"] == "assistant"), None)
+        if k is None or k == 0:
+            continue
+        rows.append(dict(question_id=str(r["id"]), sample_id=r.get("sample_id"), task=r.get("task"),
+                         image=_absolute(r.get("image"), data), question=msgs[k - 1]["content"], answer=to_plain(msgs[k]["content"]),
+                         label=r.get("label"), method=r.get("method"), category=r.get("category"),
+                         masks=list(r.get("masks") or []), mask_phrases=list(r.get("mask_phrases") or []),
+                         query_mask=r.get("query_mask"), query_box=r.get("query_box"),
+                         history=[dict(role=m["role"], content=m["content"]) for m in msgs[: k - 1]]))
+        if len(rows) >= max_questions:
+            break
+    return pd.DataFrame(rows)
+
+
+def evaluate(model, tok, fam, device, data: InstructData, cfg) -> dict[str, float]:
+    """Main metrics of each task on the validation bench, e.g. ``{"det/acc": 0.9, "loc/giou": 0.6}``."""
+    from fifa.benchmarks.scoring import score
+
+    bench = validation_bench(data, cfg.eval.max_questions)
+    if bench.empty:
+        return {}
+    was = model.training
+    model.eval()
+    try:
+        pred = Predictor(model, tok, fam, device, cfg.predict.max_new_tokens, cfg.heads.det_score)
+        rows = predict_rows(pred, bench.to_dict("records"), data.resolve_image, cfg.predict.batch_size)
+    finally:
+        model.train(was)
+    sub = pd.DataFrame([{k: r[k] for k in ("question_id", "answer", "score", "masks")} for r in rows])
+    rep = score(bench, sub, bootstrap=0, meteor=False, use_java=False)
+    out = {}
+    for task, metrics in rep.tasks.items():
+        for k, v in metrics.items():
+            if isinstance(v, (int, float)) and k != "n" and v is not None:
+                out[f"{task}/{k}"] = float(v)
+    return out

@@ -1,0 +1,156 @@
+"""The extra heads: [SEG] mask head (with a decoder seam), region encoder, detection and classification.
+
+All heads read the base model's *projected* image features (the tokens the LLM sees, one per grid
+cell, in raster order) and LLM hidden states, so they work the same on every supported family.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(inplace=True), nn.Linear(d_hidden, d_out))
+
+
+class LinearMaskDecoder(nn.Module):
+    """Mask logits = query . patch features on the feature grid (bilinear upsampling happens later)."""
+
+    def __init__(self, feat_dim: int, mask_dim: int):
+        super().__init__()
+        self.proj = nn.Linear(feat_dim, mask_dim)
+
+    def forward(self, query: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None) -> torch.Tensor:
+        # query (M, C); feats (M, g, g, D) -> (M, g, g)
+        f = self.proj(feats)
+        return torch.einsum("mc,mhwc->mhw", query, f) / f.shape[-1] ** 0.5
+
+
+class PixelEncoder(nn.Module):
+    """A small CNN over the (normalised) pixels at half resolution: local artifacts (colour, noise, blur
+    edges) that a patch tokenizer averages away. Feeds the conv mask decoder and, with
+    ``heads.pixel_adapter``, adds pooled features to the image tokens the LLM sees (zero-initialised, so
+    a pretrained base starts unchanged)."""
+
+    def __init__(self, channels: int, feat_dim: int, adapter: bool):
+        super().__init__()
+        c = channels
+        self.net = nn.Sequential(nn.Conv2d(3, c, 3, stride=2, padding=1), nn.GELU(),
+                                 nn.Conv2d(c, c, 3, padding=1), nn.GELU())
+        self.adapter = nn.Linear(2 * c, feat_dim) if adapter else None
+        if self.adapter is not None:
+            nn.init.zeros_(self.adapter.weight), nn.init.zeros_(self.adapter.bias)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)
+
+    def to_grid(self, pix: torch.Tensor, grid: int) -> torch.Tensor:
+        """(B, C, H, W) -> (B, g, g, feat_dim): mean and max pooled per grid cell, projected."""
+        x = torch.cat([F.adaptive_avg_pool2d(pix, grid), F.adaptive_max_pool2d(pix, grid)], dim=1)
+        return self.adapter(x.permute(0, 2, 3, 1))
+
+
+class ConvMaskDecoder(nn.Module):
+    """A light pixel decoder (PixelLM-like, no SAM): patch features upsampled and fused with the pixel
+    features at half resolution, then queried. The seam for a stronger decoder is the
+    ``forward(query, feats, pix) -> logits`` signature."""
+
+    def __init__(self, feat_dim: int, mask_dim: int, pixel_channels: int):
+        super().__init__()
+        self.proj = nn.Linear(feat_dim, mask_dim)
+        self.fuse = nn.Sequential(nn.Conv2d(mask_dim + pixel_channels, mask_dim, 3, padding=1), nn.GELU(),
+                                  nn.Conv2d(mask_dim, mask_dim, 1))
+
+    def forward(self, query: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None) -> torch.Tensor:
+        f = self.proj(feats).permute(0, 3, 1, 2)  # (M, C, g, g)
+        p = pix.to(f.dtype)
+        f = F.interpolate(f, size=p.shape[-2:], mode="bilinear", align_corners=False)
+        f = self.fuse(torch.cat([f, p], dim=1))
+        return torch.einsum("mc,mchw->mhw", query, f) / f.shape[1] ** 0.5
+
+
+class MaskHead(nn.Module):
+    """[SEG] hidden state -> query (Linear-ReLU-Linear, as LISA's text_hidden_fcs) -> mask logits."""
+
+    def __init__(self, llm_dim: int, feat_dim: int, mask_dim: int, decoder: str = "conv", pixel_channels: int = 32):
+        super().__init__()
+        self.query = mlp(llm_dim, llm_dim, mask_dim)
+        self.decoder = (ConvMaskDecoder(feat_dim, mask_dim, pixel_channels) if decoder == "conv"
+                        else LinearMaskDecoder(feat_dim, mask_dim))
+
+    def forward(self, seg_hidden: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None,
+                out_size: int) -> torch.Tensor:
+        logits = self.decoder(self.query(seg_hidden), feats, pix)
+        return F.interpolate(logits[:, None], size=(out_size, out_size), mode="bilinear", align_corners=False)[:, 0]
+
+
+class RegionEncoder(nn.Module):
+    """A ``<region>`` token's embedding: mask-pooled image features plus a box-position MLP (GLaMM-like)."""
+
+    def __init__(self, feat_dim: int, llm_dim: int):
+        super().__init__()
+        self.feat = mlp(feat_dim, llm_dim, llm_dim)
+        self.pos = mlp(4, llm_dim // 2, llm_dim)
+
+    def forward(self, feats: torch.Tensor, weights: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        # feats (R, g, g, D), weights (R, g, g) in [0, 1], boxes (R, 4) normalised to [0, 1]
+        w = weights.to(feats.dtype)
+        pooled = torch.einsum("rhw,rhwd->rd", w, feats) / w.sum(dim=(1, 2)).clamp_min(1e-6)[:, None]
+        return self.feat(pooled) + self.pos(boxes.to(feats.dtype))
+
+
+class VerdictHeads(nn.Module):
+    """Detection (fake logit) and classification over [hidden state at the answer start ; mean and max
+    of the image features] (max: a small edited region must not be averaged away)."""
+
+    def __init__(self, llm_dim: int, feat_dim: int, n_classes: int, det: bool = True):
+        super().__init__()
+        d = llm_dim + 2 * feat_dim
+        self.det = mlp(d, 256, 1) if det else None
+        self.cls = mlp(d, 256, n_classes) if n_classes > 0 else None
+
+    def forward(self, hidden: torch.Tensor, feats: torch.Tensor):
+        x = torch.cat([hidden, feats.mean(dim=(1, 2)).to(hidden.dtype), feats.amax(dim=(1, 2)).to(hidden.dtype)], dim=-1)
+        det = self.det(x)[:, 0] if self.det is not None else None
+        cls = self.cls(x) if self.cls is not None else None
+        return det, cls
+
+
+class FifaHeads(nn.Module):
+    def __init__(self, llm_dim: int, feat_dim: int, classes: list[str], cfg):
+        super().__init__()
+        self.classes = list(classes)
+        use_pix = cfg.mask_decoder == "conv" or cfg.pixel_adapter
+        self.pixels = PixelEncoder(cfg.pixel_channels, feat_dim, cfg.pixel_adapter) if use_pix else None
+        self.mask = MaskHead(llm_dim, feat_dim, cfg.mask_dim, cfg.mask_decoder, cfg.pixel_channels)
+        self.region = RegionEncoder(feat_dim, llm_dim) if cfg.region_encoder else None
+        self.verdict = VerdictHeads(llm_dim, feat_dim, len(classes) if cfg.cls_head else 0, cfg.det_head)
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, scale: float = 1000.0, eps: float = 1e-6) -> torch.Tensor:
+    """LISA's dice loss per mask (mean over masks)."""
+    p = logits.sigmoid().flatten(1)
+    t = target.flatten(1)
+    num = 2 * (p / scale * t).sum(-1)
+    den = (p / scale).sum(-1) + (t / scale).sum(-1)
+    return (1 - (num + eps) / (den + eps)).mean()
+
+
+def mask_loss(logits: torch.Tensor, target: torch.Tensor, bce_w: float, dice_w: float) -> tuple[torch.Tensor, dict]:
+    bce = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none").flatten(1).mean(-1).mean()
+    dice = dice_loss(logits.float(), target.float())
+    return bce_w * bce + dice_w * dice, {"mask_bce": float(bce.detach()), "mask_dice": float(dice.detach())}
+
+
+def unused_zero(*modules: nn.Module | None) -> torch.Tensor:
+    """``0 * sum(p)`` over a branch's parameters: keeps DDP ranks in step on batches that skip it."""
+    total = None
+    for m in modules:
+        if m is None:
+            continue
+        for p in m.parameters():
+            if p.requires_grad:
+                total = p.sum() * 0 if total is None else total + p.sum() * 0
+    return total if total is not None else torch.zeros(())

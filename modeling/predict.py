@@ -1,0 +1,177 @@
+"""Prediction: bench rows -> submission rows (DESIGN columns), batched, resumable.
+
+Per batch: greedy generation (left-padded prompts), then one teacher-forced forward over prompt +
+answer for the heads: every generated ``[SEG]`` gives a mask (logits upsampled to the image,
+threshold 0, COCO RLE), the detection head (or the yes/no token probabilities) gives ``score``.
+Answers are returned as plain text (``<p>``, ``</p>`` and ``[SEG]`` removed).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fifa.concept_tree import rle as rle_utils
+
+from .examples import REGION_TASKS, Skip, encode_prompt, image_inputs, load_image, region_query, user_content
+from .family import Family
+from .tokenizer import IMAGE, PHRASE_CLOSE, PHRASE_OPEN, REGION, SEG
+
+log = logging.getLogger(__name__)
+MASK_TASKS = ("loc", "age")
+_MARKUP = re.compile(r"\s*\[SEG\]|</?p>")
+
+
+def plain_answer(text: str) -> str:
+    return re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s+", " ", _MARKUP.sub("", text))).strip()
+
+
+def prompt_messages(row: dict, fam: Family, tok) -> list[dict]:
+    history = [dict(role=m["role"], content=m["content"]) for m in (row.get("history") or [])]
+    msgs = history + [{"role": "user", "content": row.get("question") or ""}]
+    first = next(i for i, m in enumerate(msgs) if m["role"] == "user")
+    msgs[first]["content"] = user_content(msgs[first]["content"], fam, tok, row.get("task") in REGION_TASKS)
+    return msgs
+
+
+def _yes_no_ids(tok) -> tuple[list[int], list[int]]:
+    def firsts(words):
+        out = set()
+        for w in words:
+            ids = tok(w, add_special_tokens=False)["input_ids"]
+            if ids:
+                out.add(ids[0])
+        return sorted(out)
+    return firsts(["yes", "Yes", " yes", " Yes"]), firsts(["no", "No", " no", " No"])
+
+
+class Predictor:
+    def __init__(self, model, tok, fam: Family, device, max_new_tokens: int = 64, det_score: str = "head"):
+        self.model, self.tok, self.fam, self.device = model, tok, fam, device
+        self.max_new_tokens, self.det_score = max_new_tokens, det_score
+        self.eos = [tok.eos_token_id] + [tok.convert_tokens_to_ids(t) for t in ("<|end|>", "<|im_end|>")
+                                         if t in tok.get_vocab()]
+        banned = [IMAGE, REGION, "<|image_pad|>", "<|vision_start|>", "<|vision_end|>"]
+        self.bad = [[tok.convert_tokens_to_ids(t)] for t in banned if t in tok.get_vocab()]
+        self.yes, self.no = _yes_no_ids(tok)
+
+    def _inputs(self, rows: list[dict], resolve):
+        prompts, chws, pix, regions, lbs, ok, errors = [], [], [], [], [], [], {}
+        for r in rows:
+            try:
+                rgb = load_image(resolve(r.get("image")))
+                lb, chw, px = image_inputs(rgb, self.fam)
+                rq = region_query(r, lb, self.fam.grid) if r.get("task") in REGION_TASKS else None
+                prompts.append(encode_prompt(self.tok, prompt_messages(r, self.fam, self.tok)))
+            except Skip as e:
+                errors[r["question_id"]] = e.reason
+                continue
+            chws.append(chw), pix.append(px), lbs.append(lb), ok.append(r)
+            if rq is not None:
+                regions.append(rq)
+        return prompts, chws, pix, regions, lbs, ok, errors
+
+    def _batch(self, seqs: list[list[int]], chws, pix, regions, left: bool) -> dict:
+        L = max(len(s) for s in seqs)
+        pad = self.tok.pad_token_id
+        ids = torch.full((len(seqs), L), pad, dtype=torch.long)
+        att = torch.zeros((len(seqs), L), dtype=torch.long)
+        for b, s in enumerate(seqs):
+            sl = slice(L - len(s), L) if left else slice(0, len(s))
+            ids[b, sl] = torch.tensor(s)
+            att[b, sl] = 1
+        batch = {"input_ids": ids, "attention_mask": att, "images": torch.from_numpy(np.stack(chws)),
+                 **self.fam.batch_pixels(pix)}
+        if regions:
+            batch["region_weights"] = torch.from_numpy(np.stack([r[0] for r in regions]))
+            batch["region_boxes"] = torch.from_numpy(np.stack([r[1] for r in regions]))
+        return {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+    @torch.no_grad()
+    def generate(self, batch: dict) -> list[list[int]]:
+        m = self.model
+        img_out, feats, _ = m.image_features(batch)
+        m._pending_regions = m.region_embeddings(batch, feats)
+        try:
+            kw = {"image_grid_thw": batch["image_grid_thw"]} if "image_grid_thw" in batch else {}
+            out = m.lm.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kw,
+                                mm_encoder_outputs={"image": img_out},
+                                **m.fam.text_kwargs(batch["input_ids"]), max_new_tokens=self.max_new_tokens,
+                                do_sample=False, eos_token_id=self.eos, pad_token_id=self.tok.pad_token_id,
+                                bad_words_ids=self.bad or None)
+        finally:
+            m._pending_regions = None
+        gen = out[:, batch["input_ids"].shape[1]:].tolist()
+        res = []
+        for g in gen:
+            cut = next((i for i, t in enumerate(g) if t in self.eos), len(g))
+            res.append([t for t in g[:cut] if t != self.tok.pad_token_id])
+        return res
+
+    @torch.no_grad()
+    def __call__(self, rows: list[dict], resolve) -> list[dict]:
+        prompts, chws, pix, regions, lbs, ok, errors = self._inputs(rows, resolve)
+        out = [{"question_id": q, "answer": None, "score": None, "masks": None, "error": e} for q, e in errors.items()]
+        if not ok:
+            return out
+        gen = self.generate(self._batch(prompts, chws, pix, regions, left=True))
+        full = [p + g for p, g in zip(prompts, gen)]
+        batch = self._batch(full, chws, pix, regions, left=False)
+        h, feats, pix = self.model.hidden(batch)
+        answer = torch.zeros_like(batch["input_ids"], dtype=torch.bool)
+        for b, p in enumerate(prompts):
+            answer[b, len(p):len(full[b])] = True
+        seg_h, seg_rows = self.model.seg_queries(batch["input_ids"], h, answer)
+        logits = (self.model.masks(seg_h, seg_rows, feats, pix, self.fam.image_size).float().cpu().numpy()
+                  if len(seg_h) else np.zeros((0, 1, 1), np.float32))
+        ends = torch.tensor([len(p) - 1 for p in prompts], device=h.device)
+        scores = self._scores(h, ends, feats)
+        per_row: list[list] = [[] for _ in ok]
+        for k, b in enumerate(seg_rows.tolist()):
+            m = lbs[b].unbox_logits(logits[k]) > 0
+            per_row[b].append(rle_utils.encode(m))
+        for b, r in enumerate(ok):
+            text = self.tok.decode(gen[b], skip_special_tokens=False)
+            for t in (self.tok.pad_token, self.tok.eos_token):
+                if t:
+                    text = text.replace(t, "")
+            task = r.get("task")
+            out.append({"question_id": r["question_id"], "answer": plain_answer(text),
+                        "score": scores[b] if task == "det" and scores is not None else None,
+                        "masks": per_row[b] if task in MASK_TASKS else None, "error": None})
+        return out
+
+    def _scores(self, h, ends, feats) -> list[float] | None:
+        if self.det_score == "tokens" or self.model.heads.verdict.det is None:
+            at = h[torch.arange(h.shape[0], device=h.device), ends]
+            p = self.model.inner.lm_head(at).float().softmax(-1)
+            y, n = p[:, self.yes].sum(-1), p[:, self.no].sum(-1)
+            return (y / (y + n).clamp_min(1e-12)).cpu().tolist()
+        det, _ = self.model.verdicts(h, ends, feats)
+        return det.float().sigmoid().cpu().tolist()
+
+
+def predict_rows(predictor: Predictor, rows: list[dict], resolve, batch_size: int) -> list[dict]:
+    out = []
+    for i in range(0, len(rows), batch_size):
+        out.extend(predictor(rows[i:i + batch_size], resolve))
+    return out
+
+
+def bench_resolver(bench_path: Path):
+    root = bench_path.parent
+
+    def resolve(image):
+        if image is None:
+            raise Skip("row has no image")
+        if image.get("bytes"):
+            return image["bytes"]
+        if not image.get("path"):
+            raise Skip("image has neither bytes nor path")
+        p = Path(image["path"])
+        return p if p.is_absolute() else root / p
+    return resolve

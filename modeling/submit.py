@@ -1,0 +1,115 @@
+"""``fifa-train predict``: a checkpoint and a bench -> a submission file, resumable.
+
+Predictions are written in shards under ``OUT.parts/`` (atomic writes); a rerun skips the question
+ids already there, so a large bench survives interruptions. The submission (Parquet, or JSONL when
+``OUT`` ends in ``.jsonl``) is assembled at the end and the shards removed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fifa.annotator.store import RLE_TYPE, write_table_atomic
+from fifa.cli_utils import UserError
+
+from .data import ParquetRows
+from .loading import device_for, from_checkpoint
+from .predict import Predictor, bench_resolver, predict_rows
+
+log = logging.getLogger(__name__)
+
+SUBMISSION_SCHEMA = pa.schema([("question_id", pa.string()), ("answer", pa.string()), ("score", pa.float64()),
+                               ("masks", pa.list_(RLE_TYPE)), ("error", pa.string())])
+BENCH_COLUMNS = ["question_id", "task", "image", "question", "query_mask", "query_box", "history"]
+
+
+@dataclass
+class PredictSummary:
+    total: int
+    done_before: int
+    predicted: int
+    failed: int  # rows whose image could not be used (answered with null, reason in the parts' error column)
+    out: Path
+
+
+def _parts_dir(out: Path) -> Path:
+    return out.with_name(out.name + ".parts")
+
+
+def _done_ids(parts: Path) -> set[str]:
+    done: set[str] = set()
+    for f in sorted(parts.glob("part-*.parquet")):
+        done.update(pq.read_table(f, columns=["question_id"]).column("question_id").to_pylist())
+    return done
+
+
+def _write(out: Path, parts: Path) -> int:
+    files = sorted(parts.glob("part-*.parquet"))
+    table = pa.concat_tables([pq.read_table(f) for f in files]) if files else SUBMISSION_SCHEMA.empty_table()
+    sub = table.drop_columns(["error"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    if out.suffix == ".jsonl":
+        with tmp.open("w") as f:
+            for r in sub.to_pylist():
+                f.write(json.dumps({k: v for k, v in r.items() if v is not None or k == "answer"}) + "\n")
+        tmp.replace(out)
+    else:
+        write_table_atomic(sub, out)
+    return sum(1 for e in table.column("error").to_pylist() if e)
+
+
+def predict_bench(checkpoint: str | Path, bench: str | Path, out: str | Path, batch_size: int | None = None,
+                  limit: int | None = None, progress: bool = True) -> PredictSummary:
+    """Predict every question of ``bench`` (or the first ``limit``) with ``checkpoint`` into ``out``."""
+    import torch
+
+    bench, out = Path(bench), Path(out)
+    if not bench.is_file():
+        raise UserError(f"bench not found: {bench}")
+    loaded = from_checkpoint(checkpoint)
+    cfg = loaded.cfg
+    bs = batch_size or cfg.predict.batch_size
+    device = device_for(cfg)
+    model = loaded.model.to(device).eval()
+    pred = Predictor(model, loaded.tokenizer, loaded.fam, device, cfg.predict.max_new_tokens, cfg.heads.det_score)
+    try:
+        rows = ParquetRows([bench])
+    except (OSError, pa.ArrowInvalid) as e:
+        raise UserError(f"cannot read bench {bench}: {e}") from None
+    qids = [str(q) for q in rows.column("question_id")]
+    total = len(qids) if limit is None else min(limit, len(qids))
+    parts = _parts_dir(out)
+    parts.mkdir(parents=True, exist_ok=True)
+    done = _done_ids(parts)
+    todo = [i for i in range(total) if qids[i] not in done]
+    resolve = bench_resolver(bench)
+    shard = max(bs, cfg.predict.shard_rows // bs * bs)
+    n_part = len(list(parts.glob("part-*.parquet")))
+    from .logs import progress_bar
+
+    bar = progress_bar(total, total - len(todo), enabled=progress, label="predict")
+    predicted = 0
+    try:
+        for s in range(0, len(todo), shard):
+            chunk = [dict(rows.row(i), question_id=qids[i]) for i in todo[s:s + shard]]
+            with torch.no_grad():
+                res = predict_rows(pred, chunk, resolve, bs)
+            write_table_atomic(pa.Table.from_pylist(res, schema=SUBMISSION_SCHEMA), parts / f"part-{n_part:05d}.parquet")
+            n_part += 1
+            predicted += len(res)
+            for _ in res:
+                bar.advance({})
+    finally:
+        bar.close()
+    failed = _write(out, parts)
+    if total == len(qids):  # the whole bench is done; a --limit run keeps its shards for the next run
+        shutil.rmtree(parts, ignore_errors=True)
+    return PredictSummary(total, total - len(todo), predicted, failed, out)

@@ -1,0 +1,264 @@
+#!/usr/bin/env python
+"""`fifa-train` benchmark: the baseline must learn, and its speed / memory against a plain HF loop.
+
+1. Data: ``--build DIR`` (an existing build, e.g. the real chain ``fifa-data forge -> fifa-annotate run ->
+   fifa-data build``), or, without it, a build made here: ``fifa.annotator.forge`` over scikit-image's
+   ``lfw_subset`` (100 faces, upscaled to 128 px) + the two bundled photos, written into
+   INSTRUCT/BENCH Parquet by the test fixture writer (``tests/modeling/build_fixture.py``), with held-out
+   identities in the bench.
+2. Train the config (default ``modeling/configs/tiny-cpu.yaml``) in a child process, predict the bench,
+   score it (``fifa.benchmarks.scoring.score``) and print det acc / auc and loc gIoU beside the
+   trivial baselines: all-fake, empty mask, whole-face mask (MediaPipe face region).
+3. Speed / memory: tokens/s (all sequence tokens, image tokens included) and peak RSS of our loop
+   and of a plain Hugging Face ``Trainer`` + peft loop on the same tokenised data and the same tiny
+   model without our heads, each in its own child process, same steps and batch size.
+
+Usage: python scripts/bench_train.py [--build DIR] [--work DIR] [--steps N] [--set key=value ...]
+       [--speed-steps N] [--skip-learn] [--skip-speed]
+Writes WORK/bench_train.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "modeling"))
+
+
+def _make_build(work: Path, n: int, seed: int) -> Path:
+    from build_fixture import lfw_faces, make_build
+
+    build = work / "build"
+    if not (build / "bench.parquet").is_file():
+        faces = lfw_faces(work / "lfw_faces", n=100, size=128)
+        make_build(build, n=n, seed=seed, faces=faces, bench_share=0.2)
+    return build
+
+
+def _child(args: list[str]) -> dict:
+    """Run this script in a child process (own peak RSS) and return its JSON result."""
+    p = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"child {args[:2]} failed:\n{p.stderr[-3000:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --------------------------------------------------------------------------- children
+def child_ours(build: str, out: str, overrides: list[str]) -> dict:
+    from fifa.modeling.config import load_config
+    from fifa.modeling.logs import read_metrics
+    from fifa.modeling.train import train
+
+    cfg = load_config(ROOT / "modeling/configs/tiny-cpu.yaml", overrides)
+    t = time.perf_counter()
+    s = train(cfg, build, out, progress=False)
+    wall = time.perf_counter() - t
+    recs = [r for r in read_metrics(out) if "loss" in r]
+    return {"wall_s": wall, "steps": s["steps"], "peak_rss_mb": _peak_rss_mb(), "curve": recs,
+            **_rate(recs)}
+
+
+def _rate(recs: list[dict]) -> dict:
+    """Tokens/s between the first and the last logged step (setup and the first step's warm-up excluded)."""
+    if len(recs) < 2:
+        return {}
+    a, b = recs[0], recs[-1]
+    toks = sum(r["seq_tokens"] for r in recs[1:])
+    return {"tokens_per_s": toks / max(b["elapsed_s"] - a["elapsed_s"], 1e-9), "timed_steps": len(recs) - 1}
+
+
+def child_plain(build: str, out: str, overrides: list[str]) -> dict:
+    """HF Trainer + peft on the same encoded rows (text + image tokens, LM loss only), same tiny model."""
+    import torch
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    from fifa.modeling.collate import Encoder, InstructDataset
+    from fifa.modeling.config import load_config
+    from fifa.modeling.data import InstructData
+    from fifa.modeling.loading import create
+    from fifa.modeling.train import training_texts
+
+    cfg = load_config(ROOT / "modeling/configs/tiny-cpu.yaml", overrides)
+    torch.manual_seed(cfg.train.seed)
+    data = InstructData(build, "train")
+    loaded = create(cfg, list(training_texts(data)), [], None)
+    tok, fam = loaded.tokenizer, loaded.fam
+    enc = Encoder(tok, fam, [], "category", cfg.heads.mask_size, cfg.data.max_length)
+    ds = InstructDataset(data, enc)
+    pad = tok.pad_token_id
+
+    def collate(items):
+        items = [x for x in items if hasattr(x, "input_ids")]
+        L = max(len(x.input_ids) for x in items)
+        ids = torch.full((len(items), L), pad)
+        lab = torch.full((len(items), L), -100)
+        att = torch.zeros((len(items), L), dtype=torch.long)
+        for b, x in enumerate(items):
+            ids[b, :len(x.input_ids)] = torch.tensor(x.input_ids)
+            lab[b, :len(x.labels)] = torch.tensor(x.labels)
+            att[b, :len(x.input_ids)] = 1
+        return {"input_ids": ids, "labels": lab, "attention_mask": att, **fam.batch_pixels([x.pixels for x in items])}
+
+    times, toks = [], []
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            times.append(time.perf_counter())
+
+    class Counting(Trainer):
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            toks.append(int(inputs["attention_mask"].sum()))
+            return super().training_step(model, inputs, num_items_in_batch)
+
+    targs = TrainingArguments(output_dir=out, max_steps=cfg.train.max_steps, per_device_train_batch_size=cfg.train.batch_size,
+                              gradient_accumulation_steps=cfg.train.grad_accum, learning_rate=cfg.train.lr,
+                              warmup_steps=cfg.train.warmup_steps, lr_scheduler_type=cfg.train.scheduler,
+                              logging_steps=cfg.train.log_every, save_strategy="no", report_to=[], use_cpu=True,
+                              dataloader_num_workers=cfg.data.num_workers, remove_unused_columns=False,
+                              seed=cfg.train.seed, disable_tqdm=True)
+    t = time.perf_counter()
+    Counting(model=loaded.model.lm, args=targs, train_dataset=ds, data_collator=collate,
+             callbacks=[Clock()]).train()
+    wall = time.perf_counter() - t
+    rate = sum(toks[1:]) / max(times[-1] - times[0], 1e-9) if len(times) > 1 else None
+    return {"wall_s": wall, "steps": len(times), "peak_rss_mb": _peak_rss_mb(), "tokens_per_s": rate,
+            "timed_steps": len(times) - 1}
+
+
+def child_predict(ckpt: str, bench: str, out: str) -> dict:
+    from fifa.modeling.submit import predict_bench
+
+    t = time.perf_counter()
+    s = predict_bench(ckpt, bench, out, progress=False)
+    return {"wall_s": time.perf_counter() - t, "questions": s.total, "failed": s.failed,
+            "peak_rss_mb": _peak_rss_mb()}
+
+
+# --------------------------------------------------------------------------- scoring
+def trivial_submissions(bench_path: Path):
+    """all-fake (det), empty mask and whole-face mask (loc/age) submissions."""
+    import numpy as np
+    import pandas as pd
+
+    from fifa.concept_tree import rle
+    from fifa.concept_tree.imageio import load_rgb
+    from fifa.concept_tree.segment import Segmenter
+
+    b = pd.read_parquet(bench_path)
+    root = bench_path.parent
+    fake = pd.DataFrame({"question_id": b.question_id, "answer": "Yes, it is fake.", "score": 1.0})
+    empty = pd.DataFrame({"question_id": b.question_id, "answer": "", "masks": [[] for _ in range(len(b))]})
+    faces = []
+    with Segmenter() as seg:
+        cache: dict = {}
+        for img in b.image:
+            key = img["path"] or id(img["bytes"])
+            if key not in cache:
+                rgb = load_rgb(img["bytes"] or (root / img["path"]))
+                r = seg.segment(rgb)
+                m = r.mask("face") if r.ok else np.ones(rgb.shape[:2], bool)
+                cache[key] = [rle.encode(m.astype(bool))]
+            faces.append(cache[key])
+    face = pd.DataFrame({"question_id": b.question_id, "answer": "", "masks": faces})
+    return {"all-fake": fake, "empty mask": empty, "whole-face mask": face}
+
+
+def headline(report) -> dict:
+    t = report.tasks
+    out = {}
+    for task, keys in (("det", ("acc", "auc")), ("cls", ("acc",)), ("loc", ("giou", "ciou")),
+                       ("age", ("giou", "miou", "rouge_l")), ("rq_box", ("rouge_l",)), ("rq_mask", ("rouge_l",))):
+        for k in keys:
+            if task in t and t[task].get(k) is not None:
+                out[f"{task}/{k}"] = round(float(t[task][k]), 4)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", type=Path, help="an existing build folder (default: make one from lfw_subset)")
+    ap.add_argument("--work", type=Path, default=Path("bench_train_out"))
+    ap.add_argument("--n", type=int, default=240, help="fakes to forge when making the build")
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--speed-steps", type=int, default=40)
+    ap.add_argument("--set", dest="overrides", action="append", default=[])
+    ap.add_argument("--skip-learn", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        kind, *rest = a.child
+        fn = {"ours": child_ours, "plain": child_plain, "predict": child_predict}[kind]
+        res = fn(*rest[:2], rest[2:]) if kind != "predict" else fn(*rest)
+        print(json.dumps(res))
+        return
+    import shutil
+
+    a.work.mkdir(parents=True, exist_ok=True)
+    build = a.build or _make_build(a.work, a.n, 0)
+    result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "load_before": os.getloadavg(),
+              "build": str(build)}
+    if not a.skip_learn:
+        ck = a.work / "ckpt"
+        shutil.rmtree(ck, ignore_errors=True)
+        tr = _child(["--child", "ours", str(build), str(ck), f"train.max_steps={a.steps}", "train.log_every=10",
+                     f"train.save_every={a.steps}", *a.overrides])
+        pr = _child(["--child", "predict", str(ck), str(build / "bench.parquet"), str(a.work / "preds.parquet")])
+        from fifa.benchmarks.scoring import score
+
+        bench = build / "bench.parquet"
+        rep = score(bench, a.work / "preds.parquet", bootstrap=0, meteor=False)
+        rep.write(a.work / "report")
+        result["learn"] = {"train": {k: v for k, v in tr.items() if k != "curve"}, "predict": pr,
+                           "ours": headline(rep),
+                           "curve": [{k: r[k] for k in ("step", "loss", "lm", "mask_dice", "det") if k in r}
+                                     for r in tr["curve"]]}
+        for name, sub in trivial_submissions(bench).items():
+            result["learn"][name] = headline(score(bench, sub, bootstrap=0, meteor=False))
+    if not a.skip_speed:
+        sp = [f"train.max_steps={a.speed_steps}", "train.log_every=1", f"train.save_every={a.speed_steps}",
+              "eval.at_end=false", *a.overrides]
+        shutil.rmtree(a.work / "speed_ours", ignore_errors=True)
+        ours = _child(["--child", "ours", str(build), str(a.work / "speed_ours"), *sp])
+        plain = _child(["--child", "plain", str(build), str(a.work / "speed_plain"), *sp])
+        ours.pop("curve", None)
+        result["speed"] = {"ours": ours, "plain": plain,
+                           "tokens_per_s_ratio": ours["tokens_per_s"] / plain["tokens_per_s"],
+                           "peak_rss_ratio": ours["peak_rss_mb"] / plain["peak_rss_mb"]}
+    result["load_after"] = os.getloadavg()
+    (a.work / "bench_train.json").write_text(json.dumps(result, indent=1))
+    _print(result)
+
+
+def _print(r: dict) -> None:
+    print(f"machine: {r['machine']}; load {r['load_before']} -> {r['load_after']}")
+    if "learn" in r:
+        L = r["learn"]
+        keys = list(L["ours"])
+        print(f"{'':18}" + "".join(f"{k:>16}" for k in keys))
+        for name in ("ours", "all-fake", "empty mask", "whole-face mask"):
+            print(f"{name:18}" + "".join(f"{L[name].get(k, float('nan')):>16.3f}" for k in keys))
+        print(f"train: {L['train']['steps']} steps in {L['train']['wall_s']:.0f} s; predict {L['predict']['questions']} "
+              f"questions in {L['predict']['wall_s']:.0f} s")
+    if "speed" in r:
+        s = r["speed"]
+        for k in ("ours", "plain"):
+            print(f"{k:6} tokens/s {s[k]['tokens_per_s']:8.0f}  peak RSS {s[k]['peak_rss_mb']:7.0f} MB")
+        print(f"ratio ours/plain: tokens/s {s['tokens_per_s_ratio']:.2f}, peak RSS {s['peak_rss_ratio']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The tiny model of both families: tokens, forward/backward, [SEG] masks, <region> embeddings, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import MICRO
+from fifa.cli_utils import UserError
+from fifa.modeling.collate import Collator, Encoder, InstructDataset
+from fifa.modeling.config import load_config
+from fifa.modeling.data import InstructData
+from fifa.modeling.loading import create
+from fifa.modeling.tokenizer import SEG
+from fifa.modeling.train import classes_of, training_texts
+
+
+def _model(build, family, extra=()):
+    cfg = load_config(None, [*MICRO, "model.base=tiny", f"model.tiny.family={family}", "model.freeze_vision=false",
+                             "model.train_embeddings=all", *extra])
+    data = InstructData(build)
+    torch.manual_seed(0)
+    loaded = create(cfg, list(training_texts(data)), classes_of(data, cfg), None)
+    enc = Encoder(loaded.tokenizer, loaded.fam, loaded.model.heads.classes, "category", cfg.heads.mask_size, 160)
+    return loaded, data, InstructDataset(data, enc), Collator(loaded.fam, loaded.tokenizer.pad_token_id)
+
+
+def _batch(ds, coll, data, tasks, n=4, fake=None):
+    idx = [i for i in range(len(data)) if data.tasks[i] in tasks
+           and (fake is None or (data.rows.row(i)["label"] == "fake") == fake)][:n]
+    return coll([ds[i] for i in idx])
+
+
+@pytest.mark.parametrize("family", ["llava", "qwen2_vl"])
+def test_forward_backward_masks_and_regions(small_build, family):
+    loaded, data, ds, coll = _model(small_build, family)
+    tok, model = loaded.tokenizer, loaded.model
+    ids = tok(f"a {SEG} b", add_special_tokens=False)["input_ids"]
+    assert ids.count(model.seg_id) == 1 and "SEG" not in tok.decode([i for i in ids if i != model.seg_id])
+    batch = _batch(ds, coll, data, ("loc", "age", "rq_mask", "rq_box"), n=8, fake=True)
+    assert batch["n"] == 8 and len(batch["mask_targets"]) == int((batch["input_ids"] == model.seg_id).sum())
+    assert batch["region_weights"] is not None
+    loss, logs = model(batch)
+    assert torch.isfinite(loss) and {"lm", "mask_bce", "mask_dice", "det", "cls"} <= set(logs)
+    loss.backward()
+    for name, mod in (("mask", model.heads.mask), ("region", model.heads.region), ("verdict", model.heads.verdict)):
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in mod.parameters() if p.dim() > 1), name
+    lora = [p for n, p in model.lm.named_parameters() if "lora_B" in n]
+    assert lora and all(p.grad is not None for p in lora)
+
+
+def test_region_token_carries_the_region(small_build):
+    """The <region> embedding depends on the region given (changing the box changes the answer state)."""
+    loaded, data, ds, coll = _model(small_build, "llava")
+    model = loaded.model.eval()
+    batch = _batch(ds, coll, data, ("rq_box",), n=2)
+    with torch.no_grad():
+        h1, _, _ = model.hidden(batch)
+        batch["region_boxes"] = 1 - batch["region_boxes"]
+        batch["region_weights"] = torch.flip(batch["region_weights"], dims=(1, 2))
+        h2, _, _ = model.hidden(batch)
+    pos = (batch["input_ids"] == model.region_id).nonzero()
+    assert len(pos) == 2
+    before = h1[:, : pos[0, 1]]
+    assert torch.equal(before, h2[:, : pos[0, 1]])  # causal: tokens before <region> are unchanged
+    assert not torch.allclose(h1[:, pos[0, 1]:], h2[:, pos[0, 1]:])
+
+
+def test_batch_without_seg_still_touches_every_trainable_parameter(small_build):
+    """DDP needs a gradient for every trainable parameter on every rank (SIDA's hang)."""
+    loaded, data, ds, coll = _model(small_build, "llava")
+    batch = _batch(ds, coll, data, ("det", "cls"), n=4)
+    assert int((batch["input_ids"] == loaded.model.seg_id).sum()) == 0 and batch["region_weights"] is None
+    loss, _ = loaded.model(batch)
+    loss.backward()
+    missing = [n for n, p in loaded.model.named_parameters() if p.requires_grad and p.grad is None]
+    assert missing == []
+
+
+def test_new_token_rows_train_on_a_frozen_base(small_build):
+    """train_embeddings=new: only the added tokens' rows (peft trainable tokens) train, beside LoRA."""
+    loaded, data, ds, coll = _model(small_build, "llava", ["model.train_embeddings=new", "model.freeze_vision=true"])
+    names = [n for n, p in loaded.model.lm.named_parameters() if p.requires_grad]
+    assert any("trainable_tokens" in n for n in names) and any("lora_" in n for n in names)
+    assert not any("vision_tower" in n for n in names)
+    assert not any(n.endswith("embed_tokens.weight") for n in names)
+
+
+def test_unknown_architecture_and_missing_path(tmp_path):
+    from transformers import BertConfig
+
+    d = tmp_path / "bert"
+    d.mkdir()
+    BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64).save_pretrained(d)
+    with pytest.raises(UserError, match="unsupported base model architecture 'bert'.*LLaVA.*Qwen2-VL.*Qwen2.5-VL"):
+        create(load_config(None, [f"model.base={d}"]), None, [], None)
+    with pytest.raises(UserError, match="model path not found: .*nowhere.*supported families"):
+        create(load_config(None, [f"model.base={tmp_path / 'nowhere'}"]), None, [], None)
+    (d / "config.json").write_text(json.dumps({"model_type": "llava", "broken": True}))
+
+
+def test_real_base_folder_with_the_recipe_config(small_build, tmp_path):
+    """A checkpoint folder laid out like a hub download (Qwen2-VL family, random weights) trains with the
+    shipped recipe config (LoRA + new token rows only) and predicts; --limit runs resume."""
+    import pyarrow.parquet as pq
+
+    from fifa.modeling.submit import predict_bench
+    from fifa.modeling.train import train
+
+    from fifa.modeling.base import load_base
+
+    cfg = load_config(None, [*MICRO, "model.tiny.family=qwen2_vl"])
+    model, tok, _, _ = load_base(cfg, list(training_texts(InstructData(small_build))))
+    base = tmp_path / "qwen-like"
+    model.save_pretrained(base)
+    tok.save_pretrained(base)
+    (base / "preprocessor_config.json").write_text(json.dumps({"image_mean": [0.5] * 3, "image_std": [0.25] * 3}))
+    recipe = Path(__file__).resolve().parents[2] / "modeling" / "configs" / "qwen2-vl-2b.yaml"
+    over = [f"model.base={base}", "model.image_size=32", "model.dtype=float32", "heads.mask_dim=16",
+            "heads.pixel_channels=8", "heads.mask_size=32", "train.max_steps=2", "train.batch_size=2",
+            "train.grad_accum=1", "data.num_workers=0", "data.max_length=160", "eval.every=0", "eval.at_end=false",
+            "train.save_every=2", "predict.max_new_tokens=6", "model.gradient_checkpointing=true",
+            "heads.det_score=tokens"]
+    cfg = load_config(recipe, over)
+    train(cfg, small_build, tmp_path / "ck", progress=False)
+    names = json.loads((tmp_path / "ck" / "adapter" / "adapter_config.json").read_text())
+    assert names["trainable_token_indices"] and names["r"] == 16
+    bench = small_build / "bench.parquet"
+    s1 = predict_bench(tmp_path / "ck", bench, tmp_path / "p.jsonl", limit=3, progress=False)
+    s2 = predict_bench(tmp_path / "ck", bench, tmp_path / "p.jsonl", progress=False)
+    assert (s1.predicted, s2.done_before, s2.predicted) == (3, 3, s2.total - 3)
+    rows = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert len(rows) == pq.read_metadata(bench).num_rows == len({r["question_id"] for r in rows})
+    det = [r for r in rows if r["question_id"].endswith(":det")]
+    assert det and all(0 <= r["score"] <= 1 for r in det)  # P(yes) / (P(yes) + P(no)) of the first token
+    assert all("masks" in r for r in rows if r["question_id"].endswith((":loc", ":age")))
