@@ -243,9 +243,12 @@ def forge(out_dir: str | Path, n: int = 60, seed: int = 0, faces: str | Path | N
         w.real(b)
     made = attempts = 0
     by_method: dict[str, int] = {}
+    queue: list[str] = []
     while made < n and attempts < n * 20:
         attempts += 1
-        kind = kinds[int(rng.integers(len(kinds)))]
+        if not queue:  # every kind once per round, in a random order: balanced kinds
+            queue = [kinds[i] for i in rng.permutation(len(kinds))]
+        kind = queue.pop()
         b = _choose_base(kind, bases, rng)
         res = _make_fake(kind, b, bases, tree, rng) if b is not None else None
         if res is None:

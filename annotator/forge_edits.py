@@ -118,11 +118,11 @@ def edit_warp(img, mask, rng, s, gentle: bool = False):
     mode = str(rng.choice(["bulge", "pinch", "shift"]))
     if mode == "shift":
         ang = rng.uniform(0, 2 * np.pi)
-        mag = float(rng.uniform(1.0, 2.5)) * max(s, 0.6) if gentle else rad * rng.uniform(0.25, 0.4)
+        mag = float(rng.uniform(0.8, 2.0)) * max(s, 0.6) if gentle else rad * rng.uniform(0.25, 0.4)
         ux, uy = np.cos(ang) * mag * fall, np.sin(ang) * mag * fall
     else:
         # radial: peak displacement k * rad * 0.303 (at r = rad / 2)
-        k = float(rng.uniform(1.0, 2.5)) * max(s, 0.6) / (0.303 * rad) if gentle else rng.uniform(0.3, 0.45)
+        k = float(rng.uniform(0.8, 2.0)) * max(s, 0.6) / (0.303 * rad) if gentle else rng.uniform(0.3, 0.45)
         k *= 1 if mode == "bulge" else -1
         ux, uy = -k * dx * fall, -k * dy * fall
     disp = np.sqrt(ux * ux + uy * uy)
@@ -198,10 +198,10 @@ def edit_tint(img, mask, rng, s):
 
 def edit_skin_smooth(img, mask, rng, s):
     """Edge-preserving smoothing of skin (bilateral filter), partly mixed back."""
-    sc = float(rng.uniform(25, 50))
+    sc = float(rng.uniform(30, 60))
     ss = float(rng.uniform(3.0, 6.0)) * max(s, 0.5)
     sm = cv2.bilateralFilter(img, 0, sc, ss).astype(np.float32)
-    k = float(rng.uniform(0.7, 1.0))
+    k = float(rng.uniform(0.8, 1.0))
     edited = img.astype(np.float32) * (1 - k) + sm * k
     return _blend_result(img, edited, mask, 1.0 * s, {"sigma_color": round(sc, 1), "sigma_space": round(ss, 2),
                                                       "mix": round(k, 2)})
