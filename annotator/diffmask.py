@@ -48,9 +48,10 @@ class PairError(ValueError):
 @dataclass(frozen=True)
 class DiffConfig:
     top_percent: float = 5.0  #: seed share of the strongest differences (published: 5%)
-    noise_floor: float = 0.35  #: absolute minimum of the floor (ΔE): what a lossless pair's zero noise is raised to
+    noise_floor: float = 0.5  #: absolute minimum of the floor (ΔE): what a lossless pair's zero noise is raised to
     noise_k: float = 6.0  #: floor per texture class = median + noise_k * 1.4826 * MAD of the pair's own map
     class_share: float = 1.0  #: ... and at least this times the median class floor (flat areas of a JPEG: zero-inflated)
+    max_noise: tuple[float, float] = (3.0, 10.0)  #: (a, b): a class's measured noise is at most a + b * its texture
     texture_classes: tuple[float, ...] = (0.3, 0.55, 0.75, 0.88, 0.95)  #: quantiles of source texture between classes
     exclude_radius: float = 6.0  #: structure found by the first pass, grown by this (px at 384), is not noise
     grow_ratio: float = 0.35  #: hysteresis low threshold = max(floor, ratio * seed strength)
@@ -129,16 +130,22 @@ def prepare_source(source: np.ndarray, config: DiffConfig = DiffConfig()) -> dic
     of the noise measurement ordered by class)."""
     scale = _scale(source.shape)
     lab = cv2.split(_lab(source, 0.0))
-    hp_s = cv2.subtract(lab[0], cv2.GaussianBlur(lab[0], (0, 0), 1.5 * scale))
-    tex = cv2.sqrt(cv2.GaussianBlur(cv2.multiply(hp_s, hp_s), (0, 0), config.rms_sigma * scale))
+    hp = [cv2.subtract(c, cv2.GaussianBlur(c, (0, 0), 1.5 * scale)) for c in lab]
+    hp_s = hp[0]
+    energy = cv2.add(cv2.multiply(hp[0], hp[0]), cv2.add(cv2.multiply(hp[1], hp[1]), cv2.multiply(hp[2], hp[2])))
+    # local texture of lightness and colour (a colour edge without a lightness edge rings too)
+    tex = cv2.sqrt(cv2.GaussianBlur(energy, (0, 0), config.rms_sigma * scale))
     g = _grid_step(source.shape)
     edges = np.unique(np.quantile(tex[::g, ::g], config.texture_classes)) if config.texture_classes else np.zeros(0)
     classes = np.searchsorted(edges, tex, side="right").astype(np.uint8)
     cg = classes[::g, ::g].ravel()
     order = np.argsort(cg, kind="stable")
     bounds = np.searchsorted(cg[order], np.arange(len(edges) + 2))
+    tg = tex[::g, ::g].ravel()[order]
+    texture = np.array([np.median(tg[a:b]) if b > a else np.nan for a, b in zip(bounds[:-1], bounds[1:])])
     return {"shape": source.shape, "lab": lab, "abs_hp": cv2.absdiff(hp_s, 0), "classes": classes,
-            "n_classes": len(edges) + 1, "grid": g, "order": order, "bounds": bounds}
+            "n_classes": len(edges) + 1, "grid": g, "order": order, "bounds": bounds,
+            "class_texture": np.nan_to_num(texture, nan=float(np.nanmax(texture)) if np.isfinite(texture).any() else 0)}
 
 
 @dataclass
@@ -194,12 +201,13 @@ def _max(maps: list[np.ndarray]) -> np.ndarray:
 
 
 def _class_floors(values: np.ndarray, bounds: np.ndarray, k: float, minima: np.ndarray, share: float,
-                  min_samples: int = 32) -> np.ndarray | None:
+                  cap: np.ndarray, min_samples: int = 32) -> np.ndarray | None:
     """Per term (rows of ``values``, ordered by class along the columns: class j in
-    ``bounds[j]:bounds[j + 1]``) and texture class: median + k * 1.4826 * MAD, at least ``share``
-    times the term's median over classes (in flat areas a JPEG leaves most pixels exact and the
-    MAD collapses) and the term's minimum. Shape (terms, classes); None when no class has enough
-    samples."""
+    ``bounds[j]:bounds[j + 1]``) and texture class: median + k * 1.4826 * MAD, at most ``cap[j]``
+    (re-encoding noise is bounded by the texture: a larger value means an edit covering most of the
+    class, as a face swap of a tight crop does), at least ``share`` times the term's median over
+    classes (in flat areas a JPEG leaves most pixels exact and the MAD collapses) and the term's
+    minimum. Shape (terms, classes); None when no class has enough samples."""
     n_classes = len(bounds) - 1
     floors = np.full((values.shape[0], n_classes), np.nan, np.float32)
     for j in range(n_classes):
@@ -216,6 +224,7 @@ def _class_floors(values: np.ndarray, bounds: np.ndarray, k: float, minima: np.n
     if not ok.all():  # a class with too few samples takes the nearest measured one
         idx = np.flatnonzero(ok)
         floors = floors[:, idx[np.abs(np.arange(n_classes)[:, None] - idx[None, :]).argmin(axis=1)]]
+    floors = np.minimum(floors, cap[None, :])
     low = np.maximum(minima, share * np.median(floors, axis=1))
     return np.maximum(floors, low[:, None]).astype(np.float32)
 
@@ -231,7 +240,8 @@ def noise_floors(terms: list[np.ndarray], prepared: dict, config: DiffConfig = D
     gh, gw = terms[0][::g, ::g].shape
     grid = np.stack([t[::g, ::g].ravel() for t in terms])[:, order]  # class-ordered samples
     minima = np.full(len(terms), config.noise_floor, np.float32)
-    floors = _class_floors(grid, bounds, config.noise_k, minima, config.class_share)
+    cap = config.max_noise[0] + config.max_noise[1] * prepared["class_texture"]
+    floors = _class_floors(grid, bounds, config.noise_k, minima, config.class_share, cap)
     if floors is None:  # a tiny image: the absolute floors only
         return np.repeat(minima[:, None], len(bounds) - 1, axis=1), {"noise_excluded": 0.0}
     cls_sorted = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
@@ -248,7 +258,7 @@ def noise_floors(terms: list[np.ndarray], prepared: dict, config: DiffConfig = D
             keep = struct.ravel()[order] == 0  # class-ordered
             excluded = 1.0 - float(keep.mean())
             kb = np.concatenate([[0], np.cumsum(keep)])[bounds]  # class bounds among the kept samples
-            second = _class_floors(grid[:, keep], kb, config.noise_k, minima, config.class_share)
+            second = _class_floors(grid[:, keep], kb, config.noise_k, minima, config.class_share, cap)
             if second is not None:
                 floors = second
     return floors, {"noise_excluded": excluded}

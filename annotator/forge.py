@@ -49,6 +49,7 @@ TRUTH_COVERAGE = 0.5
 TRUTH_SHARE = 0.25
 SMALL_FACE_KINDS = ("SkinSmooth", "IrisRecolour")  # preferably on small faces in a large frame
 SOURCE_JPEG_QUALITIES = (75, 85, 95)
+MIN_MEAN_CHANGE = 1.5  # grey levels over the truth mask: a lighter edit (a light blur of a blurry face) is no fake
 PAIR_KINDS = ("pristine", "forgery", "reencoded")
 
 
@@ -257,12 +258,13 @@ def forge(out_dir: str | Path, n: int = 60, seed: int = 0, faces: str | Path | N
         if tmask.sum() < 20:
             continue
         truth = truth_leaves(b.regions, tmask)
-        if not truth:
+        change = mean_abs_change(b.image, fake, tmask)
+        if not truth or change < MIN_MEAN_CHANGE:
             continue
         made += 1
         by_method[kind] = by_method.get(kind, 0) + 1
         sid = f"fake_{made:05d}_{kind.lower()}"
-        params["mean_abs_change"] = round(mean_abs_change(b.image, fake, tmask), 2)
+        params["mean_abs_change"] = round(change, 2)
         src_path, quality = w.pristine(b), None
         r = rng.random()
         if r < jpeg_pair_fraction:
