@@ -77,9 +77,25 @@ class DiffResult:
     diff: np.ndarray  # float32 HxW combined difference map (ΔE units)
     stats: dict = field(default_factory=dict)
     colour: np.ndarray | None = None  # per-pixel colour distance
-    detail: np.ndarray | None = None  # signed change of detail energy |high-pass| (fake - source)
     shift: tuple | None = None  # (dL, da, db) HxW each: the Lab shift (fake - source), blurred
     significance: np.ndarray | None = None  # float32 HxW: the strongest term over its measured noise floor
+    fake_l: np.ndarray | None = field(default=None, repr=False)  # fake lightness (detail change on demand)
+    source_abs_hp: np.ndarray | None = field(default=None, repr=False)
+    scale: float = 1.0
+
+    def detail_at(self, where: np.ndarray) -> np.ndarray:
+        """Signed change of detail energy, |high-pass| of the fake minus the source's, at the pixels
+        of the bool mask ``where`` (computed around them only: profiles need no more)."""
+        if self.fake_l is None or not where.any():
+            return np.zeros(int(where.sum()), np.float32)
+        sigma = 1.5 * self.scale
+        pad = int(np.ceil(4 * sigma))
+        x, y, w, h = cv2.boundingRect(where.astype(np.uint8))
+        H, W = where.shape
+        box = (slice(max(0, y - pad), min(H, y + h + pad)), slice(max(0, x - pad), min(W, x + w + pad)))
+        lf = self.fake_l[box]
+        hp = cv2.absdiff(cv2.subtract(lf, cv2.GaussianBlur(lf, (0, 0), sigma)), 0)
+        return cv2.subtract(hp, self.source_abs_hp[box])[where[box]]
 
 
 def align_pair(fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffConfig()) -> np.ndarray:
@@ -152,7 +168,7 @@ def prepare_source(source: np.ndarray, config: DiffConfig = DiffConfig()) -> dic
 class DiffTerms:
     terms: list  # what detection uses, ΔE-like units: colour distance, weighted lightness RMS
     colour: np.ndarray  # colour distance of the blurred Lab difference
-    detail: np.ndarray  # signed change of detail energy (for profiles)
+    fake_l: np.ndarray  # the fake's lightness
     shift: tuple  # blurred (dL, da, db)
     delta: tuple  # unblurred (dL, da, db)
 
@@ -175,22 +191,20 @@ def difference_terms(fake: np.ndarray, source: np.ndarray, config: DiffConfig = 
     shift = tuple(cv2.GaussianBlur(c, (0, 0), sig) if sig > 0 else c for c, sig in zip(d, (s_l, s_c, s_c)))
     colour = cv2.sqrt(cv2.add(cv2.add(cv2.multiply(shift[0], shift[0]), cv2.multiply(shift[1], shift[1])),
                               cv2.multiply(shift[2], shift[2])))
-    # change of local detail energy (drops under blur, rises under noise): for profiles, not detection
-    hp_f = cv2.subtract(lab_f[0], cv2.GaussianBlur(lab_f[0], (0, 0), 1.5 * scale))
-    detail = cv2.subtract(cv2.absdiff(hp_f, 0), prepared["abs_hp"])
     terms = [colour]
     if config.rms_weight > 0:
         # zero-mean changes (smoothing, grain, blur) vanish in the blurred difference but not in its energy
         rms = cv2.sqrt(cv2.GaussianBlur(cv2.multiply(d[0], d[0]), (0, 0), config.rms_sigma * scale))
         terms.append(cv2.multiply(rms, config.rms_weight))
-    return DiffTerms(terms, colour, detail, shift, tuple(d))
+    return DiffTerms(terms, colour, lab_f[0], shift, tuple(d))
 
 
 def difference_map(fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffConfig(),
                    prepared: dict | None = None):
-    """(combined, colour, detail, shift): the largest of the :func:`difference_terms` per pixel, and the raw maps."""
+    """(combined, colour, shift): the largest of the :func:`difference_terms` per pixel, the colour
+    distance and the blurred Lab shift."""
     t = difference_terms(fake, source, config, prepared)
-    return _max(t.terms), t.colour, t.detail, t.shift
+    return _max(t.terms), t.colour, t.shift
 
 
 def _max(maps: list[np.ndarray]) -> np.ndarray:
@@ -244,6 +258,8 @@ def noise_floors(terms: list[np.ndarray], prepared: dict, config: DiffConfig = D
     floors = _class_floors(grid, bounds, config.noise_k, minima, config.class_share, cap)
     if floors is None:  # a tiny image: the absolute floors only
         return np.repeat(minima[:, None], len(bounds) - 1, axis=1), {"noise_excluded": 0.0}
+    if (floors <= minima[:, None]).all():  # no noise at all (a lossless pair): nothing to refine
+        return floors, {"noise_excluded": 0.0}
     cls_sorted = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
     over = np.zeros(gh * gw, bool)
     over[order[(grid > floors[:, cls_sorted]).any(axis=0)]] = True
@@ -322,8 +338,8 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
         "diff_mean_in_mask": float(diff[mask].mean()) if area else 0.0,
         "components": int(ncomp_clean) if area else 0,
     }
-    return DiffResult(mask=mask, diff=diff, stats=stats, colour=t.colour, detail=t.detail, shift=t.shift,
-                      significance=z)
+    return DiffResult(mask=mask, diff=diff, stats=stats, colour=t.colour, shift=t.shift, significance=z,
+                      fake_l=t.fake_l, source_abs_hp=prepared["abs_hp"], scale=scale)
 
 
 def _strength(seed_values: np.ndarray, grow_ratio: float, quantile: float, rounds: int = 3) -> float:
@@ -341,26 +357,33 @@ def _strength(seed_values: np.ndarray, grow_ratio: float, quantile: float, round
 
 def _clean(mask: np.ndarray, z: np.ndarray, delta: tuple, scale: float, config: DiffConfig) -> tuple[np.ndarray, int]:
     """Closing, opening, hole filling; then only components with enough evidence above the floor
-    and enough changed pixels of their own (a blurred lone pixel is a blob, not a region)."""
-    m = mask.astype(np.uint8)
-    k = _disk(config.close_radius * scale)
-    if k is not None:
-        m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, k)
-    k = _disk(config.open_radius * scale)
-    if k is not None:
-        m = cv2.morphologyEx(m, cv2.MORPH_OPEN, k)
+    and enough changed pixels of their own (a blurred lone pixel is a blob, not a region).
+
+    Works on the mask's bounding box (plus a margin): closing and opening stay inside it."""
+    k_close, k_open = _disk(config.close_radius * scale), _disk(config.open_radius * scale)
+    pad = (k_close.shape[0] if k_close is not None else 1) + 2
+    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+    H, W = mask.shape
+    box = (slice(max(0, y - pad), min(H, y + h + pad)), slice(max(0, x - pad), min(W, x + w + pad)))
+    m = mask[box].astype(np.uint8)
+    if k_close is not None:
+        m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, k_close)
+    if k_open is not None:
+        m = cv2.morphologyEx(m, cv2.MORPH_OPEN, k_open)
     m = _fill_holes(m)
+    out = np.zeros((H, W), bool)
     ncomp, lab = cv2.connectedComponents(m, connectivity=8)
     if ncomp <= 1:
-        return m.astype(bool), 0
+        return out, 0
     on = m.astype(bool)
-    excess = np.clip(z[on] - 1.0, 0.0, config.evidence_cap)
+    excess = np.clip(z[box][on] - 1.0, 0.0, config.evidence_cap)
     evidence = np.bincount(lab[on], weights=excess, minlength=ncomp)
-    raw = sum(np.abs(c[on]) for c in delta) > config.noise_floor  # changed before any blur
+    raw = sum(np.abs(c[box][on]) for c in delta) > config.noise_floor  # changed before any blur
     support = np.bincount(lab[on], weights=raw, minlength=ncomp)
     keep = (evidence >= config.min_evidence * scale * scale) & (support >= config.min_support * scale * scale)
     keep[0] = False
-    return keep[lab], int(keep.sum())
+    out[box] = keep[lab]
+    return out, int(keep.sum())
 
 
 def _fill_holes(m: np.ndarray) -> np.ndarray:
@@ -393,7 +416,7 @@ def change_profiles(result: DiffResult, label_map: np.ndarray, groups: dict[str,
     labels = label_map[m]
     dl = np.stack([c[m] for c in result.shift], axis=1)
     col = result.colour[m]
-    det = result.detail[m]
+    det = result.detail_at(m)
     out = {}
     lut = np.zeros(int(label_map.max()) + 2 if label_map.size else 1, dtype=bool)
     for k, ids in groups.items():

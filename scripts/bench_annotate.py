@@ -322,7 +322,7 @@ def bench_diffcost(work: Path, baseline_rev: str, pairs: int = 60, rounds: int =
     base = importlib.util.module_from_spec(spec)
     sys.modules["diffmask_baseline"] = base
     spec.loader.exec_module(base)
-    rows = forged_384(work, n=pairs)[:pairs]
+    rows = forged_384(work, n=3 * pairs)[:pairs]
     imgs = [(load_rgb(r["image_path"]), load_rgb(r["source_path"])) for r in rows]
     mods = {"baseline": base, "now": now}
     prep = {k: [m.prepare_source(s, m.DiffConfig()) for _, s in imgs] for k, m in mods.items()}
@@ -361,7 +361,7 @@ def main() -> None:
             result["accuracy"] = bench_accuracy(work, a.sets, a.seed, a.n)
             print(accuracy_tables(result["accuracy"]), file=sys.stderr)
         if a.what in ("diffcost", "all"):
-            result["diffcost"] = bench_diffcost(work, a.baseline_rev)
+            result["diffcost"] = bench_diffcost(work, a.baseline_rev, pairs=a.rows or 60)
         if a.what in ("offline", "all"):
             result["offline"] = bench_offline(work, a.rows or 400, a.workers, ray=a.ray)
         if a.what in ("openai", "all"):
