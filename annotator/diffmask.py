@@ -54,7 +54,7 @@ class DiffConfig:
     max_noise: tuple[float, float] = (3.0, 10.0)  #: (a, b): a class's measured noise is at most a + b * its texture
     texture_classes: tuple[float, ...] = (0.3, 0.55, 0.75, 0.88, 0.95)  #: quantiles of source texture between classes
     exclude_radius: float = 6.0  #: structure found by the first pass, grown by this (px at 384), is not noise
-    grow_ratio: float = 0.35  #: hysteresis low threshold = max(floor, ratio * seed strength)
+    grow_ratio: float = 0.2  #: hysteresis low threshold = max(floor, ratio * seed strength)
     strength_quantile: float = 0.5  #: seed strength = this quantile of the seeds (iterated: see _strength)
     blur_sigma: float = 1.0  #: light blur before the colour distance (px at 384)
     chroma_sigma: float = 2.0  #: extra blur of the a/b difference (JPEG halves chroma resolution)
@@ -62,7 +62,7 @@ class DiffConfig:
     rms_sigma: float = 2.0  #: window of that RMS and of the source's texture (px at 384)
     close_radius: float = 4.0  #: closing radius (px at 384)
     open_radius: float = 1.5  #: opening radius (px at 384)
-    min_evidence: float = 60.0  #: a component needs sum(clip(significance - 1, 0, cap)) >= this (px at 384, scaled)
+    min_evidence: float = 40.0  #: a component needs sum(clip(significance - 1, 0, cap)) >= this (px at 384, scaled)
     evidence_cap: float = 2.0  #: per-pixel cap of that sum
     min_support: float = 9.0  #: ... and this many pixels changed before any blur (px at 384, scaled)
     aspect_tolerance: float = 0.02  #: relative aspect-ratio difference still resized
