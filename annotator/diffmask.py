@@ -5,24 +5,29 @@ twice: on a near-identical pair it returns 5% of compression noise, and on a sma
 large) edit it returns a mask of the wrong size. A fixed absolute floor is wrong too: tuned
 for JPEG noise, it hides a lossless edit of a few grey levels. Here:
 
-1. **Difference map** in ΔE-like units: the CIE Lab colour distance of the two images after a
-   light Gaussian blur (colour shifts, swaps, geometry; the a/b difference blurred further
-   because JPEG halves chroma resolution), the change of local detail energy (blur, noise),
-   and the local RMS of the unblurred lightness difference (zero-mean changes: smoothing,
-   grain, re-compression of a region).
-2. **The pair's own noise**: the source's pixels are put in classes of local texture (JPEG and
-   resampling errors grow with texture); in each class the noise level is the median plus
-   ``noise_k`` robust deviations (MAD) of the map, measured on a grid *away from connected
-   structure* (a first pass finds the candidate edit and leaves its neighbourhood out). The
-   per-pixel floor is that level, never below the absolute ``noise_floor``. In a lossless pair
+1. **Difference terms** in ΔE-like units: the CIE Lab colour distance after a light Gaussian
+   blur (colour shifts, swaps, geometry; the a/b difference blurred further because JPEG halves
+   chroma resolution), and the local RMS of the *unblurred* lightness difference (zero-mean
+   changes that a blurred difference loses: smoothing, grain, a light blur).
+2. **The pair's own noise**: the source's pixels are put in classes of local texture (lightness
+   and colour high-pass energy; JPEG and resampling errors grow with it); per class and term the
+   noise floor is the median plus ``noise_k`` robust deviations (MAD), measured on a grid *away
+   from connected structure* (a first pass finds the candidate edit and leaves its neighbourhood
+   out), at least ``class_share`` x the median class floor (a JPEG leaves most flat pixels exact
+   while its blocks still differ), at most a + b x the class's texture (``max_noise``: beyond, an
+   edit covers most of the class) and never below the absolute ``noise_floor``. In a lossless pair
    the measured noise is zero, so a change of a grey level or two over a connected region is
    found; in a JPEG pair the floor rises to the pair's own compression noise.
-3. **Threshold**: seeds are the ``top_percent`` strongest differences (the published rule) but
-   never below the floor; the mask grows from them by hysteresis through connected pixels
-   above max(floor, ``grow_ratio`` x the seeds' median strength).
+3. **Threshold**, on the significance (the strongest term over its floor): seeds are the
+   ``top_percent`` strongest pixels (the published rule) above the floor; the mask grows from them
+   by hysteresis through connected pixels above max(floor, ``grow_ratio`` x the seeds' strength).
 4. **Clean-up**: closing, opening, hole filling; then every component must carry enough
-   *evidence*, the sum over its pixels of how far the map exceeds the floor (relative), so
-   isolated noise never forms a region while a small, clear edit (an iris) stays.
+   *evidence* (how far, summed over its pixels, it stands above the floor) and enough pixels
+   changed before any blur, so isolated noise never forms a region while a small, clear edit
+   (an iris) stays.
+
+What the pair shows inside each region (colour shift, lost detail, geometry) is
+:func:`fifa.annotator.profiles.change_profiles`.
 
 Blurs and radii are given for a 384 px image and scaled by ``min(h, w) / 384``.
 """
@@ -34,7 +39,11 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
+from .profiles import change_profiles  # noqa: F401  (re-exported: the worker imports it from here)
+
 REF_SIDE = 384.0
+__all__ = ["DiffConfig", "DiffResult", "PairError", "align_pair", "artifact_mask", "change_profiles",
+           "difference_map", "difference_terms", "noise_floors", "prepare_source", "significance_map"]
 
 
 class PairError(ValueError):
@@ -397,58 +406,3 @@ def _fill_holes(m: np.ndarray) -> np.ndarray:
     hole[border] = False
     hole[0] = False
     return (m.astype(bool) | hole[lab]).astype(np.uint8)
-
-
-def change_profiles(result: DiffResult, label_map: np.ndarray, groups: dict[str, np.ndarray]) -> dict[str, dict]:
-    """What the pair shows inside the artifact in each of several regions: colour shift, lost or
-    added detail, geometry.
-
-    Each region is given as the label ids of its leaves in ``label_map``; only the artifact's
-    pixels are touched (fast). A profile holds magnitudes in ΔE units (``delta_e``: mean colour
-    distance, ``shift``: size of the mean Lab shift, ``dL``/``da``/``db``, ``detail``: mean
-    detail-energy change, negative when detail was lost) and a ``kind`` among ``colour``,
-    ``blur``, ``noise``, ``geometry``, ``mixed`` (``none`` for a region the artifact misses).
-    """
-    m = result.mask
-    if not m.any() or result.shift is None:
-        empty = np.zeros((0, 3), np.float32)
-        return {k: _profile(empty, empty[:, 0], empty[:, 0]) for k in groups}
-    labels = label_map[m]
-    dl = np.stack([c[m] for c in result.shift], axis=1)
-    col = result.colour[m]
-    det = result.detail_at(m)
-    out = {}
-    lut = np.zeros(int(label_map.max()) + 2 if label_map.size else 1, dtype=bool)
-    for k, ids in groups.items():
-        lut[:] = False
-        ids = np.asarray(ids, dtype=np.int64)
-        ids = ids[(ids >= 0) & (ids < lut.size - 1)]
-        lut[ids] = True
-        sel = lut[labels]  # -1 -> the trailing False
-        out[k] = _profile(dl[sel], col[sel], det[sel])
-    return out
-
-
-def _profile(d: np.ndarray, colour: np.ndarray, detail_v: np.ndarray) -> dict:
-    if d.shape[0] == 0:
-        return {"kind": "none", "delta_e": 0.0, "shift": 0.0, "dL": 0.0, "da": 0.0, "db": 0.0, "detail": 0.0}
-    mean = d.mean(axis=0)
-    colour_mean = float(np.linalg.norm(mean))
-    colour_abs = float(colour.mean())
-    detail = float(detail_v.mean())
-    prof = {"delta_e": colour_abs, "shift": colour_mean, "dL": float(mean[0]), "da": float(mean[1]),
-            "db": float(mean[2]), "detail": detail}
-    prof["kind"] = _kind(colour_abs, colour_mean, detail)
-    return prof
-
-
-def _kind(colour_abs: float, colour_mean: float, detail: float) -> str:
-    coherent = colour_mean / max(colour_abs, 1e-6)
-    # blur and smoothing lose detail (0.35-1.2 x the colour distance on forged data), warps move it (< 0.25)
-    if abs(detail) >= 0.4 * colour_abs and abs(detail) > 0.3:
-        return "blur" if detail < 0 else "noise"
-    if coherent >= 0.55:
-        return "colour"
-    if colour_abs > 2.0:
-        return "geometry"
-    return "mixed"

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fifa.annotator.diffmask import DiffConfig, PairError, align_pair, artifact_mask, change_profiles
+from fifa.annotator.diffmask import DiffConfig, PairError, align_pair, artifact_mask
+from fifa.annotator.profiles import change_profiles
 
 
 def _jpeg(a: np.ndarray, q: int) -> np.ndarray:
