@@ -79,7 +79,8 @@ RUN_OPTIONS = [
     _opt("jpeg_quality", int, 85, help="JPEG quality of the images sent to the LLM."),
     _opt("image_detail", Detail, Detail.low, help="Image detail asked of the LLM."),
     _opt("diff_top_percent", float, 5.0, help="Seed share of strongest differences (published: 5)."),
-    _opt("noise_floor", float, 4.0, help="Absolute difference floor (ΔE) below which nothing is an artifact."),
+    _opt("noise_floor", float, 0.5, help="Lowest noise floor (ΔE): the floor is measured on each pair (its own "
+                                         "compression noise, per texture) and never set below this."),
     _opt("min_coverage", float, 0.30, help="A leaf at least this much covered is chosen."),
     _opt("min_share", float, 0.06, help="A leaf holding this share of the artifact is chosen (if >= 8% covered)."),
     _opt("parent_fraction", float, 0.5, help="A parent replaces its children when more than this share of them is "

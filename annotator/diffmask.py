@@ -1,25 +1,35 @@
 """Artifact mask from a fake and its pristine source (pure numpy / OpenCV, no I/O).
 
-The published FiFa annotator kept the top 5% of pixel differences. A fixed share
-is wrong twice: on a near-identical pair it returns 5% of compression noise, and
-on a small (or a large) edit it returns a mask of the wrong size. Here:
+The published FiFa annotator kept the top 5% of pixel differences. A fixed share is wrong
+twice: on a near-identical pair it returns 5% of compression noise, and on a small (or a
+large) edit it returns a mask of the wrong size. A fixed absolute floor is wrong too: tuned
+for JPEG noise, it hides a lossless edit of a few grey levels. Here:
 
-1. **Difference map** robust to compression noise: the CIE Lab colour distance
-   (ΔE) of the two images after a light Gaussian blur (colour shifts, swaps,
-   geometry), combined with the change of local detail energy (blur, noise,
-   re-compression of one region), both in ΔE-like units.
-2. **Threshold**: the seed threshold is the ``top_percent`` quantile (the
-   published rule) but never below an absolute ``noise_floor``; when the changed
-   area is larger than ``top_percent`` the mask *grows* by hysteresis from those
-   seeds through every connected pixel above a lower, adaptive threshold
-   (a fraction of the seeds' strength, never below the floor). A pair whose
-   differences all stay under the floor gets an empty mask.
-3. **Clean-up**: morphological closing (joins the pieces of one edit, fills the
-   inside of an edit whose flat interior did not change), opening, hole filling
-   and removal of components too small to matter.
+1. **Difference terms** in ΔE-like units: the CIE Lab colour distance after a light Gaussian
+   blur (colour shifts, swaps, geometry; the a/b difference blurred further because JPEG halves
+   chroma resolution), and the local RMS of the *unblurred* lightness difference (zero-mean
+   changes that a blurred difference loses: smoothing, grain, a light blur).
+2. **The pair's own noise**: the source's pixels are put in classes of local texture (lightness
+   and colour high-pass energy; JPEG and resampling errors grow with it); per class and term the
+   noise floor is the median plus ``noise_k`` robust deviations (MAD), measured on a grid *away
+   from connected structure* (a first pass finds the candidate edit and leaves its neighbourhood
+   out), at least ``class_share`` x the median class floor (a JPEG leaves most flat pixels exact
+   while its blocks still differ), at most a + b x the class's texture (``max_noise``: beyond, an
+   edit covers most of the class) and never below the absolute ``noise_floor``. In a lossless pair
+   the measured noise is zero, so a change of a grey level or two over a connected region is
+   found; in a JPEG pair the floor rises to the pair's own compression noise.
+3. **Threshold**, on the significance (the strongest term over its floor): seeds are the
+   ``top_percent`` strongest pixels (the published rule) above the floor; the mask grows from them
+   by hysteresis through connected pixels above max(floor, ``grow_ratio`` x the seeds' strength).
+4. **Clean-up**: closing, opening, hole filling; then every component must carry enough
+   *evidence* (how far, summed over its pixels, it stands above the floor) and enough pixels
+   changed before any blur, so isolated noise never forms a region while a small, clear edit
+   (an iris) stays.
 
-Everything scales with the image size (parameters are given for a 384 px face
-and scaled by ``min(h, w) / 384``).
+What the pair shows inside each region (colour shift, lost detail, geometry) is
+:func:`fifa.annotator.profiles.change_profiles`.
+
+Blurs and radii are given for a 384 px image and scaled by ``min(h, w) / 384``.
 """
 
 from __future__ import annotations
@@ -29,7 +39,11 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
+from .profiles import change_profiles  # noqa: F401  (re-exported: the worker imports it from here)
+
 REF_SIDE = 384.0
+__all__ = ["DiffConfig", "DiffResult", "PairError", "align_pair", "artifact_mask", "change_profiles",
+           "difference_map", "difference_terms", "noise_floors", "prepare_source", "significance_map"]
 
 
 class PairError(ValueError):
@@ -43,18 +57,23 @@ class PairError(ValueError):
 @dataclass(frozen=True)
 class DiffConfig:
     top_percent: float = 5.0  #: seed share of the strongest differences (published: 5%)
-    noise_floor: float = 4.0  #: absolute ΔE floor: differences below it are noise
-    grow_ratio: float = 0.35  #: hysteresis low threshold = max(floor, ratio * seed strength)
+    noise_floor: float = 0.5  #: absolute minimum of the floor (ΔE): what a lossless pair's zero noise is raised to
+    noise_k: float = 6.0  #: floor per texture class = median + noise_k * 1.4826 * MAD of the pair's own map
+    class_share: float = 1.0  #: ... and at least this times the median class floor (flat areas of a JPEG: zero-inflated)
+    max_noise: tuple[float, float] = (3.0, 10.0)  #: (a, b): a class's measured noise is at most a + b * its texture
+    texture_classes: tuple[float, ...] = (0.3, 0.55, 0.75, 0.88, 0.95)  #: quantiles of source texture between classes
+    exclude_radius: float = 6.0  #: structure found by the first pass, grown by this (px at 384), is not noise
+    grow_ratio: float = 0.2  #: hysteresis low threshold = max(floor, ratio * seed strength)
+    strength_quantile: float = 0.5  #: seed strength = this quantile of the seeds (iterated: see _strength)
     blur_sigma: float = 1.0  #: light blur before the colour distance (px at 384)
     chroma_sigma: float = 2.0  #: extra blur of the a/b difference (JPEG halves chroma resolution)
-    detail_weight: float = 1.5  #: weight of the detail-energy change
-    rms_weight: float = 1.3  #: weight of the local RMS of the unblurred difference (noise, re-compression)
-    rms_sigma: float = 2.0  #: window of that RMS (px at 384)
-    texture_discount: float = 0.5  #: RMS term minus this times the source's local texture RMS (JPEG error grows with texture)
-    adaptive_k: float = 6.0  #: floor also >= median + k * MAD of the map (global compression noise)
+    rms_weight: float = 1.3  #: weight of the local RMS of the unblurred lightness difference
+    rms_sigma: float = 2.0  #: window of that RMS and of the source's texture (px at 384)
     close_radius: float = 4.0  #: closing radius (px at 384)
     open_radius: float = 1.5  #: opening radius (px at 384)
-    min_component: float = 0.0006  #: drop components below this share of the image
+    min_evidence: float = 40.0  #: a component needs sum(clip(significance - 1, 0, cap)) >= this (px at 384, scaled)
+    evidence_cap: float = 2.0  #: per-pixel cap of that sum
+    min_support: float = 9.0  #: ... and this many pixels changed before any blur (px at 384, scaled)
     aspect_tolerance: float = 0.02  #: relative aspect-ratio difference still resized
 
     def to_dict(self) -> dict:
@@ -67,8 +86,25 @@ class DiffResult:
     diff: np.ndarray  # float32 HxW combined difference map (ΔE units)
     stats: dict = field(default_factory=dict)
     colour: np.ndarray | None = None  # per-pixel colour distance
-    detail: np.ndarray | None = None  # signed detail-energy change (fake - source)
-    dlab: np.ndarray | None = None  # HxWx3 mean Lab shift (fake - source), blurred
+    shift: tuple | None = None  # (dL, da, db) HxW each: the Lab shift (fake - source), blurred
+    significance: np.ndarray | None = None  # float32 HxW: the strongest term over its measured noise floor
+    fake_l: np.ndarray | None = field(default=None, repr=False)  # fake lightness (detail change on demand)
+    source_abs_hp: np.ndarray | None = field(default=None, repr=False)
+    scale: float = 1.0
+
+    def detail_at(self, where: np.ndarray) -> np.ndarray:
+        """Signed change of detail energy, |high-pass| of the fake minus the source's, at the pixels
+        of the bool mask ``where`` (computed around them only: profiles need no more)."""
+        if self.fake_l is None or not where.any():
+            return np.zeros(int(where.sum()), np.float32)
+        sigma = 1.5 * self.scale
+        pad = int(np.ceil(4 * sigma))
+        x, y, w, h = cv2.boundingRect(where.astype(np.uint8))
+        H, W = where.shape
+        box = (slice(max(0, y - pad), min(H, y + h + pad)), slice(max(0, x - pad), min(W, x + w + pad)))
+        lf = self.fake_l[box]
+        hp = cv2.absdiff(cv2.subtract(lf, cv2.GaussianBlur(lf, (0, 0), sigma)), 0)
+        return cv2.subtract(hp, self.source_abs_hp[box])[where[box]]
 
 
 def align_pair(fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffConfig()) -> np.ndarray:
@@ -104,53 +140,164 @@ def _disk(radius: float) -> np.ndarray | None:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
 
+def _scale(shape) -> float:
+    return max(min(shape[:2]) / REF_SIDE, 0.25)
+
+
+def _grid_step(shape) -> int:
+    """Sampling step of the noise measurement: about 10k samples, whatever the size."""
+    return max(1, int(round(np.sqrt(shape[0] * shape[1] / 10000.0))))
+
+
 def prepare_source(source: np.ndarray, config: DiffConfig = DiffConfig()) -> dict:
-    """What the difference map needs from the source alone (reusable for every fake of one source)."""
-    h, w = source.shape[:2]
-    scale = max(min(h, w) / REF_SIDE, 0.25)
-    lab_s = _lab(source, 0.0)
-    ls = cv2.extractChannel(lab_s, 0)
-    hp_s = ls - cv2.GaussianBlur(ls, (0, 0), 1.5 * scale)
-    tex = None
-    if config.rms_weight > 0 and config.texture_discount > 0:
-        tex = np.sqrt(np.maximum(cv2.GaussianBlur(hp_s * hp_s, (0, 0), config.rms_sigma * scale), 0))
-    return {"shape": source.shape, "lab": lab_s, "abs_hp": np.abs(hp_s), "tex": tex}
+    """What the difference map needs from the source alone (reusable for every fake of one source):
+    its Lab channels, detail energy, and the texture class of every pixel (with the grid samples
+    of the noise measurement ordered by class)."""
+    scale = _scale(source.shape)
+    lab = cv2.split(_lab(source, 0.0))
+    hp = [cv2.subtract(c, cv2.GaussianBlur(c, (0, 0), 1.5 * scale)) for c in lab]
+    hp_s = hp[0]
+    energy = cv2.add(cv2.multiply(hp[0], hp[0]), cv2.add(cv2.multiply(hp[1], hp[1]), cv2.multiply(hp[2], hp[2])))
+    # local texture of lightness and colour (a colour edge without a lightness edge rings too)
+    tex = cv2.sqrt(cv2.GaussianBlur(energy, (0, 0), config.rms_sigma * scale))
+    g = _grid_step(source.shape)
+    edges = np.unique(np.quantile(tex[::g, ::g], config.texture_classes)) if config.texture_classes else np.zeros(0)
+    classes = np.searchsorted(edges, tex, side="right").astype(np.uint8)
+    cg = classes[::g, ::g].ravel()
+    order = np.argsort(cg, kind="stable")
+    bounds = np.searchsorted(cg[order], np.arange(len(edges) + 2))
+    tg = tex[::g, ::g].ravel()[order]
+    texture = np.array([np.median(tg[a:b]) if b > a else np.nan for a, b in zip(bounds[:-1], bounds[1:])])
+    return {"shape": source.shape, "lab": lab, "abs_hp": cv2.absdiff(hp_s, 0), "classes": classes,
+            "n_classes": len(edges) + 1, "grid": g, "order": order, "bounds": bounds,
+            "class_texture": np.nan_to_num(texture, nan=float(np.nanmax(texture)) if np.isfinite(texture).any() else 0)}
+
+
+@dataclass
+class DiffTerms:
+    terms: list  # what detection uses, ΔE-like units: colour distance, weighted lightness RMS
+    colour: np.ndarray  # colour distance of the blurred Lab difference
+    fake_l: np.ndarray  # the fake's lightness
+    shift: tuple  # blurred (dL, da, db)
+    delta: tuple  # unblurred (dL, da, db)
+
+
+def difference_terms(fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffConfig(),
+                     prepared: dict | None = None) -> DiffTerms:
+    """The difference maps of two same-size RGB images (see :class:`DiffTerms`).
+
+    The Lab difference is blurred after conversion (blur and Lab conversion nearly commute at
+    this scale), one channel at a time (the chroma blur and the light blur in one pass).
+    ``prepared`` (from :func:`prepare_source`) skips the source's share of the work.
+    """
+    scale = _scale(fake.shape)
+    if prepared is None or prepared["shape"] != source.shape:
+        prepared = prepare_source(source, config)
+    lab_f = cv2.split(_lab(fake, 0.0))
+    d = [cv2.subtract(f, s) for f, s in zip(lab_f, prepared["lab"])]
+    s_l = config.blur_sigma * scale
+    s_c = float(np.hypot(config.blur_sigma, config.chroma_sigma)) * scale  # blur, then the chroma blur
+    shift = tuple(cv2.GaussianBlur(c, (0, 0), sig) if sig > 0 else c for c, sig in zip(d, (s_l, s_c, s_c)))
+    colour = cv2.sqrt(cv2.add(cv2.add(cv2.multiply(shift[0], shift[0]), cv2.multiply(shift[1], shift[1])),
+                              cv2.multiply(shift[2], shift[2])))
+    terms = [colour]
+    if config.rms_weight > 0:
+        # zero-mean changes (smoothing, grain, blur) vanish in the blurred difference but not in its energy
+        rms = cv2.sqrt(cv2.GaussianBlur(cv2.multiply(d[0], d[0]), (0, 0), config.rms_sigma * scale))
+        terms.append(cv2.multiply(rms, config.rms_weight))
+    return DiffTerms(terms, colour, lab_f[0], shift, tuple(d))
 
 
 def difference_map(fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffConfig(),
                    prepared: dict | None = None):
-    """(combined, colour, detail, dlab) difference maps of two same-size RGB images.
+    """(combined, colour, shift): the largest of the :func:`difference_terms` per pixel, the colour
+    distance and the blurred Lab shift."""
+    t = difference_terms(fake, source, config, prepared)
+    return _max(t.terms), t.colour, t.shift
 
-    The Lab difference is blurred after conversion (blur and Lab conversion nearly commute at
-    this scale), which costs one conversion per image and few single-channel blurs.
-    ``prepared`` (from :func:`prepare_source`) skips the source's share of the work.
+
+def _max(maps: list[np.ndarray]) -> np.ndarray:
+    out = maps[0]
+    for m in maps[1:]:
+        out = cv2.max(out, m)
+    return out
+
+
+def _class_floors(values: np.ndarray, bounds: np.ndarray, k: float, minima: np.ndarray, share: float,
+                  cap: np.ndarray, min_samples: int = 32) -> np.ndarray | None:
+    """Per term (rows of ``values``, ordered by class along the columns: class j in
+    ``bounds[j]:bounds[j + 1]``) and texture class: median + k * 1.4826 * MAD, at most ``cap[j]``
+    (re-encoding noise is bounded by the texture: a larger value means an edit covering most of the
+    class, as a face swap of a tight crop does), at least ``share`` times the term's median over
+    classes (in flat areas a JPEG leaves most pixels exact and the MAD collapses) and the term's
+    minimum. Shape (terms, classes); None when no class has enough samples."""
+    n_classes = len(bounds) - 1
+    floors = np.full((values.shape[0], n_classes), np.nan, np.float32)
+    for j in range(n_classes):
+        seg = values[:, bounds[j]: bounds[j + 1]]
+        n = seg.shape[1]
+        if n < min_samples:
+            continue
+        med = np.partition(seg, n // 2, axis=1)[:, n // 2]  # upper median: cheaper than np.median
+        mad = np.partition(np.abs(seg - med[:, None]), n // 2, axis=1)[:, n // 2]
+        floors[:, j] = med + k * 1.4826 * mad
+    ok = ~np.isnan(floors[0])
+    if not ok.any():
+        return None
+    if not ok.all():  # a class with too few samples takes the nearest measured one
+        idx = np.flatnonzero(ok)
+        floors = floors[:, idx[np.abs(np.arange(n_classes)[:, None] - idx[None, :]).argmin(axis=1)]]
+    floors = np.minimum(floors, cap[None, :])
+    low = np.maximum(minima, share * np.median(floors, axis=1))
+    return np.maximum(floors, low[:, None]).astype(np.float32)
+
+
+def noise_floors(terms: list[np.ndarray], prepared: dict, config: DiffConfig = DiffConfig()) -> tuple[np.ndarray, dict]:
+    """Per term and texture class, the noise floor measured on the pair itself (see module doc);
+    shape (terms, classes).
+
+    First pass on every grid sample; second pass without the connected structure the first pass
+    finds (grown by ``exclude_radius``), so an edit does not count as noise.
     """
-    h, w = fake.shape[:2]
-    scale = max(min(h, w) / REF_SIDE, 0.25)
-    if prepared is None or prepared["shape"] != source.shape:
-        prepared = prepare_source(source, config)
-    lab_f = _lab(fake, 0.0)
-    lab_s = prepared["lab"]
-    d0 = lab_f - lab_s
-    dlab = cv2.GaussianBlur(d0, (0, 0), config.blur_sigma * scale) if config.blur_sigma > 0 else d0
-    if config.chroma_sigma > 0:
-        # per-channel copies via cv2.split: slicing a/b out of an HxWx3 array costs more than the blur
-        dl_b, da_b, db_b = cv2.split(dlab)
-        sigma = config.chroma_sigma * scale
-        dlab = cv2.merge([dl_b, cv2.GaussianBlur(da_b, (0, 0), sigma), cv2.GaussianBlur(db_b, (0, 0), sigma)])
-    colour = cv2.sqrt(cv2.transform(cv2.multiply(dlab, dlab), np.ones((1, 3), np.float32)))
-    lf = cv2.extractChannel(lab_f, 0)
-    hp_f = lf - cv2.GaussianBlur(lf, (0, 0), 1.5 * scale)
-    # change of local detail energy (drops under blur, rises under noise)
-    detail = cv2.GaussianBlur(np.abs(hp_f) - prepared["abs_hp"], (0, 0), 3.0 * scale)
-    combined = np.maximum(colour, config.detail_weight * np.abs(detail))
-    if config.rms_weight > 0:
-        dl = cv2.extractChannel(d0, 0)
-        rms = np.sqrt(np.maximum(cv2.GaussianBlur(dl * dl, (0, 0), config.rms_sigma * scale), 0))
-        if config.texture_discount > 0 and prepared["tex"] is not None:
-            rms = np.maximum(rms - config.texture_discount * prepared["tex"], 0)
-        combined = np.maximum(combined, config.rms_weight * rms)
-    return combined.astype(np.float32), colour, detail, dlab
+    g, order, bounds = prepared["grid"], prepared["order"], prepared["bounds"]
+    gh, gw = terms[0][::g, ::g].shape
+    grid = np.stack([t[::g, ::g].ravel() for t in terms])[:, order]  # class-ordered samples
+    minima = np.full(len(terms), config.noise_floor, np.float32)
+    cap = config.max_noise[0] + config.max_noise[1] * prepared["class_texture"]
+    floors = _class_floors(grid, bounds, config.noise_k, minima, config.class_share, cap)
+    if floors is None:  # a tiny image: the absolute floors only
+        return np.repeat(minima[:, None], len(bounds) - 1, axis=1), {"noise_excluded": 0.0}
+    if (floors <= minima[:, None]).all():  # no noise at all (a lossless pair): nothing to refine
+        return floors, {"noise_excluded": 0.0}
+    cls_sorted = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
+    over = np.zeros(gh * gw, bool)
+    over[order[(grid > floors[:, cls_sorted]).any(axis=0)]] = True
+    excluded = 0.0
+    if over.any():
+        n, lab, st, _ = cv2.connectedComponentsWithStats(over.reshape(gh, gw).astype(np.uint8), connectivity=8)
+        big = st[:, cv2.CC_STAT_AREA] >= 4  # isolated spikes are noise, not structure
+        big[0] = False
+        if big.any():
+            r = max(1, int(round(config.exclude_radius * _scale(terms[0].shape) / g)))
+            struct = cv2.dilate(big[lab].astype(np.uint8), _disk(r) if r > 1 else np.ones((3, 3), np.uint8))
+            keep = struct.ravel()[order] == 0  # class-ordered
+            excluded = 1.0 - float(keep.mean())
+            kb = np.concatenate([[0], np.cumsum(keep)])[bounds]  # class bounds among the kept samples
+            second = _class_floors(grid[:, keep], kb, config.noise_k, minima, config.class_share, cap)
+            if second is not None:
+                floors = second
+    return floors, {"noise_excluded": excluded}
+
+
+def significance_map(terms: list[np.ndarray], floors: list[np.ndarray], classes: np.ndarray) -> np.ndarray:
+    """How many times its own noise floor each pixel's strongest term is (1 = at the floor)."""
+    return _max([cv2.multiply(t, cv2.LUT(classes, _lut256(1.0 / f))) for t, f in zip(terms, floors)])
+
+
+def _lut256(values: np.ndarray) -> np.ndarray:
+    lut = np.zeros(256, np.float32)
+    lut[: len(values)] = values
+    return lut
 
 
 def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffConfig(),
@@ -162,68 +309,90 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
     if fake.shape[:2] != source.shape[:2]:
         raise PairError("size_mismatch", f"fake {fake.shape[:2]} and source {source.shape[:2]} differ in size")
     h, w = fake.shape[:2]
-    scale = max(min(h, w) / REF_SIDE, 0.25)
-    diff, colour, detail, dlab = difference_map(fake, source, config, prepared)
-    n = diff.size
+    scale = _scale(fake.shape)
+    if prepared is None or prepared["shape"] != source.shape:
+        prepared = prepare_source(source, config)
+    t = difference_terms(fake, source, config, prepared)
+    diff = _max(t.terms)
+    floors, fstats = noise_floors(t.terms, prepared, config)
+    z = significance_map(t.terms, floors, prepared["classes"])
+    g = prepared["grid"]
     top = float(np.clip(config.top_percent, 0.0, 100.0))
-    # quantiles on a 2x2-subsampled map: same value within noise, 4x cheaper
-    sub2 = diff[::2, ::2].ravel()
-    q = float(np.quantile(sub2, 1.0 - top / 100.0)) if top > 0 else float(diff.max())
-    sub = diff[::4, ::4]
-    med = float(np.median(sub))
-    mad = float(np.median(np.abs(sub - med)))
-    floor = max(config.noise_floor, med + config.adaptive_k * 1.4826 * mad)
-    seed_t = max(q, floor)
-    seeds = diff > seed_t
-    if not seeds.any():
-        mask = np.zeros((h, w), dtype=bool)
-        low_t = seed_t
-        ncomp_clean = 0
-    else:
-        # Strength of the seeds: a robust high value among them.
-        strength = float(np.quantile(diff[seeds], 0.5))
-        low_t = max(floor, config.grow_ratio * strength)
-        low_t = min(low_t, seed_t)
-        cand = (diff > low_t).astype(np.uint8)
+    q = float(np.quantile(z[::g, ::g], 1.0 - top / 100.0)) if top > 0 else float(z.max())
+    seeds = z > max(q, 1.0)
+    low_t = max(q, 1.0)
+    mask = np.zeros((h, w), dtype=bool)
+    ncomp_clean = 0
+    if seeds.any():
+        low_t = max(1.0, config.grow_ratio * _strength(z[seeds], config.grow_ratio, config.strength_quantile))
+        cand = (z > low_t).astype(np.uint8)
         ncomp, lab = cv2.connectedComponents(cand, connectivity=8)
         keep = np.zeros(ncomp, dtype=bool)
         keep[np.unique(lab[seeds])] = True
         keep[0] = False
-        mask = keep[lab]
-        mask, ncomp_clean = _clean(mask, scale, config)
+        mask, ncomp_clean = _clean(keep[lab], z, t.delta, scale, config)
     area = int(mask.sum())
-    inside = diff[mask] if area else np.zeros(0, np.float32)
     stats = {
         "mask_area": area,
-        "mask_fraction": area / n,
-        "threshold": float(low_t),
-        "seed_threshold": float(seed_t),
-        "noise_floor": float(floor),
+        "mask_fraction": area / diff.size,
+        "threshold": float(low_t),  # in units of the noise floor
+        "seed_threshold": float(max(q, 1.0)),
+        "noise_floor": float(floors.min(axis=1).max()),
+        "floor_min": float(floors.min()),
+        "floor_max": float(floors.max()),
+        **fstats,
         "top_quantile": q,
         "diff_mean": float(diff.mean()),
         "diff_max": float(diff.max()),
-        "diff_mean_in_mask": float(inside.mean()) if area else 0.0,
+        "diff_mean_in_mask": float(diff[mask].mean()) if area else 0.0,
         "components": int(ncomp_clean) if area else 0,
     }
-    return DiffResult(mask=mask, diff=diff, stats=stats, colour=colour, detail=detail, dlab=dlab)
+    return DiffResult(mask=mask, diff=diff, stats=stats, colour=t.colour, shift=t.shift, significance=z,
+                      fake_l=t.fake_l, source_abs_hp=prepared["abs_hp"], scale=scale)
 
 
-def _clean(mask: np.ndarray, scale: float, config: DiffConfig) -> np.ndarray:
-    m = mask.astype(np.uint8)
-    k = _disk(config.close_radius * scale)
-    if k is not None:
-        m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, k)
-    k = _disk(config.open_radius * scale)
-    if k is not None:
-        m = cv2.morphologyEx(m, cv2.MORPH_OPEN, k)
+def _strength(seed_values: np.ndarray, grow_ratio: float, quantile: float, rounds: int = 3) -> float:
+    """A robust typical value of the edit's core: a quantile of the seeds, re-taken among the seeds
+    above ``grow_ratio`` times it, so that the blurred rim of a small edit (most of its seeds) does
+    not pull it down."""
+    s = float(np.quantile(seed_values, quantile))
+    for _ in range(rounds):
+        core = seed_values[seed_values > grow_ratio * s]
+        if core.size == 0:
+            break
+        s = float(np.quantile(core, quantile))
+    return s
+
+
+def _clean(mask: np.ndarray, z: np.ndarray, delta: tuple, scale: float, config: DiffConfig) -> tuple[np.ndarray, int]:
+    """Closing, opening, hole filling; then only components with enough evidence above the floor
+    and enough changed pixels of their own (a blurred lone pixel is a blob, not a region).
+
+    Works on the mask's bounding box (plus a margin): closing and opening stay inside it."""
+    k_close, k_open = _disk(config.close_radius * scale), _disk(config.open_radius * scale)
+    pad = (k_close.shape[0] if k_close is not None else 1) + 2
+    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+    H, W = mask.shape
+    box = (slice(max(0, y - pad), min(H, y + h + pad)), slice(max(0, x - pad), min(W, x + w + pad)))
+    m = mask[box].astype(np.uint8)
+    if k_close is not None:
+        m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, k_close)
+    if k_open is not None:
+        m = cv2.morphologyEx(m, cv2.MORPH_OPEN, k_open)
     m = _fill_holes(m)
-    min_px = config.min_component * m.size
-    ncomp, lab, st, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
-    if ncomp > 1:
-        keep = st[:, cv2.CC_STAT_AREA] >= min_px
-        keep[0] = False
-        return keep[lab], int(keep.sum())
-    return m.astype(bool), 0
+    out = np.zeros((H, W), bool)
+    ncomp, lab = cv2.connectedComponents(m, connectivity=8)
+    if ncomp <= 1:
+        return out, 0
+    on = m.astype(bool)
+    excess = np.clip(z[box][on] - 1.0, 0.0, config.evidence_cap)
+    evidence = np.bincount(lab[on], weights=excess, minlength=ncomp)
+    raw = sum(np.abs(c[box][on]) for c in delta) > config.noise_floor  # changed before any blur
+    support = np.bincount(lab[on], weights=raw, minlength=ncomp)
+    keep = (evidence >= config.min_evidence * scale * scale) & (support >= config.min_support * scale * scale)
+    keep[0] = False
+    out[box] = keep[lab]
+    return out, int(keep.sum())
 
 
 def _fill_holes(m: np.ndarray) -> np.ndarray:
@@ -237,83 +406,3 @@ def _fill_holes(m: np.ndarray) -> np.ndarray:
     hole[border] = False
     hole[0] = False
     return (m.astype(bool) | hole[lab]).astype(np.uint8)
-
-
-def change_profiles(result: DiffResult, label_map: np.ndarray, groups: dict[str, np.ndarray]) -> dict[str, dict]:
-    """:func:`change_profile` of several regions at once, each given as the label ids of its
-    leaves in ``label_map``; only the artifact's pixels are touched (fast)."""
-    m = result.mask
-    if not m.any():
-        return {k: change_profile(result, np.zeros_like(m)) for k in groups}
-    labels = label_map[m]
-    dl = result.dlab[m]
-    col = result.colour[m]
-    det = result.detail[m]
-    out = {}
-    lut = np.zeros(int(label_map.max()) + 2 if label_map.size else 1, dtype=bool)
-    for k, ids in groups.items():
-        lut[:] = False
-        ids = np.asarray(ids, dtype=np.int64)
-        ids = ids[(ids >= 0) & (ids < lut.size - 1)]
-        lut[ids] = True
-        sel = lut[labels]  # -1 -> the trailing False
-        out[k] = _profile(dl[sel], col[sel], det[sel])
-    return out
-
-
-def _profile(d: np.ndarray, colour: np.ndarray, detail_v: np.ndarray) -> dict:
-    if d.shape[0] == 0:
-        return {"kind": "none", "delta_e": 0.0, "shift": 0.0, "dL": 0.0, "da": 0.0, "db": 0.0, "detail": 0.0}
-    mean = d.mean(axis=0)
-    colour_mean = float(np.linalg.norm(mean))
-    colour_abs = float(colour.mean())
-    detail = float(detail_v.mean())
-    prof = {"delta_e": colour_abs, "shift": colour_mean, "dL": float(mean[0]), "da": float(mean[1]),
-            "db": float(mean[2]), "detail": detail}
-    prof["kind"] = _kind(colour_abs, colour_mean, detail)
-    return prof
-
-
-def _kind(colour_abs: float, colour_mean: float, detail: float) -> str:
-    coherent = colour_mean / max(colour_abs, 1e-6)
-    if abs(detail) * 1.5 > colour_abs and abs(detail) > 1.0:
-        return "blur" if detail < 0 else "noise"
-    if coherent >= 0.55:
-        return "colour"
-    if colour_abs > 2.0:
-        return "geometry"
-    return "mixed"
-
-
-def change_profile(result: DiffResult, region: np.ndarray) -> dict:
-    """What the pair shows inside ``region`` (a bool mask): colour shift, lost/added detail, geometry.
-
-    Returns magnitudes in ΔE units and a ``kind`` among ``colour``, ``blur``, ``noise``,
-    ``geometry``, ``mixed``.
-    """
-    if result.dlab is None or not region.any():
-        return {"kind": "none", "delta_e": 0.0, "dL": 0.0, "da": 0.0, "db": 0.0, "detail": 0.0}
-    d = result.dlab[region]
-    mean = d.mean(axis=0)
-    colour_mean = float(np.linalg.norm(mean))  # coherent (global) shift
-    colour_abs = float(result.colour[region].mean())  # includes incoherent (geometric) change
-    detail = float(result.detail[region].mean())
-    prof = {
-        "delta_e": colour_abs,
-        "shift": colour_mean,
-        "dL": float(mean[0]),
-        "da": float(mean[1]),
-        "db": float(mean[2]),
-        "detail": detail,
-    }
-    coherent = colour_mean / max(colour_abs, 1e-6)
-    if abs(detail) * 1.5 > colour_abs and abs(detail) > 1.0:
-        kind = "blur" if detail < 0 else "noise"
-    elif coherent >= 0.55:
-        kind = "colour"
-    elif colour_abs > 2.0:
-        kind = "geometry"
-    else:
-        kind = "mixed"
-    prof["kind"] = kind
-    return prof

@@ -20,7 +20,7 @@ class RegionInfo:
     name: str
     coverage: float = 0.0
     share: float = 0.0
-    profile: dict = field(default_factory=dict)  # see diffmask.change_profile
+    profile: dict = field(default_factory=dict)  # see profiles.change_profiles
     description: str = ""
     artifacts: list[str] = field(default_factory=list)
 

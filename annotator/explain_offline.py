@@ -3,7 +3,7 @@
 The text is assembled from what was measured, not from a fixed sentence: the chosen
 regions (strongest first) with how much of each is affected, what the pair shows there
 (colour shift and its direction, lost or added detail, changed geometry, from
-``diffmask.change_profile``), and the concept tree's artifact cues for those regions that
+``profiles.change_profiles``), and the concept tree's artifact cues for those regions that
 match the measured change (a cue that does not match is offered as something to check,
 never as a match). Regions showing the same kind of change are described together, so
 the text does not repeat one clause per region; a closing sentence says what the

@@ -4,7 +4,9 @@ For every tree node present in the face: ``coverage`` = share of the node hit by
 artifact, ``share`` = share of the artifact inside the node. Atomic concepts are
 chosen when the artifact covers enough of them, or when enough of the artifact lies
 in them (and it still covers a little of them); then, bottom-up, a parent replaces its
-children when most of its (present) children are chosen (the published rule).
+children when most of its (present) children are chosen (the published rule), and a grouping
+parent above the anchors (``eyes``, ``cheeks``, ``face``) only when at least two are: a turned
+face that shows one eye keeps ``left_eye``, not ``eyes``.
 ``artifact_regions`` lists the chosen ids, strongest (largest share) first.
 
 Defaults were tuned on ``fifa-data forge`` output (seed 7); see docs/annotator.md.
@@ -126,7 +128,11 @@ def select_regions(regions: FaceRegions, mask: np.ndarray, config: RegionSelectC
         if not hit:
             continue
         frac = len(hit) / len(present)
-        if frac > config.parent_fraction and (len(hit) >= 2 or len(present) == 1):
+        # A grouping parent above the anchors (eyes, cheeks, face ...) needs two chosen children: with
+        # one (a turned face shows only the left eye) it would lose the side. At or below an anchor,
+        # a single present child may roll up (left_iris alone -> left_eye).
+        grouping = tree.anchor_of(node.id) is None
+        if frac > config.parent_fraction and (len(hit) >= 2 or (len(present) == 1 and not grouping)):
             chosen.difference_update(hit)
             chosen.add(node.id)
     ordered = sorted(chosen, key=lambda n: (-hits[n].share if n in hits else 0.0, n))

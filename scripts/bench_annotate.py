@@ -1,14 +1,18 @@
 #!/usr/bin/env python
 """Benchmarks of `fifa-annotate` (numbers go to docs/annotator.md).
 
-    python scripts/bench_annotate.py accuracy [--seed 11 --n 80]
+    python scripts/bench_annotate.py accuracy [--seed 11 21 31 --n 80 --sets forge lfw heldout]
+    python scripts/bench_annotate.py diffcost [--baseline-rev main]
     python scripts/bench_annotate.py offline  [--rows 400] [--ray]
     python scripts/bench_annotate.py openai   [--rows 320 --latency 0.2 --concurrency 32]
     python scripts/bench_annotate.py memory   [--rows 20000]
     python scripts/bench_annotate.py all
 
 Pairs are forged from the bundled public-domain photos (384 px variants), reused many
-times in the manifest under distinct sample ids.
+times in the manifest under distinct sample ids. ``accuracy`` scores the annotator on forge
+seeds, on the forge with the lfw faces and on scripts/heldout_pairs.py (other edit code), per
+edit kind and encoding, with the re-encoded-only pairs shown as suspected fakes (they must get no
+region); ``diffcost`` times the artifact mask against a git revision in one process.
 """
 
 from __future__ import annotations
@@ -240,28 +244,114 @@ def bench_memory(work: Path, rows: int, workers: int) -> dict:
             "peak_rss_mb_all_processes": round(peak / 2**20), "counts": run["counts"]}
 
 
-def bench_accuracy(work: Path, seed: int, n: int) -> dict:
-    from fifa.annotator.evaluate import evaluate_run
-    from fifa.annotator.run import AnnotateConfig, run_annotation
+def accuracy_set(work: Path, family: str, seed: int, n: int) -> Path:
+    """A forged manifest: ``forge`` (bundled faces), ``lfw`` (forge with the lfw faces at 224 px) or
+    ``heldout`` (scripts/heldout_pairs.py: other edit code, sizes and encodings)."""
     from fifa.annotator.forge import forge
 
-    man = forge(work / f"acc{seed}", n=n, seed=seed)
-    run_annotation(man, work / f"acc{seed}_out", AnnotateConfig(progress=False))
-    ev, _ = evaluate_run(man, work / f"acc{seed}_out")
-    d = ev.to_dict()
-    d["seed"] = seed
-    return d
+    out = work / f"{family}{seed}"
+    if family == "forge":
+        return forge(out, n=n, seed=seed)
+    if family == "lfw":
+        return forge(out, n=n, seed=seed, identities="lfw", identity_size=224)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from heldout_pairs import make
+
+    return make(out, n=n, seed=seed, negatives=max(8, n // 5))
+
+
+def bench_accuracy(work: Path, families: list[str], seeds: list[int], n: int, diff=None) -> dict:
+    """Annotate each set (re-encoded pairs shown as suspected fakes) and score it against its truth."""
+    from fifa.annotator.evaluate import evaluate_run, summarize, suspect_manifest
+    from fifa.annotator.run import AnnotateConfig, run_annotation
+
+    cfg = AnnotateConfig(progress=False) if diff is None else AnnotateConfig(progress=False, diff=diff)
+    sets, pooled = [], {}
+    for family in families:
+        for seed in seeds:
+            man = accuracy_set(work, family, seed, n)
+            out = work / f"{family}{seed}_ann"
+            run_annotation(suspect_manifest(man), out, cfg)
+            ev, samples = evaluate_run(man, out)
+            d = ev.to_dict()
+            d.update(family=family, seed=seed)
+            sets.append(d)
+            s, neg = pooled.setdefault(family, ([], []))
+            s.extend(samples)
+            neg.extend(ev.negative_samples)
+    return {"sets": sets, "pooled": {f: summarize(s, neg).to_dict() for f, (s, neg) in pooled.items()}}
+
+
+def accuracy_tables(acc: dict) -> str:
+    """Markdown: one row per set, then per edit kind and per encoding of each family (pooled)."""
+    def row(name, d):
+        return (f"| {name} | {d['n']} | {d['recall']:.3f} | {d['precision']:.3f} | {d['iou_median']:.3f} | "
+                f"{d.get('empty', 0)} |")
+
+    head = "| {} | n | recall | precision | IoU median | empty masks |\n|---|---|---|---|---|---|"
+    lines = [head.format("set")]
+    for d in acc["sets"]:
+        neg = d.get("negatives") or {}
+        name = f"{d['family']} seed {d['seed']} (re-encoded: {neg.get('with_regions', 0)}/{neg.get('n', 0)} with regions)"
+        lines.append(row(name, d))
+    for fam, d in acc["pooled"].items():
+        lines += ["", f"**{fam}** (pooled): " + (f"re-encoded pairs with a region {d['negatives']['with_regions']}/"
+                                                 f"{d['negatives']['n']}, with a mask {d['negatives']['with_mask']}"
+                                                 if d["negatives"] else ""), "", head.format("edit kind")]
+        lines += [row(m, x) for m, x in d["per_method"].items()]
+        lines += ["", head.format("encoding")] + [row(e, x) for e, x in d["per_encoding"].items()]
+    return "\n".join(lines)
+
+
+def bench_diffcost(work: Path, baseline_rev: str, pairs: int = 60, rounds: int = 5) -> dict:
+    """CPU time of ``artifact_mask`` now and at ``baseline_rev`` (git), in one process, interleaved."""
+    import importlib.util
+
+    import cv2
+
+    from fifa.annotator import diffmask as now
+    from fifa.annotator.worker import keep_freed_memory
+    from fifa.concept_tree.imageio import load_rgb
+
+    keep_freed_memory()  # as in a worker
+    cv2.setNumThreads(1)
+    repo = Path(__file__).resolve().parents[1]
+    src = subprocess.run(["git", "-C", str(repo), "show", f"{baseline_rev}:annotator/diffmask.py"],
+                         capture_output=True, text=True, check=True).stdout
+    (work / "diffmask_baseline.py").write_text(src)
+    spec = importlib.util.spec_from_file_location("diffmask_baseline", work / "diffmask_baseline.py")
+    base = importlib.util.module_from_spec(spec)
+    sys.modules["diffmask_baseline"] = base
+    spec.loader.exec_module(base)
+    rows = forged_384(work, n=3 * pairs)[:pairs]
+    imgs = [(load_rgb(r["image_path"]), load_rgb(r["source_path"])) for r in rows]
+    mods = {"baseline": base, "now": now}
+    prep = {k: [m.prepare_source(s, m.DiffConfig()) for _, s in imgs] for k, m in mods.items()}
+    cpu = {k: 0.0 for k in mods}
+    for r in range(rounds):
+        for i, (f, s) in enumerate(imgs):
+            for k in (("baseline", "now") if (r + i) % 2 == 0 else ("now", "baseline")):
+                t0 = time.process_time()
+                mods[k].artifact_mask(f, s, mods[k].DiffConfig(), prep[k][i])
+                cpu[k] += time.process_time() - t0
+    n = rounds * len(imgs)
+    return {"baseline_rev": baseline_rev, "pairs": len(imgs), "rounds": rounds,
+            "cpu_ms_per_pair": {k: round(1000 * v / n, 2) for k, v in cpu.items()},
+            "ratio_now_over_baseline": round(cpu["now"] / cpu["baseline"], 3), "load_avg_1min": os.getloadavg()[0]}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["accuracy", "offline", "openai", "memory", "all"])
+    ap.add_argument("what", choices=["accuracy", "diffcost", "offline", "openai", "memory", "all"])
     ap.add_argument("--rows", type=int, default=None)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--seed", type=int, nargs="*", default=[11, 21, 31])
     ap.add_argument("--n", type=int, default=80)
+    ap.add_argument("--sets", nargs="*", default=["forge", "lfw", "heldout"], choices=["forge", "lfw", "heldout"],
+                    help="accuracy: which data (forge seeds, forge with lfw faces, the held-out generator)")
+    ap.add_argument("--baseline-rev", default="main", help="diffcost: git revision of the baseline diffmask.py")
     ap.add_argument("--ray", action="store_true", help="offline: also time --executor ray (local cluster)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     a = ap.parse_args()
@@ -269,7 +359,10 @@ def main() -> None:
     result = {"machine": machine()}
     try:
         if a.what in ("accuracy", "all"):
-            result["accuracy"] = [bench_accuracy(work, s, a.n) for s in a.seed]
+            result["accuracy"] = bench_accuracy(work, a.sets, a.seed, a.n)
+            print(accuracy_tables(result["accuracy"]), file=sys.stderr)
+        if a.what in ("diffcost", "all"):
+            result["diffcost"] = bench_diffcost(work, a.baseline_rev, pairs=a.rows or 60)
         if a.what in ("offline", "all"):
             result["offline"] = bench_offline(work, a.rows or 400, a.workers, ray=a.ray)
         if a.what in ("openai", "all"):

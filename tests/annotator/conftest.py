@@ -16,11 +16,12 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture(scope="session")
 def forged(tmp_path_factory) -> Path:
-    """A small forged dataset (seed 3): manifest.parquet with truth, images, masks."""
-    from fifa.annotator.forge import forge
+    """A small forged dataset (seed 3): manifest.parquet with truth, images, masks. The strong edit
+    kinds only and no JPEG pairs: pipeline tests need fakes whose every edit is found."""
+    from fifa.annotator.forge import STRONG, forge
 
     d = tmp_path_factory.mktemp("forged")
-    return forge(d, n=16, seed=3)
+    return forge(d, n=16, seed=3, kinds=STRONG, jpeg_pair_fraction=0.0)
 
 
 @pytest.fixture()
