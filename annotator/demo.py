@@ -11,12 +11,13 @@ from pathlib import Path
 DEMO_BASES = ("crop1.9_384", "crop1.9_384_mirror", "crop2.6_384")
 
 
-def demo_manifest(folder: str | Path, n: int = 12, seed: int = 0) -> Path:
-    """``folder/manifest.parquet`` of forged demo pairs (made once, reused when present)."""
+def demo_manifest(folder: str | Path, n: int = 12, seed: int = 0, identities: str = "bundled") -> Path:
+    """``folder/manifest.parquet`` of forged demo pairs (made once, reused when present); ``identities``
+    as :func:`fifa.annotator.forge.forge` (``all`` adds scikit-image's lfw faces: many identities)."""
     from .forge import forge
 
     folder = Path(folder)
     man = folder / "manifest.parquet"
     if man.is_file():
         return man
-    return forge(folder, n=n, seed=seed, base_tags=DEMO_BASES)
+    return forge(folder, n=n, seed=seed, base_tags=DEMO_BASES, identities=identities)
