@@ -149,6 +149,18 @@ def _grid_step(shape) -> int:
     return max(1, int(round(np.sqrt(shape[0] * shape[1] / 10000.0))))
 
 
+def _count_at_or_above(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``searchsorted(edges, values, side="right")`` for a few sorted edges, as uint8: one comparison
+    per edge (a tenth of the time of a binary search per pixel)."""
+    out = np.zeros(values.shape, np.uint8)
+    for e in np.asarray(edges, np.float64):
+        t = values.dtype.type(e)  # the smallest value of the array's type that is >= e: same result as in float64
+        if t < e:
+            t = np.nextafter(t, values.dtype.type(np.inf))
+        out += values >= t
+    return out
+
+
 def prepare_source(source: np.ndarray, config: DiffConfig = DiffConfig()) -> dict:
     """What the difference map needs from the source alone (reusable for every fake of one source):
     its Lab channels, detail energy, and the texture class of every pixel (with the grid samples
@@ -162,7 +174,7 @@ def prepare_source(source: np.ndarray, config: DiffConfig = DiffConfig()) -> dic
     tex = cv2.sqrt(cv2.GaussianBlur(energy, (0, 0), config.rms_sigma * scale))
     g = _grid_step(source.shape)
     edges = np.unique(np.quantile(tex[::g, ::g], config.texture_classes)) if config.texture_classes else np.zeros(0)
-    classes = np.searchsorted(edges, tex, side="right").astype(np.uint8)
+    classes = _count_at_or_above(tex, edges)
     cg = classes[::g, ::g].ravel()
     order = np.argsort(cg, kind="stable")
     bounds = np.searchsorted(cg[order], np.arange(len(edges) + 2))

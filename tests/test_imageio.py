@@ -110,3 +110,50 @@ def test_bytes_input(astronaut_rgb):
     buf = io.BytesIO()
     Image.fromarray(astronaut_rgb).save(buf, format="PNG")
     assert np.array_equal(load_rgb(buf.getvalue()), astronaut_rgb)
+
+
+def test_fast_decode_gives_pillows_pixels(tmp_path):
+    """The OpenCV fast path (plain 8-bit RGB JPEG/PNG) returns exactly what the Pillow path returns, and
+    every other case (16-bit, EXIF rotation, alpha, truncation) still goes through Pillow's rules."""
+    import io
+
+    import cv2
+    from PIL import Image, ImageOps
+
+    from fifa.concept_tree import imageio
+    from fifa.concept_tree.imageio import ImageError, load_rgb
+
+    rng = np.random.default_rng(0)
+    rgb = (rng.random((48, 64, 3)) * 255).astype(np.uint8)
+    rgb[10:30, 10:40] = (200, 40, 90)
+    files = {}
+    for q in (60, 95):
+        b = io.BytesIO()
+        Image.fromarray(rgb).save(b, "JPEG", quality=q)
+        files[f"q{q}.jpg"] = b.getvalue()
+    b = io.BytesIO()
+    Image.fromarray(rgb).save(b, "PNG")
+    files["rgb.png"] = b.getvalue()
+    files["rgb16.png"] = cv2.imencode(".png", (rgb.astype(np.uint16) * 257 + 3)[:, :, ::-1])[1].tobytes()
+    b = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated: the fast path must leave it to Pillow
+    Image.fromarray(rgb).save(b, "JPEG", quality=90, exif=exif)
+    files["rot.jpg"] = b.getvalue()
+    b = io.BytesIO()
+    Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 128, np.uint8)])).save(b, "PNG")
+    files["rgba.png"] = b.getvalue()
+    taken = []
+    real = imageio._decode_plain_rgb
+    imageio._decode_plain_rgb = lambda im, data: taken.append(1) or real(im, data)
+    try:
+        for name, data in files.items():
+            ref = imageio._to_rgb(ImageOps.exif_transpose(Image.open(io.BytesIO(data))))
+            got = load_rgb(data)
+            assert got.shape == ref.shape and np.array_equal(got, ref), name
+    finally:
+        imageio._decode_plain_rgb = real
+    assert len(taken) == len(files)
+    with pytest.raises(ImageError) as e:
+        load_rgb(files["q95.jpg"][: len(files["q95.jpg"]) // 2])
+    assert e.value.code == "truncated"

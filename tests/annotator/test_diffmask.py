@@ -194,3 +194,16 @@ def test_profiles_of_an_empty_mask_are_none(face384):
     res = artifact_mask(face384.copy(), face384)
     prof = change_profiles(res, _labels((slice(0, 10), slice(0, 10))), {"a": [0], "b": [1]})
     assert {p["kind"] for p in prof.values()} == {"none"}
+
+
+def test_class_counting_equals_a_binary_search():
+    """The texture classes of ``prepare_source`` (one comparison per edge) equal numpy's searchsorted,
+    values equal to an edge (float32 against float64 edges) included."""
+    from fifa.annotator.diffmask import _count_at_or_above
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        v = rng.random((40, 50)).astype(np.float32)
+        e = np.unique(np.quantile(v, rng.random(rng.integers(0, 7))))
+        v.ravel()[: len(e)] = e
+        assert np.array_equal(_count_at_or_above(v, e), np.searchsorted(e, v, side="right").astype(np.uint8))
