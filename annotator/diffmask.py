@@ -127,7 +127,7 @@ def align_pair(fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffCo
 
 
 def _lab(img: np.ndarray, sigma: float) -> np.ndarray:
-    f = img.astype(np.float32) * (1.0 / 255.0)
+    f = np.multiply(img, np.float32(1.0 / 255.0), dtype=np.float32)  # one pass (same values as astype, then scale)
     if sigma > 0:
         f = cv2.GaussianBlur(f, (0, 0), sigma)
     return cv2.cvtColor(f, cv2.COLOR_RGB2Lab)
