@@ -22,6 +22,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 tests
 
+# every benchmark on generated data, one table of figures and ratios against baselines of the same run
+# (about 30 min on 2 cores; `scripts/bench_all.py --quick` for a smoke run): bench_out/all/bench.{md,json}
+bench: $(STAMP)
+	$(BIN)/python scripts/bench_all.py
+
 bench-segment: $(STAMP)
 	$(BIN)/python scripts/bench_segment.py
 

@@ -157,19 +157,26 @@ def run_cli(args: list[str], env: dict | None = None) -> tuple[float, int, subpr
     return dt, s.peak, subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
 
-def bench_offline(work: Path, rows: int, workers: int, ray: bool = False) -> dict:
+OFFLINE_CASES = {  # label -> extra command-line options
+    "source-cache": [], "ffpp-like-5-per-source": [], "no-cache": [],
+    "source-cache-ray": ["--executor", "ray"],  # the same rows on a local Ray cluster
+    "source-cache-1-worker": [],  # the same rows on one worker: the scaling baseline
+}
+
+
+def bench_offline(work: Path, rows: int, workers: int, ray: bool = False, cases: list[str] | None = None) -> dict:
     base = forged_384(work)
     res = {}
-    cases = [("source-cache", []), ("ffpp-like-5-per-source", []), ("no-cache", [])]
-    cases += [("source-cache-ray", ["--executor", "ray"])] if ray else []
-    for label, extra in cases:
+    names = cases or ["source-cache", "ffpp-like-5-per-source", "no-cache"] + (["source-cache-ray"] if ray else [])
+    for label, extra in ((n, OFFLINE_CASES[n]) for n in names):
         if label.startswith("ffpp"):
             man = ffpp_like(base, rows, 5, work, work / f"offline_{label}.parquet")
         else:
             man = replicate(base, rows, work / f"offline_{label}.parquet")
         out = work / f"off_{label}"
         env = {"FIFA_SEGMENT_CACHE": "0"} if label == "no-cache" else {}
-        dt, peak, p = run_cli(["run", "--manifest", str(man), "--out", str(out), "--workers", str(workers),
+        n_workers = 1 if label.endswith("-1-worker") else workers
+        dt, peak, p = run_cli(["run", "--manifest", str(man), "--out", str(out), "--workers", str(n_workers),
                                "--no-progress", *extra], env)
         run = json.loads((out / "run.json").read_text())
         inv = run["invocations"][-1]
@@ -177,7 +184,7 @@ def bench_offline(work: Path, rows: int, workers: int, ray: bool = False) -> dic
         res[label] = {"rows": rows, "wall_s": round(dt, 2), "run_rows_per_s": inv["rows_per_s"],
                       "wall_rows_per_s": round(rows / dt, 1), "cpu_s_all_processes": round(cpu, 1),
                       "cpu_ms_per_row": round(1000 * cpu / rows, 1),
-                      f"rows_per_s_if_{workers}_dedicated_cores": round(rows / (cpu / workers), 1),
+                      "workers": n_workers, "rows_per_s_if_dedicated_cores": round(rows / (cpu / n_workers), 1),
                       "load_avg_1min_after": os.getloadavg()[0], "peak_rss_mb": round(peak / 2**20)}
     return res
 
@@ -353,6 +360,9 @@ def main() -> None:
                     help="accuracy: which data (forge seeds, forge with lfw faces, the held-out generator)")
     ap.add_argument("--baseline-rev", default="main", help="diffcost: git revision of the baseline diffmask.py")
     ap.add_argument("--ray", action="store_true", help="offline: also time --executor ray (local cluster)")
+    ap.add_argument("--cases", nargs="*", choices=list(OFFLINE_CASES), default=None,
+                    help="offline: which cases (default: source-cache, ffpp-like-5-per-source, no-cache)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the result to this file")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fifa-bench-"))
@@ -364,7 +374,7 @@ def main() -> None:
         if a.what in ("diffcost", "all"):
             result["diffcost"] = bench_diffcost(work, a.baseline_rev, pairs=a.rows or 60)
         if a.what in ("offline", "all"):
-            result["offline"] = bench_offline(work, a.rows or 400, a.workers, ray=a.ray)
+            result["offline"] = bench_offline(work, a.rows or 400, a.workers, ray=a.ray, cases=a.cases)
         if a.what in ("openai", "all"):
             result["openai"] = bench_openai(work, a.rows or 320, a.latency, a.concurrency, a.workers)
         if a.what in ("memory", "all"):
@@ -373,6 +383,9 @@ def main() -> None:
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result, indent=2))
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

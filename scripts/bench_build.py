@@ -55,7 +55,8 @@ def synthesise(seed_ann: Path, n: int, out: Path, shard_rows: int = 5000) -> Pat
     group = pa.array([f"g{i // 5:06d}" for i in k])
     ident = pa.array([f"g{i // 5:06d}|g{(i // 5 + 1) % (n // 5 + 1):06d}" if i % 50 == 1 else None for i in k])
     rows = rows.set_column(rows.schema.get_field_index("sample_id"), "sample_id", sid)
-    rows = rows.set_column(rows.schema.get_field_index("group"), "group", group).append_column("identities", ident)
+    rows = rows.set_column(rows.schema.get_field_index("group"), "group", group)
+    rows = rows.set_column(rows.schema.get_field_index("identities"), "identities", ident)
     d = out / "annotations"
     d.mkdir(parents=True, exist_ok=True)
     for j, s in enumerate(range(0, n, shard_rows)):
@@ -106,6 +107,7 @@ def main() -> None:
     ap.add_argument("--annotations", type=int, default=100_000)
     ap.add_argument("--small", type=int, default=7300, help="annotations of the baseline run (~100k rows)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/bench_build"))
+    ap.add_argument("--json", type=Path, default=None, help="also write the result to this file")
     a = ap.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
     seed = seed_annotations(a.work)
@@ -120,6 +122,8 @@ def main() -> None:
     results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "load_avg": os.getloadavg()}
     print(json.dumps(results, indent=2))
+    if a.json:
+        a.json.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -116,6 +116,7 @@ def main() -> None:
     ap.add_argument("--max-side", type=int, default=256, help="side of the site images")
     ap.add_argument("--page-size", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--json", type=Path, default=None, help="also write the result to this file")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         build = make_build(Path(tmp) / "build", args.samples, args.side)
@@ -142,6 +143,8 @@ def main() -> None:
         except Exception as e:  # no Chromium: the build numbers still stand
             print(f"browser timing skipped: {e}", file=sys.stderr)
     print(json.dumps(out, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":
