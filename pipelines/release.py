@@ -41,6 +41,10 @@ CONFIGS = {
     "annotations": ({s: f"annotations/{s}*.parquet" for s in ("train", "validation", "test")}, AGE_RECORD_SCHEMA),
 }
 UNIT_ROWS = 1000
+#: What a shard file holds beyond its rows' bytes, reserved when planning cuts: the footer (schema with the
+#: ``datasets`` features metadata) per file, and page headers / length prefixes per unit (a row group).
+FILE_OVERHEAD_BYTES = 64 * 1024
+UNIT_OVERHEAD_BYTES = 4 * 1024
 
 
 class ReleaseError(ValueError):
@@ -98,8 +102,12 @@ def _unit_sizes(files: list[Path], unit_rows: int, embed: bool, image_root: Path
 
 
 def _shards(sizes: list[int], limit: int) -> list[list[int]]:
+    """Consecutive units per shard so that a shard's file stays within ``limit`` bytes (a single unit
+    larger than that gets a shard of its own)."""
+    limit = max(limit - FILE_OVERHEAD_BYTES, limit // 2)
     groups, cur, acc = [], [], 0
     for i, s in enumerate(sizes):
+        s = int(s * 1.01) + UNIT_OVERHEAD_BYTES  # incompressible image bytes can grow a little
         if cur and acc + s > limit:
             groups.append(cur)
             cur, acc = [], 0

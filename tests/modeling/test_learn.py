@@ -8,7 +8,7 @@ all verdicts, classes that all parse, region answers in the words of the referen
 
 from __future__ import annotations
 
-from conftest import MICRO
+from micro_config import MICRO
 from fifa.benchmarks.scoring import score
 from fifa.modeling.config import load_config
 from fifa.modeling.submit import predict_bench

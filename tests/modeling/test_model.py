@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import MICRO
+from micro_config import MICRO
 from fifa.cli_utils import UserError
 from fifa.modeling.collate import Collator, Encoder, InstructDataset
 from fifa.modeling.config import load_config

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MICRO
+from micro_config import MICRO
 from fifa.modeling.logs import read_metrics
 
 BIN = Path(sys.executable).parent

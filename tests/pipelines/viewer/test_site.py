@@ -197,7 +197,8 @@ def _cli(*args):
 def test_cli(build_dir, tmp_path):
     r = _cli("view", str(build_dir), "--out", str(tmp_path / "site"), "--page-size", "3", "--max-side", "64")
     assert r.returncode == 0, r.stderr
-    assert "11 samples (build) on 4 pages" in r.stdout and "1 without an image" in r.stdout
+    warnings = {k: s["warnings"] for k, s in site_samples(tmp_path / "site").items() if s["warnings"]}
+    assert "11 samples (build) on 4 pages" in r.stdout and "1 without an image" in r.stdout, (r.stdout, warnings)
     from PIL import Image
 
     assert max(Image.open(next((tmp_path / "site" / "img").iterdir())).size) == 64
