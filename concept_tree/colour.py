@@ -7,6 +7,7 @@ Everything here works on small arrays without BLAS calls (a worker process runs 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import cv2
@@ -31,12 +32,20 @@ class ColourModel:
         return ColourModel(self.mean[1:], _inv_small(cov), self.luma, cov)
 
     def distance(self, pixels: np.ndarray) -> np.ndarray:
-        """Mahalanobis distance of (..., k) pixels (elementwise: no BLAS call per image)."""
+        """Mahalanobis distance of (..., k) pixels. OpenCV applies the matrix per pixel in one
+        pass (no BLAS call per image; numpy's small-axis products cost a pass per entry)."""
         x = np.asarray(pixels, dtype=np.float32)
         k = len(self.mean)
-        d = [x[..., i] - np.float32(self.mean[i]) for i in range(k)]
-        q = sum(np.float32(self.inv_cov[i, j]) * d[i] * d[j] for i in range(k) for j in range(k))
-        return np.sqrt(np.maximum(q, 0.0))
+        if x.size == 0:  # OpenCV refuses empty arrays
+            return np.zeros(x.shape[:-1], np.float32)
+        d = x.reshape(-1, 1, k) - self.mean.astype(np.float32)
+        q = cv2.transform(cv2.transform(d, self.inv_cov.astype(np.float32)) * d, _ones(k))
+        return np.sqrt(np.maximum(q, 0.0, out=q), out=q).reshape(x.shape[:-1])
+
+
+@lru_cache(maxsize=4)
+def _ones(k: int) -> np.ndarray:
+    return np.ones((1, k), np.float32)
 
 
 def _inv_small(m: np.ndarray) -> np.ndarray:
@@ -63,16 +72,15 @@ def fit_colour(samples: np.ndarray, floor: float, dims=(1, 2), max_samples: int 
     y = s[:, 0]
     lo, hi = np.partition(y, [len(y) // 20, len(y) * 97 // 100])[[len(y) // 20, len(y) * 97 // 100]]
     s = s[(y >= lo) & (y <= hi)]
-    x = s[:, list(dims)]
-    keep = np.ones(len(x), bool)
+    x = np.ascontiguousarray(s[:, list(dims)])
+    keep = slice(None)
     k = len(dims)
     for _ in range(2):
-        if keep.sum() < 10:
-            return None
         xs = x[keep]
-        mean = xs.mean(axis=0)
-        c = xs - mean
-        cov = np.array([[float((c[:, i] * c[:, j]).mean()) for j in range(k)] for i in range(k)]) + np.eye(k) * floor**2
+        if len(xs) < 10:
+            return None
+        cov, mean = cv2.calcCovarMatrix(xs, None, cv2.COVAR_NORMAL | cv2.COVAR_ROWS | cv2.COVAR_SCALE)
+        cov, mean = cov + np.eye(k) * floor**2, mean.ravel()
         model = ColourModel(mean, _inv_small(cov), 0.0, cov)
         keep = model.distance(x) < 2.5
     y = s[:, 0]
@@ -95,15 +103,21 @@ def skin_model(rgb: np.ndarray, face_labels: np.ndarray, leaf_ids: tuple[str, ..
     if box is not None:
         x0, y0, x1, y1 = box
         rgb, face_labels = rgb[y0:y1, x0:x1], face_labels[y0:y1, x0:x1]
-    lut = np.zeros(len(leaf_ids) + 1, bool)  # label + 1 -> seed? (label -1 -> index 0)
-    lut[[i + 1 for i, k in enumerate(leaf_ids) if k in SKIN_SEED_LEAVES]] = True
-    ys, xs = np.nonzero(lut[face_labels + 1])
+    ys, xs = np.nonzero(_seed_lut(tuple(leaf_ids))[face_labels + 1])
     step = max(1, -(-len(ys) // max_samples))
     samples = cv2.cvtColor(np.ascontiguousarray(rgb[ys[::step], xs[::step]][:, None, :]), cv2.COLOR_RGB2YCrCb)
     samples = samples.reshape(-1, 3).astype(np.float32)
     if len(samples) < 20 or np.std(samples[:, 1:], axis=0).max() < 0.25:  # grey face (or no face skin)
         return None
     return fit_colour(samples, rules.skin_chroma_floor)
+
+
+@lru_cache(maxsize=8)
+def _seed_lut(leaf_ids: tuple[str, ...]) -> np.ndarray:
+    """label + 1 -> is a skin seed leaf (label -1 -> index 0)."""
+    lut = np.zeros(len(leaf_ids) + 1, bool)
+    lut[[i + 1 for i, k in enumerate(leaf_ids) if k in SKIN_SEED_LEAVES]] = True
+    return lut
 
 
 def is_grey(ycrcb_grid: np.ndarray, rules: OutsideFaceRules) -> bool:

@@ -7,6 +7,7 @@ so nothing here is downloaded or hand-copied.
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -131,16 +132,21 @@ def mesh_topology() -> MeshTopology:
     )
 
 
+@lru_cache(maxsize=1)
+def _eye_loops() -> tuple[np.ndarray, np.ndarray]:
+    topo = mesh_topology()
+    return np.asarray(topo.right_eye, dtype=np.intp), np.asarray(topo.left_eye, dtype=np.intp)
+
+
 def eye_frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Origin (between the eye centres), unit axes (x: towards the subject's left, y: down) and scale (IOD)."""
-    topo = mesh_topology()
-    r = points[list(topo.right_eye)].mean(axis=0)
-    l = points[list(topo.left_eye)].mean(axis=0)
+    right, left = _eye_loops()  # index arrays made once: this runs several times per face
+    r = points[right].mean(axis=0)
+    l = points[left].mean(axis=0)
     x = l - r
-    iod = float(np.linalg.norm(x))
+    iod = math.sqrt(x[0] * x[0] + x[1] * x[1])
     x = x / max(iod, 1e-9)
-    y = np.array([-x[1], x[0]])
-    axes = np.stack([x, y])
+    axes = np.array([[x[0], x[1]], [-x[1], x[0]]])
     return (r + l) / 2, axes, iod
 
 

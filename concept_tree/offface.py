@@ -22,6 +22,7 @@ label and the background label of its cell.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 import cv2
 import numpy as np
@@ -93,11 +94,11 @@ class FaceFrame:
     face: np.ndarray  # face oval on the grid
     dist_out: np.ndarray  # distance to the face (IOD), 0 inside
 
-    @property
-    def a(self) -> np.ndarray:
+    @cached_property
+    def a(self) -> np.ndarray:  # cached: read by most rules of a face
         return np.abs(self.u)
 
-    @property
+    @cached_property
     def left(self) -> np.ndarray:
         return self.u >= 0
 
@@ -131,10 +132,24 @@ def face_frame(landmarks: np.ndarray, image_size: tuple[int, int], face_full: np
         side_pts = oval_uv[sel]
         order = np.argsort(side_pts[:, 1])
         half[side_mask] = np.interp(v[side_mask], side_pts[order, 1], np.abs(side_pts[order, 0]))
-    face = _block_any(face_full, step)
+    face = _face_cells(face_full, step, u.shape)
     dist_out = cv2.distanceTransform((~face).astype(np.uint8), cv2.DIST_L2, 3) * (step / iod)
     return FaceFrame(step, u.shape, u, v, np.abs(u) - half, float(oval_uv[:, 1].min()), float(oval_uv[:, 1].max()),
                      iod, origin, axes, face, dist_out)  # fmt: skip
+
+
+def _face_cells(face_full: np.ndarray, step: int, shape: tuple[int, int]) -> np.ndarray:
+    """:func:`_block_any` of the face mask, worked out on the blocks around the face only (the
+    rest of the image holds no face pixel)."""
+    x, y, bw, bh = cv2.boundingRect(face_full.view(np.uint8))
+    out = np.zeros(shape, bool)
+    if bw == 0 or bh == 0:
+        return out
+    gx0, gy0 = x // step, y // step
+    window = face_full[gy0 * step: -(-(y + bh) // step) * step, gx0 * step: -(-(x + bw) // step) * step]
+    cells = _block_any(window, step)
+    out[gy0: gy0 + cells.shape[0], gx0: gx0 + cells.shape[1]] = cells
+    return out
 
 
 def _block_any(mask: np.ndarray, step: int) -> np.ndarray:
@@ -172,7 +187,8 @@ class _Codes(dict):
         return np.where(left, self[f"left_{base}"], self[f"right_{base}"]).astype(np.int16)
 
 
-def _codes(leaf_ids) -> _Codes:
+@lru_cache(maxsize=8)
+def _codes(leaf_ids: tuple[str, ...]) -> _Codes:
     return _Codes({k: np.int16(i) for i, k in enumerate(leaf_ids)})
 
 
@@ -219,12 +235,20 @@ def _compose(fr: FaceFrame, pairs: list, default) -> np.ndarray:
 
 def _finish(person_code, bg, fr: FaceFrame, person, face_full, rules, image_size, also_person=None) -> np.ndarray:
     """Full-resolution labels: the person code where the person map (or ``also_person``, cells)
-    says person, else the background code."""
+    says person, else the background code; face pixels unlabelled. Each grid is upsampled on its
+    own (contiguous single-channel passes) and the person code copied over the background's."""
     h, w = image_size
-    extra = also_person if also_person is not None else np.zeros(fr.shape, bool)
-    both = _upsample(np.dstack([person_code, bg, extra]).astype(np.uint8), fr.step, (h, w))  # leaf codes < 256
-    is_person = (person >= rules.person_threshold) if person is not None else np.zeros((h, w), bool)
-    out = np.where(is_person | (both[..., 2] > 0), both[..., 0], both[..., 1]).astype(np.int16)
+    out = np.ascontiguousarray(_upsample(bg.astype(np.int16), fr.step, (h, w)))  # the label map: contiguous
+    if person is not None:
+        is_person = person >= rules.person_threshold
+        if also_person is not None and also_person.any():
+            is_person |= _upsample(also_person.view(np.uint8), fr.step, (h, w)).view(bool)
+    elif also_person is not None:
+        is_person = _upsample(also_person.view(np.uint8), fr.step, (h, w)).view(bool)
+    else:
+        is_person = None
+    if is_person is not None:
+        np.copyto(out, _upsample(person_code.astype(np.int16), fr.step, (h, w)), where=is_person)
     out[face_full] = UNLABELLED
     return out
 
@@ -243,7 +267,7 @@ def outside_face_labels(
     background; the full-resolution person mask then picks between the two.
     """
     fr = face_frame(landmarks, image_size, face_full)
-    code = _codes(leaf_ids)
+    code = _codes(tuple(leaf_ids))
     v, a = fr.v, fr.a
     ear_band = (v >= rules.ear_top_v) & (v <= rules.ear_bottom_v)
     ear = ear_band & (fr.lateral < rules.ear_width)
@@ -324,7 +348,7 @@ def evidence_outside_labels(
     skin = None if is_grey(grid, rules) else skin_model(rgb, face_labels, leaf_ids, rules, box=box)
     if skin is None:
         return outside_face_labels(landmarks, (h, w), person, face_full, leaf_ids, rules), {"mode": "geometry"}
-    code = _codes(leaf_ids)
+    code = _codes(tuple(leaf_ids))
     pgrid = _to_grid(np.asarray(person, dtype=np.float32), fr.step, fr.shape) >= rules.person_threshold
     pgrid &= ~fr.face
     v, a = fr.v, fr.a

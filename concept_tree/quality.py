@@ -51,7 +51,7 @@ def oval_polygon_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarr
     m = np.zeros(shape[:2], np.uint8)
     pts = np.round(np.asarray(landmarks)[list(mesh_topology().face_oval), :2] * 16).astype(np.int32)
     cv2.fillPoly(m, [pts], 1, lineType=cv2.LINE_8, shift=4)
-    return m.astype(bool)
+    return m.view(bool)  # 0/1 bytes: a bool view, no copy
 
 
 def oval_coverage(face: np.ndarray, landmarks: np.ndarray) -> tuple[float, float]:

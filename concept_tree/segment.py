@@ -12,6 +12,7 @@ The default backend is MediaPipe FaceMesh (478 points with iris) plus SelfieSegm
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -52,6 +53,7 @@ def check_backend(name: str) -> None:
         check_available()
 
 
+@lru_cache(maxsize=1)
 def leaf_ids() -> tuple[str, ...]:
     """Atomic concepts in tree order: label ``k`` of a label map is ``leaf_ids()[k]``."""
     return tuple(n.id for n in load_tree().leaves())
@@ -126,7 +128,8 @@ def with_outside_face(
                                                   regions.leaf_ids, rules, pose)  # fmt: skip
     else:
         outside, report = outside_face_labels(regions.landmarks, (h, w), person, face_full, regions.leaf_ids, rules), {"mode": "geometry"}
-    labels = np.where(face_full, regions.label_map, outside).astype(np.int16)
+    labels = outside  # a fresh array: face pixels copied in place, no second full-size array
+    np.copyto(labels, regions.label_map, where=face_full)
     meta = dict(regions.meta, outside_face=report["mode"], outside_face_report=report)
     return replace(regions, label_map=labels, meta=meta)
 

@@ -400,8 +400,14 @@ def _load_cached(path: Path) -> ConceptTree:
         raise TreeError(f"{path}: {e}") from e
 
 
+@functools.lru_cache(maxsize=1)
+def _default_tree() -> ConceptTree:
+    return _load_cached(_default_path().expanduser().resolve())
+
+
 def load_tree(path: str | Path | None = None) -> ConceptTree:
     """Load (once per resolved path) and validate a concept tree; default: the packaged FICT."""
-    p = Path(path) if path is not None else _default_path()
-    return _load_cached(p.expanduser().resolve())
+    if path is None:  # the packaged file does not move: skip resolving its path (per-image callers)
+        return _default_tree()
+    return _load_cached(Path(path).expanduser().resolve())
 
