@@ -26,18 +26,19 @@ per face the vertices are placed by one weighted sum and each concept is filled 
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 
 import cv2
 import numpy as np
-from scipy import ndimage
-
 from .mesh_topology import mesh_reference, mesh_topology
 
 _DATA = "data/face_atlas"
+_OUTLINE_PARAMS = (0.5, 4.0)  # tolerance, max_edge (cells) of the shipped outlines
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ def _vote(labels: np.ndarray, n: int, sigma_cells: float, inside: np.ndarray, al
 def _nearest_fill(target: np.ndarray, fill: np.ndarray, values: np.ndarray, source: np.ndarray) -> None:
     """``target[fill]`` = ``values`` at the nearest ``source`` cell (in place)."""
     if fill.any() and source.any():
+        from scipy import ndimage  # build time only: the import costs a worker ~0.25 s CPU
+
         iy, ix = ndimage.distance_transform_edt(~source, return_distances=False, return_indices=True)
         target[fill] = values[iy[fill], ix[fill]]
 
@@ -155,7 +158,8 @@ def build_atlas(params: AtlasParams = AtlasParams()) -> Atlas:
 
 
 def save_atlas(atlas: Atlas, stem) -> None:
-    """Write ``stem.png`` (labels) and ``stem.json`` (names, origin, step)."""
+    """Write ``stem.png`` (labels), ``stem.json`` (names, origin, step) and ``stem_outlines.npz``
+    (the outlines the segmentation draws, :func:`save_outlines`)."""
     from pathlib import Path
 
     stem = Path(stem)
@@ -167,6 +171,7 @@ def save_atlas(atlas: Atlas, stem) -> None:
         "step": atlas.step,
     }
     stem.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    save_outlines(atlas, stem.with_name(stem.name + "_outlines.npz"))
 
 
 @dataclass(frozen=True)
@@ -182,12 +187,19 @@ class AtlasOutlines:
     corners: np.ndarray  # (V, 3) mesh vertex ids of that triangle
     group_depth: np.ndarray  # (G, 468): mean depth of each group's outer loop = group_depth @ depth
 
+    @cached_property
+    def _columns(self) -> tuple[np.ndarray, ...]:
+        """Weights and corner ids as contiguous columns (a gather from a contiguous vector each)."""
+        return tuple(np.ascontiguousarray(self.weights[:, k]) for k in range(3)) + tuple(
+            np.ascontiguousarray(self.corners[:, k]).astype(np.intp) for k in range(3))
+
     def place(self, mesh: np.ndarray) -> np.ndarray:
         """Vertex positions (V, 2) for mesh vertex positions (468, 2)."""
-        w, c = self.weights, self.corners
-        x = w[:, 0] * mesh[c[:, 0], 0] + w[:, 1] * mesh[c[:, 1], 0] + w[:, 2] * mesh[c[:, 2], 0]
-        y = w[:, 0] * mesh[c[:, 0], 1] + w[:, 1] * mesh[c[:, 1], 1] + w[:, 2] * mesh[c[:, 2], 1]
-        return np.column_stack([x, y])
+        w0, w1, w2, c0, c1, c2 = self._columns
+        out = np.empty((len(w0), 2))
+        for d, m in enumerate(np.ascontiguousarray(np.asarray(mesh, dtype=np.float64)[:, :2].T)):
+            out[:, d] = w0 * m[c0] + w1 * m[c1] + w2 * m[c2]
+        return out
 
 
 def outlines(atlas: Atlas, tolerance: float = 0.5, max_edge: float = 4.0) -> AtlasOutlines:
@@ -202,6 +214,8 @@ def outlines(atlas: Atlas, tolerance: float = 0.5, max_edge: float = 4.0) -> Atl
     for t, tri in enumerate(tris):  # triangles of the reference face, at atlas resolution
         cv2.fillConvexPoly(tid, np.round(cells[tri] * 16).astype(np.int32), t, lineType=cv2.LINE_8, shift=4)
     known = tid >= 0
+    from scipy import ndimage  # not at import: segmentation loads the shipped outlines instead
+
     iy, ix = ndimage.distance_transform_edt(~known, return_distances=False, return_indices=True)
     tid = tid[iy, ix]  # cells beyond the oval: the nearest triangle (extrapolated)
     labels, loops, verts = [], [], []
@@ -223,12 +237,18 @@ def outlines(atlas: Atlas, tolerance: float = 0.5, max_edge: float = 4.0) -> Atl
     t = tid[np.clip(np.rint(v[:, 1]).astype(int), 0, tid.shape[0] - 1), np.clip(np.rint(v[:, 0]).astype(int), 0, tid.shape[1] - 1)]
     w = _barycentric(v, cells[tris[t]])
     corners = tris[t]
-    depth = np.zeros((len(loops), len(ref)))
+    depth = _group_depth(loops, corners, w, len(ref))
+    return AtlasOutlines(tuple(labels), tuple(loops), t.astype(np.int32), w, corners, depth)
+
+
+def _group_depth(loops, corners: np.ndarray, w: np.ndarray, n_mesh: int) -> np.ndarray:
+    """(G, n_mesh): row g averages the mesh depth over group g's outer loop (barycentric weights)."""
+    depth = np.zeros((len(loops), n_mesh))
     for g, group in enumerate(loops):
         a, b = group[0]
         for k in range(3):
             np.add.at(depth[g], corners[a:b, k], w[a:b, k] / (b - a))
-    return AtlasOutlines(tuple(labels), tuple(loops), t.astype(np.int32), w, corners, depth)
+    return depth
 
 
 def _subdivide(loop: np.ndarray, max_edge: float) -> np.ndarray:
@@ -254,8 +274,45 @@ def _barycentric(p: np.ndarray, tri: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def face_outlines() -> AtlasOutlines:
-    """Outlines of the shipped atlas (computed once per process)."""
-    return outlines(face_atlas())
+    """Outlines of the shipped atlas: the shipped file when it was made from this atlas, reference
+    layout and mesh (a key says so), else computed (once per process)."""
+    atlas = face_atlas()
+    return _load_outlines(atlas) or outlines(atlas, *_OUTLINE_PARAMS)
+
+
+def _outline_key(atlas: Atlas) -> str:
+    """Digest of everything the outlines are made from."""
+    ref, _ = mesh_reference()
+    h = hashlib.sha256(repr((atlas.names, atlas.origin, atlas.step, _OUTLINE_PARAMS)).encode())
+    for part in (atlas.labels, ref, mesh_topology().triangles):
+        h.update(np.ascontiguousarray(part).tobytes())
+    return h.hexdigest()
+
+
+def save_outlines(atlas: Atlas, path) -> None:
+    """Write the outlines of ``atlas`` (``.npz``) for :func:`face_outlines`: a worker process then
+    reads them (a few ms) instead of tracing them (~0.1 s) and importing scipy (~0.25 s)."""
+    ol = outlines(atlas, *_OUTLINE_PARAMS)
+    loops = np.array([(g, a, b) for g, group in enumerate(ol.loops) for a, b in group], np.int64)
+    np.savez_compressed(path, key=np.array(_outline_key(atlas)), label=np.array(ol.label, np.int64), loops=loops,
+                        triangle=ol.triangle, weights=ol.weights, corners=ol.corners)  # fmt: skip
+
+
+def _load_outlines(atlas: Atlas) -> AtlasOutlines | None:
+    try:
+        raw = resources.files("fifa.concept_tree").joinpath(_DATA + "_outlines.npz").read_bytes()
+    except FileNotFoundError:
+        return None
+    data = np.load(io.BytesIO(raw))
+    if str(data["key"]) != _outline_key(atlas):
+        return None  # stale: made from another atlas, reference or mesh
+    groups: dict[int, list] = {}
+    for g, a, b in data["loops"].tolist():
+        groups.setdefault(g, []).append((a, b))
+    loops = tuple(tuple(groups[g]) for g in range(len(data["label"])))
+    corners, w = data["corners"], data["weights"]
+    depth = _group_depth(loops, corners, w, len(mesh_reference()[0]))
+    return AtlasOutlines(tuple(data["label"].tolist()), loops, data["triangle"], w, corners, depth)
 
 
 @lru_cache(maxsize=1)

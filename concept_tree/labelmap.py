@@ -15,7 +15,6 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from .atlas import face_atlas, face_outlines
 from .mesh_topology import LEFT_IRIS, N_MESH, RIGHT_IRIS, eye_frame, mesh_reference, mesh_topology
@@ -191,8 +190,26 @@ def _fill_gaps(labels: np.ndarray, gaps: np.ndarray) -> None:
             return
     known = labels >= 0
     if known.any():
+        from scipy import ndimage  # rarely reached: imported here, not in every worker
+
         iy, ix = ndimage.distance_transform_edt(~known, return_distances=False, return_indices=True)
         labels[gaps] = labels[iy[gaps], ix[gaps]]
+
+
+def _fill_window(shape: tuple[int, int], loop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels (ys, xs) of the polygon ``loop`` (pixel coordinates) inside an array of ``shape``,
+    rasterised in the polygon's bounding window only (integer shifts leave cv2's fill unchanged)."""
+    fixed = _fixed(loop)
+    x0 = max(0, int(fixed[:, 0].min()) >> _SHIFT)
+    y0 = max(0, int(fixed[:, 1].min()) >> _SHIFT)
+    x1 = min(shape[1], (int(fixed[:, 0].max()) >> _SHIFT) + 2)
+    y1 = min(shape[0], (int(fixed[:, 1].max()) >> _SHIFT) + 2)
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+    win = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(win, [fixed - np.array([x0, y0], np.int32) * _SCALE], 1, lineType=cv2.LINE_8, shift=_SHIFT)
+    ys, xs = np.nonzero(win)
+    return ys + y0, xs + x0
 
 
 def _draw_openings(labels: np.ndarray, local: np.ndarray, pts: np.ndarray, index: dict, skip) -> None:
@@ -200,17 +217,13 @@ def _draw_openings(labels: np.ndarray, local: np.ndarray, pts: np.ndarray, index
     topo = mesh_topology()
     origin, axes, _ = eye_frame(pts)
     origin_local = origin - (pts[0] - local[0])
-    mouth = np.zeros(labels.shape, dtype=np.uint8)
-    cv2.fillPoly(mouth, [_fixed(local[list(topo.lips_inner)])], 1, lineType=cv2.LINE_8, shift=_SHIFT)
     if "inner_mouth" not in skip:
-        labels[mouth.astype(bool)] = index["inner_mouth"]
+        labels[_fill_window(labels.shape, local[list(topo.lips_inner)])] = index["inner_mouth"]
     have_iris = len(pts) >= 478
     for side, loop, iris in (("right", topo.right_eye, RIGHT_IRIS), ("left", topo.left_eye, LEFT_IRIS)):
         if f"{side}_iris" in skip:
             continue
-        opening = np.zeros(labels.shape, dtype=np.uint8)
-        cv2.fillPoly(opening, [_fixed(local[list(loop)])], 1, lineType=cv2.LINE_8, shift=_SHIFT)
-        ys, xs = np.nonzero(opening)
+        ys, xs = _fill_window(labels.shape, local[list(loop)])
         if len(ys) == 0:
             continue
         if have_iris:

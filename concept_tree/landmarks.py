@@ -28,6 +28,28 @@ class DetectedFace:
         return max(0, x1 - x0) * max(0, y1 - y0)
 
 
+#: Wire layout of a NormalizedLandmark holding x, y, z only (proto2 floats, fixed 32 bits): the
+#: landmark-list field (tag 0x0A), length 15, then x (0x0D), y (0x15), z (0x1D) with 4 bytes each.
+_RECORD = 17
+_TAGS = ((0, 0x0A), (1, 15), (2, 0x0D), (7, 0x15), (12, 0x1D))
+_FLOAT_BYTES = np.array([3, 4, 5, 6, 8, 9, 10, 11, 13, 14, 15, 16])
+
+
+def landmark_array(landmarks) -> np.ndarray:
+    """(N, 3) float64 x, y, z of a MediaPipe ``NormalizedLandmarkList``.
+
+    Reads the serialized message with numpy (about 8x faster than 478 x 3 attribute reads: a
+    measurable share of a face's work); any other layout (visibility or presence set, a
+    protobuf that writes differently) takes the attribute path, which gives the same values."""
+    raw = landmarks.SerializeToString()
+    n = len(landmarks.landmark)
+    if n and len(raw) == _RECORD * n:
+        rec = np.frombuffer(raw, np.uint8).reshape(n, _RECORD)
+        if all((rec[:, col] == tag).all() for col, tag in _TAGS):
+            return rec[:, _FLOAT_BYTES].copy().view("<f4").astype(np.float64)
+    return np.array([(p.x, p.y, p.z) for p in landmarks.landmark], dtype=np.float64).reshape(-1, 3)
+
+
 class BackendUnavailable(RuntimeError):
     """An optional backend cannot run here (package or weights missing); the message says how to fix it."""
 
@@ -78,7 +100,7 @@ class MediaPipeFaceMesh:
         res = self._mesh.process(np.ascontiguousarray(rgb))
         out = []
         for lm in res.multi_face_landmarks or []:
-            xyz = np.array([(p.x, p.y, p.z) for p in lm.landmark], dtype=np.float64) * (w, h, w)
+            xyz = landmark_array(lm) * (w, h, w)
             pts = xyz[:, :2].copy()
             x0, y0 = np.floor(pts.min(axis=0)).astype(int)
             x1, y1 = np.ceil(pts.max(axis=0)).astype(int)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
+import cv2
 import numpy as np
 
 from . import rle as rle_utils
@@ -31,6 +32,18 @@ def node_membership(leaf_ids: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
 def _deepest_first(tree) -> list:
     """The parent nodes of ``tree``, deepest first."""
     return [n for n in sorted(tree.nodes, key=lambda n: -n.depth) if not n.is_leaf]
+
+
+def _label_counts(labels: np.ndarray, n: int) -> np.ndarray:
+    """Pixels per label ``0..n-1`` (label -1 ignored). OpenCV's byte histogram where labels fit a
+    byte and counts fit float32 exactly (about twice as fast as ``np.bincount``, which widens
+    every pixel to 64 bits first)."""
+    if n < 255 and labels.size < (1 << 24):
+        u8 = np.empty(labels.shape, np.uint8)
+        np.add(labels, 1, out=u8, casting="unsafe")  # -1..n-1 -> 0..n
+        hist = cv2.calcHist([u8], [0], None, [n + 1], [0, n + 1])
+        return hist.ravel()[1:].astype(np.int64)
+    return np.bincount(labels.ravel() + 1, minlength=n + 1)[1:]
 
 
 @dataclass
@@ -116,7 +129,7 @@ class FaceRegions:
         """Pixel count of every non-empty atomic concept (and, on request, parent: sums, as leaves are disjoint)."""
         if self.label_map is None:
             return {}
-        counts = np.bincount(self.label_map.ravel() + 1, minlength=len(self.leaf_ids) + 1)[1:]
+        counts = _label_counts(self.label_map, len(self.leaf_ids))
         if not include_parents:
             return {k: int(c) for k, c in zip(self.leaf_ids, counts) if c}
         nodes, member = node_membership(tuple(self.leaf_ids))

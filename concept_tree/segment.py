@@ -82,7 +82,7 @@ def regions_from_landmarks(
     ids = leaf_ids()
     crop, face, (x0, y0, x1, y1) = face_label_map(landmarks, image_size, ids, skip)
     labels = np.full((h, w), UNLABELLED, dtype=np.int16)
-    labels[y0:y1, x0:x1][face] = crop[face]
+    labels[y0:y1, x0:x1] = crop  # the crop is unlabelled outside the face already
     pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
     box = (int(max(0, pts[:, 0].min())), int(max(0, pts[:, 1].min())), int(min(w, pts[:, 0].max())), int(min(h, pts[:, 1].max())))
     regions = FaceRegions(
