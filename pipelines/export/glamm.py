@@ -7,6 +7,10 @@ explanation and ``caption[start:end]`` the phrase; ``rle_masks`` the phrase's CO
 (GLaMM's ``image_dir``). A phrase marked twice gets keys ``phrase``, ``phrase#2``, ... (GLaMM
 uses the key only as a label). Only ``age`` rows of fakes with masks are written (GLaMM skips
 samples without groundings); the other rows are counted as skipped.
+
+``answer`` is exactly the target GLaMM trains on: its ``GCGBaseDataset.create_conversations`` tags the
+caption with ``<p> phrase </p> [SEG]`` (a space inside each tag) at ``token_positives``, and
+:func:`tag_caption` is that function verbatim (groundingLMM e74865f, GranDf_gcg_ds.py).
 """
 
 from __future__ import annotations
@@ -40,6 +44,14 @@ def grounded_caption(text: str, masks: list[dict]) -> tuple[str, dict]:
     return "".join(out), groundings
 
 
+def tag_caption(caption: str, tokens: list) -> str:
+    """GLaMM's own ``tag_caption`` (groundingLMM e74865f, dataset/gcg_datasets/GranDf_gcg_ds.py,
+    ``GCGBaseDataset.create_conversations``), verbatim: the training answer GLaMM makes of a caption."""
+    for start, end in sorted(tokens, key=lambda x: x[0], reverse=True):
+        caption = f"{caption[:start]}<p> {caption[start:end]} </p> [SEG]{caption[end:]}"
+    return caption
+
+
 def items(build: Path, split: str, store: ImageStore, summary):
     for r in iter_rows(build, split):
         if r["task"] != "age" or not r["masks"]:
@@ -49,7 +61,7 @@ def items(build: Path, split: str, store: ImageStore, summary):
         text = r["messages"][-1]["content"]
         caption, groundings = grounded_caption(text, r["masks"])
         yield {"id": r["id"], "file_name": store.add(r["image"]), "caption": caption, "groundings": groundings,
-               "question": r["messages"][0]["content"].replace("<image>\n", "", 1), "answer": age.to_glamm(text)}
+               "question": r["messages"][0]["content"].replace("<image>\n", "", 1), "answer": tag_caption(caption, [g["token_positives"] for g in groundings.values()])}
 
 
 def write(build: Path, out: Path, store: ImageStore, summary) -> None:
