@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,27 @@ def hf_features_metadata(schema: pa.Schema, embed: bool) -> dict | None:
     feats = datasets.Features.from_arrow_schema(schema)
     feats["image"] = datasets.Image()
     return {b"huggingface": json.dumps({"info": {"features": feats.to_dict()}}, sort_keys=True).encode()}
+
+
+MACHINE_PATH = "<path of the building machine: left out>"
+_ABS_PATH = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\)")
+
+
+def without_machine_paths(obj):
+    """``obj`` with every absolute path string replaced by :data:`MACHINE_PATH`.
+
+    The build settings that ``release.json`` carries come from ``build.json`` and the annotators'
+    ``run.json``, which record settings as given: ``fifa-annotate run`` stores the absolute response-cache
+    folder (``openai.cache_dir``, under the user's home), ``--data-root`` may be absolute. A release never
+    holds a path of the building machine (DESIGN.md), so those values are left out here.
+    """
+    if isinstance(obj, dict):
+        return {k: without_machine_paths(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [without_machine_paths(v) for v in obj]
+    if isinstance(obj, str) and _ABS_PATH.match(obj):
+        return MACHINE_PATH
+    return obj
 
 
 def _iter_units(files: list[Path], unit_rows: int):
@@ -182,7 +204,7 @@ def release(build_dir: str | os.PathLike, out: str | os.PathLike, config: Releas
         "images": config.images,
         "image_root_name": meta.get("image_root_name"),
         "configs": layout,
-        "build": {k: v for k, v in meta.items() if k not in ("image_root",)},
+        "build": without_machine_paths({k: v for k, v in meta.items() if k not in ("image_root",)}),
     }
     write_json(rel_meta, tmp / "release.json")
     (tmp / "README.md").write_text(render_card(rel_meta, stats, config), "utf-8")
