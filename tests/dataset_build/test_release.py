@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from fifa.pipelines.release import ReleaseConfig, ReleaseError, release
+from fifa.pipelines.release import MACHINE_PATH, ReleaseConfig, ReleaseError, release
 from fifa.pipelines.validate import validate
 
 from build_helpers import run_data
@@ -72,13 +72,17 @@ def test_datasets_loads_every_config_and_split(built, releases, tmp_path):
 
     cache = str(tmp_path / "hf-cache")  # a fresh cache: datasets may reuse an older folder's rows otherwise
     for name, rel in releases.items():
+        layout = json.loads((rel / "release.json").read_text())["configs"]
+        assert {c: set(v) for c, v in layout.items()} == {c: set(v) for c, v in CONFIG_SPLITS.items()}
         for config, splits in CONFIG_SPLITS.items():
             files = {s: sorted(str(p) for p in (rel / "data" / config).glob(f"{s}-*.parquet")) for s in splits}
             ds = datasets.load_dataset("parquet", data_files=files, cache_dir=cache)
             by_card = datasets.load_dataset(str(rel), config, cache_dir=cache)
             for s in splits:
-                assert ds[s].num_rows == by_card[s].num_rows == rows_in_build(built, config, s)
+                assert ds[s].num_rows == by_card[s].num_rows == rows_in_build(built, config, s) == layout[config][s]["rows"]
             assert set(by_card) == set(splits)
+        default = datasets.load_dataset(str(rel), cache_dir=cache)  # no config name: the card's default, instruct
+        assert {s: d.num_rows for s, d in default.items()} == {s: v["rows"] for s, v in layout["instruct"].items()}
         card = datasets.load_dataset(str(rel), "instruct", cache_dir=cache)
         row = card["train"][0]
         assert row["messages"][0]["role"] == "user"
@@ -196,3 +200,27 @@ def test_release_bad_input(built, tmp_path):
     assert r.returncode == 2 and "not a release folder" in r.stderr
     r = run_data("release", "--build", str(built), "--version", "1", "--out", str(tmp_path / "ok"), "--images", "zip")
     assert r.returncode == 2
+
+
+def test_release_json_holds_no_machine_path(built, tmp_path):
+    """``fifa-annotate run`` records settings as given: its response cache folder absolute, under the home
+    folder (``openai.cache_dir``), and an absolute ``--data-root``. ``release.json`` carries the build settings
+    without them (a real chain's release held ``/root/.cache/fifa-toolkit/llm``)."""
+    from fifa.annotator.cache import default_cache_dir
+
+    b = built.parent / "build-with-cli-settings"  # beside the build: its relative image root still resolves
+    if not b.exists():
+        shutil.copytree(built, b)
+    meta = json.loads((b / "build.json").read_text())
+    cfg = meta["inputs"][0]["annotator"]["config"]
+    cache, data_root = str(default_cache_dir()), str(Path.home() / "faces")
+    cfg.setdefault("openai", {})["cache_dir"] = cache
+    cfg["data_root"] = data_root
+    (b / "build.json").write_text(json.dumps(meta))
+    release(b, tmp_path / "r", ReleaseConfig(version="1"))
+    text = (tmp_path / "r" / "release.json").read_text()
+    assert cache not in text and data_root not in text and str(Path.home()) + "/" not in text
+    got = json.loads(text)["build"]["inputs"][0]["annotator"]["config"]
+    assert got["openai"]["cache_dir"] == got["data_root"] == MACHINE_PATH
+    assert got["diff"] == cfg["diff"]  # the other settings are kept as they were
+    assert validate(tmp_path / "r").ok
