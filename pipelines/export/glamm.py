@@ -3,7 +3,7 @@
 ``DIR/glamm/{split}.json``: ``[{"file_name", "caption", "groundings": {phrase: {"token_positives":
 [start, end], "rle_masks": [RLE]}}, "id", "question", "answer"}]``: ``caption`` is the plain
 explanation and ``caption[start:end]`` the phrase; ``rle_masks`` the phrase's COCO RLE;
-``answer`` the explanation rendered ``<p>phrase</p> [SEG]``. ``file_name`` is relative to ``DIR``
+``answer`` the explanation as GLaMM renders it (below). ``file_name`` is relative to ``DIR``
 (GLaMM's ``image_dir``). A phrase marked twice gets keys ``phrase``, ``phrase#2``, ... (GLaMM
 uses the key only as a label). Only ``age`` rows of fakes with masks are written (GLaMM skips
 samples without groundings); the other rows are counted as skipped.
