@@ -5,8 +5,10 @@ not the 478-point MediaPipe mesh the region rules are written for. This module b
 
 1. a fixed correspondence from the 68 iBUG points to MediaPipe mesh vertices
    (:data:`MEDIAPIPE_TO_IBUG68`, the one commonly used between the two schemes);
-2. all 468 mesh vertices are estimated by a thin-plate-spline warp of the frontal reference
-   layout (:func:`~fifa.concept_tree.mesh_topology.mesh_reference`) fitted on those 68 pairs;
+2. all 468 mesh vertices are estimated: for detected points by the learned map of a calibration
+   (:mod:`~fifa.concept_tree.ibug68_calibration`), for points taken from a MediaPipe mesh by a
+   thin-plate-spline warp of the frontal reference layout
+   (:func:`~fifa.concept_tree.mesh_topology.mesh_reference`) fitted exactly on those 68 pairs;
 3. the estimated mesh goes through the ordinary core,
    :func:`~fifa.concept_tree.segment.regions_from_landmarks`, with ``backend="ibug68"`` and
    ``skip=IBUG68_UNSUPPORTED``: the same leaf ids, minus the concepts 68 points cannot place.
@@ -134,9 +136,9 @@ def regions_from_ibug68(
     -> :class:`FaceRegions` with the usual leaf ids; :data:`IBUG68_UNSUPPORTED` leaves are absent.
 
     ``calibration`` (e.g. :func:`~fifa.concept_tree.ibug68_calibration.default_calibration`, made
-    for dlib's predictor; face-alignment follows the same iBUG convention) moves detected points
-    onto MediaPipe's vertices before the mesh is estimated; ``None`` uses the points as they are
-    (right for points taken from a MediaPipe mesh).
+    for dlib's predictor; face-alignment follows the same iBUG convention) estimates the mesh
+    (with depth) from *detected* points by its learned map; ``None`` fits the reference layout
+    exactly through the points (:func:`estimate_mesh`), right for points taken from a MediaPipe mesh.
 
     ``regions.landmarks`` holds the estimated 468-vertex mesh; ``regions.meta["ibug68"]`` the
     input points, ``regions.meta["ibug68_calibrated"]`` whether a calibration was applied and
@@ -145,12 +147,11 @@ def regions_from_ibug68(
     from .segment import regions_from_landmarks
 
     pts = check_points68(points68)
-    fitted = calibration.apply(pts) if calibration is not None else pts
-    est = estimate_mesh(fitted)
+    est = calibration.mesh(pts) if calibration is not None else estimate_mesh(pts)
     regions = regions_from_landmarks(
         est, image_size, person, face_index=face_index, backend=backend, skip=IBUG68_UNSUPPORTED, rules=rules
     )
-    _clear_eye_openings(regions, fitted)
+    _clear_eye_openings(regions, est[list(MEDIAPIPE_TO_IBUG68), :2])
     regions.meta["ibug68"] = pts.tolist()
     regions.meta["ibug68_calibrated"] = calibration is not None
     regions.meta["unsupported"] = sorted(IBUG68_UNSUPPORTED)

