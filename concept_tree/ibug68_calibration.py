@@ -170,7 +170,7 @@ class Ibug68Calibration:
     def to_dict(self) -> dict:
         def r(a):
             # 4 decimals (of the IOD; of the unit-norm modes) move the shipped mesh by < 0.0002 IOD
-            return np.round(a, 4).tolist()
+            return (np.round(a, 4) + 0.0).tolist()  # + 0.0: no "-0.0"
 
         return {"format": FORMAT, "about": self.about, "rank": self.rank, "mean_points": r(self.mean_points),
                 "mean_mesh": r(self.mean_mesh), "coef": r(self.coef), "modes": r(self.modes)}  # fmt: skip

@@ -1,18 +1,23 @@
-"""Benchmark the dlib68 backend against MediaPipe: agreement on faces a calibration never saw, speed.
+"""Benchmark the dlib68 backend against MediaPipe: agreement on faces a calibration never saw, noise ceiling, speed.
 
     .venv/bin/python scripts/bench_dlib68.py [--faces DIR] [--repeats 5] [--out bench_out/dlib68]
 
 Agreement: anchor IoU of the 68-point regions against the MediaPipe regions (eyes without the
-eyeball, which 68 points cannot place), per held-out group, without and with calibration:
+eyeball, which 68 points cannot place), per held-out group, without calibration (thin-plate spline
+through the raw points) and with it:
 
 * cross-validation (`fifa.concept_tree.calibrate68.FOLDS`): a calibration fitted by the shipped
-  procedure on some groups (astronaut + even lfw faces, or Grace Hopper + odd lfw faces) and
-  measured on the other groups, which it never saw;
+  procedure on some groups (astronaut + even lfw faces, or Grace Hopper + odd lfw faces, each with
+  its augmented variants) and measured on the original images of the other groups, which it never saw;
 * with `--faces DIR`: the shipped calibration on your faces (not among its calibration faces).
+
+Noise ceiling: each detector against itself on the same face at two scales (photo / half-size copy
+/ 384 px crop; lfw face upscaled to 250 / 200 / 320 px), the other result carried into the same
+image: MediaPipe vs MediaPipe, and dlib68 (shipped calibration) vs dlib68.
 
 Target: mean anchor IoU >= 0.85 and every anchor >= 0.75 on held-out faces.
 Speed: `Segmenter.segment` per image, dlib68 vs mediapipe, same images, same process, alternating.
-Prints a summary and writes OUT/bench_dlib68.json.
+Prints a summary and writes OUT/bench_dlib68.json. About 10 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ def speed(repeats: int) -> dict:
     """Seconds per image of Segmenter.segment (person map included) for both backends."""
     from fifa.concept_tree.segment import SegmentConfig, Segmenter
 
-    images = [img for _, name, img in c68.sample_photo_faces() if not name.endswith("_mirror")]
+    images = [f.rgb for f in c68.sample_photo_faces() if not f.mirrored]
     out = {}
     with Segmenter() as mp, Segmenter(SegmentConfig(backend="dlib68")) as dl:
         for seg in (mp, dl):
@@ -56,12 +61,31 @@ def speed(repeats: int) -> dict:
     return out
 
 
+def scale_pairs(pairs: list[c68.FacePair]) -> dict[str, list[tuple[str, str]]]:
+    """Pairs of variants of one face at two scales (both mirrored or neither), by kind of face."""
+    names = {p.name for p in pairs}
+    out: dict[str, list[tuple[str, str]]] = {"photos": [], "lfw": []}
+    bases = sorted({p.name for p in pairs if not p.augmented and not p.name.endswith(("_mirror", "_half", "_crop384"))})
+    for base in bases:
+        if base.startswith("lfw"):
+            kind, scales = "lfw", (base, f"{base}_s200_r0", f"{base}_s320_r0")
+        else:
+            kind, scales = "photos", (base, f"{base}_half", f"{base}_crop384")
+        for tail in ("", "_mirror"):
+            for i, a in enumerate(scales):
+                out[kind] += [(a + tail, b + tail) for b in scales[i + 1 :] if a + tail in names and b + tail in names]
+    return out
+
+
+def _per(r: dict) -> str:
+    return ", ".join(f"{a} {r['per_anchor'][a]:.2f}" for a in COMPARED_ANCHORS)
+
+
 def _line(group: str, r: dict) -> str:
     raw, cal = r["raw"], r["calibrated"]
     ok = cal["mean"] >= TARGET_MEAN and cal["min_anchor"] >= TARGET_ANCHOR
-    per = ", ".join(f"{a} {cal['per_anchor'][a]:.2f}" for a in COMPARED_ANCHORS)
     return (f"  {group} ({raw['faces']} faces): mean {raw['mean']:.3f} -> {cal['mean']:.3f}, weakest anchor "
-            f"{raw['min_anchor']:.3f} -> {cal['min_anchor']:.3f} [{'meets' if ok else 'misses'} target]\n    {per}")
+            f"{raw['min_anchor']:.3f} -> {cal['min_anchor']:.3f} [{'meets' if ok else 'misses'} target]\n    {_per(cal)}")
 
 
 def main() -> None:
@@ -73,9 +97,11 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("GLOG_minloglevel", "2")
 
-    pairs, counts = c68.detect_pairs(c68.sample_photo_faces() + c68.lfw_faces(), progress=True)
+    pairs, counts = c68.detect_pairs(c68.sample_photo_faces(augment=True) + c68.lfw_faces(augment=True), progress=True)
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
               "load_before": os.getloadavg(), "faces": counts, "cross_validation": c68.cross_validate(pairs)}  # fmt: skip
+    result["noise_ceiling"] = {kind: c68.self_agreement(pairs, default_calibration(), sp) | {"variant_pairs": len(sp)}
+                               for kind, sp in scale_pairs(pairs).items()}  # fmt: skip
     if args.faces is not None:
         user, ucounts = c68.detect_pairs(c68.folder_faces(args.faces))
         result["user_faces"] = {"faces": ucounts, "held_out": {"user": {
@@ -87,12 +113,16 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_dlib68.json").write_text(json.dumps(result, indent=1))
     print(f"machine: {result['machine']}; load {result['load_before'][0]:.1f} -> {result['load_after'][0]:.1f}")
-    print(f"faces with both detections: { {g: c['both_detected'] for g, c in counts.items()} }")
+    print(f"faces with both detections (original + augmented): { {g: c['both_detected'] for g, c in counts.items()} }")
     print(f"anchor IoU vs MediaPipe (raw -> calibrated); target mean >= {TARGET_MEAN}, every anchor >= {TARGET_ANCHOR}")
     for fold in result["cross_validation"]:
         print(f"calibrated on {' + '.join(fold['calibrated_on'])}:")
         for g, r in fold["held_out"].items():
             print(_line(g, r))
+    print("noise ceiling: each detector against itself, same face at two scales")
+    for kind, r in result["noise_ceiling"].items():
+        for det in ("mediapipe", "dlib68"):
+            print(f"  {kind} {det} ({r[det]['faces']} pairs): mean {r[det]['mean']:.3f}, weakest {r[det]['min_anchor']:.3f}\n    {_per(r[det])}")
     if "user_faces" in result:
         print("shipped calibration, your faces:")
         print(_line("user", result["user_faces"]["held_out"]["user"]))
