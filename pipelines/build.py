@@ -26,12 +26,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from . import rand
 from .bench_rows import BenchCollector, to_instruct
+from .buildinfo import resolve_image  # noqa: F401  (part of this module's API)
 from .conversation import ConversationConfig, make_conversations
 from .extra_qa import extra_qa_rows
 from .inputs import AnnotationInput, InputError, iter_kept, image_root, read_index, relative_paths, select
@@ -91,15 +91,6 @@ class BuildSummary:
     left_out: dict
     warnings: list[str]
     complete: bool = True
-
-
-def resolve_image(build_dir: str | os.PathLike, image_path: str) -> Path:
-    """Absolute path of a build row's ``image.path`` (relative to the recorded image root)."""
-    import json
-
-    b = Path(build_dir)
-    meta = json.loads((b / "build.json").read_text("utf-8"))
-    return (b / meta["image_root"] / image_path).resolve()
 
 
 def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, config: BuildConfig = BuildConfig(),

@@ -21,6 +21,8 @@ import pyarrow.parquet as pq
 
 from fifa.annotator.store import ANN_DIR
 
+from .buildinfo import without_machine_paths
+
 INDEX_COLUMNS = ("sample_id", "status", "error_code", "label", "method", "category", "group", "identities",
                  "image_path", "tree_version", "explainer", "grounded", "mask_area", "artifact_regions")
 ROW_COLUMNS = ("sample_id", "label", "method", "category", "group", "explanation", "segments", "artifact_mask",
@@ -57,7 +59,7 @@ class AnnotationInput:
     def settings(self) -> dict:
         """The annotator settings worth recording (no times, no machine, no key)."""
         keep = ("tool", "version", "explainer", "config", "manifest_rows", "counts", "cost_usd_total", "tokens_total")
-        return {k: self.run.get(k) for k in keep if k in self.run}
+        return without_machine_paths({k: self.run.get(k) for k in keep if k in self.run})
 
 
 def read_index(inputs: list[AnnotationInput]) -> pl.DataFrame:

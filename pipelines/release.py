@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .buildinfo import build_image_root, without_machine_paths
 from .parquet_io import WRITER_OPTIONS, sha256_file, write_json
 from .records import AGE_RECORD_SCHEMA
 from .schema import BENCH_SCHEMA, INSTRUCT_SCHEMA
@@ -82,27 +82,6 @@ def hf_features_metadata(schema: pa.Schema, embed: bool) -> dict | None:
     feats = datasets.Features.from_arrow_schema(schema)
     feats["image"] = datasets.Image()
     return {b"huggingface": json.dumps({"info": {"features": feats.to_dict()}}, sort_keys=True).encode()}
-
-
-MACHINE_PATH = "<path of the building machine: left out>"
-_ABS_PATH = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\)")
-
-
-def without_machine_paths(obj):
-    """``obj`` with every absolute path string replaced by :data:`MACHINE_PATH`.
-
-    The build settings that ``release.json`` carries come from ``build.json`` and the annotators'
-    ``run.json``, which record settings as given: ``fifa-annotate run`` stores the absolute response-cache
-    folder (``openai.cache_dir``, under the user's home), ``--data-root`` may be absolute. A release never
-    holds a path of the building machine (DESIGN.md), so those values are left out here.
-    """
-    if isinstance(obj, dict):
-        return {k: without_machine_paths(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [without_machine_paths(v) for v in obj]
-    if isinstance(obj, str) and _ABS_PATH.match(obj):
-        return MACHINE_PATH
-    return obj
 
 
 def _iter_units(files: list[Path], unit_rows: int):
@@ -165,7 +144,7 @@ def release(build_dir: str | os.PathLike, out: str | os.PathLike, config: Releas
         raise ReleaseError(f"invalid --version {config.version!r}")
     meta = json.loads((b / "build.json").read_text("utf-8"))
     stats = json.loads((b / "stats.json").read_text("utf-8"))
-    image_root = (b / meta["image_root"]).resolve()
+    image_root = build_image_root(b)
     o = Path(out)
     if o.exists() and any(o.iterdir()) and not (o / "MANIFEST.json").is_file():
         raise ReleaseError(f"{o} exists and is not a release folder: choose another --out")

@@ -14,6 +14,8 @@ import pyarrow.parquet as pq
 
 from fifa.annotator.age import to_plain
 
+from ..buildinfo import build_image_root
+
 SPLITS = ("train", "validation")
 
 
@@ -37,8 +39,7 @@ class ImageStore:
     def __init__(self, out: Path, build_dir: Path):
         self.out = out
         self.dir = out / "images"
-        meta = json.loads((build_dir / "build.json").read_text("utf-8"))
-        self.root = (build_dir / meta["image_root"]).resolve()
+        self.root = build_image_root(build_dir)
         self._seen: dict[str, str] = {}
 
     def add(self, image: dict) -> str:

@@ -99,7 +99,6 @@ def _negative_counts(samples: pl.DataFrame, npos: pl.DataFrame, ctx: TaskContext
 
 
 def region_rows(chunk: pl.DataFrame, ctx: TaskContext) -> list[pl.DataFrame]:
-    t = ctx.templates
     samples = slim(chunk, "grounded", "mask_area", "height", "width", "artifact_mask", "artifact_regions", "regions",
                    "explanation").filter(MEASURED | (pl.col("label") == "real"))
     ctx.count("rq_fake_without_measured_mask", chunk.filter(FAKE & ~MEASURED).height)

@@ -54,3 +54,29 @@ def test_release_and_exports_hold_no_machine_path(built, annotated, tmp_path, im
         assert _leaks(out, machine) == [], fmt
     card = (rel / "README.md").read_text()
     assert "/tmp/" not in card and json.loads((rel / "MANIFEST.json").read_text())
+
+
+def test_build_json_holds_no_machine_path_of_the_annotator_settings(annotated, tmp_path):
+    """``fifa-annotate run`` (the CLI) records its response cache folder absolute and ``--data-root`` as given;
+    ``build.json`` copies the annotator settings without them (a real chain's build held
+    ``/root/.cache/fifa-toolkit/llm``)."""
+    import shutil
+
+    from fifa.annotator.cache import default_cache_dir
+    from fifa.pipelines.build import build
+    from fifa.pipelines.buildinfo import MACHINE_PATH
+
+    ann = annotated["root"] / "ann-with-cli-settings"  # beside the run: the image paths still resolve
+    if not ann.exists():
+        shutil.copytree(annotated["ann"], ann)
+    run = json.loads((ann / "run.json").read_text())
+    cache, data_root = str(default_cache_dir()), str(Path.home() / "faces")
+    run["config"].setdefault("openai", {})["cache_dir"] = cache
+    run["config"]["data_root"] = data_root
+    (ann / "run.json").write_text(json.dumps(run))
+    build([ann], tmp_path / "b")
+    text = (tmp_path / "b" / "build.json").read_text()
+    assert cache not in text and data_root not in text
+    got = json.loads(text)["inputs"][0]["annotator"]["config"]
+    assert got["openai"]["cache_dir"] == got["data_root"] == MACHINE_PATH
+    assert got["diff"] == run["config"]["diff"]  # the other settings are kept

@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from fifa.pipelines.release import MACHINE_PATH, ReleaseConfig, ReleaseError, release
+from fifa.pipelines.buildinfo import MACHINE_PATH
+from fifa.pipelines.release import ReleaseConfig, ReleaseError, release
 from fifa.pipelines.validate import validate
 
 from build_helpers import run_data
