@@ -103,24 +103,38 @@ def skin_model(rgb: np.ndarray, face_labels: np.ndarray, leaf_ids: tuple[str, ..
     if box is not None:
         x0, y0, x1, y1 = box
         rgb, face_labels = rgb[y0:y1, x0:x1], face_labels[y0:y1, x0:x1]
-    ys, xs = np.nonzero(_seed_lut(tuple(leaf_ids))[face_labels + 1])
-    step = max(1, -(-len(ys) // max_samples))
-    samples = cv2.cvtColor(np.ascontiguousarray(rgb[ys[::step], xs[::step]][:, None, :]), cv2.COLOR_RGB2YCrCb)
-    samples = samples.reshape(-1, 3).astype(np.float32)
-    if len(samples) < 20 or np.std(samples[:, 1:], axis=0).max() < 0.25:  # grey face (or no face skin)
+    flat = np.flatnonzero(_seed_mask(face_labels, tuple(leaf_ids)))  # row-major, as np.nonzero
+    step = max(1, -(-len(flat) // max_samples))
+    ys, xs = np.divmod(flat[::step], face_labels.shape[1])
+    samples = cv2.cvtColor(np.ascontiguousarray(rgb[ys, xs][:, None, :]), cv2.COLOR_RGB2YCrCb)
+    if len(samples) < 20 or cv2.meanStdDev(samples)[1][1:].max() < 0.25:  # grey face (or no face skin)
         return None
+    samples = samples.reshape(-1, 3).astype(np.float32)
     return fit_colour(samples, rules.skin_chroma_floor)
 
 
 @lru_cache(maxsize=8)
 def _seed_lut(leaf_ids: tuple[str, ...]) -> np.ndarray:
-    """label + 1 -> is a skin seed leaf (label -1 -> index 0)."""
-    lut = np.zeros(len(leaf_ids) + 1, bool)
-    lut[[i + 1 for i, k in enumerate(leaf_ids) if k in SKIN_SEED_LEAVES]] = True
+    """label + 1 -> is a skin seed leaf (label -1 -> index 0), 256 bytes for ``cv2.LUT``."""
+    lut = np.zeros(max(256, len(leaf_ids) + 1), np.uint8)
+    lut[[i + 1 for i, k in enumerate(leaf_ids) if k in SKIN_SEED_LEAVES]] = 1
     return lut
 
 
+def _seed_mask(face_labels: np.ndarray, leaf_ids: tuple[str, ...]) -> np.ndarray:
+    """Pixels of the skin seed leaves. A byte table look-up where labels fit a byte (numpy's
+    fancy index widens every int16 label to 64 bits first)."""
+    lut = _seed_lut(leaf_ids)
+    if len(lut) > 256:
+        return lut[face_labels + 1]
+    codes = np.empty(face_labels.shape, np.uint8)
+    np.add(face_labels, 1, out=codes, casting="unsafe")
+    return cv2.LUT(codes, lut)
+
+
 def is_grey(ycrcb_grid: np.ndarray, rules: OutsideFaceRules) -> bool:
-    """True when the image carries (almost) no colour: the chroma spread is below ``grey_chroma``."""
-    c = ycrcb_grid[..., 1:].reshape(-1, 2).astype(np.float32)
-    return bool(np.abs(c - 128.0).mean() < rules.grey_chroma and c.std(axis=0).max() < rules.grey_chroma)
+    """True when the image carries (almost) no colour: the chroma spread is below ``grey_chroma``
+    (mean distance of Cr, Cb from neutral, and their standard deviations: one OpenCV pass each)."""
+    g = np.ascontiguousarray(ycrcb_grid)
+    offset = np.mean(cv2.mean(cv2.absdiff(g, np.full_like(g, 128)))[1:3])
+    return bool(offset < rules.grey_chroma and cv2.meanStdDev(g)[1][1:].max() < rules.grey_chroma)

@@ -168,8 +168,9 @@ def _to_grid(img: np.ndarray, step: int, shape: tuple[int, int]) -> np.ndarray:
         return img
     gh, gw = shape
     h, w = img.shape[:2]
-    padded = cv2.copyMakeBorder(img, 0, gh * step - h, 0, gw * step - w, cv2.BORDER_REPLICATE)
-    return cv2.resize(padded, (gw, gh), interpolation=cv2.INTER_AREA)
+    if (gh * step, gw * step) != (h, w):  # pad only when the blocks overhang the image
+        img = cv2.copyMakeBorder(img, 0, gh * step - h, 0, gw * step - w, cv2.BORDER_REPLICATE)
+    return cv2.resize(img, (gw, gh), interpolation=cv2.INTER_AREA)
 
 
 def _upsample(grid: np.ndarray, step: int, size: tuple[int, int]) -> np.ndarray:
@@ -235,22 +236,27 @@ def _compose(fr: FaceFrame, pairs: list, default) -> np.ndarray:
 
 def _finish(person_code, bg, fr: FaceFrame, person, face_full, rules, image_size, also_person=None) -> np.ndarray:
     """Full-resolution labels: the person code where the person map (or ``also_person``, cells)
-    says person, else the background code; face pixels unlabelled. Each grid is upsampled on its
-    own (contiguous single-channel passes) and the person code copied over the background's."""
+    says person, else the background code; face pixels unlabelled. Byte grids (leaf codes < 256)
+    upsampled one by one and combined with OpenCV's masked copies: the fewest full-size passes."""
     h, w = image_size
-    out = np.ascontiguousarray(_upsample(bg.astype(np.int16), fr.step, (h, w)))  # the label map: contiguous
+    out = _upsample(bg.astype(np.uint8), fr.step, (h, w))
+    mask = None
     if person is not None:
-        is_person = person >= rules.person_threshold
-        if also_person is not None and also_person.any():
-            is_person |= _upsample(also_person.view(np.uint8), fr.step, (h, w)).view(bool)
-    elif also_person is not None:
-        is_person = _upsample(also_person.view(np.uint8), fr.step, (h, w)).view(bool)
-    else:
-        is_person = None
-    if is_person is not None:
-        np.copyto(out, _upsample(person_code.astype(np.int16), fr.step, (h, w)), where=is_person)
-    out[face_full] = UNLABELLED
-    return out
+        p = np.asarray(person)
+        mask = cv2.compare(p, rules.person_threshold, cv2.CMP_GE) if p.dtype == np.float32 else \
+            (p >= rules.person_threshold).view(np.uint8)  # fmt: skip
+    if also_person is not None and also_person.any():
+        extra = _upsample(also_person.view(np.uint8), fr.step, (h, w))
+        mask = extra if mask is None else cv2.bitwise_or(mask, extra)  # any non-zero byte: person
+    if mask is not None:
+        cv2.copyTo(_upsample(person_code.astype(np.uint8), fr.step, (h, w)), mask, out)
+    labels = out.astype(np.int16)
+    cv2.copyTo(_unlabelled(labels.shape), face_full.view(np.uint8), labels)
+    return labels
+
+
+def _unlabelled(shape: tuple[int, int]) -> np.ndarray:
+    return np.full(shape, UNLABELLED, np.int16)
 
 
 def outside_face_labels(

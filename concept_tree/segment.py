@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
 from .labelmap import UNLABELLED, face_label_map
@@ -129,7 +130,7 @@ def with_outside_face(
     else:
         outside, report = outside_face_labels(regions.landmarks, (h, w), person, face_full, regions.leaf_ids, rules), {"mode": "geometry"}
     labels = outside  # a fresh array: face pixels copied in place, no second full-size array
-    np.copyto(labels, regions.label_map, where=face_full)
+    cv2.copyTo(np.ascontiguousarray(regions.label_map, dtype=np.int16), face_full.view(np.uint8), labels)
     meta = dict(regions.meta, outside_face=report["mode"], outside_face_report=report)
     return replace(regions, label_map=labels, meta=meta)
 
