@@ -198,6 +198,47 @@ def iou(a: Mapping, b: Mapping) -> float:
     return area(merge([a, b], intersect=True)) / ua
 
 
+def label_runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Runs of the column-major (COCO) flattening of a 2-D label map: the first pixel and the
+    label of every run, and the number of pixels."""
+    flat = np.asarray(labels).ravel(order="F")
+    start = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    if flat.size:
+        start = np.concatenate(([0], start))
+    return start, flat[start], flat.size
+
+
+def encode_runs(runs: tuple[np.ndarray, np.ndarray, int], h: int, w: int,
+                ids: Iterable[int] | None = None) -> dict[int, dict]:
+    """pycocotools RLE objects (``counts`` as bytes, ready for :func:`pycocotools.mask.merge`) of
+    every label of ``runs`` (:func:`label_runs`), or of those in ``ids``.
+
+    The runs are grouped by label with array arithmetic and every label's counts (zeros, ones,
+    zeros, ...) handed to pycocotools as one slice of a single array: no per-run Python work,
+    and one C call compresses them all."""
+    start, lab, n = runs
+    if n == 0:
+        return {}
+    order = np.argsort(lab, kind="stable")  # by label; a label's runs stay in order of position
+    if ids is not None:
+        order = order[np.isin(lab[order], np.fromiter(ids, np.int64))]
+        if order.size == 0:
+            return {}
+    end = np.append(start[1:], n)
+    s, e, key = start[order], end[order], lab[order]
+    first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    prev_end = np.concatenate(([0], e[:-1]))
+    prev_end[first] = 0
+    values = np.stack([s - prev_end, e - s], axis=1).ravel()
+    last = np.append(first[1:], s.size) - 1
+    tail = n - e[last]
+    has_tail = tail > 0  # pycocotools' canonical form has no trailing zero-length run
+    values = np.insert(values, 2 * (last[has_tail] + 1), tail[has_tail]).astype(np.uint32)
+    bounds = np.concatenate(([0], np.cumsum(2 * np.diff(np.append(first, s.size)) + has_tail))).tolist()
+    objs = [{"counts": values[a:b], "size": [h, w]} for a, b in zip(bounds[:-1], bounds[1:])]
+    return dict(zip(key[first].tolist(), mask_utils.frPyObjects(objs, h, w)))
+
+
 def encode_label_map(labels: np.ndarray, ids: Iterable[int] | None = None) -> dict[int, RLE]:
     """RLE of every label of an integer label map, in one pass.
 
@@ -207,38 +248,9 @@ def encode_label_map(labels: np.ndarray, ids: Iterable[int] | None = None) -> di
     listed in ``ids`` (then they get an empty mask).
     """
     h, w = labels.shape
-    flat = np.asarray(labels).ravel(order="F")
-    n = flat.size
     wanted = set(int(i) for i in ids) if ids is not None else None
-    if n == 0:
-        return {i: empty(h, w) for i in (wanted or ())}
-    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    starts = np.concatenate(([0], change))
-    ends = np.concatenate((change, [n]))
-    order = np.argsort(flat[starts], kind="stable")  # by label, runs stay in order of position
-    s, e, lab = starts[order], ends[order], flat[starts][order]
-    first = np.concatenate(([True], lab[1:] != lab[:-1]))
-    prev_end = np.concatenate(([0], e[:-1]))
-    prev_end[first] = 0
-    inter = np.empty(2 * len(s), dtype=np.int64)
-    inter[0::2] = s - prev_end
-    inter[1::2] = e - s
-    group_start = np.flatnonzero(first)
-    group_end = np.concatenate((group_start[1:], [len(s)]))
-    objs, keys = [], []
-    for a, b in zip(group_start.tolist(), group_end.tolist()):
-        key = int(lab[a])
-        if wanted is not None and key not in wanted:
-            continue
-        counts = inter[2 * a : 2 * b].tolist()
-        if e[b - 1] < n:  # pycocotools' canonical form has no trailing zero-length run
-            counts.append(n - int(e[b - 1]))
-        objs.append({"counts": counts, "size": [h, w]})
-        keys.append(key)
-    out: dict[int, RLE] = {}
-    if objs:
-        for k, r in zip(keys, mask_utils.frPyObjects(objs, h, w)):
-            out[k] = _as_str(r)
+    enc = encode_runs(label_runs(labels), h, w, wanted)
+    out: dict[int, RLE] = {k: {"size": [h, w], "counts": r["counts"].decode("ascii")} for k, r in enc.items()}
     if wanted is not None:
         for key in wanted - out.keys():
             out[key] = empty(h, w)
