@@ -181,11 +181,19 @@ def _upsample(grid: np.ndarray, step: int, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(grid, (gw * step, gh * step), interpolation=cv2.INTER_NEAREST)[:h, :w]
 
 
-class _Codes(dict):
-    """Leaf id -> code; ``side(base, left)``: ``left_<base>`` where ``left``, else ``right_<base>``."""
+@dataclass(frozen=True)
+class _Side:
+    """A leaf code that depends on the side: ``left`` where u >= 0, else ``right``."""
 
-    def side(self, base: str, left: np.ndarray) -> np.ndarray:
-        return np.where(left, self[f"left_{base}"], self[f"right_{base}"]).astype(np.int16)
+    left: int
+    right: int
+
+
+class _Codes(dict):
+    """Leaf id -> code; ``side(base)``: ``left_<base>`` on the subject's left, else ``right_<base>``."""
+
+    def side(self, base: str) -> _Side:
+        return _Side(int(self[f"left_{base}"]), int(self[f"right_{base}"]))
 
 
 @lru_cache(maxsize=8)
@@ -195,43 +203,47 @@ def _codes(leaf_ids: tuple[str, ...]) -> _Codes:
 
 def _background(fr: FaceFrame, rules: OutsideFaceRules, code: _Codes) -> np.ndarray:
     above = (fr.v < fr.v_top) & (fr.a < rules.above_head_half_width)
-    return np.where(
-        above,
-        code["background_above_head"],
-        np.where(fr.v < fr.v_chin, np.where(fr.left, code["background_left"], code["background_right"]),
-                 np.where(fr.left, code["background_lower_left"], code["background_lower_right"])),
-    ).astype(np.int16)
+    upper = _Side(int(code["background_left"]), int(code["background_right"]))
+    lower = _Side(int(code["background_lower_left"]), int(code["background_lower_right"]))
+    return _compose(fr, [(above, code["background_above_head"]), (fr.v < fr.v_chin, upper), (None, lower)])
 
 
 def _ear_leaves(fr: FaceFrame, ear: np.ndarray, rules: OutsideFaceRules, code: _Codes) -> list:
     """(condition, code) pairs splitting an ear mask into tragus, helix, lobe and concha."""
-    v, left = fr.v, fr.left
+    v = fr.v
     tragus = ear & (fr.dist_out < rules.tragus_width) & (v > rules.helix_bottom_v) & (v < rules.lobe_top_v)
     return [
-        (tragus, code.side("tragus", left)),
-        (ear & (v < rules.helix_bottom_v), code.side("helix", left)),
-        (ear & (v > rules.lobe_top_v), code.side("earlobe", left)),
-        (ear, code.side("concha", left)),
+        (tragus, code.side("tragus")),
+        (ear & (v < rules.helix_bottom_v), code.side("helix")),
+        (ear & (v > rules.lobe_top_v), code.side("earlobe")),
+        (ear, code.side("concha")),
     ]
 
 
 def _hair_leaves(fr: FaceFrame, hair: np.ndarray, rules: OutsideFaceRules, code: _Codes) -> list:
-    v, a, left = fr.v, fr.a, fr.left
+    v, a = fr.v, fr.a
     hairline = hair & (fr.dist_out < rules.hairline_width) & (v < rules.ear_top_v)
     return [
         (hairline & (a < rules.hairline_center_half_width), code["hairline_center"]),
-        (hairline, code.side("hairline", left)),
+        (hairline, code.side("hairline")),
         (hair & (a < rules.crown_half_width) & (v < rules.ear_top_v), code["crown_hair"]),
-        (hair, code.side("side_hair", left)),
+        (hair, code.side("side_hair")),
     ]
 
 
 def _neck_leaves(fr: FaceFrame, neck: np.ndarray, rules: OutsideFaceRules, code: _Codes) -> list:
-    return [(neck & (fr.a < rules.throat_half_width), code["throat"]), (neck, code.side("neck", fr.left))]
+    return [(neck & (fr.a < rules.throat_half_width), code["throat"]), (neck, code.side("neck"))]
 
 
-def _compose(fr: FaceFrame, pairs: list, default) -> np.ndarray:
-    return np.select([c for c, _ in pairs], [k for _, k in pairs], default=default).astype(np.int16)
+def _compose(fr: FaceFrame, pairs: list) -> np.ndarray:
+    """Per cell, the code of the first pair whose condition holds; the last pair's condition is
+    ``None`` (the default). The pair index is chosen once and looked up with the cell's side in a
+    small (pairs x 2) table, instead of building a left/right choice array per pair."""
+    if pairs[-1][0] is not None:
+        raise ValueError("the last pair must be the default (condition None)")
+    table = np.array([[k.right, k.left] if isinstance(k, _Side) else [k, k] for _, k in pairs], np.uint8)  # codes < 256
+    kind = np.select([c for c, _ in pairs[:-1]], np.arange(len(pairs) - 1, dtype=np.uint8), default=np.uint8(len(pairs) - 1))
+    return table.ravel()[kind.astype(np.intp) * 2 + fr.left.view(np.uint8)]
 
 
 def _finish(person_code, bg, fr: FaceFrame, person, face_full, rules, image_size, also_person=None) -> np.ndarray:
@@ -239,7 +251,7 @@ def _finish(person_code, bg, fr: FaceFrame, person, face_full, rules, image_size
     says person, else the background code; face pixels unlabelled. Byte grids (leaf codes < 256)
     upsampled one by one and combined with OpenCV's masked copies: the fewest full-size passes."""
     h, w = image_size
-    out = _upsample(bg.astype(np.uint8), fr.step, (h, w))
+    out = _upsample(bg.astype(np.uint8, copy=False), fr.step, (h, w))
     mask = None
     if person is not None:
         p = np.asarray(person)
@@ -249,7 +261,7 @@ def _finish(person_code, bg, fr: FaceFrame, person, face_full, rules, image_size
         extra = _upsample(also_person.view(np.uint8), fr.step, (h, w))
         mask = extra if mask is None else cv2.bitwise_or(mask, extra)  # any non-zero byte: person
     if mask is not None:
-        cv2.copyTo(_upsample(person_code.astype(np.uint8), fr.step, (h, w)), mask, out)
+        cv2.copyTo(_upsample(person_code.astype(np.uint8, copy=False), fr.step, (h, w)), mask, out)
     labels = out.astype(np.int16)
     cv2.copyTo(_unlabelled(labels.shape), face_full.view(np.uint8), labels)
     return labels
@@ -281,7 +293,7 @@ def outside_face_labels(
     hair = ~ear & ((v < rules.ear_top_v) | ear_band | beside_jaw)
     neck = (a < rules.neck_half_width) & (v < fr.v_chin + rules.neck_length)
     pairs = _ear_leaves(fr, ear, rules, code) + _hair_leaves(fr, hair, rules, code) + _neck_leaves(fr, neck, rules, code)
-    person_code = _compose(fr, pairs, code["upper_body"])
+    person_code = _compose(fr, pairs + [(None, code["upper_body"])])
     return _finish(person_code, _background(fr, rules, code), fr, person, face_full, rules, image_size)
 
 
@@ -424,7 +436,7 @@ def evidence_outside_labels(
     hair |= long_hair
 
     pairs = _ear_leaves(fr, ear, rules, code) + _neck_leaves(fr, neck, rules, code) + _hair_leaves(fr, hair, rules, code)
-    person_code = _compose(fr, pairs, code["upper_body"])
+    person_code = _compose(fr, pairs + [(None, code["upper_body"])])
     out = _finish(person_code, _background(fr, rules, code), fr, person, face_full, rules, (h, w), also_person=ear)
     report = {"mode": "evidence", "skin_mean_crcb": [round(float(x), 1) for x in skin.mean], "shoulders": shoulder is not None}
     return out, report
