@@ -1,6 +1,6 @@
 """Benchmarks of the region segmentation (numbers go to docs/segmentation.md and the README).
 
-    .venv/bin/python scripts/bench_segment.py speed [--n 300] [--size 384]
+    .venv/bin/python scripts/bench_segment.py speed [--n 300] [--size 384] [--repeats 3]
     .venv/bin/python scripts/bench_segment.py quality     # partition, parents, oval coverage, 512 vs 256 px
     .venv/bin/python scripts/bench_segment.py roughness   # per anchor, tuning faces vs held-out faces
     .venv/bin/python scripts/bench_segment.py neck        # neck skin share, 1.8x crops of dressed people
@@ -16,8 +16,10 @@ Grace Hopper, and their mirrors). *Held out*: the 100 faces of scikit-image's ``
 Speed: whole processes (start-up included) on the same images, one after the other:
 ``fifa-tree segment`` against a plain script that decodes the images and runs FaceMesh. Per core:
 both pinned to one CPU (``taskset``) with one worker; and as before, two workers against one
-plain process. Also the process CPU time per image inside one process (decode + FaceMesh against
-a segmentation worker's job), which other jobs on the machine disturb less than wall time.
+plain process. Each run gives its wall time and the CPU time of its whole process tree (orphaned
+pool processes adopted and reaped), the best of ``--repeats`` runs. Also the process CPU time per
+image inside one process (decode + FaceMesh against a segmentation worker's job) and per stage,
+which other jobs on the machine disturb least.
 Results are printed and written to OUT/bench_segment_<what>.json.
 """
 
@@ -262,13 +264,54 @@ def bench_quality() -> dict:
     return res
 
 
-def timed(cmd: list[str], cpu: int | None = None) -> float:
+def _adopt_orphans() -> bool:
+    """Make this process the reaper of orphaned descendants (Linux ``PR_SET_CHILD_SUBREAPER``), so
+    that the CPU time of a command's whole process tree can be collected: a forkserver and its
+    pool workers outlive the command's own process and would otherwise go uncounted."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def timed(cmd: list[str], cpu: int | None = None) -> tuple[float, float | None]:
+    """Wall seconds and CPU seconds (user + system of the command and all its descendants; None
+    where orphans cannot be collected) of one run of ``cmd``. CPU time is what other jobs on a
+    shared machine disturb least; wall time is what a user waits."""
+    import resource
+
     env = dict(os.environ, GLOG_minloglevel="2", TF_CPP_MIN_LOG_LEVEL="3")
     if cpu is not None and shutil.which("taskset"):
         cmd = ["taskset", "-c", str(cpu), *cmd]
+    reaping = _adopt_orphans()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    deadline = time.perf_counter() + 30
+    while reaping and time.perf_counter() < deadline:  # adopted orphans exit once their parent has
+        try:
+            if os.waitpid(-1, os.WNOHANG) == (0, 0):
+                time.sleep(0.02)
+        except ChildProcessError:
+            break
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, (used if reaping else None)
+
+
+def best_of(runs: int, cmd: list[str], cpu: int | None = None, before=None) -> dict:
+    """Least wall and least CPU seconds over ``runs`` runs (``before()`` is called before each)."""
+    walls, cpus = [], []
+    for _ in range(runs):
+        if before is not None:
+            before()
+        w, c = timed(cmd, cpu)
+        walls.append(w)
+        cpus.append(c)
+    return {"wall_s": round(min(walls), 2), "cpu_s": None if None in cpus else round(min(cpus), 2)}
 
 
 def make_speed_faces(out: Path, n: int, size: int, seed: int = 0) -> None:
@@ -293,7 +336,7 @@ def make_speed_faces(out: Path, n: int, size: int, seed: int = 0) -> None:
         Image.fromarray(crop).save(out / f"face_{i:04d}.jpg", quality=92)
 
 
-def bench_speed(out: Path, n: int, size: int) -> dict:
+def bench_speed(out: Path, n: int, size: int, repeats: int = 1) -> dict:
     faces = out / "faces"
     if not faces.exists() or len(list(faces.glob("*.jpg"))) != n:
         shutil.rmtree(faces, ignore_errors=True)
@@ -302,32 +345,74 @@ def bench_speed(out: Path, n: int, size: int) -> dict:
     base_script.write_text(BASELINE)
     py = sys.executable
     tree = str(Path(py).parent / "fifa-tree")
+    dest = out / "seg"
 
-    def ours(workers: int, *extra: str, cpu: int | None = None) -> float:
-        dest = out / "seg"
-        shutil.rmtree(dest, ignore_errors=True)
-        return timed([tree, "segment", str(faces), "--out", str(dest), "--no-overlays", "--quiet",
-                      "--workers", str(workers), *extra], cpu)  # fmt: skip
+    def ours(workers: int, *extra: str, cpu: int | None = None) -> dict:
+        return best_of(repeats, [tree, "segment", str(faces), "--out", str(dest), "--no-overlays", "--quiet",
+                                 "--workers", str(workers), *extra], cpu, lambda: shutil.rmtree(dest, ignore_errors=True))
 
-    res: dict = {"images": n, "size": size}
-    base1 = timed([py, str(base_script), str(faces)], cpu=0)
-    res["per_core"] = {
-        "baseline_decode_facemesh_s": round(base1, 2),
-        "full_s": round(ours(1, cpu=0), 2),
-        "face_only_s": round(ours(1, "--face-only", cpu=0), 2),
-    }
-    base = timed([py, str(base_script), str(faces)])
-    res["two_workers_vs_one_plain_process"] = {
-        "baseline_decode_facemesh_s": round(base, 2),
-        "full_s": round(ours(2), 2),
-        "face_only_s": round(ours(2, "--face-only"), 2),
-    }
-    for k in ("per_core", "two_workers_vs_one_plain_process"):
-        d = res[k]
+    def base(cpu: int | None = None) -> dict:
+        return best_of(repeats, [py, str(base_script), str(faces)], cpu)
+
+    res: dict = {"images": n, "size": size, "repeats": repeats}
+    for key, cpu, workers in (("per_core", 0, 1), ("two_workers_vs_one_plain_process", None, 2)):
+        b, full, face = base(cpu), ours(workers, cpu=cpu), ours(workers, "--face-only", cpu=cpu)
+        d = {"baseline_decode_facemesh_s": b["wall_s"], "full_s": full["wall_s"], "face_only_s": face["wall_s"]}
         d["full_ratio"] = round(d["full_s"] / d["baseline_decode_facemesh_s"], 3)
         d["face_only_ratio"] = round(d["face_only_s"] / d["baseline_decode_facemesh_s"], 3)
+        if None not in (b["cpu_s"], full["cpu_s"], face["cpu_s"]):  # CPU of every process of each run
+            d.update(baseline_cpu_s=b["cpu_s"], full_cpu_s=full["cpu_s"], face_only_cpu_s=face["cpu_s"],
+                     full_cpu_ratio=round(full["cpu_s"] / b["cpu_s"], 3),
+                     face_only_cpu_ratio=round(face["cpu_s"] / b["cpu_s"], 3))  # fmt: skip
+        res[key] = d
     res["worker_cpu"] = cpu_per_image(faces)
+    res["stage_cpu_ms"] = stage_cpu(faces)
     return res
+
+
+def stage_cpu(faces: Path, n: int = 80, repeats: int = 3) -> dict:
+    """CPU ms per image of each stage inside one process (best of ``repeats``): decode, FaceMesh,
+    SelfieSegmentation, face concepts (atlas warp), off-face concepts from evidence, RLE of every
+    node (leaves and parents), areas."""
+    import cv2
+
+    from fifa.concept_tree.imageio import load_rgb
+    from fifa.concept_tree.landmarks import MediaPipeFaceMesh
+    from fifa.concept_tree.segment import regions_from_landmarks, with_outside_face
+
+    cv2.setNumThreads(1)  # as in a worker
+    files = sorted(faces.glob("*.jpg"))[:n]
+    models = MediaPipeFaceMesh()
+    names = ("decode", "facemesh", "face_concepts", "selfie_segmentation", "off_face", "rle_all_nodes", "areas")
+    best = dict.fromkeys(names, float("inf"))
+    for rep in range(repeats + 1):  # the first pass warms up (models, caches)
+        spent = dict.fromkeys(names, 0.0)
+        for f in files:
+            t = [time.process_time()]
+            rgb = load_rgb(str(f))
+            t.append(time.process_time())
+            found = models.faces(rgb)
+            t.append(time.process_time())
+            if not found:
+                continue
+            r = regions_from_landmarks(found[0].landmarks_with_depth, rgb.shape[:2])
+            t.append(time.process_time())
+            person = models.person_probability(rgb)
+            t.append(time.process_time())
+            r = with_outside_face(r, person, image=rgb)
+            t.append(time.process_time())
+            r.rles()
+            t.append(time.process_time())
+            r.areas(include_parents=True)
+            t.append(time.process_time())
+            for k, a, b in zip(names, t[:-1], t[1:]):
+                spent[k] += b - a
+        if rep:
+            best = {k: min(best[k], spent[k]) for k in names}
+    models.close()
+    out = {k: round(1000 * v / len(files), 2) for k, v in best.items()}
+    out["total"] = round(sum(out.values()), 2)
+    return out
 
 
 def cpu_per_image(faces: Path, n: int = 80, repeats: int = 3) -> dict:
@@ -404,6 +489,7 @@ def main() -> None:
     ap.add_argument("what", nargs="?", default="all", choices=["speed", "quality", "roughness", "neck", "gallery", "all"])
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--size", type=int, default=384)
+    ap.add_argument("--repeats", type=int, default=1, help="speed: runs of each whole-process command (best kept)")
     ap.add_argument("--out", type=Path, default=Path("bench_out/segment"))
     ap.add_argument("--gallery-dir", type=Path, default=Path("docs/img"))
     a = ap.parse_args()
@@ -413,7 +499,7 @@ def main() -> None:
     for what in todo:
         t = time.perf_counter()
         if what == "speed":
-            result[what] = bench_speed(a.out, a.n, a.size)
+            result[what] = bench_speed(a.out, a.n, a.size, a.repeats)
         elif what == "quality":
             result[what] = bench_quality()
         elif what == "roughness":
