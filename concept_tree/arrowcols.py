@@ -24,13 +24,18 @@ def column(values: Sequence, type_: pa.DataType) -> pa.Array:
     if any(nulls):
         validity = pa.py_buffer(np.packbits(~np.array(nulls, bool), bitorder="little"))
     if type_ == pa.string():
-        data = [b"" if v is None else v.encode("utf-8") for v in values]
+        texts = ["" if v is None else v for v in values] if validity is not None else values
+        joined = "".join(texts)
+        if joined.isascii():  # one encode for all (node ids, RLE counts): characters = bytes
+            data, lengths = joined.encode("ascii"), map(len, texts)
+        else:
+            encoded = [t.encode("utf-8") for t in texts]
+            data, lengths = b"".join(encoded), map(len, encoded)
         offsets = np.zeros(n + 1, np.int64)
-        np.cumsum(np.fromiter(map(len, data), np.int64, count=n), out=offsets[1:])
+        np.cumsum(np.fromiter(lengths, np.int64, count=n), out=offsets[1:])
         if offsets[-1] >= 2**31:  # past int32 offsets: let pyarrow choose (and import pandas)
             return pa.array(values, type=type_)
-        return pa.Array.from_buffers(type_, n, [validity, pa.py_buffer(offsets.astype(np.int32)),
-                                                pa.py_buffer(b"".join(data))])  # fmt: skip
+        return pa.Array.from_buffers(type_, n, [validity, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
     if type_ in _NUMERIC:
         arr = np.array([0 if v is None else v for v in values], dtype=_NUMERIC[type_])
         return pa.Array.from_buffers(type_, n, [validity, pa.py_buffer(arr)])

@@ -132,10 +132,11 @@ class FaceRegions:
         counts = np.bincount(label.astype(np.intp) + 1, weights=np.diff(start, append=n),
                              minlength=len(self.leaf_ids) + 1)[1:len(self.leaf_ids) + 1].astype(np.int64)  # fmt: skip
         if not include_parents:
-            return {k: int(c) for k, c in zip(self.leaf_ids, counts) if c}
+            return {k: c for k, c in zip(self.leaf_ids, counts.tolist()) if c}
         nodes, member = node_membership(tuple(self.leaf_ids))
         totals = member @ counts
-        return {nodes[i]: int(totals[i]) for i in np.flatnonzero(totals)}
+        return {node: t for node, t in zip(nodes, totals.tolist()) if t}
+
     @property
     def face_mask(self) -> np.ndarray:
         """The face region (the ``face`` subtree: skin, eyes, brows, nose, mouth ...)."""
