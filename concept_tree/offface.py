@@ -127,11 +127,12 @@ def face_frame(landmarks: np.ndarray, image_size: tuple[int, int], face_full: np
     v = (gx * axes[1, 0] + gy * axes[1, 1]) / iod
     left = u >= 0
     oval_uv = (pts[list(topo.face_oval)] - origin) @ axes.T / iod
-    half = np.empty_like(u)
-    for side_mask, sel in ((left, oval_uv[:, 0] >= 0), (~left, oval_uv[:, 0] < 0)):
+    halves = []  # the face's half-width at each cell's height, on the cell's side (whole grid per side:
+    for sel in (oval_uv[:, 0] >= 0, oval_uv[:, 0] < 0):  # cheaper than gathering and scattering half of it)
         side_pts = oval_uv[sel]
         order = np.argsort(side_pts[:, 1])
-        half[side_mask] = np.interp(v[side_mask], side_pts[order, 1], np.abs(side_pts[order, 0]))
+        halves.append(np.interp(v, side_pts[order, 1], np.abs(side_pts[order, 0])))
+    half = np.where(left, halves[0], halves[1]).astype(u.dtype)
     face = _face_cells(face_full, step, u.shape)
     dist_out = cv2.distanceTransform((~face).astype(np.uint8), cv2.DIST_L2, 3) * (step / iod)
     return FaceFrame(step, u.shape, u, v, np.abs(u) - half, float(oval_uv[:, 1].min()), float(oval_uv[:, 1].max()),
