@@ -252,16 +252,13 @@ def _finish(person_code, bg, fr: FaceFrame, person, face_full, rules, image_size
     says person, else the background code; face pixels unlabelled. Byte grids (leaf codes < 256)
     upsampled one by one and combined with OpenCV's masked copies: the fewest full-size passes."""
     h, w = image_size
+    if also_person is not None and also_person.any():  # such cells are person whatever the map says:
+        bg = np.where(also_person, person_code, bg)  # give them the person code as "background" too
     out = _upsample(bg.astype(np.uint8, copy=False), fr.step, (h, w))
-    mask = None
     if person is not None:
         p = np.asarray(person)
         mask = cv2.compare(p, rules.person_threshold, cv2.CMP_GE) if p.dtype == np.float32 else \
             (p >= rules.person_threshold).view(np.uint8)  # fmt: skip
-    if also_person is not None and also_person.any():
-        extra = _upsample(also_person.view(np.uint8), fr.step, (h, w))
-        mask = extra if mask is None else cv2.bitwise_or(mask, extra)  # any non-zero byte: person
-    if mask is not None:
         cv2.copyTo(_upsample(person_code.astype(np.uint8, copy=False), fr.step, (h, w)), mask, out)
     labels = out.astype(np.int16)
     cv2.copyTo(_unlabelled(labels.shape), face_full.view(np.uint8), labels)
