@@ -298,7 +298,7 @@ def outside_face_labels(
 # ------------------------------------------------------------------ image evidence
 def _attached(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
     """The connected pieces of ``mask`` that touch ``seed``."""
-    n, lab = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    n, lab = cv2.connectedComponents(mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8), connectivity=8)
     if n <= 1:
         return np.zeros_like(mask)
     keep = np.zeros(n, bool)
@@ -456,7 +456,10 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
 
 
 def _drop_small(mask: np.ndarray, min_cells: float) -> None:
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    for c in range(1, n):
-        if stats[c, cv2.CC_STAT_AREA] < min_cells:
-            mask[lab == c] = False
+    """Pieces of ``mask`` (8-connected) smaller than ``min_cells`` removed, in place (one look-up
+    for all pieces rather than a pass over the grid per small piece)."""
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+    small = stats[:, cv2.CC_STAT_AREA] < min_cells
+    small[0] = False
+    if small.any():
+        mask &= ~small[lab]
