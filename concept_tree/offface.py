@@ -15,8 +15,8 @@ Two ways, one result type (a label map over the image, face pixels left unlabell
   ``upper_body``. See docs/segmentation.md for the rules and their limits.
 
 Work is done on a grid of every ``step``-th pixel (the person map is itself a 256 x 144
-model output); the full-resolution person mask then picks, per pixel, between the person
-label and the background label of its cell.
+model output; grid sampling and mask helpers in :mod:`.gridmasks`); the full-resolution person
+mask then picks, per pixel, between the person label and the background label of its cell.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from .colour import ColourModel, fit_colour, is_grey, skin_model  # noqa: F401  (ColourModel re-exported)
+from . import gridmasks as gm
 from .mesh_topology import eye_frame, mesh_topology
 
 UNLABELLED = -1
@@ -133,53 +134,10 @@ def face_frame(landmarks: np.ndarray, image_size: tuple[int, int], face_full: np
         order = np.argsort(side_pts[:, 1])
         halves.append(np.interp(v, side_pts[order, 1], np.abs(side_pts[order, 0])))
     half = np.where(left, halves[0], halves[1]).astype(u.dtype)
-    face = _face_cells(face_full, step, u.shape)
+    face = gm.face_cells(face_full, step, u.shape)
     dist_out = cv2.distanceTransform((~face).astype(np.uint8), cv2.DIST_L2, 3) * (step / iod)
     return FaceFrame(step, u.shape, u, v, np.abs(u) - half, float(oval_uv[:, 1].min()), float(oval_uv[:, 1].max()),
                      iod, origin, axes, face, dist_out)  # fmt: skip
-
-
-def _face_cells(face_full: np.ndarray, step: int, shape: tuple[int, int]) -> np.ndarray:
-    """:func:`_block_any` of the face mask, worked out on the blocks around the face only (the
-    rest of the image holds no face pixel)."""
-    x, y, bw, bh = cv2.boundingRect(face_full.view(np.uint8))
-    out = np.zeros(shape, bool)
-    if bw == 0 or bh == 0:
-        return out
-    gx0, gy0 = x // step, y // step
-    window = face_full[gy0 * step: -(-(y + bh) // step) * step, gx0 * step: -(-(x + bw) // step) * step]
-    cells = _block_any(window, step)
-    out[gy0: gy0 + cells.shape[0], gx0: gx0 + cells.shape[1]] = cells
-    return out
-
-
-def _block_any(mask: np.ndarray, step: int) -> np.ndarray:
-    """Cells (step x step blocks) holding any pixel of ``mask``."""
-    if step == 1:
-        return mask.copy()
-    h, w = mask.shape
-    gh, gw = -(-h // step), -(-w // step)
-    padded = cv2.copyMakeBorder(mask.astype(np.uint8) * 255, 0, gh * step - h, 0, gw * step - w, cv2.BORDER_CONSTANT, value=0)
-    return cv2.resize(padded, (gw, gh), interpolation=cv2.INTER_AREA) > 0
-
-
-def _to_grid(img: np.ndarray, step: int, shape: tuple[int, int]) -> np.ndarray:
-    """Mean of every step x step block (edge blocks padded by replication)."""
-    if step == 1:
-        return img
-    gh, gw = shape
-    h, w = img.shape[:2]
-    if (gh * step, gw * step) != (h, w):  # pad only when the blocks overhang the image
-        img = cv2.copyMakeBorder(img, 0, gh * step - h, 0, gw * step - w, cv2.BORDER_REPLICATE)
-    return cv2.resize(img, (gw, gh), interpolation=cv2.INTER_AREA)
-
-
-def _upsample(grid: np.ndarray, step: int, size: tuple[int, int]) -> np.ndarray:
-    if step == 1:
-        return grid
-    h, w = size
-    gh, gw = grid.shape[:2]
-    return cv2.resize(grid, (gw * step, gh * step), interpolation=cv2.INTER_NEAREST)[:h, :w]
 
 
 @dataclass(frozen=True)
@@ -254,12 +212,12 @@ def _finish(person_code, bg, fr: FaceFrame, person, face_full, rules, image_size
     h, w = image_size
     if also_person is not None and also_person.any():  # such cells are person whatever the map says:
         bg = np.where(also_person, person_code, bg)  # give them the person code as "background" too
-    out = _upsample(bg.astype(np.uint8, copy=False), fr.step, (h, w))
+    out = gm.upsample(bg.astype(np.uint8, copy=False), fr.step, (h, w))
     if person is not None:
         p = np.asarray(person)
         mask = cv2.compare(p, rules.person_threshold, cv2.CMP_GE) if p.dtype == np.float32 else \
             (p >= rules.person_threshold).view(np.uint8)  # fmt: skip
-        cv2.copyTo(_upsample(person_code.astype(np.uint8, copy=False), fr.step, (h, w)), mask, out)
+        cv2.copyTo(gm.upsample(person_code.astype(np.uint8, copy=False), fr.step, (h, w)), mask, out)
     labels = out.astype(np.int16)
     cv2.copyTo(_unlabelled(labels.shape), face_full.view(np.uint8), labels)
     return labels
@@ -296,40 +254,6 @@ def outside_face_labels(
 
 
 # ------------------------------------------------------------------ image evidence
-def _attached(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
-    """The connected pieces of ``mask`` that touch ``seed``."""
-    n, lab = cv2.connectedComponents(mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8), connectivity=8)
-    if n <= 1:
-        return np.zeros_like(mask)
-    keep = np.zeros(n, bool)
-    keep[lab[seed & mask]] = True
-    keep[0] = False
-    return keep[lab]
-
-
-def _ring(face: np.ndarray, width_cells: int) -> np.ndarray:
-    """Cells within ``width_cells`` outside the face."""
-    return cv2.dilate(face.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=width_cells).astype(bool) & ~face
-
-
-def _dilate(mask: np.ndarray, radius_cells: int) -> np.ndarray:
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius_cells + 1, 2 * radius_cells + 1))
-    return cv2.dilate(mask.astype(np.uint8), k).astype(bool)
-
-
-def _close(mask: np.ndarray, radius_cells: int) -> np.ndarray:
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius_cells + 1, 2 * radius_cells + 1))
-    return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, k).astype(bool)
-
-
-def _smooth(mask: np.ndarray, radius_cells: int) -> np.ndarray:
-    if radius_cells < 1 or not mask.any():
-        return mask
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius_cells + 1, 2 * radius_cells + 1))
-    m = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, k)
-    return cv2.morphologyEx(m, cv2.MORPH_OPEN, k).astype(bool)
-
-
 def _shoulder_v(fr: FaceFrame, pose: PosePoints | None) -> np.ndarray | None:
     """Per grid cell, the v of the shoulder line at its u (None without two seen shoulders)."""
     if pose is None:
@@ -358,24 +282,24 @@ def evidence_outside_labels(
     a small report (``mode`` = ``evidence`` or ``geometry`` for a grey image, the skin model)."""
     h, w = rgb.shape[:2]
     fr = face_frame(landmarks, (h, w), face_full)
-    grid = cv2.cvtColor(_to_grid(np.ascontiguousarray(rgb), fr.step, fr.shape), cv2.COLOR_RGB2YCrCb)
+    grid = cv2.cvtColor(gm.to_grid(np.ascontiguousarray(rgb), fr.step, fr.shape), cv2.COLOR_RGB2YCrCb)
     pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
     box = (int(max(0, pts[:, 0].min())), int(max(0, pts[:, 1].min())), int(min(w, pts[:, 0].max() + 1)), int(min(h, pts[:, 1].max() + 1)))
     skin = None if is_grey(grid, rules) else skin_model(rgb, face_labels, leaf_ids, rules, box=box)
     if skin is None:
         return outside_face_labels(landmarks, (h, w), person, face_full, leaf_ids, rules), {"mode": "geometry"}
     code = _codes(tuple(leaf_ids))
-    pgrid = _to_grid(np.asarray(person, dtype=np.float32), fr.step, fr.shape) >= rules.person_threshold
+    pgrid = gm.to_grid(np.asarray(person, dtype=np.float32), fr.step, fr.shape) >= rules.person_threshold
     pgrid &= ~fr.face
     v, a = fr.v, fr.a
     cell = fr.step / fr.iod  # IOD per cell
     r_smooth = max(1, int(round(0.04 / cell)))
-    ring = _ring(fr.face, max(1, int(round(0.05 / cell))))
-    ring_wide = _ring(fr.face, max(1, int(round(0.12 / cell))))
+    ring = gm.ring(fr.face, max(1, int(round(0.05 / cell))))
+    ring_wide = gm.ring(fr.face, max(1, int(round(0.12 / cell))))
     # colour tests only where the person is (flat indices of those cells)
     # the person map is coarse (256 x 144): ears beside the face are often cut off, so colour is
     # also tested a little beyond it (ears only)
-    near = _dilate(pgrid, max(1, int(round(0.1 / cell)))) & ~fr.face
+    near = gm.dilate(pgrid, max(1, int(round(0.1 / cell)))) & ~fr.face
     at = np.flatnonzero(near)
     col = grid.reshape(-1, 3)[at].astype(np.float32)
     vp = v.ravel()[at]
@@ -391,31 +315,31 @@ def evidence_outside_labels(
     skin_p = luma_ok & (d_skin < rules.skin_distance)
     if hair_chroma is not None:  # nearer the face's skin than the hair's colour
         skin_p &= d_skin < hair_chroma.distance(col[:, 1:])
-    skin_near = _scatter(skin_p, at, fr.shape)
+    skin_near = gm.scatter(skin_p, at, fr.shape)
     is_skin = skin_near & pgrid
 
     # neck: skin continuing below the jaw, above the shoulder line
     shoulder = _shoulder_v(fr, pose)
     limit = v < (shoulder - rules.shoulder_margin if shoulder is not None else fr.v_chin + rules.neck_max_length)
     neck_zone = (v > rules.ear_bottom_v) & (a < rules.neck_max_half_width) & limit & ~fr.face
-    neck = _attached(is_skin & neck_zone, ring & neck_zone)
-    neck = _smooth(neck, r_smooth) & neck_zone & pgrid
-    neck = _fill_holes(neck | fr.face) & neck_zone & pgrid  # shadow under the chin, enclosed by face and neck
+    neck = gm.attached(is_skin & neck_zone, ring & neck_zone)
+    neck = gm.smooth(neck, r_smooth) & neck_zone & pgrid
+    neck = gm.fill_holes(neck | fr.face) & neck_zone & pgrid  # shadow under the chin, enclosed by face and neck
 
     # ears: skin pieces attached to the face contour in the ear band (closed first: a thin ear
     # beside the contour is often broken up by shadow; too small a piece is dropped below)
     ear_zone = (v >= rules.ear_top_v) & (v <= rules.ear_bottom_v) & (fr.lateral > -0.1) & (fr.lateral < rules.ear_width) & ~fr.face
-    candidates = _close(skin_near & ear_zone, max(1, int(round(0.05 / cell)))) & ear_zone
+    candidates = gm.close(skin_near & ear_zone, max(1, int(round(0.05 / cell)))) & ear_zone
     seeds = ring_wide & ear_zone
     if pose is not None:  # a seen ear point also seeds its ear
         for pt in (pose.left_ear, pose.right_ear):
             if np.isfinite(pt).all():
                 uv = fr.to_uv(pt)
                 seeds |= ear_zone & (np.hypot(fr.u - uv[0], fr.v - uv[1]) < 0.25)
-    ear = _attached(candidates, seeds)
-    ear = _smooth(ear, r_smooth) & ear_zone & near & ~neck
-    _drop_small(neck, rules.min_neck / cell**2)
-    _drop_small(ear, rules.min_ear / cell**2)
+    ear = gm.attached(candidates, seeds)
+    ear = gm.smooth(ear, r_smooth) & ear_zone & near & ~neck
+    gm.drop_small(neck, rules.min_neck / cell**2)
+    gm.drop_small(ear, rules.min_ear / cell**2)
 
     # hair: the rest of the person around the head (above the ear bottoms); lower down (beside the
     # jaw, over the shoulders) only hair-coloured pieces joined to it, away from the midline
@@ -429,8 +353,8 @@ def evidence_outside_labels(
         like_p = d_hair < rules.hair_colour_distance
         if body_model is not None:  # clearly nearer the hair colour than the clothing's
             like_p &= d_hair + 1.0 < body_model.distance(col[rest_p])
-        like = _smooth(_scatter(like_p, at[rest_p], fr.shape), 2 * r_smooth)
-        long_hair = _attached(like | hair, hair) & like
+        like = gm.smooth(gm.scatter(like_p, at[rest_p], fr.shape), 2 * r_smooth)
+        long_hair = gm.attached(like | hair, hair) & like
     hair |= long_hair
 
     pairs = _ear_leaves(fr, ear, rules, code) + _neck_leaves(fr, neck, rules, code) + _hair_leaves(fr, hair, rules, code)
@@ -440,26 +364,3 @@ def evidence_outside_labels(
     return out, report
 
 
-def _scatter(values: np.ndarray, flat_index: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    out = np.zeros(shape, bool)
-    out.ravel()[flat_index] = values
-    return out
-
-
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    """``mask`` with every enclosed hole filled (flood fill of the outside from the border)."""
-    if not mask.any():
-        return mask
-    outside = np.pad(~mask, 1, constant_values=True).astype(np.uint8)
-    cv2.floodFill(outside, None, (0, 0), 2)
-    return (outside[1:-1, 1:-1] != 2)
-
-
-def _drop_small(mask: np.ndarray, min_cells: float) -> None:
-    """Pieces of ``mask`` (8-connected) smaller than ``min_cells`` removed, in place (one look-up
-    for all pieces rather than a pass over the grid per small piece)."""
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
-    small = stats[:, cv2.CC_STAT_AREA] < min_cells
-    small[0] = False
-    if small.any():
-        mask &= ~small[lab]

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from fifa.concept_tree import atlas as atlas_mod
-from fifa.concept_tree import colour, labelmap, offface, rle
+from fifa.concept_tree import colour, gridmasks, labelmap, offface, rle
 from fifa.concept_tree.segment import Segmenter, leaf_ids, regions_from_landmarks
 from fifa.concept_tree.tree import load_tree
 
@@ -86,7 +86,7 @@ def _fit_ref(samples, floor, dims=(1, 2), max_samples=1500):
 def _finish_ref(person_code, bg, fr, person, face_full, rules, image_size, also_person=None):
     h, w = image_size
     extra = also_person if also_person is not None else np.zeros(fr.shape, bool)
-    both = offface._upsample(np.dstack([person_code, bg, extra]).astype(np.uint8), fr.step, (h, w))
+    both = gridmasks.upsample(np.dstack([person_code, bg, extra]).astype(np.uint8), fr.step, (h, w))
     is_person = (person >= rules.person_threshold) if person is not None else np.zeros((h, w), bool)
     out = np.where(is_person | (both[..., 2] > 0), both[..., 0], both[..., 1]).astype(np.int16)
     out[face_full] = offface.UNLABELLED
@@ -112,6 +112,13 @@ def _to_grid_ref(img, step, shape):
     return cv2.resize(padded, (gw, gh), interpolation=cv2.INTER_AREA)
 
 
+def _drop_small_ref(mask, min_cells):
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    for c in range(1, n):
+        if stats[c, cv2.CC_STAT_AREA] < min_cells:
+            mask[lab == c] = False
+
+
 def _seed_mask_ref(face_labels, ids):
     lut = np.zeros(len(ids) + 1, bool)
     lut[[i + 1 for i, k in enumerate(ids) if k in colour.SKIN_SEED_LEAVES]] = True
@@ -121,7 +128,8 @@ def _seed_mask_ref(face_labels, ids):
 # ------------------------------------------------------------------ tests
 def test_off_face_fast_paths_give_the_plain_labels(faces, monkeypatch):
     """OpenCV colour models, byte-grid composition, side tables, face cells found in the face's
-    blocks, unpadded grids and the byte seed table: the same label maps as the plain numpy code."""
+    blocks, unpadded grids, one-look-up piece removal and the byte seed table: the same label maps
+    as the plain numpy code."""
     fast = _labels(faces)
     hair = [leaf_ids().index(k) for k in ("crown_hair", "left_side_hair", "right_side_hair")]
     assert sum(np.isin(lab, hair).any() for lab in fast) >= 3  # the colour-evidence path ran on several faces
@@ -131,8 +139,9 @@ def test_off_face_fast_paths_give_the_plain_labels(faces, monkeypatch):
     monkeypatch.setattr(offface, "_finish", _finish_ref)
     monkeypatch.setattr(offface, "_compose", _compose_ref)
     monkeypatch.setattr(offface, "is_grey", _is_grey_ref)
-    monkeypatch.setattr(offface, "_to_grid", _to_grid_ref)
-    monkeypatch.setattr(offface, "_face_cells", lambda face_full, step, shape: offface._block_any(face_full, step))
+    monkeypatch.setattr(gridmasks, "to_grid", _to_grid_ref)
+    monkeypatch.setattr(gridmasks, "face_cells", lambda face_full, step, shape: gridmasks.block_any(face_full, step))
+    monkeypatch.setattr(gridmasks, "drop_small", _drop_small_ref)
     monkeypatch.setattr(colour, "_seed_mask", _seed_mask_ref)
     plain = _labels(faces)
     for a, b in zip(fast, plain):
