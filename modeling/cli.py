@@ -52,6 +52,8 @@ def predict(
     out: Annotated[Path, typer.Option(help="Submission file (.parquet, or .jsonl).")],
     batch_size: Annotated[Optional[int], typer.Option(help="Questions per generation batch.")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Only the first N questions.")] = None,
+    image_root: Annotated[Optional[Path], typer.Option(help="Folder relative image paths are relative to (default: "
+                                                       "the image root of the build the bench lies in).")] = None,
     progress: Annotated[bool, typer.Option(help="Progress bar.")] = True,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> int:
@@ -59,7 +61,8 @@ def predict(
     setup_logging(verbose)
     from .submit import predict_bench
 
-    s = predict_bench(checkpoint, bench, out, batch_size=batch_size, limit=limit, progress=progress)
+    s = predict_bench(checkpoint, bench, out, batch_size=batch_size, limit=limit, progress=progress,
+                      image_root=image_root)
     typer.echo(f"wrote {s.out}: {s.total} question(s), {s.predicted} predicted now, {s.done_before} earlier"
                + (f", {s.failed} without a usable image (null answers)" if s.failed else ""))
     return EXIT_FAILED if s.total and s.failed == s.total else 0

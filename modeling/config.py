@@ -63,6 +63,7 @@ class HeadsConfig:
     mask_dim: int = 64  # width of the mask query / feature space
     mask_decoder: str = "conv"  # linear: query . patch features | conv: + a light pixel decoder
     pixel_channels: int = 32  # width of the pixel CNN's features (half resolution)
+    pixel_stem: str = "forensic"  # forensic: pixels + high-pass and chroma residuals | plain: pixels only
     pixel_adapter: bool = False  # add pooled pixel-CNN features to the image tokens the LLM sees
     mask_size: int = 64  # side of the square the mask loss is computed at
     bce_weight: float = 2.0  # LISA's defaults
@@ -71,6 +72,7 @@ class HeadsConfig:
     region_encoder: bool = True
     det_head: bool = True
     det_weight: float = 0.5
+    det_balance: bool = True  # weigh fake and real rows equally in the detection loss (a balanced prior)
     cls_head: bool = True
     cls_weight: float = 0.2
     cls_field: str = "category"  # the row column the classification head predicts
@@ -116,6 +118,7 @@ class PredictConfig:
     batch_size: int = 16
     max_new_tokens: int = 64
     shard_rows: int = 256  # predictions are written in shards of this many rows (resumable)
+    verdicts: str = "head"  # head: the detection head decides det answers and gates loc/age masks | text
 
 
 @dataclass
@@ -257,6 +260,10 @@ def validate(cfg: TrainConfig) -> None:
     h, t = cfg.heads, cfg.train
     if h.mask_decoder not in ("linear", "conv"):
         raise UserError(f"heads.mask_decoder must be 'linear' or 'conv', got {h.mask_decoder!r}")
+    if cfg.predict.verdicts not in ("head", "text"):
+        raise UserError(f"predict.verdicts must be 'head' or 'text', got {cfg.predict.verdicts!r}")
+    if h.pixel_stem not in ("forensic", "plain"):
+        raise UserError(f"heads.pixel_stem must be 'forensic' or 'plain', got {h.pixel_stem!r}")
     if h.det_score not in ("head", "tokens"):
         raise UserError(f"heads.det_score must be 'head' or 'tokens', got {h.det_score!r}")
     if t.precision not in ("auto", "fp32", "bf16", "fp16"):

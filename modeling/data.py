@@ -1,8 +1,8 @@
 """Reading a build's instruction Parquet directly: an index, seeded epoch orders with task mixing,
 and rows fetched by row group (a small per-process cache), so nothing is converted or held whole.
 
-Image paths of a build are relative to the build folder (``BUILD/``, the parent of ``instruct/``)
-or absolute; when an image struct carries ``bytes``, the bytes are used.
+Image paths of a build are relative to the image root its ``build.json`` records (the build folder
+itself when there is none), or absolute; when an image struct carries ``bytes``, the bytes are used.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from fifa.cli_utils import UserError
+from fifa.pipelines.buildinfo import build_image_root
 
 INDEX_COLUMNS = ["task", "label"]
 
@@ -102,6 +103,7 @@ class InstructData:
         if len(self.rows) == 0:
             raise UserError(f"the {split} split of {self.root} has no rows")
         self.tasks = np.asarray(self.rows.column("task"), dtype=object)
+        self.image_root = build_image_root(self.root)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -119,7 +121,7 @@ class InstructData:
         if not p:
             raise ValueError("image has neither bytes nor path")
         path = Path(p)
-        return path if path.is_absolute() else self.root / path
+        return path if path.is_absolute() else self.image_root / path
 
 
 def task_weights(available: dict[str, int], wanted: dict[str, float]) -> dict[str, float]:

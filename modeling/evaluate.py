@@ -56,7 +56,8 @@ def evaluate(model, tok, fam, device, data: InstructData, cfg) -> dict[str, floa
     was = model.training
     model.eval()
     try:
-        pred = Predictor(model, tok, fam, device, cfg.predict.max_new_tokens, cfg.heads.det_score)
+        pred = Predictor(model, tok, fam, device, cfg.predict.max_new_tokens, cfg.heads.det_score,
+                         cfg.predict.verdicts)
         rows = predict_rows(pred, bench.to_dict("records"), data.resolve_image, cfg.predict.batch_size)
     finally:
         model.train(was)

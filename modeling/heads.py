@@ -28,23 +28,44 @@ class LinearMaskDecoder(nn.Module):
         return torch.einsum("mc,mhwc->mhw", query, f) / f.shape[-1] ** 0.5
 
 
+class ForensicStem(nn.Module):
+    """Fixed residual filters in front of the pixel CNN: the pixels, their high-pass residual (pixel minus
+    its 3x3 mean) and their chroma residual (pixel minus its grey level), the last two amplified.
+
+    Forgery traces (noise, blending seams, a colour cast on a grey face) are a few grey levels in
+    images whose content spans hundreds; a randomly initialised CNN on raw pixels takes thousands of
+    steps to find them, with the residuals in front it finds them in a few hundred (measured in
+    docs/train.md). SRM filters and constrained convolutions in forensic detectors do the same job."""
+
+    gain: float = 8.0
+    out_channels = 9
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean3 = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+        grey = x.mean(dim=1, keepdim=True)
+        return torch.cat([x, (x - mean3) * self.gain, (x - grey) * self.gain], dim=1)
+
+
 class PixelEncoder(nn.Module):
     """A small CNN over the (normalised) pixels at half resolution: local artifacts (colour, noise, blur
-    edges) that a patch tokenizer averages away. Feeds the conv mask decoder and, with
-    ``heads.pixel_adapter``, adds pooled features to the image tokens the LLM sees (zero-initialised, so
-    a pretrained base starts unchanged)."""
+    edges) that a patch tokenizer averages away. Feeds the conv mask decoder and the verdict heads and,
+    with ``heads.pixel_adapter``, adds pooled features to the image tokens the LLM sees
+    (zero-initialised, so a pretrained base starts unchanged)."""
 
-    def __init__(self, channels: int, feat_dim: int, adapter: bool):
+    def __init__(self, channels: int, feat_dim: int, adapter: bool, stem: str = "forensic"):
         super().__init__()
         c = channels
-        self.net = nn.Sequential(nn.Conv2d(3, c, 3, stride=2, padding=1), nn.GELU(),
+        self.stem = ForensicStem() if stem == "forensic" else nn.Identity()
+        c_in = ForensicStem.out_channels if stem == "forensic" else 3
+        self.net = nn.Sequential(nn.Conv2d(c_in, c, 3, stride=2, padding=1), nn.GELU(),
+                                 nn.Conv2d(c, c, 3, padding=1), nn.GELU(),
                                  nn.Conv2d(c, c, 3, padding=1), nn.GELU())
         self.adapter = nn.Linear(2 * c, feat_dim) if adapter else None
         if self.adapter is not None:
             nn.init.zeros_(self.adapter.weight), nn.init.zeros_(self.adapter.bias)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images)
+        return self.net(self.stem(images))
 
     def to_grid(self, pix: torch.Tensor, grid: int) -> torch.Tensor:
         """(B, C, H, W) -> (B, g, g, feat_dim): mean and max pooled per grid cell, projected."""
@@ -103,16 +124,21 @@ class RegionEncoder(nn.Module):
 
 class VerdictHeads(nn.Module):
     """Detection (fake logit) and classification over [hidden state at the answer start ; mean and max
-    of the image features] (max: a small edited region must not be averaged away)."""
+    of the image features ; mean and max of the pixel CNN's features] (max: a small edited region must
+    not be averaged away; pixels: traces finer than a patch)."""
 
-    def __init__(self, llm_dim: int, feat_dim: int, n_classes: int, det: bool = True):
+    def __init__(self, llm_dim: int, feat_dim: int, n_classes: int, det: bool = True, pixel_channels: int = 0):
         super().__init__()
-        d = llm_dim + 2 * feat_dim
+        d = llm_dim + 2 * feat_dim + 2 * pixel_channels
+        self.pixel_channels = pixel_channels
         self.det = mlp(d, 256, 1) if det else None
         self.cls = mlp(d, 256, n_classes) if n_classes > 0 else None
 
-    def forward(self, hidden: torch.Tensor, feats: torch.Tensor):
-        x = torch.cat([hidden, feats.mean(dim=(1, 2)).to(hidden.dtype), feats.amax(dim=(1, 2)).to(hidden.dtype)], dim=-1)
+    def forward(self, hidden: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None = None):
+        parts = [hidden, feats.mean(dim=(1, 2)).to(hidden.dtype), feats.amax(dim=(1, 2)).to(hidden.dtype)]
+        if self.pixel_channels:
+            parts += [pix.mean(dim=(2, 3)).to(hidden.dtype), pix.amax(dim=(2, 3)).to(hidden.dtype)]
+        x = torch.cat(parts, dim=-1)
         det = self.det(x)[:, 0] if self.det is not None else None
         cls = self.cls(x) if self.cls is not None else None
         return det, cls
@@ -123,10 +149,11 @@ class FifaHeads(nn.Module):
         super().__init__()
         self.classes = list(classes)
         use_pix = cfg.mask_decoder == "conv" or cfg.pixel_adapter
-        self.pixels = PixelEncoder(cfg.pixel_channels, feat_dim, cfg.pixel_adapter) if use_pix else None
+        self.pixels = PixelEncoder(cfg.pixel_channels, feat_dim, cfg.pixel_adapter, cfg.pixel_stem) if use_pix else None
         self.mask = MaskHead(llm_dim, feat_dim, cfg.mask_dim, cfg.mask_decoder, cfg.pixel_channels)
         self.region = RegionEncoder(feat_dim, llm_dim) if cfg.region_encoder else None
-        self.verdict = VerdictHeads(llm_dim, feat_dim, len(classes) if cfg.cls_head else 0, cfg.det_head)
+        self.verdict = VerdictHeads(llm_dim, feat_dim, len(classes) if cfg.cls_head else 0, cfg.det_head,
+                                    cfg.pixel_channels if use_pix else 0)
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, scale: float = 1000.0, eps: float = 1e-6) -> torch.Tensor:

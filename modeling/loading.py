@@ -21,8 +21,14 @@ from .tokenizer import ADDED_TOKENS, check_single_ids
 
 
 def quiet_transformers() -> None:
-    """No weight-loading progress bars or deprecation chatter from transformers on our console."""
+    """No weight-loading progress bars or deprecation chatter from transformers on our console, and no
+    compiled kernels fetched from the Hub at run time (transformers does that on GPUs when the ``kernels``
+    package is installed: a download, and an error on a machine without the network). A user opts in with
+    ``USE_HUB_KERNELS=YES``."""
+    import os
     import warnings
+
+    os.environ.setdefault("USE_HUB_KERNELS", "NO")
 
     from transformers.utils import logging as hf_logging
 

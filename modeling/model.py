@@ -30,7 +30,14 @@ class FifaModel(nn.Module):
         d = self.inner.config.get_text_config().hidden_size
         self.heads = FifaHeads(d, d, classes, cfg.heads)
         self._pending_regions: torch.Tensor | None = None
+        self.det_pos_weight: torch.Tensor | None = None  # see balance_detection
         self.inner.get_input_embeddings().register_forward_hook(self._region_hook)
+
+    def balance_detection(self, n_fake: int, n_real: int) -> None:
+        """Weigh fake rows by n_real / n_fake in the detection loss: the head then learns a balanced prior, so
+        its 0.5 threshold is right on a balanced bench whatever the training mix (FF++: 4 fakes per source)."""
+        if n_fake and n_real:
+            self.det_pos_weight = torch.tensor(n_real / n_fake)
 
     @property
     def inner(self):
@@ -106,9 +113,9 @@ class FifaModel(nn.Module):
               size: int) -> torch.Tensor:
         return self.heads.mask(seg_h, feats[rows], pix[rows] if pix is not None else None, size)
 
-    def verdicts(self, h: torch.Tensor, prompt_end: torch.Tensor, feats: torch.Tensor):
+    def verdicts(self, h: torch.Tensor, prompt_end: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None):
         at = h[torch.arange(h.shape[0], device=h.device), prompt_end.to(h.device)]
-        return self.heads.verdict(at, feats)
+        return self.heads.verdict(at, feats, pix)
 
     # ------------------------------------------------------------------ training
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
@@ -137,12 +144,13 @@ class FifaModel(nn.Module):
         if self._pending_regions is None and batch.get("region_weights") is None and self.heads.region is not None:
             loss = loss + unused_zero(self.heads.region)
         # auxiliary heads on the state that starts the answer
-        det, cls = self.verdicts(h, batch["prompt_end"], feats)
+        det, cls = self.verdicts(h, batch["prompt_end"], feats, pix)
         if det is not None:
             y = batch["det"].to(det.device)
             ok = y >= 0
             if ok.any():
-                dl = F.binary_cross_entropy_with_logits(det[ok].float(), y[ok].float())
+                pw = self.det_pos_weight.to(det.device) if self.det_pos_weight is not None else None
+                dl = F.binary_cross_entropy_with_logits(det[ok].float(), y[ok].float(), pos_weight=pw)
                 loss = loss + cfg.det_weight * dl
                 logs["det"] = float(dl.detach())
             else:

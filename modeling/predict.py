@@ -4,6 +4,14 @@ Per batch: greedy generation (left-padded prompts), then one teacher-forced forw
 answer for the heads: every generated ``[SEG]`` gives a mask (logits upsampled to the image,
 threshold 0, COCO RLE), the detection head (or the yes/no token probabilities) gives ``score``.
 Answers are returned as plain text (``<p>``, ``</p>`` and ``[SEG]`` removed).
+
+With ``predict.verdicts: head`` (the default when the model has a detection head) the answer and the
+score cannot disagree: a forward over the prompts gives the head's fake probability first; a ``det``
+answer then starts with the verdict it implies ("Yes" / "No", the first answer token of the training
+answers) and the model writes the rest; ``loc`` / ``age`` masks of an image the head calls real are
+empty, and a ``loc`` answer on an image it calls fake gets its ``[SEG]`` when the text has none.
+A det answer whose words still read as the other verdict is cut to the bare "Yes." / "No."
+(:func:`consistent_verdict`). ``text`` leaves everything to the generated text.
 """
 
 from __future__ import annotations
@@ -16,10 +24,12 @@ import numpy as np
 import torch
 
 from fifa.concept_tree import rle as rle_utils
+from fifa.pipelines.buildinfo import build_image_root
 
-from .examples import REGION_TASKS, Skip, encode_prompt, image_inputs, load_image, region_query, user_content
+from .examples import (REGION_TASKS, Skip, chat_text, encode_prompt, image_inputs, load_image, region_query,
+                       user_content)
 from .family import Family
-from .tokenizer import IMAGE, PHRASE_CLOSE, PHRASE_OPEN, REGION, SEG
+from .tokenizer import IMAGE, REGION, SEG
 
 log = logging.getLogger(__name__)
 MASK_TASKS = ("loc", "age")
@@ -49,8 +59,32 @@ def _yes_no_ids(tok) -> tuple[list[int], list[int]]:
     return firsts(["yes", "Yes", " yes", " Yes"]), firsts(["no", "No", " no", " No"])
 
 
+def consistent_verdict(answer: str, fake: bool) -> str:
+    """``answer`` when it reads as the head's verdict (the scorer's own parser decides), else the bare verdict:
+    a small model can follow a forced "Yes." with "the face is authentic", and an answer that contradicts its
+    own score helps nobody."""
+    from fifa.benchmarks.parsing import FAKE, REAL, parse_det
+
+    return answer if parse_det(answer) == (FAKE if fake else REAL) else ("Yes." if fake else "No.")
+
+
+def _verdict_tokens(tok) -> dict[bool, int]:
+    """The first answer token of a "Yes." (fake) and a "No." (real) answer, as the chat template renders an
+    answer after the generation prompt (a leading space, or none)."""
+    user = [{"role": "user", "content": "Is this face forged?"}]
+    prefix = chat_text(tok, user, add_generation_prompt=True)
+    out = {}
+    for fake, word in ((True, "Yes."), (False, "No.")):
+        full = chat_text(tok, user + [{"role": "assistant", "content": word}], add_generation_prompt=False)
+        if not full.startswith(prefix):
+            raise ValueError("chat template is not prefix-consistent")
+        out[fake] = tok(full[len(prefix):], add_special_tokens=False)["input_ids"][0]
+    return out
+
+
 class Predictor:
-    def __init__(self, model, tok, fam: Family, device, max_new_tokens: int = 64, det_score: str = "head"):
+    def __init__(self, model, tok, fam: Family, device, max_new_tokens: int = 64, det_score: str = "head",
+                 verdicts: str = "head"):
         self.model, self.tok, self.fam, self.device = model, tok, fam, device
         self.max_new_tokens, self.det_score = max_new_tokens, det_score
         self.eos = [tok.eos_token_id] + [tok.convert_tokens_to_ids(t) for t in ("<|end|>", "<|im_end|>")
@@ -58,6 +92,9 @@ class Predictor:
         banned = [IMAGE, REGION, "<|image_pad|>", "<|vision_start|>", "<|vision_end|>"]
         self.bad = [[tok.convert_tokens_to_ids(t)] for t in banned if t in tok.get_vocab()]
         self.yes, self.no = _yes_no_ids(tok)
+        self.guided = verdicts == "head" and model.heads.verdict.det is not None
+        self.verdict_token = _verdict_tokens(tok) if self.guided else {}
+        self.seg_id = tok.convert_tokens_to_ids(SEG)
 
     def _inputs(self, rows: list[dict], resolve):
         prompts, chws, pix, regions, lbs, ok, errors = [], [], [], [], [], [], {}
@@ -118,7 +155,14 @@ class Predictor:
         out = [{"question_id": q, "answer": None, "score": None, "masks": None, "error": e} for q, e in errors.items()]
         if not ok:
             return out
-        gen = self.generate(self._batch(prompts, chws, pix, regions, left=True))
+        fake_p = self._head_fake_prob(prompts, chws, pix, regions) if self.guided else None
+        forced = [[self.verdict_token[fake_p[b] >= 0.5]] if fake_p is not None and r.get("task") == "det" else []
+                  for b, r in enumerate(ok)]
+        gen = self.generate(self._batch([p + f for p, f in zip(prompts, forced)], chws, pix, regions, left=True))
+        gen = [f + g for f, g in zip(forced, gen)]
+        if fake_p is not None:  # a loc answer on an image the head calls fake gets its [SEG]
+            gen = [g + [self.seg_id] if r.get("task") == "loc" and fake_p[b] >= 0.5 and self.seg_id not in g else g
+                   for b, (g, r) in enumerate(zip(gen, ok))]
         full = [p + g for p, g in zip(prompts, gen)]
         batch = self._batch(full, chws, pix, regions, left=False)
         h, feats, pix = self.model.hidden(batch)
@@ -129,10 +173,12 @@ class Predictor:
         logits = (self.model.masks(seg_h, seg_rows, feats, pix, self.fam.image_size).float().cpu().numpy()
                   if len(seg_h) else np.zeros((0, 1, 1), np.float32))
         ends = torch.tensor([len(p) - 1 for p in prompts], device=h.device)
-        scores = self._scores(h, ends, feats)
+        scores = self._scores(h, ends, feats, pix)
         per_row: list[list] = [[] for _ in ok]
         for k, b in enumerate(seg_rows.tolist()):
             m = lbs[b].unbox_logits(logits[k]) > 0
+            if fake_p is not None and fake_p[b] < 0.5:  # nothing is marked on an image the head calls real
+                m = np.zeros_like(m)
             per_row[b].append(rle_utils.encode(m))
         for b, r in enumerate(ok):
             text = self.tok.decode(gen[b], skip_special_tokens=False)
@@ -140,18 +186,28 @@ class Predictor:
                 if t:
                     text = text.replace(t, "")
             task = r.get("task")
-            out.append({"question_id": r["question_id"], "answer": plain_answer(text),
+            answer = plain_answer(text)
+            if fake_p is not None and task == "det":
+                answer = consistent_verdict(answer, fake_p[b] >= 0.5)
+            out.append({"question_id": r["question_id"], "answer": answer,
                         "score": scores[b] if task == "det" and scores is not None else None,
                         "masks": per_row[b] if task in MASK_TASKS else None, "error": None})
         return out
 
-    def _scores(self, h, ends, feats) -> list[float] | None:
+    def _head_fake_prob(self, prompts, chws, pix, regions) -> list[float]:
+        """The detection head's fake probability at the end of each prompt (before any answer token)."""
+        h, feats, px = self.model.hidden(self._batch(prompts, chws, pix, regions, left=False))
+        ends = torch.tensor([len(p) - 1 for p in prompts], device=h.device)
+        det, _ = self.model.verdicts(h, ends, feats, px)
+        return det.float().sigmoid().cpu().tolist()
+
+    def _scores(self, h, ends, feats, pix) -> list[float] | None:
         if self.det_score == "tokens" or self.model.heads.verdict.det is None:
             at = h[torch.arange(h.shape[0], device=h.device), ends]
             p = self.model.inner.lm_head(at).float().softmax(-1)
             y, n = p[:, self.yes].sum(-1), p[:, self.no].sum(-1)
             return (y / (y + n).clamp_min(1e-12)).cpu().tolist()
-        det, _ = self.model.verdicts(h, ends, feats)
+        det, _ = self.model.verdicts(h, ends, feats, pix)
         return det.float().sigmoid().cpu().tolist()
 
 
@@ -162,8 +218,10 @@ def predict_rows(predictor: Predictor, rows: list[dict], resolve, batch_size: in
     return out
 
 
-def bench_resolver(bench_path: Path):
-    root = bench_path.parent
+def bench_resolver(bench_path: Path, image_root: Path | None = None):
+    """Image of a bench row: its bytes, an absolute path, or a path relative to ``image_root`` (default: the
+    image root of the build the bench belongs to, see :func:`fifa.pipelines.buildinfo.build_image_root`)."""
+    root = Path(image_root) if image_root is not None else build_image_root(bench_path.parent)
 
     def resolve(image):
         if image is None:

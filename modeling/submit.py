@@ -67,19 +67,25 @@ def _write(out: Path, parts: Path) -> int:
 
 
 def predict_bench(checkpoint: str | Path, bench: str | Path, out: str | Path, batch_size: int | None = None,
-                  limit: int | None = None, progress: bool = True) -> PredictSummary:
-    """Predict every question of ``bench`` (or the first ``limit``) with ``checkpoint`` into ``out``."""
+                  limit: int | None = None, progress: bool = True, image_root: str | Path | None = None) -> PredictSummary:
+    """Predict every question of ``bench`` (or the first ``limit``) with ``checkpoint`` into ``out``.
+
+    Relative image paths are resolved against ``image_root`` (default: the image root of the build the
+    bench lies in, or the bench's folder)."""
     import torch
 
     bench, out = Path(bench), Path(out)
     if not bench.is_file():
         raise UserError(f"bench not found: {bench}")
+    if image_root is not None and not Path(image_root).is_dir():
+        raise UserError(f"image root not found: {image_root}")
     loaded = from_checkpoint(checkpoint)
     cfg = loaded.cfg
     bs = batch_size or cfg.predict.batch_size
     device = device_for(cfg)
     model = loaded.model.to(device).eval()
-    pred = Predictor(model, loaded.tokenizer, loaded.fam, device, cfg.predict.max_new_tokens, cfg.heads.det_score)
+    pred = Predictor(model, loaded.tokenizer, loaded.fam, device, cfg.predict.max_new_tokens, cfg.heads.det_score,
+                     cfg.predict.verdicts)
     try:
         rows = ParquetRows([bench])
     except (OSError, pa.ArrowInvalid) as e:
@@ -90,7 +96,7 @@ def predict_bench(checkpoint: str | Path, bench: str | Path, out: str | Path, ba
     parts.mkdir(parents=True, exist_ok=True)
     done = _done_ids(parts)
     todo = [i for i in range(total) if qids[i] not in done]
-    resolve = bench_resolver(bench)
+    resolve = bench_resolver(bench, Path(image_root) if image_root is not None else None)
     shard = max(bs, cfg.predict.shard_rows // bs * bs)
     n_part = len(list(parts.glob("part-*.parquet")))
     from .logs import progress_bar

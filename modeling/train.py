@@ -9,7 +9,6 @@ the optimizer, scheduler, RNG states and data position restored, so the losses c
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -37,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: What a run writes into its folder before its first checkpoint (a rerun then starts afresh).
 OWN_FILES = {"base", "init", "metrics.jsonl", "tensorboard", "plots"}
+#: Steps after which a run (or a resumed run) that has not used a single row stops with the skip reasons.
+NOTHING_USED_STEPS = 5
 
 
 @dataclass
@@ -179,6 +180,9 @@ def train(cfg: TrainConfig, build: str | Path, out: str | Path, progress: bool =
     weights = task_weights(InstructData(build, "train").task_counts(), cfg.data.tasks)  # before any model is built
     loaded, resume, data, val = _prepare(cfg, build, out, d)
     model, tok, fam = loaded.model.to(device), loaded.tokenizer, loaded.fam
+    if cfg.heads.det_balance:
+        labels = Counter(str(x).lower() for x in data.rows.column("label"))
+        model.balance_detection(labels["fake"], labels["real"])
     model.train()
     ddp = torch.nn.parallel.DistributedDataParallel(model) if d.world > 1 else model
     opt, sched = make_optimizer(model, cfg)
@@ -205,7 +209,7 @@ def train(cfg: TrainConfig, build: str | Path, out: str | Path, progress: bool =
     if steps_per_epoch == 0:
         raise UserError(f"too little data: {len(rank_order(0))} rows per process for batch_size x grad_accum = {per_step}")
     mlog = MetricsLog(out, enabled=d.main, resume_step=pos.step if resume is not None else None)
-    t0, tokens, last_save = time.perf_counter(), 0, pos.step
+    t0, tokens, last_save, used = time.perf_counter(), 0, pos.step, 0
     bar = progress_bar(cfg.train.max_steps, pos.step, enabled=progress and d.main)
     summary: dict = {"resumed_from": pos.step if resume is not None else None}
     try:
@@ -216,6 +220,9 @@ def train(cfg: TrainConfig, build: str | Path, out: str | Path, progress: bool =
                 logs = _step(ddp, model, loader, opt, sched, scaler, autocast, cfg, device, pos, d)
                 pos.step += 1
                 tokens += logs.get("seq_tokens", 0)
+                used += logs.pop("rows", 0)
+                if pos.step - (summary["resumed_from"] or 0) == NOTHING_USED_STEPS:
+                    _stop_if_nothing_used(used, pos, d)
                 bar.advance(logs)
                 if pos.step % cfg.train.log_every == 0 or pos.step == cfg.train.max_steps:
                     el = time.perf_counter() - t0
@@ -245,6 +252,19 @@ def train(cfg: TrainConfig, build: str | Path, out: str | Path, progress: bool =
     summary.update(steps=pos.step, skipped=dict(pos.skipped), elapsed_s=time.perf_counter() - t0,
                    tokens=tokens, last=mlog.last, eval=mlog.last_eval)
     return summary
+
+
+def _stop_if_nothing_used(used: int, pos: Position, d: Dist) -> None:
+    """Every row of the first steps was skipped (images not found, masks that do not fit, ...): a run that
+    would train on nothing stops with the reasons instead of pretending to learn."""
+    if d.world > 1:
+        t = torch.tensor([used], dtype=torch.float64)
+        dist.all_reduce(t)
+        used = int(t)
+    if used == 0:
+        reasons = "; ".join(f"{r} ({n})" for r, n in pos.skipped.most_common(3)) or "no rows"
+        raise UserError(f"every row of the first {NOTHING_USED_STEPS} steps was skipped: {reasons}. "
+                        "Check that the build's images are where build.json says (image_root).")
 
 
 def _evaluate(model, tok, fam, device, val, cfg, mlog, step, d: Dist) -> None:
@@ -279,6 +299,7 @@ def _step(ddp, model, loader, opt, sched, scaler, autocast, cfg, device, pos: Po
     for micro in range(n_micro):
         batch = next(loader)
         pos.skipped.update(batch["skipped"])
+        acc["rows"] = acc.get("rows", 0) + batch["n"]
         sync = micro == n_micro - 1 or d.world == 1
         ctx = contextlib.nullcontext() if sync else ddp.no_sync()
         with ctx:

@@ -34,14 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "modeling"))
 
 
-def _make_build(work: Path, n: int, seed: int) -> Path:
-    from build_fixture import lfw_faces, make_build
+def _make_build(work: Path, n: int, seed: int, all_kinds: bool) -> Path:
+    from build_fixture import VISIBLE_KINDS, real_chain_build
 
-    build = work / "build"
-    if not (build / "bench.parquet").is_file():
-        faces = lfw_faces(work / "lfw_faces", n=100, size=128)
-        make_build(build, n=n, seed=seed, faces=faces, bench_share=0.2)
-    return build
+    return real_chain_build(work / ("chain_all" if all_kinds else "chain"), n=n, seed=seed,
+                            kinds=None if all_kinds else VISIBLE_KINDS)
 
 
 def _child(args: list[str]) -> dict:
@@ -56,19 +53,26 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _peak_gpu_mb() -> float | None:
+    """Peak memory the process allocated on the GPU (None without one)."""
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+
+
 # --------------------------------------------------------------------------- children
-def child_ours(build: str, out: str, overrides: list[str]) -> dict:
+def child_ours(build: str, out: str, config: str, overrides: list[str]) -> dict:
     from fifa.modeling.config import load_config
     from fifa.modeling.logs import read_metrics
     from fifa.modeling.train import train
 
-    cfg = load_config(ROOT / "modeling/configs/tiny-cpu.yaml", overrides)
+    cfg = load_config(config, overrides)
     t = time.perf_counter()
     s = train(cfg, build, out, progress=False)
     wall = time.perf_counter() - t
     recs = [r for r in read_metrics(out) if "loss" in r]
-    return {"wall_s": wall, "steps": s["steps"], "peak_rss_mb": _peak_rss_mb(), "curve": recs,
-            **_rate(recs)}
+    return {"wall_s": wall, "steps": s["steps"], "peak_rss_mb": _peak_rss_mb(), "peak_gpu_mb": _peak_gpu_mb(),
+            "curve": recs, **_rate(recs)}
 
 
 def _rate(recs: list[dict]) -> dict:
@@ -80,7 +84,7 @@ def _rate(recs: list[dict]) -> dict:
     return {"tokens_per_s": toks / max(b["elapsed_s"] - a["elapsed_s"], 1e-9), "timed_steps": len(recs) - 1}
 
 
-def child_plain(build: str, out: str, overrides: list[str]) -> dict:
+def child_plain(build: str, out: str, config: str, overrides: list[str]) -> dict:
     """HF Trainer + peft on the same encoded rows (text + image tokens, LM loss only), same tiny model."""
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
@@ -91,7 +95,7 @@ def child_plain(build: str, out: str, overrides: list[str]) -> dict:
     from fifa.modeling.loading import create
     from fifa.modeling.train import training_texts
 
-    cfg = load_config(ROOT / "modeling/configs/tiny-cpu.yaml", overrides)
+    cfg = load_config(config, overrides)
     torch.manual_seed(cfg.train.seed)
     data = InstructData(build, "train")
     loaded = create(cfg, list(training_texts(data)), [], None)
@@ -110,7 +114,8 @@ def child_plain(build: str, out: str, overrides: list[str]) -> dict:
             ids[b, :len(x.input_ids)] = torch.tensor(x.input_ids)
             lab[b, :len(x.labels)] = torch.tensor(x.labels)
             att[b, :len(x.input_ids)] = 1
-        return {"input_ids": ids, "labels": lab, "attention_mask": att, **fam.batch_pixels([x.pixels for x in items])}
+        return {"input_ids": ids, "labels": lab, "attention_mask": att, **fam.batch_pixels([x.pixels for x in items]),
+                **fam.text_kwargs(ids)}  # Qwen2-VL's M-RoPE needs mm_token_type_ids
 
     times, toks = [], []
 
@@ -123,10 +128,14 @@ def child_plain(build: str, out: str, overrides: list[str]) -> dict:
             toks.append(int(inputs["attention_mask"].sum()))
             return super().training_step(model, inputs, num_items_in_batch)
 
+    gpu = torch.cuda.is_available()  # the same precision rule as ours (train.precision: auto)
+    bf16 = gpu and cfg.train.precision in ("auto", "bf16") and torch.cuda.is_bf16_supported()
+    fp16 = gpu and not bf16 and cfg.train.precision != "fp32"
     targs = TrainingArguments(output_dir=out, max_steps=cfg.train.max_steps, per_device_train_batch_size=cfg.train.batch_size,
                               gradient_accumulation_steps=cfg.train.grad_accum, learning_rate=cfg.train.lr,
                               warmup_steps=cfg.train.warmup_steps, lr_scheduler_type=cfg.train.scheduler,
-                              logging_steps=cfg.train.log_every, save_strategy="no", report_to=[], use_cpu=True,
+                              logging_steps=cfg.train.log_every, save_strategy="no", report_to=[],
+                              use_cpu=not torch.cuda.is_available(), bf16=bf16, fp16=fp16,
                               dataloader_num_workers=cfg.data.num_workers, remove_unused_columns=False,
                               seed=cfg.train.seed, disable_tqdm=True)
     t = time.perf_counter()
@@ -134,8 +143,8 @@ def child_plain(build: str, out: str, overrides: list[str]) -> dict:
              callbacks=[Clock()]).train()
     wall = time.perf_counter() - t
     rate = sum(toks[1:]) / max(times[-1] - times[0], 1e-9) if len(times) > 1 else None
-    return {"wall_s": wall, "steps": len(times), "peak_rss_mb": _peak_rss_mb(), "tokens_per_s": rate,
-            "timed_steps": len(times) - 1}
+    return {"wall_s": wall, "steps": len(times), "peak_rss_mb": _peak_rss_mb(), "peak_gpu_mb": _peak_gpu_mb(),
+            "tokens_per_s": rate, "timed_steps": len(times) - 1}
 
 
 def child_predict(ckpt: str, bench: str, out: str) -> dict:
@@ -157,8 +166,10 @@ def trivial_submissions(bench_path: Path):
     from fifa.concept_tree.imageio import load_rgb
     from fifa.concept_tree.segment import Segmenter
 
+    from fifa.pipelines.buildinfo import build_image_root
+
     b = pd.read_parquet(bench_path)
-    root = bench_path.parent
+    root = build_image_root(bench_path.parent)
     fake = pd.DataFrame({"question_id": b.question_id, "answer": "Yes, it is fake.", "score": 1.0})
     empty = pd.DataFrame({"question_id": b.question_id, "answer": "", "masks": [[] for _ in range(len(b))]})
     faces = []
@@ -191,7 +202,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", type=Path, help="an existing build folder (default: make one from lfw_subset)")
     ap.add_argument("--work", type=Path, default=Path("bench_train_out"))
-    ap.add_argument("--n", type=int, default=240, help="fakes to forge when making the build")
+    ap.add_argument("--config", default=str(ROOT / "modeling/configs/tiny-cpu.yaml"), help="training config")
+    ap.add_argument("--n", type=int, default=600, help="fakes to forge when making the build")
+    ap.add_argument("--all-kinds", action="store_true",
+                    help="forge every edit kind (default: the kinds a single image shows, see VISIBLE_KINDS)")
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--speed-steps", type=int, default=40)
     ap.add_argument("--set", dest="overrides", action="append", default=[])
@@ -202,19 +216,19 @@ def main() -> None:
     if a.child:
         kind, *rest = a.child
         fn = {"ours": child_ours, "plain": child_plain, "predict": child_predict}[kind]
-        res = fn(*rest[:2], rest[2:]) if kind != "predict" else fn(*rest)
+        res = fn(*rest[:3], rest[3:]) if kind != "predict" else fn(*rest)
         print(json.dumps(res))
         return
     import shutil
 
     a.work.mkdir(parents=True, exist_ok=True)
-    build = a.build or _make_build(a.work, a.n, 0)
-    result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "load_before": os.getloadavg(),
+    build = a.build or _make_build(a.work, a.n, 0, a.all_kinds)
+    result = {"machine": _machine(), "load_before": os.getloadavg(), "config": a.config, "overrides": a.overrides,
               "build": str(build)}
     if not a.skip_learn:
         ck = a.work / "ckpt"
         shutil.rmtree(ck, ignore_errors=True)
-        tr = _child(["--child", "ours", str(build), str(ck), f"train.max_steps={a.steps}", "train.log_every=10",
+        tr = _child(["--child", "ours", str(build), str(ck), a.config, f"train.max_steps={a.steps}", "train.log_every=10",
                      f"train.save_every={a.steps}", *a.overrides])
         pr = _child(["--child", "predict", str(ck), str(build / "bench.parquet"), str(a.work / "preds.parquet")])
         from fifa.benchmarks.scoring import score
@@ -232,15 +246,24 @@ def main() -> None:
         sp = [f"train.max_steps={a.speed_steps}", "train.log_every=1", f"train.save_every={a.speed_steps}",
               "eval.at_end=false", *a.overrides]
         shutil.rmtree(a.work / "speed_ours", ignore_errors=True)
-        ours = _child(["--child", "ours", str(build), str(a.work / "speed_ours"), *sp])
-        plain = _child(["--child", "plain", str(build), str(a.work / "speed_plain"), *sp])
+        ours = _child(["--child", "ours", str(build), str(a.work / "speed_ours"), a.config, *sp])
+        plain = _child(["--child", "plain", str(build), str(a.work / "speed_plain"), a.config, *sp])
         ours.pop("curve", None)
         result["speed"] = {"ours": ours, "plain": plain,
                            "tokens_per_s_ratio": ours["tokens_per_s"] / plain["tokens_per_s"],
                            "peak_rss_ratio": ours["peak_rss_mb"] / plain["peak_rss_mb"]}
+        if ours.get("peak_gpu_mb") and plain.get("peak_gpu_mb"):
+            result["speed"]["peak_gpu_ratio"] = ours["peak_gpu_mb"] / plain["peak_gpu_mb"]
     result["load_after"] = os.getloadavg()
     (a.work / "bench_train.json").write_text(json.dumps(result, indent=1))
     _print(result)
+
+
+def _machine() -> str:
+    import torch
+
+    gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
+    return f"{platform.machine()}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}"
 
 
 def _print(r: dict) -> None:
@@ -256,7 +279,8 @@ def _print(r: dict) -> None:
     if "speed" in r:
         s = r["speed"]
         for k in ("ours", "plain"):
-            print(f"{k:6} tokens/s {s[k]['tokens_per_s']:8.0f}  peak RSS {s[k]['peak_rss_mb']:7.0f} MB")
+            gpu = f"  peak GPU {s[k]['peak_gpu_mb']:7.0f} MB" if s[k].get("peak_gpu_mb") else ""
+            print(f"{k:6} tokens/s {s[k]['tokens_per_s']:8.0f}  peak RSS {s[k]['peak_rss_mb']:7.0f} MB{gpu}")
         print(f"ratio ours/plain: tokens/s {s['tokens_per_s_ratio']:.2f}, peak RSS {s['peak_rss_ratio']:.2f}")
 
 

@@ -26,5 +26,15 @@ def small_build(tmp_path_factory, lfw_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def chain_build(tmp_path_factory) -> Path:
+    """A build made by the real chain (forge -> annotate -> build) on 80 lfw identities, 30 % of them in the
+    bench only; its image paths are relative to the forge's image folder, outside the build."""
+    from build_fixture import real_chain_build
+
+    return real_chain_build(tmp_path_factory.mktemp("chain"), n=150, seed=2, identity_size=96, max_identities=80,
+                            test_share=0.3)
+
+
+@pytest.fixture(scope="session")
 def tiny_cfg_path() -> Path:
     return Path(__file__).resolve().parents[2] / "modeling" / "configs" / "tiny-cpu.yaml"

@@ -1,9 +1,10 @@
-"""The baseline learns (CI size): forged faces -> build -> train the tiny config -> predict -> score.
+"""The baseline learns (CI size): the real chain (forge -> annotate -> build) -> train -> predict -> score.
 
-The full target (det acc >= 0.9, loc gIoU >= 0.5 on held-out identities) is the benchmark's
-(`scripts/bench_train.py`); this version trains the micro-sized tiny model for about a minute and
-asks for a bar that the same model with its random initial weights fails: detection answers that are
-all verdicts, classes that all parse, region answers in the words of the references. (Forgery detection itself needs the benchmark's budget.)
+The full target (det acc >= 0.9, loc gIoU >= 0.5 on held-out identities, the shipped tiny config) is
+the benchmark's (`scripts/bench_train.py`). Here the micro model trains for about half a minute and
+must clear bars that the same model with its random initial weights fails: forgery detection on
+identities it never saw, masks that overlap the artifacts, and region answers in the words of the
+references.
 """
 
 from __future__ import annotations
@@ -14,30 +15,31 @@ from fifa.modeling.config import load_config
 from fifa.modeling.submit import predict_bench
 from fifa.modeling.train import train
 
-STEPS = 60
+STEPS = 500
+#: The micro model at 64 px: colour and noise traces survive the downscale there, not at 32 px.
+AT_64 = ("model.image_size=64", "heads.mask_size=64")
 
 
 def _run(build, out, tiny_cfg_path, steps):
-    cfg = load_config(tiny_cfg_path, [*MICRO, f"train.max_steps={steps}", f"train.save_every={max(steps, 1)}",
-                                      "train.log_every=10", "train.warmup_steps=5", "predict.max_new_tokens=20"])
+    cfg = load_config(tiny_cfg_path, [*MICRO, *AT_64, f"train.max_steps={steps}", f"train.save_every={max(steps, 1)}",
+                                      "train.log_every=50", "train.warmup_steps=10", "predict.max_new_tokens=20"])
     train(cfg, build, out / "ck", progress=False)
     predict_bench(out / "ck", build / "bench.parquet", out / "p.parquet", progress=False)
-    rep = score(build / "bench.parquet", out / "p.parquet", bootstrap=0, meteor=False, use_java=False)
-    return rep.tasks, rep.meta["tasks"]
+    return score(build / "bench.parquet", out / "p.parquet", bootstrap=0, meteor=False, use_java=False).tasks
 
 
-def test_tiny_baseline_learns_beyond_its_random_weights(small_build, tmp_path, tiny_cfg_path):
-    untrained, u_meta = _run(small_build, tmp_path / "r", tiny_cfg_path, 0)
-    trained, t_meta = _run(small_build, tmp_path / "t", tiny_cfg_path, STEPS)
-    text = ("rq_box", "rq_mask")
-    n_det, n_cls = trained["det"]["n"], trained["cls"]["n"]
-    # random weights: answers that are no verdict and no class, no text overlap with the references
-    assert u_meta["det"]["unparsed"] >= 0.8 * n_det and u_meta["cls"]["unparsed"] >= 0.5 * n_cls
-    assert untrained["det"]["acc"] < 0.2 and max(untrained[t]["rouge_l"] for t in text) < 0.2
-    # trained: every det answer a verdict and every cls answer a class, region answers in the references' words
-    assert t_meta["det"]["unparsed"] == 0 and t_meta["cls"]["unparsed"] == 0
-    assert trained["det"]["acc"] >= 0.35 and trained["cls"]["acc"] >= 0.35
-    assert min(trained[t]["rouge_l"] for t in text) >= 0.5
+def test_tiny_baseline_learns_beyond_its_random_weights(chain_build, tmp_path, tiny_cfg_path):
+    untrained = _run(chain_build, tmp_path / "r", tiny_cfg_path, 0)
+    trained = _run(chain_build, tmp_path / "t", tiny_cfg_path, STEPS)
+    assert trained["det"]["n"] >= 40 and trained["loc"]["n"] >= 40  # enough held-out questions to mean something
+    # random weights: chance detection, empty masks, no text overlap with the references
+    assert untrained["det"]["auc"] < 0.65 and untrained["det"]["acc"] < 0.6
+    assert untrained["loc"]["ciou"] < 0.05 and untrained["rq_box"]["rouge_l"] < 0.05
+    # trained: forgeries found on unseen identities (answers agree with the scores), masks that overlap the
+    # artifacts, region answers in the references' words
+    assert trained["det"]["auc"] >= 0.8 and trained["det"]["acc"] >= 0.7
+    assert trained["loc"]["ciou"] >= 0.3 and trained["loc"]["giou"] > untrained["loc"]["giou"]
+    assert trained["rq_box"]["rouge_l"] >= 0.2
 
 
 def test_train_demo_function(small_build, tmp_path):
