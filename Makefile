@@ -45,7 +45,7 @@ bench-annotate: $(STAMP)
 bench-import: $(STAMP)
 	$(BIN)/python scripts/bench_import.py
 
-# dlib68 vs MediaPipe on held-out faces (cross-validated calibration) and speed (about 3 min)
+# dlib68 vs MediaPipe on held-out faces (cross-validated calibration), noise ceiling, speed (about 10 min)
 bench-dlib68: $(STAMP)
 	$(BIN)/python scripts/bench_dlib68.py
 
