@@ -156,43 +156,57 @@ class Predictor:
         if not ok:
             return out
         fake_p = self._head_fake_prob(prompts, chws, pix, regions) if self.guided else None
-        forced = [[self.verdict_token[fake_p[b] >= 0.5]] if fake_p is not None and r.get("task") == "det" else []
-                  for b, r in enumerate(ok)]
-        gen = self.generate(self._batch([p + f for p, f in zip(prompts, forced)], chws, pix, regions, left=True))
-        gen = [f + g for f, g in zip(forced, gen)]
-        if fake_p is not None:  # a loc answer on an image the head calls fake gets its [SEG]
-            gen = [g + [self.seg_id] if r.get("task") == "loc" and fake_p[b] >= 0.5 and self.seg_id not in g else g
-                   for b, (g, r) in enumerate(zip(gen, ok))]
+        gen = self._answers(prompts, chws, pix, regions, ok, fake_p)
         full = [p + g for p, g in zip(prompts, gen)]
         batch = self._batch(full, chws, pix, regions, left=False)
-        h, feats, pix = self.model.hidden(batch)
-        answer = torch.zeros_like(batch["input_ids"], dtype=torch.bool)
-        for b, p in enumerate(prompts):
-            answer[b, len(p):len(full[b])] = True
-        seg_h, seg_rows = self.model.seg_queries(batch["input_ids"], h, answer)
-        logits = (self.model.masks(seg_h, seg_rows, feats, pix, self.fam.image_size).float().cpu().numpy()
-                  if len(seg_h) else np.zeros((0, 1, 1), np.float32))
+        h, feats, pix_feats = self.model.hidden(batch)
+        masks = self._masks(batch, h, feats, pix_feats, prompts, full, lbs, fake_p)
         ends = torch.tensor([len(p) - 1 for p in prompts], device=h.device)
-        scores = self._scores(h, ends, feats, pix)
-        per_row: list[list] = [[] for _ in ok]
-        for k, b in enumerate(seg_rows.tolist()):
-            m = lbs[b].unbox_logits(logits[k]) > 0
-            if fake_p is not None and fake_p[b] < 0.5:  # nothing is marked on an image the head calls real
-                m = np.zeros_like(m)
-            per_row[b].append(rle_utils.encode(m))
+        scores = self._scores(h, ends, feats, pix_feats)
         for b, r in enumerate(ok):
-            text = self.tok.decode(gen[b], skip_special_tokens=False)
-            for t in (self.tok.pad_token, self.tok.eos_token):
-                if t:
-                    text = text.replace(t, "")
             task = r.get("task")
-            answer = plain_answer(text)
+            answer = self._text(gen[b])
             if fake_p is not None and task == "det":
                 answer = consistent_verdict(answer, fake_p[b] >= 0.5)
             out.append({"question_id": r["question_id"], "answer": answer,
                         "score": scores[b] if task == "det" and scores is not None else None,
-                        "masks": per_row[b] if task in MASK_TASKS else None, "error": None})
+                        "masks": masks[b] if task in MASK_TASKS else None, "error": None})
         return out
+
+    def _answers(self, prompts, chws, pix, regions, rows, fake_p) -> list[list[int]]:
+        """Generated answer ids; with the head's probabilities, det answers start with its verdict and a loc
+        answer on an image it calls fake ends with a [SEG] when the model wrote none."""
+        forced = [[self.verdict_token[fake_p[b] >= 0.5]] if fake_p is not None and r.get("task") == "det" else []
+                  for b, r in enumerate(rows)]
+        gen = self.generate(self._batch([p + f for p, f in zip(prompts, forced)], chws, pix, regions, left=True))
+        gen = [f + g for f, g in zip(forced, gen)]
+        if fake_p is None:
+            return gen
+        return [g + [self.seg_id] if r.get("task") == "loc" and fake_p[b] >= 0.5 and self.seg_id not in g else g
+                for b, (g, r) in enumerate(zip(gen, rows))]
+
+    def _masks(self, batch, h, feats, pix_feats, prompts, full, lbs, fake_p) -> list[list]:
+        """One RLE per [SEG] of each answer (empty on an image the head calls real)."""
+        answer = torch.zeros_like(batch["input_ids"], dtype=torch.bool)
+        for b, p in enumerate(prompts):
+            answer[b, len(p):len(full[b])] = True
+        seg_h, seg_rows = self.model.seg_queries(batch["input_ids"], h, answer)
+        logits = (self.model.masks(seg_h, seg_rows, feats, pix_feats, self.fam.image_size).float().cpu().numpy()
+                  if len(seg_h) else np.zeros((0, 1, 1), np.float32))
+        per_row: list[list] = [[] for _ in prompts]
+        for k, b in enumerate(seg_rows.tolist()):
+            m = lbs[b].unbox_logits(logits[k]) > 0
+            if fake_p is not None and fake_p[b] < 0.5:
+                m = np.zeros_like(m)
+            per_row[b].append(rle_utils.encode(m))
+        return per_row
+
+    def _text(self, ids: list[int]) -> str:
+        text = self.tok.decode(ids, skip_special_tokens=False)
+        for t in (self.tok.pad_token, self.tok.eos_token):
+            if t:
+                text = text.replace(t, "")
+        return plain_answer(text)
 
     def _head_fake_prob(self, prompts, chws, pix, regions) -> list[float]:
         """The detection head's fake probability at the end of each prompt (before any answer token)."""

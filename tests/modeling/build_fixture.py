@@ -66,7 +66,7 @@ def _rows_for(r: dict, size: tuple[int, int]) -> list[dict]:
     out = [
         dict(task="det", q=DET_Q, a="Yes, the face is fake." if fake else "No, the face is real.", masks=[]),
         dict(task="cls", q=CLS_Q, a=r["category"], masks=[]),
-        dict(task="loc", q=LOC_Q, a="The manipulated region is [the manipulated region](artifact)." if fake
+        dict(task="loc", q=LOC_Q, a="The manipulation is confined to [the manipulated region](artifact)." if fake
              else "No region is manipulated.", masks=[truth] if fake else [], phrases=["the manipulated region"]),
         dict(task="age", q=AGE_Q, a=f"The [{target}]({r['truth_target'] or 'face'}) shows {r['method']} artifacts."
              if fake else "The face shows no artifacts.", masks=[truth] if fake else [], phrases=[target]),
