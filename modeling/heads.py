@@ -22,10 +22,13 @@ class LinearMaskDecoder(nn.Module):
         super().__init__()
         self.proj = nn.Linear(feat_dim, mask_dim)
 
-    def forward(self, query: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None) -> torch.Tensor:
-        # query (M, C); feats (M, g, g, D) -> (M, g, g)
-        f = self.proj(feats)
-        return torch.einsum("mc,mhwc->mhw", query, f) / f.shape[-1] ** 0.5
+    def image_maps(self, feats: torch.Tensor, pix: torch.Tensor | None) -> torch.Tensor:
+        """(B, g, g, D) -> (B, C, g, g): what a query is matched against, once per image."""
+        return self.proj(feats).permute(0, 3, 1, 2)
+
+    def forward(self, query: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+        """query (M, C), maps (M, C, h, w) -> logits (M, h, w)."""
+        return torch.einsum("mc,mchw->mhw", query, maps) / maps.shape[1] ** 0.5
 
 
 class ForensicStem(nn.Module):
@@ -75,8 +78,8 @@ class PixelEncoder(nn.Module):
 
 class ConvMaskDecoder(nn.Module):
     """A light pixel decoder (PixelLM-like, no SAM): patch features upsampled and fused with the pixel
-    features at half resolution, then queried. The seam for a stronger decoder is the
-    ``forward(query, feats, pix) -> logits`` signature."""
+    features at half resolution, then queried. The seam for a stronger decoder is the pair
+    ``image_maps(feats, pix) -> maps`` (per image) and ``forward(query, maps) -> logits`` (per [SEG])."""
 
     def __init__(self, feat_dim: int, mask_dim: int, pixel_channels: int):
         super().__init__()
@@ -84,12 +87,14 @@ class ConvMaskDecoder(nn.Module):
         self.fuse = nn.Sequential(nn.Conv2d(mask_dim + pixel_channels, mask_dim, 3, padding=1), nn.GELU(),
                                   nn.Conv2d(mask_dim, mask_dim, 1))
 
-    def forward(self, query: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None) -> torch.Tensor:
-        f = self.proj(feats).permute(0, 3, 1, 2)  # (M, C, g, g)
+    def image_maps(self, feats: torch.Tensor, pix: torch.Tensor | None) -> torch.Tensor:
+        """(B, g, g, D) patch features + (B, P, h, w) pixel features -> (B, C, h, w), once per image."""
+        f = self.proj(feats).permute(0, 3, 1, 2)  # (B, C, g, g)
         p = pix.to(f.dtype)
         f = F.interpolate(f, size=p.shape[-2:], mode="bilinear", align_corners=False)
-        f = self.fuse(torch.cat([f, p], dim=1))
-        return torch.einsum("mc,mchw->mhw", query, f) / f.shape[1] ** 0.5
+        return self.fuse(torch.cat([f, p], dim=1))
+
+    forward = LinearMaskDecoder.forward
 
 
 class MaskHead(nn.Module):
@@ -101,9 +106,13 @@ class MaskHead(nn.Module):
         self.decoder = (ConvMaskDecoder(feat_dim, mask_dim, pixel_channels) if decoder == "conv"
                         else LinearMaskDecoder(feat_dim, mask_dim))
 
-    def forward(self, seg_hidden: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None,
+    def forward(self, seg_hidden: torch.Tensor, rows: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None,
                 out_size: int) -> torch.Tensor:
-        logits = self.decoder(self.query(seg_hidden), feats, pix)
+        """One mask per [SEG] state; ``rows`` names each one's image. The decoder's image maps are computed
+        once per image, not once per [SEG] (an ``age`` answer has several)."""
+        images, which = torch.unique(rows, return_inverse=True)
+        maps = self.decoder.image_maps(feats[images], pix[images] if pix is not None else None)
+        logits = self.decoder(self.query(seg_hidden), maps[which])
         return F.interpolate(logits[:, None], size=(out_size, out_size), mode="bilinear", align_corners=False)[:, 0]
 
 
@@ -168,7 +177,7 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, scale: float = 1000.0,
 def mask_loss(logits: torch.Tensor, target: torch.Tensor, bce_w: float, dice_w: float) -> tuple[torch.Tensor, dict]:
     bce = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none").flatten(1).mean(-1).mean()
     dice = dice_loss(logits.float(), target.float())
-    return bce_w * bce + dice_w * dice, {"mask_bce": float(bce.detach()), "mask_dice": float(dice.detach())}
+    return bce_w * bce + dice_w * dice, {"mask_bce": bce.detach(), "mask_dice": dice.detach()}
 
 
 def unused_zero(*modules: nn.Module | None) -> torch.Tensor:

@@ -111,7 +111,7 @@ class FifaModel(nn.Module):
 
     def masks(self, seg_h: torch.Tensor, rows: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None,
               size: int) -> torch.Tensor:
-        return self.heads.mask(seg_h, feats[rows], pix[rows] if pix is not None else None, size)
+        return self.heads.mask(seg_h, rows, feats, pix, size)
 
     def verdicts(self, h: torch.Tensor, prompt_end: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None):
         at = h[torch.arange(h.shape[0], device=h.device), prompt_end.to(h.device)]
@@ -119,6 +119,8 @@ class FifaModel(nn.Module):
 
     # ------------------------------------------------------------------ training
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        """Training loss and its logs: detached loss terms (device tensors, read once per step by the
+        loop) and token counts (ints)."""
         cfg = self.cfg.heads
         ids, labels = batch["input_ids"], batch["labels"]
         h, feats, pix = self.hidden(batch)
@@ -128,7 +130,7 @@ class FifaModel(nn.Module):
         logits = self.inner.lm_head(h[:, :-1][sel])
         lm = F.cross_entropy(logits.float(), tgt[sel])
         loss = cfg.ce_weight * lm
-        logs = {"lm": float(lm.detach())}
+        logs = {"lm": lm.detach()}
         # masks
         seg_h, rows = self.seg_queries(ids, h, labels != -100)
         tmask = batch["mask_targets"]
@@ -152,7 +154,7 @@ class FifaModel(nn.Module):
                 pw = self.det_pos_weight.to(det.device) if self.det_pos_weight is not None else None
                 dl = F.binary_cross_entropy_with_logits(det[ok].float(), y[ok].float(), pos_weight=pw)
                 loss = loss + cfg.det_weight * dl
-                logs["det"] = float(dl.detach())
+                logs["det"] = dl.detach()
             else:
                 loss = loss + det.sum() * 0
         if cls is not None:
@@ -161,10 +163,10 @@ class FifaModel(nn.Module):
             if ok.any():
                 cl = F.cross_entropy(cls[ok].float(), y[ok])
                 loss = loss + cfg.cls_weight * cl
-                logs["cls"] = float(cl.detach())
+                logs["cls"] = cl.detach()
             else:
                 loss = loss + cls.sum() * 0
-        logs["loss"] = float(loss.detach())
+        logs["loss"] = loss.detach()
         logs["tokens"] = int(sel.sum())  # answer tokens (the LM loss's)
         logs["seq_tokens"] = int(batch["attention_mask"].sum())  # every token processed, image tokens included
         return loss, logs

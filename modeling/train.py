@@ -323,6 +323,8 @@ def _step(ddp, model, loader, opt, sched, scaler, autocast, cfg, device, pos: Po
         opt.step()
     sched.step()
     opt.zero_grad(set_to_none=True)
+    # loss terms stay on the device until here: one host read per step, not several per micro-batch
+    acc = {k: float(v) if torch.is_tensor(v) else v for k, v in acc.items()}
     if d.world > 1:  # the logged loss is the mean over ranks
         t = torch.tensor([acc.get("loss", 0.0)], dtype=torch.float64)
         dist.all_reduce(t)

@@ -137,3 +137,27 @@ def test_real_base_folder_with_the_recipe_config(small_build, tmp_path):
     det = [r for r in rows if r["question_id"].endswith(":det")]
     assert det and all(0 <= r["score"] <= 1 for r in det)  # P(yes) / (P(yes) + P(no)) of the first token
     assert all("masks" in r for r in rows if r["question_id"].endswith((":loc", ":age")))
+
+
+@pytest.mark.parametrize("decoder", ["conv", "linear"])
+def test_mask_head_shares_image_maps_between_seg_tokens(decoder):
+    """Several [SEG] of one image (an `age` answer) reuse its decoder maps: each mask equals the mask of
+    the same query decoded alone against its own image, whatever the order of the rows."""
+    from types import SimpleNamespace
+
+    from fifa.modeling.heads import FifaHeads
+
+    cfg = SimpleNamespace(mask_decoder=decoder, pixel_adapter=False, pixel_channels=8, pixel_stem="forensic",
+                          mask_dim=16, region_encoder=False, cls_head=False, det_head=True)
+    torch.manual_seed(0)
+    heads = FifaHeads(llm_dim=24, feat_dim=12, classes=[], cfg=cfg)
+    feats, images = torch.randn(3, 4, 4, 12), torch.randn(3, 3, 32, 32)
+    pix = heads.pixels(images) if heads.pixels is not None else None
+    seg_h, rows = torch.randn(5, 24), torch.tensor([2, 0, 2, 2, 1])
+    together = heads.mask(seg_h, rows, feats, pix, 32)
+    alone = torch.stack([heads.mask(seg_h[i:i + 1], torch.tensor([0]), feats[r:r + 1],
+                                    pix[r:r + 1] if pix is not None else None, 32)[0]
+                         for i, r in enumerate(rows.tolist())])
+    assert together.shape == (5, 32, 32)
+    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(together[0], together[2])  # two queries on one image give two masks
