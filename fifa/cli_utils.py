@@ -13,7 +13,6 @@ One style and one error handler everywhere:
 from __future__ import annotations
 
 import errno
-import functools
 import logging
 import sys
 from typing import Callable, NoReturn, Sequence, TypeVar
@@ -135,23 +134,3 @@ def _os_error_exit(e: OSError) -> int | None:
         click.echo(f"error: {e.strerror}{where}", err=True)
         return EXIT_USAGE
     return None
-
-
-def handle_errors(func: F) -> F:
-    """Decorator for a function called outside :func:`run_app`: the same error handling."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except UserError as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(e.exit_code)
-        except FileNotFoundError as e:
-            click.echo(f"error: file not found: {e.filename or e}", err=True)
-            sys.exit(EXIT_USAGE)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-
-    return wrapper  # type: ignore[return-value]
