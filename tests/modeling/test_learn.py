@@ -15,7 +15,7 @@ from fifa.modeling.config import load_config
 from fifa.modeling.submit import predict_bench
 from fifa.modeling.train import train
 
-STEPS = 500
+STEPS = 800
 #: The micro model at 64 px: colour and noise traces survive the downscale there, not at 32 px.
 AT_64 = ("model.image_size=64", "heads.mask_size=64")
 
