@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fifa.benchmarks.parsing import FAKE, REAL, parse_det
 from fifa.concept_tree import rle as rle_utils
 from fifa.pipelines.buildinfo import build_image_root
 
@@ -63,8 +64,6 @@ def consistent_verdict(answer: str, fake: bool) -> str:
     """``answer`` when it reads as the head's verdict (the scorer's own parser decides), else the bare verdict:
     a small model can follow a forced "Yes." with "the face is authentic", and an answer that contradicts its
     own score helps nobody."""
-    from fifa.benchmarks.parsing import FAKE, REAL, parse_det
-
     return answer if parse_det(answer) == (FAKE if fake else REAL) else ("Yes." if fake else "No.")
 
 
@@ -162,7 +161,8 @@ class Predictor:
         h, feats, pix_feats = self.model.hidden(batch)
         masks = self._masks(batch, h, feats, pix_feats, prompts, full, lbs, fake_p)
         ends = torch.tensor([len(p) - 1 for p in prompts], device=h.device)
-        scores = self._scores(h, ends, feats, pix_feats)
+        # the head's score at the prompt's end is the one the guided answers followed: use it, not a second read
+        scores = fake_p if fake_p is not None and self.det_score == "head" else self._scores(h, ends, feats, pix_feats)
         for b, r in enumerate(ok):
             task = r.get("task")
             answer = self._text(gen[b])
@@ -212,7 +212,10 @@ class Predictor:
         """The detection head's fake probability at the end of each prompt (before any answer token)."""
         h, feats, px = self.model.hidden(self._batch(prompts, chws, pix, regions, left=False))
         ends = torch.tensor([len(p) - 1 for p in prompts], device=h.device)
-        det, _ = self.model.verdicts(h, ends, feats, px)
+        return self._head_probs(h, ends, feats, px)
+
+    def _head_probs(self, h, ends, feats, pix) -> list[float]:
+        det, _ = self.model.verdicts(h, ends, feats, pix)
         return det.float().sigmoid().cpu().tolist()
 
     def _scores(self, h, ends, feats, pix) -> list[float] | None:
@@ -221,8 +224,7 @@ class Predictor:
             p = self.model.inner.lm_head(at).float().softmax(-1)
             y, n = p[:, self.yes].sum(-1), p[:, self.no].sum(-1)
             return (y / (y + n).clamp_min(1e-12)).cpu().tolist()
-        det, _ = self.model.verdicts(h, ends, feats, pix)
-        return det.float().sigmoid().cpu().tolist()
+        return self._head_probs(h, ends, feats, pix)
 
 
 def predict_rows(predictor: Predictor, rows: list[dict], resolve, batch_size: int) -> list[dict]:

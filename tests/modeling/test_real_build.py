@@ -36,3 +36,31 @@ def test_a_run_that_can_use_no_row_stops_with_the_reasons(chain_build, tmp_path)
     with pytest.raises(UserError, match="image root not found"):  # the bench side: a wrong root is a clear error
         predict_bench(tmp_path / "ck", chain_build / "bench.parquet", tmp_path / "p.parquet",
                       image_root=tmp_path / "nope", progress=False)
+
+
+def test_det_answers_follow_the_detection_head(chain_build, tmp_path):
+    """predict.verdicts=head: every det answer reads as the verdict of its own score (the scorer's parser
+    decides); with `text` a barely trained model's answers and scores disagree."""
+    import polars as pl
+
+    from fifa.benchmarks.parsing import FAKE, REAL, parse_det
+    from fifa.pipelines.buildinfo import build_image_root
+
+    bench = tmp_path / "b" / "bench.parquet"
+    bench.parent.mkdir()
+    rows = pl.read_parquet(chain_build / "bench.parquet")
+    rows.filter(pl.col("task") == "det").head(16).write_parquet(bench)
+    cfg = load_config(None, [*MICRO, "train.max_steps=3", "train.save_every=3", "predict.max_new_tokens=8"])
+    train(cfg, chain_build, tmp_path / "ck", progress=False)
+    agree = {}
+    for mode in ("head", "text"):
+        ck = tmp_path / f"ck_{mode}"
+        shutil.copytree(tmp_path / "ck", ck)
+        for c in ck.rglob("config.yaml"):
+            c.write_text(c.read_text().replace("verdicts: head", f"verdicts: {mode}"))
+        out = tmp_path / f"p_{mode}.parquet"
+        predict_bench(ck, bench, out, image_root=build_image_root(chain_build), progress=False)
+        det = pl.read_parquet(out)
+        agree[mode] = [parse_det(a) == (FAKE if s >= 0.5 else REAL) for a, s in zip(det["answer"], det["score"])]
+    assert len(agree["head"]) == 16 and all(agree["head"])
+    assert not all(agree["text"])
