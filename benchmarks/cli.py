@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from fifa.cli_utils import UserError, command, examples, make_app, run_app
+from fifa.cli_utils import CONTEXT_SETTINGS, UserError, command, examples, make_app, run_app
 
 app = make_app(
     "DFA-Bench scoring: validated submissions, reference-exact metrics, reports.",
@@ -80,6 +80,127 @@ def compare(
     if sort_by:
         reports = sort_reports(reports, sort_by)
     typer.echo(leaderboard(reports, fmt.value))
+
+
+PROXY_HELP = """\b
+Behind a reverse proxy (TLS, one public name): keep the server on 127.0.0.1 and let the proxy
+forward to it; pass --root-path when it serves the app under a path prefix, and raise the
+proxy's own body limit to --max-upload-mb. nginx:
+  location /dfa/ {
+      proxy_pass http://127.0.0.1:8000/;
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      client_max_body_size 64m;
+  }
+  fifa-bench serve --bench bench.parquet --db sqlite:///serve.db --root-path /dfa
+X-Forwarded-For/-Proto are trusted from --forwarded-allow-ips only (default 127.0.0.1)."""
+
+
+@app.command(name="serve", context_settings=CONTEXT_SETTINGS, epilog=examples(
+    "fifa-bench team add lab-a --db sqlite:///serve.db",
+    "fifa-bench serve --bench BUILD/bench.parquet --db sqlite:///serve.db --workers 2",
+    "fifa-bench serve --bench bench.parquet --db postgresql://fifa@db.internal/fifa --port 8000",
+    "curl -H 'Authorization: Bearer TOKEN' -F file=@preds.jsonl http://127.0.0.1:8000/api/submissions",
+) + "\n\n" + PROXY_HELP)
+def serve(
+    bench: Annotated[Path, typer.Option(help="Bench Parquet file (its references never leave the server).",
+                                        dir_okay=False)],
+    db: Annotated[str, typer.Option(help="Database URL: sqlite:///FILE or postgresql://USER[:PASS]@HOST/DB.")]
+    = "sqlite:///fifa-serve.db",
+    host: Annotated[str, typer.Option(help="Address to listen on (keep 127.0.0.1 behind a proxy).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Scoring worker processes on this machine (0: uploads only).",
+                                         min=0)] = 2,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest submission file accepted (MiB); larger: 413.")]
+    = 64.0,
+    daily_limit: Annotated[int, typer.Option(help="Submissions per team and UTC day (a team's own limit wins); "
+                                             "over it: 429.", min=0)] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap (as fifa-bench score).")] = 0,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs (as fifa-bench score).")] = 1000,
+    no_meteor: Annotated[bool, typer.Option("--no-meteor", help="Skip METEOR (as fifa-bench score).")] = False,
+    strict: Annotated[bool, typer.Option(help="Refuse submissions that miss bench questions.")] = False,
+    root_path: Annotated[str, typer.Option(help="Path prefix the reverse proxy serves the app under.")] = "",
+    forwarded_allow_ips: Annotated[str, typer.Option(help="Proxies trusted for X-Forwarded-* headers "
+                                                     "(comma-separated, '*' for any).")] = "127.0.0.1",
+    bench_name: Annotated[Optional[str], typer.Option(help="Name shown on the page (default: the file's name).")]
+    = None,
+    lease: Annotated[float, typer.Option(help="Seconds a running job may go without its worker's heartbeat "
+                                         "before another worker takes it.", min=1.0)] = 60.0,
+) -> None:
+    """Serve a bench for hidden-label evaluation: uploads, a scoring queue, a leaderboard.
+
+    \b
+    POST /api/submissions     Bearer token, multipart field 'file' -> 202 {id, status}
+    GET  /api/submissions/ID  its team only -> {id, status, metrics | error}
+    GET  /api/leaderboard     each team's best per task headline metric; GET / the same as a page
+
+    Workers claim queued submissions from the database and score them with the same code and options
+    as `fifa-bench score`; a worker that dies is replaced and its job goes back to the queue.
+    Several machines can serve one bench from one PostgreSQL database. Logs: JSON lines on stderr.
+    """
+    from .serve import DatabaseError, ScoreOptions, ServeConfig, run_server
+
+    if not bench.is_file():
+        raise UserError(f"bench not found: {bench}")
+    cfg = ServeConfig(bench=bench.resolve(), db=db, host=host, port=port, workers=workers,
+                      max_upload_mb=max_upload_mb, daily_limit=daily_limit,
+                      scoring=ScoreOptions(strict=strict, seed=seed, bootstrap=bootstrap, meteor=not no_meteor),
+                      lease_s=lease, root_path=root_path.rstrip("/"), forwarded_allow_ips=forwarded_allow_ips,
+                      bench_name=bench_name)
+    from .bench import BenchError
+
+    try:
+        run_server(cfg)
+    except (DatabaseError, BenchError) as e:
+        raise UserError(str(e)) from None
+
+team_app = make_app("Teams of the evaluation server: tokens (shown once, stored hashed) and limits.",
+                    epilog=examples("fifa-bench team add lab-a --db sqlite:///serve.db",
+                                    "fifa-bench team list --db sqlite:///serve.db"))
+app.add_typer(team_app, name="team")
+
+
+def _engine(db: str):
+    from .serve import DatabaseError, make_engine
+
+    try:
+        return make_engine(db)
+    except DatabaseError as e:
+        raise UserError(str(e)) from None
+
+
+@command(team_app, "fifa-bench team add lab-a --db sqlite:///serve.db",
+         "fifa-bench team add 'Lab B' --db postgresql://fifa@db/fifa --daily-limit 3", name="add")
+def team_add(
+    name: Annotated[str, typer.Argument(help="Team name (shown on the leaderboard).")],
+    db: Annotated[str, typer.Option(help="Database URL (as fifa-bench serve --db).")] = "sqlite:///fifa-serve.db",
+    daily_limit: Annotated[Optional[int], typer.Option(help="This team's submissions per UTC day "
+                                                       "(default: the server's --daily-limit).", min=0)] = None,
+) -> None:
+    """Create a team and print its API token (once: only its hash is stored)."""
+    from .serve import add_team
+
+    try:
+        team, token = add_team(_engine(db), name, daily_limit)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    typer.echo(f"team {team.name!r} created (id {team.id}). Its API token, shown only now:", err=True)
+    typer.echo(token)
+
+
+@command(team_app, "fifa-bench team list --db sqlite:///serve.db", name="list")
+def team_list(
+    db: Annotated[str, typer.Option(help="Database URL (as fifa-bench serve --db).")] = "sqlite:///fifa-serve.db",
+) -> None:
+    """List the teams: id, name, daily limit, submissions (never tokens)."""
+    from .serve import list_teams
+
+    rows = list_teams(_engine(db))
+    typer.echo("| id | team | daily limit | submissions |\n|---:|---|---:|---:|")
+    for r in rows:
+        lim = "server default" if r["daily_limit"] is None else str(r["daily_limit"])
+        typer.echo(f"| {r['id']} | {r['name']} | {lim} | {r['submissions']} |")
 
 
 def main(argv: list[str] | None = None) -> None:
