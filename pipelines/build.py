@@ -38,7 +38,7 @@ from .inputs import AnnotationInput, InputError, iter_kept, image_root, read_ind
 from .parquet_io import to_schema, write_json, writer
 from .records import AGE_RECORD_SCHEMA
 from .schema import INSTRUCT_SCHEMA, TASKS
-from .splits import SplitRatios, assign_splits, leaks
+from .splits import MIN_UNITS, SplitRatios, assign_splits, empty_splits, leaks
 from .stats import StatsCollector
 
 log = logging.getLogger(__name__)
@@ -148,9 +148,11 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
     leak = leaks(kept)
     assert not leak["group"] and not leak["identity"], leak  # by construction of the units
     kept = kept.with_columns(pl.Series("h", rand.string_hash(kept["sample_id"].to_list(), config.seed)))
-    for s in ("train", "validation", "test"):
-        if not (kept["split"] == s).any() and getattr(config.ratios, s) > 0:
-            warnings.append(f"split {s} is empty: too few groups ({kept['unit'].n_unique()} split units)")
+    n_units = int(kept["unit"].n_unique())
+    empty = empty_splits(kept, config.ratios)
+    if empty:
+        warnings.append(f"split(s) {', '.join(empty)} empty: {n_units} split unit(s) (groups linked by identities), "
+                        f"at least {MIN_UNITS} give every split one; releases and exports leave empty splits out")
 
     # ---------------------------------------------------------------- pass 2: rows, streamed
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
@@ -227,7 +229,8 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
         "review": review_summary,
         "extra_qa": xqa.summary if xqa is not None else None,
         "fc": conv.summary() if conv is not None else {"backend": "offline"},
-        "split_units": int(kept["unit"].n_unique()),
+        "split_units": n_units,
+        "empty_splits": empty,
         "warnings": warnings,
     }
     if meta["annotation_tree_versions"] and meta["annotation_tree_versions"] != [tree.version]:

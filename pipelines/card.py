@@ -100,6 +100,18 @@ def _annotator(meta: dict) -> str:
     return "\n".join(lines) or "- (no run.json found in the annotation folders)"
 
 
+def _empty_splits(meta: dict) -> str:
+    """The sentence naming the splits left out for having no row (none: empty string)."""
+    empty = meta.get("empty_splits") or {}
+    if not empty:
+        return ""
+    gone = [c for c in empty if c not in meta["configs"]]
+    parts = ", ".join(f"`{c}` {'/'.join(s)}" for c, s in empty.items())
+    return (f"\n\n**Left out: {parts}** (no row: the build had {meta['build'].get('split_units')} split unit(s), "
+            f"at least 3 give every split one). An empty split is not registered, so `load_dataset` never meets it"
+            + (f"; the config(s) {', '.join(f'`{c}`' for c in gone)} are left out whole." if gone else "."))
+
+
 def render_card(meta: dict, stats: dict, config) -> str:
     b = meta["build"]
     title = config.title
@@ -131,7 +143,7 @@ Configs: `instruct` (train, validation: one conversation per row, `messages` use
 per grounded mark `[phrase](node_id)` of the assistant turns, in order), `bench` (test: `question`,
 plain-text `answer`, reference `masks`, `query_mask` / `query_box`, `history`), `annotations` (the AGE
 records, split like the rest). Columns: DESIGN.md "Instruction rows" and "Bench"; masks are COCO RLE
-(`size`, `counts`). Bench metrics follow the toolkit's DESIGN.md definitions (`fifa-bench score`).
+(`size`, `counts`). Bench metrics follow the toolkit's DESIGN.md definitions (`fifa-bench score`).{_empty_splits(meta)}
 
 ## Statistics
 

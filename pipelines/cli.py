@@ -190,6 +190,9 @@ def export(
         raise UserError(str(e)) from None
     typer.echo(f"wrote {s.out}: {s.format} {s.rows}, {s.images} images"
                + (f"; not carried by the format: {s.skipped}" if s.skipped else ""))
+    if s.empty:
+        typer.echo(f"left out: split(s) {', '.join(s.empty)} (no row to export; no file written or registered)",
+                   err=True)
 
 
 @command(app, "fifa-data release --build build/ --version 1.0 --out release/",
@@ -213,6 +216,8 @@ def release(
     except ReleaseError as e:
         raise UserError(str(e)) from None
     typer.echo(f"wrote {s.out}: {len(s.files)} files; rows {s.rows}")
+    for name, splits in s.empty.items():
+        typer.echo(f"left out: {name} {', '.join(splits)} (no row; not registered in the card)", err=True)
 
 
 @command(app, "fifa-data validate release/")
@@ -224,6 +229,8 @@ def validate(
     from .validate import validate as run_validate
 
     rep = run_validate(release, max_problems=max_problems)
+    for line in rep.notes:
+        typer.echo(f"note: {line}")
     for line in rep.lines():
         typer.echo(line)
     checked = ", ".join(f"{v} {k}" for k, v in sorted(rep.checked.items()))

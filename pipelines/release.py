@@ -13,6 +13,9 @@ Shards are cut by bytes (``max_shard_bytes``, measured on fixed 1,000-row units,
 a function of the data). ``images="reference"`` keeps ``image.path`` relative to the image root
 the card names; ``images="embed"`` stores the bytes (the ``datasets`` Image struct) and marks the
 column as an ``Image`` feature in the Parquet metadata. Same build and options -> same bytes.
+A split without rows (a build of fewer than three split units) is left out: no file, no entry in the
+card's ``configs:`` (a config left without splits is left out whole), listed under ``empty_splits`` in
+``release.json`` and named in the card.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class ReleaseSummary:
     out: str
     files: dict = field(default_factory=dict)  # relpath -> sha256
     rows: dict = field(default_factory=dict)  # config -> split -> rows
+    empty: dict = field(default_factory=dict)  # config -> splits left out because they have no row
 
 
 def hf_features_metadata(schema: pa.Schema, embed: bool) -> dict | None:
@@ -153,11 +157,15 @@ def release(build_dir: str | os.PathLike, out: str | os.PathLike, config: Releas
     embed = config.images == "embed"
     summary = ReleaseSummary(str(o))
     layout: dict = {}
+    empty: dict = {}
     for name, (splits, schema) in CONFIGS.items():
         md = hf_features_metadata(schema, embed) if "image" in schema.names else None
         wschema = schema.with_metadata(md) if md else schema
         for split, pattern in splits.items():
             files = sorted(b.glob(pattern))
+            if not sum(pq.ParquetFile(f).metadata.num_rows for f in files):
+                empty.setdefault(name, []).append(split)  # an empty split is never registered (datasets refuses it)
+                continue
             groups = _shards(_unit_sizes(files, config.unit_rows, embed, image_root), config.max_shard_bytes)
             n = len(groups)
             rows = 0
@@ -183,6 +191,7 @@ def release(build_dir: str | os.PathLike, out: str | os.PathLike, config: Releas
         "images": config.images,
         "image_root_name": meta.get("image_root_name"),
         "configs": layout,
+        "empty_splits": empty,
         "build": without_machine_paths({k: v for k, v in meta.items() if k not in ("image_root",)}),
     }
     write_json(rel_meta, tmp / "release.json")
@@ -191,6 +200,7 @@ def release(build_dir: str | os.PathLike, out: str | os.PathLike, config: Releas
     manifest = {"version": config.version, "algorithm": "sha256",
                 "files": {str(p.relative_to(tmp)): {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files}}
     write_json(manifest, tmp / "MANIFEST.json")
+    summary.empty = empty
     summary.files = {k: v["sha256"] for k, v in manifest["files"].items()}
     if o.exists():
         shutil.rmtree(o)

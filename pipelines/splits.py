@@ -5,9 +5,14 @@ Split units are the connected components of groups linked through shared identit
 ``000|003``; null -> the group alone; a null group -> the sample alone). Groups and identities
 share one namespace: the FF++ fake above links group ``000`` to group ``003`` (the real video of
 identity ``003``). Neither a group nor an
-identity can land in two splits. Units are stratified by their dominant method (``real`` for
-pristine images): within each stratum, units are ordered by a hash of (seed, unit) and cut at the
-cumulative share of rows given by the ratios.
+identity can land in two splits.
+
+How many units each split gets is a largest-remainder allocation of the ratios over the units
+(:func:`unit_targets`): with at least three units, every split whose ratio is positive gets at least
+one, so a pilot set of a few identities still has a validation split and a bench. The counts are
+shared out over strata of units (their dominant method, ``real`` for pristine images) in proportion
+to the strata's sizes (:func:`stratum_counts`); within a stratum, units are ordered by a hash of
+(seed, unit). The ratios are therefore shares of units; rows follow them when units are alike in size.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import polars as pl
 from .rand import string_hash
 
 SPLIT_NAMES = ("train", "validation", "test")
+#: with at least this many split units, every split with a positive ratio gets one
+MIN_UNITS = 3
 
 
 @dataclass(frozen=True)
@@ -72,8 +79,67 @@ def split_units(frame: pl.DataFrame) -> pl.Series:
     return pl.Series("unit", labels[gi].astype(np.int64))
 
 
+def unit_targets(n_units: int, ratios: SplitRatios) -> dict[str, int]:
+    """Units per split: largest remainder of ``ratio * n_units``; with >= 3 units every split whose ratio
+    is positive gets at least one (taken from the split with the most units). Ties go to the earlier split."""
+    r = dict(zip(SPLIT_NAMES, (ratios.train, ratios.validation, ratios.test)))
+    quota = {s: round(r[s] * n_units, 9) for s in SPLIT_NAMES}  # 0.7 * 10 is 7, not 6.999...
+    out = {s: int(quota[s]) for s in SPLIT_NAMES}
+    order = sorted(SPLIT_NAMES, key=lambda s: (-(quota[s] - out[s]), SPLIT_NAMES.index(s)))
+    for s in order[:n_units - sum(out.values())]:
+        out[s] += 1
+    if n_units >= MIN_UNITS:
+        for s in SPLIT_NAMES:
+            if r[s] > 0 and out[s] == 0:
+                donor = max(SPLIT_NAMES, key=lambda d: (out[d], -SPLIT_NAMES.index(d)))
+                out[donor] -= 1
+                out[s] += 1
+    return out
+
+
+def stratum_counts(strata: dict[str, int], targets: dict[str, int], seed: int = 0) -> dict[str, dict[str, int]]:
+    """Units per (stratum, split) summing to ``strata`` per stratum and to ``targets`` per split.
+
+    Every stratum first gets one train unit (smallest strata first while train's target allows: every
+    method is trained on); the other units are shared out in proportion: each stratum gets the floor of
+    ``n_left * target_left / units_left`` per split, and the units left over go to the (stratum, split)
+    pairs with the largest fractional parts (ties in a seeded order of the strata), at most one per pair,
+    then wherever a split still needs units."""
+    names = sorted(strata, key=lambda s: (int(string_hash([s], seed)[0]), s))
+    out = {m: {s: 0 for s in SPLIT_NAMES} for m in names}
+    for m in sorted(names, key=lambda m: strata[m])[:targets["train"]]:
+        out[m]["train"] = 1 if strata[m] else 0
+    left = {m: strata[m] - out[m]["train"] for m in names}
+    need = {s: targets[s] - sum(out[m][s] for m in names) for s in SPLIT_NAMES}
+    total = sum(left.values())
+    frac = []
+    for m in names:
+        for s in SPLIT_NAMES:
+            q = round(left[m] * need[s] / total, 9) if total else 0.0
+            frac.append((-(q - int(q)), names.index(m), SPLIT_NAMES.index(s), m, s))
+            out[m][s] += int(q)
+    left = {m: strata[m] - sum(out[m].values()) for m in names}
+    need = {s: targets[s] - sum(out[m][s] for m in names) for s in SPLIT_NAMES}
+    for f, _, _, m, s in sorted(frac):
+        if f < 0 and left[m] > 0 and need[s] > 0:
+            out[m][s] += 1
+            left[m] -= 1
+            need[s] -= 1
+    for m in names:
+        for s in SPLIT_NAMES:
+            k = min(left[m], need[s])
+            out[m][s] += k
+            left[m] -= k
+            need[s] -= k
+    return out
+
+
 def assign_splits(frame: pl.DataFrame, ratios: SplitRatios = SplitRatios(), seed: int = 0) -> pl.DataFrame:
-    """``frame`` (sample_id, group, identities?, method, label) with ``unit`` and ``split`` added."""
+    """``frame`` (sample_id, group, identities?, method, label) with ``unit`` and ``split`` added.
+
+    The units per split come from :func:`unit_targets` (largest remainder over all units), shared out
+    over the method strata by :func:`stratum_counts`; within a stratum the units, in a seeded hash
+    order, fill train, then validation, then test."""
     f = frame.with_columns(split_units(frame))
     f = f.with_columns(
         pl.when(pl.col("label") == "real").then(pl.lit("real")).otherwise(pl.col("method").fill_null("(none)"))
@@ -81,18 +147,26 @@ def assign_splits(frame: pl.DataFrame, ratios: SplitRatios = SplitRatios(), seed
         pl.col("group").fill_null("\x00sample:" + pl.col("sample_id")).alias("_gkey"),
     )
     units = (f.group_by("unit").agg(
-        pl.len().alias("n"),
         pl.col("_gkey").min().alias("key"),
         pl.col("_stratum_m").mode().sort().first().alias("stratum"),
     ))
     units = units.with_columns(pl.Series("h", string_hash(units["key"].to_list(), seed)))
-    units = units.sort(["stratum", "h", "key"]).with_columns(
-        ((pl.col("n").cum_sum().over("stratum") - pl.col("n") / 2) / pl.col("n").sum().over("stratum")).alias("pos"))
-    t, v = ratios.train, ratios.train + ratios.validation
-    units = units.with_columns(
-        pl.when(pl.col("pos") < t).then(pl.lit("train"))
-        .when(pl.col("pos") < v).then(pl.lit("validation")).otherwise(pl.lit("test")).alias("split"))
+    units = units.sort(["stratum", "h", "key"]).with_columns(pl.int_range(pl.len()).over("stratum").alias("rank"))
+    strata = dict(units.group_by("stratum").len().iter_rows())
+    counts = stratum_counts(strata, unit_targets(units.height, ratios), seed)
+    cuts = pl.DataFrame({"stratum": list(counts), "c_train": [c["train"] for c in counts.values()],
+                         "c_val": [c["train"] + c["validation"] for c in counts.values()]},
+                        schema={"stratum": pl.String, "c_train": pl.Int64, "c_val": pl.Int64})
+    units = units.join(cuts, on="stratum", how="left").with_columns(
+        pl.when(pl.col("rank") < pl.col("c_train")).then(pl.lit("train"))
+        .when(pl.col("rank") < pl.col("c_val")).then(pl.lit("validation")).otherwise(pl.lit("test")).alias("split"))
     return f.drop("_stratum_m", "_gkey").join(units.select("unit", "split"), on="unit", how="left")
+
+
+def empty_splits(frame: pl.DataFrame, ratios: SplitRatios) -> list[str]:
+    """Splits with a positive ratio that ``frame`` (with ``split``) leaves without a row."""
+    present = set(frame["split"].unique().to_list())
+    return [s for s, r in zip(SPLIT_NAMES, (ratios.train, ratios.validation, ratios.test)) if r > 0 and s not in present]
 
 
 def leaks(frame: pl.DataFrame) -> dict[str, list[str]]:

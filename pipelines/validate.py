@@ -42,6 +42,7 @@ class ValidationReport:
     max_problems: int = 50
     _per_kind: Counter = field(default_factory=Counter)
     suppressed: Counter = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)  # not problems: what the release leaves out, and why
 
     @property
     def ok(self) -> bool:
@@ -109,10 +110,25 @@ def _card(root: Path, rep: ValidationReport) -> dict[str, dict[str, list[Path]]]
                 rep.add("card", "README.md", f"config {name!r} split {df.get('split')!r}: path {df.get('path')!r} "
                                              "matches no file")
             out.setdefault(name, {})[df.get("split")] = hits
+    empty = _empty_splits(root)
     for name in CONFIGS:
-        if name not in out:
+        if name not in out and not empty.get(name):
             rep.add("card", "README.md", f"config {name!r} missing from the configs: header")
+    for name, splits in sorted(empty.items()):
+        for split in splits:
+            if split in out.get(name, {}):
+                rep.add("card", "README.md", f"config {name!r} registers split {split!r}, which release.json lists "
+                                             "as empty")
+            rep.notes.append(f"{name}/{split} is left out: the build gave it no row (release.json empty_splits)")
     return out
+
+
+def _empty_splits(root: Path) -> dict[str, list[str]]:
+    """config -> splits the release left out for having no row (``release.json``; none when unreadable)."""
+    try:
+        return dict(json.loads((root / "release.json").read_text("utf-8")).get("empty_splits") or {})
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def _masks(where: str, masks, rep: ValidationReport, size=None) -> list | None:
@@ -213,6 +229,8 @@ def _file_rows(name: str, rel: str, f: Path, split: str, schema, ids: Counter, f
             i += 1
         frames.append(pl.from_arrow(batch.select(cols)).with_columns(pl.lit(split).alias("file_split")))
     rep.checked[f"{name} rows"] += i
+    if i == 0:
+        rep.add("layout", rel, f"registered for {name}/{split} but holds no row (datasets refuses an empty split)")
 
 
 def _rows(root: Path, layout: dict, rep: ValidationReport) -> dict[str, pl.DataFrame]:

@@ -31,6 +31,15 @@ class ExportSummary:
     skipped: dict = field(default_factory=dict)  # task -> rows the format cannot carry
     images: int = 0
     files: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)  # splits with no row: no file written, nothing registered
+
+    def add_split(self, out: Path, split: str, path: Path, rows: int) -> None:
+        """Record a split's file; an empty split (no file was kept) goes to ``empty``."""
+        self.rows[split] = rows
+        if rows:
+            self.files.append(str(path.relative_to(out)))
+        else:
+            self.empty.append(split)
 
 
 class ImageStore:
@@ -100,7 +109,8 @@ def plain_messages(messages: list[dict]) -> list[dict]:
 
 
 def write_json_list(path: Path, items: Iterator[dict]) -> int:
-    """A JSON array written item by item (bounded memory), sorted keys, one item per line."""
+    """A JSON array written item by item (bounded memory), sorted keys, one item per line; no file (and
+    an earlier one removed) when there is no item: a consumer's loader refuses an empty split."""
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
@@ -110,7 +120,16 @@ def write_json_list(path: Path, items: Iterator[dict]) -> int:
             f.write(("\n" if n == 0 else ",\n") + json.dumps(item, ensure_ascii=False, sort_keys=True))
             n += 1
         f.write("\n]\n" if n else "]\n")
-    os.replace(tmp, path)
+    return _keep(tmp, path, n)
+
+
+def _keep(tmp: Path, path: Path, n: int) -> int:
+    """Move a written file in place; an empty one is dropped, with any earlier file of that name."""
+    if n:
+        os.replace(tmp, path)
+    else:
+        tmp.unlink()
+        path.unlink(missing_ok=True)
     return n
 
 
@@ -122,8 +141,7 @@ def write_jsonl(path: Path, items: Iterator[dict]) -> int:
         for item in items:
             f.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")
             n += 1
-    os.replace(tmp, path)
-    return n
+    return _keep(tmp, path, n)
 
 
 def export(build_dir: str | os.PathLike, fmt: str, out: str | os.PathLike) -> ExportSummary:

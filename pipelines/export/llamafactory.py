@@ -1,7 +1,8 @@
 """LLaMA-Factory ShareGPT JSON (hiyouga/LLaMA-Factory ``data/README.md``).
 
 ``DIR/llamafactory/{split}.json``: ``[{"conversations": [{"from": "human"|"gpt", "value"}], "images": [path]}]``
-and ``DIR/dataset_info.json`` with the entries ``fifa_train`` / ``fifa_validation``
+and ``DIR/dataset_info.json`` with the entries ``fifa_train`` / ``fifa_validation`` (a split without
+rows gets neither a file nor an entry)
 (``file_name``, ``formatting: sharegpt``, ``columns: {messages, images}``, ``tags``). Use
 ``dataset_dir: DIR``; image paths are relative to it (LLaMA-Factory's ``media_dir`` defaults to
 ``dataset_dir``). Each sample holds one ``<image>`` token and one image. Not carried: ``loc``,
@@ -40,10 +41,12 @@ def items(build: Path, split: str, store: ImageStore, summary):
 def write(build: Path, out: Path, store: ImageStore, summary) -> None:
     for split in SPLITS:
         path = out / "llamafactory" / f"{split}.json"
-        summary.rows[split] = write_json_list(path, items(build, split, store, summary))
-        summary.files.append(str(path.relative_to(out)))
+        summary.add_split(out, split, path, write_json_list(path, items(build, split, store, summary)))
     info_path = out / DATASET_INFO
     info = json.loads(info_path.read_text("utf-8")) if info_path.is_file() else {}
-    info.update({f"fifa_{s}": entry(s) for s in SPLITS})
+    for s in SPLITS:  # an empty split is not registered: LLaMA-Factory's loader refuses a dataset without rows
+        info.pop(f"fifa_{s}", None)
+        if s not in summary.empty:
+            info[f"fifa_{s}"] = entry(s)
     write_json(info, info_path)
     summary.files.append(DATASET_INFO)

@@ -31,5 +31,4 @@ def items(build: Path, split: str, store: ImageStore, summary) -> object:
 def write(build: Path, out: Path, store: ImageStore, summary) -> None:
     for split in SPLITS:
         path = out / "llava" / f"{split}.json"
-        summary.rows[split] = write_json_list(path, items(build, split, store, summary))
-        summary.files.append(str(path.relative_to(out)))
+        summary.add_split(out, split, path, write_json_list(path, items(build, split, store, summary)))

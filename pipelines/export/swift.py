@@ -43,5 +43,4 @@ def items(build: Path, split: str, store: ImageStore, summary):
 def write(build: Path, out: Path, store: ImageStore, summary) -> None:
     for split in SPLITS:
         path = out / "swift" / f"{split}.jsonl"
-        summary.rows[split] = write_jsonl(path, items(build, split, store, summary))
-        summary.files.append(str(path.relative_to(out)))
+        summary.add_split(out, split, path, write_jsonl(path, items(build, split, store, summary)))
