@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-segment bench-score bench-annotate bench-dlib68 bench-train bench-import clean
+.PHONY: install system-deps demo test bench bench-segment bench-score bench-annotate bench-dlib68 bench-train bench-import clean
 
 install: $(STAMP)
 
@@ -19,7 +19,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m fifa.demo --out demo_out
 
-test: $(STAMP)
+# the system packages the tests drive (Debian: chromium, postgresql): installed when missing and possible,
+# else the one command to run is printed and make stops
+system-deps:
+	scripts/install_system_deps.sh
+
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -n 2 tests
 
 # every benchmark on generated data, one table of figures and ratios against baselines of the same run
