@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -90,6 +91,10 @@ class Supervisor(threading.Thread):
         self.engine.dispose()
 
 
+def _exit_cleanly(signum, _frame) -> None:
+    raise SystemExit(0)
+
+
 def run_server(cfg: ServeConfig) -> None:
     """Serve ``cfg.bench`` until SIGTERM/SIGINT: the web app and ``cfg.workers`` scoring workers."""
     import uvicorn
@@ -102,6 +107,8 @@ def run_server(cfg: ServeConfig) -> None:
     log_event(log, "server.start", host=cfg.host, port=cfg.port, workers=cfg.workers, db=redact(cfg.db),
               bench=cfg.display_name, root_path=cfg.root_path)
     sup.start()
+    # uvicorn re-raises the signal that stopped it once it has shut down: exit through `finally` then
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         uvicorn.Server(uvicorn.Config(
             app, host=cfg.host, port=cfg.port, log_config=None, access_log=False, proxy_headers=True,
