@@ -2,8 +2,10 @@
 
 The bench is Parquet (or a pandas DataFrame) with the DESIGN columns
 ``question_id, sample_id, task, image, question, answer, label, method,
-category, masks, mask_phrases, query_mask``.  Reference masks are validated
-with :func:`fifa.concept_tree.rle.check_rle` like any RLE from outside.
+category, masks, mask_phrases, query_mask`` and, for the grounding metrics of ``age``,
+``mask_node_ids`` (the FICT id of each reference mask) and ``anchor_masks`` (the anchors found in
+the image).  Reference masks are validated with :func:`fifa.concept_tree.rle.check_rle` like any
+RLE from outside when the bench is loaded, anchor masks when they are first read.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -71,6 +73,11 @@ class Bench:
     masks: list[list[dict]]
     query_mask_size: list[list[int] | None]
     path: Path | None = None
+    #: per row, the FICT id of each reference mask; None when the bench cannot give them for ``age``
+    mask_node_ids: list[list[str]] | None = None
+    #: per row, {anchor id: RLE} of the anchors found in the image (checked when read); None when the bench
+    #: has none for ``age``
+    anchor_masks: list["AnchorMasks"] | None = None
     _table: pa.Table | None = field(default=None, repr=False)
     _image_sizes: dict[int, list[int] | None] = field(default_factory=dict, repr=False)
 
@@ -196,6 +203,7 @@ def load_bench(bench: Any) -> Bench:
     if bad:
         raise BenchError(f"bench has {len(bad)} invalid query_mask(s): {list_ids(bad, quote=False)}")
     text = lambda name: [None if v is None else str(v) for v in _col(table, name, n)]  # noqa: E731
+    node_ids, anchors = _grounding_columns(table, qids, tasks, masks)
     return Bench(
         question_id=qids,
         task=tasks,
@@ -207,5 +215,61 @@ def load_bench(bench: Any) -> Bench:
         masks=masks,
         query_mask_size=qsizes,
         path=path,
+        mask_node_ids=node_ids,
+        anchor_masks=anchors,
         _table=None if path is not None else table.select([c for c in ("image",) if c in table.column_names]),
     )
+
+
+class AnchorMasks(Mapping):
+    """{anchor id: RLE} of one ``age`` question, each mask checked (``check_rle``, the question's image size)
+    when first read: only the anchors a submission's phrases name are ever read (19 per question would
+    cost more than the grounding metrics). A broken one refuses the bench (:class:`BenchError`)."""
+
+    def __init__(self, raw: dict[str, Any], question_id: str, size: list[int] | None):
+        self._raw, self._qid, self._size, self._ok = raw, question_id, size, {}
+
+    def __getitem__(self, anchor: str) -> dict:
+        if anchor not in self._ok:
+            try:
+                m = check_rle(self._raw[anchor], self._size)
+            except InvalidRLE as e:
+                raise BenchError(f"bench question {self._qid!r} has an invalid anchor mask for {anchor!r}: {e}") \
+                    from None
+            self._size = self._size or m["size"]  # every anchor mask of the question has one size
+            self._ok[anchor] = m
+        return self._ok[anchor]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
+def _grounding_columns(table: pa.Table, qids: list[str], tasks: list[str], masks: list[list[dict]]):
+    """(mask_node_ids, anchor_masks) of the bench, each None when a column is absent or null on an
+    ``age`` row (a bench of an older build): the metrics that need it are then not computed."""
+    n = table.num_rows
+    age = [i for i, t in enumerate(tasks) if t == "age"]
+    node_ids = anchors = None
+    if "mask_node_ids" in table.column_names:
+        raw = table.column("mask_node_ids").to_pylist()
+        if all(raw[i] is not None for i in age):
+            node_ids = [[str(x) for x in (v or [])] for v in raw]
+            bad = [qids[i] for i in age if len(node_ids[i]) != len(masks[i])]
+            if bad:
+                raise BenchError(f"bench has {len(bad)} age question(s) whose mask_node_ids do not follow their "
+                                 f"masks (one id per mask): {list_ids(bad)}")
+    if "anchor_masks" in table.column_names:
+        raw = table.column("anchor_masks").to_pylist()
+        if all(raw[i] is not None for i in age):
+            anchors = [AnchorMasks({}, "", None) for _ in range(n)]
+            for i in age:
+                try:
+                    anchors[i] = AnchorMasks({str(e["node_id"]): e["mask"] for e in raw[i]}, qids[i],
+                                             masks[i][0]["size"] if masks[i] else None)
+                except (TypeError, KeyError):
+                    raise BenchError(f"bench question {qids[i]!r} has anchor_masks that are not "
+                                     "{node_id, mask} entries") from None
+    return node_ids, anchors

@@ -6,6 +6,8 @@ generated in chunks by :func:`draw_indices`.  The statistic is recomputed on
 every resample from per-question values:
 
 * means of per-question values (``acc``, ``giou``, ``rouge_l``): weighted mean;
+* pooled ratios (``grounded_recall``: matched / reference pairs summed over the questions): the
+  ratio of the resampled sums; resamples whose denominator is 0 are dropped;
 * ``auc``: the Mann-Whitney form of ROC AUC on the resample (ties count 1/2),
   which equals scikit-learn's ``roc_auc_score`` on the resampled rows;
   resamples with one class only are dropped.
@@ -47,6 +49,16 @@ def bootstrap_mean(values: np.ndarray, resamples: int, rng: np.random.Generator)
     v = np.asarray(values, dtype=float)
     n = len(v)
     out = [np.asarray(v[idx].mean(axis=1)) for idx in draw_indices(n, resamples, rng)]
+    return np.concatenate(out) if out else np.empty(0)
+
+
+def bootstrap_ratio(num: np.ndarray, den: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    a, b = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    out = []
+    for idx in draw_indices(len(a), resamples, rng):
+        s_num, s_den = a[idx].sum(axis=1), b[idx].sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append(np.where(s_den > 0, s_num / np.where(s_den > 0, s_den, 1), np.nan))
     return np.concatenate(out) if out else np.empty(0)
 
 

@@ -7,10 +7,12 @@
       "cls":  {"acc": .., "macro_f1": .., "n": ..},
       "toe":  {"bleu_1": .., ..., "bleu_4": .., "meteor": .., "rouge_l": .., "cider": .., "n": ..},
       "loc":  {"giou": .., "ciou": .., "n": ..},
-      "age":  {text metrics..., "giou": .., "ciou": .., "miou": .., "n": ..},
+      "age":  {text metrics..., "giou": .., "ciou": .., "miou": .., "grounded_recall": ..,
+               "grounded_precision": .., "consistency": .., "n": ..},
       "_meta": {
         "tasks": {task: {"main_metric", "missing", "unparsed", "ci": {"metric", "low", "high", "level",
-                   "resamples", "seed"}, "by_method": {...}, "by_category": {...}}},
+                   "resamples", "seed"}, "cis": {metric: ci} (grounding, judge_mean),
+                   "not_computed": {metric: why}, "by_method": {...}, "by_category": {...}}},
         "warnings": [...], "tokenizer": "ptb"|"fallback", "meteor": bool, ...
       }
     }
@@ -27,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 METRIC_ORDER = ("acc", "auc", "ap", "eer", "macro_f1", "bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor",
-                "rouge_l", "cider", "giou", "ciou", "miou")
+                "rouge_l", "cider", "giou", "ciou", "miou", "grounded_recall", "grounded_precision", "consistency",
+                "judge_mean")
 TASK_ORDER = ("det", "cls", "toe", "age", "loc", "rq_name", "rq_mask", "rq_box", "fc")
 
 
@@ -117,6 +120,11 @@ class Report:
             row += [main_s, str(tm.get("missing", 0)), str(tm.get("unparsed", "")) if "unparsed" in tm else ""]
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
+        extra = [(t, k, ci) for t in tasks for k, ci in (m.get("tasks", {}).get(t, {}).get("cis") or {}).items() if ci]
+        if extra:
+            lines += [f"- {t} {k}: {_fmt(self.tasks[t].get(k))} [{ci['low']:.4f}, {ci['high']:.4f}]"
+                      for t, k, ci in extra]
+            lines.append("")
         if m.get("warnings"):
             lines.append("## Warnings")
             lines.append("")

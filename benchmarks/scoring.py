@@ -2,7 +2,8 @@
 
 Main metric of each task (bootstrap CI, per-method / per-category bars):
 ``det`` auc (acc when auc is undefined), ``cls`` acc, text tasks rouge_l,
-``loc`` and ``age`` giou.
+``loc`` and ``age`` giou. The grounding metrics of ``age`` and ``judge_mean`` get their own
+bootstrap CIs (``_meta.tasks[task].cis``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from sklearn.metrics import roc_curve
 import fifa
 
 from .bench import KNOWN_TASKS, MASK_TASKS, TEXT_TASKS, Bench, load_bench
-from .bootstrap import LEVEL, bootstrap_auc, bootstrap_mean, interval, task_rng
+from .bootstrap import LEVEL, bootstrap_auc, bootstrap_mean, bootstrap_ratio, interval, task_rng
 from .metrics_cls import cls_confusion, cls_metrics
 from .metrics_det import det_metrics, ranking_scores
+from .metrics_ground import GROUNDING_METRICS, grounding_scores
 from .metrics_mask import mask_scores
 from .metrics_text import MeteorProcess, java_available, strip_grounding, text_scores
 from .parsing import class_parser, parse_det
@@ -130,6 +132,38 @@ def _score_cls(bench, sub, rows, resamples, seed, warnings):
     return {**metrics, "n": len(rows)}, tm, plot
 
 
+def _score_grounding(bench, sub, rows, metrics, tm, resamples, seed, warnings):
+    """grounded_recall / grounded_precision / consistency of ``age`` (what the bench's columns allow)."""
+    lacking = {}
+    if bench.mask_node_ids is None:
+        lacking.update(dict.fromkeys(GROUNDING_METRICS[:2], "the bench has no mask_node_ids"))
+    if bench.anchor_masks is None:
+        lacking["consistency"] = "the bench has no anchor_masks"
+    if lacking:
+        tm["not_computed"] = lacking
+        warnings.append(f"age: {', '.join(lacking)} not computed: the bench lacks "
+                        f"{' and '.join(sorted(set(lacking.values()))).replace('the bench has no ', '')} "
+                        "(rebuild it with this version of fifa-data build)")
+    if len(lacking) == len(GROUNDING_METRICS):
+        return
+    gs = grounding_scores([sub.answer[i] if sub.present[i] else None for i in rows],
+                          [sub.masks[i] if sub.present[i] else None for i in rows],
+                          None if bench.mask_node_ids is None else [bench.mask_node_ids[i] for i in rows],
+                          [bench.masks[i] for i in rows],
+                          None if bench.anchor_masks is None else [bench.anchor_masks[i] for i in rows])
+    summary = gs.summary()
+    metrics.update(summary)
+    if resamples and rows:
+        cis = tm.setdefault("cis", {})
+        for k in summary:
+            num, den = gs.parts(k)
+            cis[k] = _ci(bootstrap_ratio(num, den, resamples, task_rng(seed, f"age/{k}")), k, resamples, seed)
+    for key, groups in _breakdowns(bench, rows, lambda pos: gs.subset(pos).summary()).items():
+        tgt = tm.setdefault(key, {})
+        for name, vals in groups.items():
+            tgt.setdefault(name, {}).update(vals)
+
+
 # ------------------------------------------------------------------- score
 def score(bench: Any, submission: Any, *, strict: bool = False, seed: int = 0, bootstrap: int = 1000,
           use_java: bool | None = None, meteor: bool = True) -> Report:
@@ -218,6 +252,10 @@ def _score(b, sub, submission, seed, bootstrap, use_java, with_meteor, meteor) -
         no_masks = sum(sub.present[i] and not sub.masks[i] for i in rows if b.masks[i])
         if no_masks:
             tm["answers_without_masks"] = no_masks
+
+    if "age" in b.tasks:
+        _score_grounding(b, sub, b.rows("age"), tasks.setdefault("age", {}), tmeta.setdefault("age", {}),
+                         resamples, seed, warnings)
 
     for t in tasks:  # metric keys in a stable order, n last
         n = tasks[t].pop("n")

@@ -8,7 +8,9 @@ import pyarrow as pa
 from . import rand
 from .parquet_io import to_schema
 from .schema import BENCH_SCHEMA, INSTRUCT_SCHEMA
-from .tasks.common import MARK_RE
+from .tasks.common import MARK_RE, RLE
+
+NO_ANCHORS = pl.lit([], dtype=pl.List(pl.Struct({"node_id": pl.String, "mask": RLE})))
 
 IMAGE_TOKEN = "<image>"
 
@@ -44,15 +46,22 @@ def to_bench(rows: pl.DataFrame) -> pl.DataFrame:
         pl.col("bench_masks").alias("masks"),
         pl.when(pl.col("task") == "age").then(pl.col("mask_phrases")).otherwise(
             pl.lit([], dtype=pl.List(pl.String))).alias("mask_phrases"),
+        pl.when(pl.col("task") == "age").then(pl.col("mask_node_ids")).otherwise(
+            pl.lit([], dtype=pl.List(pl.String))).alias("mask_node_ids"),
         hist.alias("history"),
+        NO_ANCHORS.alias("anchor_masks"),  # filled for age rows by BenchCollector.finish
     ).select(*BENCH_SCHEMA.names, "cls")
 
 
 class BenchCollector:
     """Test-split questions; balanced per task across classes when finished."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, image_root: str | None = None, segmenter=None):
+        """``image_root``: where the rows' image paths lie, for the ``age`` anchor masks (None: none made)."""
         self.seed = seed
+        self.image_root = image_root
+        self.segmenter = segmenter
+        self.anchor_counts: dict | None = None
         self.parts: list[pl.DataFrame] = []
         self.fixed: list[pl.DataFrame] = []
 
@@ -79,7 +88,15 @@ class BenchCollector:
         kept = {}
         for task, cls, n in f.group_by("task", "cls").len().sort("task", "cls").iter_rows():
             kept.setdefault(task, {})[cls] = int(n)
-        return to_schema(f.drop("cls").to_arrow(), BENCH_SCHEMA), kept
+        table = to_schema(f.drop("cls").to_arrow(), BENCH_SCHEMA)
+        if self.image_root is not None:
+            from .bench_anchors import anchor_masks_column
+
+            col, self.anchor_counts = anchor_masks_column(table.column("task").to_pylist(),
+                                                          table.column("image").to_pylist(), self.image_root,
+                                                          self.segmenter)
+            table = table.set_column(table.schema.get_field_index("anchor_masks"), "anchor_masks", col)
+        return table, kept
 
 
 __all__ = ["to_instruct", "to_bench", "BenchCollector"]

@@ -163,7 +163,7 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
                       rq_queries=config.rq_queries, negative_fraction=config.negative_fraction,
                       real_queries=config.real_queries, bench_cls=config.bench_cls, conversations=conv)
     stats = StatsCollector()
-    bench = BenchCollector(config.seed)
+    bench = BenchCollector(config.seed, image_root=root)
     iw = {s: writer(tmp / "instruct" / f"{s}.parquet", INSTRUCT_SCHEMA) for s in ("train", "validation")}
     aw = {s: writer(tmp / "annotations" / f"{s}.parquet", AGE_RECORD_SCHEMA) for s in ("train", "validation", "test")}
     try:

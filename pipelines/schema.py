@@ -58,9 +58,12 @@ BENCH_SCHEMA = pa.schema(
         ("category", pa.string()),
         ("masks", pa.list_(RLE_TYPE)),
         ("mask_phrases", pa.list_(pa.string())),
+        ("mask_node_ids", pa.list_(pa.string())),  # age: the FICT id of each reference mask
         ("query_mask", RLE_TYPE),
         ("query_box", BOX_TYPE),
         ("history", pa.list_(MESSAGE_TYPE)),
+        # age: the masks of the anchors found in the image (pipelines/bench_anchors.py)
+        ("anchor_masks", pa.list_(pa.struct([("node_id", pa.string()), ("mask", RLE_TYPE)]))),
     ]
 )
 

@@ -1,0 +1,87 @@
+"""``anchor_masks`` of the bench's ``age`` questions: the 19 FICT anchors found in each image.
+
+DESIGN.md ("Bench"): ``age`` rows carry ``anchor_masks`` (``list<struct<node_id, mask>>``), the masks
+of the anchors found in the image, for the scorer's ``consistency`` metric (does a model's mask lie
+where its own text says?). They are made here, once per distinct image, by the FICT segmentation
+(:class:`fifa.concept_tree.segment.Segmenter`, the annotator's default backend) of the bench image
+itself: what a model sees. An image without a detected face gets the anchors the segmentation still
+finds (none, for the MediaPipe backend), and an unreadable image none; both are counted.
+Other tasks get an empty list.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pyarrow as pa
+
+from fifa.annotator.store import RLE_TYPE
+
+log = logging.getLogger(__name__)
+
+ANCHOR_MASKS_TYPE = pa.list_(pa.struct([("node_id", pa.string()), ("mask", RLE_TYPE)]))
+
+
+def image_anchor_masks(rgb, segmenter) -> list[dict]:
+    """[{node_id, mask}] of the anchors found in ``rgb`` (anchor order of the tree), RLE strings."""
+    from fifa.concept_tree.tree import ANCHORS
+
+    regions = segmenter.segment(rgb)
+    if not regions.ok:
+        return []
+    rles = regions.rles(include_parents=True)
+    return [{"node_id": a, "mask": rles[a]} for a in ANCHORS if a in rles]
+
+
+def _load(image: dict | None, root: Path):
+    from fifa.concept_tree.imageio import load_rgb
+
+    if not image:
+        raise ValueError("no image")
+    if image.get("bytes"):
+        return load_rgb(image["bytes"])
+    if image.get("path"):
+        return load_rgb(root / image["path"])
+    raise ValueError("image has neither bytes nor path")
+
+
+def anchor_masks_column(tasks: list[str], images: list[dict | None], image_root: str | Path,
+                        segmenter=None) -> tuple[pa.Array, dict]:
+    """The ``anchor_masks`` column for bench rows (``age`` rows segmented) and counts for build.json."""
+    root = Path(image_root)
+    todo = [i for i, t in enumerate(tasks) if t == "age"]
+    counts = {"age_images": 0, "no_face": 0, "unreadable": 0}
+    cache: dict[tuple, list[dict]] = {}
+    out: list[list[dict]] = [[] for _ in tasks]
+    if todo and segmenter is None:
+        from fifa.concept_tree.segment import Segmenter
+
+        seg = Segmenter()
+    else:
+        seg = segmenter
+    try:
+        for i in todo:
+            img = images[i] or {}
+            key = (img.get("path"), hash(img.get("bytes")) if img.get("bytes") else None)
+            if key not in cache:
+                counts["age_images"] += 1
+                try:
+                    cache[key] = image_anchor_masks(_load(img, root), seg)
+                    counts["no_face"] += not cache[key]
+                except Exception as e:  # noqa: BLE001 - one bad image must not stop a build
+                    log.warning("anchor masks: cannot read %s: %s", img.get("path"), e)
+                    counts["unreadable"] += 1
+                    cache[key] = []
+            out[i] = cache[key]
+    finally:
+        if segmenter is None and seg is not None:
+            seg.close()
+    if counts["no_face"] or counts["unreadable"]:
+        log.warning("anchor masks of the age bench: %d of %d image(s) without a face found, %d unreadable "
+                    "(their answers score consistency 0)", counts["no_face"], counts["age_images"],
+                    counts["unreadable"])
+    return pa.array(out, type=ANCHOR_MASKS_TYPE), counts
+
+
+__all__ = ["ANCHOR_MASKS_TYPE", "anchor_masks_column", "image_anchor_masks"]
