@@ -132,6 +132,15 @@ def score_rows(d: dict) -> list[Row]:
     return rows
 
 
+def grounding_args(work: Path, quick: bool) -> list[str]:
+    return ["scripts/bench_grounding.py", "--n", "2000" if quick else "10000", "--out", str(work)]
+
+
+def grounding_rows(d: dict) -> list[Row]:
+    return [Row("score", f"grounding metrics, {d['n']} age answers (score() with vs without them)",
+                d["grounding_added_s"], "s", "", None, None, "<= 20 s (10,000)", d["met"])]
+
+
 def build_args(work: Path, quick: bool) -> list[str]:
     big, small = ("20000", "2000") if quick else ("100000", "7300")
     return ["scripts/bench_build.py", "--annotations", big, "--small", small, "--work", str(work / "w"), "--json",
@@ -191,6 +200,7 @@ STAGES = [
     Stage("annotate", ann_args, ann_rows),
     Stage("openai", llm_args, llm_rows),
     Stage("score", score_args, score_rows, "bench_score.json"),
+    Stage("grounding", grounding_args, grounding_rows, "bench_grounding.json"),
     Stage("build", build_args, build_rows),
     Stage("import", import_args, import_rows),
     Stage("viewer", viewer_args, viewer_rows),
