@@ -18,6 +18,7 @@ from fifa.cli_utils import UserError
 
 from .config import TrainConfig
 from .family import SUPPORTED, SUPPORTED_TEXT, Family, family_of
+from .precision import trainable_in_fp32, weights_dtype
 from .tokenizer import ADDED_TOKENS, IMAGE, add_special_tokens, train_tiny_tokenizer
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,8 @@ def build_tiny(cfg: TrainConfig, texts: Iterable[str]):
     tok = train_tiny_tokenizer(texts, cfg.model.tiny.vocab_size, extra=QWEN_TOKENS)
     mcfg = tiny_model_config(cfg, tok)
     torch.manual_seed(cfg.model.tiny.seed)
-    model = AutoModelForImageTextToText.from_config(mcfg)
-    return model, tok
+    model = AutoModelForImageTextToText.from_config(mcfg)  # random init in fp32, then the configured dtype
+    return model.to(weights_dtype(cfg.model.dtype)), tok
 
 
 def _check_base_path(base: str) -> None:
@@ -95,11 +96,30 @@ def load_pretrained(cfg: TrainConfig, folder: str | None = None, tokenizer: bool
     if getattr(mcfg, "model_type", None) not in SUPPORTED:
         raise UserError(f"unsupported base model architecture {getattr(mcfg, 'model_type', None)!r} in {base}: "
                         f"supported families are {SUPPORTED_TEXT}")
-    dtype = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.model.dtype]
-    if dtype is None:
-        dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
-    model = AutoModelForImageTextToText.from_pretrained(base, dtype=dtype, trust_remote_code=cfg.model.trust_remote_code)
-    return model, AutoTokenizer.from_pretrained(base) if tokenizer else None
+    model = AutoModelForImageTextToText.from_pretrained(base, dtype=weights_dtype(cfg.model.dtype),
+                                                        trust_remote_code=cfg.model.trust_remote_code)
+    if not tokenizer:
+        return model, None
+    tok = AutoTokenizer.from_pretrained(base)
+    if not getattr(tok, "chat_template", None):
+        tok.chat_template = processor_chat_template(base)
+    return model, tok
+
+
+def processor_chat_template(base: str) -> str | None:
+    """The chat template a base ships beside its processor (``chat_template.json`` or ``.jinja``): llava-hf
+    keeps it there, not in the tokenizer's files, so the tokenizer alone would fall back to ours."""
+    from transformers.utils import cached_file
+
+    for name in ("chat_template.jinja", "chat_template.json"):
+        try:
+            path = cached_file(base, name, _raise_exceptions_for_missing_entries=False)
+        except OSError:
+            path = None
+        if path:
+            text = Path(path).read_text()
+            return json.loads(text)["chat_template"] if name.endswith(".json") else text
+    return None
 
 
 def load_base(cfg: TrainConfig, texts: Iterable[str] | None = None) -> tuple[torch.nn.Module, object, Family, list[int]]:
@@ -150,7 +170,7 @@ def apply_lora(model, fam: Family, cfg: TrainConfig, new_ids: list[int]):
         save += ["embed_tokens", "lm_head"]
     elif emb == "new":
         token_indices = {"embed_tokens": list(new_ids)}
-        if not model.config.get_text_config().tie_word_embeddings:
+        if not ties_embeddings(model):
             token_indices["lm_head"] = list(new_ids)
     lcfg = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
                       target_modules=cfg.lora.target_modules if cfg.lora.enabled else [],
@@ -162,4 +182,12 @@ def apply_lora(model, fam: Family, cfg: TrainConfig, new_ids: list[int]):
     for n, p in pm.named_parameters():  # LLaVA reads the tower's hidden states before its final norm
         if fam.kind == "llava" and "vision_tower" in n and "post_layernorm" in n:
             p.requires_grad_(False)
+    trainable_in_fp32(pm)  # master weights in fp32 over a bf16/fp16 base (precision.py)
     return pm
+
+
+def ties_embeddings(model) -> bool:
+    """Whether the output layer shares the input embeddings: read from the modules themselves, since the
+    flag's place differs between configs (flat Qwen configs keep it on the top level only)."""
+    out = model.get_output_embeddings()
+    return out is not None and out.weight is model.get_input_embeddings().weight

@@ -38,8 +38,8 @@ class Encoder:
         task = row.get("task") or ""
         region = task in REGION_TASKS
         masks = row.get("masks") or []
-        msgs = render_messages(row.get("messages") or [], self.fam, self.tok, region, len(masks))
-        enc = encode_chat(self.tok, msgs, self.max_length, self.seg_id)
+        msgs = render_messages(row.get("messages") or [], region, len(masks))
+        enc = encode_chat(self.tok, self.fam, msgs, self.max_length, self.seg_id)
         rgb = load_image(resolve(row.get("image")))
         lb, chw, pix = image_inputs(rgb, self.fam)
         targets = mask_targets(masks[: enc.n_seg], lb, self.mask_size)

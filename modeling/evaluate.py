@@ -46,26 +46,40 @@ def validation_bench(data: InstructData, max_questions: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def evaluate(model, tok, fam, device, data: InstructData, cfg) -> dict[str, float]:
-    """Main metrics of each task on the validation bench, e.g. ``{"det/acc": 0.9, "loc/giou": 0.6}``."""
-    from fifa.benchmarks.scoring import score
-
+def predict_share(model, tok, fam, device, data: InstructData, cfg, precision, rank: int = 0,
+                  world: int = 1) -> list[dict]:
+    """Submission rows of this rank's share (every ``world``-th question) of the validation bench."""
     bench = validation_bench(data, cfg.eval.max_questions)
     if bench.empty:
-        return {}
+        return []
+    share = bench.iloc[rank::world].to_dict("records")
     was = model.training
     model.eval()
     try:
         pred = Predictor(model, tok, fam, device, cfg.predict.max_new_tokens, cfg.heads.det_score,
-                         cfg.predict.verdicts)
-        rows = predict_rows(pred, bench.to_dict("records"), data.resolve_image, cfg.predict.batch_size)
+                         cfg.predict.verdicts, precision)
+        rows = predict_rows(pred, share, data.resolve_image, cfg.predict.batch_size)
     finally:
         model.train(was)
-    sub = pd.DataFrame([{k: r[k] for k in ("question_id", "answer", "score", "masks")} for r in rows])
-    rep = score(bench, sub, bootstrap=0, meteor=False, use_java=False)
+    return [{k: r[k] for k in ("question_id", "answer", "score", "masks")} for r in rows]
+
+
+def score_predictions(data: InstructData, cfg, rows: list[dict]) -> dict[str, float]:
+    """Main metrics of each task, e.g. ``{"det/acc": 0.9, "loc/giou": 0.6}``, for the gathered predictions."""
+    from fifa.benchmarks.scoring import score
+
+    bench = validation_bench(data, cfg.eval.max_questions)
+    if bench.empty or not rows:
+        return {}
+    rep = score(bench, pd.DataFrame(rows), bootstrap=0, meteor=False, use_java=False)
     out = {}
     for task, metrics in rep.tasks.items():
         for k, v in metrics.items():
             if isinstance(v, (int, float)) and k != "n" and v is not None:
                 out[f"{task}/{k}"] = float(v)
     return out
+
+
+def evaluate(model, tok, fam, device, data: InstructData, cfg, precision=None) -> dict[str, float]:
+    """One process: predict the whole validation bench and score it."""
+    return score_predictions(data, cfg, predict_share(model, tok, fam, device, data, cfg, precision))

@@ -20,12 +20,23 @@ from .imaging import Letterbox, box_mask, grid_mask, normalise
 from .tokenizer import IMAGE, REGION, SEG
 
 REGION_TASKS = ("rq_mask", "rq_box")
-#: LLaVA-1.5's conversation format, for tokenizers that ship no chat template.
+#: LLaVA-1.5's system prompt (Vicuna v1), which LLaVA-1.5 was trained with.
+VICUNA_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
+                 "The assistant gives helpful, detailed, and polite answers to the human's questions.")
+#: LLaVA-1.5's conversation format, for tokenizers that ship no chat template (typed or string content).
 FALLBACK_TEMPLATE = (
-    "{% for m in messages %}{% if m['role'] == 'user' %}USER: {{ m['content'] }} "
-    "{% else %}ASSISTANT: {{ m['content'] }}{{ eos_token }}{% endif %}{% endfor %}"
+    "{% macro text(c) %}{% if c is string %}{{ c }}{% else %}{% for p in c %}{% if p['type'] == 'image' %}"
+    "<image>\n{% elif p['type'] == 'text' %}{{ p['text'] }}{% endif %}{% endfor %}{% endif %}{% endmacro %}"
+    "{% if messages[0]['role'] != 'system' %}" + VICUNA_SYSTEM + " {% endif %}"
+    "{% for m in messages %}{% if m['role'] == 'system' %}{{ text(m['content']) }} "
+    "{% elif m['role'] == 'user' %}USER: {{ text(m['content']) }} "
+    "{% else %}ASSISTANT: {{ text(m['content']) }}{{ eos_token }}{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
 )
+#: How Qwen's templates render a typed image part.
+QWEN_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
+#: Tokens that end an answer turn in the supported templates (besides the tokenizer's eos).
+TURN_ENDS = ("<|im_end|>", "<|end|>")
 
 
 class Skip(Exception):
@@ -60,29 +71,46 @@ class Example:
     extra: dict = field(default_factory=dict)
 
 
-def chat_text(tokenizer, messages: list[dict], add_generation_prompt: bool) -> str:
+def typed_content(content: str) -> list[dict]:
+    """A message's text as typed parts (``{"type": "image"}``, ``{"type": "text", ...}``): the form every
+    template renders (llava-hf's renders *only* typed parts: string content comes out empty)."""
+    if IMAGE not in content:
+        return [{"type": "text", "text": content}]
+    before, after = content.split(IMAGE, 1)
+    parts = [{"type": "text", "text": before}] if before.strip() else []
+    parts.append({"type": "image"})
+    after = after[1:] if after.startswith("\n") else after  # templates put their own break after the image
+    return parts + ([{"type": "text", "text": after}] if after else [])
+
+
+def expand_image(text: str, fam: Family, tokenizer) -> str:
+    """The template's one image placeholder replaced by the family's image tokens (one per feature)."""
+    if fam.kind == "qwen2_vl" and QWEN_IMAGE in text:
+        return text.replace(QWEN_IMAGE, fam.image_text(tokenizer), 1)
+    if IMAGE in text:
+        return text.replace(IMAGE, fam.image_text(tokenizer), 1)
+    raise Skip("the chat template dropped the image")
+
+
+def chat_text(tokenizer, fam: Family, messages: list[dict], add_generation_prompt: bool) -> str:
+    """The rendered conversation (typed content for every family), image placeholder expanded."""
     template = getattr(tokenizer, "chat_template", None) or FALLBACK_TEMPLATE
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
+    typed = [{"role": m["role"], "content": typed_content(m["content"] or "")} for m in messages]
+    text = tokenizer.apply_chat_template(typed, tokenize=False, add_generation_prompt=add_generation_prompt,
                                          chat_template=template)
+    has_image = any(IMAGE in (m["content"] or "") for m in messages)
+    return expand_image(text, fam, tokenizer) if has_image else text
 
 
-def user_content(text: str, fam: Family, tokenizer, region: bool) -> str:
-    """First user turn: ``<image>`` expanded to the family's image tokens, ``<region>`` after it when needed."""
-    text = text or ""
-    if IMAGE not in text:
-        text = IMAGE + "\n" + text
-    if region and REGION not in text:
-        text = text.replace(IMAGE, IMAGE + "\n" + REGION, 1)
-    return text.replace(IMAGE, fam.image_text(tokenizer), 1)
-
-
-def render_messages(messages: list[dict], fam: Family, tokenizer, region: bool, n_masks: int) -> list[dict]:
+def render_messages(messages: list[dict], region: bool, n_masks: int) -> list[dict]:
+    """Roles normalised, marks rendered ``<p>phrase</p> [SEG]``, ``<image>`` (and ``<region>`` after it) in the
+    first user turn; a row with more masks than marks gets the missing ``[SEG]`` after its first answer."""
     out, seg_total, first_answer = [], 0, None
-    for i, m in enumerate(messages):
+    for m in messages:
         role = "user" if m["role"] == "user" else "assistant"
         content = m["content"] or ""
         if role == "user" and not any(x["role"] == "user" for x in out):
-            content = user_content(content, fam, tokenizer, region)
+            content = user_content(content, region)
         elif role == "assistant":
             content = to_glamm(content)
             seg_total += content.count(SEG)
@@ -96,48 +124,86 @@ def render_messages(messages: list[dict], fam: Family, tokenizer, region: bool, 
     return out
 
 
-def _ids(tokenizer, text: str) -> list[int]:
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
+def user_content(text: str, region: bool) -> str:
+    """First user turn: ``<image>`` (added in front when missing), ``<region>`` after it when needed."""
+    text = text or ""
+    if IMAGE not in text:
+        text = IMAGE + "\n" + text
+    if region and REGION not in text:
+        text = text.replace(IMAGE, IMAGE + "\n" + REGION, 1)
+    return text
 
 
-def encode_chat(tokenizer, messages: list[dict], max_length: int, seg_id: int) -> Encoded:
-    """Token ids and labels (-100 outside assistant answers); later turns are dropped, then the first answer
-    cut, to fit ``max_length``; prompts are never cut (their image tokens must all stay)."""
-    ids: list[int] = []
-    labels: list[int] = []
-    prompt_end = -1
-    prev = ""
+def _answer_span(answer: str, content: str, ends: tuple[str, ...]) -> tuple[int, str]:
+    """(characters of the answer turn that are labelled, end marker to add when the template has none)."""
+    at = answer.find(content)
+    if at < 0:
+        raise Skip("chat template changes the answer text")
+    body = at + len(content)
+    tail = answer[body:]
+    for marker in ends:
+        k = tail.find(marker)
+        if k >= 0 and not tail[:k].strip():
+            return body + k + len(marker), ""
+    return body, None  # the template ends no turn (llava-hf): the eos is added
+
+
+def conversation_text(tokenizer, fam: Family, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
+    """The text to train on and the character spans of its answers (each with the token that ends it)."""
+    ends = tuple(t for t in (tokenizer.eos_token, *TURN_ENDS) if t)
+    text, spans, prev = "", [], ""
     for k, m in enumerate(messages):
         if m["role"] != "assistant":
             continue
-        prefix = chat_text(tokenizer, messages[:k], add_generation_prompt=True)
-        full = chat_text(tokenizer, messages[: k + 1], add_generation_prompt=False)
+        prefix = chat_text(tokenizer, fam, messages[:k], add_generation_prompt=True)
+        full = chat_text(tokenizer, fam, messages[: k + 1], add_generation_prompt=False)
         if not prefix.startswith(prev) or not full.startswith(prefix):
             raise Skip("chat template is not prefix-consistent")
-        p_ids = (tokenizer(prefix[len(prev):])["input_ids"] if not prev else _ids(tokenizer, prefix[len(prev):]))
-        a_ids = _ids(tokenizer, full[len(prefix):])
-        if len(ids) + len(p_ids) + 1 > max_length:
-            if prompt_end < 0:
-                raise Skip(f"prompt longer than data.max_length={max_length}")
-            break
-        ids += p_ids
-        labels += [-100] * len(p_ids)
-        if prompt_end < 0:
-            prompt_end = len(ids) - 1
-        a_ids = a_ids[: max_length - len(ids)]
-        ids += a_ids
-        labels += a_ids
+        text += prefix[len(prev):]
+        answer = full[len(prefix):]
+        n, missing = _answer_span(answer, m["content"] or "", ends)
+        start = len(text)
+        if missing is None:  # no turn end in the template: the answer ends with the eos token
+            text += answer[:n] + (tokenizer.eos_token or "")
+        else:
+            text += answer[:n]
+        spans.append((start, len(text)))
+        if missing is not None:
+            text += answer[n:]
         prev = full
-    if prompt_end < 0:
+    if not spans:
         raise Skip("no assistant turn")
+    return text, spans
+
+
+def encode_chat(tokenizer, fam: Family, messages: list[dict], max_length: int, seg_id: int) -> Encoded:
+    """Token ids of the whole conversation, tokenised at once (the answer's first token is the one generation
+    produces after the prompt), and labels: exactly the answers' tokens and the token that ends each answer,
+    -100 elsewhere. Cut at ``max_length`` (later turns first); prompts are never cut (their image tokens must
+    all stay)."""
+    text, spans = conversation_text(tokenizer, fam, messages)
+    enc = tokenizer(text, return_offsets_mapping=True)
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    labels = [-100] * len(ids)
+    k = 0
+    for i, (a, b) in enumerate(offsets):
+        while k < len(spans) and a >= spans[k][1]:
+            k += 1
+        if k < len(spans) and b > a and b > spans[k][0]:
+            labels[i] = ids[i]
+    first = next((i for i, t in enumerate(labels) if t != -100), None)
+    if first is None:
+        raise Skip("no answer token")
+    if first >= max_length:
+        raise Skip(f"prompt longer than data.max_length={max_length}")
+    ids, labels = ids[:max_length], labels[:max_length]
     n_seg = sum(1 for t in labels if t == seg_id)
-    return Encoded(ids, labels, prompt_end, n_seg)
+    return Encoded(ids, labels, first - 1, n_seg)
 
 
-def encode_prompt(tokenizer, messages: list[dict]) -> list[int]:
+def encode_prompt(tokenizer, fam: Family, messages: list[dict]) -> list[int]:
     """Prompt ids for generation (history + question, generation prompt added)."""
-    prefix = chat_text(tokenizer, messages, add_generation_prompt=True)
-    return tokenizer(prefix)["input_ids"]
+    return tokenizer(chat_text(tokenizer, fam, messages, add_generation_prompt=True))["input_ids"]
 
 
 def load_image(source) -> np.ndarray:

@@ -17,6 +17,8 @@ from .config import TrainConfig
 from .family import Family, family_of
 from .base import _image_stats
 from .model import FifaModel
+from .precision import Precision, model_dtype
+from .precision import resolve as resolve_precision
 from .tokenizer import ADDED_TOKENS, check_single_ids
 
 
@@ -91,3 +93,8 @@ def from_checkpoint(path: str | Path, cfg: TrainConfig | None = None) -> Loaded:
 
 def device_for(cfg: TrainConfig) -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def precision_for(loaded: Loaded, device: torch.device) -> Precision:
+    """The run's compute precision (precision.py): from ``train.precision`` and the base's weights."""
+    return resolve_precision(loaded.cfg.train.precision, model_dtype(loaded.model.lm), device)

@@ -20,7 +20,7 @@ from fifa.annotator.store import RLE_TYPE, write_table_atomic
 from fifa.cli_utils import UserError
 
 from .data import ParquetRows
-from .loading import device_for, from_checkpoint
+from .loading import device_for, from_checkpoint, precision_for
 from .predict import Predictor, bench_resolver, predict_rows
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def predict_bench(checkpoint: str | Path, bench: str | Path, out: str | Path, ba
     device = device_for(cfg)
     model = loaded.model.to(device).eval()
     pred = Predictor(model, loaded.tokenizer, loaded.fam, device, cfg.predict.max_new_tokens, cfg.heads.det_score,
-                     cfg.predict.verdicts)
+                     cfg.predict.verdicts, precision_for(loaded, device))
     try:
         rows = ParquetRows([bench])
     except (OSError, pa.ArrowInvalid) as e:

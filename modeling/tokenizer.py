@@ -16,9 +16,11 @@ ADDED_TOKENS = (SEG, REGION, PHRASE_OPEN, PHRASE_CLOSE)
 TINY_SPECIALS = ("<pad>", "<s>", "</s>", "<unk>", IMAGE, "<|user|>", "<|assistant|>", "<|end|>") + ADDED_TOKENS
 
 TINY_CHAT_TEMPLATE = (
+    "{% macro text(c) %}{% if c is string %}{{ c }}{% else %}{% for p in c %}{% if p['type'] == 'image' %}"
+    "<image>\n{% elif p['type'] == 'text' %}{{ p['text'] }}{% endif %}{% endfor %}{% endif %}{% endmacro %}"
     "{% for m in messages %}"
-    "{% if m['role'] == 'user' %}<|user|>{{ m['content'] }}<|end|>"
-    "{% else %}<|assistant|>{{ m['content'] }}<|end|>{% endif %}"
+    "{% if m['role'] == 'user' %}<|user|>{{ text(m['content']) }}<|end|>"
+    "{% else %}<|assistant|>{{ text(m['content']) }}<|end|>{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )

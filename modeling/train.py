@@ -28,7 +28,8 @@ from .collate import Collator, Encoder, InstructDataset, OrderSampler
 from .config import TrainConfig
 from .data import InstructData, epoch_order, split_files, task_weights
 from .heads import unused_zero
-from .loading import Loaded, create, device_for, from_checkpoint
+from .loading import Loaded, create, device_for, from_checkpoint, precision_for
+from .precision import Precision
 from .logs import MetricsLog, progress_bar
 
 log = logging.getLogger(__name__)
@@ -51,12 +52,18 @@ class Dist:
         return self.rank == 0
 
 
+def process_group_backend(cuda: bool) -> str:
+    """gloo for CPU tensors beside nccl for CUDA ones: object gathers and host-side counters go through
+    gloo, so no reduction depends on where a tensor happens to live."""
+    return "cpu:gloo,cuda:nccl" if cuda else "gloo"
+
+
 def init_dist() -> Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist()
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group(process_group_backend(torch.cuda.is_available()))
     d = Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
     if torch.cuda.is_available():
         torch.cuda.set_device(d.local)
@@ -66,6 +73,15 @@ def init_dist() -> Dist:
 def _barrier(d: Dist) -> None:
     if d.world > 1:
         dist.barrier()
+
+
+def _sum_over_ranks(values: list[float], d: Dist, device: torch.device) -> list[float]:
+    """Element-wise sum over ranks (a tensor on the run's device: nccl reduces CUDA tensors only)."""
+    if d.world <= 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
 
 
 def training_texts(data: InstructData, extra: InstructData | None = None):
@@ -78,15 +94,6 @@ def training_texts(data: InstructData, extra: InstructData | None = None):
         for msgs in src.rows.column("messages"):
             for m in msgs or []:
                 yield to_glamm(m["content"] or "")
-
-
-def amp_context(cfg: TrainConfig, device: torch.device):
-    p = cfg.train.precision
-    if device.type != "cuda" or p == "fp32" or (p == "auto" and device.type != "cuda"):
-        return contextlib.nullcontext, None
-    dtype = torch.bfloat16 if p == "bf16" or (p == "auto" and torch.cuda.is_bf16_supported()) else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
 
 
 def lr_lambda(cfg: TrainConfig):
@@ -186,7 +193,8 @@ def train(cfg: TrainConfig, build: str | Path, out: str | Path, progress: bool =
     model.train()
     ddp = torch.nn.parallel.DistributedDataParallel(model) if d.world > 1 else model
     opt, sched = make_optimizer(model, cfg)
-    autocast, scaler = amp_context(cfg, device)
+    precision = precision_for(loaded, device)
+    scaler = precision.scaler()
     pos = Position()
     if resume is not None:
         st = ck.load_state(resume, opt, sched, scaler, d.rank)
@@ -217,23 +225,24 @@ def train(cfg: TrainConfig, build: str | Path, out: str | Path, progress: bool =
             epoch, k = divmod(pos.step, steps_per_epoch)
             loader = iter(_loader(ds, collator, rank_order(epoch), k * per_step, cfg, epoch))
             for _ in range(steps_per_epoch - k):
-                logs = _step(ddp, model, loader, opt, sched, scaler, autocast, cfg, device, pos, d)
+                logs = _step(ddp, model, loader, opt, sched, scaler, precision, cfg, device, pos, d)
                 pos.step += 1
                 tokens += logs.get("seq_tokens", 0)
                 used += logs.pop("rows", 0)
                 if pos.step - (summary["resumed_from"] or 0) == NOTHING_USED_STEPS:
-                    _stop_if_nothing_used(used, pos, d)
+                    _stop_if_nothing_used(used, pos, d, device)
                 bar.advance(logs)
                 if pos.step % cfg.train.log_every == 0 or pos.step == cfg.train.max_steps:
                     el = time.perf_counter() - t0
                     mlog.write({"step": pos.step, "epoch": epoch, **logs, "lr": sched.get_last_lr()[0],
                                 "tokens_per_s": tokens / max(el, 1e-9), "elapsed_s": el,
                                 "skipped": sum(pos.skipped.values())})
-                if cfg.eval.every and pos.step % cfg.eval.every == 0 and val is not None:
-                    _evaluate(model, tok, fam, device, val, cfg, mlog, pos.step, d)
+                # the step's checkpoint first: an evaluation that fails or hangs must not cost it
                 if pos.step % cfg.train.save_every == 0 or pos.step == cfg.train.max_steps:
                     _save(out, loaded, opt, sched, scaler, cfg, pos, d)
                     last_save = pos.step
+                if cfg.eval.every and pos.step % cfg.eval.every == 0 and val is not None:
+                    _evaluate(model, tok, fam, device, val, cfg, precision, mlog, pos.step, d)
                 if pos.step >= cfg.train.max_steps:
                     break
             del loader
@@ -244,7 +253,7 @@ def train(cfg: TrainConfig, build: str | Path, out: str | Path, progress: bool =
     finally:
         bar.close()
     if cfg.eval.at_end and val is not None and not (cfg.eval.every and pos.step % cfg.eval.every == 0):
-        _evaluate(model, tok, fam, device, val, cfg, mlog, pos.step, d)
+        _evaluate(model, tok, fam, device, val, cfg, precision, mlog, pos.step, d)
     if d.main:
         ck.save_model_files(out, model, tok, cfg, loaded.base_dir)
         mlog.finish()
@@ -254,31 +263,43 @@ def train(cfg: TrainConfig, build: str | Path, out: str | Path, progress: bool =
     return summary
 
 
-def _stop_if_nothing_used(used: int, pos: Position, d: Dist) -> None:
+def _stop_if_nothing_used(used: int, pos: Position, d: Dist, device: torch.device) -> None:
     """Every row of the first steps was skipped (images not found, masks that do not fit, ...): a run that
     would train on nothing stops with the reasons instead of pretending to learn."""
-    if d.world > 1:
-        t = torch.tensor([used], dtype=torch.float64)
-        dist.all_reduce(t)
-        used = int(t)
+    used = int(_sum_over_ranks([used], d, device)[0])
     if used == 0:
         reasons = "; ".join(f"{r} ({n})" for r, n in pos.skipped.most_common(3)) or "no rows"
         raise UserError(f"every row of the first {NOTHING_USED_STEPS} steps was skipped: {reasons}. "
                         "Check that the build's images are where build.json says (image_root).")
 
 
-def _evaluate(model, tok, fam, device, val, cfg, mlog, step, d: Dist) -> None:
-    if d.main:
-        t = time.perf_counter()
-        m = _evaluate_main(model, tok, fam, device, val, cfg)
-        mlog.write({"step": step, **{f"eval/{k}": v for k, v in m.items()}, "eval_s": time.perf_counter() - t})
-    _barrier(d)
+def _evaluate(model, tok, fam, device, val, cfg, precision: Precision, mlog, step, d: Dist) -> None:
+    """Every rank predicts its share of the validation questions, rank 0 scores the gathered predictions.
+    A failure (on any rank) is logged and written to the metrics, and training goes on: the step's
+    checkpoint is already on disk."""
+    from .evaluate import predict_share, score_predictions
 
-
-def _evaluate_main(model, tok, fam, device, val, cfg):
-    from .evaluate import evaluate
-
-    return evaluate(model, tok, fam, device, val, cfg)
+    t = time.perf_counter()
+    try:
+        share: list | str = predict_share(model, tok, fam, device, val, cfg, precision, d.rank, d.world)
+    except Exception as e:  # noqa: BLE001 - reported below, never fatal to training
+        share = f"rank {d.rank}: {type(e).__name__}: {e}"[:500]
+    shares = [share]
+    if d.world > 1:
+        shares = [None] * d.world
+        dist.all_gather_object(shares, share)
+    if not d.main:
+        return
+    errors = [s for s in shares if isinstance(s, str)]
+    try:
+        if errors:
+            raise RuntimeError(errors[0])
+        m = score_predictions(val, cfg, [r for s in shares for r in s])
+    except Exception as e:  # noqa: BLE001
+        log.error("evaluation at step %d failed (training goes on): %s", step, e)
+        mlog.write({"step": step, "eval_error": str(e)[:500]})
+        return
+    mlog.write({"step": step, **{f"eval/{k}": v for k, v in m.items()}, "eval_s": time.perf_counter() - t})
 
 
 def _save(out: Path, loaded: Loaded, opt, sched, scaler, cfg: TrainConfig, pos: Position, d: Dist) -> None:
@@ -292,7 +313,7 @@ def _save(out: Path, loaded: Loaded, opt, sched, scaler, cfg: TrainConfig, pos: 
         ck.mark_latest(out, target, pos.step, cfg.train.keep_checkpoints)
 
 
-def _step(ddp, model, loader, opt, sched, scaler, autocast, cfg, device, pos: Position, d: Dist) -> dict:
+def _step(ddp, model, loader, opt, sched, scaler, precision: Precision, cfg, device, pos: Position, d: Dist) -> dict:
     """One optimizer step over ``grad_accum`` micro-batches; returns averaged logs."""
     acc: dict = {}
     n_micro = cfg.train.grad_accum
@@ -306,7 +327,7 @@ def _step(ddp, model, loader, opt, sched, scaler, autocast, cfg, device, pos: Po
             if batch["n"] == 0:  # every row of this micro-batch was skipped: keep ranks in step
                 loss, logs = unused_zero(model), {}
             else:
-                with autocast():
+                with precision.autocast():
                     loss, logs = ddp(_to(batch, device))
             loss = loss / n_micro
             (scaler.scale(loss) if scaler else loss).backward()
@@ -326,8 +347,6 @@ def _step(ddp, model, loader, opt, sched, scaler, autocast, cfg, device, pos: Po
     # loss terms stay on the device until here: one host read per step, not several per micro-batch
     acc = {k: float(v) if torch.is_tensor(v) else v for k, v in acc.items()}
     if d.world > 1:  # the logged loss is the mean over ranks
-        t = torch.tensor([acc.get("loss", 0.0)], dtype=torch.float64)
-        dist.all_reduce(t)
-        acc["loss"] = float(t) / d.world
+        acc["loss"] = _sum_over_ranks([acc.get("loss", 0.0)], d, device)[0] / d.world
     return acc
 

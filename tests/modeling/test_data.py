@@ -80,7 +80,7 @@ def test_empty_split_and_missing_build(tmp_path):
 
 
 def test_marks_render_as_seg_and_loc_gets_its_seg(small_build):
-    from fifa.modeling.examples import Skip, render_messages
+    from fifa.modeling.examples import Skip, expand_image, render_messages
     from fifa.modeling.family import Family
 
     fam = Family("llava", "llava", 32, 8, 1, 1, 4, (0.5,) * 3, (0.5,) * 3)
@@ -91,14 +91,16 @@ def test_marks_render_as_seg_and_loc_gets_its_seg(small_build):
 
     msgs = [{"role": "user", "content": "<image>\nExplain."},
             {"role": "assistant", "content": "The [left eye](left_eye) and the [nose](nose) are blurred."}]
-    out = render_messages(msgs, fam, Tok(), region=False, n_masks=2)
+    out = render_messages(msgs, region=False, n_masks=2)
     assert out[1]["content"] == "The <p>left eye</p> [SEG] and the <p>nose</p> [SEG] are blurred."
-    assert out[0]["content"].count("<image>") == 16  # one per patch of a 4x4 grid
+    assert expand_image("USER: <image>\nExplain.", fam, Tok()).count("<image>") == 16  # one per patch, 4x4
     loc = render_messages([{"role": "user", "content": "Where?"}, {"role": "assistant", "content": "Here."}],
-                          fam, Tok(), region=True, n_masks=1)
-    assert loc[1]["content"] == "Here. [SEG]" and "<region>" in loc[0]["content"]
+                          region=True, n_masks=1)
+    assert loc[1]["content"] == "Here. [SEG]" and loc[0]["content"] == "<image>\n<region>\nWhere?"
     with pytest.raises(Skip, match="more \\[SEG\\] marks than masks"):
-        render_messages(msgs, fam, Tok(), region=False, n_masks=1)
+        render_messages(msgs, region=False, n_masks=1)
+    with pytest.raises(Skip, match="dropped the image"):
+        expand_image("USER: Explain.", fam, Tok())
     assert plain_answer("The <p>left eye</p> [SEG] is blurred .") == "The left eye is blurred."
 
 
