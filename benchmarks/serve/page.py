@@ -32,7 +32,10 @@ def _when(ts: float | None) -> str:
 
 def _header(key: str, label: str, board: dict) -> str:
     active = board["sort"] == key
-    order = "asc" if active and board["order"] == "desc" else "desc"
+    if active:
+        order = "asc" if board["order"] == "desc" else "desc"
+    else:  # names read A to Z first, scores best first
+        order = "asc" if key == "team" else "desc"
     arrow = (" ▼" if board["order"] == "desc" else " ▲") if active else ""
     href = "?" + urlencode({"sort": key, "order": order})
     cls = ' class="sorted"' if active else ""

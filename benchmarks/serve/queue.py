@@ -219,7 +219,7 @@ def leaderboard_rows(engine: Engine) -> tuple[list[str], list[dict]]:
 def sort_rows(rows: list[dict], col: str | None, descending: bool = True) -> list[dict]:
     """Rows by ``col`` (a score column, ``team`` or ``submissions``); missing values last."""
     if col == "team":
-        return sorted(rows, key=lambda r: r["team"].lower(), reverse=not descending)
+        return sorted(rows, key=lambda r: r["team"].lower(), reverse=descending)
     if col == "submissions":
         return sorted(rows, key=lambda r: r["submissions"], reverse=descending)
     if not col:

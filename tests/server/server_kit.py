@@ -180,6 +180,14 @@ class Postgres:
         self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "pg.log"), "-w", "start")
         self.url = f"postgresql://fifa@127.0.0.1:{self.port}/postgres"
 
+    def database(self, name: str) -> str:
+        """A new, empty database of this cluster; its URL."""
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=fifa dbname=postgres", autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql://fifa@127.0.0.1:{self.port}/{name}"
+
     def _run(self, tool: str, *args: str) -> None:
         kw = {"user": self.user.pw_uid, "group": self.user.pw_gid} if self.user is not None else {}
         r = subprocess.run([str(self.bindir / tool), *args], capture_output=True, text=True, timeout=120,

@@ -220,3 +220,51 @@ def test_no_reference_answer_mask_or_label_in_any_response(sqlite_server, small_
         q = json.dumps(r["question_id"])
         for lab in ("fake", "real", r["answer"]):
             assert f"{q}: {json.dumps(lab)}" not in blob and f"{q}:{json.dumps(lab)}" not in blob
+
+
+HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script> & "q" \'s'
+
+
+def _column(page, col: str) -> list[float]:
+    return [float(x) for x in page.locator(f'td[data-col="{col}"]').all_inner_texts() if x != "–"]
+
+
+def test_leaderboard_page_in_chromium_sorts_and_escapes(sqlite_server, small_bench, browser, tmp_path):
+    rows = small_bench[0]
+    tokens = {name: team_add(sqlite_server.db, name) for name in (HOSTILE, "page-y", "page-z")}
+    ids = {}
+    for k, (name, tok) in enumerate(tokens.items()):
+        ids[tok] = [seen(upload(sqlite_server.url, tok, write_jsonl(make_submission(rows, seed=40 + k),
+                                                                     tmp_path / f"p{k}.jsonl"))).json()["id"]]
+    for tok, sids in ids.items():
+        wait_done(sqlite_server.url, tok, sids)
+    ctx = browser.new_context(java_script_enabled=True)
+    ctx.add_init_script("window.__csp = []; document.addEventListener('securitypolicyviolation', "
+                        "(e) => window.__csp.push(e.violatedDirective));")
+    page = ctx.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    try:
+        resp = page.goto(sqlite_server.url + "/")
+        assert resp.status == 200 and "default-src 'none'" in resp.headers["content-security-policy"]
+        seen_html = page.content()
+        SEEN.append(seen_html)
+        teams = page.locator("td.team").all_inner_texts()
+        assert HOSTILE in teams and {"page-y", "page-z"} <= set(teams)  # shown literally
+        assert page.evaluate("window.__pwned") is None and not dialogs
+        assert page.evaluate("document.scripts.length") == 0  # no JavaScript at all
+        assert page.locator("table img").count() == 0
+        auc = _column(page, "det/auc")
+        assert len(auc) >= 3 and auc == sorted(auc, reverse=True)  # default: first column, best first
+        page.click('th[data-col="cls/acc"] a')
+        acc = _column(page, "cls/acc")
+        assert acc == sorted(acc, reverse=True) and "sort=cls%2Facc" in page.url
+        page.click('th[data-col="cls/acc"] a')  # the sorted column's link flips the order
+        acc_up = _column(page, "cls/acc")
+        assert acc_up == sorted(acc) and page.locator("th.sorted").get_attribute("aria-sort") == "ascending"
+        page.click('th[data-col="team"] a')
+        names = page.locator("td.team").all_inner_texts()
+        assert names == sorted(names, key=str.lower)
+        assert page.evaluate("window.__csp") == [] and page.evaluate("window.__pwned") is None
+    finally:
+        ctx.close()
