@@ -49,7 +49,8 @@ class ExplainContext:
 
 @dataclass
 class ExplainResult:
-    text: str = ""  # marked explanation (see age.py)
+    text: str = ""  # marked explanation (see age.py), measured against the source where there is one
+    visible: str = ""  # marked description of what the fake alone shows: marks of the same regions, in order
     ok: bool = True
     error_code: str | None = None
     error: str | None = None

@@ -9,6 +9,11 @@ never as a match). Regions showing the same kind of change are described togethe
 the text does not repeat one clause per region; a closing sentence says what the
 combination of changes implies. Phrasings vary deterministically with the sample id, so
 a rerun gives the same text.
+
+Two texts with the same marks in the same order: the explanation (measured against the source:
+"redder than in the source (mean ΔE 19.7)") and the visible description (what the fake alone shows:
+"an unnatural redder cast", no source, no figure; DESIGN.md "Answers describe the image"), which the
+build's instruction and bench answers use.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import hashlib
 from . import age
 from .explain import CATEGORY_WORDS, ExplainContext, ExplainResult, RegionInfo, real_text
 
-PROMPT_VERSION = "offline-v2"
+PROMPT_VERSION = "offline-v3"
 
 KIND_KEYWORDS = {
     "colour": ("colour", "color", "tone", "tint", "light", "shade", "mismatch", "pale", "red"),
@@ -32,6 +37,12 @@ OPENERS = [
     "This {cat} image was altered locally; the differences from its source concentrate in {n} region{s} and cover {pct} of the frame.",
     "Compared with the pristine source, the {cat} manipulation is confined to {n} region{s} ({pct} of the image).",
     "The forgery ({cat}) leaves measurable traces in {n} region{s}, about {pct} of the pixels.",
+]
+#: the visible description's openers (what the fake alone shows: no source, no figure measured against it)
+VISIBLE_OPENERS = [
+    "This {cat} image shows manipulation in {n} region{s}.",
+    "The face carries traces of {cat} manipulation in {n} region{s}.",
+    "Signs of {cat} manipulation are visible in {n} region{s}.",
 ]
 LEADS = ["In {p}, ", "Around {p}, ", "Within {p}, ", "At {p}, "]
 EXTENT = [
@@ -57,6 +68,23 @@ MEASURED = {
                  "contours no longer line up with the source, so the shape changed rather than the colour ({de})"],
     "mixed": ["the pixels differ from the source in both tone and structure ({de})",
               "both colour and structure depart from the source ({de})"],
+}
+
+VISIBLE = {
+    "colour": ["the colour shows {cast} that the surrounding skin does not share",
+               "the colour looks uneven: {cast} sets it apart from its surroundings"],
+    "blur": ["the texture is smoothed and fine detail is missing",
+             "it looks softer than the rest of the face, its fine detail gone"],
+    "noise": ["the texture carries grain or blocking that the rest of the face lacks",
+              "it looks noisier than its surroundings, with visible grain or blocking"],
+    "geometry": ["edges and features look displaced, a change of shape rather than of colour",
+                 "contours look warped: the shape was changed rather than the colour"],
+    "mixed": ["both tone and texture look out of place next to the surrounding face",
+              "colour and structure both look inconsistent with the rest of the face"],
+}
+VISIBLE_CLOSERS = {
+    "colour": "No loss of detail or change of shape comes with the tint: the edit changed tone, not structure.",
+    "geometry": "The colours look natural, so the edit moved pixels rather than repainting them.",
 }
 
 CLOSERS = {
@@ -110,6 +138,14 @@ def _measured(kind: str, profiles: list[dict], seed: str) -> str:
     return _pick(MEASURED.get(kind, MEASURED["mixed"]), seed, "measured" + kind).format(dir=direction, de=de, det=det)
 
 
+def _visible(kind: str, profiles: list[dict], seed: str) -> str:
+    """What a group of regions of one ``kind`` looks like in the fake (no source, no figure)."""
+    mean = {k: sum(p.get(k, 0.0) for p in profiles) / len(profiles) for k in ("dL", "da", "db")}
+    words = _colour_words(mean)
+    cast = "a slightly unnatural tint" if words == "slightly off in tone" else f"an unnatural {words} tint"
+    return _pick(VISIBLE.get(kind, VISIBLE["mixed"]), seed, "visible" + kind).format(cast=cast)
+
+
 def _cues(region: RegionInfo, kind: str) -> tuple[list[str], list[str]]:
     """(cues matching the measured change, the others) of a region, in tree order."""
     keys = KIND_KEYWORDS.get(kind, KIND_KEYWORDS["mixed"])
@@ -142,9 +178,10 @@ class OfflineExplainer:
 
     def explain(self, ctx: ExplainContext) -> ExplainResult:
         if ctx.label == "real":
-            return ExplainResult(text=real_text(ctx))
+            return ExplainResult(text=real_text(ctx), visible=real_text(ctx))
         if not ctx.grounded:
-            return ExplainResult(text=self._ungrounded(ctx), region_ids=[r.id for r in ctx.regions])
+            text, visible = self._ungrounded(ctx)
+            return ExplainResult(text=text, visible=visible, region_ids=[r.id for r in ctx.regions])
         return self._grounded(ctx)
 
     def _grounded(self, ctx: ExplainContext) -> ExplainResult:
@@ -158,32 +195,45 @@ class OfflineExplainer:
                     f"Labelled as a {cat} fake, but the image is practically identical to its source: "
                     "no difference rises above the compression-noise floor, so no region is marked."
                 )
+                visible = f"Labelled as a {cat} fake, but no artifact stands out in the image, so no region is marked."
             else:
                 text = (
                     f"Labelled as a {cat} fake; the differences from the source ({frac:.1%} of the image) "
                     "lie outside the mapped facial regions."
                 )
-            return ExplainResult(text=text)
+                visible = f"Labelled as a {cat} fake; its manipulation lies outside the mapped facial regions."
+            return ExplainResult(text=text, visible=visible)
         pct = f"{ctx.stats.get('mask_fraction', 0.0):.1%}"
         n = len(regions)
-        sents = [_pick(OPENERS, seed, "open").format(cat=cat, n=n, s="" if n == 1 else "s", pct=pct)]
+        fmt = dict(cat=cat, n=n, s="" if n == 1 else "s", pct=pct)
+        sents = [_pick(OPENERS, seed, "open").format(**fmt)]
+        vis = [_pick(VISIBLE_OPENERS, seed, "open").format(**fmt)]
         groups = _group_by_kind(regions)
         for g, (kind, members) in enumerate(groups):
             lead = _pick(LEADS, seed, f"lead{g}")
-            measured = _measured(kind, [r.profile or {} for r in members], seed)
+            profiles = [r.profile or {} for r in members]
             if len(members) == 1:
                 r = members[0]
-                body = f"{lead.format(p=age.mark(r.phrase(), r.id))}{_extent(r.coverage)} is affected: {measured}"
+                where = f"{lead.format(p=age.mark(r.phrase(), r.id))}{_extent(r.coverage)} is affected: "
             else:
                 parts = [f"{age.mark(r.phrase(), r.id)} ({EXTENT_SHORT[_extent(r.coverage)]})" for r in members]
-                body = f"{lead.format(p=_join(parts))}{measured}"
-            sents.append(body[0].upper() + body[1:] + ".")
-            sents.extend(self._cue_sentences(members, kind, seed))
+                where = lead.format(p=_join(parts))
+            for out, what in ((sents, _measured(kind, profiles, seed)), (vis, _visible(kind, profiles, seed))):
+                body = where + what
+                out.append(body[0].upper() + body[1:] + ".")
+            cues = self._cue_sentences(members, kind, seed)
+            sents.extend(cues)
+            vis.extend(cues)
         kinds = [k for k, _ in groups]
-        closer = CLOSERS["several"] if len(set(kinds)) > 1 else CLOSERS.get(kinds[0])
+        several = len(set(kinds)) > 1
+        closer = CLOSERS["several"] if several else CLOSERS.get(kinds[0])
         if closer:
             sents.append(closer)
-        return ExplainResult(text=" ".join(sents), region_ids=[r.id for _, members in groups for r in members])
+        closer = CLOSERS["several"] if several else VISIBLE_CLOSERS.get(kinds[0], CLOSERS.get(kinds[0]))
+        if closer:
+            vis.append(closer)
+        return ExplainResult(text=" ".join(sents), visible=" ".join(vis),
+                             region_ids=[r.id for _, members in groups for r in members])
 
     @staticmethod
     def _cue_sentences(members: list[RegionInfo], kind: str, seed: str) -> list[str]:
@@ -209,20 +259,22 @@ class OfflineExplainer:
             out.append(f"Worth checking by eye in {r.phrase()}: {_lower(cue)}.")
         return out
 
-    def _ungrounded(self, ctx: ExplainContext) -> str:
+    def _ungrounded(self, ctx: ExplainContext) -> tuple[str, str]:
+        """(explanation, visible description) of a fake without a source to compare with."""
         cat = CATEGORY_WORDS.get(ctx.category or "", "manipulated")
         regions = ctx.regions[: self.max_regions]
         if not regions:
-            return f"Labelled as a {cat} fake; without its source the artifacts cannot be localised."
+            return (f"Labelled as a {cat} fake; without its source the artifacts cannot be localised.",
+                    f"Labelled as a {cat} fake; no artifact can be localised in the image.")
         marked = ", ".join(age.mark(r.phrase(), r.id) for r in regions)
-        sents = [
-            f"Labelled as a {cat} fake; no source image is available, so this explanation is not grounded "
-            f"in a measured difference. Such forgeries typically leave traces in {marked}."
-        ]
+        looks = []
         for r in regions[:3]:
             if r.artifacts:
-                sents.append(f"Look for {_pick(r.artifacts, ctx.sample_id, r.id).rstrip('.')} ({r.name.lower()}).")
-        return " ".join(sents)
+                looks.append(f"Look for {_pick(r.artifacts, ctx.sample_id, r.id).rstrip('.')} ({r.name.lower()}).")
+        text = (f"Labelled as a {cat} fake; no source image is available, so this explanation is not grounded "
+                f"in a measured difference. Such forgeries typically leave traces in {marked}.")
+        visible = f"Labelled as a {cat} fake; such forgeries typically leave traces in {marked}."
+        return " ".join([text, *looks]), " ".join([visible, *looks])
 
 
 #: Regions a category of forgery typically touches (used when there is no source to compare with).

@@ -3,8 +3,10 @@
 * The request carries the fake (and its source: DFA-Instruct's comparison mode; a single
   image otherwise) as compact JPEG data URLs, the tree context of the chosen regions and
   the measured statistics, and asks for structured JSON (``response_format=json_schema``).
-* The answer is validated: JSON, schema, ``finish_reason`` and the hallucination guard
-  (every region id must be one of the chosen ones). A rejected answer is retried once with
+* The answer is validated: JSON, schema, ``finish_reason``, the hallucination guard
+  (every region id must be one of the chosen ones) and the visible description (``visible_summary``
+  and each region's ``visible``: what the fake alone shows, which must not mention the source or a
+  figure measured against it, :mod:`.visible`). A rejected answer is retried once with
   the problem stated; a second rejection fails the row with the reason.
 * Transport errors are retried with tenacity: exponential backoff with jitter, honouring
   ``Retry-After``, on 429, 5xx, timeouts and connection errors; never on other 4xx.
@@ -29,10 +31,11 @@ from pathlib import Path
 from . import age
 from .cache import ResponseCache, request_key
 from .explain import CATEGORY_WORDS, ExplainContext, ExplainResult, real_text
+from .visible import source_mention
 
 log = logging.getLogger(__name__)
 
-PROMPT_VERSION = "age-v1"
+PROMPT_VERSION = "age-v2"
 
 
 @dataclass
@@ -45,7 +48,7 @@ class OpenAIConfig:
     retry_initial_wait: float = 0.5
     retry_max_wait: float = 60.0
     temperature: float = 0.2
-    max_tokens: int = 700
+    max_tokens: int = 900
     image_detail: str = "low"  # low | high | auto
     price_in_per_mtok: float = 2.50  # USD per 1M prompt tokens (gpt-4o list price)
     price_out_per_mtok: float = 10.00  # USD per 1M completion tokens
@@ -73,19 +76,21 @@ def response_schema(allowed: list[str]) -> dict:
     return {
         "type": "object",
         "additionalProperties": False,
-        "required": ["summary", "regions"],
+        "required": ["summary", "visible_summary", "regions"],
         "properties": {
             "summary": {"type": "string"},
+            "visible_summary": {"type": "string"},
             "regions": {
                 "type": "array",
                 "items": {
                     "type": "object",
                     "additionalProperties": False,
-                    "required": ["id", "phrase", "explanation"],
+                    "required": ["id", "phrase", "explanation", "visible"],
                     "properties": {
                         "id": {"type": "string", "enum": list(allowed)} if allowed else {"type": "string"},
                         "phrase": {"type": "string"},
                         "explanation": {"type": "string"},
+                        "visible": {"type": "string"},
                     },
                 },
             },
@@ -160,7 +165,7 @@ def estimate_tokens(n_images: int, n_regions: int, cfg: OpenAIConfig) -> tuple[i
     """(prompt, completion) token estimate of one request, for ``--dry-run`` and budgeting."""
     per_image = 85 if cfg.image_detail == "low" else 765
     text = (len(_prompt("system.txt")) + len(_prompt("user.txt")) + 420 * n_regions) // 4
-    return text + per_image * n_images, min(cfg.max_tokens, 90 + 70 * n_regions)
+    return text + per_image * n_images, min(cfg.max_tokens, 120 + 110 * n_regions)  # explanation + visible description
 
 
 def validate_answer(content: str | None, finish_reason: str | None, allowed: list[str]) -> dict:
@@ -175,15 +180,16 @@ def validate_answer(content: str | None, finish_reason: str | None, allowed: lis
         raise LLMFailure("llm_invalid", f"the answer is not valid JSON ({e.msg} at position {e.pos})") from None
     if not isinstance(data, dict):
         raise LLMFailure("llm_invalid", "the answer must be a JSON object")
-    if not isinstance(data.get("summary"), str):
-        raise LLMFailure("llm_invalid", "'summary' must be a string")
+    for k in ("summary", "visible_summary"):
+        if not isinstance(data.get(k), str):
+            raise LLMFailure("llm_invalid", f"'{k}' must be a string")
     regs = data.get("regions")
     if not isinstance(regs, list):
         raise LLMFailure("llm_invalid", "'regions' must be an array")
     for i, r in enumerate(regs):
         if not isinstance(r, dict):
             raise LLMFailure("llm_invalid", f"regions[{i}] must be an object")
-        for k in ("id", "phrase", "explanation"):
+        for k in ("id", "phrase", "explanation", "visible"):
             if not isinstance(r.get(k), str) or not r.get(k).strip():
                 raise LLMFailure("llm_invalid", f"regions[{i}].{k} must be a non-empty string")
     bad = [r["id"] for r in regs if r["id"] not in allowed]
@@ -194,15 +200,22 @@ def validate_answer(content: str | None, finish_reason: str | None, allowed: lis
         )
     if allowed and not regs:
         raise LLMFailure("llm_invalid", "no region explained although regions were chosen")
+    for where, text in [("visible_summary", data["visible_summary"])] + [
+            (f"regions[{i}].visible", r["visible"]) for i, r in enumerate(regs)]:
+        said = source_mention(text)
+        if said:
+            raise LLMFailure("llm_invalid", f"{where} must describe only what the manipulated image shows, without "
+                                            f"the source or figures measured against it (it says {said!r})")
     return data
 
 
-def compose_text(data: dict) -> tuple[str, list[str]]:
-    """Marked explanation from a validated answer: summary, then one marked sentence group per region."""
-    parts = [age.clean_model_text(data["summary"]).strip()]  # never trust marks coming from the model
+def compose_text(data: dict, summary: str = "summary", field: str = "explanation") -> tuple[str, list[str]]:
+    """Marked explanation from a validated answer: summary, then one marked sentence group per region.
+    ``summary="visible_summary", field="visible"`` gives the visible description (the same marks, in order)."""
+    parts = [age.clean_model_text(data[summary]).strip()]  # never trust marks coming from the model
     ids = []
     for r in data["regions"]:
-        phrase, expl, nid = age.clean_model_text(r["phrase"]).strip(), age.clean_model_text(r["explanation"]).strip(), r["id"]
+        phrase, expl, nid = age.clean_model_text(r["phrase"]).strip(), age.clean_model_text(r[field]).strip(), r["id"]
         idx = expl.lower().find(phrase.lower())
         if idx >= 0:
             expl = expl[:idx] + age.mark(expl[idx: idx + len(phrase)], nid) + expl[idx + len(phrase):]
@@ -352,7 +365,7 @@ class OpenAIExplainer:
 
     def explain(self, ctx: ExplainContext) -> ExplainResult:
         if ctx.label == "real":
-            return ExplainResult(text=real_text(ctx))
+            return ExplainResult(text=real_text(ctx), visible=real_text(ctx))
         t0 = time.perf_counter()
         res = ExplainResult()
         allowed = ctx.allowed_ids
@@ -363,6 +376,7 @@ class OpenAIExplainer:
             try:
                 data = validate_answer(hit["content"], hit.get("finish_reason"), allowed)
                 res.text, res.region_ids = compose_text(data)
+                res.visible = compose_text(data, "visible_summary", "visible")[0]
                 res.cached = True
                 res.latency_s = time.perf_counter() - t0
                 return res
@@ -397,6 +411,7 @@ class OpenAIExplainer:
                 ]
                 continue
             res.text, res.region_ids = compose_text(data)
+            res.visible = compose_text(data, "visible_summary", "visible")[0]
             if key:
                 self.cache.put(key, {"content": out["content"], "finish_reason": out["finish_reason"], "attempt": attempt + 1})
             res.latency_s = time.perf_counter() - t0

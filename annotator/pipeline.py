@@ -253,7 +253,7 @@ class Pipeline:
             self.sink.emit(row)  # failed, or finished in the worker (offline)
         elif not self.cfg.llm_needed or ctx is None or ctx.label == "real" or (ctx.grounded and not ctx.regions):
             er = self.offline.explain(ctx)  # nothing to ask a model: offline text, this run's explainer name
-            self.sink.emit(finish_row(res, er.text, self.explainer.name, er.region_ids))
+            self.sink.emit(finish_row(res, er.text, self.explainer.name, er.region_ids, er.visible))
         elif self.stopped is None:
             self._llm_queue.append(res)
         # else: stopped before its request was sent: it stays pending
@@ -268,7 +268,7 @@ class Pipeline:
         row.update(prompt_tokens=er.prompt_tokens, completion_tokens=er.completion_tokens, cost_usd=er.cost,
                    llm_calls=er.calls, cached=er.cached, time_llm_s=er.latency_s)
         if er.ok:
-            self.sink.emit(finish_row(res, er.text, self.explainer.name, er.region_ids))
+            self.sink.emit(finish_row(res, er.text, self.explainer.name, er.region_ids, er.visible))
         else:
             row["explainer"] = self.explainer.name
             self.sink.emit(failed(row, er.error_code or "llm_error", er.error or ""))

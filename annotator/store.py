@@ -60,6 +60,7 @@ ANNOTATION_SCHEMA = pa.schema(
             ),
         ),
         ("explanation", pa.string()),
+        ("visible_explanation", pa.string()),  # what the fake alone shows (same marks); answers use it
         ("segments", pa.list_(pa.struct([("node_id", pa.string()), ("phrase", pa.string()), ("mask", RLE_TYPE)]))),
         ("explainer", pa.string()),
         ("tree_version", pa.string()),
@@ -342,4 +343,6 @@ def read_annotations(root: str | os.PathLike, columns: Iterable[str] | None = No
     if not parts:
         schema = ANNOTATION_SCHEMA if cols is None else pa.schema([ANNOTATION_SCHEMA.field(c) for c in cols])
         return schema.empty_table()
-    return pa.concat_tables([pq.read_table(p, columns=cols) for p in parts])
+    # shards of an older run may lack a later column (visible_explanation): it reads as null
+    return pa.concat_tables([pq.read_table(p, columns=[c for c in cols if c in pq.read_schema(p).names])
+                             if cols is not None else pq.read_table(p) for p in parts], promote_options="default")

@@ -231,6 +231,7 @@ def base_row(row: dict) -> dict:
         "artifact_regions": [],
         "regions": [],
         "explanation": None,
+        "visible_explanation": None,
         "segments": [],
         "explainer": None,
         "tree_version": _tree().version,
@@ -246,7 +247,8 @@ def base_row(row: dict) -> dict:
 
 
 def failed(out: dict, code: str, message: str) -> dict:
-    out.update(status="failed", error_code=code, error=f"{code}: {message}", explanation=None, segments=[])
+    out.update(status="failed", error_code=code, error=f"{code}: {message}", explanation=None,
+               visible_explanation=None, segments=[])
     return out
 
 
@@ -279,7 +281,7 @@ def process_row(row: dict) -> CpuResult:
         if ex is None:  # one per worker, not one per row
             ex = _STATE["offline"] = OfflineExplainer()
         er = ex.explain(res.ctx)
-        finish_row(res, er.text, ex.name, er.region_ids)
+        finish_row(res, er.text, ex.name, er.region_ids, er.visible)
         res.ctx = None  # done: nothing to send back but the row
         res.node_masks = {}
     res.row["time_cpu_s"] = time.perf_counter() - t0
@@ -413,15 +415,19 @@ def _ungrounded(row: dict, out: dict, fake: np.ndarray, cfg: WorkerConfig) -> Cp
     return CpuResult(out, ctx, masks)
 
 
-def finish_row(res: CpuResult, text: str, explainer_name: str, region_ids: list[str] | None = None) -> dict:
-    """Attach the explanation and its segments to a CPU result's row."""
+def finish_row(res: CpuResult, text: str, explainer_name: str, region_ids: list[str] | None = None,
+               visible: str | None = None) -> dict:
+    """Attach the explanation, its visible description (same marks, in order) and their segments to a row."""
     out = res.row
     out["explainer"] = explainer_name
     segments = age.build_segments(text, res.node_masks)
     problem = age.check_segments(text, segments)
     if problem:  # never write an explanation whose marks and masks disagree
         return failed(out, "marks_mismatch", problem)
+    if visible and age.marked_ids(visible) != age.marked_ids(text):  # phrases may differ in case or words
+        return failed(out, "marks_mismatch", "the visible description marks other regions than the explanation")
     out["explanation"] = text
+    out["visible_explanation"] = visible or None
     out["segments"] = segments
     if out.get("grounded") is False and region_ids is not None:
         out["artifact_regions"] = list(dict.fromkeys(region_ids))

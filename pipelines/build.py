@@ -177,6 +177,7 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
             rows = generate(chunk, ctx)
             if rows is None:
                 continue
+            _check_image_only(rows)
             stats.add(rows)
             for s in ("train", "validation"):
                 part = rows.filter(pl.col("split") == s)
@@ -185,12 +186,17 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
             bench.add(rows.filter(pl.col("split") == "test"))
         xqa = extra_qa_rows(config.extra_qa, kept, ctx) if config.extra_qa else None
         if xqa is not None and xqa.rows is not None and xqa.rows.height:
+            xqa = _drop_source_mentions(xqa, warnings)
+        if xqa is not None and xqa.rows is not None and xqa.rows.height:
             stats.add(xqa.rows)
             for s in ("train", "validation"):
                 part = xqa.rows.filter(pl.col("split") == s)
                 if part.height:
                     iw[s].write_table(to_instruct(part))
             bench.add(xqa.rows.filter(pl.col("split") == "test"), balance=False)
+    except BuildError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     finally:
         for w in (*iw.values(), *aw.values()):
             w.close()
@@ -258,6 +264,32 @@ def _review_summary(path: str, decisions: dict, known: set[str]) -> dict:
         "rejected_notes": {s: decisions[s].note for s in rejected[:1000]},
         "unknown": len(unknown), "unknown_ids": unknown[:100],
     }
+
+
+def _check_image_only(rows: pl.DataFrame) -> None:
+    """Refuse answers that mention the source image or a figure measured against it (a model sees only the image)."""
+    from .tasks.image_only import describe, source_mentions
+
+    hits = source_mentions(rows)
+    if hits.height:
+        raise BuildError(
+            f"{hits.height} answer(s) of one chunk mention the source image or a figure measured against it "
+            f"(DESIGN.md 'Answers describe the image'), e.g. {describe(hits)}. Answers come from the annotator's "
+            "visible description: annotations made before it (no visible_explanation column) need "
+            "`fifa-annotate run` again; custom --answers templates must not compare with the source or use {pct}")
+
+
+def _drop_source_mentions(xqa, warnings: list[str]):
+    """Imported QA pairs are not ours to rewrite: those that mention the source are left out and counted."""
+    from .tasks.image_only import describe, source_mentions
+
+    hits = source_mentions(xqa.rows)
+    if hits.height:
+        xqa.rows = xqa.rows.filter(~pl.col("id").is_in(hits["id"].implode()))
+        xqa.summary["mentions_source"] = hits.height
+        warnings.append(f"extra QA: {hits.height} imported answer(s) mention the source image and are left out, "
+                        f"e.g. {describe(hits, 2)}")
+    return xqa
 
 
 def _check_supply(kept: pl.DataFrame, tasks: Sequence[str]) -> None:

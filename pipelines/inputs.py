@@ -25,7 +25,8 @@ from .buildinfo import without_machine_paths
 
 INDEX_COLUMNS = ("sample_id", "status", "error_code", "label", "method", "category", "group", "identities",
                  "image_path", "tree_version", "explainer", "grounded", "mask_area", "artifact_regions")
-ROW_COLUMNS = ("sample_id", "label", "method", "category", "group", "explanation", "segments", "artifact_mask",
+ROW_COLUMNS = ("sample_id", "label", "method", "category", "group", "explanation", "visible_explanation", "segments",
+               "artifact_mask",
                "artifact_regions", "regions", "grounded", "mask_area", "image_height", "image_width")
 RECORD_COLUMNS = ("mask_fraction", "explainer", "tree_version")
 

@@ -1,8 +1,11 @@
 """Shared pieces of the task generators: the chunk frame, template picking, turns, row layout.
 
 The chunk frame has one row per kept annotation: ``sample_id, label, method, category, group,
-split, h`` (uint64 sample hash), ``image`` (Image struct), ``explanation`` (marked), ``plain``,
-``reason`` (first sentence, plain), ``segments``, ``artifact_mask``, ``artifact_regions``,
+split, h`` (uint64 sample hash), ``image`` (Image struct), ``explanation`` (marked, measured against the
+source: it stays in the annotation records), ``visible`` (marked: what the fake alone shows, the
+annotator's ``visible_explanation``; the explanation for annotations made before it), ``plain`` and
+``reason`` (the visible text without marks, its first sentence): answers use only ``visible``, ``plain``
+and ``reason`` (DESIGN.md "Answers describe the image"), ``segments``, ``artifact_mask``, ``artifact_regions``,
 ``regions``, ``grounded``, ``mask_area``, ``height``, ``width``.
 """
 
@@ -124,8 +127,8 @@ def finish(frame: pl.DataFrame, task: str, suffix: pl.Expr | str = "0", **cols) 
 
 
 def sentences(chunk: pl.DataFrame) -> pl.DataFrame:
-    """One row per sentence of each explanation: sample_id, si, ids, phrases, text (plain)."""
-    s = chunk.select("sample_id", pl.col("explanation").fill_null("").str.extract_all(SENTENCE_RE).alias("text"))
+    """One row per sentence of each visible description: sample_id, si, ids, phrases, text (plain)."""
+    s = chunk.select("sample_id", pl.col("visible").fill_null("").str.extract_all(SENTENCE_RE).alias("text"))
     s = s.explode("text").drop_nulls("text").with_columns(pl.col("text").str.strip_chars())
     s = s.filter(pl.col("text") != "").with_columns(pl.int_range(pl.len()).over("sample_id").alias("si"))
     marks = pl.col("text").str.extract_all(MARK_RE)
@@ -142,11 +145,12 @@ def prepare_chunk(table, extra: dict) -> pl.DataFrame:
     if not isinstance(df, pl.DataFrame):  # pragma: no cover
         df = df.to_frame()
     df = df.with_columns(*(pl.Series(k, v) for k, v in extra.items()))
-    plain = pl.col("explanation").fill_null("").str.replace_all(MARK_RE, "${1}").str.strip_chars()
+    plain = pl.col("visible").fill_null("").str.replace_all(MARK_RE, "${1}").str.strip_chars()
     for c, dt in (("grounded", pl.Boolean), ("mask_fraction", pl.Float64), ("mask_area", pl.Int64),
-                  ("explainer", pl.String), ("tree_version", pl.String)):
+                  ("explainer", pl.String), ("tree_version", pl.String), ("visible_explanation", pl.String)):
         if c not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=dt).alias(c))
+    df = df.with_columns(pl.coalesce("visible_explanation", "explanation").alias("visible"))
     return df.with_columns(
         plain.alias("plain"),
         plain.str.extract(r"^((?:[^.!?]|[.!?]\S)+[.!?]*)", 1).str.strip_chars().alias("reason"),

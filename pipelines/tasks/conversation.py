@@ -85,9 +85,13 @@ def _remote_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
     f = chunk.join(summary, on="sample_id", how="left", maintain_order="left")
     facts = f.select("sample_id", "label", "method", "category", "plain", "regions_text", "top").to_dicts()
     results = ctx.conversations.converse_many(facts)
+    from fifa.annotator.visible import source_mention
+
     keep, turns = [], []
     for i, r in enumerate(results):
-        if r.turns:
+        if r.turns and any(source_mention(t["content"]) for t in r.turns if t["role"] == "assistant"):
+            ctx.count("fc_mentions_source", 1)  # a model's conversation that states what the image cannot show
+        elif r.turns:
             keep.append(i)
             turns.append(r.turns)
         else:

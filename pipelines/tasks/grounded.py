@@ -1,4 +1,4 @@
-"""``age`` (the annotator's grounded explanation with one mask per mark) and ``loc`` (one mask)."""
+"""``age`` (the annotator's grounded visible description with one mask per mark) and ``loc`` (one mask)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ MEASURED = FAKE & pl.col("grounded") & (pl.col("mask_area").fill_null(0) > 0)
 
 
 def _repair(text: str, segments: list[dict]) -> tuple[str, list[dict]]:
-    """Keep the marks that match the segments in order; unmark the others (rare: a mark without a mask)."""
+    """Keep the marks whose region matches the segments in order; unmark the others (rare: a mark without a
+    mask). A kept segment takes the phrase of its mark (the visible text may word or case it differently)."""
     out, j, pos, kept = [], 0, 0, []
     for m in age_marks.MARK_RE.finditer(text):
         out.append(text[pos:m.start()])
         seg = segments[j] if j < len(segments) else None
-        if seg is not None and seg["node_id"] == m.group(2) and seg["phrase"] == m.group(1):
+        if seg is not None and seg["node_id"] == m.group(2):
+            seg = dict(seg, phrase=m.group(1))
             out.append(m.group(0))
             kept.append(seg)
             j += 1
@@ -33,33 +35,32 @@ def _repair(text: str, segments: list[dict]) -> tuple[str, list[dict]]:
 def age_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
     t = ctx.templates
     ctx.count("age_fake_without_measured_mask", chunk.filter(FAKE & ~MEASURED).height)
-    f = slim(chunk, "grounded", "mask_area", "explanation", "plain", "segments").filter(~FAKE | MEASURED)
-    marks = pl.col("explanation").fill_null("").str.extract_all(MARK_RE)
+    f = slim(chunk, "grounded", "mask_area", "visible", "plain", "segments").filter(~FAKE | MEASURED)
+    marks = pl.col("visible").fill_null("").str.extract_all(MARK_RE)
     f = f.with_columns(
         marks.list.eval(pl.element().str.extract(r"\(([a-z0-9_]+)\)$", 1)).alias("_ids"),
-        marks.list.eval(pl.element().str.extract(r"^\[(.*)\]\(", 1)).alias("_phr"),
         pl.col("segments").list.eval(pl.element().struct.field("node_id")).alias("_sid"),
-        pl.col("segments").list.eval(pl.element().struct.field("phrase")).alias("_sph"),
     )
-    bad = (pl.col("_ids") != pl.col("_sid")) | (pl.col("_phr") != pl.col("_sph"))
+    bad = pl.col("_ids") != pl.col("_sid")  # phrases come from the marks (visible wording), masks from segments
     f = f.with_columns(bad.fill_null(True).alias("_bad"))
     n_bad = int(f["_bad"].sum())
     if n_bad:
         ctx.count("age_marks_repaired", n_bad)
         fixed = [
             _repair(text or "", segs or []) if b else (text, segs)
-            for text, segs, b in zip(f["explanation"].to_list(), f["segments"].to_list(), f["_bad"].to_list())
+            for text, segs, b in zip(f["visible"].to_list(), f["segments"].to_list(), f["_bad"].to_list())
         ]
         f = f.with_columns(
-            pl.Series("explanation", [x[0] for x in fixed], dtype=pl.String),
+            pl.Series("visible", [x[0] for x in fixed], dtype=pl.String),
             pl.Series("segments", [x[1] for x in fixed], dtype=f.schema["segments"]),
         )
-    answer = pl.when(FAKE).then(pl.col("explanation")).otherwise(pl.col("plain"))
+    answer = pl.when(FAKE).then(pl.col("visible")).otherwise(pl.col("plain"))
     segs = pl.col("segments").fill_null([])
     f = f.with_columns(pick(f, t.q("age"), "age/q", "_q"))
     f = f.with_columns(two_turns(pl.col("_q"), answer))
     masks = pl.when(FAKE).then(segs.list.eval(pl.element().struct.field("mask"))).otherwise(pl.lit([], dtype=pl.List(RLE)))
-    phrases = pl.when(FAKE).then(segs.list.eval(pl.element().struct.field("phrase"))).otherwise(pl.lit([], dtype=pl.List(pl.String)))
+    phrases = pl.when(FAKE).then(pl.col("visible").fill_null("").str.extract_all(MARK_RE).list.eval(
+        pl.element().str.extract(r"^\[(.*)\]\(", 1))).otherwise(pl.lit([], dtype=pl.List(pl.String)))
     ids = pl.when(FAKE).then(segs.list.eval(pl.element().struct.field("node_id"))).otherwise(pl.lit([], dtype=pl.List(pl.String)))
     return finish(f, "age", masks=masks, mask_phrases=phrases, mask_node_ids=ids)
 

@@ -100,7 +100,7 @@ def _negative_counts(samples: pl.DataFrame, npos: pl.DataFrame, ctx: TaskContext
 
 def region_rows(chunk: pl.DataFrame, ctx: TaskContext) -> list[pl.DataFrame]:
     samples = slim(chunk, "grounded", "mask_area", "height", "width", "artifact_mask", "artifact_regions", "regions",
-                   "explanation").filter(MEASURED | (pl.col("label") == "real"))
+                   "visible").filter(MEASURED | (pl.col("label") == "real"))
     ctx.count("rq_fake_without_measured_mask", chunk.filter(FAKE & ~MEASURED).height)
     fakes = samples.filter(FAKE)
     names = {n: ctx.region_phrase(n) for n in ANCHORS}

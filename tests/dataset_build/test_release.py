@@ -62,7 +62,7 @@ def test_card_header_and_content(releases, built):
     assert set(names) == set(CONFIG_SPLITS)
     assert [d["split"] for d in names["annotations"]["data_files"]] == list(CONFIG_SPLITS["annotations"])
     meta = json.loads((built / "build.json").read_text())
-    assert meta["tree_version"] in text and "offline/none/offline-v2" in text
+    assert meta["tree_version"] in text and "offline/none/offline-v3" in text
     assert "public domain" in text and "fifa-data forge" in text  # the forge's source and how to get its images
     assert "## How it was made" in text and "| `det` |" in text
     assert str(built) not in text and "/tmp/" not in (releases["ref"] / "release.json").read_text()

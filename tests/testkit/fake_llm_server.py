@@ -10,7 +10,8 @@ per request about the same image (the corrective retry included):
 ``ok``, ``429`` (with ``Retry-After``), ``500``, ``400``, ``stall`` (sleep past the client's
 timeout), ``malformed`` (not JSON), ``schema`` (JSON that breaks the schema), ``length``
 (``finish_reason=length``), ``hallucinate`` (a region id that was not chosen), ``inject_marks``
-(valid ids, but the summary and an explanation smuggle ``[phrase](id)`` marks of other regions).
+(valid ids, but the summary and an explanation smuggle ``[phrase](id)`` marks of other regions),
+``source_in_visible`` (the visible description compares with the source image).
 
 ``answered`` lists the image keys of every request answered with 200, in order (what was paid).
 
@@ -200,16 +201,25 @@ class FakeLLMServer:
             regs = [_region_answer(a) for a in allowed[:2]]
             if regs:  # a mark split across the summary and the first explanation, and a whole one
                 regs[0]["explanation"] = "](nose) and [the forehead](forehead) " + regs[0]["explanation"]
-            content = json.dumps({"summary": "See [the chin](chin) and [the left ear", "regions": regs})
+            content = json.dumps({"summary": "See [the chin](chin) and [the left ear",
+                                  "visible_summary": "See [the nose](nose) too.", "regions": regs})
         elif action == "hallucinate":
             content = json.dumps({
-                "summary": "Several regions look edited.",
-                "regions": [{"id": "left_ear_lobe_xyz", "phrase": "the left earlobe", "explanation": "The left earlobe is smeared."}]
+                "summary": "Several regions look edited.", "visible_summary": "Several regions look edited.",
+                "regions": [{"id": "left_ear_lobe_xyz", "phrase": "the left earlobe", "explanation": "The left earlobe is smeared.",
+                             "visible": "The left earlobe is smeared."}]
                 + [_region_answer(a) for a in allowed[:1]],
+            })
+        elif action == "source_in_visible":  # the visible description compares with the source
+            content = json.dumps({
+                "summary": "The image shows localized manipulation traces.",
+                "visible_summary": "Compared with the source, the face was edited.",
+                "regions": [_region_answer(a) for a in allowed[:4]],
             })
         else:
             content = json.dumps({
                 "summary": "The image shows localized manipulation traces." if allowed else "No clear artifact is visible.",
+                "visible_summary": "The face shows localized editing traces." if allowed else "No artifact is visible.",
                 "regions": [_region_answer(a) for a in allowed[:4]],
             })
         self.times.append(time.time() - t0)
@@ -236,7 +246,8 @@ def _allowed_ids(req: dict) -> list[str]:
 def _region_answer(node_id: str) -> dict:
     words = node_id.replace("_", " ")
     return {"id": node_id, "phrase": f"the {words}",
-            "explanation": f"The {words} shows a colour and texture change compared with the source."}
+            "explanation": f"The {words} shows a colour and texture change compared with the source.",
+            "visible": f"The {words} looks smoothed, with an unnatural tint."}
 
 
 def main() -> None:  # pragma: no cover - used by the benchmark
