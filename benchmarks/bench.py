@@ -78,6 +78,7 @@ class Bench:
     #: per row, {anchor id: RLE} of the anchors found in the image (checked when read); None when the bench
     #: has none for ``age``
     anchor_masks: list["AnchorMasks"] | None = None
+    question: list[str | None] | None = None
     _table: pa.Table | None = field(default=None, repr=False)
     _image_sizes: dict[int, list[int] | None] = field(default_factory=dict, repr=False)
 
@@ -107,6 +108,24 @@ class Bench:
         if i not in self._image_sizes:
             self._image_sizes[i] = self._header_size(i)
         return self._image_sizes[i]
+
+    def image(self, i: int) -> dict | None:
+        """Row ``i``'s ``image`` struct (``{"bytes", "path"}``) or None; the column is read on first use."""
+        if self._table is None and self.path is not None:
+            try:
+                self._table = pq.read_table(self.path, columns=["image"])
+            except Exception:  # noqa: BLE001
+                self._table = pa.table({"x": [None] * len(self)})
+        if self._table is None or "image" not in self._table.column_names:
+            return None
+        img = self._table.column("image")[i].as_py()
+        return img if isinstance(img, dict) else None
+
+    def image_root(self):
+        """The folder relative ``image.path`` values lie in (a build's image root, else the bench's folder)."""
+        from fifa.pipelines.buildinfo import build_image_root
+
+        return build_image_root(self.path.parent) if self.path is not None else None
 
     def _header_size(self, i: int) -> list[int] | None:
         from PIL import Image
@@ -217,6 +236,7 @@ def load_bench(bench: Any) -> Bench:
         path=path,
         mask_node_ids=node_ids,
         anchor_masks=anchors,
+        question=text("question"),
         _table=None if path is not None else table.select([c for c in ("image",) if c in table.column_names]),
     )
 

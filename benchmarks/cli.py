@@ -18,7 +18,9 @@ app = make_app(
 
 
 @command(app, "fifa-bench score --bench BUILD/bench.parquet --submission preds.jsonl --out runs/tiny",
-         "fifa-bench score --bench bench.parquet --submission preds.parquet --out out --strict --bootstrap 0")
+         "fifa-bench score --bench bench.parquet --submission preds.parquet --out out --strict --bootstrap 0",
+         "FIFA_JUDGE_API_KEY=... fifa-bench score --bench bench.parquet --submission preds.jsonl --out out "
+         "--judge-model gpt-4o-mini --judge-max-cost 2")
 def score(
     bench: Annotated[Path, typer.Option(help="Bench Parquet file.", dir_okay=False)],
     submission: Annotated[Path, typer.Option(help="Submission (.parquet or .jsonl).", dir_okay=False)],
@@ -29,6 +31,15 @@ def score(
     no_plots: Annotated[bool, typer.Option("--no-plots", help="Skip the PNG plots.")] = False,
     no_meteor: Annotated[bool, typer.Option("--no-meteor",
                                             help="Skip METEOR (the slowest metric; a warning says so).")] = False,
+    judge_model: Annotated[Optional[str], typer.Option(help="Judge the text answers with this model (any "
+                                                       "OpenAI-compatible endpoint): adds judge_mean.")] = None,
+    judge_base_url: Annotated[Optional[str], typer.Option(help="The judge's endpoint (default: OpenAI's).")] = None,
+    judge_max_cost: Annotated[Optional[float], typer.Option(help="Stop judging once this many USD are spent; "
+                                                            "the rest stays unscored.", min=0)] = None,
+    judge_concurrency: Annotated[int, typer.Option(help="Judge requests in flight.", min=1)] = 8,
+    judge_cache_dir: Annotated[Optional[Path], typer.Option(help="Judge response cache (default: the annotator's "
+                                                            "cache folder).", file_okay=False)] = None,
+    judge_images: Annotated[bool, typer.Option(help="Send each question's image to the judge.")] = True,
 ) -> None:
     """Score a submission against a bench and write a report.
 
@@ -36,6 +47,10 @@ def score(
     An invalid submission (unreadable file, missing question_id, duplicate or unknown ids, wrong
     types, NaN/out-of-range scores, bad masks) exits with status 2 and a message listing up to 10
     offending ids.
+
+    With --judge-model an LLM scores every text answer 1-5 with the toolkit's rubric (judge_mean per
+    task, the judge and its cost in report.json, per-question scores in OUT/judge_scores.jsonl). Its API
+    key is read from the environment: FIFA_JUDGE_API_KEY, else OPENAI_API_KEY.
     """
     from .bench import BenchError, load_bench
     from .leaderboard import leaderboard
@@ -48,7 +63,16 @@ def score(
         raise UserError(str(e)) from None
     from .scoring import score as run_score
 
-    report = run_score(b, sub, strict=strict, seed=seed, bootstrap=bootstrap, meteor=not no_meteor)
+    judge = None
+    if judge_model:
+        from .judge import JudgeConfig
+
+        judge = JudgeConfig(model=judge_model, base_url=judge_base_url, max_cost=judge_max_cost,
+                            concurrency=judge_concurrency, images=judge_images,
+                            cache_dir=str(judge_cache_dir) if judge_cache_dir else None)
+    elif judge_base_url or judge_max_cost is not None:
+        raise UserError("--judge-base-url and --judge-max-cost need --judge-model")
+    report = run_score(b, sub, strict=strict, seed=seed, bootstrap=bootstrap, meteor=not no_meteor, judge=judge)
     path = report.write(out, plots=not no_plots)
     for w in report.warnings:
         typer.echo(f"warning: {w}", err=True)
@@ -80,6 +104,29 @@ def compare(
     if sort_by:
         reports = sort_reports(reports, sort_by)
     typer.echo(leaderboard(reports, fmt.value))
+
+
+@command(app, "fifa-bench judge-agreement --judge runs/mine --human ratings.csv",
+         "fifa-bench judge-agreement --judge runs/mine/judge_scores.jsonl --human ratings.jsonl --json")
+def judge_agreement(
+    judge: Annotated[Path, typer.Option(help="A report folder of `score --judge-model` (or its judge_scores.jsonl).")],
+    human: Annotated[Path, typer.Option(help="Human ratings: CSV, JSONL or Parquet with question_id and rating "
+                                        "(1-5; several raters per question are averaged).", dir_okay=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a Markdown table.")] = False,
+) -> None:
+    """Agreement of the judge with people: Spearman, exact and within-one agreement, overall and per task."""
+    import json
+
+    from .judge_agreement import AgreementError, agreement, read_human, read_judge, to_markdown
+
+    try:
+        scores, tasks = read_judge(judge)
+        res = agreement(scores, read_human(human), tasks)
+    except AgreementError as e:
+        raise UserError(str(e)) from None
+    if res["n"] == 0:
+        raise UserError("no question is scored by both the judge and the ratings file (check the question ids)")
+    typer.echo(json.dumps(res, indent=2) if as_json else to_markdown(res))
 
 
 PROXY_HELP = """\b

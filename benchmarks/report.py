@@ -13,7 +13,9 @@
         "tasks": {task: {"main_metric", "missing", "unparsed", "ci": {"metric", "low", "high", "level",
                    "resamples", "seed"}, "cis": {metric: ci} (grounding, judge_mean),
                    "not_computed": {metric: why}, "by_method": {...}, "by_category": {...}}},
-        "warnings": [...], "tokenizer": "ptb"|"fallback", "meteor": bool, ...
+        "warnings": [...], "tokenizer": "ptb"|"fallback", "meteor": bool, ...,
+        "judge": {"model", "endpoint", "rubric_version", "images", "cost_usd", "llm_calls", "cache_hits",
+                  "budget_stops", "max_cost"} (with a judge)
       }
     }
 
@@ -31,6 +33,7 @@ from typing import Any
 METRIC_ORDER = ("acc", "auc", "ap", "eer", "macro_f1", "bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor",
                 "rouge_l", "cider", "giou", "ciou", "miou", "grounded_recall", "grounded_precision", "consistency",
                 "judge_mean")
+JUDGE_SCORES = "judge_scores.jsonl"
 TASK_ORDER = ("det", "cls", "toe", "age", "loc", "rq_name", "rq_mask", "rq_box", "fc")
 
 
@@ -53,6 +56,8 @@ class Report:
     tasks: dict[str, dict] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
     plot_data: dict = field(default_factory=dict, repr=False)
+    #: per-question judge scores ({question_id, task, score, reason, error, cached}) when a judge ran
+    judge_scores: list[dict] | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ access
     def metric(self, task: str, name: str) -> float | None:
@@ -125,6 +130,12 @@ class Report:
             lines += [f"- {t} {k}: {_fmt(self.tasks[t].get(k))} [{ci['low']:.4f}, {ci['high']:.4f}]"
                       for t, k, ci in extra]
             lines.append("")
+        if m.get("judge"):
+            jm = m["judge"]
+            lines.append(f"- judge: `{jm.get('model')}` at `{jm.get('endpoint')}`, rubric `{jm.get('rubric_version')}`, "
+                         f"cost ${jm.get('cost_usd', 0):.4f}, {jm.get('llm_calls')} call(s), "
+                         f"{jm.get('cache_hits')} cached")
+            lines.append("")
         if m.get("warnings"):
             lines.append("## Warnings")
             lines.append("")
@@ -161,4 +172,7 @@ class Report:
             written = write_plots(self, out)
         (out / "report.json").write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
         (out / "report.md").write_text(self.to_markdown(written))
+        if self.judge_scores is not None:
+            with open(out / JUDGE_SCORES, "w", encoding="utf-8") as f:
+                f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in self.judge_scores)
         return out / "report.json"

@@ -166,7 +166,7 @@ def _score_grounding(bench, sub, rows, metrics, tm, resamples, seed, warnings):
 
 # ------------------------------------------------------------------- score
 def score(bench: Any, submission: Any, *, strict: bool = False, seed: int = 0, bootstrap: int = 1000,
-          use_java: bool | None = None, meteor: bool = True) -> Report:
+          use_java: bool | None = None, meteor: bool = True, judge: Any = None) -> Report:
     """Score ``submission`` against ``bench`` (paths or DataFrames).
 
     Raises :class:`~fifa.benchmarks.submission.SubmissionError` for an invalid
@@ -174,7 +174,8 @@ def score(bench: Any, submission: Any, *, strict: bool = False, seed: int = 0, b
     bench.  ``bootstrap=0`` disables confidence intervals; ``use_java=None``
     uses Java (PTB tokenizer, METEOR) when ``java`` is on PATH.  ``meteor=False`` skips METEOR (the
     slowest metric: a JVM start of ~15 s plus a few ms per answer) with a warning, e.g. for frequent
-    evaluation during training.
+    evaluation during training. ``judge`` (a :class:`~fifa.benchmarks.judge.JudgeConfig` or an open
+    :class:`~fifa.benchmarks.judge.Judge`) adds ``judge_mean`` to every text task.
     """
     b = load_bench(bench)
     if isinstance(submission, Submission):  # already validated against this bench (the CLI does that first)
@@ -187,13 +188,13 @@ def score(bench: Any, submission: Any, *, strict: bool = False, seed: int = 0, b
     if use_java and meteor and any(t in TEXT_TASKS for t in b.tasks):
         proc = MeteorProcess()  # the METEOR JVM starts while the other tasks are scored
     try:
-        return _score(b, sub, submission, seed, bootstrap, use_java, meteor, proc)
+        return _score(b, sub, submission, seed, bootstrap, use_java, meteor, proc, judge)
     finally:
         if proc is not None:
             proc.close()
 
 
-def _score(b, sub, submission, seed, bootstrap, use_java, with_meteor, meteor) -> Report:
+def _score(b, sub, submission, seed, bootstrap, use_java, with_meteor, meteor, judge=None) -> Report:
     warnings: list[str] = []
     tasks: dict[str, dict] = {}
     tmeta: dict[str, dict] = {}
@@ -232,6 +233,13 @@ def _score(b, sub, submission, seed, bootstrap, use_java, with_meteor, meteor) -
             tm.update(_breakdowns(b, rows, lambda pos, per=per: {
                 k: float(per[k][pos].mean()) for k in ("rouge_l", "cider", "meteor") if k in per}))
         tmeta[t] = tm
+
+    judge_meta, judge_rows = None, None
+    if judge is not None and text_rows:
+        from .scoring_judge import judge_text_tasks
+
+        judge_meta, judge_rows = judge_text_tasks(b, sub, text_rows, judge, tasks, tmeta, resamples, seed,
+                                                  warnings, _ci, _breakdowns)
 
     for t in (t for t in b.tasks if t in MASK_TASKS):
         rows = b.rows(t)
@@ -280,4 +288,6 @@ def _score(b, sub, submission, seed, bootstrap, use_java, with_meteor, meteor) -
         "warnings": warnings,
         "tasks": tmeta,
     }
-    return Report(tasks=tasks, meta=meta, plot_data=plot_data)
+    if judge_meta is not None:
+        meta["judge"] = judge_meta
+    return Report(tasks=tasks, meta=meta, plot_data=plot_data, judge_scores=judge_rows)

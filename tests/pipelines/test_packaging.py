@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIRS = ("fifa", "concept_tree", "annotator", "pipelines", "benchmarks", "modeling")
 DATA = {  # folder in the repository -> where the wheel must hold its files
     "concept_tree/data": "fifa/concept_tree/data", "annotator/prompts": "fifa/annotator/prompts",
+    "benchmarks/prompts": "fifa/benchmarks/prompts",
     "pipelines/data": "fifa/pipelines/data", "pipelines/viewer/static": "fifa/pipelines/viewer/static",
     "pipelines/templates": "fifa/pipelines/templates", "modeling/configs": "fifa/modeling/configs",
 }

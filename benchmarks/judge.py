@@ -1,0 +1,275 @@
+"""The LLM judge of ``fifa-bench score`` (DESIGN.md "Metric definitions", judge).
+
+An OpenAI-compatible model scores each text answer 1-5 against the bench's reference answer and the
+image, with the versioned rubric of ``prompts/judge-v1.txt``, answering ``{"score", "reason"}`` as
+structured JSON (``response_format=json_schema``). The transport, the retry policy (tenacity,
+``Retry-After``, backoff on 429 / 5xx / timeouts), the content-addressed response cache (keyed by
+endpoint and request body, never the API key) and the token prices are the annotator's
+(:class:`fifa.annotator.explain_openai.OpenAIExplainer`, :mod:`fifa.annotator.cache`): imported here.
+
+* An answer that is not a valid judgement (not JSON, a score outside 1-5, ``finish_reason=length``)
+  is asked again once with the problem stated; a second failure leaves the question unscored.
+* ``max_cost`` (USD) stops dispatching once spent + in-flight estimates would pass it: the rest stay
+  unscored and counted (``budget``); a rerun with a larger budget reuses every cached judgement.
+* A missing answer scores 1 without a call (it answers nothing), like a wrong one elsewhere.
+* The API key comes from an environment variable (:data:`KEY_ENV`, else ``OPENAI_API_KEY``) and is held
+  by the client only: never in the cache key, the report, the logs or any file.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures as cf
+import functools
+import io
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from importlib import resources
+
+from fifa.annotator.cache import default_cache_dir, normalize_endpoint, request_key
+from fifa.annotator.explain_openai import OpenAIConfig
+
+log = logging.getLogger(__name__)
+
+RUBRIC_FILE = "judge-v1.txt"
+KEY_ENV = "FIFA_JUDGE_API_KEY"
+SCHEMA_NAME = "judge_score"
+
+
+@functools.lru_cache(maxsize=4)
+def rubric(name: str = RUBRIC_FILE) -> dict:
+    """{"version", "system", "user"} of a rubric file in ``fifa/benchmarks/prompts``."""
+    text = resources.files("fifa.benchmarks").joinpath("prompts", name).read_text("utf-8")
+    head, rest = text.split("=== system ===", 1)
+    system, user = rest.split("=== user ===", 1)
+    version = next(ln.split(":", 1)[1].strip() for ln in head.splitlines() if ln.startswith("version:"))
+    return {"version": version, "system": system.strip(), "user": user.strip()}
+
+
+def api_key_from_env() -> str | None:
+    return os.environ.get(KEY_ENV) or os.environ.get("OPENAI_API_KEY") or None
+
+
+@dataclass
+class JudgeConfig:
+    """Options of the judge (``fifa-bench score --judge-*``)."""
+
+    model: str
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never serialised; default: the environment
+    max_cost: float | None = None  # USD for the whole scoring run
+    concurrency: int = 8
+    cache_dir: str | None = None  # default: the annotator's cache folder; "" disables the cache
+    images: bool = True  # send the image (low detail JPEG) with each question
+    timeout: float = 60.0
+    max_retries: int = 5
+    retry_initial_wait: float = 0.5
+    price_in_per_mtok: float = 2.50
+    price_out_per_mtok: float = 10.00
+    max_tokens: int = 200
+
+    def openai(self) -> OpenAIConfig:
+        cache = str(default_cache_dir()) if self.cache_dir is None else (self.cache_dir or None)
+        return OpenAIConfig(model=self.model, base_url=self.base_url, api_key=self.api_key or api_key_from_env(),
+                            timeout=self.timeout, max_retries=self.max_retries,
+                            retry_initial_wait=self.retry_initial_wait, temperature=0.0, max_tokens=self.max_tokens,
+                            price_in_per_mtok=self.price_in_per_mtok, price_out_per_mtok=self.price_out_per_mtok,
+                            cache_dir=cache)
+
+
+@dataclass
+class JudgeItem:
+    question_id: str
+    task: str
+    question: str
+    reference: str
+    answer: str | None  # None: no answer in the submission
+    image_jpeg: bytes | None = None
+
+
+@dataclass
+class Judgement:
+    score: int | None = None
+    reason: str | None = None
+    error_code: str | None = None  # llm_invalid | llm_truncated | llm_http_error | llm_timeout | budget
+    error: str | None = None
+    cost: float = 0.0
+    calls: int = 0
+    cached: bool = False
+
+
+class InvalidJudgement(ValueError):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def response_schema() -> dict:
+    return {"type": "object", "additionalProperties": False, "required": ["score", "reason"],
+            "properties": {"score": {"type": "integer", "enum": [1, 2, 3, 4, 5]}, "reason": {"type": "string"}}}
+
+
+def build_request(item: JudgeItem, cfg: JudgeConfig) -> dict:
+    """The chat-completions body for one question (deterministic: it is the cache key)."""
+    r = rubric()
+    text = r["user"]
+    for k, v in (("{task}", item.task), ("{question}", item.question), ("{reference}", item.reference),
+                 ("{answer}", item.answer or "")):
+        text = text.replace(k, " ".join(v.split()))
+    content: list[dict] = [{"type": "text", "text": text}]
+    if cfg.images and item.image_jpeg:
+        url = "data:image/jpeg;base64," + base64.b64encode(item.image_jpeg).decode("ascii")
+        content.append({"type": "image_url", "image_url": {"url": url, "detail": "low"}})
+    return {"model": cfg.model,
+            "messages": [{"role": "system", "content": r["system"]}, {"role": "user", "content": content}],
+            "response_format": {"type": "json_schema",
+                                "json_schema": {"name": SCHEMA_NAME, "strict": True, "schema": response_schema()}},
+            "temperature": 0.0, "max_tokens": cfg.max_tokens}
+
+
+def validate(content: str | None, finish_reason: str | None) -> tuple[int, str]:
+    """(score, reason) from a model answer; raises :class:`InvalidJudgement` with the problem."""
+    if finish_reason == "length":
+        raise InvalidJudgement("llm_truncated", "the answer was cut off (finish_reason=length)")
+    try:
+        data = json.loads(content or "")
+    except ValueError as e:
+        raise InvalidJudgement("llm_invalid", f"the answer is not valid JSON ({e})") from None
+    s = data.get("score") if isinstance(data, dict) else None
+    if isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 5:
+        raise InvalidJudgement("llm_invalid", f"'score' must be an integer from 1 to 5, got {s!r}")
+    reason = data.get("reason")
+    return s, reason if isinstance(reason, str) else ""
+
+
+def jpeg_of(image: dict | None, root=None, side: int = 512) -> bytes | None:
+    """A low-detail JPEG of a bench ``image`` struct (bytes, or a path relative to ``root``); None if unreadable."""
+    from PIL import Image
+
+    if not image:
+        return None
+    try:
+        if image.get("bytes"):
+            im = Image.open(io.BytesIO(image["bytes"]))
+        elif image.get("path") and root is not None:
+            im = Image.open(os.path.join(root, image["path"]))
+        else:
+            return None
+        im = im.convert("RGB")
+        im.thumbnail((side, side))
+        buf = io.BytesIO()
+        im.save(buf, format="JPEG", quality=85)
+        return buf.getvalue()
+    except Exception:  # noqa: BLE001 - the judge then sees the text only
+        return None
+
+
+class Judge:
+    """Scores answers with an OpenAI-compatible model over the annotator's client (see the module docstring)."""
+
+    def __init__(self, cfg: JudgeConfig):
+        from fifa.annotator.explain_openai import OpenAIExplainer
+
+        self.cfg = cfg
+        self.version = rubric()["version"]
+        self.client = OpenAIExplainer(cfg.openai())  # transport, retries, cache, prices
+        self._lock = threading.Lock()
+        self.spent = self.in_flight = 0.0
+        self.calls = self.cache_hits = self.budget_stops = 0
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> "Judge":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _estimate(self) -> float:
+        return self.client.cost_of(900 if self.cfg.images else 800, self.cfg.max_tokens)
+
+    def _reserve(self) -> bool:
+        with self._lock:
+            if self.cfg.max_cost is not None and self.spent + self.in_flight + self._estimate() > self.cfg.max_cost:
+                self.budget_stops += 1
+                return False
+            self.in_flight += self._estimate()
+            return True
+
+    def _settle(self, res: Judgement) -> None:
+        with self._lock:
+            self.in_flight = max(0.0, self.in_flight - self._estimate())
+            self.spent += res.cost
+            self.calls += res.calls
+
+    def judge(self, item: JudgeItem) -> Judgement:
+        if item.answer is None or not item.answer.strip():
+            return Judgement(score=1, reason="no answer")
+        request = build_request(item, self.cfg)
+        cache = self.client.cache
+        key = request_key(request, self.cfg.base_url) if cache.enabled else ""
+        hit = cache.get(key) if key else None
+        if hit is not None:
+            try:
+                s, why = validate(hit["content"], hit.get("finish_reason"))
+                with self._lock:
+                    self.cache_hits += 1
+                return Judgement(score=s, reason=why, cached=True)
+            except (InvalidJudgement, KeyError, TypeError):
+                pass  # a damaged entry: ask again
+        if not self._reserve():
+            return Judgement(error_code="budget", error="--judge-max-cost reached")
+        res = Judgement()
+        try:
+            self._ask(request, key, res)
+        finally:
+            self._settle(res)
+        return res
+
+    def _ask(self, request: dict, key: str, res: Judgement) -> None:
+        from fifa.annotator.explain_openai import TransportError
+
+        messages = list(request["messages"])
+        for _ in range(2):
+            try:
+                out, calls = self.client.complete(dict(request, messages=messages))
+            except TransportError as e:
+                res.calls += e.calls
+                res.error_code, res.error = e.code, e.message
+                return
+            res.calls += calls
+            res.cost += self.client.cost_of(out["prompt_tokens"], out["completion_tokens"])
+            try:
+                res.score, res.reason = validate(out["content"], out["finish_reason"])
+            except InvalidJudgement as e:
+                res.error_code, res.error = e.code, str(e)
+                messages = messages + [
+                    {"role": "assistant", "content": out["content"] or ""},
+                    {"role": "user", "content": f"Your answer was rejected: {e}. Answer again with one JSON object "
+                                                '{"score": <integer 1-5>, "reason": "<one sentence>"}.'}]
+                continue
+            res.error_code = res.error = None
+            if key:
+                self.client.cache.put(key, {"content": out["content"], "finish_reason": out["finish_reason"]})
+            return
+
+    def judge_many(self, items: list[JudgeItem]) -> list[Judgement]:
+        """Judgements in the order of ``items`` (requests run concurrently)."""
+        with cf.ThreadPoolExecutor(max_workers=max(1, self.cfg.concurrency)) as pool:
+            return list(pool.map(self.judge, items))
+
+    def identity(self) -> dict:
+        """Who judged: the model, the endpoint (without credentials) and the rubric version."""
+        return {"model": self.cfg.model, "endpoint": normalize_endpoint(self.cfg.base_url),
+                "rubric_version": self.version, "images": self.cfg.images}
+
+    def summary(self) -> dict:
+        return {**self.identity(), "cost_usd": round(self.spent, 6), "llm_calls": self.calls,
+                "cache_hits": self.cache_hits, "budget_stops": self.budget_stops, "max_cost": self.cfg.max_cost}
+
+
+__all__ = ["Judge", "JudgeConfig", "JudgeItem", "Judgement", "KEY_ENV", "build_request", "rubric", "validate"]
