@@ -32,10 +32,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def secret_bench(path: Path, seed: int = 0, **sizes) -> tuple[list[dict], Path]:
-    """A bench of every task whose text answers end with a unique ``refsecret<k>`` word."""
+def secret_bench(path: Path, seed: int = 0, breakdowns: bool = True, **sizes) -> tuple[list[dict], Path]:
+    """A bench of every task whose text answers end with a unique ``refsecret<k>`` word (``breakdowns=False``:
+    no method/category, so no per-group metrics: much faster to score)."""
     rows = make_bench(seed=seed, **sizes)
     for k, r in enumerate(rows):
+        if not breakdowns:
+            r["method"] = r["category"] = None
         if r["task"] in ("toe", "fc", "age"):
             r["answer"] = f"{r['answer']} {SECRET}{k}"
     return rows, write_bench(rows, path)
@@ -76,7 +79,7 @@ class Server:
         while time.time() < deadline:
             assert self.proc.poll() is None, f"server exited: {self.log_path.read_text()[-3000:]}"
             try:
-                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200 and len(self.ready_workers()) > 0:
+                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
