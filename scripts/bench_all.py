@@ -141,6 +141,16 @@ def grounding_rows(d: dict) -> list[Row]:
                 d["grounding_added_s"], "s", "", None, None, "<= 20 s (10,000)", d["met"])]
 
 
+def judge_args(work: Path, quick: bool) -> list[str]:
+    return ["scripts/bench_judge.py", "--n", "320" if quick else "640", "--out", str(work)]
+
+
+def judge_rows(d: dict) -> list[Row]:
+    return [Row("score (judge)", f"requests/s ({d['latency_s'] * 1000:.0f} ms server, concurrency {d['concurrency']})",
+                d["requests_per_s"], "req/s", "concurrency / latency", d["ideal_requests_per_s"], d["share_of_ideal"],
+                ">= 0.70", d["met"])]
+
+
 def build_args(work: Path, quick: bool) -> list[str]:
     big, small = ("20000", "2000") if quick else ("100000", "7300")
     return ["scripts/bench_build.py", "--annotations", big, "--small", small, "--work", str(work / "w"), "--json",
@@ -201,6 +211,7 @@ STAGES = [
     Stage("openai", llm_args, llm_rows),
     Stage("score", score_args, score_rows, "bench_score.json"),
     Stage("grounding", grounding_args, grounding_rows, "bench_grounding.json"),
+    Stage("judge", judge_args, judge_rows, "bench_judge.json"),
     Stage("build", build_args, build_rows),
     Stage("import", import_args, import_rows),
     Stage("viewer", viewer_args, viewer_rows),
