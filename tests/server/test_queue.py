@@ -99,7 +99,7 @@ def test_killed_workers_are_replaced_and_each_job_finishes_once(backend, kill_ca
         assert len(first) == 2
         for pid in first:
             os.kill(pid, signal.SIGKILL)
-        done = wait_done(srv.url, token, ids, timeout=180)
+        done = wait_done(srv.url, token, ids, timeout=90)
         assert {s["status"] for s in done.values()} == {"done"}
         died = srv.events("worker.died")
         assert len(died) == 2 and {e["worker_pid"] for e in died} == first
