@@ -77,7 +77,7 @@ def save_model_files(d: Path, model, tokenizer, cfg: TrainConfig, base_dir: Path
     d.mkdir(parents=True, exist_ok=True)
     (d / "config.yaml").write_text(cfg.to_yaml())
     model.lm.save_pretrained(str(d / "adapter"))
-    heads = {k: v.detach().cpu().contiguous() for k, v in model.heads.state_dict().items()}
+    heads = {k: v.detach().cpu().contiguous() for k, v in model.heads.saved_state().items()}
     save_file(heads, str(d / "heads.safetensors"))
     (d / "heads.json").write_text(json.dumps({"classes": model.heads.classes, "family": model.fam.kind}, indent=1))
     tokenizer.save_pretrained(str(d / "tokenizer"))
@@ -139,4 +139,4 @@ def load_trained(ckpt: Path, cfg: TrainConfig, model_wrapper) -> None:
     from safetensors.torch import load_file
 
     set_peft_model_state_dict(model_wrapper.lm, load_peft_weights(str(ckpt / "adapter"), device="cpu"))
-    missing, unexpected = model_wrapper.heads.load_state_dict(load_file(str(ckpt / "heads.safetensors")), strict=True)
+    model_wrapper.heads.load_saved_state(load_file(str(ckpt / "heads.safetensors")))

@@ -61,7 +61,8 @@ class LoraConfig:
 @dataclass
 class HeadsConfig:
     mask_dim: int = 64  # width of the mask query / feature space
-    mask_decoder: str = "conv"  # linear: query . patch features | conv: + a light pixel decoder
+    mask_decoder: str = "conv"  # linear: query . patch features | conv: + a light pixel decoder | sam: SAM (sam.py)
+    sam_model: str = "facebook/sam-vit-base"  # heads.mask_decoder=sam: a local folder or hub id of a SamModel
     pixel_channels: int = 32  # width of the pixel CNN's features (half resolution)
     pixel_stem: str = "forensic"  # forensic: pixels + high-pass and chroma residuals | plain: pixels only
     pixel_adapter: bool = False  # add pooled pixel-CNN features to the image tokens the LLM sees
@@ -258,8 +259,8 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
 
 def validate(cfg: TrainConfig) -> None:
     h, t = cfg.heads, cfg.train
-    if h.mask_decoder not in ("linear", "conv"):
-        raise UserError(f"heads.mask_decoder must be 'linear' or 'conv', got {h.mask_decoder!r}")
+    if h.mask_decoder not in ("linear", "conv", "sam"):
+        raise UserError(f"heads.mask_decoder must be 'linear', 'conv' or 'sam', got {h.mask_decoder!r}")
     if cfg.predict.verdicts not in ("head", "text"):
         raise UserError(f"predict.verdicts must be 'head' or 'text', got {cfg.predict.verdicts!r}")
     if h.pixel_stem not in ("forensic", "plain"):

@@ -22,7 +22,7 @@ class LinearMaskDecoder(nn.Module):
         super().__init__()
         self.proj = nn.Linear(feat_dim, mask_dim)
 
-    def image_maps(self, feats: torch.Tensor, pix: torch.Tensor | None) -> torch.Tensor:
+    def image_maps(self, feats: torch.Tensor, pix: torch.Tensor | None, images: torch.Tensor | None = None):
         """(B, g, g, D) -> (B, C, g, g): what a query is matched against, once per image."""
         return self.proj(feats).permute(0, 3, 1, 2)
 
@@ -78,8 +78,8 @@ class PixelEncoder(nn.Module):
 
 class ConvMaskDecoder(nn.Module):
     """A light pixel decoder (PixelLM-like, no SAM): patch features upsampled and fused with the pixel
-    features at half resolution, then queried. The seam for a stronger decoder is the pair
-    ``image_maps(feats, pix) -> maps`` (per image) and ``forward(query, maps) -> logits`` (per [SEG])."""
+    features at half resolution, then queried. The seam for a stronger decoder (sam.py) is the pair
+    ``image_maps(feats, pix, images) -> maps`` (per image) and ``forward(query, maps) -> logits`` (per [SEG])."""
 
     def __init__(self, feat_dim: int, mask_dim: int, pixel_channels: int):
         super().__init__()
@@ -87,7 +87,7 @@ class ConvMaskDecoder(nn.Module):
         self.fuse = nn.Sequential(nn.Conv2d(mask_dim + pixel_channels, mask_dim, 3, padding=1), nn.GELU(),
                                   nn.Conv2d(mask_dim, mask_dim, 1))
 
-    def image_maps(self, feats: torch.Tensor, pix: torch.Tensor | None) -> torch.Tensor:
+    def image_maps(self, feats: torch.Tensor, pix: torch.Tensor | None, images: torch.Tensor | None = None):
         """(B, g, g, D) patch features + (B, P, h, w) pixel features -> (B, C, h, w), once per image."""
         f = self.proj(feats).permute(0, 3, 1, 2)  # (B, C, g, g)
         p = pix.to(f.dtype)
@@ -100,18 +100,23 @@ class ConvMaskDecoder(nn.Module):
 class MaskHead(nn.Module):
     """[SEG] hidden state -> query (Linear-ReLU-Linear, as LISA's text_hidden_fcs) -> mask logits."""
 
-    def __init__(self, llm_dim: int, feat_dim: int, mask_dim: int, decoder: str = "conv", pixel_channels: int = 32):
+    def __init__(self, llm_dim: int, feat_dim: int, mask_dim: int, decoder: str | nn.Module = "conv",
+                 pixel_channels: int = 32):
         super().__init__()
+        if isinstance(decoder, nn.Module):  # e.g. sam.SamDecoder: queries at its prompt width
+            self.decoder, mask_dim = decoder, decoder.query_dim
+        else:
+            self.decoder = (ConvMaskDecoder(feat_dim, mask_dim, pixel_channels) if decoder == "conv"
+                            else LinearMaskDecoder(feat_dim, mask_dim))
         self.query = mlp(llm_dim, llm_dim, mask_dim)
-        self.decoder = (ConvMaskDecoder(feat_dim, mask_dim, pixel_channels) if decoder == "conv"
-                        else LinearMaskDecoder(feat_dim, mask_dim))
 
     def forward(self, seg_hidden: torch.Tensor, rows: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None,
-                out_size: int) -> torch.Tensor:
+                out_size: int, images: torch.Tensor | None = None) -> torch.Tensor:
         """One mask per [SEG] state; ``rows`` names each one's image. The decoder's image maps are computed
         once per image, not once per [SEG] (an ``age`` answer has several)."""
-        images, which = torch.unique(rows, return_inverse=True)
-        maps = self.decoder.image_maps(feats[images], pix[images] if pix is not None else None)
+        which_images, which = torch.unique(rows, return_inverse=True)
+        maps = self.decoder.image_maps(feats[which_images], pix[which_images] if pix is not None else None,
+                                       images[which_images] if images is not None else None)
         logits = self.decoder(self.query(seg_hidden), maps[which])
         return F.interpolate(logits[:, None], size=(out_size, out_size), mode="bilinear", align_corners=False)[:, 0]
 
@@ -154,15 +159,38 @@ class VerdictHeads(nn.Module):
 
 
 class FifaHeads(nn.Module):
-    def __init__(self, llm_dim: int, feat_dim: int, classes: list[str], cfg):
+    """Every extra head. ``decoder``: a mask decoder module built outside (SAM, loaded from its files), else
+    the ``heads.mask_decoder`` named in the config is built here."""
+
+    def __init__(self, llm_dim: int, feat_dim: int, classes: list[str], cfg, decoder: nn.Module | None = None):
         super().__init__()
         self.classes = list(classes)
         use_pix = cfg.mask_decoder == "conv" or cfg.pixel_adapter
         self.pixels = PixelEncoder(cfg.pixel_channels, feat_dim, cfg.pixel_adapter, cfg.pixel_stem) if use_pix else None
-        self.mask = MaskHead(llm_dim, feat_dim, cfg.mask_dim, cfg.mask_decoder, cfg.pixel_channels)
+        self.mask = MaskHead(llm_dim, feat_dim, cfg.mask_dim, decoder or cfg.mask_decoder, cfg.pixel_channels)
         self.region = RegionEncoder(feat_dim, llm_dim) if cfg.region_encoder else None
         self.verdict = VerdictHeads(llm_dim, feat_dim, len(classes) if cfg.cls_head else 0, cfg.det_head,
                                     cfg.pixel_channels if use_pix else 0)
+
+    def saved_state(self) -> dict[str, torch.Tensor]:
+        """What a checkpoint keeps: every head weight except a frozen, loaded-from-files decoder's (SAM's image and
+        prompt encoders are read from ``heads.sam_model`` again; its trained mask decoder is kept)."""
+        frozen = self._frozen_keys()
+        return {k: v for k, v in self.state_dict().items() if k not in frozen}
+
+    def load_saved_state(self, state: dict[str, torch.Tensor]) -> None:
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        missing = set(missing) - self._frozen_keys()
+        if missing or unexpected:
+            raise RuntimeError(f"heads do not match the checkpoint: missing {sorted(missing)[:5]}, "
+                               f"unexpected {sorted(unexpected)[:5]}")
+
+    def _frozen_keys(self) -> set[str]:
+        sam = getattr(self.mask.decoder, "sam", None)
+        if sam is None:
+            return set()
+        prefix = "mask.decoder.sam."
+        return {prefix + k for k in sam.state_dict() if not k.startswith("mask_decoder.")}
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, scale: float = 1000.0, eps: float = 1e-6) -> torch.Tensor:

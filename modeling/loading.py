@@ -61,7 +61,8 @@ def create(cfg: TrainConfig, texts: Iterable[str] | None, classes: list[str], ou
     if cfg.model.gradient_checkpointing:
         base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     pm = apply_lora(base, fam, cfg, new_ids)
-    return Loaded(FifaModel(pm, tok, fam, cfg, classes), tok, fam, cfg, base_dir)
+    return Loaded(FifaModel(pm, tok, fam, cfg, classes, mask_decoder(cfg, fam, model_dtype(pm))), tok, fam, cfg,
+                  base_dir)
 
 
 def from_checkpoint(path: str | Path, cfg: TrainConfig | None = None) -> Loaded:
@@ -86,9 +87,19 @@ def from_checkpoint(path: str | Path, cfg: TrainConfig | None = None) -> Loaded:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     pm = apply_lora(model, fam, cfg, new_ids)
     classes = json.loads((ckpt / "heads.json").read_text())["classes"]
-    fm = FifaModel(pm, tok, fam, cfg, classes)
+    fm = FifaModel(pm, tok, fam, cfg, classes, mask_decoder(cfg, fam, model_dtype(pm)))
     load_trained(ckpt, cfg, fm)
     return Loaded(fm, tok, fam, cfg, base_dir)
+
+
+def mask_decoder(cfg: TrainConfig, fam: Family, weights: torch.dtype):
+    """The SAM decoder when ``heads.mask_decoder: sam`` (loaded from ``heads.sam_model``), else None (the
+    heads build the light decoders themselves)."""
+    if cfg.heads.mask_decoder != "sam":
+        return None
+    from .sam import SamDecoder, load_sam
+
+    return SamDecoder(load_sam(cfg.heads.sam_model, weights), fam.mean, fam.std)
 
 
 def device_for(cfg: TrainConfig) -> torch.device:

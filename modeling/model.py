@@ -21,14 +21,15 @@ from .tokenizer import REGION, SEG
 
 
 class FifaModel(nn.Module):
-    def __init__(self, peft_model, tokenizer, fam: Family, cfg: TrainConfig, classes: list[str]):
+    def __init__(self, peft_model, tokenizer, fam: Family, cfg: TrainConfig, classes: list[str],
+                 decoder: nn.Module | None = None):
         super().__init__()
         self.lm = peft_model
         self.fam, self.cfg = fam, cfg
         self.seg_id = tokenizer.convert_tokens_to_ids(SEG)
         self.region_id = tokenizer.convert_tokens_to_ids(REGION)
         d = self.inner.config.get_text_config().hidden_size
-        self.heads = FifaHeads(d, d, classes, cfg.heads)
+        self.heads = FifaHeads(d, d, classes, cfg.heads, decoder)
         self._pending_regions: torch.Tensor | None = None
         self.det_pos_weight: torch.Tensor | None = None  # see balance_detection
         self.inner.get_input_embeddings().register_forward_hook(self._region_hook)
@@ -110,8 +111,8 @@ class FifaModel(nn.Module):
         return h[:, :-1][is_seg], rows
 
     def masks(self, seg_h: torch.Tensor, rows: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None,
-              size: int) -> torch.Tensor:
-        return self.heads.mask(seg_h, rows, feats, pix, size)
+              size: int, images: torch.Tensor | None = None) -> torch.Tensor:
+        return self.heads.mask(seg_h, rows, feats, pix, size, images)
 
     def verdicts(self, h: torch.Tensor, prompt_end: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None):
         at = h[torch.arange(h.shape[0], device=h.device), prompt_end.to(h.device)]
@@ -137,7 +138,7 @@ class FifaModel(nn.Module):
         if len(seg_h):
             if len(seg_h) != len(tmask):
                 raise RuntimeError(f"{len(seg_h)} [SEG] tokens but {len(tmask)} target masks")
-            pred = self.masks(seg_h, rows, feats, pix, tmask.shape[-1])
+            pred = self.masks(seg_h, rows, feats, pix, tmask.shape[-1], batch["images"])
             ml, ml_logs = mask_loss(pred, tmask.to(pred.device), cfg.bce_weight, cfg.dice_weight)
             loss = loss + ml
             logs.update(ml_logs)

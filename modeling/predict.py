@@ -174,8 +174,9 @@ class Predictor:
 
     def _generate(self, batch: dict, img_out, feats, pix, tasks: list[str]):
         """Generated ids per row (up to the first end token), the per-step states, the first step's reads.
-        One step more than ``max_new_tokens`` is decoded (and dropped) so that an answer cut at the limit
-        still has the state that follows its last token (the query of a ``[SEG]`` appended to it)."""
+        One step more than ``max_new_tokens`` is decoded (and dropped, except after a forced det verdict) so
+        that an answer cut at the limit still has the state that follows its last token (the query of a
+        ``[SEG]`` appended to it)."""
         m = self.model
         m._pending_regions = m.region_embeddings(batch, feats)
         states = StepStates(m.inner.model.language_model.norm)
@@ -191,8 +192,9 @@ class Predictor:
             m._pending_regions = None
             states.close()
         gen = []
-        for g in out[:, batch["input_ids"].shape[1]:].tolist():
-            g = g[: self.max_new_tokens]
+        for g, task in zip(out[:, batch["input_ids"].shape[1]:].tolist(), tasks):
+            # a forced verdict token comes on top of the answer's own max_new_tokens (it was the prompt's)
+            g = g[: self.max_new_tokens + (1 if self.guided and task == "det" else 0)]
             cut = next((i for i, t in enumerate(g) if t in self.eos), len(g))
             gen.append([t for t in g[:cut] if t != self.tok.pad_token_id])
         return gen, states.states, first
@@ -214,7 +216,7 @@ class Predictor:
         if fake_p is not None:
             gen = [g + [self.seg_id] if t == "loc" and fake_p[b] >= 0.5 and self.seg_id not in g else g
                    for b, (g, t) in enumerate(zip(gen, tasks))]
-        masks = self._masks(gen, states, feats, pix, lbs, fake_p)
+        masks = self._masks(gen, states, feats, pix, batch["images"], lbs, fake_p)
         use_head = self.det_score == "head" and first.head_p is not None
         scores = first.head_p if use_head else first.token_p
         res = []
@@ -227,7 +229,7 @@ class Predictor:
                         "masks": masks[b] if tasks[b] in MASK_TASKS else None, "error": None})
         return res
 
-    def _masks(self, gen, states, feats, pix, lbs, fake_p) -> list[list]:
+    def _masks(self, gen, states, feats, pix, images, lbs, fake_p) -> list[list]:
         """One RLE per [SEG] of each answer (empty on an image the head calls real); a [SEG]'s query is the
         state that predicted it."""
         where = [(b, j) for b, g in enumerate(gen) for j, t in enumerate(g) if t == self.seg_id]
@@ -236,7 +238,7 @@ class Predictor:
             return per_row
         seg_h = torch.stack([states[j][b] for b, j in where])
         rows = torch.tensor([b for b, _ in where], device=seg_h.device)
-        logits = self.model.masks(seg_h, rows, feats, pix, self.fam.image_size).float().cpu().numpy()
+        logits = self.model.masks(seg_h, rows, feats, pix, self.fam.image_size, images).float().cpu().numpy()
         for k, (b, _) in enumerate(where):
             m = lbs[b].unbox_logits(logits[k]) > 0
             if fake_p is not None and fake_p[b] < 0.5:
