@@ -78,7 +78,7 @@ def manifest_schema():
         ("sample_id", pa.string()), ("image_path", pa.string()), ("source_path", pa.string()),
         ("label", pa.string()), ("method", pa.string()), ("category", pa.string()), ("group", pa.string()),
         ("truth", pa.list_(pa.string())), ("truth_target", pa.string()), ("truth_mask", rle_t),
-        ("edit", pa.string()), ("pair_kind", pa.string()),
+        ("edit", pa.string()), ("pair_kind", pa.string()), ("collection", pa.string()),
     ])
 
 
@@ -177,7 +177,7 @@ class _Writer:
                     category=CATEGORY[method] if method else "real", group=b.group, truth=list(truth),
                     truth_target=target, truth_mask=rle_utils.encode(mask) if mask is not None else
                     rle_utils.empty(h, w), edit=json.dumps(edit, sort_keys=True) if edit is not None else None,
-                    pair_kind=pair_kind)
+                    pair_kind=pair_kind, collection="fifa-forge")
 
 
 def reencode(img: np.ndarray, rng) -> tuple[np.ndarray, int | None, dict]:

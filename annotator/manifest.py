@@ -31,6 +31,8 @@ import pyarrow as pa
 
 REQUIRED = ("sample_id", "image_path", "label")
 OPTIONAL = ("source_path", "method", "category", "group", "identities")
+#: provenance passed through to the annotation rows (importers write them): source collection, video, frame index
+PROVENANCE = ("collection", "video", "frame")
 LABELS = ("real", "fake")
 MAX_CELL_CHARS = 65_536  # an id or a path; a larger cell is a broken or hostile file
 CATEGORIES = ("FS", "FR", "FE", "EFS", "real")
@@ -63,6 +65,9 @@ class ManifestRow:
     category: str | None = None
     group: str | None = None
     identities: str | None = None  # "|"-separated identities shown (default: the group alone)
+    collection: str | None = None  # source collection (e.g. FaceForensics++), for provenance
+    video: str | None = None  # video the frame was taken from (importers of video collections)
+    frame: int | None = None  # frame index in that video
     refused: str | None = None  # why the row's files may not be read (path outside the data root)
 
     def to_dict(self) -> dict:
@@ -95,7 +100,7 @@ def read_table(path: str | Path) -> pa.Table:
 
             return pcsv.read_csv(
                 p, convert_options=pcsv.ConvertOptions(strings_can_be_null=True, column_types={
-                    c: pa.string() for c in REQUIRED + OPTIONAL})
+                    c: pa.string() for c in REQUIRED + OPTIONAL + PROVENANCE})
             )
         if suf in (".jsonl", ".ndjson", ".json"):
             rows = []
@@ -131,7 +136,7 @@ def read_manifest(path: str | Path, extra_columns: Iterable[str] = (), *, data_r
     if root is not None and not root.is_dir():
         raise ManifestError(f"data root is not a folder: {root}")
     cols = {c: table.column(c).to_pylist() if c in table.column_names else [None] * table.num_rows
-            for c in REQUIRED + OPTIONAL}
+            for c in REQUIRED + OPTIONAL + PROVENANCE}
     rows: list[ManifestRow] = []
     seen: set[str] = set()
     for i in range(table.num_rows):
@@ -171,7 +176,23 @@ def _row(p: Path, i: int, v: dict, base: Path, seen: set[str]) -> ManifestRow:
         category=cat if cat is not None else ("real" if label == "real" else None),
         group=text(v["group"]),
         identities=text(v["identities"]),
+        collection=text(v["collection"]),
+        video=text(v["video"]),
+        frame=_frame(p, sid, v["frame"]),
     )
+
+
+def _frame(p: Path, sid: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        f = float(value)
+        if f != int(f) or f < 0:
+            raise ValueError
+        return int(f)
+    except (TypeError, ValueError):
+        raise ManifestError(f"manifest {p}: sample {sid!r} has frame {value!r}, expected a frame index (an integer "
+                            ">= 0)") from None
 
 
 def _resolve(base: Path, value: Any) -> str:

@@ -47,6 +47,9 @@ ANNOTATION_SCHEMA = pa.schema(
         ("category", pa.string()),
         ("group", pa.string()),
         ("identities", pa.string()),
+        ("collection", pa.string()),  # provenance from the manifest: source collection, video, frame index
+        ("video", pa.string()),
+        ("frame", pa.int64()),
         ("image_path", pa.string()),
         ("source_path", pa.string()),
         ("artifact_mask", RLE_TYPE),

@@ -37,7 +37,8 @@ from .extra_qa import extra_qa_rows
 from .inputs import AnnotationInput, InputError, iter_kept, image_root, read_index, relative_paths, select
 from .parquet_io import to_schema, write_json, writer
 from .records import AGE_RECORD_SCHEMA
-from .schema import INSTRUCT_SCHEMA, TASKS
+from .provenance import add_provenance
+from .schema import INSTRUCT_SCHEMA, PROVENANCE, TASKS
 from .splits import MIN_UNITS, SplitRatios, assign_splits, empty_splits, leaks
 from .stats import StatsCollector
 
@@ -99,7 +100,8 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
     from fifa.concept_tree.tree import load_tree
 
     from .methods import MethodTableError, load_methods
-    from .review import ReviewError, load_review
+    from .card import load_sources
+    from .review import ReviewError, load_review, review_frame
     from .tasks import TaskContext, generate, prepare_chunk
     from .templates import TemplateError, load_templates
 
@@ -144,6 +146,7 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
         kept = kept.with_columns(relative_paths(kept["image_path"], root).alias("image_rel"))
     except InputError as e:
         raise BuildError(str(e)) from None
+    kept = add_provenance(kept, review_frame(review) if review else None, load_sources())
     kept = assign_splits(kept, config.ratios, config.seed)
     leak = leaks(kept)
     assert not leak["group"] and not leak["identity"], leak  # by construction of the units
@@ -171,7 +174,7 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
                                                                                   "tree_version")),
                                     kept.height, progress):
             extra = {"split": sub["split"], "h": sub["h"], "image_rel": sub["image_rel"],
-                     "identities": sub["identities"]}
+                     "identities": sub["identities"], **{c: sub[c] for c in PROVENANCE}}
             chunk = prepare_chunk(_fill_artifact_masks(table), extra)
             _write_records(chunk, aw)
             rows = generate(chunk, ctx)

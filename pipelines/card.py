@@ -145,6 +145,18 @@ plain-text `answer`, reference `masks`, `query_mask` / `query_box`, `history`), 
 records, split like the rest). Columns: DESIGN.md "Instruction rows" and "Bench"; masks are COCO RLE
 (`size`, `counts`). Bench metrics follow the toolkit's DESIGN.md definitions (`fifa-bench score`).{_empty_splits(meta)}
 
+### Provenance columns
+
+Every instruction, bench and annotation row says where it comes from: `collection` (the source collection:
+as the importer recorded it, else the collection whose methods include the row's method; null when
+unknown), `video` and `frame` (the video and frame index an image was taken from, for collections imported
+from video; null otherwise), `explainer` (the annotator backend / model / prompt version that wrote the
+explanation and the answers' visible description, e.g. `offline/none/offline-v3`, `openai/gpt-4o/age-v2`),
+`tree_version` (the Facial Image Concept Tree version of the regions), `review` (`accepted` when a review
+decided on the annotation, null when none did; rejected annotations are not in the release) and `reviewers`
+(who decided on it). Answers describe what the image shows; the measurements against the source image
+stay in the `annotations` config (`explanation`, `regions`).
+
 ## Statistics
 
 {_stats_tables(stats)}

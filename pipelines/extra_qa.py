@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from . import rand
 from .schema import EXTRA_QA_SCHEMA
-from .tasks.common import SAMPLE_COLUMNS, TaskContext, finish, two_turns
+from .tasks.common import PROVENANCE, SAMPLE_COLUMNS, TaskContext, finish, two_turns
 
 EXTRA_TASKS = ("rq_name", "toe")
 
@@ -58,7 +58,8 @@ def extra_qa_rows(files: Sequence[str | Path], kept: pl.DataFrame, ctx: TaskCont
                       pl.col("answer").fill_null("").str.strip_chars().eq(""))
     qa = qa.join(bad_task.select("sample_id", "question"), on=["sample_id", "question"], how="anti").join(
         empty.select("sample_id", "question"), on=["sample_id", "question"], how="anti")
-    samples = kept.select("sample_id", "label", "method", "category", "group", "split", "image_rel").with_columns(
+    samples = kept.select("sample_id", "label", "method", "category", "group", "split", "image_rel",
+                          *PROVENANCE).with_columns(
         pl.struct(pl.lit(None, dtype=pl.Binary).alias("bytes"), pl.col("image_rel").alias("path")).alias("image"))
     matched = qa.join(samples, on="sample_id", how="inner")
     unmatched = qa.height - matched.height

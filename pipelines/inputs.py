@@ -24,6 +24,7 @@ from fifa.annotator.store import ANN_DIR
 from .buildinfo import without_machine_paths
 
 INDEX_COLUMNS = ("sample_id", "status", "error_code", "label", "method", "category", "group", "identities",
+                 "collection", "video", "frame",
                  "image_path", "tree_version", "explainer", "grounded", "mask_area", "artifact_regions")
 ROW_COLUMNS = ("sample_id", "label", "method", "category", "group", "explanation", "visible_explanation", "segments",
                "artifact_mask",
@@ -83,7 +84,8 @@ def read_index(inputs: list[AnnotationInput]) -> pl.DataFrame:
     df = pl.concat(frames, how="diagonal_relaxed")
     for c, dt in (("identities", pl.String), ("grounded", pl.Boolean), ("mask_area", pl.Int64),
                   ("n_regions", pl.UInt32), ("group", pl.String), ("method", pl.String), ("category", pl.String),
-                  ("error_code", pl.String), ("tree_version", pl.String), ("explainer", pl.String)):
+                  ("error_code", pl.String), ("tree_version", pl.String), ("explainer", pl.String),
+                  ("collection", pl.String), ("video", pl.String), ("frame", pl.Int64)):
         if c not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=dt).alias(c))
     return df.with_row_index("gidx")

@@ -121,6 +121,16 @@ def dump_review(decisions: Iterable[Decision], reviewer: str | None = None) -> d
     }
 
 
+def review_frame(decisions: Mapping[str, Decision]):
+    """Per reviewed sample: ``sample_id, review`` (its decision), ``reviewers`` (the named reviewer, or none)."""
+    import polars as pl
+
+    from .provenance import REVIEW_FRAME
+
+    rows = [(s, d.decision, [d.reviewer] if d.reviewer else []) for s, d in decisions.items()]
+    return pl.DataFrame(rows, schema=REVIEW_FRAME, orient="row")
+
+
 def summarize(decisions: Mapping[str, Decision]) -> dict:
     """Counts and reviewers of a review, for a dataset card."""
     acc = sum(1 for d in decisions.values() if d.decision == "accepted")

@@ -25,6 +25,20 @@ IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 MESSAGE_TYPE = pa.struct([("role", pa.string()), ("content", pa.string())])
 BOX_TYPE = pa.list_(pa.float64())  # [x0, y0, x1, y1] in pixels
 
+#: Provenance of every instruction, bench and annotation row (the card explains them): the source collection;
+#: the video and frame index where the image was imported from a video; the annotator (backend/model/prompt
+#: version) and concept-tree version that made the annotation; the review decision and who reviewed it.
+PROVENANCE_FIELDS = [
+    ("collection", pa.string()),
+    ("video", pa.string()),
+    ("frame", pa.int64()),
+    ("explainer", pa.string()),
+    ("tree_version", pa.string()),
+    ("review", pa.string()),  # accepted | null (not reviewed); rejected annotations are left out of a build
+    ("reviewers", pa.list_(pa.string())),
+]
+PROVENANCE = tuple(n for n, _ in PROVENANCE_FIELDS)
+
 INSTRUCT_SCHEMA = pa.schema(
     [
         ("id", pa.string()),
@@ -42,6 +56,7 @@ INSTRUCT_SCHEMA = pa.schema(
         ("category", pa.string()),
         ("group", pa.string()),
         ("split", pa.string()),
+        *PROVENANCE_FIELDS,
     ]
 )
 
@@ -64,6 +79,7 @@ BENCH_SCHEMA = pa.schema(
         ("history", pa.list_(MESSAGE_TYPE)),
         # age: the masks of the anchors found in the image (pipelines/bench_anchors.py)
         ("anchor_masks", pa.list_(pa.struct([("node_id", pa.string()), ("mask", RLE_TYPE)]))),
+        *PROVENANCE_FIELDS,
     ]
 )
 

@@ -215,6 +215,7 @@ def _rows(videos, roots, methods, table, base: Path, config: DFBConfig) -> tuple
                 "identities": vid.identities,
                 "video": v.name,
                 "frame": _frame_key(f)[1] if _frame_key(f)[0] == 0 else None,
+                "collection": v.dataset,
                 "official_split": "|".join(v.splits),
                 "dfb_label": v.label,
             }

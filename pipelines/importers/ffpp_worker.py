@@ -186,6 +186,7 @@ def _row(cfg: WorkerConfig, ref, i: int, sid: str, out: Path, source) -> dict:
         "identities": ref.identities,
         "video": ref.name,
         "frame": i,
+        "collection": "FaceForensics++",
     }
     if ref.split is not None:
         row["official_split"] = ref.split

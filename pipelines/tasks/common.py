@@ -31,9 +31,10 @@ NO_BOX = pl.lit(None, dtype=pl.List(pl.Float64))
 NO_STR = pl.lit([], dtype=pl.List(pl.String))
 
 #: Columns of a generated row (before it becomes an instruction row or a bench question).
+PROVENANCE = ["collection", "video", "frame", "explainer", "tree_version", "review", "reviewers"]  # schema.PROVENANCE
 ROW_COLUMNS = ["id", "sample_id", "task", "turns", "masks", "mask_phrases", "mask_node_ids", "query_mask",
-               "query_box", "bench_masks", "cls", "image", "label", "method", "category", "group", "split"]
-SAMPLE_COLUMNS = ["sample_id", "image", "label", "method", "category", "group", "split"]
+               "query_box", "bench_masks", "cls", "image", "label", "method", "category", "group", "split", *PROVENANCE]
+SAMPLE_COLUMNS = ["sample_id", "image", "label", "method", "category", "group", "split", *PROVENANCE]
 
 
 @dataclass
