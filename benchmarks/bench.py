@@ -246,13 +246,14 @@ class AnchorMasks(Mapping):
     when first read: only the anchors a submission's phrases name are ever read (19 per question would
     cost more than the grounding metrics). A broken one refuses the bench (:class:`BenchError`)."""
 
-    def __init__(self, raw: dict[str, Any], question_id: str, size: list[int] | None):
-        self._raw, self._qid, self._size, self._ok = raw, question_id, size, {}
+    def __init__(self, raw: dict[str, Any], question_id: str, size: list[int] | None, fetch=None):
+        """``raw``: {anchor: RLE}, or {anchor: position} with ``fetch(position) -> RLE`` (read from Arrow then)."""
+        self._raw, self._qid, self._size, self._ok, self._fetch = raw, question_id, size, {}, fetch
 
     def __getitem__(self, anchor: str) -> dict:
         if anchor not in self._ok:
             try:
-                m = check_rle(self._raw[anchor], self._size)
+                m = check_rle(self._fetch(self._raw[anchor]) if self._fetch else self._raw[anchor], self._size)
             except InvalidRLE as e:
                 raise BenchError(f"bench question {self._qid!r} has an invalid anchor mask for {anchor!r}: {e}") \
                     from None
@@ -265,6 +266,38 @@ class AnchorMasks(Mapping):
 
     def __len__(self) -> int:
         return len(self._raw)
+
+
+def _anchor_masks_arrow(col, qids: list[str], age: list[int], masks: list[list[dict]]) -> list | None:
+    """AnchorMasks per row straight from the Arrow column: node ids read now, each mask when first used
+    (converting 19 RLE structs per question to Python would cost more than the grounding metrics)."""
+    import numpy as np
+
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if arr.null_count and np.asarray(arr.is_null())[age].any():
+        return None
+    lengths = arr.value_lengths().fill_null(0).to_numpy(zero_copy_only=False)
+    starts = np.concatenate(([0], np.cumsum(lengths)))
+    flat = arr.flatten()
+    ids = flat.field("node_id").to_pylist()
+    mask = flat.field("mask")
+    sizes, counts = mask.field("size"), mask.field("counts")
+    valid = np.asarray(mask.is_valid())
+    pairs = None  # [h, w] of every mask as numpy when every size has two values
+    if not sizes.null_count and (sizes.value_lengths().to_numpy(zero_copy_only=False) == 2).all():
+        pairs = sizes.flatten().to_numpy(zero_copy_only=False).reshape(-1, 2).tolist()
+
+    def fetch(j: int):
+        if not valid[j]:
+            return None
+        return {"size": pairs[j] if pairs is not None else sizes[j].as_py(), "counts": counts[j].as_py()}
+
+    out = [AnchorMasks({}, "", None) for _ in range(len(arr))]
+    for i in age:
+        a, b = int(starts[i]), int(starts[i + 1])
+        out[i] = AnchorMasks({str(x): j for x, j in zip(ids[a:b], range(a, b))}, qids[i],
+                             masks[i][0]["size"] if masks[i] else None, fetch)
+    return out
 
 
 def _grounding_columns(table: pa.Table, qids: list[str], tasks: list[str], masks: list[list[dict]]):
@@ -282,6 +315,10 @@ def _grounding_columns(table: pa.Table, qids: list[str], tasks: list[str], masks
                 raise BenchError(f"bench has {len(bad)} age question(s) whose mask_node_ids do not follow their "
                                  f"masks (one id per mask): {list_ids(bad)}")
     if "anchor_masks" in table.column_names:
+        try:
+            return node_ids, _anchor_masks_arrow(table.column("anchor_masks"), qids, age, masks)
+        except (pa.ArrowException, AttributeError, KeyError, TypeError):  # not list<struct<node_id, mask>>
+            pass
         raw = table.column("anchor_masks").to_pylist()
         if all(raw[i] is not None for i in age):
             anchors = [AnchorMasks({}, "", None) for _ in range(n)]
