@@ -40,6 +40,9 @@ def score(
     judge_cache_dir: Annotated[Optional[Path], typer.Option(help="Judge response cache (default: the annotator's "
                                                             "cache folder).", file_okay=False)] = None,
     judge_images: Annotated[bool, typer.Option(help="Send each question's image to the judge.")] = True,
+    judge_price_in: Annotated[float, typer.Option(help="Judge: USD per 1M prompt tokens (for cost and "
+                                                  "--judge-max-cost).", min=0)] = 2.50,
+    judge_price_out: Annotated[float, typer.Option(help="Judge: USD per 1M completion tokens.", min=0)] = 10.00,
 ) -> None:
     """Score a submission against a bench and write a report.
 
@@ -69,6 +72,7 @@ def score(
 
         judge = JudgeConfig(model=judge_model, base_url=judge_base_url, max_cost=judge_max_cost,
                             concurrency=judge_concurrency, images=judge_images,
+                            price_in_per_mtok=judge_price_in, price_out_per_mtok=judge_price_out,
                             cache_dir=str(judge_cache_dir) if judge_cache_dir else None)
     elif judge_base_url or judge_max_cost is not None:
         raise UserError("--judge-base-url and --judge-max-cost need --judge-model")

@@ -168,6 +168,16 @@ def test_mixed_answers_equal_the_reimplementation(tmp_path, seed):
         assert ci["metric"] == k and ci["low"] <= v <= ci["high"] and ci["low"] < ci["high"]
 
 
+def test_dataframe_bench_scores_like_its_parquet(tmp_path):
+    import pandas as pd
+
+    rows, sub = synthetic(11, n=30)
+    want = _score(rows, sub, tmp_path).tasks["age"]
+    got = score(pd.DataFrame(rows), sub, bootstrap=0, use_java=False, meteor=False).tasks["age"]
+    assert {k: got[k] for k in ("grounded_recall", "grounded_precision", "consistency")} == \
+        {k: want[k] for k in ("grounded_recall", "grounded_precision", "consistency")}
+
+
 def _single(kind_rows, kind_sub, tmp_path):
     rep = _score(kind_rows, kind_sub, tmp_path)
     return {k: rep.tasks["age"].get(k) for k in ("grounded_recall", "grounded_precision", "consistency")}

@@ -183,12 +183,14 @@ def test_cli_judge_key_from_env_never_written(tmp_path):
     with JudgeServer() as srv:
         r = subprocess.run([str(FIFA_BENCH), "score", "--bench", str(bench), "--submission", str(sp), "--out",
                             str(out), "--bootstrap", "20", "--no-meteor", "--no-plots", "--judge-model", "judge-test",
-                            "--judge-base-url", srv.url, "--judge-cache-dir", str(tmp_path / "c")],
+                            "--judge-base-url", srv.url, "--judge-cache-dir", str(tmp_path / "c"),
+                            "--judge-price-in", "1", "--judge-price-out", "0"],
                            capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     assert srv.auth_headers == {f"Bearer {KEY}"}
     rep = json.loads((out / "report.json").read_text())
     assert rep["_meta"]["judge"]["rubric_version"] == "judge-v1" and rep["toe"]["judge_mean"] >= 1
+    assert rep["_meta"]["judge"]["cost_usd"] == pytest.approx(rep["_meta"]["judge"]["llm_calls"] * 1000 / 1e6)
     for p in [*out.rglob("*"), *(tmp_path / "c").rglob("*")]:
         if p.is_file():
             assert KEY not in p.read_text(errors="replace")
