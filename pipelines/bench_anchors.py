@@ -6,7 +6,8 @@ where its own text says?). They are made here, once per distinct image, by the F
 (:class:`fifa.concept_tree.segment.Segmenter`, the annotator's default backend) of the bench image
 itself: what a model sees. An image without a detected face gets the anchors the segmentation still
 finds (none, for the MediaPipe backend), and an unreadable image none; both are counted.
-Other tasks get an empty list.
+Other tasks get an empty list. Where the segmenter cannot start at all, ``age`` rows get null (the
+scorer then reports ``consistency`` as not computed instead of 0 for every answer).
 """
 
 from __future__ import annotations
@@ -54,12 +55,17 @@ def anchor_masks_column(tasks: list[str], images: list[dict | None], image_root:
     counts = {"age_images": 0, "no_face": 0, "unreadable": 0}
     cache: dict[tuple, list[dict]] = {}
     out: list[list[dict]] = [[] for _ in tasks]
+    seg = segmenter
     if todo and segmenter is None:
         from fifa.concept_tree.segment import Segmenter
 
-        seg = Segmenter()
-    else:
-        seg = segmenter
+        try:
+            seg = Segmenter()
+        except Exception as e:  # noqa: BLE001 - no segmentation here: age rows get null, the scorer says so
+            log.warning("anchor masks of the age bench not made: the segmenter cannot start (%s); "
+                        "fifa-bench score will not compute consistency", e)
+            counts["error"] = str(e)
+            return pa.array([None if t == "age" else [] for t in tasks], type=ANCHOR_MASKS_TYPE), counts
     try:
         for i in todo:
             img = images[i] or {}

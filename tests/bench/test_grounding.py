@@ -253,6 +253,15 @@ def test_bench_without_grounding_columns_scores_the_rest_and_says_so(tmp_path):
             assert age[k] == full.tasks["age"][k]
 
 
+def test_null_grounding_values_on_age_rows_mean_not_computed(tmp_path):
+    """A release of an older build (columns cast to the new schema) or a build whose segmenter could not
+    start (pipelines/bench_anchors.py) has nulls there: not computed, never 0."""
+    rows, sub = synthetic(9, n=10)
+    rep = _score([{**r, "anchor_masks": None} for r in rows], sub, tmp_path)
+    assert "consistency" not in rep.tasks["age"] and "grounded_recall" in rep.tasks["age"]
+    assert set(rep.meta["tasks"]["age"]["not_computed"]) == {"consistency"}
+
+
 def test_broken_grounding_columns_refuse_the_bench(tmp_path):
     rows, sub = synthetic(8, n=10)
     bad = [dict(r) for r in rows]
