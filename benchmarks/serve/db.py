@@ -63,6 +63,7 @@ submissions = Table(
     Column("error", Text),  # the validator's message when failed
     Index("ix_submissions_status_created", "status", "created_at"),
     Index("ix_submissions_team", "team_id", "created_at"),
+    Index("ix_submissions_done", "status", "team_id", "finished_at"),  # covers the leaderboard's counts
 )
 
 scores = Table(
@@ -71,7 +72,7 @@ scores = Table(
     Column("col", String(64), primary_key=True),  # TASK/METRIC: the task's headline metric
     Column("team_id", Integer, nullable=False),
     Column("value", Float),
-    Index("ix_scores_team_col", "team_id", "col"),
+    Index("ix_scores_best", "team_id", "col", "value"),  # covers the leaderboard's best per team and column
 )
 
 quota = Table(

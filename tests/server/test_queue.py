@@ -89,12 +89,14 @@ def test_killed_workers_are_replaced_and_each_job_finishes_once(backend, kill_ca
     token = _token(db, f"{name}-killed")
     srv = Server(bench, db, d, *SCORE_ARGS, "--lease", "300", workers=2)  # recovery must not wait for leases
     try:
-        ids = [upload(srv.url, token, f).json()["id"] for f in files]
         deadline = time.time() + 120
-        with httpx.Client(headers={"Authorization": f"Bearer {token}"}) as c:  # both workers busy: kill them
-            while any(c.get(f"{srv.url}/api/submissions/{i}").json()["status"] != "running" for i in ids):
-                assert time.time() < deadline, srv.log_path.read_text()[-2000:]
-                time.sleep(0.02)
+        while len(srv.ready_workers()) < 2:  # then each worker takes one of the two jobs
+            assert time.time() < deadline, srv.log_path.read_text()[-2000:]
+            time.sleep(0.05)
+        ids = [upload(srv.url, token, f).json()["id"] for f in files]
+        while httpx.get(srv.url + "/healthz").json()["queue"]["running"] < 2:  # both busy (one snapshot): kill
+            assert time.time() < deadline, srv.log_path.read_text()[-2000:]
+            time.sleep(0.02)
         first = set(srv.worker_pids())
         assert len(first) == 2
         for pid in first:
