@@ -63,18 +63,24 @@ class BuildConfig:
     bench_cls: str = "method"  #: the cls question the bench asks: method | category
     chunk_rows: int = 4096  #: annotations per chunk (memory vs. overhead)
     methods: str | None = None  #: extra methods YAML
-    review: str | None = None  #: review file of the viewer
+    review: str | Sequence[str] | None = None  #: review file(s) of the viewer, one per reviewer
+    review_rule: str = "all"  #: how several reviewers' decisions combine: all | majority | any
     extra_qa: tuple[str, ...] = ()  #: <manifest stem>.qa.parquet files
     image_root: str | None = None  #: default: the common folder of all images
     questions: str | None = None  #: question templates YAML (default: packaged)
     answers: str | None = None  #: answer templates YAML (default: packaged)
     fc: ConversationConfig = field(default_factory=ConversationConfig)
 
+    def review_files(self) -> list[str]:
+        if not self.review:
+            return []
+        return [str(self.review)] if isinstance(self.review, (str, os.PathLike)) else [str(p) for p in self.review]
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["tasks"] = list(self.tasks)
         d["extra_qa"] = [Path(p).name for p in self.extra_qa]
-        d["review"] = Path(self.review).name if self.review else None
+        d["review"] = [Path(p).name for p in self.review_files()] or None
         d["methods"] = Path(self.methods).name if self.methods else None
         d["image_root"] = None  # recorded relative in build.json
         d["fc"] = self.fc.to_dict()
@@ -101,7 +107,8 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
 
     from .methods import MethodTableError, load_methods
     from .card import load_sources
-    from .review import ReviewError, load_review, review_frame
+    from .review import ReviewError
+    from .review_build import Reviews
     from .tasks import TaskContext, generate, prepare_chunk
     from .templates import TemplateError, load_templates
 
@@ -116,8 +123,8 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
         inputs = [AnnotationInput.open(a) for a in annotations]
         methods = load_methods(config.methods)
         templates = load_templates(config.questions, config.answers)
-        review = load_review(config.review) if config.review else None  # sample_id -> last Decision
-    except (InputError, MethodTableError, ReviewError, TemplateError) as e:
+        review = Reviews.load(config.review_files(), config.review_rule) if config.review else None
+    except (InputError, MethodTableError, ReviewError, TemplateError, ValueError) as e:
         raise BuildError(str(e)) from None
     _check_out(Path(out))
     names = [i.name for i in inputs]
@@ -128,12 +135,12 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
 
     # ---------------------------------------------------------------- pass 1: index, selection, splits
     index = read_index(inputs)
-    sel = select(index, {s for s, d in review.items() if d.rejected} if review is not None else None)
+    sel = select(index, review.rejected if review is not None else None)
     kept = sel.kept
     if sel.duplicate_ids:
         warnings.append(f"{len(sel.duplicate_ids)} sample_id(s) occur more than once; the first ok row is kept: "
                         + ", ".join(sel.duplicate_ids[:10]) + (" ..." if len(sel.duplicate_ids) > 10 else ""))
-    review_summary = _review_summary(config.review, review, set(index["sample_id"].to_list())) if review else None
+    review_summary = review.summary(index) if review else None
     if review_summary and review_summary["unknown"]:
         warnings.append(f"review: {review_summary['unknown']} decision(s) name sample ids the annotations do not "
                         f"have: {', '.join(review_summary['unknown_ids'][:10])}")
@@ -146,7 +153,7 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
         kept = kept.with_columns(relative_paths(kept["image_path"], root).alias("image_rel"))
     except InputError as e:
         raise BuildError(str(e)) from None
-    kept = add_provenance(kept, review_frame(review) if review else None, load_sources())
+    kept = add_provenance(kept, review.frame() if review else None, load_sources())
     kept = assign_splits(kept, config.ratios, config.seed)
     leak = leaks(kept)
     assert not leak["group"] and not leak["identity"], leak  # by construction of the units
@@ -249,24 +256,6 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
     _replace(tmp, out)
     return BuildSummary(str(out), dict(st["rows"]["by_split"]), int(bench_table.num_rows),
                         {"read": index.height, "kept": kept.height}, left_out, warnings, complete=not incomplete)
-
-
-def _review_summary(path: str, decisions: dict, known: set[str]) -> dict:
-    """What build.json and the card record of a review: file, sha256, reviewer(s), counts, rejected notes."""
-    from .parquet_io import sha256_file
-    from .review import summarize
-
-    unknown = sorted(set(decisions) - known)
-    rejected = sorted(s for s, d in decisions.items() if d.rejected and s in known)
-    info = summarize(decisions)
-    return {
-        "file": Path(path).name, "sha256": sha256_file(Path(path)),
-        "reviewer": ", ".join(info["reviewers"]) or None, "first": info["first"], "last": info["last"],
-        "decisions": len(decisions), "accepted": sum(1 for s, d in decisions.items() if not d.rejected and s in known),
-        "rejected": len(rejected), "rejected_ids": rejected[:1000],
-        "rejected_notes": {s: decisions[s].note for s in rejected[:1000]},
-        "unknown": len(unknown), "unknown_ids": unknown[:100],
-    }
 
 
 def _check_image_only(rows: pl.DataFrame) -> None:

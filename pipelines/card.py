@@ -100,6 +100,30 @@ def _annotator(meta: dict) -> str:
     return "\n".join(lines) or "- (no run.json found in the annotation folders)"
 
 
+def _fmt(x) -> str:
+    return "undefined" if x is None else f"{x:.2f}"
+
+
+def _agreement(review: dict) -> str:
+    """The review's agreement figures in words (several reviewers; the annotator's status)."""
+    ag = review.get("agreement") or {}
+    parts = []
+    for p in ag.get("pairs") or []:
+        parts.append(f"Cohen's kappa {p['reviewers'][0]}/{p['reviewers'][1]} {_fmt(p['cohen_kappa'])} "
+                     f"(agreement {_fmt(p['agreement'])}, {p['n']} samples both decided)")
+    fl = ag.get("fleiss") or {}
+    if fl.get("raters", 0) >= 2:
+        parts.append(f"Fleiss' kappa {_fmt(fl.get('kappa'))} over the {fl.get('n')} samples all {fl['raters']} "
+                     "reviewers decided")
+    for a in ag.get("annotator") or []:
+        parts.append(f"{a['reviewer']} agrees with the annotator's status on {_fmt(a['agreement'])} of "
+                     f"{a['n']} samples (kappa {_fmt(a['cohen_kappa'])})")
+    if ag.get("reviewers") and len(ag["reviewers"]) > 1:
+        parts.append(f"{ag.get('disputed', 0)} disputed sample(s); combined by the rule `{review.get('rule')}`")
+    return (" Agreement: " + "; ".join(parts) + ". A kappa is undefined where every decision was the same.") \
+        if parts else ""
+
+
 def _empty_splits(meta: dict) -> str:
     """The sentence naming the splits left out for having no row (none: empty string)."""
     empty = meta.get("empty_splits") or {}
@@ -123,7 +147,7 @@ def render_card(meta: dict, stats: dict, config) -> str:
     review_text = (f"Reviewed with `{review['file']}` (sha256 `{review['sha256'][:16]}...`, reviewer "
                    f"{review.get('reviewer') or 'unnamed'}): {review['accepted']} accepted, {review['rejected']} "
                    f"rejected and left out, {review['unknown']} decisions for unknown samples."
-                   if review else "No review file was applied.")
+                   + _agreement(review) if review else "No review file was applied.")
     left = b.get("left_out") or {}
     cfg = b.get("config", {})
     ratios = cfg.get("ratios", {})

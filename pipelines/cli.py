@@ -99,6 +99,7 @@ def view(
 
 @command(app, "fifa-data build --annotations ann/ --out build/ --seed 0",
          "fifa-data build --annotations ffpp_ann/ --annotations celebdf_ann/ --out build/ --review review.json",
+         "fifa-data build --annotations ann/ --out build/ --review ana.json --review ben.json --review-rule majority",
          "fifa-data build --annotations ann/ --out build/ --tasks det,cls,age --split-ratios 0.7,0.1,0.2",
          "fifa-data build --annotations ann/ --out build/ --fc-llm openai --model gpt-4o-mini --fc-max-cost 5")
 def build(
@@ -117,8 +118,12 @@ def build(
     bench_cls: Annotated[str, typer.Option(help="cls bench question: method | category.")] = "method",
     methods: Annotated[Optional[Path], typer.Option(help="Extra methods YAML (definitions for cls answers).",
                                                     exists=True, dir_okay=False)] = None,
-    review: Annotated[Optional[Path], typer.Option(help="Review file of fifa-data view: rejected annotations are left "
-                                                        "out.", exists=True, dir_okay=False)] = None,
+    review: Annotated[Optional[list[Path]], typer.Option(help="Review file of fifa-data view (repeatable: one per "
+                                                              "reviewer): rejected annotations are left out.",
+                                                         exists=True, dir_okay=False, metavar="FILE")] = None,
+    review_rule: Annotated[str, typer.Option(help="How several reviewers' decisions combine: all (kept only if every "
+                                                  "reviewer who decided accepted), majority (more accepts than "
+                                                  "rejects), any (one accept).")] = "all",
     extra_qa: Annotated[Optional[list[Path]], typer.Option(help="<manifest stem>.qa.parquet of an importer "
                                                                 "(repeatable).", exists=True, dir_okay=False,
                                                            metavar="FILE")] = None,
@@ -158,7 +163,7 @@ def build(
         seed=seed, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()), ratios=ratios,
         rq_queries=rq_queries, negative_fraction=negative_fraction, real_queries=real_queries,
         bench_per_class=bench_per_class or None, bench_cls=bench_cls, methods=str(methods) if methods else None,
-        review=str(review) if review else None, extra_qa=tuple(str(p) for p in extra_qa or ()),
+        review=tuple(str(p) for p in review) if review else None, review_rule=review_rule, extra_qa=tuple(str(p) for p in extra_qa or ()),
         image_root=str(image_root) if image_root else None,
         fc=ConversationConfig(llm=fc_llm, openai=oa, concurrency=fc_concurrency, max_cost=fc_max_cost),
     )
@@ -172,6 +177,31 @@ def build(
                f"{s.bench} bench questions from {s.annotations['kept']} of {s.annotations['read']} annotations"
                + (f"; left out: {s.left_out}" if s.left_out else ""))
     return 0 if s.complete else 1
+
+
+@command(app, "fifa-data review-stats ana.json ben.json cem.json",
+         "fifa-data review-stats ana.json ben.json --annotations ann/ --json agreement.json")
+def review_stats(
+    files: Annotated[list[Path], typer.Argument(help="Review files of fifa-data view, one per reviewer.", exists=True,
+                                                dir_okay=False)],
+    annotations: Annotated[Optional[list[Path]], typer.Option(help="Annotation folder(s): agreement of each reviewer "
+                                                                   "with the annotator's status.", exists=True,
+                                                              file_okay=False, metavar="DIR")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the figures as JSON.",
+                                                     dir_okay=False)] = None,
+    show: Annotated[int, typer.Option(help="Disputed samples listed.")] = 20,
+) -> None:
+    """Agreement between reviewers: Cohen's kappa per pair, Fleiss' kappa, agreement with the annotator's status,
+    and the disputed samples (reviewers disagree)."""
+    from .review_stats import review_stats as run_stats
+
+    rep = run_stats([str(f) for f in files], [str(a) for a in annotations or ()])
+    for line in rep.lines(show):
+        typer.echo(line)
+    if json_out:
+        from .parquet_io import write_json
+
+        write_json(rep.figures, json_out)
 
 
 @command(app, "fifa-data export --build build/ --format llava --out exports/",

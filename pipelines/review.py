@@ -111,6 +111,36 @@ def load_review(path: str | os.PathLike) -> dict[str, Decision]:
     return parse_review(obj, name=str(p))
 
 
+def load_reviews(paths: Iterable[str | os.PathLike]) -> dict[str, dict[str, Decision]]:
+    """Several reviewers' files: reviewer name -> (sample_id -> Decision). With more than one file every file
+    must name its reviewer (the viewer asks for the name) and the names must differ; a single unnamed file
+    is the reviewer ``reviewer``."""
+    paths = [Path(p) for p in paths]
+    out: dict[str, dict[str, Decision]] = {}
+    for p in paths:
+        decisions = load_review(p)
+        obj_reviewer = next((d.reviewer for d in decisions.values()), None) or _file_reviewer(p)
+        if obj_reviewer is None:
+            if len(paths) > 1:
+                raise ReviewError(f"{p}: no reviewer name: with several review files each must name its reviewer "
+                                  '(export it again from fifa-data view, which asks for one, or add "reviewer": '
+                                  '"NAME")')
+            obj_reviewer = "reviewer"
+        if obj_reviewer in out:
+            raise ReviewError(f"{p}: reviewer {obj_reviewer!r} already has a file among the reviews given: one "
+                              "file per reviewer")
+        out[obj_reviewer] = decisions
+    return out
+
+
+def _file_reviewer(p: Path) -> str | None:
+    try:
+        r = json.loads(p.read_text("utf-8")).get("reviewer")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return r if isinstance(r, str) and r.strip() else None
+
+
 def dump_review(decisions: Iterable[Decision], reviewer: str | None = None) -> dict:
     """The JSON object of a review file (entries in time order)."""
     items = sorted(decisions, key=lambda d: parse_time(d.at))
@@ -121,13 +151,15 @@ def dump_review(decisions: Iterable[Decision], reviewer: str | None = None) -> d
     }
 
 
-def review_frame(decisions: Mapping[str, Decision]):
-    """Per reviewed sample: ``sample_id, review`` (its decision), ``reviewers`` (the named reviewer, or none)."""
+def review_frame(decisions: Mapping[str, Decision] | Mapping[str, tuple[str, list[str]]]):
+    """Per reviewed sample: ``sample_id, review`` (its decision), ``reviewers`` (who decided). Takes one
+    file's decisions or :func:`fifa.pipelines.agreement.combine`'s (decision, reviewers) per sample."""
     import polars as pl
 
     from .provenance import REVIEW_FRAME
 
-    rows = [(s, d.decision, [d.reviewer] if d.reviewer else []) for s, d in decisions.items()]
+    rows = [(s, d[0], list(d[1])) if isinstance(d, tuple) else (s, d.decision, [d.reviewer] if d.reviewer else [])
+            for s, d in decisions.items()]
     return pl.DataFrame(rows, schema=REVIEW_FRAME, orient="row")
 
 
