@@ -4,7 +4,12 @@ Format (version 1)::
 
     {"version": 1, "reviewer": "ana" | null,
      "decisions": [{"sample_id": "...", "decision": "accepted" | "rejected",
-                    "note": "...", "at": "2025-01-31T12:00:00.000Z"}, ...]}
+                    "note": "...", "at": "2025-01-31T12:00:00.000Z",
+                    "blind": true, "seen": "..."}, ...]}
+
+``blind`` / ``seen`` (optional): the decision was made in the viewer's blind mode, and ``seen`` is what the
+reviewer noted before the annotation (mask, regions, explanation) was shown. The viewer asks for the
+reviewer's name before it downloads a file (agreement figures need one file per named reviewer).
 
 One decision per annotation (``sample_id``). When a sample_id appears more than once, the
 later entry in the list wins (the viewer writes decisions in time order, so this is also the
@@ -37,6 +42,8 @@ class Decision:
     note: str
     at: str  # ISO-8601, as written by the reviewer's browser
     reviewer: str | None = None
+    seen: str | None = None  # blind mode: what the reviewer noted before seeing the annotation
+    blind: bool = False
 
     @property
     def rejected(self) -> bool:
@@ -90,7 +97,11 @@ def _decision(e: object, reviewer: str | None, where: str) -> Decision:
         parse_time(e.get("at"))
     except ValueError:
         raise ReviewError(f"{where} ({sid!r}): 'at' must be an ISO-8601 time, got {e.get('at')!r}") from None
-    return Decision(sid, decision, note, e["at"], reviewer)
+    blind = e.get("blind", False) is True
+    seen = e.get("seen")
+    if blind and not isinstance(seen, str):
+        raise ReviewError(f"{where} ({sid!r}): a blind decision needs 'seen', the reviewer's note as a string")
+    return Decision(sid, decision, note, e["at"], reviewer, seen if blind else None, blind)
 
 
 def load_review(path: str | os.PathLike) -> dict[str, Decision]:
@@ -147,7 +158,8 @@ def dump_review(decisions: Iterable[Decision], reviewer: str | None = None) -> d
     return {
         "version": VERSION,
         "reviewer": reviewer,
-        "decisions": [{k: v for k, v in asdict(d).items() if k != "reviewer"} for d in items],
+        "decisions": [{k: v for k, v in asdict(d).items() if k != "reviewer" and (d.blind or k not in ("seen", "blind"))}
+                      for d in items],
     }
 
 

@@ -91,3 +91,21 @@ def test_review_stats_command(tmp_path):
     r = subprocess.run([str(BIN / "fifa-data"), "review-stats", str(a), str(same)], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and "already has a file" in r.stderr
+
+
+def test_blind_decisions_carry_what_the_reviewer_saw(tmp_path):
+    from fifa.pipelines.review import ReviewError, dump_review, load_review
+
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps({"version": 1, "reviewer": "ana", "decisions": [
+        {"sample_id": "s1", "decision": "accepted", "note": "", "at": "2026-12-01T10:00:00Z", "blind": True,
+         "seen": "smooth cheeks"},
+        {"sample_id": "s2", "decision": "rejected", "note": "", "at": "2026-12-01T10:01:00Z"}]}))
+    got = load_review(p)
+    assert (got["s1"].blind, got["s1"].seen) == (True, "smooth cheeks") and (got["s2"].blind, got["s2"].seen) == (False, None)
+    again = dump_review(got.values(), "ana")["decisions"]
+    assert again[0]["seen"] == "smooth cheeks" and "seen" not in again[1]
+    p.write_text(json.dumps({"version": 1, "reviewer": "ana", "decisions": [
+        {"sample_id": "s1", "decision": "accepted", "note": "", "at": "2026-12-01T10:00:00Z", "blind": True}]}))
+    with pytest.raises(ReviewError, match="blind decision needs 'seen'"):
+        load_review(p)

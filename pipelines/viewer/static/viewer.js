@@ -13,7 +13,7 @@
   const state = {
     index: null, loaded: {}, pages: new Map(), filtered: [], view: 0, selected: null,
     filters: {}, search: '', reviewFilter: '', warnFilter: '',
-    review: { reviewer: null, decisions: {} }, reviewMode: false,
+    review: { reviewer: null, decisions: {}, seen: {} }, reviewMode: false, blind: false,
     shown: new Set(), hover: -1, useSource: false, maskCache: new Map(), sample: null,
   };
 
@@ -68,14 +68,20 @@
       const r = JSON.parse(localStorage.getItem(key('review')) || 'null');
       if (r && typeof r.decisions === 'object') state.review = r;
     } catch (e) { /* a damaged entry starts a fresh review */ }
+    if (!state.review.seen || typeof state.review.seen !== 'object') state.review.seen = {};
     state.reviewMode = localStorage.getItem(key('mode')) === '1';
+    state.blind = localStorage.getItem(key('blind')) === '1';
   }
   function saveReview() { localStorage.setItem(key('review'), JSON.stringify(state.review)); }
 
   function decide(sid, decision, note) {
     const d = state.review.decisions;
     if (decision === null) delete d[sid];
-    else d[sid] = { decision: decision, note: note || '', at: new Date().toISOString() };
+    else {
+      d[sid] = { decision: decision, note: note || '', at: new Date().toISOString() };
+      const seen = state.review.seen[sid];
+      if (seen !== undefined) { d[sid].seen = seen; d[sid].blind = true; }  // noted blind, before the annotation
+    }
     saveReview();
     renderReviewCount();
     renderList();
@@ -84,12 +90,19 @@
 
   function reviewFile() {
     const entries = Object.entries(state.review.decisions)
-      .map(([sid, d]) => ({ sample_id: sid, decision: d.decision, note: d.note || '', at: d.at }))
+      .map(([sid, d]) => Object.assign({ sample_id: sid, decision: d.decision, note: d.note || '', at: d.at },
+        d.blind ? { seen: String(d.seen || ''), blind: true } : {}))
       .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
     return { version: 1, reviewer: state.review.reviewer || null, decisions: entries };
   }
 
   function download() {
+    if (!state.review.reviewer) {  // decision files name their reviewer: agreement figures need it
+      flash('enter your name as reviewer before downloading');
+      $('reviewer').focus();
+      $('reviewer').classList.add('missing');
+      return;
+    }
     const blob = new Blob([JSON.stringify(reviewFile(), null, 2) + '\n'], { type: 'application/json' });
     const a = el('a', { href: URL.createObjectURL(blob), download: 'review-' + state.index.site_id + '.json' });
     document.body.append(a);
@@ -110,6 +123,12 @@
           n++;
         }
         if (!state.review.reviewer && typeof obj.reviewer === 'string') state.review.reviewer = obj.reviewer;
+        for (const e of obj.decisions) {
+          if (e && e.blind && typeof e.sample_id === 'string' && state.review.decisions[e.sample_id]) {
+            Object.assign(state.review.decisions[e.sample_id], { seen: String(e.seen || ''), blind: true });
+            state.review.seen[e.sample_id] = String(e.seen || '');
+          }
+        }
         saveReview();
         $('reviewer').value = state.review.reviewer || '';
         applyFilters();
@@ -415,13 +434,40 @@
     panel.hidden = !state.reviewMode;
   }
 
+  // blind review: an undecided sample shows only its image until the reviewer has noted what they see
+  const hidden = (s) => state.reviewMode && state.blind && !state.review.decisions[s.id] &&
+    state.review.seen[s.id] === undefined;
+
+  function blindPanel(s) {
+    const seen = el('textarea', { id: 'seen', rows: 3, placeholder: 'what do you see? (which regions look manipulated, and how)' });
+    const reveal = el('button', { type: 'button', id: 'reveal', text: 'show the annotation', disabled: true,
+      onclick: () => { state.review.seen[s.id] = seen.value.trim(); saveReview(); renderDetail(s); } });
+    seen.addEventListener('input', () => { reveal.disabled = !seen.value.trim(); });
+    return el('div', { class: 'blind' }, el('h3', { text: 'blind review' }),
+      el('p', { class: 'muted', text: 'The artifact mask, the regions and the explanation stay hidden until you have noted what you see.' }),
+      seen, reveal);
+  }
+
   function renderDetail(s) {
     state.sample = s;
     state.hover = -1;
     state.boxes = [];
+    if (hidden(s)) {
+      state.shown = new Set();
+      const head = el('div', { class: 'head' }, el('h2', { id: 'sample-id', text: s.id }));
+      const pic = stage(s);
+      const canvas = pic.querySelector('canvas');
+      if (canvas) canvas.remove();  // no mask can be drawn over the image
+      $('detail').replaceChildren(head, el('div', { class: 'cols' }, el('div', { class: 'left' }, pic),
+        el('div', { class: 'right' }, blindPanel(s))));
+      return;
+    }
     const head = el('div', { class: 'head' }, el('h2', { id: 'sample-id', text: s.id }),
       badge(str(s.label), 'label-' + str(s.label)), badge(str(s.method)), s.status ? badge(s.status, 'status-' + s.status) : null);
-    const text = el('div', { class: 'explanation' }, el('h3', { text: 'explanation' }),
+    const seenText = state.review.seen[s.id];
+    const noted = seenText !== undefined && state.reviewMode ? el('p', { id: 'seen-note', class: 'small' },
+      el('strong', { text: 'you noted (blind): ' }), seenText) : null;
+    const text = el('div', { class: 'explanation' }, noted, el('h3', { text: 'explanation' }),
       s.text ? el('p', { id: 'explanation' }, tokens(s.text)) : el('p', { class: 'muted', text: 'no grounded explanation' }),
       s.text_from ? el('p', { class: 'muted small', text: 'from ' + s.text_from }) : null);
     const warn = s.warnings.length ? el('ul', { class: 'warnings' }, ...s.warnings.map((w) => el('li', { text: w }))) : null;
@@ -468,7 +514,7 @@
     else if (e.key === 'k' || e.key === 'ArrowUp') step(-1);
     else if (e.key === 'n') go(state.view + 1);
     else if (e.key === 'p') go(state.view - 1);
-    else if (state.reviewMode && s && (e.key === 'a' || e.key === 'r')) {
+    else if (state.reviewMode && s && !hidden(s) && (e.key === 'a' || e.key === 'r')) {
       const note = $('note');
       decide(s.id, e.key === 'a' ? 'accepted' : 'rejected', note ? note.value : '');
     } else return;
@@ -476,11 +522,19 @@
   }
 
   function setReviewMode(on) {
+    const was = state.reviewMode;
     state.reviewMode = on;
     localStorage.setItem(key('mode'), on ? '1' : '0');
     $('review-bar').hidden = !on;
     const panel = document.querySelector('#detail .review');
     if (panel) panel.hidden = !on;
+    if (was !== on && state.blind && state.sample) renderDetail(state.sample);
+  }
+
+  function setBlind(on) {
+    state.blind = on;
+    localStorage.setItem(key('blind'), on ? '1' : '0');
+    if (state.sample) renderDetail(state.sample);
   }
 
   async function start() {
@@ -497,7 +551,13 @@
     $('review-mode').addEventListener('change', (e) => setReviewMode(e.target.checked));
     setReviewMode(state.reviewMode);
     $('reviewer').value = state.review.reviewer || '';
-    $('reviewer').addEventListener('change', (e) => { state.review.reviewer = e.target.value.trim() || null; saveReview(); });
+    $('reviewer').addEventListener('change', (e) => {
+      state.review.reviewer = e.target.value.trim() || null;
+      e.target.classList.toggle('missing', !state.review.reviewer);
+      saveReview();
+    });
+    $('blind').checked = state.blind;
+    $('blind').addEventListener('change', (e) => setBlind(e.target.checked));
     $('download').addEventListener('click', download);
     $('import').addEventListener('change', (e) => { if (e.target.files[0]) importFile(e.target.files[0]); e.target.value = ''; });
     $('prev').addEventListener('click', () => go(state.view - 1));

@@ -294,3 +294,51 @@ def test_strings_from_data_show_literally_and_never_run(page, which, hostile_run
     page.wait_for_selector("body[data-rendered]")
     assert page.input_value("#note").startswith("<img src=x")
     _assert_nothing_ran(page)
+
+
+def test_reviewer_name_required_and_blind_review(page, build_site_dir, tmp_path):
+    open_site(page, build_site_dir)
+    page.evaluate("localStorage.clear()")
+    page.reload()
+    page.wait_for_selector("body[data-rendered]")
+    page.check("#review-mode")
+    page.click('#samples li.item[data-sid="s00"]')
+    page.click("#accept")
+    page.wait_for_selector('#samples li.item[data-sid="s00"] .review-accepted')
+    downloads = []
+    page.on("download", lambda d: downloads.append(d))
+    page.click("#download")  # no reviewer name: nothing is downloaded, the name is asked for
+    page.wait_for_function("() => document.querySelector('#review-count').textContent.includes('enter your name')")
+    assert downloads == [] and page.evaluate("document.activeElement.id") == "reviewer"
+    # blind: an undecided sample shows its image only, until the reviewer has noted what they see
+    page.check("#blind")
+    page.click('#samples li.item[data-sid="s01"]')
+    page.wait_for_selector("#seen")
+    assert page.is_disabled("#reveal")
+    for hidden in ("#explanation", ".toggles", ".qa-list", ".review", "canvas.overlay"):
+        assert page.locator(f"#detail {hidden}").count() == 0, hidden
+    page.keyboard.press("a")  # no decision before the annotation is shown
+    page.wait_for_timeout(300)
+    assert page.locator('#samples li.item[data-sid="s01"] .review-accepted').count() == 0
+    assert page.evaluate("Object.keys(JSON.parse(localStorage.getItem(Object.keys(localStorage).find("
+                         "(k) => k.endsWith(':review')))).decisions)") == ["s00"]
+    page.fill("#seen", "the <b>lips</b> look smoothed")
+    page.click("#reveal")
+    page.wait_for_selector("#detail .toggles")
+    assert "the <b>lips</b> look smoothed" in page.text_content("#seen-note")
+    page.click("#reject")
+    page.wait_for_selector('#samples li.item[data-sid="s01"] .review-rejected')
+    page.click('#samples li.item[data-sid="s00"]')  # decided before: shown in full in blind mode
+    page.wait_for_selector("#detail .toggles")
+    page.fill("#reviewer", "ana")
+    page.press("#reviewer", "Tab")
+    with page.expect_download() as dl:
+        page.click("#download")
+    path = tmp_path / "review.json"
+    dl.value.save_as(path)
+    obj = json.loads(path.read_text())
+    assert obj["reviewer"] == "ana"
+    got = load_review(path)
+    assert (got["s01"].blind, got["s01"].seen, got["s01"].decision) == (True, "the <b>lips</b> look smoothed",
+                                                                        "rejected")
+    assert (got["s00"].blind, got["s00"].seen) == (False, None)
