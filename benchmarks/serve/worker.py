@@ -1,7 +1,8 @@
 """A scoring worker: claims queued submissions from the database and scores them, one at a time.
 
-Started by the server's supervisor as ``python -m fifa.benchmarks.serve.worker`` (settings in the
-``FIFA_SERVE_CONFIG`` environment variable, so a database password never shows in ``ps``). Scoring is
+Forked by the server's supervisor (:func:`worker_entry`), or run alone on a machine that only scores
+as ``python -m fifa.benchmarks.serve.worker`` with the settings as JSON in the ``FIFA_SERVE_CONFIG``
+environment variable (a database password never shows on a command line). Scoring is
 :func:`fifa.benchmarks.scoring.score` with the options of ``fifa-bench score``; the validator's message
 (:class:`~fifa.benchmarks.submission.SubmissionError`) becomes the failure reason, with the uploaded file's
 name in place of the worker's temporary path. A worker exits when its parent (the supervisor) is gone.
@@ -29,8 +30,8 @@ CONFIG_ENV = "FIFA_SERVE_CONFIG"
 INTERNAL_ERROR = "internal error while scoring this submission; the server's log has the details"
 
 
-def config_from_env() -> ServeConfig:
-    d = json.loads(os.environ[CONFIG_ENV])
+def config_from_json(text: str) -> ServeConfig:
+    d = json.loads(text)
     d["bench"] = Path(d["bench"])
     d["scoring"] = ScoreOptions(**d["scoring"])
     return ServeConfig(**d)
@@ -100,8 +101,18 @@ def process(engine, bench, cfg: ServeConfig, job: Job, worker: str) -> None:
               attempt=job.attempts, ms=round(1000 * (time.perf_counter() - t0), 1))
 
 
-def run_worker(cfg: ServeConfig, worker: str) -> None:
-    """Claim and score jobs until SIGTERM/SIGINT or until the parent process is gone."""
+def _process_identity(pid: int) -> tuple[int, float | None]:
+    """(pid, start time): a pid reused by another process after the server died does not match."""
+    import psutil
+
+    try:
+        return pid, psutil.Process(pid).create_time()
+    except psutil.Error:
+        return pid, None
+
+
+def run_worker(cfg: ServeConfig, worker: str, server_pid: int | None = None) -> None:
+    """Claim and score jobs until SIGTERM/SIGINT or until the server process (default: the parent) is gone."""
     from ..bench import load_bench
     from ..scoring import score  # noqa: F401 - imported before the first job, not during it
 
@@ -110,10 +121,10 @@ def run_worker(cfg: ServeConfig, worker: str) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    parent = os.getppid()
+    server = _process_identity(server_pid or os.getppid())
     log_event(log, "worker.ready", worker=worker)
     last_reap = 0.0
-    while not stop.is_set() and os.getppid() == parent:
+    while not stop.is_set() and _process_identity(server[0]) == server:
         if time.time() - last_reap > cfg.lease_s / 4:
             for sid in reap_expired(engine):
                 log_event(log, "job.requeued", logging.WARNING, id=sid, reason="lease expired")
@@ -127,10 +138,16 @@ def run_worker(cfg: ServeConfig, worker: str) -> None:
     engine.dispose()
 
 
-def main() -> int:
+def worker_entry(config_json: str, worker: str, server_pid: int | None = None) -> None:
+    """The worker process's entry point (forked by the supervisor, which passes its own pid: the forkserver
+    in between keeps running while any worker does, so a worker watches the server itself)."""
     setup_logging()
+    run_worker(config_from_json(config_json), worker, server_pid)
+
+
+def main() -> int:
     worker = sys.argv[1] if len(sys.argv) > 1 else f"{os.uname().nodename}:{os.getpid()}"
-    run_worker(config_from_env(), worker)
+    worker_entry(os.environ[CONFIG_ENV], worker)
     return 0
 
 

@@ -101,10 +101,13 @@ class Server:
         return self.events("worker.ready")
 
     def worker_pids(self) -> list[int]:
+        """Live scoring workers: started by the server (its log), not reported dead, running (psutil)."""
         import psutil
 
-        return [c.pid for c in psutil.Process(self.proc.pid).children()
-                if "fifa.benchmarks.serve.worker" in " ".join(c.cmdline())]
+        dead = {e["worker_pid"] for e in self.events("worker.died")}
+        pids = [e["worker_pid"] for e in self.events("worker.started") if e["worker_pid"] not in dead]
+        tree = {c.pid for c in psutil.Process(self.proc.pid).children(recursive=True)}
+        return [p for p in pids if p in tree and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -11,6 +11,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import psutil
 import pytest
 from server_kit import SCORE_ARGS, Server, secret_bench, upload, wait_done, write_sub
 
@@ -113,5 +114,10 @@ def test_killed_workers_are_replaced_and_each_job_finishes_once(backend, kill_ca
         assert _per_id(srv.events("job.started"), ids) == Counter({i: 2 for i in ids})
         for k, i in enumerate(ids):  # scored again, like an undisturbed run on the same file
             assert {t: v for t, v in done[i]["metrics"].items() if t != "_meta"} == want[k]
+        tree = psutil.Process(srv.proc.pid).children(recursive=True)  # workers, their forkserver, ...
+        assert len(tree) >= 3
+        srv.proc.kill()  # the server itself SIGKILLed: nothing of it is left running
+        srv.proc.wait()
+        assert not psutil.wait_procs(tree, timeout=20)[1]
     finally:
         srv.stop()
