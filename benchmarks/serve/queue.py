@@ -113,9 +113,11 @@ def claim(engine: Engine, worker: str, lease_s: float) -> Job | None:
         sid = c.execute(q).scalar()
         if sid is None:
             return None
-        c.execute(update(submissions).where(submissions.c.id == sid, submissions.c.status == "queued")
-                  .values(status="running", worker=worker, started_at=now, lease_until=now + lease_s,
-                          attempts=submissions.c.attempts + 1))
+        r = c.execute(update(submissions).where(submissions.c.id == sid, submissions.c.status == "queued")
+                      .values(status="running", worker=worker, started_at=now, lease_until=now + lease_s,
+                              attempts=submissions.c.attempts + 1))
+        if r.rowcount != 1:  # taken in between (only without the row lock): the caller polls again
+            return None
         r = c.execute(select(submissions.c.team_id, submissions.c.filename, submissions.c.fmt, submissions.c.attempts,
                              blobs.c.data).join(blobs, blobs.c.sha256 == submissions.c.sha256)
                       .where(submissions.c.id == sid)).first()

@@ -47,8 +47,9 @@ def sqlite_server(small_bench, tmp_path_factory):
     srv.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def postgres():
+    """One PostgreSQL cluster for the session (tests take fresh databases of it: ``postgres.database(name)``)."""
     bindir = server_kit.pg_bindir()
     if bindir is None:
         pytest.fail("PostgreSQL not found: " + server_kit.PG_HINT, pytrace=False)
