@@ -255,10 +255,14 @@ class Predictor:
 
 
 def predict_rows(predictor: Predictor, rows: list[dict], resolve, batch_size: int) -> list[dict]:
-    out = []
-    for i in range(0, len(rows), batch_size):
-        out.extend(predictor(rows[i:i + batch_size], resolve))
-    return out
+    """Predictions of ``rows``, in their order. Rows are batched by task (then question length): a batch
+    decodes until its longest answer ends, so yes/no questions batched with explanations would wait for them."""
+    order = sorted(range(len(rows)), key=lambda i: (str(rows[i].get("task")), len(rows[i].get("question") or "")))
+    done: dict[str, dict] = {}
+    for k in range(0, len(order), batch_size):
+        for r in predictor([rows[i] for i in order[k:k + batch_size]], resolve):
+            done[r["question_id"]] = r
+    return [done[r["question_id"]] for r in rows]
 
 
 def bench_resolver(bench_path: Path, image_root: Path | None = None):

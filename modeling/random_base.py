@@ -118,3 +118,30 @@ def make_random_base(sources: list[str | Path], out: str | Path, shrink: Shrink 
                 shutil.move(str(f), out / f.name)
     (out / "config.json").write_text(json.dumps(flat, indent=2) + "\n")
     return {"out": str(out), "model_type": flat.get("model_type"), "params": params}
+
+
+#: The published files of each shipped recipe's base in this repository (tests/fixtures/real_bases).
+RECIPE_SOURCES = {
+    "qwen2-vl-2b": ["Qwen2-VL-2B-Instruct", "qwen2-tokenizer"],
+    "qwen2.5-vl-7b": ["Qwen2.5-VL-7B-Instruct", "qwen2-tokenizer"],
+    "llava-1.5-7b": ["llava-1.5-7b-hf"],
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m fifa.modeling.random_base --sources DIR [DIR ...] --out OUT [--shrink]``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="A base folder with random weights around published non-weight "
+                                 "files (full size, or --shrink for a CPU test).")
+    ap.add_argument("--sources", nargs="+", required=True, help="folders of published files (config, tokenizer, ...)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--shrink", action="store_true", help="one small layer per tower (a CPU test of the path)")
+    ap.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
+    ap.add_argument("--device", default="cpu", help="where the random weights are made (cuda is faster at 7B)")
+    a = ap.parse_args(argv)
+    print(json.dumps(make_random_base(a.sources, a.out, Shrink() if a.shrink else None, a.dtype, device=a.device)))
+
+
+if __name__ == "__main__":
+    main()
