@@ -109,7 +109,8 @@ def build(
     out: Annotated[Path, typer.Option(help="Build folder to write (replaced if it is a build).", file_okay=False)],
     seed: Annotated[int, typer.Option(help="Seed of every choice (templates, queries, splits).")] = 0,
     tasks: Annotated[str, typer.Option(help="Comma-separated tasks.")] = ",".join(TASKS),
-    split_ratios: Annotated[str, typer.Option(help="train,validation,test shares of the rows.")] = "0.8,0.1,0.1",
+    split_ratios: Annotated[str, typer.Option(help="train,validation,test shares of the split units (groups linked by "
+                                                   "identities; from 3 units on each split gets one).")] = "0.8,0.1,0.1",
     rq_queries: Annotated[int, typer.Option(help="Positive region queries per fake and rq task (at most).")] = 3,
     negative_fraction: Annotated[float, typer.Option(help="Share of negative region queries of a fake.")] = 1 / 3,
     real_queries: Annotated[int, typer.Option(help="Negative region queries per real image and rq task.")] = 2,
