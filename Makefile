@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps demo test bench bench-segment bench-score bench-annotate bench-dlib68 bench-train bench-import clean
+.PHONY: install system-deps demo test bench bench-segment bench-score bench-annotate bench-dlib68 bench-train bench-train-gpu bench-import clean
 
 install: $(STAMP)
 
@@ -57,3 +57,8 @@ bench-dlib68: $(STAMP)
 # fifa-train: learning on forged lfw faces vs trivial baselines, speed vs a plain HF Trainer (long: run with nice)
 bench-train: $(STAMP)
 	nice -n 5 $(BIN)/python scripts/bench_train.py --work bench_train_out
+
+# fifa-train on a GPU: each recipe on a full-size base made from the published files (random weights):
+# speed and memory vs a plain Trainer + peft loop, eval + checkpoints + SIGKILL + resume, predict, score, DDP
+bench-train-gpu: $(STAMP)
+	bash scripts/bench_train_gpu.sh bench_out/train_gpu 200 qwen2-vl-2b llava-1.5-7b

@@ -114,7 +114,10 @@ def make_optimizer(model, cfg: TrainConfig):
     heads = [p for p in model.heads.parameters() if p.requires_grad]
     base = [p for p in model.lm.parameters() if p.requires_grad]
     groups = [{"params": base, "lr": cfg.train.lr}, {"params": heads, "lr": cfg.train.head_lr}]
-    opt = torch.optim.AdamW(groups, weight_decay=cfg.train.weight_decay)
+    # fused: one kernel for every parameter (on CPU torch otherwise loops over them one by one); the master
+    # weights are fp32 (precision.py), which fused AdamW needs
+    fused = all(p.dtype == torch.float32 for p in base + heads)
+    opt = torch.optim.AdamW(groups, weight_decay=cfg.train.weight_decay, fused=fused or None)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
     return opt, sched
 

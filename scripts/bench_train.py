@@ -128,9 +128,10 @@ def child_plain(build: str, out: str, config: str, overrides: list[str]) -> dict
             toks.append(int(inputs["attention_mask"].sum()))
             return super().training_step(model, inputs, num_items_in_batch)
 
-    gpu = torch.cuda.is_available()  # the same precision rule as ours (train.precision: auto)
-    bf16 = gpu and cfg.train.precision in ("auto", "bf16") and torch.cuda.is_bf16_supported()
-    fp16 = gpu and not bf16 and cfg.train.precision != "fp32"
+    from fifa.modeling.loading import device_for, precision_for
+
+    compute = precision_for(loaded, device_for(cfg)).compute  # the same precision as ours (modeling/precision.py)
+    bf16, fp16 = compute is torch.bfloat16, compute is torch.float16
     targs = TrainingArguments(output_dir=out, max_steps=cfg.train.max_steps, per_device_train_batch_size=cfg.train.batch_size,
                               gradient_accumulation_steps=cfg.train.grad_accum, learning_rate=cfg.train.lr,
                               warmup_steps=cfg.train.warmup_steps, lr_scheduler_type=cfg.train.scheduler,
