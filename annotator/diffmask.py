@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
+from .diffarea import area_terms, erode_spill, trim_components
 from .profiles import change_profiles  # noqa: F401  (re-exported: the worker imports it from here)
 
 REF_SIDE = 384.0
@@ -75,6 +76,10 @@ class DiffConfig:
     evidence_cap: float = 2.0  #: per-pixel cap of that sum
     min_support: float = 9.0  #: ... and this many pixels changed before any blur (px at 384, scaled)
     aspect_tolerance: float = 0.02  #: relative aspect-ratio difference still resized
+    area_sigma: float = 5.0  #: window of the area-level terms (px at 384; 0: per-pixel terms only; see diffarea)
+    area_erode: float = 1.0  #: the area significance is grey-eroded by this x its window (cuts its spill)
+    trim_ratio: float = 0.5  #: a small component keeps pixels >= this x its peak per-pixel significance (0: off)
+    trim_max_area: float = 3000.0  #: ... when smaller than this (px at 384, scaled with the area)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -327,7 +332,12 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
     t = difference_terms(fake, source, config, prepared)
     diff = _max(t.terms)
     floors, fstats = noise_floors(t.terms, prepared, config)
-    z = significance_map(t.terms, floors, prepared["classes"])
+    z_pixel = significance_map(t.terms, floors, prepared["classes"])
+    z = z_pixel
+    if config.area_sigma > 0:  # diffuse edits: the same test on window statistics (see diffarea)
+        at = area_terms(t.delta, scale, config.area_sigma, config.rms_weight)
+        za = significance_map(at, noise_floors(at, prepared, config)[0], prepared["classes"])
+        z = cv2.max(z_pixel, erode_spill(za, config.area_erode * config.area_sigma * scale))
     g = prepared["grid"]
     top = float(np.clip(config.top_percent, 0.0, 100.0))
     q = float(np.quantile(z[::g, ::g], 1.0 - top / 100.0)) if top > 0 else float(z.max())
@@ -343,6 +353,8 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
         keep[np.unique(lab[seeds])] = True
         keep[0] = False
         mask, ncomp_clean = _clean(keep[lab], z, t.delta, scale, config)
+        if config.trim_ratio > 0:
+            mask = trim_components(mask, z_pixel, config.trim_max_area * scale * scale, config.trim_ratio)
     area = int(mask.sum())
     stats = {
         "mask_area": area,

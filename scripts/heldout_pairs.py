@@ -172,7 +172,14 @@ def _save(arr, path: Path, fmt: str, q: int | None):
     return path.with_suffix(".jpg")
 
 
-def make(out: Path, n: int = 120, seed: int = 1, negatives: int = 24) -> Path:
+#: The diffuse, low-amplitude edits (skin smoothing, lighting, iris recolouring): ``--kinds diffuse``.
+DIFFUSE = ("GuidedSmooth", "Gamma", "IrisHue")
+
+
+def make(out: Path, n: int = 120, seed: int = 1, negatives: int = 24, kinds: tuple = KINDS,
+         jpeg_pairs: float = 0.25, jpeg_fakes: float = 0.25) -> Path:
+    """Write the set; ``kinds`` cycles through those edit kinds; ``jpeg_pairs`` / ``jpeg_fakes``: the
+    share of fakes whose pair is JPEG on both sides (q 70-95) / whose fake alone is JPEG (q 85-97)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -201,7 +208,7 @@ def make(out: Path, n: int = 120, seed: int = 1, negatives: int = 24) -> Path:
         row(f"real_{b[0]}", _save(b[2], out / "real" / b[0], "png", None), None, "real", b)
     made = 0
     while made < n:
-        kind = KINDS[made % len(KINDS)]
+        kind = kinds[made % len(kinds)]
         b = bs[int(rng.integers(len(bs)))]
         if kind == "GreyTint" and not (b[2][..., 0] == b[2][..., 2]).all():
             b = [x for x in bs if x[0].startswith("lfw")][int(rng.integers(10))]
@@ -225,7 +232,7 @@ def make(out: Path, n: int = 120, seed: int = 1, negatives: int = 24) -> Path:
         src = f"real/{b[0]}.png"
         r = rng.random()
         fmt, q = "png", None
-        if r < 0.25:
+        if r < jpeg_pairs:
             qs = int(rng.integers(70, 96))
             sp = _save(b[2], out / "real" / f"{b[0]}_q{qs}", "jpg", qs)
             if not any(x["image_path"] == str(sp.relative_to(out)) for x in rows):
@@ -233,7 +240,7 @@ def make(out: Path, n: int = 120, seed: int = 1, negatives: int = 24) -> Path:
                     edit=json.dumps({"reencode": "jpeg", "quality": qs}))
             src, fmt, q = str(sp.relative_to(out)), "jpg", int(rng.integers(70, 96))
             p.update(source_jpeg_q=qs, fake_jpeg_q=q)
-        elif r < 0.5:
+        elif r < jpeg_pairs + jpeg_fakes:
             fmt, q = "jpg", int(rng.integers(85, 98))
             p["fake_jpeg_q"] = q
         fp = _save(fake, out / "fake" / sid, fmt, q)
@@ -264,8 +271,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=120)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--negatives", type=int, default=24, help="re-encoded-only pairs (JPEG, WebP, resize)")
+    ap.add_argument("--kinds", nargs="*", default=list(KINDS), choices=list(KINDS) + ["diffuse"],
+                    help="edit kinds to cycle through ('diffuse': %s)" % ", ".join(DIFFUSE))
+    ap.add_argument("--jpeg-pairs", type=float, default=0.25, help="share of fakes with a JPEG pair (both sides)")
+    ap.add_argument("--jpeg-fakes", type=float, default=0.25, help="share of fakes saved as JPEG (source lossless)")
     a = ap.parse_args()
-    print(make(a.out, a.n, a.seed, a.negatives))
+    kinds = tuple(k for x in a.kinds for k in (DIFFUSE if x == "diffuse" else (x,)))
+    print(make(a.out, a.n, a.seed, a.negatives, kinds, a.jpeg_pairs, a.jpeg_fakes))
 
 
 if __name__ == "__main__":
