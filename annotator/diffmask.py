@@ -34,7 +34,7 @@ Blurs and radii are given for a 384 px image and scaled by ``min(h, w) / 384``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -77,6 +77,7 @@ class DiffConfig:
     min_support: float = 9.0  #: ... and this many pixels changed before any blur (px at 384, scaled)
     aspect_tolerance: float = 0.02  #: relative aspect-ratio difference still resized
     area_sigma: float = 5.0  #: window of the area-level terms (px at 384; 0: per-pixel terms only; see diffarea)
+    area_noise_k: float = 6.0  #: noise_k of the area terms
     area_erode: float = 1.0  #: the area significance is grey-eroded by this x its window (cuts its spill)
     trim_ratio: float = 0.5  #: a small component keeps pixels >= this x its peak per-pixel significance (0: off)
     trim_max_area: float = 3000.0  #: ... when smaller than this (px at 384, scaled with the area)
@@ -336,7 +337,8 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
     z = z_pixel
     if config.area_sigma > 0:  # diffuse edits: the same test on window statistics (see diffarea)
         at = area_terms(t.delta, scale, config.area_sigma, config.rms_weight)
-        za = significance_map(at, noise_floors(at, prepared, config)[0], prepared["classes"])
+        af = noise_floors(at, prepared, replace(config, noise_k=config.area_noise_k))[0]
+        za = significance_map(at, af, prepared["classes"])
         z = cv2.max(z_pixel, erode_spill(za, config.area_erode * config.area_sigma * scale))
     g = prepared["grid"]
     top = float(np.clip(config.top_percent, 0.0, 100.0))

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Benchmarks of `fifa-annotate` (numbers go to docs/annotator.md).
 
-    python scripts/bench_annotate.py accuracy [--seed 11 21 31 --n 80 --sets forge lfw heldout]
+    python scripts/bench_annotate.py accuracy [--seed 11 21 31 --n 80 --sets forge lfw heldout diffuse]
+    python scripts/bench_annotate.py accuracy --sets diffuse --diff area_sigma=0 trim_ratio=0   # before
     python scripts/bench_annotate.py diffcost [--baseline-rev main]
     python scripts/bench_annotate.py offline  [--rows 400] [--ray]
     python scripts/bench_annotate.py openai   [--rows 320 --latency 0.2 --concurrency 32]
@@ -254,8 +255,10 @@ def bench_memory(work: Path, rows: int, workers: int) -> dict:
 
 
 def accuracy_set(work: Path, family: str, seed: int, n: int) -> Path:
-    """A forged manifest: ``forge`` (bundled faces), ``lfw`` (forge with the lfw faces at 224 px) or
-    ``heldout`` (scripts/heldout_pairs.py: other edit code, sizes and encodings)."""
+    """A forged manifest: ``forge`` (bundled faces), ``lfw`` (forge with the lfw faces at 224 px),
+    ``heldout`` (scripts/heldout_pairs.py: other edit code, sizes and encodings) or ``diffuse`` (the
+    held-out generator's skin smoothing, lighting and iris recolouring only, every fake JPEG: half
+    the pairs JPEG on both sides)."""
     from fifa.annotator.forge import forge
 
     out = work / f"{family}{seed}"
@@ -264,8 +267,10 @@ def accuracy_set(work: Path, family: str, seed: int, n: int) -> Path:
     if family == "lfw":
         return forge(out, n=n, seed=seed, identities="lfw", identity_size=224)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from heldout_pairs import make
+    from heldout_pairs import DIFFUSE, make
 
+    if family == "diffuse":
+        return make(out, n=n, seed=seed, negatives=max(8, n // 5), kinds=DIFFUSE, jpeg_pairs=0.5, jpeg_fakes=0.5)
     return make(out, n=n, seed=seed, negatives=max(8, n // 5))
 
 
@@ -283,21 +288,51 @@ def bench_accuracy(work: Path, families: list[str], seeds: list[int], n: int, di
             run_annotation(suspect_manifest(man), out, cfg)
             ev, samples = evaluate_run(man, out)
             d = ev.to_dict()
-            d.update(family=family, seed=seed)
+            d.update(family=family, seed=seed, macro_recall=macro_recall(d))
             sets.append(d)
             s, neg = pooled.setdefault(family, ([], []))
             s.extend(samples)
             neg.extend(ev.negative_samples)
-    return {"sets": sets, "pooled": {f: summarize(s, neg).to_dict() for f, (s, neg) in pooled.items()}}
+    pooled_d = {f: summarize(s, neg).to_dict() for f, (s, neg) in pooled.items()}
+    for d in pooled_d.values():
+        d["macro_recall"] = macro_recall(d)
+    return {"sets": sets, "pooled": pooled_d}
+
+
+def macro_recall(d: dict) -> float:
+    """Anchor recall averaged over edit kinds (each kind counts the same, however many anchors it has)."""
+    per = [x["recall"] for x in d["per_method"].values()]
+    return float(sum(per) / len(per)) if per else d["recall"]
+
+
+def diff_overrides(pairs: list[str]):
+    """A DiffConfig from ``KEY=VALUE`` overrides (e.g. ``area_sigma=0 trim_ratio=0``: the per-pixel test
+    alone, as before the area-level terms), or None without overrides."""
+    if not pairs:
+        return None
+    import dataclasses
+
+    from fifa.annotator.diffmask import DiffConfig
+
+    types = {f.name: f.type for f in dataclasses.fields(DiffConfig)}
+    kw = {}
+    for p in pairs:
+        k, _, v = p.partition("=")
+        if k not in types:
+            raise SystemExit(f"--diff: unknown DiffConfig field {k!r} (one of {', '.join(types)})")
+        kw[k] = float(v)
+    return DiffConfig(**kw)
 
 
 def accuracy_tables(acc: dict) -> str:
-    """Markdown: one row per set, then per edit kind and per encoding of each family (pooled)."""
+    """Markdown: one row per set, then per edit kind and per encoding of each family (pooled); macro
+    recall = recall averaged over edit kinds."""
     def row(name, d):
-        return (f"| {name} | {d['n']} | {d['recall']:.3f} | {d['precision']:.3f} | {d['iou_median']:.3f} | "
+        m = f"{d['macro_recall']:.3f}" if "macro_recall" in d else ""
+        return (f"| {name} | {d['n']} | {d['recall']:.3f} | {m} | {d['precision']:.3f} | {d['iou_median']:.3f} | "
                 f"{d.get('empty', 0)} |")
 
-    head = "| {} | n | recall | precision | IoU median | empty masks |\n|---|---|---|---|---|---|"
+    head = "| {} | n | recall | macro recall | precision | IoU median | empty masks |\n|---|---|---|---|---|---|---|"
     lines = [head.format("set")]
     for d in acc["sets"]:
         neg = d.get("negatives") or {}
@@ -307,7 +342,7 @@ def accuracy_tables(acc: dict) -> str:
         lines += ["", f"**{fam}** (pooled): " + (f"re-encoded pairs with a region {d['negatives']['with_regions']}/"
                                                  f"{d['negatives']['n']}, with a mask {d['negatives']['with_mask']}"
                                                  if d["negatives"] else ""), "", head.format("edit kind")]
-        lines += [row(m, x) for m, x in d["per_method"].items()]
+        lines += [row(m, x) for m, x in d["per_method"].items()] + [row("all (pooled)", d)]
         lines += ["", head.format("encoding")] + [row(e, x) for e, x in d["per_encoding"].items()]
     return "\n".join(lines)
 
@@ -358,8 +393,13 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--seed", type=int, nargs="*", default=[11, 21, 31])
     ap.add_argument("--n", type=int, default=80)
-    ap.add_argument("--sets", nargs="*", default=["forge", "lfw", "heldout"], choices=["forge", "lfw", "heldout"],
-                    help="accuracy: which data (forge seeds, forge with lfw faces, the held-out generator)")
+    ap.add_argument("--sets", nargs="*", default=["forge", "lfw", "heldout", "diffuse"],
+                    choices=["forge", "lfw", "heldout", "diffuse"],
+                    help="accuracy: which data (forge seeds, forge with lfw faces, the held-out generator, its "
+                         "diffuse edits on JPEG pairs)")
+    ap.add_argument("--diff", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="accuracy: DiffConfig overrides, e.g. --diff area_sigma=0 trim_ratio=0 (the per-pixel "
+                         "test alone)")
     ap.add_argument("--baseline-rev", default="main", help="diffcost: git revision of the baseline diffmask.py")
     ap.add_argument("--ray", action="store_true", help="offline: also time --executor ray (local cluster)")
     ap.add_argument("--cases", nargs="*", choices=list(OFFLINE_CASES), default=None,
@@ -371,7 +411,7 @@ def main() -> None:
     result = {"machine": machine()}
     try:
         if a.what in ("accuracy", "all"):
-            result["accuracy"] = bench_accuracy(work, a.sets, a.seed, a.n)
+            result["accuracy"] = bench_accuracy(work, a.sets, a.seed, a.n, diff=diff_overrides(a.diff))
             print(accuracy_tables(result["accuracy"]), file=sys.stderr)
         if a.what in ("diffcost", "all"):
             result["diffcost"] = bench_diffcost(work, a.baseline_rev, pairs=a.rows or 60)
