@@ -39,6 +39,52 @@ def area_terms(delta: tuple, scale: float, sigma: float, rms_weight: float) -> l
     return [colour, cv2.multiply(rms, rms_weight)]
 
 
+def _lut(values: np.ndarray) -> np.ndarray:
+    lut = np.zeros(256, np.float32)
+    lut[: len(values)] = values
+    return lut
+
+
+def signed_weight(source: np.ndarray, classes: np.ndarray, keep_classes: int, margin: int = 6) -> np.ndarray:
+    """float32 HxW, the pixels the signed test averages: 0 where a channel of the source is within
+    ``margin`` of 0 or 255 (resampling and JPEG ringing are clipped there, so their error is not
+    zero-mean) and on the most textured classes (``classes >= keep_classes``: a resampled or
+    re-encoded edge is darker on one side and lighter on the other all along its length), 1 px
+    around them included; else 1."""
+    lo, hi = source.min(axis=2), source.max(axis=2)
+    bad = ((lo <= margin) | (hi >= 255 - margin) | (classes >= max(1, keep_classes))).astype(np.uint8)
+    return (1.0 - cv2.dilate(bad, np.ones((3, 3), np.uint8))).astype(np.float32)
+
+
+def signed_significance(delta: tuple, scale: float, sigma: float, prepared: dict, k: float,
+                        min_sigma: float) -> np.ndarray:
+    """Chi test of the window-mean signed Lab difference: per texture class and channel, the centre
+    (median) and spread (1.4826 MAD) of the window means over the pair's grid samples; the
+    significance is sqrt(sum over channels of ((mean - centre) / spread)^2) / k, so 1 is k robust
+    deviations of the pair's own area-level noise (a spread is at least ``min_sigma``)."""
+    s = sigma * scale
+    g, order, bounds, classes = prepared["grid"], prepared["order"], prepared["bounds"], prepared["classes"]
+    acc = None
+    w = prepared["signed_weight"]
+    wsum = cv2.max(cv2.GaussianBlur(w, (0, 0), s), 1e-3)
+    for c in delta:
+        m = cv2.multiply(cv2.divide(cv2.GaussianBlur(cv2.multiply(c, w), (0, 0), s), wsum), wsum)
+        samples = m[::g, ::g].ravel()[order]
+        centre, spread = np.zeros(len(bounds) - 1), np.full(len(bounds) - 1, min_sigma)
+        for j, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+            if b - a >= 32:
+                centre[j] = np.median(samples[a:b])
+                spread[j] = max(min_sigma, 1.4826 * np.median(np.abs(samples[a:b] - centre[j])))
+        spread = np.maximum(spread, np.median(spread))  # a flat class's MAD collapses under JPEG (as for the floors)
+        u = cv2.multiply(cv2.subtract(m, cv2.LUT(classes, _lut(centre))), cv2.LUT(classes, _lut(1.0 / spread)))
+        acc = cv2.multiply(u, u) if acc is None else cv2.add(acc, cv2.multiply(u, u))
+    z = cv2.multiply(cv2.multiply(cv2.sqrt(acc), w), 1.0 / k)  # left-out pixels are judged by their neighbours
+    b = int(np.ceil(2 * s))  # a window cut by the border averages half the pixels (and JPEG's edge blocks)
+    if 0 < b and 2 * b < min(z.shape):
+        z[:b], z[-b:], z[:, :b], z[:, -b:] = 0, 0, 0, 0
+    return z
+
+
 def erode_spill(z_area: np.ndarray, radius: float) -> np.ndarray:
     """Grey erosion (a disk of ``radius`` px): the window carries an edit's area significance
     about one window beyond the edit; the minimum over a disk of that size cuts this spill (and
@@ -49,11 +95,14 @@ def erode_spill(z_area: np.ndarray, radius: float) -> np.ndarray:
     return cv2.erode(z_area, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
 
 
-def trim_components(mask: np.ndarray, z_pixel: np.ndarray, max_area: float, ratio: float,
+def trim_components(mask: np.ndarray, z_pixel: np.ndarray, shift: tuple, max_area: float, ratio: float,
                     peak_quantile: float = 0.9) -> np.ndarray:
-    """Cut each component of ``mask`` smaller than ``max_area`` pixels back to the pixels whose
-    per-pixel significance is at least ``ratio`` x its ``peak_quantile`` (when that keeps a
-    connected core: the largest trimmed part, holes filled, is what stays)."""
+    """Cut each component of ``mask`` smaller than ``max_area`` pixels whose change is mostly of
+    colour (mean chroma shift of the blurred difference ``shift`` = (dL, da, db) above its mean
+    lightness shift: a recolour, which JPEG's half-resolution chroma spreads) back to the pixels
+    whose per-pixel significance is at least ``ratio`` x its ``peak_quantile`` (the largest
+    connected part of them, closed by 1 px). Changes of shape or detail (mostly lightness) are
+    left as they are: their significance varies inside the edit."""
     if ratio <= 0 or not mask.any():
         return mask
     n, lab, st, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
@@ -64,6 +113,9 @@ def trim_components(mask: np.ndarray, z_pixel: np.ndarray, max_area: float, rati
         x, y, w, h = st[i, :4]
         box = (slice(y, y + h), slice(x, x + w))
         comp = lab[box] == i
+        chroma = float(np.hypot(shift[1][box][comp], shift[2][box][comp]).mean())
+        if chroma <= float(np.abs(shift[0][box][comp]).mean()):
+            continue
         zc = z_pixel[box]
         peak = float(np.quantile(zc[comp], peak_quantile))
         core = comp & (zc >= max(1.0, ratio * peak))

@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field, replace
 import cv2
 import numpy as np
 
-from .diffarea import area_terms, erode_spill, trim_components
+from .diffarea import area_terms, erode_spill, signed_significance, trim_components, signed_weight
 from .profiles import change_profiles  # noqa: F401  (re-exported: the worker imports it from here)
 
 REF_SIDE = 384.0
@@ -78,8 +78,10 @@ class DiffConfig:
     aspect_tolerance: float = 0.02  #: relative aspect-ratio difference still resized
     area_sigma: float = 5.0  #: window of the area-level terms (px at 384; 0: per-pixel terms only; see diffarea)
     area_noise_k: float = 6.0  #: noise_k of the area terms
+    area_chi_k: float = 5.0  #: chi test of the window-mean signed difference at this many robust deviations (0: off)
+    signed_skip_classes: int = 2  #: the chi test leaves out this many of the most textured classes (edges)
     area_erode: float = 1.0  #: the area significance is grey-eroded by this x its window (cuts its spill)
-    trim_ratio: float = 0.5  #: a small component keeps pixels >= this x its peak per-pixel significance (0: off)
+    trim_ratio: float = 0.5  #: a small recoloured component keeps pixels >= this x its peak significance (0: off)
     trim_max_area: float = 3000.0  #: ... when smaller than this (px at 384, scaled with the area)
 
     def to_dict(self) -> dict:
@@ -187,6 +189,7 @@ def prepare_source(source: np.ndarray, config: DiffConfig = DiffConfig()) -> dic
     tg = tex[::g, ::g].ravel()[order]
     texture = np.array([np.median(tg[a:b]) if b > a else np.nan for a, b in zip(bounds[:-1], bounds[1:])])
     return {"shape": source.shape, "lab": lab, "abs_hp": cv2.absdiff(hp_s, 0), "classes": classes,
+            "signed_weight": signed_weight(source, classes, len(edges) + 1 - config.signed_skip_classes),
             "n_classes": len(edges) + 1, "grid": g, "order": order, "bounds": bounds,
             "class_texture": np.nan_to_num(texture, nan=float(np.nanmax(texture)) if np.isfinite(texture).any() else 0)}
 
@@ -339,6 +342,9 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
         at = area_terms(t.delta, scale, config.area_sigma, config.rms_weight)
         af = noise_floors(at, prepared, replace(config, noise_k=config.area_noise_k))[0]
         za = significance_map(at, af, prepared["classes"])
+        if config.area_chi_k > 0:
+            za = cv2.max(za, signed_significance(t.delta, scale, config.area_sigma, prepared, config.area_chi_k,
+                                                 config.noise_floor / config.area_chi_k))
         z = cv2.max(z_pixel, erode_spill(za, config.area_erode * config.area_sigma * scale))
     g = prepared["grid"]
     top = float(np.clip(config.top_percent, 0.0, 100.0))
@@ -356,7 +362,7 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
         keep[0] = False
         mask, ncomp_clean = _clean(keep[lab], z, t.delta, scale, config)
         if config.trim_ratio > 0:
-            mask = trim_components(mask, z_pixel, config.trim_max_area * scale * scale, config.trim_ratio)
+            mask = trim_components(mask, z_pixel, t.shift, config.trim_max_area * scale * scale, config.trim_ratio)
     area = int(mask.sum())
     stats = {
         "mask_area": area,
