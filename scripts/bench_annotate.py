@@ -363,9 +363,10 @@ def bench_diffcost(work: Path, baseline_rev: str, pairs: int = 60, rounds: int =
     src = subprocess.run(["git", "-C", str(repo), "show", f"{baseline_rev}:annotator/diffmask.py"],
                          capture_output=True, text=True, check=True).stdout
     (work / "diffmask_baseline.py").write_text(src)
-    spec = importlib.util.spec_from_file_location("diffmask_baseline", work / "diffmask_baseline.py")
+    name = "fifa.annotator._diffmask_baseline"  # inside the package: its relative imports resolve there
+    spec = importlib.util.spec_from_file_location(name, work / "diffmask_baseline.py")
     base = importlib.util.module_from_spec(spec)
-    sys.modules["diffmask_baseline"] = base
+    sys.modules[name] = base
     spec.loader.exec_module(base)
     rows = forged_384(work, n=3 * pairs)[:pairs]
     imgs = [(load_rgb(r["image_path"]), load_rgb(r["source_path"])) for r in rows]
