@@ -31,7 +31,7 @@ def test_unknown_key_in_file_and_bad_values(tmp_path):
     with pytest.raises(UserError, match="expects an integer"):
         load_config(None, ["train.max_steps=many"])
     with pytest.raises(UserError, match="mask_decoder"):
-        load_config(None, ["heads.mask_decoder=sam"])
+        load_config(None, ["heads.mask_decoder=unet"])
     with pytest.raises(UserError, match="not found"):
         load_config(tmp_path / "nope.yaml")
 
