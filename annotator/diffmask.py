@@ -18,13 +18,17 @@ for JPEG noise, it hides a lossless edit of a few grey levels. Here:
    edit covers most of the class) and never below the absolute ``noise_floor``. In a lossless pair
    the measured noise is zero, so a change of a grey level or two over a connected region is
    found; in a JPEG pair the floor rises to the pair's own compression noise.
+   **Area level** (:mod:`.diffarea`): the same measurement on window statistics of the signed
+   difference and of the lightness difference energy, and a chi test of the window-mean signed
+   difference, find diffuse edits (smoothing, lighting, recolouring) under the pair's JPEG noise;
+   a pixel's significance is the larger of its per-pixel and its (eroded) area-level one.
 3. **Threshold**, on the significance (the strongest term over its floor): seeds are the
    ``top_percent`` strongest pixels (the published rule) above the floor; the mask grows from them
    by hysteresis through connected pixels above max(floor, ``grow_ratio`` x the seeds' strength).
 4. **Clean-up**: closing, opening, hole filling; then every component must carry enough
    *evidence* (how far, summed over its pixels, it stands above the floor) and enough pixels
    changed before any blur, so isolated noise never forms a region while a small, clear edit
-   (an iris) stays.
+   (an iris) stays; a small recoloured component is cut back to its core.
 
 What the pair shows inside each region (colour shift, lost detail, geometry) is
 :func:`fifa.annotator.profiles.change_profiles`.
