@@ -82,7 +82,7 @@ class DiffConfig:
     aspect_tolerance: float = 0.02  #: relative aspect-ratio difference still resized
     area_sigma: float = 5.0  #: window of the area-level terms (px at 384; 0: per-pixel terms only; see diffarea)
     area_noise_k: float = 10.0  #: noise_k of the area terms (a resize and back raises a detailed area's RMS)
-    area_chi_k: float = 5.0  #: chi test of the window-mean signed difference at this many robust deviations (0: off)
+    area_chi_k: float = 6.0  #: chi test of the window-mean signed difference at this many robust deviations (0: off)
     signed_skip_classes: int = 2  #: the chi test leaves out this many of the most textured classes (edges)
     area_erode: float = 1.0  #: the area significance is grey-eroded by this x its window (cuts its spill)
     trim_ratio: float = 0.5  #: a small recoloured component keeps pixels >= this x its peak significance (0: off)
