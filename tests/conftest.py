@@ -42,3 +42,12 @@ def sample_faces_dir(tmp_path_factory, astronaut_rgb, grace_hopper_rgb) -> Path:
     Image.fromarray(astronaut_rgb).save(d / "astronaut.png")
     Image.fromarray(grace_hopper_rgb).save(d / "grace_hopper.jpg", quality=95)
     return d
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """The process's one headless Chromium (tests/testkit/browser.py: one sync Playwright per thread)."""
+    from testkit.browser import launch
+
+    with launch(lambda msg: pytest.fail(msg, pytrace=False)) as b:
+        yield b

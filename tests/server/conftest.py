@@ -2,12 +2,11 @@
 
 Without PostgreSQL's binaries or Chromium the tests that need them FAIL with the install
 instruction (as the viewer's do): a skipped test would not show that the feature was never checked.
-The headless browser is the viewer tests' fixture (tests/pipelines/viewer/conftest.py), reused.
+The headless browser is the session's `browser` fixture (tests/conftest.py), shared with the viewer's.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -19,12 +18,6 @@ for p in (_here, _here.parent / "bench"):
         sys.path.insert(0, str(p))
 
 import server_kit  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location("fifa_viewer_conftest",
-                                               _here.parent / "pipelines" / "viewer" / "conftest.py")
-_viewer = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_viewer)
-browser = _viewer.browser  # the session's headless Chromium (fails with the install hint when missing)
 
 
 

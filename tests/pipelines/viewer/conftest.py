@@ -1,14 +1,9 @@
 """Viewer test set-up: real input folders (an annotation run from the real chain, a build, a
-release) and a real headless Chromium (Debian's package, driven by the `playwright` package).
-
-Without Chromium the browser tests FAIL with the install instruction: the viewer is a feature,
-and a skipped test would not show that it was never checked.
+release). The real headless Chromium is the session's `browser` fixture (tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -19,38 +14,6 @@ if _here not in sys.path:
     sys.path.insert(0, _here)
 
 import viewer_data  # noqa: E402
-
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-INSTALL_HINT = ("the viewer tests need a headless Chromium: `apt-get install -y chromium` (Debian/Ubuntu; "
-                "`.ci/run` does it), or point FIFA_CHROMIUM at a Chromium/Chrome binary; and the `playwright` "
-                "Python package (`make install`). Playwright's own browser download is not needed.")
-
-
-def find_chromium() -> str | None:
-    """FIFA_CHROMIUM when set (and only it), else Debian's chromium or one on PATH."""
-    env = os.environ.get("FIFA_CHROMIUM")
-    cands = [env] if env else ["/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium"),
-                               shutil.which("chromium-browser"), shutil.which("google-chrome")]
-    for cand in cands:
-        if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
-            return cand
-    return None
-
-
-@pytest.fixture(scope="session")
-def browser(tmp_path_factory):
-    exe = find_chromium()
-    if exe is None:
-        pytest.fail("Chromium not found: " + INSTALL_HINT, pytrace=False)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the `playwright` package is missing: " + INSTALL_HINT, pytrace=False)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_FLAGS, timeout=60_000)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="session")
