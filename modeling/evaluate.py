@@ -47,9 +47,9 @@ def validation_bench(data: InstructData, max_questions: int) -> pd.DataFrame:
 
 
 def predict_share(model, tok, fam, device, data: InstructData, cfg, precision, rank: int = 0,
-                  world: int = 1) -> list[dict]:
+                  world: int = 1, bench: pd.DataFrame | None = None) -> list[dict]:
     """Submission rows of this rank's share (every ``world``-th question) of the validation bench."""
-    bench = validation_bench(data, cfg.eval.max_questions)
+    bench = validation_bench(data, cfg.eval.max_questions) if bench is None else bench
     if bench.empty:
         return []
     share = bench.iloc[rank::world].to_dict("records")
@@ -64,11 +64,10 @@ def predict_share(model, tok, fam, device, data: InstructData, cfg, precision, r
     return [{k: r[k] for k in ("question_id", "answer", "score", "masks")} for r in rows]
 
 
-def score_predictions(data: InstructData, cfg, rows: list[dict]) -> dict[str, float]:
+def score_predictions(bench: pd.DataFrame, rows: list[dict]) -> dict[str, float]:
     """Main metrics of each task, e.g. ``{"det/acc": 0.9, "loc/giou": 0.6}``, for the gathered predictions."""
     from fifa.benchmarks.scoring import score
 
-    bench = validation_bench(data, cfg.eval.max_questions)
     if bench.empty or not rows:
         return {}
     rep = score(bench, pd.DataFrame(rows), bootstrap=0, meteor=False, use_java=False)
@@ -82,4 +81,5 @@ def score_predictions(data: InstructData, cfg, rows: list[dict]) -> dict[str, fl
 
 def evaluate(model, tok, fam, device, data: InstructData, cfg, precision=None) -> dict[str, float]:
     """One process: predict the whole validation bench and score it."""
-    return score_predictions(data, cfg, predict_share(model, tok, fam, device, data, cfg, precision))
+    bench = validation_bench(data, cfg.eval.max_questions)
+    return score_predictions(bench, predict_share(model, tok, fam, device, data, cfg, precision, bench=bench))

@@ -280,11 +280,12 @@ def _evaluate(model, tok, fam, device, val, cfg, precision: Precision, mlog, ste
     """Every rank predicts its share of the validation questions, rank 0 scores the gathered predictions.
     A failure (on any rank) is logged and written to the metrics, and training goes on: the step's
     checkpoint is already on disk."""
-    from .evaluate import predict_share, score_predictions
+    from .evaluate import predict_share, score_predictions, validation_bench
 
     t = time.perf_counter()
     try:
-        share: list | str = predict_share(model, tok, fam, device, val, cfg, precision, d.rank, d.world)
+        bench = validation_bench(val, cfg.eval.max_questions)  # the same seeded sample on every rank
+        share: list | str = predict_share(model, tok, fam, device, val, cfg, precision, d.rank, d.world, bench)
     except Exception as e:  # noqa: BLE001 - reported below, never fatal to training
         share = f"rank {d.rank}: {type(e).__name__}: {e}"[:500]
     shares = [share]
@@ -297,7 +298,7 @@ def _evaluate(model, tok, fam, device, val, cfg, precision: Precision, mlog, ste
     try:
         if errors:
             raise RuntimeError(errors[0])
-        m = score_predictions(val, cfg, [r for s in shares for r in s])
+        m = score_predictions(bench, [r for s in shares for r in s])
     except Exception as e:  # noqa: BLE001
         log.error("evaluation at step %d failed (training goes on): %s", step, e)
         mlog.write({"step": step, "eval_error": str(e)[:500]})
