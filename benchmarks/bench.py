@@ -130,15 +130,8 @@ class Bench:
     def _header_size(self, i: int) -> list[int] | None:
         from PIL import Image
 
-        if self._table is None and self.path is not None:
-            try:
-                self._table = pq.read_table(self.path, columns=["image"])
-            except Exception:  # noqa: BLE001
-                self._table = pa.table({"x": [None] * len(self)})
-        if self._table is None or "image" not in self._table.column_names:
-            return None
-        img = self._table.column("image")[i].as_py()
-        if not isinstance(img, dict):
+        img = self.image(i)
+        if img is None:
             return None
         try:
             if img.get("bytes"):
