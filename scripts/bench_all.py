@@ -192,17 +192,29 @@ def viewer_rows(d: dict) -> list[Row]:
 
 
 def train_args(work: Path, quick: bool) -> list[str]:
-    return ["scripts/bench_train.py", "--skip-learn", "--speed-steps", "10" if quick else "40", "--work", str(work)]
+    return ["scripts/bench_train.py", "--skip-learn", "--speed-steps", "10" if quick else "40",
+            "--speed-repeats", "1" if quick else "3", "--work", str(work)]
 
 
 def train_rows(d: dict) -> list[Row]:
     sp = d["speed"]
     ours, plain = sp["ours"], sp["plain"]
-    return [Row("train (tiny, CPU)", "tokens/s", ours["tokens_per_s"], "tokens/s", "plain HF Trainer + peft",
-                plain["tokens_per_s"], _r(ours["tokens_per_s"] / plain["tokens_per_s"]), ">= 1x",
-                ours["tokens_per_s"] >= plain["tokens_per_s"]),
+    ratio = sp["tokens_per_s_ratio"]  # the median of the alternated pairs
+    return [Row("train (tiny, CPU)", "tokens/s, every head on (median ratio of alternated pairs)",
+                ours["tokens_per_s"], "tokens/s", "plain HF Trainer + peft", plain["tokens_per_s"], _r(ratio),
+                ">= 0.9x", ratio >= 0.9),
             Row("train (tiny, CPU)", "peak RSS", ours["peak_rss_mb"], "MB", "plain HF Trainer + peft",
-                plain["peak_rss_mb"], _r(ours["peak_rss_mb"] / plain["peak_rss_mb"]))]
+                plain["peak_rss_mb"], _r(sp["peak_rss_ratio"]), "<= 1.1x", sp["peak_rss_ratio"] <= 1.1)]
+
+
+def predict_args(work: Path, quick: bool) -> list[str]:
+    return ["scripts/bench_predict.py", "--work", str(work), "--steps", "60" if quick else "300",
+            "--repeats", "1" if quick else "2"]
+
+
+def predict_rows(d: dict) -> list[Row]:
+    return [Row("predict (tiny, CPU)", f"questions/s, {d['questions']} bench questions",
+                d["questions_per_s"]["after"], "questions/s")]
 
 
 STAGES = [
@@ -216,6 +228,7 @@ STAGES = [
     Stage("import", import_args, import_rows),
     Stage("viewer", viewer_args, viewer_rows),
     Stage("train", train_args, train_rows, "bench_train.json"),
+    Stage("predict", predict_args, predict_rows, "bench_predict.json"),
 ]
 
 
