@@ -29,6 +29,7 @@ import threading
 from dataclasses import dataclass, field
 from importlib import resources
 
+from fifa.annotator.budget import CostBudget
 from fifa.annotator.cache import default_cache_dir, normalize_endpoint, request_key
 from fifa.annotator.explain_openai import OpenAIConfig
 
@@ -177,8 +178,16 @@ class Judge:
         self.version = rubric()["version"]
         self.client = OpenAIExplainer(cfg.openai())  # transport, retries, cache, prices
         self._lock = threading.Lock()
-        self.spent = self.in_flight = 0.0
-        self.calls = self.cache_hits = self.budget_stops = 0
+        self.budget = CostBudget(cfg.max_cost)
+        self.calls = self.cache_hits = 0
+
+    @property
+    def spent(self) -> float:
+        return self.budget.spent
+
+    @property
+    def budget_stops(self) -> int:
+        return self.budget.stops
 
     def close(self) -> None:
         self.client.close()
@@ -193,17 +202,11 @@ class Judge:
         return self.client.cost_of(900 if self.cfg.images else 800, self.cfg.max_tokens)
 
     def _reserve(self) -> bool:
-        with self._lock:
-            if self.cfg.max_cost is not None and self.spent + self.in_flight + self._estimate() > self.cfg.max_cost:
-                self.budget_stops += 1
-                return False
-            self.in_flight += self._estimate()
-            return True
+        return self.budget.reserve(self._estimate())
 
     def _settle(self, res: Judgement) -> None:
+        self.budget.settle(self._estimate(), res.cost)
         with self._lock:
-            self.in_flight = max(0.0, self.in_flight - self._estimate())
-            self.spent += res.cost
             self.calls += res.calls
 
     def judge(self, item: JudgeItem) -> Judgement:

@@ -19,6 +19,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from fifa.annotator.budget import CostBudget
 from fifa.annotator.cache import request_key
 from fifa.annotator.explain_openai import OpenAIConfig
 
@@ -140,11 +141,17 @@ class OpenAIConversations:
         self.name = f"openai/{cfg.openai.model}/{PROMPT_VERSION}"
         self.client = OpenAIExplainer(cfg.openai)  # transport, retries, cache, prices
         self._lock = threading.Lock()
-        self.spent = 0.0
-        self.in_flight = 0.0
+        self.budget = CostBudget(cfg.max_cost)
         self.calls = 0
         self.cache_hits = 0
-        self.budget_stops = 0
+
+    @property
+    def spent(self) -> float:
+        return self.budget.spent
+
+    @property
+    def budget_stops(self) -> int:
+        return self.budget.stops
 
     def close(self) -> None:
         self.client.close()
@@ -153,17 +160,10 @@ class OpenAIConversations:
         return self.client.cost_of(600, self.cfg.max_tokens)
 
     def _reserve(self) -> bool:
-        with self._lock:
-            if self.cfg.max_cost is not None and self.spent + self.in_flight + self._estimate() > self.cfg.max_cost:
-                self.budget_stops += 1
-                return False
-            self.in_flight += self._estimate()
-            return True
+        return self.budget.reserve(self._estimate())
 
     def _settle(self, cost: float) -> None:
-        with self._lock:
-            self.in_flight = max(0.0, self.in_flight - self._estimate())
-            self.spent += cost
+        self.budget.settle(self._estimate(), cost)
 
     def converse(self, facts: dict) -> ConversationResult:
         from fifa.annotator.explain_openai import TransportError
