@@ -181,14 +181,6 @@ class Judge:
         self.budget = CostBudget(cfg.max_cost)
         self.calls = self.cache_hits = 0
 
-    @property
-    def spent(self) -> float:
-        return self.budget.spent
-
-    @property
-    def budget_stops(self) -> int:
-        return self.budget.stops
-
     def close(self) -> None:
         self.client.close()
 
@@ -271,8 +263,8 @@ class Judge:
                 "rubric_version": self.version, "images": self.cfg.images}
 
     def summary(self) -> dict:
-        return {**self.identity(), "cost_usd": round(self.spent, 6), "llm_calls": self.calls,
-                "cache_hits": self.cache_hits, "budget_stops": self.budget_stops, "max_cost": self.cfg.max_cost}
+        return {**self.identity(), "cost_usd": round(self.budget.spent, 6), "llm_calls": self.calls,
+                "cache_hits": self.cache_hits, "budget_stops": self.budget.stops, "max_cost": self.cfg.max_cost}
 
 
 __all__ = ["Judge", "JudgeConfig", "JudgeItem", "Judgement", "KEY_ENV", "build_request", "rubric", "validate"]

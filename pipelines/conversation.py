@@ -145,14 +145,6 @@ class OpenAIConversations:
         self.calls = 0
         self.cache_hits = 0
 
-    @property
-    def spent(self) -> float:
-        return self.budget.spent
-
-    @property
-    def budget_stops(self) -> int:
-        return self.budget.stops
-
     def close(self) -> None:
         self.client.close()
 
@@ -218,8 +210,8 @@ class OpenAIConversations:
             return list(pool.map(self.converse, facts))
 
     def summary(self) -> dict:
-        return {"backend": self.name, "cost_usd": round(self.spent, 6), "llm_calls": self.calls,
-                "cache_hits": self.cache_hits, "budget_stops": self.budget_stops}
+        return {"backend": self.name, "cost_usd": round(self.budget.spent, 6), "llm_calls": self.calls,
+                "cache_hits": self.cache_hits, "budget_stops": self.budget.stops}
 
 
 def make_conversations(cfg: ConversationConfig):
