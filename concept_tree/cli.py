@@ -17,7 +17,8 @@ import typer
 from fifa import __version__
 from fifa.cli_utils import EXIT_USAGE, UserError, command, examples, make_app, run_app
 
-from .tree import ConceptTree, Node, TreeError, load_tree
+from .tree import ConceptTree, load_tree
+from .tree_nodes import Node, TreeError
 
 
 def _tree() -> ConceptTree:

@@ -20,14 +20,15 @@ import difflib
 import functools
 import json
 import re
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Union
 
 import yaml
 
-__all__ = ["ANCHORS", "MASK_SOURCES", "ConceptTree", "Node", "TreeError", "load_tree"]
+from .tree_nodes import Node, TreeError, node_depths, parse_nodes
+
+__all__ = ["ANCHORS", "MASK_SOURCES", "ConceptTree", "load_tree"]
 
 #: The 19 anchor concepts (DESIGN.md): every leaf descends from exactly one of them.
 ANCHORS: tuple[str, ...] = (
@@ -43,59 +44,13 @@ MASK_SOURCES: frozenset[str] = frozenset(
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-_ID_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 Level = Union[str, int]
-
-
-class TreeError(ValueError):
-    """The concept tree data is malformed (duplicate id, cycle, missing anchor, ...)."""
-
-
-@dataclass(frozen=True)
-class Node:
-    """One concept of the tree. ``children`` are ids; ``depth`` is 0 for the root."""
-
-    id: str
-    name: str
-    parent: str | None
-    synonyms: tuple[str, ...]
-    description: str
-    artifacts: tuple[str, ...]
-    mask: Mapping[str, str] | None
-    children: tuple[str, ...]
-    depth: int
-
-    @property
-    def is_leaf(self) -> bool:
-        """True for an atomic concept (no children)."""
-        return not self.children
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form (the ``nodes`` items of ``fifa-tree export``)."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "parent": self.parent,
-            "synonyms": list(self.synonyms),
-            "description": self.description,
-            "artifacts": list(self.artifacts),
-            "mask": dict(self.mask) if self.mask is not None else None,
-            "children": list(self.children),
-        }
 
 
 def _norm(text: str) -> str:
     """Lookup key: case-, space-, underscore-, hyphen- and apostrophe-insensitive."""
     text = text.lower().replace("'", "").replace("\u2019", "")
     return " ".join(re.split(r"[\s_\-]+", text.strip()))
-
-
-def _str_list(raw: Any, where: str, field: str) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or not all(isinstance(x, str) and x.strip() for x in raw):
-        raise TreeError(f"{where}: '{field}' must be a list of non-empty strings")
-    return tuple(x.strip() for x in raw)
 
 
 class ConceptTree:
@@ -114,7 +69,7 @@ class ConceptTree:
         self.name: str = str(data.get("name") or "Facial Image Concept Tree")
         self.description: str = str(data.get("description") or "")
 
-        raw = self._parse_raw(data["nodes"])
+        raw = parse_nodes(data["nodes"])
         children: dict[str, list[str]] = {i: [] for i in raw}
         roots = [i for i, r in raw.items() if r["parent"] is None]
         if len(roots) != 1:
@@ -125,7 +80,7 @@ class ConceptTree:
                 if p not in raw:
                     raise TreeError(f"node '{i}': parent '{p}' does not exist")
                 children[p].append(i)
-        depth = self._depths(raw, roots[0])
+        depth = node_depths(raw, roots[0])
 
         self._nodes: dict[str, Node] = {}
         for i, r in raw.items():
@@ -140,65 +95,6 @@ class ConceptTree:
         self._index = self._build_index()
 
     # ----------------------------------------------------------------- validation
-    @staticmethod
-    def _parse_raw(items: list) -> dict[str, dict[str, Any]]:
-        raw: dict[str, dict[str, Any]] = {}
-        for k, item in enumerate(items):
-            if not isinstance(item, Mapping):
-                raise TreeError(f"nodes[{k}] is not a mapping")
-            nid = item.get("id")
-            if not isinstance(nid, str) or not _ID_RE.match(nid):
-                raise TreeError(f"nodes[{k}]: id {nid!r} is not a snake_case identifier")
-            if nid in raw:
-                raise TreeError(f"duplicate node id '{nid}'")
-            where = f"node '{nid}'"
-            for field in ("name", "description"):
-                if not isinstance(item.get(field), str) or not item[field].strip():
-                    raise TreeError(f"{where}: missing or empty '{field}'")
-            parent = item.get("parent")
-            if parent is not None and not isinstance(parent, str):
-                raise TreeError(f"{where}: parent must be an id or null")
-            if parent == nid:
-                raise TreeError(f"{where} is its own parent (cycle)")
-            artifacts = _str_list(item.get("artifacts"), where, "artifacts")
-            if not artifacts:
-                raise TreeError(f"{where}: 'artifacts' must list at least one forgery cue")
-            mask = item.get("mask")
-            if mask is not None and not (isinstance(mask, Mapping) and isinstance(mask.get("source"), str)):
-                raise TreeError(f"{where}: 'mask' must be a mapping with a 'source'")
-            raw[nid] = {
-                "name": item["name"].strip(),
-                "parent": parent,
-                "synonyms": _str_list(item.get("synonyms"), where, "synonyms"),
-                "description": item["description"].strip(),
-                "artifacts": artifacts,
-                "mask": dict(mask) if mask is not None else None,
-            }
-        if not raw:
-            raise TreeError("the tree has no nodes")
-        return raw
-
-    @staticmethod
-    def _depths(raw: Mapping[str, Mapping[str, Any]], root: str) -> dict[str, int]:
-        depth: dict[str, int] = {root: 0}
-        for start in raw:
-            path: list[str] = []
-            seen: set[str] = set()
-            cur: str | None = start
-            while cur is not None and cur not in depth:
-                if cur in seen:
-                    cycle = path[path.index(cur):] + [cur]
-                    raise TreeError("cycle in the tree: " + " -> ".join(cycle))
-                seen.add(cur)
-                path.append(cur)
-                cur = raw[cur]["parent"]
-            if cur is None:  # cannot happen with one root, kept for safety
-                raise TreeError(f"node '{start}' is not connected to the root")
-            for i in reversed(path):
-                depth[i] = depth[cur] + 1
-                cur = i
-        return depth
-
     def _check_masks(self) -> None:
         for n in self._nodes.values():
             if n.is_leaf:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fifa.concept_tree.tree import ANCHORS, MASK_SOURCES, ConceptTree, Node, TreeError, load_tree
+from fifa.concept_tree.tree import ANCHORS, MASK_SOURCES, ConceptTree, load_tree
+from fifa.concept_tree.tree_nodes import Node, TreeError
 
 
 def _sided(*names: str) -> list[str]:

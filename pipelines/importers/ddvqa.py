@@ -71,7 +71,8 @@ class DDVQAConfig:
 
 def region_node(question: str, tree=None) -> str | None:
     """The FICT node a DD-VQA question names, or None when it names no region (the image)."""
-    from fifa.concept_tree.tree import TreeError, load_tree
+    from fifa.concept_tree.tree import load_tree
+    from fifa.concept_tree.tree_nodes import TreeError
 
     m = _REGION.search(question)
     if not m:
