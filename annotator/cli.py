@@ -34,7 +34,7 @@ class Executor(str, Enum):
 
 
 class SegmenterChoice(str, Enum):
-    """Landmark backends of the region segmentation (``fifa.concept_tree.segment.BACKENDS``)."""
+    """Landmark backends of the region segmentation (``fifa.concept_tree.segmentation.segment.BACKENDS``)."""
 
     mediapipe = "mediapipe"
     dlib68 = "dlib68"
@@ -133,8 +133,8 @@ def _config(kw: dict):
         raise UserError("--concurrency must be >= 1")
     segmenter = SegmenterChoice(kw["segmenter"]).value
     if segmenter != "mediapipe":
-        from fifa.concept_tree.landmarks import BackendUnavailable
-        from fifa.concept_tree.segment import check_backend
+        from fifa.concept_tree.segmentation.landmarks import BackendUnavailable
+        from fifa.concept_tree.segmentation.segment import check_backend
 
         try:
             check_backend(segmenter)

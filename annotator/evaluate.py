@@ -208,7 +208,7 @@ def evaluate_run(manifest_path, out_dir, segmenter=None) -> tuple[EvalSummary, l
     ann = {r["sample_id"]: r for r in read_annotations(out_dir).to_pylist()}
     own = segmenter is None
     if own:
-        from fifa.concept_tree.segment import Segmenter
+        from fifa.concept_tree.segmentation.segment import Segmenter
 
         segmenter = Segmenter()
     cache: dict = {}

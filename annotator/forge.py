@@ -209,7 +209,7 @@ def forge(out_dir: str | Path, n: int = 60, seed: int = 0, faces: str | Path | N
     import pyarrow.parquet as pq
 
     from fifa.concept_tree.imageio import ImageError, list_images, load_rgb
-    from fifa.concept_tree.segment import Segmenter
+    from fifa.concept_tree.segmentation.segment import Segmenter
     from fifa.concept_tree.tree import load_tree
 
     kinds = tuple(kinds) if kinds else EDIT_TYPES

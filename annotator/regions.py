@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from fifa.concept_tree.regions import FaceRegions
+from fifa.concept_tree.segmentation.regions import FaceRegions
 
 
 @dataclass(frozen=True)

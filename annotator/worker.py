@@ -33,7 +33,7 @@ class WorkerConfig:
     llm_image_size: int = 512  # max side of the JPEGs sent to the LLM
     llm_jpeg_quality: int = 85
     segment_cache: int = 16  # segmentations of sources kept per worker (fakes share sources)
-    segmenter: str = "mediapipe"  # landmark backend of the regions (fifa.concept_tree.segment.BACKENDS)
+    segmenter: str = "mediapipe"  # landmark backend of the regions (fifa.concept_tree.segmentation.segment.BACKENDS)
     lazy_outside_face: bool = True  # segment hair/ears/neck/background of a source only for a mask that leaves the face
     parent_pid: int | None = None  # the run's process: workers exit when it is gone
 
@@ -112,7 +112,7 @@ def init_worker(config: WorkerConfig) -> None:
 def _segmenter():
     seg = _STATE.get("segmenter")
     if seg is None:
-        from fifa.concept_tree.segment import SegmentConfig, Segmenter
+        from fifa.concept_tree.segmentation.segment import SegmentConfig, Segmenter
 
         cfg: WorkerConfig = _STATE.get("config") or WorkerConfig()
         seg = Segmenter(SegmentConfig(backend=cfg.segmenter))

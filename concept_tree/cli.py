@@ -1,6 +1,6 @@
 """`fifa-tree`: look at and export the Facial Image Concept Tree, and segment faces into its regions.
 
-Commands here: ``show`` and ``export``. ``segment`` lives in ``fifa.concept_tree.segment_cli``
+Commands here: ``show`` and ``export``. ``segment`` lives in ``fifa.concept_tree.segmentation.segment_cli``
 and is added when that module imports; if one of its own imports fails, ``show``/``export``
 keep working and ``segment`` reports the import error instead of breaking the whole command line.
 """
@@ -146,9 +146,9 @@ def export(
 
 def _add_segment() -> None:
     try:
-        from fifa.concept_tree.segment_cli import SEGMENT_EXAMPLES, segment
+        from fifa.concept_tree.segmentation.segment_cli import SEGMENT_EXAMPLES, segment
     except ImportError as e:
-        if e.name == "fifa.concept_tree.segment_cli":
+        if e.name == "fifa.concept_tree.segmentation.segment_cli":
             return
         reason = str(e)
 

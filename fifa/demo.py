@@ -35,7 +35,7 @@ def sample_faces(out: Path) -> list[Path]:
 
 
 def segment_demo(out: Path) -> None:
-    from fifa.concept_tree.batch import BatchOptions, image_tasks, segment_folder
+    from fifa.concept_tree.segmentation.batch import BatchOptions, image_tasks, segment_folder
 
     faces_dir = out / "faces"
     files = sample_faces(faces_dir)

@@ -3,7 +3,7 @@
 DESIGN.md ("Bench"): ``age`` rows carry ``anchor_masks`` (``list<struct<node_id, mask>>``), the masks
 of the anchors found in the image, for the scorer's ``consistency`` metric (does a model's mask lie
 where its own text says?). They are made here, once per distinct image, by the FICT segmentation
-(:class:`fifa.concept_tree.segment.Segmenter`, the annotator's default backend) of the bench image
+(:class:`fifa.concept_tree.segmentation.segment.Segmenter`, the annotator's default backend) of the bench image
 itself: what a model sees. An image without a detected face gets the anchors the segmentation still
 finds (none, for the MediaPipe backend), and an unreadable image none; both are counted.
 Other tasks get an empty list. Where the segmenter cannot start at all, ``age`` rows get null (the
@@ -57,7 +57,7 @@ def anchor_masks_column(tasks: list[str], images: list[dict | None], image_root:
     out: list[list[dict]] = [[] for _ in tasks]
     seg = segmenter
     if todo and segmenter is None:
-        from fifa.concept_tree.segment import Segmenter
+        from fifa.concept_tree.segmentation.segment import Segmenter
 
         try:
             seg = Segmenter()

@@ -6,7 +6,7 @@ Agreement: anchor IoU of the 68-point regions against the MediaPipe regions (eye
 eyeball, which 68 points cannot place), per held-out group, without calibration (thin-plate spline
 through the raw points) and with it:
 
-* cross-validation (`fifa.concept_tree.calibrate68.FOLDS`): a calibration fitted by the shipped
+* cross-validation (`fifa.concept_tree.segmentation.calibrate68.FOLDS`): a calibration fitted by the shipped
   procedure on some groups (astronaut + even lfw faces, or Grace Hopper + odd lfw faces, each with
   its augmented variants) and measured on the original images of the other groups, which it never saw;
 * with `--faces DIR`: the shipped calibration on your faces (not among its calibration faces).
@@ -32,15 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
-from fifa.concept_tree import calibrate68 as c68
-from fifa.concept_tree.ibug68_calibration import COMPARED_ANCHORS, default_calibration
+from fifa.concept_tree.segmentation import calibrate68 as c68
+from fifa.concept_tree.segmentation.ibug68_calibration import COMPARED_ANCHORS, default_calibration
 
 TARGET_MEAN, TARGET_ANCHOR = 0.85, 0.75
 
 
 def speed(repeats: int) -> dict:
     """Seconds per image of Segmenter.segment (person map included) for both backends."""
-    from fifa.concept_tree.segment import SegmentConfig, Segmenter
+    from fifa.concept_tree.segmentation.segment import SegmentConfig, Segmenter
 
     images = [f.rgb for f in c68.sample_photo_faces() if not f.mirrored]
     out = {}

@@ -146,7 +146,7 @@ def _paint_long_hair(img: np.ndarray, lm: np.ndarray, hair_patch: np.ndarray) ->
 
 def dressed_crops() -> dict[str, np.ndarray]:
     """1.8x face crops of dressed people: the two photos, mirrored, and with synthetic shirts and hair."""
-    from fifa.concept_tree.segment import Segmenter
+    from fifa.concept_tree.segmentation.segment import Segmenter
 
     rng = np.random.default_rng(5)
     out = {}
@@ -168,8 +168,8 @@ def dressed_crops() -> dict[str, np.ndarray]:
 
 # ------------------------------------------------------------------ measures
 def bench_roughness() -> dict:
-    from fifa.concept_tree.quality import face_width, roughness
-    from fifa.concept_tree.segment import Segmenter
+    from fifa.concept_tree.segmentation.quality import face_width, roughness
+    from fifa.concept_tree.segmentation.segment import Segmenter
 
     def measure(faces: dict) -> dict:
         per = {a: [] for a in INNER + CONTOUR}
@@ -204,8 +204,8 @@ def bench_roughness() -> dict:
 
 
 def bench_neck() -> dict:
-    from fifa.concept_tree.quality import skin_share, skin_share_ycrcb_box
-    from fifa.concept_tree.segment import Segmenter
+    from fifa.concept_tree.segmentation.quality import skin_share, skin_share_ycrcb_box
+    from fifa.concept_tree.segmentation.segment import Segmenter
 
     res = {}
     with Segmenter() as seg:
@@ -230,8 +230,8 @@ def bench_quality() -> dict:
     """Partition, parents and coverage of the independent oval polygon on the photos; 512 vs 256 px."""
     import cv2
 
-    from fifa.concept_tree.quality import oval_coverage
-    from fifa.concept_tree.segment import Segmenter
+    from fifa.concept_tree.segmentation.quality import oval_coverage
+    from fifa.concept_tree.segmentation.segment import Segmenter
     from fifa.concept_tree.tree import ANCHORS, load_tree
 
     tree = load_tree()
@@ -377,8 +377,8 @@ def stage_cpu(faces: Path, n: int = 80, repeats: int = 3) -> dict:
     import cv2
 
     from fifa.concept_tree.imageio import load_rgb
-    from fifa.concept_tree.landmarks import MediaPipeFaceMesh
-    from fifa.concept_tree.segment import regions_from_landmarks, with_outside_face
+    from fifa.concept_tree.segmentation.landmarks import MediaPipeFaceMesh
+    from fifa.concept_tree.segmentation.segment import regions_from_landmarks, with_outside_face
 
     cv2.setNumThreads(1)  # as in a worker
     files = sorted(faces.glob("*.jpg"))[:n]
@@ -422,7 +422,7 @@ def cpu_per_image(faces: Path, n: int = 80, repeats: int = 3) -> dict:
     import mediapipe as mp
     from PIL import Image
 
-    from fifa.concept_tree import batch
+    from fifa.concept_tree.segmentation import batch
 
     files = sorted(faces.glob("*.jpg"))[:n]
 
@@ -459,8 +459,8 @@ def gallery(out_dir: Path) -> list[str]:
     """Anchor-level overlays of several kinds of faces for the docs (synthetic ones say so)."""
     import cv2
 
-    from fifa.concept_tree.overlay import render_overlay
-    from fifa.concept_tree.segment import Segmenter
+    from fifa.concept_tree.segmentation.overlay import render_overlay
+    from fifa.concept_tree.segmentation.segment import Segmenter
 
     out_dir.mkdir(parents=True, exist_ok=True)
     crops = dressed_crops()

@@ -165,7 +165,7 @@ def trivial_submissions(bench_path: Path):
 
     from fifa.concept_tree import rle
     from fifa.concept_tree.imageio import load_rgb
-    from fifa.concept_tree.segment import Segmenter
+    from fifa.concept_tree.segmentation.segment import Segmenter
 
     from fifa.pipelines.buildinfo import build_image_root
 

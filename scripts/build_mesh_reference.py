@@ -21,7 +21,7 @@ import skimage.data
 from scipy.optimize import linear_sum_assignment
 
 from fifa.concept_tree.imageio import load_rgb
-from fifa.concept_tree.mesh_topology import eye_normalise
+from fifa.concept_tree.segmentation.mesh_topology import eye_normalise
 
 OUT = Path(__file__).resolve().parents[1] / "concept_tree" / "data" / "mesh_reference.json"
 

@@ -6,7 +6,7 @@ Runs dlib (HOG, upsample 1, 68-point predictor, mirror-averaged) and MediaPipe F
 sample photos (6 variants each, plus about 45 augmented ones: crops, scales, small turns, grey,
 blur, JPEG, pasted into the `rocket` photo), the 100 upscaled `lfw_subset` faces (with mirrors,
 two more sizes and +-7 degree turns), and optionally every image of DIR (one more group, augmented
-like the photos). Fits the map on every pair (`fifa.concept_tree.calibrate68.fit_calibration`)
+like the photos). Fits the map on every pair (`fifa.concept_tree.segmentation.calibrate68.fit_calibration`)
 and writes it with an `about` block: faces and counts, estimator and its settings, point errors,
 the cross-validated agreement (2 folds by identity: fitted on some groups, measured on the
 others' original images), the date, this command and the package versions. About 10 minutes on 2 cores.
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fifa.concept_tree import calibrate68 as c68
-from fifa.concept_tree.ibug68 import MEDIAPIPE_TO_IBUG68
-from fifa.concept_tree.ibug68_calibration import face_frame, point_errors
+from fifa.concept_tree.segmentation import calibrate68 as c68
+from fifa.concept_tree.segmentation.ibug68 import MEDIAPIPE_TO_IBUG68
+from fifa.concept_tree.segmentation.ibug68_calibration import face_frame, point_errors
 
 OUT = Path(__file__).resolve().parents[1] / "concept_tree" / "data" / "ibug68_calibration.json"
 

@@ -185,7 +185,7 @@ def make(out: Path, n: int = 120, seed: int = 1, negatives: int = 24, kinds: tup
 
     from fifa.annotator.forge import manifest_schema, truth_leaves
     from fifa.concept_tree import rle
-    from fifa.concept_tree.segment import Segmenter
+    from fifa.concept_tree.segmentation.segment import Segmenter
     from fifa.concept_tree.tree import load_tree
 
     rng = np.random.default_rng(seed)

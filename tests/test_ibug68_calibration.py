@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from fifa.concept_tree import ibug68_calibration as c
-from fifa.concept_tree.ibug68 import MEDIAPIPE_TO_IBUG68, ibug68_from_mediapipe, regions_from_ibug68
-from fifa.concept_tree.ibug68_calibration import (
+from fifa.concept_tree.segmentation import ibug68_calibration as c
+from fifa.concept_tree.segmentation.ibug68 import MEDIAPIPE_TO_IBUG68, ibug68_from_mediapipe, regions_from_ibug68
+from fifa.concept_tree.segmentation.ibug68_calibration import (
     IBUG_MIRROR,
     CalibrationError,
     Ibug68Calibration,
@@ -20,7 +20,7 @@ from fifa.concept_tree.ibug68_calibration import (
     point_errors,
     residuals,
 )
-from fifa.concept_tree.mesh_topology import mesh_reference
+from fifa.concept_tree.segmentation.mesh_topology import mesh_reference
 
 
 def _turn(p: np.ndarray, scale: float, angle: float, shift) -> np.ndarray:
@@ -170,7 +170,7 @@ def test_shipped_calibration_records_how_it_was_made():
 
 
 def test_calibration_is_an_option_of_the_68_point_path(astronaut_rgb):
-    from fifa.concept_tree.segment import Segmenter
+    from fifa.concept_tree.segmentation.segment import Segmenter
 
     with Segmenter() as seg:
         full = seg.segment(astronaut_rgb)

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from fifa.concept_tree.atlas import build_atlas, face_atlas
-from fifa.concept_tree.quality import face_width, roughness, skin_share
-from fifa.concept_tree.segment import SegmentConfig, Segmenter, regions_from_landmarks, with_outside_face
+from fifa.concept_tree.segmentation.atlas import build_atlas, face_atlas
+from fifa.concept_tree.segmentation.quality import face_width, roughness, skin_share
+from fifa.concept_tree.segmentation.segment import SegmentConfig, Segmenter, regions_from_landmarks, with_outside_face
 
 INNER = ("left_eye", "right_eye", "left_eyebrow", "right_eyebrow", "nose", "mouth", "left_cheek", "right_cheek",
          "chin", "forehead")  # fmt: skip
@@ -46,7 +46,7 @@ def test_shipped_atlas_is_a_fresh_build():
 
 
 def test_atlas_is_left_right_symmetric():
-    from fifa.concept_tree.atlas import _oval_cells
+    from fifa.concept_tree.segmentation.atlas import _oval_cells
 
     a = face_atlas()
     names = np.array(a.names, dtype=object)
@@ -71,7 +71,7 @@ def test_inner_face_borders_are_smooth_on_unseen_faces(seg, astronaut_rgb, grace
 
 
 def test_every_oval_pixel_has_one_face_concept_on_a_turned_face(seg):
-    from fifa.concept_tree.quality import oval_coverage
+    from fifa.concept_tree.segmentation.quality import oval_coverage
     from fifa.concept_tree.tree import load_tree
 
     face_leaves = [n.id for n in load_tree().leaves(under="face")]

@@ -177,7 +177,7 @@ class FaceCropper:
 
     def _facemesh(self):
         if self._mesh is None:
-            from fifa.concept_tree.landmarks import MediaPipeFaceMesh
+            from fifa.concept_tree.segmentation.landmarks import MediaPipeFaceMesh
 
             self._mesh = MediaPipeFaceMesh(max_faces=4, min_confidence=self.config.min_confidence,
                                            refine_landmarks=False)

@@ -32,7 +32,7 @@ def test_lazy_rows_equal_full_segmentation_rows(forged):
 
 def test_person_model_runs_only_for_masks_leaving_the_face(forged, monkeypatch):
     calls = []
-    from fifa.concept_tree.landmarks import MediaPipeFaceMesh
+    from fifa.concept_tree.segmentation.landmarks import MediaPipeFaceMesh
 
     orig = MediaPipeFaceMesh.person_probability
     monkeypatch.setattr(MediaPipeFaceMesh, "person_probability", lambda self, rgb: calls.append(1) or orig(self, rgb))

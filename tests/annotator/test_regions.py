@@ -14,7 +14,7 @@ from fifa.concept_tree.tree import load_tree
 
 @pytest.fixture(scope="module")
 def regions(astronaut_rgb):
-    from fifa.concept_tree.segment import Segmenter
+    from fifa.concept_tree.segmentation.segment import Segmenter
 
     face = cv2.resize(astronaut_rgb[20:260, 100:340], (384, 384), interpolation=cv2.INTER_AREA)
     with Segmenter() as seg:

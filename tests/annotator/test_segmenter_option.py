@@ -6,8 +6,8 @@ import json
 import os
 
 from fifa.annotator.cli import SegmenterChoice
-from fifa.concept_tree.ibug68 import IBUG68_UNSUPPORTED
-from fifa.concept_tree.segment import BACKENDS
+from fifa.concept_tree.segmentation.ibug68 import IBUG68_UNSUPPORTED
+from fifa.concept_tree.segmentation.segment import BACKENDS
 
 from .conftest import read_rows, run_cli
 

@@ -34,7 +34,7 @@ def base_face_box(base: np.ndarray) -> tuple[int, int, int, int]:
     """The FaceMesh landmark box of a base frame (cached by content)."""
     key = hash(base.tobytes())
     if key not in _BOXES:
-        from fifa.concept_tree.landmarks import MediaPipeFaceMesh
+        from fifa.concept_tree.segmentation.landmarks import MediaPipeFaceMesh
 
         mesh = MediaPipeFaceMesh(max_faces=1, refine_landmarks=False)
         faces = mesh.faces(np.ascontiguousarray(base[:, :, ::-1]))

@@ -102,7 +102,7 @@ def test_fakes_are_cropped_with_the_source_frames_box(ffpp, faces):
 def test_align_crop_puts_the_eyes_on_deepfakebench_template(faces):
     """mode=align maps the face's eye centres onto DeepfakeBench's template points at scale 1.3;
     a larger scale shows more around the face."""
-    from fifa.concept_tree.landmarks import MediaPipeFaceMesh
+    from fifa.concept_tree.segmentation.landmarks import MediaPipeFaceMesh
     from fifa.pipelines.importers.facecrop import mesh_points
 
     # DeepfakeBench's eye targets in a 256 px crop: ArcFace's (38.2946, 51.6963) and (73.5318, 51.5014)

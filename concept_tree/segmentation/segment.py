@@ -1,6 +1,6 @@
 """Region segmentation: an image -> :class:`FaceRegions` (a mask for every tree concept).
 
->>> from fifa.concept_tree.segment import Segmenter
+>>> from fifa.concept_tree.segmentation.segment import Segmenter
 >>> with Segmenter() as seg:                       # doctest: +SKIP
 ...     regions = seg.segment(rgb)
 ...     regions.mask("left_eye").sum()
@@ -20,7 +20,7 @@ import numpy as np
 from .labelmap import UNLABELLED, face_label_map
 from .offface import OutsideFaceRules, PosePoints, evidence_outside_labels, outside_face_labels
 from .regions import FaceRegions
-from .tree import load_tree
+from ..tree import load_tree
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ BACKENDS: tuple[str, ...] = ("mediapipe", "dlib68")
 
 
 def check_backend(name: str) -> None:
-    """``ValueError`` for an unknown backend; :class:`~fifa.concept_tree.landmarks.BackendUnavailable`
+    """``ValueError`` for an unknown backend; :class:`~fifa.concept_tree.segmentation.landmarks.BackendUnavailable`
     (with the install command) for one that cannot run here."""
     if name not in BACKENDS:
         raise ValueError(f"unknown segmentation backend {name!r}; choose from {', '.join(BACKENDS)}")

@@ -1,6 +1,6 @@
 """Calibration of detected 68-point (iBUG / 300-W) landmarks to the MediaPipe mesh: a learned map.
 
-:data:`~fifa.concept_tree.ibug68.MEDIAPIPE_TO_IBUG68` pairs each iBUG point with a mesh vertex,
+:data:`~fifa.concept_tree.segmentation.ibug68.MEDIAPIPE_TO_IBUG68` pairs each iBUG point with a mesh vertex,
 but a 68-point detector follows the iBUG annotation convention, not MediaPipe's vertices (the jaw
 contour lies on the visible outline, its top points about a quarter of the inter-ocular distance
 below mesh vertices 162 / 389, the outer brow ends sit lower, ...), and the two detectors also
@@ -19,9 +19,9 @@ is a linear map, learned from faces where both detectors ran, from the 68 detect
 
 The shipped calibration (``data/ibug68_calibration.json``, :func:`default_calibration`) records
 how it was made in its ``about`` block; ``scripts/calibrate_ibug68.py`` rebuilds it (optionally
-with your own faces), with the procedure in :mod:`~fifa.concept_tree.calibrate68`.
+with your own faces), with the procedure in :mod:`~fifa.concept_tree.segmentation.calibrate68`.
 
->>> from fifa.concept_tree.ibug68_calibration import default_calibration
+>>> from fifa.concept_tree.segmentation.ibug68_calibration import default_calibration
 >>> mesh = default_calibration().mesh(dlib_points)          # doctest: +SKIP  (468, 3) pixels
 """
 

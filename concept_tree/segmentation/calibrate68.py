@@ -218,7 +218,7 @@ def lfw_faces(augment: bool = False) -> list[FaceImage]:
 def folder_faces(folder: str | Path, group: str = "user", augment: bool = False) -> list[FaceImage]:
     """Every image in ``folder`` (recursively) and its mirror (and with ``augment`` the training
     variants of each); unreadable files are logged and skipped."""
-    from .imageio import ImageError, list_images, load_rgb
+    from ..imageio import ImageError, list_images, load_rgb
 
     out = []
     for k, path in enumerate(list_images(Path(folder))):

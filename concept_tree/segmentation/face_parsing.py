@@ -14,7 +14,7 @@ shipped (``LABEL_ORDERS["face_parsing_pytorch_bisenet"]``) but not the network.
 Public models order their 19 output channels differently, so the label map is explicit:
 ``labels[i]`` is the CelebAMask-HQ class name of output channel ``i``.
 
->>> from fifa.concept_tree.face_parsing import FaceParser, LABEL_ORDERS
+>>> from fifa.concept_tree.segmentation.face_parsing import FaceParser, LABEL_ORDERS
 >>> parser = FaceParser("models/face-parsing", LABEL_ORDERS["jonathandinu_segformer"])  # doctest: +SKIP
 >>> parsed = parser.parse_face(rgb, regions)           # doctest: +SKIP
 >>> regions = parser.refine(regions, parsed)           # doctest: +SKIP
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import rle as rle_utils
+from .. import rle as rle_utils
 from .labelmap import OutsideFaceRules, face_label_map, outside_face_labels
 from .mesh_topology import eye_frame
 from .regions import FaceRegions
@@ -243,7 +243,7 @@ def refine(regions: FaceRegions, parsed: dict[str, np.ndarray], rules: OutsideFa
     face_full = np.zeros((h, w), dtype=bool)
     face_full[y0:y1, x0:x1] = face_crop
 
-    from .tree import load_tree
+    from ..tree import load_tree
 
     face_leaf_codes = np.array([index[n.id] for n in load_tree().leaves(under="face") if n.id in index])
     is_face_label = np.isin(regions.label_map, face_leaf_codes)

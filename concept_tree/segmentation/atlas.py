@@ -136,7 +136,7 @@ def _merge_islands(labels: np.ndarray, inside: np.ndarray, min_cells: int, group
 def build_atlas(params: AtlasParams = AtlasParams()) -> Atlas:
     """Evaluate the concept rules on the reference grid and smooth the borders (a few seconds)."""
     from .mesh_regions import classify_points
-    from .tree import load_tree
+    from ..tree import load_tree
 
     us, vs, origin = _grid(params)
     uu, vv = np.meshgrid(us, vs)

@@ -1,7 +1,7 @@
 """Optional landmark backend: the ``face_alignment`` package (2D-FAN, 68 iBUG points).
 
-Its 68 points go through :func:`~fifa.concept_tree.ibug68.regions_from_ibug68`, so the regions
-have the usual leaf ids minus :data:`~fifa.concept_tree.ibug68.IBUG68_UNSUPPORTED`.
+Its 68 points go through :func:`~fifa.concept_tree.segmentation.ibug68.regions_from_ibug68`, so the regions
+have the usual leaf ids minus :data:`~fifa.concept_tree.segmentation.ibug68.IBUG68_UNSUPPORTED`.
 
 Install the extra (``pip install 'fifa-toolkit[facealign]'``) and put the weights in the torch hub
 cache yourself; this module never downloads anything. ``face_alignment`` (>= 1.4 with torch >= 1.7)
@@ -13,7 +13,7 @@ looks for, in ``$TORCH_HOME/hub/checkpoints`` (default ``~/.cache/torch/hub/chec
 from ``https://www.adrianbulat.com/downloads/python-fan/<file name>``. With ``weights_dir`` the
 same files are read from that folder instead.
 
->>> from fifa.concept_tree.face_alignment_backend import FaceAlignmentLandmarks
+>>> from fifa.concept_tree.segmentation.face_alignment_backend import FaceAlignmentLandmarks
 >>> fa = FaceAlignmentLandmarks(device="cpu")             # doctest: +SKIP
 >>> regions = fa.segment(rgb)                             # doctest: +SKIP
 """
@@ -149,7 +149,7 @@ class FaceAlignmentLandmarks:
 
     def __init__(self, device: str = "cpu", weights_dir: str | os.PathLike | None = None, flip_input: bool = False,
                  calibration=None):
-        """``calibration``: an :class:`~fifa.concept_tree.ibug68_calibration.Ibug68Calibration` applied
+        """``calibration``: an :class:`~fifa.concept_tree.segmentation.ibug68_calibration.Ibug68Calibration` applied
         to the points before the mesh fit (2D-FAN follows the iBUG convention like dlib; the shipped
         calibration was measured on dlib only), or ``None``."""
         fa = _import_face_alignment()

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .arrowcols import column, int_list_column, table
-from .imageio import ImageError, LoadOptions, load_rgb
+from ..imageio import ImageError, LoadOptions, load_rgb
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def segment_folder(
     """Segment ``(key, path)`` tasks in worker processes (in this process for one worker); write Parquet
     (and overlays) under ``out_dir``.
 
-    Raises ``ValueError`` / :class:`~fifa.concept_tree.landmarks.BackendUnavailable` before any
+    Raises ``ValueError`` / :class:`~fifa.concept_tree.segmentation.landmarks.BackendUnavailable` before any
     work when ``options.backend`` is unknown or cannot run here."""
     from .segment import check_backend
 
@@ -205,7 +205,7 @@ def segment_folder(
     if workers > 1 and "forkserver" in mp.get_all_start_methods():
         # Workers fork from a server that imported MediaPipe once (models are created per worker).
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["mediapipe", "fifa.concept_tree.segment"])
+        ctx.set_forkserver_preload(["mediapipe", "fifa.concept_tree.segmentation.segment"])
     elif workers > 1:
         ctx = mp.get_context("spawn")
     try:

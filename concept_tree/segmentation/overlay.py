@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from .regions import FaceRegions
-from .tree import ConceptTree, load_tree
+from ..tree import ConceptTree, load_tree
 
 Level = Union[str, int]
 

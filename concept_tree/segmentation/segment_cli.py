@@ -12,7 +12,7 @@ import typer
 from fifa.cli_utils import EXIT_FAILED, UserError
 
 from .batch import BatchOptions, image_tasks, segment_folder
-from .imageio import list_images
+from ..imageio import list_images
 from .landmarks import BackendUnavailable
 
 SEGMENT_EXAMPLES = ("fifa-tree segment photos/ --out regions_out --level anchor",
@@ -22,7 +22,7 @@ SEGMENT_EXAMPLES = ("fifa-tree segment photos/ --out regions_out --level anchor"
 
 
 class Backend(str, Enum):
-    """Landmark backends (``fifa.concept_tree.segment.BACKENDS``)."""
+    """Landmark backends (``fifa.concept_tree.segmentation.segment.BACKENDS``)."""
 
     mediapipe = "mediapipe"
     dlib68 = "dlib68"

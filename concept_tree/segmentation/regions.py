@@ -7,14 +7,14 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from . import rle as rle_utils
+from .. import rle as rle_utils
 
 
 @lru_cache(maxsize=8)
 def node_membership(leaf_ids: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
     """(every tree node id, node x leaf 0/1 matrix) for label maps whose label ``k`` is ``leaf_ids[k]``:
     a node's area (or hit count) is its row times the leaves' counts."""
-    from .tree import load_tree
+    from ..tree import load_tree
 
     tree = load_tree()
     col = {k: i for i, k in enumerate(leaf_ids)}
@@ -62,7 +62,7 @@ class FaceRegions:
         return {k: i for i, k in enumerate(self.leaf_ids)}
 
     def _leaves_under(self, node_id: str) -> list[str]:
-        from .tree import load_tree
+        from ..tree import load_tree
 
         tree = load_tree()
         node = tree[node_id]
@@ -108,7 +108,7 @@ class FaceRegions:
         """RLE of every non-empty concept: atomic ones, and (by RLE merges) their parents."""
         from pycocotools import mask as mask_utils
 
-        from .tree import load_tree
+        from ..tree import load_tree
 
         out = dict(self.leaf_rles)
         if not include_parents or not out:

@@ -8,12 +8,12 @@ wheel carries ``shape_predictor_68_face_landmarks.dat`` and the CNN face detecto
 **Licence:** the 68-point shape predictor was trained on the iBUG 300-W data set, whose terms
 exclude commercial use. dlib itself is under the Boost licence.
 
-The 68 points give the MediaPipe mesh through a learned map (:mod:`~fifa.concept_tree.ibug68_calibration`)
-and go through :func:`~fifa.concept_tree.ibug68.regions_from_ibug68`: the usual leaf ids minus
-:data:`~fifa.concept_tree.ibug68.IBUG68_UNSUPPORTED` (no eyeball, nothing above the brows);
+The 68 points give the MediaPipe mesh through a learned map (:mod:`~fifa.concept_tree.segmentation.ibug68_calibration`)
+and go through :func:`~fifa.concept_tree.segmentation.ibug68.regions_from_ibug68`: the usual leaf ids minus
+:data:`~fifa.concept_tree.segmentation.ibug68.IBUG68_UNSUPPORTED` (no eyeball, nothing above the brows);
 hair, ears, neck and background come from SelfieSegmentation as in the default backend.
 
->>> from fifa.concept_tree.dlib_backend import Dlib68Landmarks
+>>> from fifa.concept_tree.segmentation.dlib_backend import Dlib68Landmarks
 >>> with Dlib68Landmarks() as d:                           # doctest: +SKIP
 ...     regions = d.segment(rgb)
 """

@@ -6,14 +6,14 @@ not the 478-point MediaPipe mesh the region rules are written for. This module b
 1. a fixed correspondence from the 68 iBUG points to MediaPipe mesh vertices
    (:data:`MEDIAPIPE_TO_IBUG68`, the one commonly used between the two schemes);
 2. all 468 mesh vertices are estimated: for detected points by the learned map of a calibration
-   (:mod:`~fifa.concept_tree.ibug68_calibration`), for points taken from a MediaPipe mesh by a
+   (:mod:`~fifa.concept_tree.segmentation.ibug68_calibration`), for points taken from a MediaPipe mesh by a
    thin-plate-spline warp of the frontal reference layout
-   (:func:`~fifa.concept_tree.mesh_topology.mesh_reference`) fitted exactly on those 68 pairs;
+   (:func:`~fifa.concept_tree.segmentation.mesh_topology.mesh_reference`) fitted exactly on those 68 pairs;
 3. the estimated mesh goes through the ordinary core,
-   :func:`~fifa.concept_tree.segment.regions_from_landmarks`, with ``backend="ibug68"`` and
+   :func:`~fifa.concept_tree.segmentation.segment.regions_from_landmarks`, with ``backend="ibug68"`` and
    ``skip=IBUG68_UNSUPPORTED``: the same leaf ids, minus the concepts 68 points cannot place.
 
->>> from fifa.concept_tree.ibug68 import regions_from_ibug68
+>>> from fifa.concept_tree.segmentation.ibug68 import regions_from_ibug68
 >>> regions = regions_from_ibug68(points68, (h, w))      # doctest: +SKIP
 
 What 68 points cannot support (:data:`IBUG68_UNSUPPORTED`, stays unlabelled):
@@ -135,7 +135,7 @@ def regions_from_ibug68(
     """68 iBUG points (pixel x, y) of one face (and optionally a person probability map, HxW)
     -> :class:`FaceRegions` with the usual leaf ids; :data:`IBUG68_UNSUPPORTED` leaves are absent.
 
-    ``calibration`` (e.g. :func:`~fifa.concept_tree.ibug68_calibration.default_calibration`, made
+    ``calibration`` (e.g. :func:`~fifa.concept_tree.segmentation.ibug68_calibration.default_calibration`, made
     for dlib's predictor; face-alignment follows the same iBUG convention) estimates the mesh
     (with depth) from *detected* points by its learned map; ``None`` fits the reference layout
     exactly through the points (:func:`estimate_mesh`), right for points taken from a MediaPipe mesh.
