@@ -13,9 +13,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from fifa.concept_tree import atlas as atlas_mod
-from fifa.concept_tree import colour, gridmasks, labelmap, offface, rle
-from fifa.concept_tree.segment import Segmenter, leaf_ids, regions_from_landmarks
+from fifa.concept_tree.segmentation import atlas as atlas_mod
+from fifa.concept_tree import rle
+from fifa.concept_tree.segmentation import colour, gridmasks, labelmap, offface
+from fifa.concept_tree.segmentation.segment import Segmenter, leaf_ids, regions_from_landmarks
 from fifa.concept_tree.tree import load_tree
 
 
@@ -234,7 +235,7 @@ def test_landmarks_read_from_the_message_equal_attribute_reads(faces):
     import mediapipe as mp
     from mediapipe.framework.formats import landmark_pb2
 
-    from fifa.concept_tree.landmarks import landmark_array
+    from fifa.concept_tree.segmentation.landmarks import landmark_array
 
     with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=2) as fm:
         for img, _, _ in faces:
@@ -248,8 +249,8 @@ def test_landmarks_read_from_the_message_equal_attribute_reads(faces):
 
 
 def test_arrow_columns_equal_pa_array():
-    from fifa.concept_tree.arrowcols import column, int_list_column, table
-    from fifa.concept_tree.batch import IMAGES_SCHEMA
+    from fifa.concept_tree.segmentation.arrowcols import column, int_list_column, table
+    from fifa.concept_tree.segmentation.batch import IMAGES_SCHEMA
 
     rng = np.random.default_rng(0)
     for t in (pa.string(), pa.int32(), pa.int64(), pa.float64()):
@@ -270,7 +271,7 @@ def test_arrow_columns_equal_pa_array():
 def test_one_worker_in_process_writes_what_a_pool_writes(astronaut_rgb, grace_hopper_rgb, tmp_path):
     import pyarrow.parquet as pq
 
-    from fifa.concept_tree.batch import BatchOptions, image_tasks, segment_folder
+    from fifa.concept_tree.segmentation.batch import BatchOptions, image_tasks, segment_folder
     from fifa.concept_tree.imageio import list_images
 
     src = tmp_path / "in"
