@@ -6,11 +6,10 @@ Library first; the `fifa-annotate` CLI (``fifa.annotator.cli``) is a thin layer 
 * :mod:`.profiles` -- what the pair shows in each region: colour shift, lost detail, geometry (pure)
 * :mod:`.regions` -- coverage/share per tree node and the region selection rule (pure)
 * :mod:`.explain_offline`, :mod:`.explain_openai` -- the two explainers (one interface)
-* :mod:`.age` -- AGE records: marked explanation, segments, GLaMM / plain renderers
+* :mod:`.age` -- AGE records: a marked explanation's segments (marks: :mod:`fifa.core.marks`)
 * :mod:`.store` -- atomic shards, ledger, resume, retry
 * :mod:`.run` -- ``run_annotation(manifest, out, AnnotateConfig()) -> RunSummary``
 * :mod:`.evaluate` -- accuracy against known truth (forged data), re-encoded pairs as negatives
 * :mod:`.forge`, :mod:`.forge_faces`, :mod:`.forge_edits` -- pseudo-forgeries with exact truth
 """
 
-from .age import to_glamm, to_plain  # noqa: F401

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 
-from . import age
+from fifa.core import marks
 from .explain import CATEGORY_WORDS, ExplainContext, ExplainResult, RegionInfo, real_text
 
 PROMPT_VERSION = "offline-v3"
@@ -214,9 +214,9 @@ class OfflineExplainer:
             profiles = [r.profile or {} for r in members]
             if len(members) == 1:
                 r = members[0]
-                where = f"{lead.format(p=age.mark(r.phrase(), r.id))}{_extent(r.coverage)} is affected: "
+                where = f"{lead.format(p=marks.mark(r.phrase(), r.id))}{_extent(r.coverage)} is affected: "
             else:
-                parts = [f"{age.mark(r.phrase(), r.id)} ({EXTENT_SHORT[_extent(r.coverage)]})" for r in members]
+                parts = [f"{marks.mark(r.phrase(), r.id)} ({EXTENT_SHORT[_extent(r.coverage)]})" for r in members]
                 where = lead.format(p=_join(parts))
             for out, what in ((sents, _measured(kind, profiles, seed)), (vis, _visible(kind, profiles, seed))):
                 body = where + what
@@ -266,7 +266,7 @@ class OfflineExplainer:
         if not regions:
             return (f"Labelled as a {cat} fake; without its source the artifacts cannot be localised.",
                     f"Labelled as a {cat} fake; no artifact can be localised in the image.")
-        marked = ", ".join(age.mark(r.phrase(), r.id) for r in regions)
+        marked = ", ".join(marks.mark(r.phrase(), r.id) for r in regions)
         looks = []
         for r in regions[:3]:
             if r.artifacts:

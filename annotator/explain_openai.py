@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from . import age
+from fifa.core import marks
 from .cache import ResponseCache, request_key
 from .explain import CATEGORY_WORDS, ExplainContext, ExplainResult, real_text
 from .visible import source_mention
@@ -212,15 +212,15 @@ def validate_answer(content: str | None, finish_reason: str | None, allowed: lis
 def compose_text(data: dict, summary: str = "summary", field: str = "explanation") -> tuple[str, list[str]]:
     """Marked explanation from a validated answer: summary, then one marked sentence group per region.
     ``summary="visible_summary", field="visible"`` gives the visible description (the same marks, in order)."""
-    parts = [age.clean_model_text(data[summary]).strip()]  # never trust marks coming from the model
+    parts = [marks.clean_model_text(data[summary]).strip()]  # never trust marks coming from the model
     ids = []
     for r in data["regions"]:
-        phrase, expl, nid = age.clean_model_text(r["phrase"]).strip(), age.clean_model_text(r[field]).strip(), r["id"]
+        phrase, expl, nid = marks.clean_model_text(r["phrase"]).strip(), marks.clean_model_text(r[field]).strip(), r["id"]
         idx = expl.lower().find(phrase.lower())
         if idx >= 0:
-            expl = expl[:idx] + age.mark(expl[idx: idx + len(phrase)], nid) + expl[idx + len(phrase):]
+            expl = expl[:idx] + marks.mark(expl[idx: idx + len(phrase)], nid) + expl[idx + len(phrase):]
         else:
-            expl = f"{age.mark(phrase[0].upper() + phrase[1:], nid)}: {expl}"
+            expl = f"{marks.mark(phrase[0].upper() + phrase[1:], nid)}: {expl}"
         parts.append(expl)
         ids.append(nid)
     return " ".join(p for p in parts if p), ids

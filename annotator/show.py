@@ -10,7 +10,7 @@ import numpy as np
 from fifa.concept_tree import rle as rle_utils
 from fifa.concept_tree.imageio import load_rgb
 
-from . import age
+from fifa.core import marks
 from .store import read_annotations
 
 PALETTE = [
@@ -100,7 +100,7 @@ def render(row: dict, out_png: str | Path, dpi: int = 110) -> Path:
         ax.axis("off")
     text_ax = fig.add_subplot(grid[1, : max(1, n - 1)])
     text_ax.axis("off")
-    text = age.to_plain(row.get("explanation") or row.get("error") or "")
+    text = marks.strip(row.get("explanation") or row.get("error") or "")
     status = f"[{row['status']}] {row.get('label')} {row.get('method') or ''} {row.get('category') or ''}"
     lines = textwrap.wrap(text, 46 * max(1, n - 1))
     if len(lines) > 9:

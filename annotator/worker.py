@@ -18,6 +18,7 @@ import numpy as np
 
 from fifa.concept_tree import rle as rle_utils
 from fifa.concept_tree.imageio import ImageError, load_rgb
+from fifa.core import marks
 
 from . import age
 from .diffmask import DiffConfig, PairError, align_pair, artifact_mask, change_profiles, prepare_source
@@ -427,7 +428,7 @@ def finish_row(res: CpuResult, text: str, explainer_name: str, region_ids: list[
     problem = age.check_segments(text, segments)
     if problem:  # never write an explanation whose marks and masks disagree
         return failed(out, "marks_mismatch", problem)
-    if visible and age.marked_ids(visible) != age.marked_ids(text):  # phrases may differ in case or words
+    if visible and marks.marked_ids(visible) != marks.marked_ids(text):  # phrases may differ in case or words
         return failed(out, "marks_mismatch", "the visible description marks other regions than the explanation")
     out["explanation"] = text
     out["visible_explanation"] = visible or None

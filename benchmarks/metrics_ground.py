@@ -1,7 +1,8 @@
 """Grounding metrics of ``age`` answers: ``grounded_recall``, ``grounded_precision``, ``consistency``.
 
 DESIGN.md ("Metric definitions", grounding). A submitted answer's grounded phrases are its marks in
-order (``<p>phrase</p> [SEG]`` or ``[phrase](id)``), the k-th paired with the k-th submitted mask.
+order (``<p>phrase</p> [SEG]`` or ``[phrase](id)``, read by :func:`fifa.core.marks.parse_submitted`), the k-th
+paired with the k-th submitted mask.
 
 * A phrase resolves to a FICT node by the id of a ``[phrase](id)`` mark when the tree has that id
   (or it is ``artifact``, the artifact mask as a whole), else by the tree's ids, names and synonyms
@@ -34,6 +35,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from fifa.concept_tree.tree import ANCHORS, ConceptTree, load_tree
+from fifa.core.marks import parse_submitted
 
 from .metrics_mask import _coco
 
@@ -41,21 +43,7 @@ ARTIFACT = "artifact"
 MATCH_IOU = 0.5
 GROUNDING_METRICS = ("grounded_recall", "grounded_precision", "consistency")
 
-#: one grounded phrase: GLaMM's ``<p>phrase</p> [SEG]`` or our ``[phrase](id)``
-_PHRASE_RE = re.compile(r"<p>(?P<g>.*?)</p>\s*\[SEG\]|\[(?P<m>[^\[\]]+?)\]\((?P<id>[A-Za-z0-9_:.\-]+)\)",
-                        re.IGNORECASE | re.DOTALL)
 _ARTICLE_RE = re.compile(r"^(?:the|a|an)\s+")
-
-
-def grounded_phrases(text: str | None) -> list[tuple[str, str | None]]:
-    """(phrase, mark id or None) of every grounded phrase of ``text``, in order."""
-    out = []
-    for m in _PHRASE_RE.finditer(text or ""):
-        if m.group("m") is not None:
-            out.append((m.group("m"), m.group("id")))
-        else:
-            out.append((m.group("g"), None))
-    return out
 
 
 def _key(text: str) -> str:
@@ -186,7 +174,7 @@ def grounding_scores(answers: Sequence[str | None], pred_masks: Sequence[list[di
     n = len(answers)
     out = [np.zeros(n) for _ in range(5)]
     for k in range(n):
-        phrases = grounded_phrases(answers[k]) if answers[k] is not None else []
+        phrases = parse_submitted(answers[k]) if answers[k] is not None else []
         masks = [_coco(m) for m in (pred_masks[k] or [])]
         nodes = [res.resolve(p, i) for p, i in phrases]
         pm = [masks[j] if j < len(masks) else None for j in range(len(nodes))]
@@ -207,4 +195,4 @@ def grounding_scores(answers: Sequence[str | None], pred_masks: Sequence[list[di
     return GroundingScores(*out, has_refs=ref_node_ids is not None, has_anchors=anchor_masks is not None)
 
 
-__all__ = ["GROUNDING_METRICS", "GroundingScores", "Resolver", "grounded_phrases", "grounding_scores", "match_pairs"]
+__all__ = ["GROUNDING_METRICS", "GroundingScores", "Resolver", "grounding_scores", "match_pairs"]

@@ -58,20 +58,10 @@ def java_available() -> bool:
 #: reference, so each is folded into a space first (DESIGN: "folds every line or paragraph separator").
 LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
-#: Grounding markup a model may answer with (GLaMM / LISA style, or our own marks).
-_MARK = re.compile(r"\[([^\[\]]+?)\]\([A-Za-z0-9_:.\-]+\)")
-_MARKUP = re.compile(r"</?p>|\[SEG\]", re.IGNORECASE)
-
 
 def fold_lines(text: str) -> str:
     """``text`` on one line: every line or paragraph separator becomes a space."""
     return LINE_BREAKS.sub(" ", text)
-
-
-def strip_grounding(text: str) -> str:
-    """Plain text of a grounded answer: ``[phrase](id)`` -> phrase; ``<p>``, ``</p>``, ``[SEG]`` removed."""
-    text = _MARKUP.sub(" ", _MARK.sub(lambda m: m.group(1), text))
-    return re.sub(r"[ \t]{2,}", " ", text).strip()
 
 
 def _ptb_java(sentences: list[str]) -> list[str]:

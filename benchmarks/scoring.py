@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.metrics import roc_curve
 
 import fifa
+from fifa.core.marks import strip_submitted
 
 from .bench import KNOWN_TASKS, MASK_TASKS, TEXT_TASKS, Bench, load_bench
 from .bootstrap import LEVEL, bootstrap_auc, bootstrap_mean, bootstrap_ratio, interval, task_rng
@@ -23,7 +24,7 @@ from .metrics_cls import cls_confusion, cls_metrics
 from .metrics_det import det_metrics, ranking_scores
 from .metrics_ground import GROUNDING_METRICS, grounding_scores
 from .metrics_mask import mask_scores
-from .metrics_text import MeteorProcess, java_available, strip_grounding, text_scores
+from .metrics_text import MeteorProcess, java_available, text_scores
 from .parsing import class_parser, parse_det
 from .report import Report
 from .submission import Submission, load_submission
@@ -216,7 +217,7 @@ def _score(b, sub, submission, seed, bootstrap, use_java, with_meteor, meteor, j
     # text: every text task in one tokenizer call and one METEOR process
     text_rows = {t: b.rows(t) for t in b.tasks if t in TEXT_TASKS}
     text_in = {t: ([b.answer[i] or "" for i in rows],
-                   [strip_grounding(sub.answer[i] or "") if sub.present[i] else "" for i in rows])
+                   [strip_submitted(sub.answer[i] or "") if sub.present[i] else "" for i in rows])
                for t, rows in text_rows.items()}
     text_out, w = text_scores(text_in, use_java=use_java, meteor=meteor,
                                         with_meteor=with_meteor) if text_in else ({}, [])

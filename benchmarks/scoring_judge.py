@@ -15,7 +15,7 @@ import numpy as np
 
 from .bootstrap import bootstrap_mean, task_rng
 from .judge import Judge, JudgeConfig, JudgeItem, jpeg_of
-from .metrics_text import strip_grounding
+from fifa.core.marks import strip_submitted
 
 
 def judge_text_tasks(bench, sub, text_rows: dict[str, list[int]], judge: Judge | JudgeConfig, tasks: dict,
@@ -28,7 +28,7 @@ def judge_text_tasks(bench, sub, text_rows: dict[str, list[int]], judge: Judge |
         order = [(t, i) for t, rows in text_rows.items() for i in rows]
         items = [JudgeItem(bench.question_id[i], t, (bench.question or [None] * len(bench))[i] or "",
                            bench.answer[i] or "",
-                           strip_grounding(sub.answer[i] or "") if sub.present[i] and sub.answer[i] is not None
+                           strip_submitted(sub.answer[i] or "") if sub.present[i] and sub.answer[i] is not None
                            else None,
                            jpeg_of(bench.image(i), root) if j.cfg.images else None)
                  for t, i in order]

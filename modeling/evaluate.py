@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from fifa.annotator.age import to_plain
+from fifa.core.marks import strip as to_plain
 
 from .data import InstructData
 from .predict import Predictor, predict_rows

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fifa.annotator.age import to_glamm
+from fifa.core.marks import render_glamm as to_glamm
 from fifa.concept_tree import rle as rle_utils
 from fifa.concept_tree.imageio import ImageError, load_rgb
 

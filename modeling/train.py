@@ -86,7 +86,7 @@ def _sum_over_ranks(values: list[float], d: Dist, device: torch.device) -> list[
 
 def training_texts(data: InstructData, extra: InstructData | None = None):
     """Every message of the build (the tiny tokenizer is trained on them), marks rendered as in training."""
-    from fifa.annotator.age import to_glamm
+    from fifa.core.marks import render_glamm as to_glamm
 
     for src in (data, extra):
         if src is None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import polars as pl
 import pyarrow as pa
 
+from fifa.core.marks import MARK_PATTERN, PHRASE_REPLACEMENT
+
 from . import rand
 from .parquet_io import to_schema
 from .schema import BENCH_SCHEMA, INSTRUCT_SCHEMA
-from .tasks.common import MARK_RE, RLE
+from .tasks.common import RLE
 
 NO_ANCHORS = pl.lit([], dtype=pl.List(pl.Struct({"node_id": pl.String, "mask": RLE})))
 
@@ -28,7 +30,7 @@ def to_instruct(rows: pl.DataFrame) -> pa.Table:
 
 
 def plain(e: pl.Expr) -> pl.Expr:
-    return e.str.replace_all(MARK_RE, "${1}")
+    return e.str.replace_all(MARK_PATTERN, PHRASE_REPLACEMENT)
 
 
 def to_bench(rows: pl.DataFrame) -> pl.DataFrame:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from fifa.annotator.budget import CostBudget
 from fifa.annotator.cache import request_key
 from fifa.annotator.explain_openai import OpenAIConfig
+from fifa.core.marks import has_markup
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,6 @@ class InvalidConversation(ValueError):
 
 def validate(content: str | None, finish_reason: str | None) -> list[dict]:
     """Turns from a model answer; raises :class:`InvalidConversation` with the problem."""
-    from fifa.annotator.age import MARK_RE
-
     if finish_reason == "length":
         raise InvalidConversation("llm_truncated", "the answer was cut off (finish_reason=length)")
     try:
@@ -115,7 +114,7 @@ def validate(content: str | None, finish_reason: str | None) -> list[dict]:
             v = t.get(k)
             if not isinstance(v, str) or not v.strip():
                 raise InvalidConversation("llm_invalid", f"turns[{i}].{k} must be a non-empty string")
-            if MARK_RE.search(v) or "[SEG]" in v or "<image>" in v:
+            if has_markup(v) or "<image>" in v:
                 raise InvalidConversation("llm_invalid", f"turns[{i}].{k} contains markup")
         out += [{"role": "user", "content": t["user"].strip()}, {"role": "assistant", "content": t["assistant"].strip()}]
     return out

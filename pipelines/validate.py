@@ -16,8 +16,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import yaml
 
-from fifa.annotator.age import MARK_RE
 from fifa.concept_tree.rle import InvalidRLE, check_rle
+from fifa.core.marks import find as find_marks, has_mark
 
 from .parquet_io import sha256_file
 from .release import CONFIGS
@@ -144,7 +144,7 @@ def _masks(where: str, masks, rep: ValidationReport, size=None) -> list | None:
 
 
 def _marks(text: str) -> list[tuple[str, str]]:
-    return [(m.group(1), m.group(2)) for m in MARK_RE.finditer(text or "")]
+    return [(m.phrase, m.node_id) for m in find_marks(text)]
 
 
 def _check_instruct(rel: str, row: dict, i: int, rep: ValidationReport) -> None:
@@ -174,7 +174,7 @@ def _check_bench(rel: str, row: dict, i: int, rep: ValidationReport) -> None:
     _masks(where, row["masks"], rep)
     if row["task"] == "age" and len(row["masks"] or []) != len(row["mask_phrases"] or []):
         rep.add("marks", where, f"{len(row['masks'] or [])} mask(s) but {len(row['mask_phrases'] or [])} phrase(s)")
-    if MARK_RE.search(row.get("answer") or ""):
+    if has_mark(row.get("answer")):
         rep.add("marks", where, "answer must be plain text (it holds a [phrase](id) mark)")
     if row.get("query_mask") is not None:
         _masks(where + " query_mask", [row["query_mask"]], rep)

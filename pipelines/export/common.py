@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 import pyarrow.parquet as pq
 
-from fifa.annotator.age import to_plain
+from fifa.core.marks import strip as plain_text
 
 from ..buildinfo import build_image_root
 
@@ -105,7 +105,7 @@ def iter_rows(build_dir: Path, split: str, batch_rows: int = 4096) -> Iterator[d
 
 
 def plain_messages(messages: list[dict]) -> list[dict]:
-    return [{"role": m["role"], "content": to_plain(m["content"])} for m in messages]
+    return [{"role": m["role"], "content": plain_text(m["content"])} for m in messages]
 
 
 def write_json_list(path: Path, items: Iterator[dict]) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fifa.annotator import age
+from fifa.core import marks
 
 from .common import SPLITS, ImageStore, iter_rows, write_json_list
 
@@ -25,11 +25,11 @@ from .common import SPLITS, ImageStore, iter_rows, write_json_list
 def grounded_caption(text: str, masks: list[dict]) -> tuple[str, dict]:
     """(plain caption, groundings) of a marked text whose k-th mark has ``masks[k]``."""
     out, pos, caption_len, groundings = [], 0, 0, {}
-    for k, m in enumerate(age.MARK_RE.finditer(text)):
-        before = text[pos:m.start()]
+    for k, m in enumerate(marks.find(text)):
+        before = text[pos:m.start]
         out.append(before)
         caption_len += len(before)
-        phrase = m.group(1)
+        phrase = m.phrase
         start = caption_len
         out.append(phrase)
         caption_len += len(phrase)
@@ -39,7 +39,7 @@ def grounded_caption(text: str, masks: list[dict]) -> tuple[str, dict]:
             key = f"{phrase}#{n}"
         groundings[key] = {"token_positives": [start, caption_len],
                            "rle_masks": [{"size": list(masks[k]["size"]), "counts": masks[k]["counts"]}]}
-        pos = m.end()
+        pos = m.end
     out.append(text[pos:])
     return "".join(out), groundings
 

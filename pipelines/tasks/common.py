@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from fifa.core.marks import MARK_PATTERN, PHRASE_REPLACEMENT
+
 from .. import rand
 from ..templates import Templates
 
-MARK_RE = r"\[([^\[\]\n]+?)\]\(([a-z][a-z0-9_]*)\)"  # fifa.annotator.age.MARK_RE, in Rust regex syntax
 SENTENCE_RE = r"(?:[^.!?]|[.!?]\S)+(?:[.!?]+|$)"
 
 RLE = pl.Struct({"size": pl.List(pl.Int64), "counts": pl.String})
@@ -132,11 +133,11 @@ def sentences(chunk: pl.DataFrame) -> pl.DataFrame:
     s = chunk.select("sample_id", pl.col("visible").fill_null("").str.extract_all(SENTENCE_RE).alias("text"))
     s = s.explode("text").drop_nulls("text").with_columns(pl.col("text").str.strip_chars())
     s = s.filter(pl.col("text") != "").with_columns(pl.int_range(pl.len()).over("sample_id").alias("si"))
-    marks = pl.col("text").str.extract_all(MARK_RE)
+    marks = pl.col("text").str.extract_all(MARK_PATTERN)
     return s.with_columns(
-        marks.list.eval(pl.element().str.extract(r"\(([a-z0-9_]+)\)$", 1)).alias("ids"),
-        marks.list.eval(pl.element().str.extract(r"^\[(.*)\]\(", 1)).alias("phrases"),
-        pl.col("text").str.replace_all(MARK_RE, "${1}").alias("text"),
+        marks.list.eval(pl.element().str.extract(MARK_PATTERN, 2)).alias("ids"),
+        marks.list.eval(pl.element().str.extract(MARK_PATTERN, 1)).alias("phrases"),
+        pl.col("text").str.replace_all(MARK_PATTERN, PHRASE_REPLACEMENT).alias("text"),
     )
 
 
@@ -146,7 +147,7 @@ def prepare_chunk(table, extra: dict) -> pl.DataFrame:
     if not isinstance(df, pl.DataFrame):  # pragma: no cover
         df = df.to_frame()
     df = df.with_columns(*(pl.Series(k, v) for k, v in extra.items()))
-    plain = pl.col("visible").fill_null("").str.replace_all(MARK_RE, "${1}").str.strip_chars()
+    plain = pl.col("visible").fill_null("").str.replace_all(MARK_PATTERN, PHRASE_REPLACEMENT).str.strip_chars()
     for c, dt in (("grounded", pl.Boolean), ("mask_fraction", pl.Float64), ("mask_area", pl.Int64),
                   ("explainer", pl.String), ("tree_version", pl.String), ("visible_explanation", pl.String)):
         if c not in df.columns:

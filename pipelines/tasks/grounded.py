@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from fifa.annotator import age as age_marks
+from fifa.core import marks
+from fifa.core.marks import MARK_PATTERN
 
-from .common import MARK_RE, RLE, TaskContext, fill, finish, pick, slim, two_turns
+from .common import RLE, TaskContext, fill, finish, pick, slim, two_turns
 
 FAKE = pl.col("label") == "fake"
 #: a fake whose artifact was measured (a source to compare with) and found
@@ -17,17 +18,17 @@ def _repair(text: str, segments: list[dict]) -> tuple[str, list[dict]]:
     """Keep the marks whose region matches the segments in order; unmark the others (rare: a mark without a
     mask). A kept segment takes the phrase of its mark (the visible text may word or case it differently)."""
     out, j, pos, kept = [], 0, 0, []
-    for m in age_marks.MARK_RE.finditer(text):
-        out.append(text[pos:m.start()])
+    for m in marks.find(text):
+        out.append(text[pos:m.start])
         seg = segments[j] if j < len(segments) else None
-        if seg is not None and seg["node_id"] == m.group(2):
-            seg = dict(seg, phrase=m.group(1))
-            out.append(m.group(0))
+        if seg is not None and seg["node_id"] == m.node_id:
+            seg = dict(seg, phrase=m.phrase)
+            out.append(text[m.start:m.end])
             kept.append(seg)
             j += 1
         else:
-            out.append(m.group(1))
-        pos = m.end()
+            out.append(m.phrase)
+        pos = m.end
     out.append(text[pos:])
     return "".join(out), kept
 
@@ -36,9 +37,9 @@ def age_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
     t = ctx.templates
     ctx.count("age_fake_without_measured_mask", chunk.filter(FAKE & ~MEASURED).height)
     f = slim(chunk, "grounded", "mask_area", "visible", "plain", "segments").filter(~FAKE | MEASURED)
-    marks = pl.col("visible").fill_null("").str.extract_all(MARK_RE)
+    found = pl.col("visible").fill_null("").str.extract_all(MARK_PATTERN)
     f = f.with_columns(
-        marks.list.eval(pl.element().str.extract(r"\(([a-z0-9_]+)\)$", 1)).alias("_ids"),
+        found.list.eval(pl.element().str.extract(MARK_PATTERN, 2)).alias("_ids"),
         pl.col("segments").list.eval(pl.element().struct.field("node_id")).alias("_sid"),
     )
     bad = pl.col("_ids") != pl.col("_sid")  # phrases come from the marks (visible wording), masks from segments
@@ -59,8 +60,8 @@ def age_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
     f = f.with_columns(pick(f, t.q("age"), "age/q", "_q"))
     f = f.with_columns(two_turns(pl.col("_q"), answer))
     masks = pl.when(FAKE).then(segs.list.eval(pl.element().struct.field("mask"))).otherwise(pl.lit([], dtype=pl.List(RLE)))
-    phrases = pl.when(FAKE).then(pl.col("visible").fill_null("").str.extract_all(MARK_RE).list.eval(
-        pl.element().str.extract(r"^\[(.*)\]\(", 1))).otherwise(pl.lit([], dtype=pl.List(pl.String)))
+    phrases = pl.when(FAKE).then(pl.col("visible").fill_null("").str.extract_all(MARK_PATTERN).list.eval(
+        pl.element().str.extract(MARK_PATTERN, 1))).otherwise(pl.lit([], dtype=pl.List(pl.String)))
     ids = pl.when(FAKE).then(segs.list.eval(pl.element().struct.field("node_id"))).otherwise(pl.lit([], dtype=pl.List(pl.String)))
     return finish(f, "age", masks=masks, mask_phrases=phrases, mask_node_ids=ids)
 
@@ -70,7 +71,7 @@ def loc_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
     ctx.count("loc_fake_without_measured_mask", chunk.filter(FAKE & ~MEASURED).height)
     f = slim(chunk, "grounded", "mask_area", "artifact_mask").filter(~FAKE | MEASURED)
     phrase = t.a("loc_phrase")
-    mark = pl.lit(age_marks.mark(phrase, "artifact"))
+    mark = pl.lit(marks.mark(phrase, "artifact"))
     fake_a = pick(f, t.a("loc_fake"), "loc/a", "_af")
     real_a = pick(f, t.a("loc_real"), "loc/a", "_ar")
     f = f.with_columns(pick(f, t.q("loc"), "loc/q", "_q"), fake_a, real_a)

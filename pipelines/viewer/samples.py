@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from fifa.annotator.age import MARK_RE
 from fifa.concept_tree.rle import InvalidRLE, check_rle
+from fifa.core.marks import find as find_marks
 
 Token = str | list
 
@@ -46,17 +46,17 @@ def marked_tokens(text: str, masks: list[int], nodes: list[str | None], start: i
     """Tokens of a marked text whose marks take masks ``start, start+1, ...``; returns (tokens, next)."""
     out: list[Token] = []
     pos, k = 0, start
-    for m in MARK_RE.finditer(text or ""):
-        if m.start() > pos:
-            out.append(text[pos:m.start()])
-        phrase, node = m.group(1), m.group(2)
+    for m in find_marks(text):
+        if m.start > pos:
+            out.append(text[pos:m.start])
+        phrase, node = m.phrase, m.node_id
         idx = masks[k] if k < len(masks) else -1
         if k >= len(masks):
             warn.append(f"{where}: mark {k + 1} ({node}) has no mask")
         elif k < len(nodes) and nodes[k] and nodes[k] != node:
             warn.append(f"{where}: mark {k + 1} is {node} but mask {k + 1} is {nodes[k]}")
         out.append([phrase, idx, node])
-        pos, k = m.end(), k + 1
+        pos, k = m.end, k + 1
     if pos < len(text or ""):
         out.append(text[pos:])
     return out, k

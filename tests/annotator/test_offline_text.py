@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fifa.annotator import age
+from fifa.core import marks
 from fifa.annotator.explain import ExplainContext, RegionInfo
 from fifa.annotator.explain_offline import OfflineExplainer
 
@@ -30,10 +30,10 @@ def test_regions_with_the_same_change_share_one_clause():
     res = OfflineExplainer().explain(_ctx())
     text = res.text
     # the two geometry regions are described together, with the range of their values, before the colour one
-    assert [nid for nid, _ in age.parse(text)] == ["nose", "philtrum", "left_cheek"] == res.region_ids
+    assert [nid for nid, _ in marks.parse(text)] == ["nose", "philtrum", "left_cheek"] == res.region_ids
     assert text.count("ΔE 5.7–14.2") == 1 and "ΔE 6.0" in text
     assert sum(text.count(w) for w in ("displaced", "no longer line up")) == 1
-    assert "darker" in age.to_plain(text)  # the colour direction comes from the measured Lab shift
+    assert "darker" in marks.strip(text)  # the colour direction comes from the measured Lab shift
     assert "4.7%" in text
     assert "region-wise edit followed by blending" in text  # two kinds of change
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from testkit.fake_llm_server import MARKER_COLOURS, FakeLLMServer
 
-from fifa.annotator import age
+from fifa.core import marks
 
 from .conftest import read_rows, run_cli
 
@@ -95,9 +95,9 @@ def test_scripted_faults_end_to_end(marked, tmp_path, executor):
                 assert r["explanation"] and r["segments"], sid
                 # the k-th mark of the text has the k-th segment, and marks name chosen regions only:
                 # text the model wrote (summary included) cannot smuggle marks in (hallucination guard)
-                marks = age.parse(r["explanation"])
-                assert [(s["node_id"], s["phrase"]) for s in r["segments"]] == marks, sid
-                assert {n for n, _ in marks} <= set(r["artifact_regions"]), sid
+                found = marks.parse(r["explanation"])
+                assert [(s["node_id"], s["phrase"]) for s in r["segments"]] == found, sid
+                assert {n for n, _ in found} <= set(r["artifact_regions"]), sid
                 assert r["explainer"].startswith("openai/test-vlm/")
             if r["label"] == "real":
                 assert r["llm_calls"] == 0 and r["artifact_regions"] == []
@@ -115,7 +115,7 @@ def test_scripted_faults_end_to_end(marked, tmp_path, executor):
         assert run["counts"] == {"ok": 9, "failed": 5}
         injected = rows[next(sid for sid, r in rows.items() if r["explanation"] and "the chin" in r["explanation"])]
         assert "[the chin](chin)" not in injected["explanation"] and "(forehead)" not in injected["explanation"]
-        assert all(n in injected["artifact_regions"] for n in age.marked_ids(injected["explanation"]))
+        assert all(n in injected["artifact_regions"] for n in marks.marked_ids(injected["explanation"]))
         assert run["cost_usd_total"] > 0 and run["tokens_total"]["prompt"] > 0
         assert "api_key" not in json.dumps(run["config"])
         # No secret anywhere: output files, cache, stdout/stderr.

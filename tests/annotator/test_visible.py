@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from testkit.fake_llm_server import MARKER_COLOURS, FakeLLMServer
 
-from fifa.annotator import age
+from fifa.core import marks
 from fifa.annotator.explain import ExplainContext, RegionInfo
 from fifa.annotator.explain_offline import OfflineExplainer
 from fifa.annotator.explain_openai import OpenAIConfig, OpenAIExplainer, build_request
@@ -57,7 +57,7 @@ def test_offline_visible_description_has_the_marks_and_no_source():
         res = ex.explain(ctx)
         assert res.visible, ctx.sample_id
         assert source_mention(res.visible) is None, (ctx.sample_id, res.visible)
-        assert age.parse(res.visible) == age.parse(res.text), ctx.sample_id  # offline: the very same marks
+        assert marks.parse(res.visible) == marks.parse(res.text), ctx.sample_id  # offline: the very same marks
         measured_mentions += source_mention(res.text) is not None
     assert measured_mentions > 60  # the explanation keeps the measurements: the check is not vacuous
 
@@ -111,7 +111,7 @@ def test_openai_visible_description_is_stored_and_a_source_mention_is_refused(sc
     assert res.ok is ok
     if ok:
         assert res.visible.startswith("The face shows localized editing traces.")
-        assert age.marked_ids(res.visible) == age.marked_ids(res.text) == ["nose", "mouth"]
+        assert marks.marked_ids(res.visible) == marks.marked_ids(res.text) == ["nose", "mouth"]
         assert source_mention(res.visible) is None and source_mention(res.text) is not None
     else:
         assert res.error_code == "llm_invalid" and "visible_summary" in res.error and "source" in res.error

@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from fifa.benchmarks import metrics_text
-from fifa.benchmarks.metrics_text import fold_lines, strip_grounding, tokenize
+from fifa.benchmarks.metrics_text import fold_lines, tokenize
+from fifa.core.marks import strip_submitted
 
 JAVA = shutil.which("java") is not None
 SEPARATORS = ["\r", "\n", "\r\n", "\u2028", "\u2029", "\x0b", "\x0c", "\x85"]
@@ -51,8 +52,8 @@ def test_fold_lines():
     ("The [left eye](left_eye) is blurred; see [artifacts](artifact).", "The left eye is blurred; see artifacts."),
     ("Nothing to strip [here] (really).", "Nothing to strip [here] (really)."),
 ])
-def test_strip_grounding(answer, plain):
-    assert strip_grounding(answer) == plain
+def test_strip_submitted(answer, plain):
+    assert strip_submitted(answer) == plain
 
 
 def test_grounded_answers_score_like_plain_ones(tmp_path):

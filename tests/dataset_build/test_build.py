@@ -11,7 +11,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from fifa.annotator.age import MARK_RE, to_plain
+from fifa.core.marks import MARK_RE
 from fifa.pipelines.build import BuildError, build, resolve_image
 from fifa.pipelines.schema import BENCH_SCHEMA, INSTRUCT_SCHEMA, TASKS
 

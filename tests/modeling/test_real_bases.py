@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from real_bases import IMAGE_SIZE, TURN_END, make_base, recipe, recipe_overrides
-from fifa.annotator.age import to_glamm
+from fifa.core.marks import render_glamm as to_glamm
 from fifa.modeling.collate import Collator, Encoder
 from fifa.modeling.config import load_config
 from fifa.modeling.data import InstructData
