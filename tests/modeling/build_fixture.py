@@ -82,7 +82,7 @@ def write_build(forged: Path, build: Path, bench_share: float = 0.2, seed: int =
                 bench_groups: set[str] | None = None, embed_every: int = 0, tasks: tuple[str, ...] | None = None) -> Path:
     """Write ``build/instruct/{train,validation}.parquet`` and ``build/bench.parquet`` from a forge folder
     (which must be inside ``build``). Returns ``build``."""
-    from fifa.annotator.age import to_plain
+    from fifa.core.marks import strip as to_plain
 
     man = pq.read_table(forged / "manifest.parquet").to_pylist()
     groups = sorted({r["group"] for r in man})
