@@ -18,29 +18,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+
+from benchkit import Row, Stopwatch, describe, machine, markdown_table
+from benchkit import rounded as _r
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-
-
-@dataclass
-class Row:
-    stage: str
-    figure: str
-    value: float | None
-    unit: str
-    baseline: str = ""
-    baseline_value: float | None = None
-    ratio: float | None = None  # value / baseline_value (or as the figure says)
-    target: str = ""
-    met: bool | None = None
 
 
 @dataclass
@@ -49,10 +37,6 @@ class Stage:
     args: Callable[[Path, bool], list[str]]  # (work folder, quick) -> script arguments
     rows: Callable[[dict], list[Row]]  # its JSON -> rows
     json_name: str = "result.json"
-
-
-def _r(x, n=2):
-    return None if x is None else round(float(x), n)
 
 
 # ------------------------------------------------------------------------------------ stages
@@ -65,21 +49,64 @@ def seg_rows(d: dict) -> list[Row]:
     pc, tw, cpu = s["per_core"], s["two_workers_vs_one_plain_process"], s["worker_cpu"]["cpu_ms_per_image"]
     base = "decode + FaceMesh alone"
     return [
-        Row("segmentation", "per core, full (whole processes, 1 CPU each)", pc["full_s"], "s", base,
-            pc["baseline_decode_facemesh_s"], pc["full_ratio"], "<= 1.5x", pc["full_ratio"] <= 1.5),
-        Row("segmentation", "per core, face concepts only", pc["face_only_s"], "s", base,
-            pc["baseline_decode_facemesh_s"], pc["face_only_ratio"], "<= 1.5x", pc["face_only_ratio"] <= 1.5),
-        Row("segmentation", "2 workers vs 1 plain process, full", tw["full_s"], "s", base,
-            tw["baseline_decode_facemesh_s"], tw["full_ratio"]),
-        Row("segmentation", "worker CPU per image, full", cpu["full"], "ms", base, cpu["decode_facemesh"],
-            _r(cpu["full"] / cpu["decode_facemesh"])),
+        Row(
+            "segmentation",
+            "per core, full (whole processes, 1 CPU each)",
+            pc["full_s"],
+            "s",
+            base,
+            pc["baseline_decode_facemesh_s"],
+            pc["full_ratio"],
+            "<= 1.5x",
+            pc["full_ratio"] <= 1.5,
+        ),
+        Row(
+            "segmentation",
+            "per core, face concepts only",
+            pc["face_only_s"],
+            "s",
+            base,
+            pc["baseline_decode_facemesh_s"],
+            pc["face_only_ratio"],
+            "<= 1.5x",
+            pc["face_only_ratio"] <= 1.5,
+        ),
+        Row(
+            "segmentation",
+            "2 workers vs 1 plain process, full",
+            tw["full_s"],
+            "s",
+            base,
+            tw["baseline_decode_facemesh_s"],
+            tw["full_ratio"],
+        ),
+        Row(
+            "segmentation",
+            "worker CPU per image, full",
+            cpu["full"],
+            "ms",
+            base,
+            cpu["decode_facemesh"],
+            _r(cpu["full"] / cpu["decode_facemesh"]),
+        ),
     ]
 
 
 def ann_args(work: Path, quick: bool) -> list[str]:
-    return ["scripts/bench_annotate.py", "offline", "--rows", "300" if quick else "2000", "--cases",
-            "source-cache", "ffpp-like-5-per-source", "no-cache", "source-cache-1-worker", "source-cache-ray",
-            "--json", str(work / "result.json")]
+    return [
+        "scripts/bench_annotate.py",
+        "offline",
+        "--rows",
+        "300" if quick else "2000",
+        "--cases",
+        "source-cache",
+        "ffpp-like-5-per-source",
+        "no-cache",
+        "source-cache-1-worker",
+        "source-cache-ray",
+        "--json",
+        str(work / "result.json"),
+    ]
 
 
 def ann_rows(d: dict) -> list[Row]:
@@ -87,31 +114,92 @@ def ann_rows(d: dict) -> list[Row]:
     shared, one, ray = o["source-cache"], o["source-cache-1-worker"], o["source-cache-ray"]
     rate = lambda c: c["wall_rows_per_s"]  # noqa: E731
     return [
-        Row("annotate", "offline pairs/s, fakes sharing sources", rate(shared), "pairs/s", "", None, None, ">= 40",
-            rate(shared) >= 40),
-        Row("annotate", "offline pairs/s, FF++ order (5 fakes per source, far apart)",
-            rate(o["ffpp-like-5-per-source"]), "pairs/s", "", None, None, ">= 40", rate(o["ffpp-like-5-per-source"]) >= 40),
-        Row("annotate", "offline pairs/s, every pair its own source", rate(o["no-cache"]), "pairs/s", "", None, None,
-            ">= 40", rate(o["no-cache"]) >= 40),
-        Row("annotate", "2 workers vs 1 worker (local executor)", rate(shared), "pairs/s", "1 worker", rate(one),
-            _r(rate(shared) / rate(one)), ">= 1.7x", rate(shared) / rate(one) >= 1.7),
-        Row("annotate", "Ray executor vs local (same 2 cores)", rate(ray), "pairs/s", "local", rate(shared),
-            _r(rate(ray) / rate(shared)), ">= 0.85x", rate(ray) / rate(shared) >= 0.85),
+        Row(
+            "annotate",
+            "offline pairs/s, fakes sharing sources",
+            rate(shared),
+            "pairs/s",
+            "",
+            None,
+            None,
+            ">= 40",
+            rate(shared) >= 40,
+        ),
+        Row(
+            "annotate",
+            "offline pairs/s, FF++ order (5 fakes per source, far apart)",
+            rate(o["ffpp-like-5-per-source"]),
+            "pairs/s",
+            "",
+            None,
+            None,
+            ">= 40",
+            rate(o["ffpp-like-5-per-source"]) >= 40,
+        ),
+        Row(
+            "annotate",
+            "offline pairs/s, every pair its own source",
+            rate(o["no-cache"]),
+            "pairs/s",
+            "",
+            None,
+            None,
+            ">= 40",
+            rate(o["no-cache"]) >= 40,
+        ),
+        Row(
+            "annotate",
+            "2 workers vs 1 worker (local executor)",
+            rate(shared),
+            "pairs/s",
+            "1 worker",
+            rate(one),
+            _r(rate(shared) / rate(one)),
+            ">= 1.7x",
+            rate(shared) / rate(one) >= 1.7,
+        ),
+        Row(
+            "annotate",
+            "Ray executor vs local (same 2 cores)",
+            rate(ray),
+            "pairs/s",
+            "local",
+            rate(shared),
+            _r(rate(ray) / rate(shared)),
+            ">= 0.85x",
+            rate(ray) / rate(shared) >= 0.85,
+        ),
         Row("annotate", "peak RSS, 2 workers", shared["peak_rss_mb"], "MB"),
     ]
 
 
 def llm_args(work: Path, quick: bool) -> list[str]:
-    return ["scripts/bench_annotate.py", "openai", "--rows", "160" if quick else "320", "--json",
-            str(work / "result.json")]
+    return [
+        "scripts/bench_annotate.py",
+        "openai",
+        "--rows",
+        "160" if quick else "320",
+        "--json",
+        str(work / "result.json"),
+    ]
 
 
 def llm_rows(d: dict) -> list[Row]:
     o = d["openai"]
     st = o["llm_stage"]
-    return [Row("annotate (openai)", "LLM stage requests/s (200 ms server, concurrency 32)", st["requests_per_s"],
-                "req/s", "concurrency / latency", o["ideal_requests_per_s"], st["share_of_ideal"], ">= 0.70",
-                st["share_of_ideal"] >= 0.7)]
+    return [
+        Row(
+            "annotate (openai)",
+            "LLM stage requests/s (200 ms server, concurrency 32)",
+            st["requests_per_s"],
+            "req/s",
+            "concurrency / latency",
+            o["ideal_requests_per_s"],
+            st["share_of_ideal"],
+            ">= 0.70",
+            st["share_of_ideal"] >= 0.7,
+        )
+    ]
 
 
 def score_args(work: Path, quick: bool) -> list[str]:
@@ -121,14 +209,44 @@ def score_args(work: Path, quick: bool) -> list[str]:
 def score_rows(d: dict) -> list[Row]:
     t, m = d["text"], d["masks"]
     n = d["sizes"]
-    rows = [Row("score", f"end to end ({n['det_cls']} det/cls, {n['text']} text, {n['masks']} mask answers)",
-                d["score_end_to_end_s"], "s", "", None, None, "<= 60 s (full size)"),
-            Row("score", "end to end, --no-meteor", d["score_end_to_end_no_meteor_s"], "s"),
-            Row("score", "mask metrics on RLE", m["rle_s"], "s", "decode every mask", m["numpy_decode_s"],
-                _r(m["rle_s"] / m["numpy_decode_s"], 3), "<= 0.2x", m["rle_s"] / m["numpy_decode_s"] <= 0.2)]
+    rows = [
+        Row(
+            "score",
+            f"end to end ({n['det_cls']} det/cls, {n['text']} text, {n['masks']} mask answers)",
+            d["score_end_to_end_s"],
+            "s",
+            "",
+            None,
+            None,
+            "<= 60 s (full size)",
+        ),
+        Row("score", "end to end, --no-meteor", d["score_end_to_end_no_meteor_s"], "s"),
+        Row(
+            "score",
+            "mask metrics on RLE",
+            m["rle_s"],
+            "s",
+            "decode every mask",
+            m["numpy_decode_s"],
+            _r(m["rle_s"] / m["numpy_decode_s"], 3),
+            "<= 0.2x",
+            m["rle_s"] / m["numpy_decode_s"] <= 0.2,
+        ),
+    ]
     if t.get("pycocoevalcap_s"):
-        rows.append(Row("score", "text metrics", t["ours_s"], "s", "pycocoevalcap", t["pycocoevalcap_s"],
-                        _r(t["ours_s"] / t["pycocoevalcap_s"], 3), "<= 1x", t["ours_s"] <= t["pycocoevalcap_s"]))
+        rows.append(
+            Row(
+                "score",
+                "text metrics",
+                t["ours_s"],
+                "s",
+                "pycocoevalcap",
+                t["pycocoevalcap_s"],
+                _r(t["ours_s"] / t["pycocoevalcap_s"], 3),
+                "<= 1x",
+                t["ours_s"] <= t["pycocoevalcap_s"],
+            )
+        )
     return rows
 
 
@@ -137,8 +255,19 @@ def grounding_args(work: Path, quick: bool) -> list[str]:
 
 
 def grounding_rows(d: dict) -> list[Row]:
-    return [Row("score", f"grounding metrics, {d['n']} age answers (score() with vs without them)",
-                d["grounding_added_s"], "s", "", None, None, "<= 20 s (10,000)", d["met"])]
+    return [
+        Row(
+            "score",
+            f"grounding metrics, {d['n']} age answers (score() with vs without them)",
+            d["grounding_added_s"],
+            "s",
+            "",
+            None,
+            None,
+            "<= 20 s (10,000)",
+            d["met"],
+        )
+    ]
 
 
 def judge_args(work: Path, quick: bool) -> list[str]:
@@ -146,27 +275,70 @@ def judge_args(work: Path, quick: bool) -> list[str]:
 
 
 def judge_rows(d: dict) -> list[Row]:
-    return [Row("score (judge)", f"requests/s ({d['latency_s'] * 1000:.0f} ms server, concurrency {d['concurrency']})",
-                d["requests_per_s"], "req/s", "concurrency / latency", d["ideal_requests_per_s"], d["share_of_ideal"],
-                ">= 0.70", d["met"])]
+    return [
+        Row(
+            "score (judge)",
+            f"requests/s ({d['latency_s'] * 1000:.0f} ms server, concurrency {d['concurrency']})",
+            d["requests_per_s"],
+            "req/s",
+            "concurrency / latency",
+            d["ideal_requests_per_s"],
+            d["share_of_ideal"],
+            ">= 0.70",
+            d["met"],
+        )
+    ]
 
 
 def build_args(work: Path, quick: bool) -> list[str]:
     big, small = ("20000", "2000") if quick else ("100000", "7300")
-    return ["scripts/bench_build.py", "--annotations", big, "--small", small, "--work", str(work / "w"), "--json",
-            str(work / "result.json")]
+    return [
+        "scripts/bench_build.py",
+        "--annotations",
+        big,
+        "--small",
+        small,
+        "--work",
+        str(work / "w"),
+        "--json",
+        str(work / "result.json"),
+    ]
 
 
 def build_rows(d: dict) -> list[Row]:
     s, large = d["small"], d["large"]
     return [
-        Row("build + release", f"{large['rows']:,} rows (images by reference)", large["total_s"], "s", "", None, None,
-            "<= 300 s for >= 1.38M rows", large["rows"] >= 1_380_000 and large["total_s"] <= 300
-            if large["rows"] >= 1_380_000 else None),
-        Row("build + release", "rows/s at the large size", large["rows_per_s"], "rows/s", f"{s['rows']:,} rows",
-            s["rows_per_s"], _r(large["rows_per_s"] / s["rows_per_s"])),
-        Row("build + release", "peak RSS", large["peak_rss_mb"], "MB", "", None, None, "< 4000 MB",
-            large["peak_rss_mb"] < 4000),
+        Row(
+            "build + release",
+            f"{large['rows']:,} rows (images by reference)",
+            large["total_s"],
+            "s",
+            "",
+            None,
+            None,
+            "<= 300 s for >= 1.38M rows",
+            large["rows"] >= 1_380_000 and large["total_s"] <= 300 if large["rows"] >= 1_380_000 else None,
+        ),
+        Row(
+            "build + release",
+            "rows/s at the large size",
+            large["rows_per_s"],
+            "rows/s",
+            f"{s['rows']:,} rows",
+            s["rows_per_s"],
+            _r(large["rows_per_s"] / s["rows_per_s"]),
+        ),
+        Row(
+            "build + release",
+            "peak RSS",
+            large["peak_rss_mb"],
+            "MB",
+            "",
+            None,
+            None,
+            "< 4000 MB",
+            large["peak_rss_mb"] < 4000,
+        ),
     ]
 
 
@@ -176,9 +348,18 @@ def import_args(work: Path, quick: bool) -> list[str]:
 
 def import_rows(d: dict) -> list[Row]:
     one, two = d["workers_1"], d["workers_2"]
-    return [Row("import ffpp", "frames sampled + cropped per second, 2 workers", two["frames_per_s"], "frames/s",
-                "1 worker", one["frames_per_s"], d["ratio_2_vs_1"]),
-            Row("import ffpp", "peak RSS, 2 workers", two["peak_rss_mb"], "MB")]
+    return [
+        Row(
+            "import ffpp",
+            "frames sampled + cropped per second, 2 workers",
+            two["frames_per_s"],
+            "frames/s",
+            "1 worker",
+            one["frames_per_s"],
+            d["ratio_2_vs_1"],
+        ),
+        Row("import ffpp", "peak RSS, 2 workers", two["peak_rss_mb"], "MB"),
+    ]
 
 
 def viewer_args(work: Path, quick: bool) -> list[str]:
@@ -186,35 +367,85 @@ def viewer_args(work: Path, quick: bool) -> list[str]:
 
 
 def viewer_rows(d: dict) -> list[Row]:
-    return [Row("viewer", f"site of {d['samples']} samples, one image thread", d["build_s_workers_1"], "s",
-                "transcoding the images alone", d["baseline_s"], d["ratio_1_thread_vs_baseline"], "<= 1.2x",
-                d["ratio_1_thread_vs_baseline"] <= 1.2)]
+    return [
+        Row(
+            "viewer",
+            f"site of {d['samples']} samples, one image thread",
+            d["build_s_workers_1"],
+            "s",
+            "transcoding the images alone",
+            d["baseline_s"],
+            d["ratio_1_thread_vs_baseline"],
+            "<= 1.2x",
+            d["ratio_1_thread_vs_baseline"] <= 1.2,
+        )
+    ]
 
 
 def train_args(work: Path, quick: bool) -> list[str]:
-    return ["scripts/bench_train.py", "--skip-learn", "--speed-steps", "10" if quick else "40",
-            "--speed-repeats", "1" if quick else "3", "--work", str(work)]
+    return [
+        "scripts/bench_train.py",
+        "--skip-learn",
+        "--speed-steps",
+        "10" if quick else "40",
+        "--speed-repeats",
+        "1" if quick else "3",
+        "--work",
+        str(work),
+    ]
 
 
 def train_rows(d: dict) -> list[Row]:
     sp = d["speed"]
     ours, plain = sp["ours"], sp["plain"]
     ratio = sp["tokens_per_s_ratio"]  # the median of the alternated pairs
-    return [Row("train (tiny, CPU)", "tokens/s, every head on (median ratio of alternated pairs)",
-                ours["tokens_per_s"], "tokens/s", "plain HF Trainer + peft", plain["tokens_per_s"], _r(ratio),
-                ">= 0.9x", ratio >= 0.9),
-            Row("train (tiny, CPU)", "peak RSS", ours["peak_rss_mb"], "MB", "plain HF Trainer + peft",
-                plain["peak_rss_mb"], _r(sp["peak_rss_ratio"]), "<= 1.1x", sp["peak_rss_ratio"] <= 1.1)]
+    return [
+        Row(
+            "train (tiny, CPU)",
+            "tokens/s, every head on (median ratio of alternated pairs)",
+            ours["tokens_per_s"],
+            "tokens/s",
+            "plain HF Trainer + peft",
+            plain["tokens_per_s"],
+            _r(ratio),
+            ">= 0.9x",
+            ratio >= 0.9,
+        ),
+        Row(
+            "train (tiny, CPU)",
+            "peak RSS",
+            ours["peak_rss_mb"],
+            "MB",
+            "plain HF Trainer + peft",
+            plain["peak_rss_mb"],
+            _r(sp["peak_rss_ratio"]),
+            "<= 1.1x",
+            sp["peak_rss_ratio"] <= 1.1,
+        ),
+    ]
 
 
 def predict_args(work: Path, quick: bool) -> list[str]:
-    return ["scripts/bench_predict.py", "--work", str(work), "--steps", "60" if quick else "300",
-            "--repeats", "1" if quick else "2"]
+    return [
+        "scripts/bench_predict.py",
+        "--work",
+        str(work),
+        "--steps",
+        "60" if quick else "300",
+        "--repeats",
+        "1" if quick else "2",
+    ]
 
 
 def predict_rows(d: dict) -> list[Row]:
-    return [Row("predict (tiny, CPU)", f"questions/s, {d['questions']} bench questions",
-                d["questions_per_s"]["after"], "questions/s")]
+    return [
+        Row(
+            "predict (tiny, CPU)",
+            f"questions/s, {d['questions']} bench questions",
+            d["questions_per_s"]["after"],
+            "questions/s",
+        )
+    ]
 
 
 STAGES = [
@@ -237,9 +468,11 @@ def run_stage(stage: Stage, out: Path, quick: bool) -> tuple[list[Row], dict]:
     work = out / stage.name
     work.mkdir(parents=True, exist_ok=True)
     args = stage.args(work, quick)
-    t = time.perf_counter()
-    p = subprocess.run([PY, *args], cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, GLOG_minloglevel="2"))
-    dt = time.perf_counter() - t
+    with Stopwatch() as sw:
+        p = subprocess.run(
+            [PY, *args], cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, GLOG_minloglevel="2")
+        )
+    dt = sw.wall_s
     (work / "log.txt").write_text(p.stdout + "\n" + p.stderr)
     info = {"command": " ".join(["python", *args]), "seconds": round(dt, 1), "returncode": p.returncode}
     result = work / stage.json_name
@@ -253,27 +486,13 @@ def run_stage(stage: Stage, out: Path, quick: bool) -> tuple[list[Row], dict]:
         return [], info
 
 
-def machine() -> dict:
-    cpu = "?"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "load_avg_before": os.getloadavg()[0]}
-
-
 def markdown(rows: list[Row], stages: dict, mach: dict) -> str:
-    fmt = lambda v: "" if v is None else (f"{v:,.0f}" if abs(v) >= 1000 else f"{v:g}")  # noqa: E731
-    lines = [f"Machine: {mach['cpu']}, {mach['cores']} cores, Python {mach['python']}; load average "
-             f"{mach['load_avg_before']:.1f} before, {mach.get('load_avg_after', 0):.1f} after.", "",
-             "| stage | figure | value | baseline (same run) | ratio | target | |", "|---|---|---:|---|---:|---|---|"]
-    for r in rows:
-        base = f"{r.baseline}: {fmt(r.baseline_value)} {r.unit}" if r.baseline_value is not None else r.baseline
-        mark = {True: "✓", False: "✗", None: ""}[r.met]
-        lines.append(f"| {r.stage} | {r.figure} | {fmt(r.value)} {r.unit} | {base} | "
-                     f"{'' if r.ratio is None else f'{r.ratio:g}x'} | {r.target} | {mark} |")
+    lines = [
+        f"Machine: {describe(mach)}; load average {mach['load_avg_1min']:.1f} before, "
+        f"{mach.get('load_avg_after', 0):.1f} after.",
+        "",
+        *markdown_table(rows),
+    ]
     failed = {k: v["error"] for k, v in stages.items() if "error" in v}
     if failed:
         lines += ["", "Stages without a result: " + "; ".join(f"{k}: {v}" for k, v in failed.items())]
@@ -297,13 +516,18 @@ def main(argv: list[str] | None = None) -> int:
         got, info = run_stage(stage, a.out, a.quick)
         rows += got
         stages[stage.name] = info
-        print(f"[bench] {stage.name}: {info['seconds']} s" + (f", {info['error']}" if "error" in info else ""),
-              file=sys.stderr, flush=True)
+        print(
+            f"[bench] {stage.name}: {info['seconds']} s" + (f", {info['error']}" if "error" in info else ""),
+            file=sys.stderr,
+            flush=True,
+        )
     mach["load_avg_after"] = os.getloadavg()[0]
     md = markdown(rows, stages, mach)
     (a.out / "bench.md").write_text(md, "utf-8")
-    (a.out / "bench.json").write_text(json.dumps({"machine": mach, "quick": a.quick, "stages": stages,
-                                                  "rows": [asdict(r) for r in rows]}, indent=2), "utf-8")
+    (a.out / "bench.json").write_text(
+        json.dumps({"machine": mach, "quick": a.quick, "stages": stages, "rows": [asdict(r) for r in rows]}, indent=2),
+        "utf-8",
+    )
     print(md)
     return 1 if any("error" in v for v in stages.values()) else 0
 

@@ -21,32 +21,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from benchkit import TreeSampler, machine
+
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
-
-
-def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version()}
 
 
 def forged_384(work: Path, n: int = 120, seed: int = 1) -> list[dict]:
@@ -59,9 +47,17 @@ def forged_384(work: Path, n: int = 120, seed: int = 1) -> list[dict]:
     for r in rows:
         if r["label"] != "fake" or "_384" not in (r["source_path"] or ""):
             continue
-        out.append(dict(sample_id=r["sample_id"], image_path=str(base / r["image_path"]),
-                        source_path=str(base / r["source_path"]), label="fake", method=r["method"],
-                        category=r["category"], group=r["group"]))
+        out.append(
+            dict(
+                sample_id=r["sample_id"],
+                image_path=str(base / r["image_path"]),
+                source_path=str(base / r["source_path"]),
+                label="fake",
+                method=r["method"],
+                category=r["category"],
+                group=r["group"],
+            )
+        )
     return out
 
 
@@ -103,38 +99,6 @@ def ffpp_like(rows: list[dict], n: int, per_source: int, work: Path, path: Path)
     return path
 
 
-class RssSampler(threading.Thread):
-    """Peak summed RSS of a process and all its descendants (psutil polling)."""
-
-    def __init__(self, pid: int, period: float = 0.2):
-        super().__init__(daemon=True)
-        self.pid, self.period, self.peak, self.stop_flag = pid, period, 0, False
-        self.cpu: dict[int, float] = {}
-
-    def run(self):
-        import psutil
-
-        try:
-            root = psutil.Process(self.pid)
-        except psutil.NoSuchProcess:
-            return
-        while not self.stop_flag:
-            try:
-                procs = [root] + root.children(recursive=True)
-                total = 0
-                for p in procs:
-                    try:
-                        total += p.memory_info().rss
-                        t = p.cpu_times()
-                        self.cpu[p.pid] = t.user + t.system
-                    except psutil.Error:
-                        pass
-                self.peak = max(self.peak, total)
-            except psutil.Error:
-                break
-            time.sleep(self.period)
-
-
 LAST_CPU = [0.0, 0.0]  # CPU seconds (user+sys) of the last fifa-annotate run: all its processes, its main process
 
 
@@ -143,16 +107,14 @@ def run_cli(args: list[str], env: dict | None = None) -> tuple[float, int, subpr
     e.update(env or {})
 
     t0 = time.perf_counter()
-    p = subprocess.Popen([str(BIN / "fifa-annotate"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=e)
-    s = RssSampler(p.pid)
-    s.start()
-    out, err = p.communicate()
-    s.stop_flag = True
-    s.join()
+    p = subprocess.Popen(
+        [str(BIN / "fifa-annotate"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e
+    )
+    with TreeSampler(p.pid, every=0.2) as s:
+        out, err = p.communicate()
     dt = time.perf_counter() - t0
-    LAST_CPU[0] = sum(s.cpu.values())  # last sample of every process of the run (a lower bound)
-    LAST_CPU[1] = s.cpu.get(p.pid, 0.0)
+    LAST_CPU[0] = s.cpu_s  # last sample of every process of the run (a lower bound)
+    LAST_CPU[1] = s.root_cpu_s
     if p.returncode != 0:
         print(err[-3000:], file=sys.stderr)
         raise SystemExit(f"fifa-annotate failed ({p.returncode})")
@@ -160,7 +122,9 @@ def run_cli(args: list[str], env: dict | None = None) -> tuple[float, int, subpr
 
 
 OFFLINE_CASES = {  # label -> extra command-line options
-    "source-cache": [], "ffpp-like-5-per-source": [], "no-cache": [],
+    "source-cache": [],
+    "ffpp-like-5-per-source": [],
+    "no-cache": [],
     "source-cache-ray": ["--executor", "ray"],  # the same rows on a local Ray cluster
     "source-cache-1-worker": [],  # the same rows on one worker: the scaling baseline
 }
@@ -178,31 +142,62 @@ def bench_offline(work: Path, rows: int, workers: int, ray: bool = False, cases:
         out = work / f"off_{label}"
         env = {"FIFA_SEGMENT_CACHE": "0"} if label == "no-cache" else {}
         n_workers = 1 if label.endswith("-1-worker") else workers
-        dt, peak, p = run_cli(["run", "--manifest", str(man), "--out", str(out), "--workers", str(n_workers),
-                               "--no-progress", *extra], env)
+        dt, peak, p = run_cli(
+            ["run", "--manifest", str(man), "--out", str(out), "--workers", str(n_workers), "--no-progress", *extra],
+            env,
+        )
         run = json.loads((out / "run.json").read_text())
         inv = run["invocations"][-1]
         cpu = LAST_CPU[0]
-        res[label] = {"rows": rows, "wall_s": round(dt, 2), "run_rows_per_s": inv["rows_per_s"],
-                      "wall_rows_per_s": round(rows / dt, 1), "cpu_s_all_processes": round(cpu, 1),
-                      "cpu_ms_per_row": round(1000 * cpu / rows, 1),
-                      "main_process_cpu_ms_per_row": round(1000 * LAST_CPU[1] / rows, 1),
-                      "workers": n_workers, "rows_per_s_if_dedicated_cores": round(rows / (cpu / n_workers), 1),
-                      "load_avg_1min_after": os.getloadavg()[0], "peak_rss_mb": round(peak / 2**20)}
+        res[label] = {
+            "rows": rows,
+            "wall_s": round(dt, 2),
+            "run_rows_per_s": inv["rows_per_s"],
+            "wall_rows_per_s": round(rows / dt, 1),
+            "cpu_s_all_processes": round(cpu, 1),
+            "cpu_ms_per_row": round(1000 * cpu / rows, 1),
+            "main_process_cpu_ms_per_row": round(1000 * LAST_CPU[1] / rows, 1),
+            "workers": n_workers,
+            "rows_per_s_if_dedicated_cores": round(rows / (cpu / n_workers), 1),
+            "load_avg_1min_after": os.getloadavg()[0],
+            "peak_rss_mb": round(peak / 2**20),
+        }
     return res
 
 
 def bench_openai(work: Path, rows: int, latency: float, concurrency: int, workers: int) -> dict:
     base = forged_384(work)
     man = replicate(base, rows, work / "openai.parquet")
-    srv = subprocess.Popen([sys.executable, str(REPO / "tests" / "testkit" / "fake_llm_server.py"), "--latency", str(latency)],
-                           stdout=subprocess.PIPE, text=True)
+    srv = subprocess.Popen(
+        [sys.executable, str(REPO / "tests" / "testkit" / "fake_llm_server.py"), "--latency", str(latency)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = srv.stdout.readline().strip()
         out = work / "openai_out"
-        dt, peak, p = run_cli(["run", "--manifest", str(man), "--out", str(out), "--llm", "openai", "--base-url", url,
-                               "--model", "bench", "--concurrency", str(concurrency), "--workers", str(workers),
-                               "--no-cache", "--no-progress"], {"OPENAI_API_KEY": "sk-bench"})
+        dt, peak, p = run_cli(
+            [
+                "run",
+                "--manifest",
+                str(man),
+                "--out",
+                str(out),
+                "--llm",
+                "openai",
+                "--base-url",
+                url,
+                "--model",
+                "bench",
+                "--concurrency",
+                str(concurrency),
+                "--workers",
+                str(workers),
+                "--no-cache",
+                "--no-progress",
+            ],
+            {"OPENAI_API_KEY": "sk-bench"},
+        )
         stage = bench_llm_stage(base, url, rows, concurrency)
     finally:
         srv.terminate()
@@ -213,9 +208,16 @@ def bench_openai(work: Path, rows: int, latency: float, concurrency: int, worker
     return {
         "ideal_requests_per_s": ideal,
         "llm_stage": dict(stage, share_of_ideal=round(stage["requests_per_s"] / ideal, 3)),
-        "end_to_end": {"rows": rows, "latency_s": latency, "concurrency": concurrency, "wall_s": round(dt, 2),
-                       "llm_calls": inv["llm_calls"], "rows_per_s": inv["rows_per_s"],
-                       "cpu_s_all_processes": round(LAST_CPU[0], 1), "peak_rss_mb": round(peak / 2**20)},
+        "end_to_end": {
+            "rows": rows,
+            "latency_s": latency,
+            "concurrency": concurrency,
+            "wall_s": round(dt, 2),
+            "llm_calls": inv["llm_calls"],
+            "rows_per_s": inv["rows_per_s"],
+            "cpu_s_all_processes": round(LAST_CPU[0], 1),
+            "peak_rss_mb": round(peak / 2**20),
+        },
     }
 
 
@@ -238,20 +240,31 @@ def bench_llm_stage(base_rows: list[dict], url: str, n: int, concurrency: int) -
         res = list(pool.map(ex.explain, ctxs))
         dt = time.perf_counter() - t0
     ex.close()
-    return {"requests": n, "ok": sum(r.ok for r in res), "wall_s": round(dt, 2),
-            "requests_per_s": round(n / dt, 1), "mean_latency_s": round(sum(r.latency_s for r in res) / n, 3),
-            "jpeg_kb_per_request": round(jpeg_kb, 1)}
+    return {
+        "requests": n,
+        "ok": sum(r.ok for r in res),
+        "wall_s": round(dt, 2),
+        "requests_per_s": round(n / dt, 1),
+        "mean_latency_s": round(sum(r.latency_s for r in res) / n, 3),
+        "jpeg_kb_per_request": round(jpeg_kb, 1),
+    }
 
 
 def bench_memory(work: Path, rows: int, workers: int) -> dict:
     base = forged_384(work)
     man = replicate(base, rows, work / "memory.parquet")
     out = work / "memory_out"
-    dt, peak, p = run_cli(["run", "--manifest", str(man), "--out", str(out), "--workers", str(workers),
-                           "--no-progress"])
+    dt, peak, p = run_cli(
+        ["run", "--manifest", str(man), "--out", str(out), "--workers", str(workers), "--no-progress"]
+    )
     run = json.loads((out / "run.json").read_text())
-    return {"rows": rows, "wall_s": round(dt, 1), "rows_per_s": run["invocations"][-1]["rows_per_s"],
-            "peak_rss_mb_all_processes": round(peak / 2**20), "counts": run["counts"]}
+    return {
+        "rows": rows,
+        "wall_s": round(dt, 1),
+        "rows_per_s": run["invocations"][-1]["rows_per_s"],
+        "peak_rss_mb_all_processes": round(peak / 2**20),
+        "counts": run["counts"],
+    }
 
 
 def accuracy_set(work: Path, family: str, seed: int, n: int) -> Path:
@@ -266,8 +279,7 @@ def accuracy_set(work: Path, family: str, seed: int, n: int) -> Path:
         return forge(out, n=n, seed=seed)
     if family == "lfw":
         return forge(out, n=n, seed=seed, identities="lfw", identity_size=224)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from heldout_pairs import DIFFUSE, make
+    from heldout_pairs import DIFFUSE, make  # scripts/heldout_pairs.py
 
     if family == "diffuse":
         return make(out, n=n, seed=seed, negatives=max(8, n // 5), kinds=DIFFUSE, jpeg_pairs=0.5, jpeg_fakes=0.5)
@@ -327,21 +339,35 @@ def diff_overrides(pairs: list[str]):
 def accuracy_tables(acc: dict) -> str:
     """Markdown: one row per set, then per edit kind and per encoding of each family (pooled); macro
     recall = recall averaged over edit kinds."""
+
     def row(name, d):
         m = f"{d['macro_recall']:.3f}" if "macro_recall" in d else ""
-        return (f"| {name} | {d['n']} | {d['recall']:.3f} | {m} | {d['precision']:.3f} | {d['iou_median']:.3f} | "
-                f"{d.get('empty', 0)} |")
+        return (
+            f"| {name} | {d['n']} | {d['recall']:.3f} | {m} | {d['precision']:.3f} | {d['iou_median']:.3f} | "
+            f"{d.get('empty', 0)} |"
+        )
 
     head = "| {} | n | recall | macro recall | precision | IoU median | empty masks |\n|---|---|---|---|---|---|---|"
     lines = [head.format("set")]
     for d in acc["sets"]:
         neg = d.get("negatives") or {}
-        name = f"{d['family']} seed {d['seed']} (re-encoded: {neg.get('with_regions', 0)}/{neg.get('n', 0)} with regions)"
+        name = (
+            f"{d['family']} seed {d['seed']} (re-encoded: {neg.get('with_regions', 0)}/{neg.get('n', 0)} with regions)"
+        )
         lines.append(row(name, d))
     for fam, d in acc["pooled"].items():
-        lines += ["", f"**{fam}** (pooled): " + (f"re-encoded pairs with a region {d['negatives']['with_regions']}/"
-                                                 f"{d['negatives']['n']}, with a mask {d['negatives']['with_mask']}"
-                                                 if d["negatives"] else ""), "", head.format("edit kind")]
+        lines += [
+            "",
+            f"**{fam}** (pooled): "
+            + (
+                f"re-encoded pairs with a region {d['negatives']['with_regions']}/"
+                f"{d['negatives']['n']}, with a mask {d['negatives']['with_mask']}"
+                if d["negatives"]
+                else ""
+            ),
+            "",
+            head.format("edit kind"),
+        ]
         lines += [row(m, x) for m, x in d["per_method"].items()] + [row("all (pooled)", d)]
         lines += ["", head.format("encoding")] + [row(e, x) for e, x in d["per_encoding"].items()]
     return "\n".join(lines)
@@ -360,8 +386,12 @@ def bench_diffcost(work: Path, baseline_rev: str, pairs: int = 60, rounds: int =
     keep_freed_memory()  # as in a worker
     cv2.setNumThreads(1)
     repo = Path(__file__).resolve().parents[1]
-    src = subprocess.run(["git", "-C", str(repo), "show", f"{baseline_rev}:annotator/diffmask.py"],
-                         capture_output=True, text=True, check=True).stdout
+    src = subprocess.run(
+        ["git", "-C", str(repo), "show", f"{baseline_rev}:annotator/diffmask.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     (work / "diffmask_baseline.py").write_text(src)
     name = "fifa.annotator._diffmask_baseline"  # inside the package: its relative imports resolve there
     spec = importlib.util.spec_from_file_location(name, work / "diffmask_baseline.py")
@@ -372,17 +402,22 @@ def bench_diffcost(work: Path, baseline_rev: str, pairs: int = 60, rounds: int =
     imgs = [(load_rgb(r["image_path"]), load_rgb(r["source_path"])) for r in rows]
     mods = {"baseline": base, "now": now}
     prep = {k: [m.prepare_source(s, m.DiffConfig()) for _, s in imgs] for k, m in mods.items()}
-    cpu = {k: 0.0 for k in mods}
+    cpu = dict.fromkeys(mods, 0.0)
     for r in range(rounds):
         for i, (f, s) in enumerate(imgs):
-            for k in (("baseline", "now") if (r + i) % 2 == 0 else ("now", "baseline")):
+            for k in ("baseline", "now") if (r + i) % 2 == 0 else ("now", "baseline"):
                 t0 = time.process_time()
                 mods[k].artifact_mask(f, s, mods[k].DiffConfig(), prep[k][i])
                 cpu[k] += time.process_time() - t0
     n = rounds * len(imgs)
-    return {"baseline_rev": baseline_rev, "pairs": len(imgs), "rounds": rounds,
-            "cpu_ms_per_pair": {k: round(1000 * v / n, 2) for k, v in cpu.items()},
-            "ratio_now_over_baseline": round(cpu["now"] / cpu["baseline"], 3), "load_avg_1min": os.getloadavg()[0]}
+    return {
+        "baseline_rev": baseline_rev,
+        "pairs": len(imgs),
+        "rounds": rounds,
+        "cpu_ms_per_pair": {k: round(1000 * v / n, 2) for k, v in cpu.items()},
+        "ratio_now_over_baseline": round(cpu["now"] / cpu["baseline"], 3),
+        "load_avg_1min": os.getloadavg()[0],
+    }
 
 
 def main() -> None:
@@ -394,17 +429,30 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--seed", type=int, nargs="*", default=[11, 21, 31])
     ap.add_argument("--n", type=int, default=80)
-    ap.add_argument("--sets", nargs="*", default=["forge", "lfw", "heldout", "diffuse"],
-                    choices=["forge", "lfw", "heldout", "diffuse"],
-                    help="accuracy: which data (forge seeds, forge with lfw faces, the held-out generator, its "
-                         "diffuse edits on JPEG pairs)")
-    ap.add_argument("--diff", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="accuracy: DiffConfig overrides, e.g. --diff area_sigma=0 trim_ratio=0 (the per-pixel "
-                         "test alone)")
+    ap.add_argument(
+        "--sets",
+        nargs="*",
+        default=["forge", "lfw", "heldout", "diffuse"],
+        choices=["forge", "lfw", "heldout", "diffuse"],
+        help="accuracy: which data (forge seeds, forge with lfw faces, the held-out generator, its "
+        "diffuse edits on JPEG pairs)",
+    )
+    ap.add_argument(
+        "--diff",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="accuracy: DiffConfig overrides, e.g. --diff area_sigma=0 trim_ratio=0 (the per-pixel test alone)",
+    )
     ap.add_argument("--baseline-rev", default="main", help="diffcost: git revision of the baseline diffmask.py")
     ap.add_argument("--ray", action="store_true", help="offline: also time --executor ray (local cluster)")
-    ap.add_argument("--cases", nargs="*", choices=list(OFFLINE_CASES), default=None,
-                    help="offline: which cases (default: source-cache, ffpp-like-5-per-source, no-cache)")
+    ap.add_argument(
+        "--cases",
+        nargs="*",
+        choices=list(OFFLINE_CASES),
+        default=None,
+        help="offline: which cases (default: source-cache, ffpp-like-5-per-source, no-cache)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="also write the result to this file")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     a = ap.parse_args()

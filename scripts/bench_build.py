@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from benchkit import TreeSampler, machine
 
 
 def seed_annotations(work: Path) -> Path:
@@ -82,21 +81,11 @@ print(json.dumps({"rows": rows, "bench": s.bench, "annotations": s.annotations["
 
 
 def run_child(ann: Path, out: Path, rel: Path) -> dict:
-    import psutil
-
-    p = subprocess.Popen([sys.executable, "-c", CHILD, str(ann), str(out), str(rel)], stdout=subprocess.PIPE,
-                         text=True)
-    proc = psutil.Process(p.pid)
-    peak = 0
-    while p.poll() is None:
-        try:
-            rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
-            peak = max(peak, rss)
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    res = json.loads(p.stdout.read().strip().splitlines()[-1])
-    res["peak_rss_mb"] = round(peak / 2**20, 1)
+    p = subprocess.Popen([sys.executable, "-c", CHILD, str(ann), str(out), str(rel)], stdout=subprocess.PIPE, text=True)
+    with TreeSampler(p.pid, every=0.05) as tree:
+        stdout, _ = p.communicate()
+    res = json.loads(stdout.strip().splitlines()[-1])
+    res["peak_rss_mb"] = round(tree.peak_mb, 1)
     res["total_s"] = res["build_s"] + res["release_s"]
     res["rows_per_s"] = round(res["rows"] / res["total_s"], 1)
     return res
@@ -116,11 +105,12 @@ def main() -> None:
         ann = synthesise(seed, n, a.work / f"ann_{name}")
         results[name] = run_child(ann, a.work / f"build_{name}", a.work / f"release_{name}")
         print(name, json.dumps(results[name]), flush=True)
-    s, l = results["small"], results["large"]
-    results["growth"] = {"rows_ratio": round(l["rows"] / s["rows"], 2),
-                         "rows_per_s_ratio": round(l["rows_per_s"] / s["rows_per_s"], 3)}
-    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "load_avg": os.getloadavg()}
+    s, big = results["small"], results["large"]
+    results["growth"] = {
+        "rows_ratio": round(big["rows"] / s["rows"], 2),
+        "rows_per_s_ratio": round(big["rows_per_s"] / s["rows_per_s"], 3),
+    }
+    results["machine"] = machine()
     print(json.dumps(results, indent=2))
     if a.json:
         a.json.write_text(json.dumps(results, indent=2))

@@ -26,12 +26,12 @@ import argparse
 import json
 import logging
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchkit import describe, machine
 from fifa.concept_tree.segmentation import calibrate68 as c68
 from fifa.concept_tree.segmentation.ibug68_calibration import COMPARED_ANCHORS, default_calibration
 
@@ -84,8 +84,10 @@ def _per(r: dict) -> str:
 def _line(group: str, r: dict) -> str:
     raw, cal = r["raw"], r["calibrated"]
     ok = cal["mean"] >= TARGET_MEAN and cal["min_anchor"] >= TARGET_ANCHOR
-    return (f"  {group} ({raw['faces']} faces): mean {raw['mean']:.3f} -> {cal['mean']:.3f}, weakest anchor "
-            f"{raw['min_anchor']:.3f} -> {cal['min_anchor']:.3f} [{'meets' if ok else 'misses'} target]\n    {_per(cal)}")
+    return (
+        f"  {group} ({raw['faces']} faces): mean {raw['mean']:.3f} -> {cal['mean']:.3f}, weakest anchor "
+        f"{raw['min_anchor']:.3f} -> {cal['min_anchor']:.3f} [{'meets' if ok else 'misses'} target]\n    {_per(cal)}"
+    )
 
 
 def main() -> None:
@@ -98,15 +100,27 @@ def main() -> None:
     os.environ.setdefault("GLOG_minloglevel", "2")
 
     pairs, counts = c68.detect_pairs(c68.sample_photo_faces(augment=True) + c68.lfw_faces(augment=True), progress=True)
-    result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-              "load_before": os.getloadavg(), "faces": counts, "cross_validation": c68.cross_validate(pairs)}  # fmt: skip
-    result["noise_ceiling"] = {kind: c68.self_agreement(pairs, default_calibration(), sp) | {"variant_pairs": len(sp)}
-                               for kind, sp in scale_pairs(pairs).items()}  # fmt: skip
+    result = {
+        "machine": describe(machine()),
+        "load_before": os.getloadavg(),
+        "faces": counts,
+        "cross_validation": c68.cross_validate(pairs),
+    }
+    result["noise_ceiling"] = {
+        kind: c68.self_agreement(pairs, default_calibration(), sp) | {"variant_pairs": len(sp)}
+        for kind, sp in scale_pairs(pairs).items()
+    }
     if args.faces is not None:
         user, ucounts = c68.detect_pairs(c68.folder_faces(args.faces))
-        result["user_faces"] = {"faces": ucounts, "held_out": {"user": {
-            "raw": c68.summarise(c68.agreement(user, None)),
-            "calibrated": c68.summarise(c68.agreement(user, default_calibration()))}}}  # fmt: skip
+        result["user_faces"] = {
+            "faces": ucounts,
+            "held_out": {
+                "user": {
+                    "raw": c68.summarise(c68.agreement(user, None)),
+                    "calibrated": c68.summarise(c68.agreement(user, default_calibration())),
+                }
+            },
+        }
     result["speed"] = speed(args.repeats)
     result["load_after"] = os.getloadavg()
 
@@ -122,13 +136,19 @@ def main() -> None:
     print("noise ceiling: each detector against itself, same face at two scales")
     for kind, r in result["noise_ceiling"].items():
         for det in ("mediapipe", "dlib68"):
-            print(f"  {kind} {det} ({r[det]['faces']} pairs): mean {r[det]['mean']:.3f}, weakest {r[det]['min_anchor']:.3f}\n    {_per(r[det])}")
+            print(
+                f"  {kind} {det} ({r[det]['faces']} pairs): mean {r[det]['mean']:.3f}, "
+                f"weakest {r[det]['min_anchor']:.3f}\n    {_per(r[det])}"
+            )
     if "user_faces" in result:
         print("shipped calibration, your faces:")
         print(_line("user", result["user_faces"]["held_out"]["user"]))
     s = result["speed"]
-    print(f"speed per image (Segmenter.segment, {', '.join(s['images'])}): mediapipe {s['mediapipe']['median_s'] * 1e3:.0f} ms, "
-          f"dlib68 {s['dlib68']['median_s'] * 1e3:.0f} ms ({s['ratio_median']}x)")  # fmt: skip
+    print(
+        f"speed per image (Segmenter.segment, {', '.join(s['images'])}): "
+        f"mediapipe {s['mediapipe']['median_s'] * 1e3:.0f} ms, "
+        f"dlib68 {s['dlib68']['median_s'] * 1e3:.0f} ms ({s['ratio_median']}x)"
+    )
     print(f"wrote {args.out / 'bench_dlib68.json'}")
 
 

@@ -24,7 +24,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from benchkit import machine
 from fifa.benchmarks.bench import load_bench
 from fifa.benchmarks.metrics_ground import grounding_scores
 from fifa.benchmarks.scoring import score
@@ -49,7 +49,7 @@ def _cells() -> dict[str, np.ndarray]:
     for k, a in enumerate(ANCHORS):
         r, c = divmod(k, 5)
         m = np.zeros((S, S), dtype=bool)
-        m[r * 64:(r + 1) * 64, c * 51:(c + 1) * 51 if k < 18 else S] = True
+        m[r * 64 : (r + 1) * 64, c * 51 : (c + 1) * 51 if k < 18 else S] = True
         out[a] = m
     return out
 
@@ -73,23 +73,41 @@ def make(n: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
                 ys, xs = np.nonzero(cells[tree.anchor_of(str(x))])
                 m = np.zeros((S, S), dtype=bool)
                 y0, x0 = ys.min() + int(rng.integers(0, 20)), xs.min() + int(rng.integers(0, 15))
-                m[y0:y0 + int(rng.integers(15, 40)), x0:x0 + int(rng.integers(15, 35))] = True
+                m[y0 : y0 + int(rng.integers(15, 40)), x0 : x0 + int(rng.integers(15, 35))] = True
                 refs.append((str(x), m))
         q = f"age-{k:06d}"
-        rows.append({"question_id": q, "sample_id": f"s{k}", "task": "age", "image": img, "question": "Explain.",
-                     "answer": "The image shows blending artifacts.", "label": "fake" if fake else "real",
-                     "method": str(rng.choice(METHODS)) if fake else None, "category": "FS" if fake else "real",
-                     "masks": [encode(m) for _, m in refs], "mask_phrases": [tree[x].name for x, _ in refs],
-                     "mask_node_ids": [x for x, _ in refs], "query_mask": None, "query_box": None, "history": [],
-                     "anchor_masks": [{"node_id": a, "mask": cell_rle[a]} for a in present]})
-        kind = rng.choice(["ours", "glamm", "wrong", "shift", "unresolved", "none"], p=[.35, .25, .1, .15, .1, .05])
+        rows.append(
+            {
+                "question_id": q,
+                "sample_id": f"s{k}",
+                "task": "age",
+                "image": img,
+                "question": "Explain.",
+                "answer": "The image shows blending artifacts.",
+                "label": "fake" if fake else "real",
+                "method": str(rng.choice(METHODS)) if fake else None,
+                "category": "FS" if fake else "real",
+                "masks": [encode(m) for _, m in refs],
+                "mask_phrases": [tree[x].name for x, _ in refs],
+                "mask_node_ids": [x for x, _ in refs],
+                "query_mask": None,
+                "query_box": None,
+                "history": [],
+                "anchor_masks": [{"node_id": a, "mask": cell_rle[a]} for a in present],
+            }
+        )
+        kind = rng.choice(
+            ["ours", "glamm", "wrong", "shift", "unresolved", "none"], p=[0.35, 0.25, 0.1, 0.15, 0.1, 0.05]
+        )
         if kind == "none":
             continue
         pairs = [(x, m) for x, m in refs] or [("nose", cells["nose"])]
         marks, masks = [], []
         for x, m in pairs:
             name = "the " + tree[x].name.lower()
-            marks.append(f"[{name}]({x})" if kind == "ours" else f"<p>{'the hair' if kind == 'wrong' else name}</p> [SEG]")
+            marks.append(
+                f"[{name}]({x})" if kind == "ours" else f"<p>{'the hair' if kind == 'wrong' else name}</p> [SEG]"
+            )
             masks.append(encode(np.roll(m, int(rng.integers(0, 30)), axis=1) if kind == "shift" else m))
         if kind == "unresolved":
             marks.append("<p>the shimmering aura</p> [SEG]")
@@ -122,7 +140,7 @@ def main() -> None:
     metrics_s, metrics_cpu = time.perf_counter() - t, time.process_time() - c
 
     timings, cpu = {}, {}
-    for rep_k in range(args.repeats):  # alternated; the best of each (a shared machine only ever slows a run)
+    for _ in range(args.repeats):  # alternated; the best of each (a shared machine only ever slows a run)
         for name in ("bench_plain", "bench"):
             t, c = time.perf_counter(), time.process_time()
             rep = score(out / f"{name}.parquet", sub, bootstrap=1000, meteor=False, use_java=False)
@@ -131,18 +149,31 @@ def main() -> None:
     assert rep.tasks["age"]["grounded_recall"] == gs.summary()["grounded_recall"]
     added = timings["bench"] - timings["bench_plain"]
     added_cpu = cpu["bench"] - cpu["bench_plain"]
-    res = {"n": args.n, "image": [S, S], "generate_s": round(gen_s, 2), "grounding_scores_s": round(metrics_s, 3),
-           "grounding_scores_cpu_s": round(metrics_cpu, 3),
-           "score_with_grounding_s": round(timings["bench"], 2), "score_without_s": round(timings["bench_plain"], 2),
-           "score_with_grounding_cpu_s": round(cpu["bench"], 2), "score_without_cpu_s": round(cpu["bench_plain"], 2),
-           "grounding_added_s": round(added, 2), "grounding_added_cpu_s": round(added_cpu, 2),
-           "load_avg": os.getloadavg(), "target_s": 20.0, "met": max(added, added_cpu) <= 20.0,
-           "metrics": {k: round(v, 4) for k, v in rep.tasks["age"].items() if k.startswith(("grounded", "consist"))},
-           "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}}
+    res = {
+        "n": args.n,
+        "image": [S, S],
+        "generate_s": round(gen_s, 2),
+        "grounding_scores_s": round(metrics_s, 3),
+        "grounding_scores_cpu_s": round(metrics_cpu, 3),
+        "score_with_grounding_s": round(timings["bench"], 2),
+        "score_without_s": round(timings["bench_plain"], 2),
+        "score_with_grounding_cpu_s": round(cpu["bench"], 2),
+        "score_without_cpu_s": round(cpu["bench_plain"], 2),
+        "grounding_added_s": round(added, 2),
+        "grounding_added_cpu_s": round(added_cpu, 2),
+        "load_avg": os.getloadavg(),
+        "target_s": 20.0,
+        "met": max(added, added_cpu) <= 20.0,
+        "metrics": {k: round(v, 4) for k, v in rep.tasks["age"].items() if k.startswith(("grounded", "consist"))},
+        "machine": machine(),
+    }
     (out / "bench_grounding.json").write_text(json.dumps(res, indent=2) + "\n")
-    print(f"| grounding | {args.n} age answers | grounding_scores() {metrics_s:.2f} s ({metrics_cpu:.2f} s CPU) | "
-          f"score() +{added:.2f} s wall, +{added_cpu:.2f} s CPU ({timings['bench']:.2f} vs {timings['bench_plain']:.2f} s;"
-          f" CPU {cpu['bench']:.2f} vs {cpu['bench_plain']:.2f} s) | <= 20 s | {'✓' if res['met'] else '✗'} |")
+    print(
+        f"| grounding | {args.n} age answers | grounding_scores() {metrics_s:.2f} s ({metrics_cpu:.2f} s CPU) | "
+        f"score() +{added:.2f} s wall, +{added_cpu:.2f} s CPU "
+        f"({timings['bench']:.2f} vs {timings['bench_plain']:.2f} s; "
+        f"CPU {cpu['bench']:.2f} vs {cpu['bench_plain']:.2f} s) | <= 20 s | {'✓' if res['met'] else '✗'} |"
+    )
     print(json.dumps(res["metrics"]))
 
 

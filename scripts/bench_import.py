@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -27,6 +26,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from benchkit import Stopwatch, TreeSampler, describe, machine
 
 
 def _faces() -> list[np.ndarray]:
@@ -50,9 +51,9 @@ def _frame(face: np.ndarray, k: int, seed: int, fake: int) -> np.ndarray:
     x = int(140 + 60 * np.sin(k / 40 + seed))
     y = int(60 + 30 * np.cos(k / 55 + seed))
     img = bg.copy()
-    img[y: y + 360, x: x + 360] = face
+    img[y : y + 360, x : x + 360] = face
     if fake:
-        roi = img[y + 120: y + 260, x + 110: x + 250]
+        roi = img[y + 120 : y + 260, x + 110 : x + 250]
         roi[:] = np.clip(roi.astype(np.int16) + (fake * 25, -20, 30), 0, 255).astype(np.uint8)
     return img
 
@@ -65,8 +66,10 @@ def build_tree(root: Path, sources: int, length: int) -> int:
         target = f"{s:03d}"
         donor = f"{(s + 1) % sources:03d}"
         outs = [(root / "original_sequences/youtube/c23/videos" / f"{target}.mp4", 0)]
-        outs += [(root / f"manipulated_sequences/{m}/c23/videos/{target}_{donor}.mp4", i + 1)
-                 for i, m in enumerate(("Deepfakes", "NeuralTextures"))]
+        outs += [
+            (root / f"manipulated_sequences/{m}/c23/videos/{target}_{donor}.mp4", i + 1)
+            for i, m in enumerate(("Deepfakes", "NeuralTextures"))
+        ]
         for path, fake in outs:
             path.parent.mkdir(parents=True, exist_ok=True)
             w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (640, 480))
@@ -80,61 +83,12 @@ def build_tree(root: Path, sources: int, length: int) -> int:
 def decode_only(root: Path, frames: int) -> tuple[int, float, float]:
     from fifa.pipelines.importers.video import frame_indices, probe, read_frames
 
-    t0, c0, got = time.perf_counter(), time.process_time(), 0
-    for p in sorted(root.rglob("*.mp4")):
-        idx = frame_indices(probe(p).frame_count, frames)
-        got += sum(1 for _ in read_frames(p, idx))
-    return got, time.perf_counter() - t0, time.process_time() - c0
-
-
-class TreeMonitor:
-    """Peak resident memory and CPU seconds of this process and all its descendants (workers
-    included), sampled every ``every`` s. CPU seconds (user + system) barely depend on what else
-    the machine runs, so frames per CPU-second is the load-robust figure."""
-
-    def __init__(self, every: float = 0.1):
-        import threading
-
-        import psutil
-
-        self.peak = 0
-        self._cpu: dict[int, float] = {}
-        self._me = psutil.Process()
-        t = self._me.cpu_times()
-        self._cpu0 = t.user + t.system
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
-
-    def _sample(self) -> None:
-        import psutil
-
-        total = 0
-        for p in [self._me, *self._me.children(recursive=True)]:
-            try:
-                total += p.memory_info().rss
-                t = p.cpu_times()
-                self._cpu[p.pid] = t.user + t.system
-            except psutil.Error:
-                pass
-        self.peak = max(self.peak, total)
-
-    def _run(self, every: float) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            self._stop.wait(every)
-
-    @property
-    def cpu_s(self) -> float:
-        return sum(self._cpu.values()) - self._cpu0
-
-    def __enter__(self) -> "TreeMonitor":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
+    got = 0
+    with Stopwatch() as sw:
+        for p in sorted(root.rglob("*.mp4")):
+            idx = frame_indices(probe(p).frame_count, frames)
+            got += sum(1 for _ in read_frames(p, idx))
+    return got, sw.wall_s, sw.cpu_s
 
 
 def main() -> None:
@@ -156,27 +110,40 @@ def main() -> None:
         print(f"tree: reusing {videos} videos in {root}", flush=True)
     else:
         videos = build_tree(root, args.sources, args.length)
-        print(f"tree: {videos} videos x {args.length} frames at 640x480 in {time.perf_counter() - t0:.1f} s",
-              flush=True)
-    res: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}",
-                 "load_before": os.getloadavg()[0], "videos": videos, "length": args.length, "frames": args.frames}
+        print(
+            f"tree: {videos} videos x {args.length} frames at 640x480 in {time.perf_counter() - t0:.1f} s", flush=True
+        )
+    res: dict = {
+        "machine": describe(machine()),
+        "load_before": os.getloadavg()[0],
+        "videos": videos,
+        "length": args.length,
+        "frames": args.frames,
+    }
     got, dt, cpu = decode_only(root, args.frames)
     res["decode_only"] = {"frames": got, "s": round(dt, 2), "cpu_s": round(cpu, 1), "frames_per_s": round(got / dt, 1)}
-    print(f"decode only (1 process): {got} frames in {dt:.1f} s, {cpu:.1f} CPU-s = {got / dt:.1f} frames/s",
-          flush=True)
+    print(f"decode only (1 process): {got} frames in {dt:.1f} s, {cpu:.1f} CPU-s = {got / dt:.1f} frames/s", flush=True)
     for workers in (1, 2):
         out = work / f"out{workers}" / "ffpp.parquet"
-        t = time.perf_counter()
-        with TreeMonitor() as mon:
+        with Stopwatch() as sw, TreeSampler() as mon:
             rep = import_ffpp(root, out, FFPPConfig(frames=args.frames, workers=workers))
-        dt = time.perf_counter() - t
+        dt = sw.wall_s
         n = rep.stats["frames_cropped"]
-        res[f"workers_{workers}"] = {"frames": n, "s": round(dt, 2), "frames_per_s": round(n / dt, 1),
-                                     "cpu_s": round(mon.cpu_s, 1), "frames_per_cpu_s": round(n / mon.cpu_s, 1),
-                                     "failures": len(rep.failures), "peak_rss_mb": round(mon.peak / 2**20)}
-        print(f"import ffpp --workers {workers}: {n} crops in {dt:.1f} s = {n / dt:.1f} frames/s, "
-              f"{mon.cpu_s:.1f} CPU-s = {n / mon.cpu_s:.1f} frames per CPU-second ({len(rep.failures)} failures), "
-              f"peak RSS of all processes {mon.peak / 2**20:.0f} MB", flush=True)
+        res[f"workers_{workers}"] = {
+            "frames": n,
+            "s": round(dt, 2),
+            "frames_per_s": round(n / dt, 1),
+            "cpu_s": round(mon.cpu_s, 1),
+            "frames_per_cpu_s": round(n / mon.cpu_s, 1),
+            "failures": len(rep.failures),
+            "peak_rss_mb": round(mon.peak / 2**20),
+        }
+        print(
+            f"import ffpp --workers {workers}: {n} crops in {dt:.1f} s = {n / dt:.1f} frames/s, "
+            f"{mon.cpu_s:.1f} CPU-s = {n / mon.cpu_s:.1f} frames per CPU-second ({len(rep.failures)} failures), "
+            f"peak RSS of all processes {mon.peak / 2**20:.0f} MB",
+            flush=True,
+        )
         shutil.rmtree(out.parent)
     res["ratio_2_vs_1"] = round(res["workers_2"]["frames_per_s"] / res["workers_1"]["frames_per_s"], 2)
     res["load_after"] = os.getloadavg()[0]

@@ -15,28 +15,41 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from benchkit import machine, testkit
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def serve(latency: float) -> None:
-    sys.path.insert(0, str(REPO / "tests"))
-    from testkit.fake_llm_server import FakeLLMServer
+    FakeLLMServer = testkit("fake_llm_server").FakeLLMServer
 
     class JudgeServer(FakeLLMServer):
         def _handle(self, h, req):
             if req.get("response_format", {}).get("json_schema", {}).get("name") != "judge_score":
                 return super()._handle(h, req)
             time.sleep(self.latency)
-            h._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": req["model"],
-                          "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                              "role": "assistant", "content": json.dumps({"score": 3, "reason": "ok"})}}],
-                          "usage": {"prompt_tokens": 900, "completion_tokens": 30, "total_tokens": 930}})
+            h._send(
+                200,
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": req["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": json.dumps({"score": 3, "reason": "ok"})},
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 900, "completion_tokens": 30, "total_tokens": 930},
+                },
+            )
 
     srv = JudgeServer(latency=latency)
     print(srv.url, flush=True)
@@ -60,18 +73,43 @@ def main() -> None:
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    srv = subprocess.Popen([sys.executable, __file__, "--serve", "--latency", str(a.latency)],
-                           stdout=subprocess.PIPE, text=True)
+    srv = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--latency", str(a.latency)], stdout=subprocess.PIPE, text=True
+    )
     try:
         url = srv.stdout.readline().strip()
         rng = np.random.default_rng(0)
         buf = io.BytesIO()
         Image.fromarray(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(buf, format="JPEG")
-        words = "the left eye shows blending artifacts near the mouth with unnatural skin texture".split()
-        items = [JudgeItem(f"q{k}", "toe", "What is wrong?", " ".join(rng.choice(words, 14)),
-                           " ".join(rng.choice(words, 12)), buf.getvalue()) for k in range(a.n)]
-        cfg = JudgeConfig(model="bench-judge", base_url=url, api_key="sk-bench", concurrency=a.concurrency,
-                          cache_dir="")
+        words = [
+            "the",
+            "left",
+            "eye",
+            "shows",
+            "blending",
+            "artifacts",
+            "near",
+            "the",
+            "mouth",
+            "with",
+            "unnatural",
+            "skin",
+            "texture",
+        ]
+        items = [
+            JudgeItem(
+                f"q{k}",
+                "toe",
+                "What is wrong?",
+                " ".join(rng.choice(words, 14)),
+                " ".join(rng.choice(words, 12)),
+                buf.getvalue(),
+            )
+            for k in range(a.n)
+        ]
+        cfg = JudgeConfig(
+            model="bench-judge", base_url=url, api_key="sk-bench", concurrency=a.concurrency, cache_dir=""
+        )
         with Judge(cfg) as j:
             j.judge_many(items[: a.concurrency])  # warm-up: connections, imports
             t = time.perf_counter()
@@ -82,12 +120,22 @@ def main() -> None:
         srv.terminate()
         srv.wait()
     rate, ideal = a.n / wall, a.concurrency / a.latency
-    d = {"n": a.n, "concurrency": a.concurrency, "latency_s": a.latency, "wall_s": round(wall, 3),
-         "requests_per_s": round(rate, 1), "ideal_requests_per_s": ideal, "share_of_ideal": round(rate / ideal, 3),
-         "met": rate / ideal >= 0.7, "cpus": os.cpu_count()}
+    d = {
+        "n": a.n,
+        "concurrency": a.concurrency,
+        "latency_s": a.latency,
+        "wall_s": round(wall, 3),
+        "requests_per_s": round(rate, 1),
+        "ideal_requests_per_s": ideal,
+        "share_of_ideal": round(rate / ideal, 3),
+        "met": rate / ideal >= 0.7,
+        "machine": machine(),
+    }
     (out / "bench_judge.json").write_text(json.dumps(d, indent=2) + "\n")
-    print(f"| judge | requests/s ({a.latency * 1000:.0f} ms server, concurrency {a.concurrency}) | {rate:.1f} req/s "
-          f"| concurrency / latency: {ideal:.0f} req/s | {rate / ideal:.3f}x | >= 0.70 | {'✓' if d['met'] else '✗'} |")
+    print(
+        f"| judge | requests/s ({a.latency * 1000:.0f} ms server, concurrency {a.concurrency}) | {rate:.1f} req/s "
+        f"| concurrency / latency: {ideal:.0f} req/s | {rate / ideal:.3f}x | >= 0.70 | {'✓' if d['met'] else '✗'} |"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """`fifa-train predict` speed: questions/s of the tiny config on a held-out bench, this checkout against another.
 
-1. A build (forged lfw faces, held-out identities; tests/modeling/build_fixture.py) and a tiny-config
+1. A build (forged lfw faces, held-out identities; tests/testkit/build_fixture.py) and a tiny-config
    checkpoint trained on it (``--steps``), both cached under ``--work``.
 2. The prediction loop (``Predictor`` + ``predict_rows``, what ``fifa-train predict`` runs per shard) over the
    first ``--questions`` bench questions, timed without the model load, in a child process per run,
@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchkit import describe, machine, testkit
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "modeling" / "configs" / "tiny-cpu.yaml"
 
@@ -28,10 +30,8 @@ TINY = ROOT / "modeling" / "configs" / "tiny-cpu.yaml"
 def _prepare(work: Path, steps: int) -> tuple[Path, Path]:
     build, ck = work / "build", work / "ck"
     if not (build / "bench.parquet").is_file():
-        sys.path.insert(0, str(ROOT / "tests" / "modeling"))
-        from build_fixture import lfw_faces, make_build
-
-        make_build(build, n=160, seed=3, faces=lfw_faces(work / "lfw", n=100, size=128))
+        fixture = testkit("build_fixture")
+        fixture.make_build(build, n=160, seed=3, faces=fixture.lfw_faces(work / "lfw", n=100, size=128))
     if not (ck / "adapter").is_dir():
         from fifa.modeling.config import load_config
         from fifa.modeling.train import train
@@ -119,7 +119,7 @@ def main() -> None:
             r = _child(python, cks[name], build / "bench.parquet", out, a.questions, a.in_order)
             times[name].append(r["questions"] / r["seconds"])
             per_cpu[name].append(r["questions"] / r["cpu_seconds"])
-    result = {"machine": f"{subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores",
+    result = {"machine": describe(machine()),
               "questions": a.questions, "in_order": a.in_order, "questions_per_s": {k: max(v) for k, v in times.items()}, "runs": times,
               "questions_per_cpu_s": {k: max(v) for k, v in per_cpu.items()}, "cpu_runs": per_cpu,
               "date": time.strftime("%Y-%m-%d")}

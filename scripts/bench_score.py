@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -35,13 +33,18 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from scipy.optimize import linear_sum_assignment
 
+from benchkit import machine
 from fifa.benchmarks.metrics_mask import mask_scores
 from fifa.benchmarks.metrics_text import java_available, text_scores
 from fifa.benchmarks.scoring import score
 from fifa.concept_tree.rle import encode
 
-METHODS = {"FS": ["Deepfakes", "FaceSwap", "FaceShifter"], "FR": ["Face2Face", "NeuralTextures"],
-           "FE": ["FaceApp"], "EFS": ["StyleGAN2"]}
+METHODS = {
+    "FS": ["Deepfakes", "FaceSwap", "FaceShifter"],
+    "FR": ["Face2Face", "NeuralTextures"],
+    "FE": ["FaceApp"],
+    "EFS": ["StyleGAN2"],
+}
 TEXT_TASKS = ("toe", "age", "rq_name", "rq_mask", "rq_box", "fc")
 
 
@@ -60,20 +63,73 @@ def _ellipse_pool(rng, k, h, w):
     return pool
 
 
-REGIONS = ("left eye", "right eye", "left eyebrow", "right eyebrow", "nose bridge", "nose tip", "left nostril",
-           "upper lip", "lower lip", "mouth corners", "teeth", "chin", "left jawline", "right jawline", "forehead",
-           "hairline", "left cheek", "right cheek", "left temple", "right temple", "left ear", "right ear", "neck",
-           "philtrum", "eyelids", "under-eye area", "glabella", "cheekbones", "skin around the mouth", "face boundary")
-ARTIFACTS = ("blurred edges", "an inconsistent skin tone", "unnatural specular highlights", "misaligned teeth",
-             "double contours", "color bleeding", "over-smoothed texture", "a warped outline", "asymmetric pupils",
-             "missing wrinkles", "a visible blending seam", "jagged boundaries", "mismatched lighting",
-             "ghosting from the source face", "irregular reflections", "flat shading", "checkerboard patterns",
-             "a plastic-like sheen", "distorted proportions", "an abrupt change in sharpness", "noise that differs "
-             "from the background", "a shifted shadow direction", "a waxy appearance", "inconsistent grain")
-CLOSINGS = ("These cues suggest that the identity was swapped.", "The expression appears to be transferred from "
-            "another person.", "Overall the face looks synthesized by a generative model.", "Such traces are "
-            "typical of {m}.", "The rest of the image looks consistent.", "This points to a local attribute edit.",
-            "The background and hair remain natural, so the manipulation is confined to the face.")
+REGIONS = (
+    "left eye",
+    "right eye",
+    "left eyebrow",
+    "right eyebrow",
+    "nose bridge",
+    "nose tip",
+    "left nostril",
+    "upper lip",
+    "lower lip",
+    "mouth corners",
+    "teeth",
+    "chin",
+    "left jawline",
+    "right jawline",
+    "forehead",
+    "hairline",
+    "left cheek",
+    "right cheek",
+    "left temple",
+    "right temple",
+    "left ear",
+    "right ear",
+    "neck",
+    "philtrum",
+    "eyelids",
+    "under-eye area",
+    "glabella",
+    "cheekbones",
+    "skin around the mouth",
+    "face boundary",
+)
+ARTIFACTS = (
+    "blurred edges",
+    "an inconsistent skin tone",
+    "unnatural specular highlights",
+    "misaligned teeth",
+    "double contours",
+    "color bleeding",
+    "over-smoothed texture",
+    "a warped outline",
+    "asymmetric pupils",
+    "missing wrinkles",
+    "a visible blending seam",
+    "jagged boundaries",
+    "mismatched lighting",
+    "ghosting from the source face",
+    "irregular reflections",
+    "flat shading",
+    "checkerboard patterns",
+    "a plastic-like sheen",
+    "distorted proportions",
+    "an abrupt change in sharpness",
+    "noise that differs from the background",
+    "a shifted shadow direction",
+    "a waxy appearance",
+    "inconsistent grain",
+)
+CLOSINGS = (
+    "These cues suggest that the identity was swapped.",
+    "The expression appears to be transferred from another person.",
+    "Overall the face looks synthesized by a generative model.",
+    "Such traces are typical of {m}.",
+    "The rest of the image looks consistent.",
+    "This points to a local attribute edit.",
+    "The background and hair remain natural, so the manipulation is confined to the face.",
+)
 LINKS = ("while", "and", "whereas", "and also", "moreover")
 
 
@@ -105,10 +161,20 @@ def generate(out: Path, scale: float, seed: int = 0):
     def row(task, k, answer, masks=(), image=img_small):
         fake = rng.random() < 0.6
         cat = str(rng.choice(cats[:-1])) if fake else "real"
-        return {"question_id": f"{task}-{k}", "sample_id": f"{task}{k}", "task": task, "image": image,
-                "question": "q", "answer": answer, "label": "fake" if fake else "real",
-                "method": str(rng.choice(METHODS[cat])) if fake else None, "category": cat,
-                "masks": list(masks), "mask_phrases": [], "query_mask": None}
+        return {
+            "question_id": f"{task}-{k}",
+            "sample_id": f"{task}{k}",
+            "task": task,
+            "image": image,
+            "question": "q",
+            "answer": answer,
+            "label": "fake" if fake else "real",
+            "method": str(rng.choice(METHODS[cat])) if fake else None,
+            "category": cat,
+            "masks": list(masks),
+            "mask_phrases": [],
+            "query_mask": None,
+        }
 
     for k in range(n_det):
         r = row("det", k, None)
@@ -116,15 +182,22 @@ def generate(out: Path, scale: float, seed: int = 0):
         bench.append(r)
         y = r["label"] == "fake"
         guess = y if rng.random() < 0.8 else not y
-        sub.append({"question_id": r["question_id"], "answer": str(rng.choice(fake_say if guess else real_say)),
-                    "score": float(np.clip(rng.normal(0.7 if y else 0.3, 0.2), 0, 1)), "masks": None})
+        sub.append(
+            {
+                "question_id": r["question_id"],
+                "answer": str(rng.choice(fake_say if guess else real_say)),
+                "score": float(np.clip(rng.normal(0.7 if y else 0.3, 0.2), 0, 1)),
+                "masks": None,
+            }
+        )
     for k in range(n_cls):
         r = row("cls", k, None)
         r["answer"] = r["category"]
         bench.append(r)
         p = r["category"] if rng.random() < 0.7 else str(rng.choice(cats))
-        sub.append({"question_id": r["question_id"], "answer": f"The manipulation is {p}.", "score": None,
-                    "masks": None})
+        sub.append(
+            {"question_id": r["question_id"], "answer": f"The manipulation is {p}.", "score": None, "masks": None}
+        )
     text_tasks = [t for t in TEXT_TASKS if t != "age"]
     n_age = n_mask // 2
     for k in range(n_text - n_age):
@@ -142,16 +215,34 @@ def generate(out: Path, scale: float, seed: int = 0):
         pm = [pool[i] for i in rng.integers(0, len(pool), rng.integers(0, 4))]
         if r["masks"] and rng.random() < 0.3:
             pm = list(r["masks"])
-        sub.append({"question_id": r["question_id"], "answer": _sentence(rng) if t == "age" else "",
-                    "score": None, "masks": pm})
+        sub.append(
+            {
+                "question_id": r["question_id"],
+                "answer": _sentence(rng) if t == "age" else "",
+                "score": None,
+                "masks": pm,
+            }
+        )
     rle_t = pa.struct([("size", pa.list_(pa.int64())), ("counts", pa.string())])
-    bench_schema = pa.schema([
-        ("question_id", pa.string()), ("sample_id", pa.string()), ("task", pa.string()),
-        ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])), ("question", pa.string()),
-        ("answer", pa.string()), ("label", pa.string()), ("method", pa.string()), ("category", pa.string()),
-        ("masks", pa.list_(rle_t)), ("mask_phrases", pa.list_(pa.string())), ("query_mask", rle_t)])
-    sub_schema = pa.schema([("question_id", pa.string()), ("answer", pa.string()), ("score", pa.float64()),
-                            ("masks", pa.list_(rle_t))])
+    bench_schema = pa.schema(
+        [
+            ("question_id", pa.string()),
+            ("sample_id", pa.string()),
+            ("task", pa.string()),
+            ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+            ("question", pa.string()),
+            ("answer", pa.string()),
+            ("label", pa.string()),
+            ("method", pa.string()),
+            ("category", pa.string()),
+            ("masks", pa.list_(rle_t)),
+            ("mask_phrases", pa.list_(pa.string())),
+            ("query_mask", rle_t),
+        ]
+    )
+    sub_schema = pa.schema(
+        [("question_id", pa.string()), ("answer", pa.string()), ("score", pa.float64()), ("masks", pa.list_(rle_t))]
+    )
     out.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(bench, schema=bench_schema), out / "bench.parquet")
     pq.write_table(pa.Table.from_pylist(sub, schema=sub_schema), out / "submission.parquet")
@@ -174,9 +265,15 @@ def coco_baseline(tasks):
         r = tok.tokenize({k: [{"caption": x}] for k, x in enumerate(hyps)})
         b, _ = Bleu(4).compute_score(g, r, verbose=0)
         m = Meteor()
-        out[t] = {"bleu_1": b[0], "bleu_2": b[1], "bleu_3": b[2], "bleu_4": b[3],
-                  "meteor": m.compute_score(g, r)[0], "rouge_l": Rouge().compute_score(g, r)[0],
-                  "cider": Cider().compute_score(g, r)[0]}
+        out[t] = {
+            "bleu_1": b[0],
+            "bleu_2": b[1],
+            "bleu_3": b[2],
+            "bleu_4": b[3],
+            "meteor": m.compute_score(g, r)[0],
+            "rouge_l": Rouge().compute_score(g, r)[0],
+            "cider": Cider().compute_score(g, r)[0],
+        }
         del m
     return out
 
@@ -221,9 +318,11 @@ def main():
     t0 = time.perf_counter()
     bench, sub = generate(out, args.scale)
     t_gen = time.perf_counter() - t0
-    counts = {"det_cls": sum(r["task"] in ("det", "cls") for r in bench),
-              "text": sum(r["task"] in TEXT_TASKS for r in bench),
-              "masks": sum(r["task"] in ("loc", "age") for r in bench)}
+    counts = {
+        "det_cls": sum(r["task"] in ("det", "cls") for r in bench),
+        "text": sum(r["task"] in TEXT_TASKS for r in bench),
+        "masks": sum(r["task"] in ("loc", "age") for r in bench),
+    }
 
     t0 = time.perf_counter()
     rep = score(out / "bench.parquet", out / "submission.parquet", bootstrap=1000)
@@ -263,14 +362,24 @@ def main():
     mask_equal = all(abs(ms[k] - npm[k]) < 1e-6 for k in ms)
 
     result = {
-        "machine": {"cpus": os.cpu_count(), "cpu": _cpu_model(), "python": platform.python_version(),
-                    "java": java_available()},
-        "sizes": counts, "generate_s": round(t_gen, 2),
-        "score_end_to_end_s": round(t_e2e, 2), "score_end_to_end_no_meteor_s": round(t_e2e_nm, 2),
-        "text": {"ours_s": round(t_text, 2), "pycocoevalcap_s": None if t_coco is None else round(t_coco, 2),
-                 "speedup": None if t_coco is None else round(t_coco / t_text, 2), "equal": text_equal},
-        "masks": {"rle_s": round(t_rle, 3), "numpy_decode_s": round(t_np, 3), "speedup": round(t_np / t_rle, 2),
-                  "equal": mask_equal, "values": ms},
+        "machine": {**machine(), "java": java_available()},
+        "sizes": counts,
+        "generate_s": round(t_gen, 2),
+        "score_end_to_end_s": round(t_e2e, 2),
+        "score_end_to_end_no_meteor_s": round(t_e2e_nm, 2),
+        "text": {
+            "ours_s": round(t_text, 2),
+            "pycocoevalcap_s": None if t_coco is None else round(t_coco, 2),
+            "speedup": None if t_coco is None else round(t_coco / t_text, 2),
+            "equal": text_equal,
+        },
+        "masks": {
+            "rle_s": round(t_rle, 3),
+            "numpy_decode_s": round(t_np, 3),
+            "speedup": round(t_np / t_rle, 2),
+            "equal": mask_equal,
+            "values": ms,
+        },
         "report_main_metrics": rep.main_metrics(),
     }
     (out / "bench_score.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -281,22 +390,13 @@ def main():
     print(f"{'score() end to end, --no-meteor':44s} {t_e2e_nm:9.2f}")
     print(f"{'text metrics, fifa (one PTB call, METEOR bg)':44s} {t_text:9.2f}")
     if t_coco is not None:
-        print(f"{'text metrics, pycocoevalcap (COCOEvalCap way)':44s} {t_coco:9.2f}   "
-              f"ratio {t_coco / t_text:.2f}x, equal={text_equal}")
+        print(
+            f"{'text metrics, pycocoevalcap (COCOEvalCap way)':44s} {t_coco:9.2f}   "
+            f"ratio {t_coco / t_text:.2f}x, equal={text_equal}"
+        )
     print(f"{'mask metrics, RLE (pycocotools)':44s} {t_rle:9.2f}")
-    print(f"{'mask metrics, numpy decode baseline':44s} {t_np:9.2f}   ratio {t_np / t_rle:.2f}x, "
-          f"equal={mask_equal}")
+    print(f"{'mask metrics, numpy decode baseline':44s} {t_np:9.2f}   ratio {t_np / t_rle:.2f}x, equal={mask_equal}")
     print(f"wrote {out / 'bench_score.json'}")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

@@ -36,7 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-BASELINE = r'''
+from benchkit import machine
+
+BASELINE = r"""
 import sys, glob
 import numpy as np
 from PIL import Image
@@ -49,18 +51,21 @@ with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=Tr
         res = fm.process(img)
         n += bool(res.multi_face_landmarks)
 print(n)
-'''
+"""
 
-INNER = ("left_eye", "right_eye", "left_eyebrow", "right_eyebrow", "nose", "mouth", "left_cheek", "right_cheek",
-         "chin", "forehead")  # fmt: skip
+INNER = (
+    "left_eye",
+    "right_eye",
+    "left_eyebrow",
+    "right_eyebrow",
+    "nose",
+    "mouth",
+    "left_cheek",
+    "right_cheek",
+    "chin",
+    "forehead",
+)
 CONTOUR = ("left_temple", "right_temple", "left_jaw", "right_jaw")
-
-
-def machine() -> dict:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_annotate import machine as annotate_machine  # one description of the machine for all benchmarks
-
-    return dict(annotate_machine(), load_avg_1min=round(os.getloadavg()[0], 2))
 
 
 # ------------------------------------------------------------------ faces
@@ -103,7 +108,7 @@ def face_crop(img: np.ndarray, landmarks: np.ndarray, factor: float = 1.8, size:
     pad = int(half) + 2
     big = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     a, b = int(round(cy - half)) + pad, int(round(cx - half)) + pad
-    crop = big[a: a + int(2 * half), b: b + int(2 * half)]
+    crop = big[a : a + int(2 * half), b : b + int(2 * half)]
     return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
 
 
@@ -116,8 +121,18 @@ def _paint_collar(img: np.ndarray, lm: np.ndarray, colour, rng) -> np.ndarray:
     chin = lm[152, :2]
     iod = np.linalg.norm(lm[263, :2] - lm[33, :2])
     top = chin[1] + 0.3 * iod
-    poly = np.array([[chin[0] - 0.55 * iod, top], [chin[0], top + 0.45 * iod], [chin[0] + 0.55 * iod, top],
-                     [w, top + 0.2 * iod], [w, h], [0, h], [0, top + 0.2 * iod]], np.int32)  # fmt: skip
+    poly = np.array(
+        [
+            [chin[0] - 0.55 * iod, top],
+            [chin[0], top + 0.45 * iod],
+            [chin[0] + 0.55 * iod, top],
+            [w, top + 0.2 * iod],
+            [w, h],
+            [0, h],
+            [0, top + 0.2 * iod],
+        ],
+        np.int32,
+    )
     m = np.zeros((h, w), np.uint8)
     cv2.fillPoly(m, [poly], 1)
     cloth = np.clip(np.array(colour, np.float32) + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(np.uint8)
@@ -135,8 +150,15 @@ def _paint_long_hair(img: np.ndarray, lm: np.ndarray, hair_patch: np.ndarray) ->
     for side in (234, 454):  # face contour at ear level, both sides
         x, y = lm[side, :2]
         sgn = -1 if side == 234 else 1
-        poly = np.array([[x - sgn * 0.15 * iod, y], [x + sgn * 0.35 * iod, y], [x + sgn * 0.45 * iod, h],
-                         [x - sgn * 0.25 * iod, h]], np.int32)  # fmt: skip
+        poly = np.array(
+            [
+                [x - sgn * 0.15 * iod, y],
+                [x + sgn * 0.35 * iod, y],
+                [x + sgn * 0.45 * iod, h],
+                [x - sgn * 0.25 * iod, h],
+            ],
+            np.int32,
+        )
         m = np.zeros((h, w), np.uint8)
         cv2.fillPoly(m, [poly], 1)
         tile = np.tile(hair_patch, (h // hair_patch.shape[0] + 1, w // hair_patch.shape[1] + 1, 1))[:h, :w]
@@ -156,8 +178,12 @@ def dressed_crops() -> dict[str, np.ndarray]:
             lm = seg.segment(crop, outside_face=False).landmarks
             out[k] = crop
             out[k + "_mirror"] = np.ascontiguousarray(crop[:, ::-1])
-            for name, colour in (("blue_shirt", (70, 110, 190)), ("white_shirt", (235, 235, 230)),
-                                 ("red_sweater", (170, 30, 40)), ("green_jacket", (60, 90, 50))):  # fmt: skip
+            for name, colour in (
+                ("blue_shirt", (70, 110, 190)),
+                ("white_shirt", (235, 235, 230)),
+                ("red_sweater", (170, 30, 40)),
+                ("green_jacket", (60, 90, 50)),
+            ):
                 out[f"{k}_synthetic_{name}"] = _paint_collar(crop, lm, colour, rng)
         astro = out["astronaut"]
         lm = Segmenter().segment(astro, outside_face=False).landmarks
@@ -189,16 +215,29 @@ def bench_roughness() -> dict:
                         if a in strict:
                             strict[a].append(roughness(m, fw, 0.06))
         # inf: the open removed the whole mask (a band thinner than the disk everywhere)
-        summary = {a: {"mean_finite": round(float(np.mean(np.array(v)[np.isfinite(v)])), 3),
-                       "median": round(float(np.median(v)), 3), "p95": round(float(np.percentile(v, 95)), 3),
-                       "max": round(float(np.max(v)), 3), "share_over_1.10": round(float(np.mean(np.array(v) > 1.10)), 3),
-                       "infinite": int(np.sum(~np.isfinite(v)))} for a, v in per.items() if v}  # fmt: skip
+        summary = {
+            a: {
+                "mean_finite": round(float(np.mean(np.array(v)[np.isfinite(v)])), 3),
+                "median": round(float(np.median(v)), 3),
+                "p95": round(float(np.percentile(v, 95)), 3),
+                "max": round(float(np.max(v)), 3),
+                "share_over_1.10": round(float(np.mean(np.array(v) > 1.10)), 3),
+                "infinite": int(np.sum(~np.isfinite(v))),
+            }
+            for a, v in per.items()
+            if v
+        }
         inner = np.concatenate([per[a] for a in INNER])
         strict_inner = np.concatenate([strict[a] for a in INNER])
-        return {"faces": n, "per_anchor": summary, "inner_mean_finite": round(float(inner[np.isfinite(inner)].mean()), 3),
-                "inner_median": round(float(np.median(inner)), 3), "inner_infinite": int((~np.isfinite(inner)).sum()),
-                "inner_share_over_1.10": round(float((inner > 1.10).mean()), 3),
-                "inner_mean_finite_disk_6pct": round(float(strict_inner[np.isfinite(strict_inner)].mean()), 3)}  # fmt: skip
+        return {
+            "faces": n,
+            "per_anchor": summary,
+            "inner_mean_finite": round(float(inner[np.isfinite(inner)].mean()), 3),
+            "inner_median": round(float(np.median(inner)), 3),
+            "inner_infinite": int((~np.isfinite(inner)).sum()),
+            "inner_share_over_1.10": round(float((inner > 1.10).mean()), 3),
+            "inner_mean_finite_disk_6pct": round(float(strict_inner[np.isfinite(strict_inner)].mean()), 3),
+        }
 
     return {"tuning": measure(tuning_faces()), "heldout_lfw": measure(heldout_faces())}
 
@@ -238,17 +277,24 @@ def bench_quality() -> dict:
     face_leaves = [n.id for n in tree.leaves(under="face")]
     res: dict = {}
     with Segmenter() as seg:
-        faces = dict(photos(), **{k: v for k, v in list(heldout_faces().items())[:20]})
+        faces = dict(photos(), **dict(list(heldout_faces().items())[:20]))
         for name, img in faces.items():
             r = seg.segment(img)
             if not r.ok:
                 continue
             stack = np.stack([r.mask(i) for i in face_leaves])
-            parents_ok = all(np.array_equal(r.mask(n.id), np.any([r.mask(c) for c in n.children], axis=0))
-                             for n in tree.nodes if not n.is_leaf)  # fmt: skip
+            parents_ok = all(
+                np.array_equal(r.mask(n.id), np.any([r.mask(c) for c in n.children], axis=0))
+                for n in tree.nodes
+                if not n.is_leaf
+            )
             inside, outside = oval_coverage(stack.any(0), r.landmarks)
-            entry = {"overlap_px": int((stack.sum(0) > 1).sum()), "oval_covered": round(inside, 4),
-                     "face_outside_oval": round(outside, 4), "parents_equal_union": parents_ok}  # fmt: skip
+            entry = {
+                "overlap_px": int((stack.sum(0) > 1).sum()),
+                "oval_covered": round(inside, 4),
+                "face_outside_oval": round(outside, 4),
+                "parents_equal_union": parents_ok,
+            }
             if name in FACE_CROPS:
                 big = cv2.resize(img[FACE_CROPS[name]], (512, 512), interpolation=cv2.INTER_AREA)
                 small = cv2.resize(big, (256, 256), interpolation=cv2.INTER_AREA)
@@ -328,7 +374,7 @@ def make_speed_faces(out: Path, n: int, size: int, seed: int = 0) -> None:
         cx2, cy2 = cx + int(rng.integers(-r // 4, r // 4 + 1)), cy + int(rng.integers(-r // 4, r // 4 + 1))
         M = cv2.getRotationMatrix2D((float(cx2), float(cy2)), float(rng.uniform(-12, 12)), 1.0)
         rot = cv2.warpAffine(img, M, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REFLECT)
-        crop = rot[max(0, cy2 - half): cy2 + half, max(0, cx2 - half): cx2 + half]
+        crop = rot[max(0, cy2 - half) : cy2 + half, max(0, cx2 - half) : cx2 + half]
         crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
@@ -348,8 +394,23 @@ def bench_speed(out: Path, n: int, size: int, repeats: int = 1) -> dict:
     dest = out / "seg"
 
     def ours(workers: int, *extra: str, cpu: int | None = None) -> dict:
-        return best_of(repeats, [tree, "segment", str(faces), "--out", str(dest), "--no-overlays", "--quiet",
-                                 "--workers", str(workers), *extra], cpu, lambda: shutil.rmtree(dest, ignore_errors=True))
+        return best_of(
+            repeats,
+            [
+                tree,
+                "segment",
+                str(faces),
+                "--out",
+                str(dest),
+                "--no-overlays",
+                "--quiet",
+                "--workers",
+                str(workers),
+                *extra,
+            ],
+            cpu,
+            lambda: shutil.rmtree(dest, ignore_errors=True),
+        )
 
     def base(cpu: int | None = None) -> dict:
         return best_of(repeats, [py, str(base_script), str(faces)], cpu)
@@ -361,9 +422,13 @@ def bench_speed(out: Path, n: int, size: int, repeats: int = 1) -> dict:
         d["full_ratio"] = round(d["full_s"] / d["baseline_decode_facemesh_s"], 3)
         d["face_only_ratio"] = round(d["face_only_s"] / d["baseline_decode_facemesh_s"], 3)
         if None not in (b["cpu_s"], full["cpu_s"], face["cpu_s"]):  # CPU of every process of each run
-            d.update(baseline_cpu_s=b["cpu_s"], full_cpu_s=full["cpu_s"], face_only_cpu_s=face["cpu_s"],
-                     full_cpu_ratio=round(full["cpu_s"] / b["cpu_s"], 3),
-                     face_only_cpu_ratio=round(face["cpu_s"] / b["cpu_s"], 3))  # fmt: skip
+            d.update(
+                baseline_cpu_s=b["cpu_s"],
+                full_cpu_s=full["cpu_s"],
+                face_only_cpu_s=face["cpu_s"],
+                full_cpu_ratio=round(full["cpu_s"] / b["cpu_s"], 3),
+                face_only_cpu_ratio=round(face["cpu_s"] / b["cpu_s"], 3),
+            )
         res[key] = d
     res["worker_cpu"] = cpu_per_image(faces)
     res["stage_cpu_ms"] = stage_cpu(faces)
@@ -450,9 +515,12 @@ def cpu_per_image(faces: Path, n: int = 80, repeats: int = 3) -> dict:
         runs["full"].append(ours(False))
         runs["face_only"].append(ours(True))
     ms = {k: round(1000 * min(v) / len(files), 2) for k, v in runs.items()}
-    return {"images": len(files), "cpu_ms_per_image": ms,
-            "full_ratio": round(ms["full"] / ms["decode_facemesh"], 3),
-            "face_only_ratio": round(ms["face_only"] / ms["decode_facemesh"], 3)}  # fmt: skip
+    return {
+        "images": len(files),
+        "cpu_ms_per_image": ms,
+        "full_ratio": round(ms["full"] / ms["decode_facemesh"], 3),
+        "face_only_ratio": round(ms["face_only"] / ms["decode_facemesh"], 3),
+    }
 
 
 def gallery(out_dir: Path) -> list[str]:
@@ -486,7 +554,9 @@ def gallery(out_dir: Path) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", nargs="?", default="all", choices=["speed", "quality", "roughness", "neck", "gallery", "all"])
+    ap.add_argument(
+        "what", nargs="?", default="all", choices=["speed", "quality", "roughness", "neck", "gallery", "all"]
+    )
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--size", type=int, default=384)
     ap.add_argument("--repeats", type=int, default=1, help="speed: runs of each whole-process command (best kept)")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -33,11 +32,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_score import generate  # noqa: E402
-
-from fifa.benchmarks.serve.db import add_team, make_engine  # noqa: E402
-from fifa.benchmarks.serve.queue import Job, claim, finish, store_submission  # noqa: E402
+from bench_score import generate  # scripts/bench_score.py
+from benchkit import describe, machine
+from fifa.benchmarks.serve.db import add_team, make_engine
+from fifa.benchmarks.serve.queue import Job, claim, finish, store_submission
 
 BIN = Path(sys.executable).parent
 
@@ -50,9 +48,25 @@ def _port() -> int:
 
 def start_server(bench: Path, db: str, log: Path, workers: int, score_args: list[str]) -> tuple[subprocess.Popen, str]:
     port = _port()
-    p = subprocess.Popen([str(BIN / "fifa-bench"), "serve", "--bench", str(bench), "--db", db, "--port", str(port),
-                          "--workers", str(workers), "--daily-limit", "100000", *score_args],
-                         stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    p = subprocess.Popen(
+        [
+            str(BIN / "fifa-bench"),
+            "serve",
+            "--bench",
+            str(bench),
+            "--db",
+            db,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--daily-limit",
+            "100000",
+            *score_args,
+        ],
+        stdout=open(log, "wb"),  # noqa: SIM115 (open for the server's lifetime)
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
@@ -77,8 +91,12 @@ def upload_phase(url: str, tokens: list[str], sub: Path, n: int) -> tuple[float,
     data = sub.read_bytes()
 
     def one(k: int, client: httpx.Client) -> tuple[str, str]:
-        r = client.post(url + "/api/submissions", headers={"Authorization": f"Bearer {tokens[k % len(tokens)]}"},
-                        files={"file": (sub.name, data)}, timeout=120)
+        r = client.post(
+            url + "/api/submissions",
+            headers={"Authorization": f"Bearer {tokens[k % len(tokens)]}"},
+            files={"file": (sub.name, data)},
+            timeout=120,
+        )
         assert r.status_code == 202, r.text
         return tokens[k % len(tokens)], r.json()["id"]
 
@@ -89,7 +107,7 @@ def upload_phase(url: str, tokens: list[str], sub: Path, n: int) -> tuple[float,
 
 
 def drain_phase(url: str, ids: list[tuple[str, str]], t_start: float) -> float:
-    left = dict((sid, tok) for tok, sid in ids)
+    left = {sid: tok for tok, sid in ids}
     with httpx.Client(timeout=30) as c:
         while left:
             for sid, tok in list(left.items()):
@@ -104,8 +122,22 @@ def drain_phase(url: str, ids: list[tuple[str, str]], t_start: float) -> float:
 def cli_phase(bench: Path, sub: Path, runs: int, out: Path, score_args: list[str]) -> float:
     t0 = time.perf_counter()
     for k in range(runs):
-        subprocess.run([str(BIN / "fifa-bench"), "score", "--bench", str(bench), "--submission", str(sub),
-                        "--out", str(out / f"cli{k}"), "--no-plots", *score_args], check=True, capture_output=True)
+        subprocess.run(
+            [
+                str(BIN / "fifa-bench"),
+                "score",
+                "--bench",
+                str(bench),
+                "--submission",
+                str(sub),
+                "--out",
+                str(out / f"cli{k}"),
+                "--no-plots",
+                *score_args,
+            ],
+            check=True,
+            capture_output=True,
+        )
     return time.perf_counter() - t0
 
 
@@ -118,14 +150,22 @@ def fill_board(db: str, report: dict, n: int, teams: int, sub: Path, seed: int =
 
     sha = hashlib.sha256(data).hexdigest()
     ids = [add_team(engine, f"team-{t:02d}")[0].id for t in range(teams)]
-    heads = {f"{t}/{report['_meta']['tasks'][t]['main_metric']}": report[t][report["_meta"]["tasks"][t]["main_metric"]]
-             for t in report if not t.startswith("_")}
+    heads = {
+        f"{t}/{report['_meta']['tasks'][t]['main_metric']}": report[t][report["_meta"]["tasks"][t]["main_metric"]]
+        for t in report
+        if not t.startswith("_")
+    }
     for k in range(n):
         store_submission(engine, ids[k % teams], data, sub.name, "parquet", sha)
         job = claim(engine, "bench", 60)
         assert isinstance(job, Job)
-        finish(engine, job, "bench", report, {c: float(np.clip((v or 0) + rng.normal(0, 0.05), 0, 1))
-                                              for c, v in heads.items()})
+        finish(
+            engine,
+            job,
+            "bench",
+            report,
+            {c: float(np.clip((v or 0) + rng.normal(0, 0.05), 0, 1)) for c, v in heads.items()},
+        )
     engine.dispose()
 
 
@@ -159,9 +199,15 @@ def main() -> None:
     generate(out, a.questions / 130_000)
     bench, sub = out / "bench.parquet", out / "submission.parquet"
     score_args = [] if a.meteor else ["--no-meteor"]
-    res: dict = {"questions": a.questions, "submission_bytes": sub.stat().st_size, "uploads": a.uploads,
-                 "workers": a.workers, "meteor": a.meteor, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-                 "load_before": os.getloadavg()[0]}
+    res: dict = {
+        "questions": a.questions,
+        "submission_bytes": sub.stat().st_size,
+        "uploads": a.uploads,
+        "workers": a.workers,
+        "meteor": a.meteor,
+        "machine": describe(machine()),
+        "load_before": os.getloadavg()[0],
+    }
 
     db = f"sqlite:///{out / 'serve.db'}"
     engine = make_engine(db)
@@ -174,8 +220,9 @@ def main() -> None:
         res["upload_s"], ids = upload_phase(url, tokens, sub, a.uploads)
         res["drain_s"] = drain_phase(url, ids, t_start)
         with httpx.Client() as c:
-            report = c.get(f"{url}/api/submissions/{ids[0][1]}",
-                           headers={"Authorization": f"Bearer {ids[0][0]}"}).json()["metrics"]
+            report = c.get(
+                f"{url}/api/submissions/{ids[0][1]}", headers={"Authorization": f"Bearer {ids[0][0]}"}
+            ).json()["metrics"]
     finally:
         stop(srv)
     res["server_rate_per_s"] = a.uploads / res["drain_s"]
@@ -193,17 +240,19 @@ def main() -> None:
         stop(srv)
     res["load_after"] = os.getloadavg()[0]
     (out / "bench_serve.json").write_text(json.dumps(res, indent=2))
-    print(f"| measure | value | target |\n|---|---:|---|\n"
-          f"| {a.uploads} concurrent uploads of a {a.questions}-question submission ({res['submission_bytes']} B) "
-          f"accepted | {res['upload_s']:.2f} s | <= 5 s |\n"
-          f"| queue drained ({a.workers} workers) | {res['drain_s']:.1f} s, {res['server_rate_per_s']:.2f}/s | |\n"
-          f"| `fifa-bench score` back to back ({a.cli_runs} runs) | {res['cli_s']:.1f} s, "
-          f"{res['cli_rate_per_s']:.2f}/s | |\n"
-          f"| drain rate / CLI rate | {res['drain_ratio']:.2f}x | >= 0.8x |\n"
-          f"| GET /api/leaderboard, {a.board} stored submissions | p50 {res['leaderboard']['p50_ms']:.1f} ms, "
-          f"p95 {res['leaderboard']['p95_ms']:.1f} ms | p95 <= 50 ms |\n"
-          f"| GET / (the page) | p50 {res['page']['p50_ms']:.1f} ms, p95 {res['page']['p95_ms']:.1f} ms | |\n"
-          f"load average before/after: {res['load_before']:.1f} / {res['load_after']:.1f}")
+    print(
+        f"| measure | value | target |\n|---|---:|---|\n"
+        f"| {a.uploads} concurrent uploads of a {a.questions}-question submission ({res['submission_bytes']} B) "
+        f"accepted | {res['upload_s']:.2f} s | <= 5 s |\n"
+        f"| queue drained ({a.workers} workers) | {res['drain_s']:.1f} s, {res['server_rate_per_s']:.2f}/s | |\n"
+        f"| `fifa-bench score` back to back ({a.cli_runs} runs) | {res['cli_s']:.1f} s, "
+        f"{res['cli_rate_per_s']:.2f}/s | |\n"
+        f"| drain rate / CLI rate | {res['drain_ratio']:.2f}x | >= 0.8x |\n"
+        f"| GET /api/leaderboard, {a.board} stored submissions | p50 {res['leaderboard']['p50_ms']:.1f} ms, "
+        f"p95 {res['leaderboard']['p95_ms']:.1f} ms | p95 <= 50 ms |\n"
+        f"| GET / (the page) | p50 {res['page']['p50_ms']:.1f} ms, p95 {res['page']['p95_ms']:.1f} ms | |\n"
+        f"load average before/after: {res['load_before']:.1f} / {res['load_after']:.1f}"
+    )
 
 
 if __name__ == "__main__":

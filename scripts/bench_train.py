@@ -4,7 +4,7 @@
 1. Data: ``--build DIR`` (an existing build, e.g. the real chain ``fifa-data forge -> fifa-annotate run ->
    fifa-data build``), or, without it, a build made here: ``fifa.annotator.forge`` over scikit-image's
    ``lfw_subset`` (100 faces, upscaled to 128 px) + the two bundled photos, written into
-   INSTRUCT/BENCH Parquet by the test fixture writer (``tests/modeling/build_fixture.py``), with held-out
+   INSTRUCT/BENCH Parquet by the test fixture writer (``tests/testkit/build_fixture.py``), with held-out
    identities in the bench.
 2. Train the config (default ``modeling/configs/tiny-cpu.yaml``) in a child process, predict the bench,
    score it (``fifa.benchmarks.scoring.score``) and print det acc / auc and loc gIoU beside the
@@ -23,22 +23,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from benchkit import describe, machine, testkit
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "modeling"))
 
 
 def _make_build(work: Path, n: int, seed: int, all_kinds: bool) -> Path:
-    from build_fixture import VISIBLE_KINDS, real_chain_build
-
-    return real_chain_build(work / ("chain_all" if all_kinds else "chain"), n=n, seed=seed,
-                            kinds=None if all_kinds else VISIBLE_KINDS)
+    fixture = testkit("build_fixture")
+    return fixture.real_chain_build(work / ("chain_all" if all_kinds else "chain"), n=n, seed=seed,
+                                    kinds=None if all_kinds else fixture.VISIBLE_KINDS)
 
 
 def _child(args: list[str]) -> dict:
@@ -225,7 +224,7 @@ def main() -> None:
 
     a.work.mkdir(parents=True, exist_ok=True)
     build = a.build or _make_build(a.work, a.n, 0, a.all_kinds)
-    result = {"machine": _machine(), "load_before": os.getloadavg(), "config": a.config, "overrides": a.overrides,
+    result = {"machine": describe(machine(gpu=True)), "load_before": os.getloadavg(), "config": a.config, "overrides": a.overrides,
               "build": str(build)}
     if not a.skip_learn:
         ck = a.work / "ckpt"
@@ -264,13 +263,6 @@ def main() -> None:
     result["load_after"] = os.getloadavg()
     (a.work / "bench_train.json").write_text(json.dumps(result, indent=1))
     _print(result)
-
-
-def _machine() -> str:
-    import torch
-
-    gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
-    return f"{platform.machine()}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}"
 
 
 def _print(r: dict) -> None:

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from benchkit import machine
 from fifa.concept_tree.rle import encode
 from fifa.pipelines.schema import INSTRUCT_SCHEMA
 from fifa.pipelines.viewer import ViewerConfig, build_site
@@ -54,18 +55,46 @@ def make_build(root: Path, n: int, side: int) -> Path:
         cy, cx, r = rng.uniform(0.3, 0.7, 3)
         m1 = (yy / side - cy) ** 2 + (xx / side - cx) ** 2 < (0.05 + 0.1 * r) ** 2
         m2 = np.zeros_like(m1)
-        m2[int(side * 0.7):int(side * 0.8), int(side * 0.3):int(side * 0.7)] = True
-        base = dict(sample_id=f"s{k:06d}", image=image, label="fake", method=["Deepfakes", "Face2Face"][k % 2],
-                    category="FS", group=f"g{k}", split="train", masks=[], mask_phrases=[], mask_node_ids=[],
-                    query_mask=None, query_box=None)
+        m2[int(side * 0.7) : int(side * 0.8), int(side * 0.3) : int(side * 0.7)] = True
+        base = dict(
+            sample_id=f"s{k:06d}",
+            image=image,
+            label="fake",
+            method=["Deepfakes", "Face2Face"][k % 2],
+            category="FS",
+            group=f"g{k}",
+            split="train",
+            masks=[],
+            mask_phrases=[],
+            mask_node_ids=[],
+            query_mask=None,
+            query_box=None,
+        )
         q = [{"role": "user", "content": "<image>\nExplain the artifacts."}]
         rows += [
             dict(base, id=f"{k}-det", task="det", messages=[q[0], {"role": "assistant", "content": "Yes."}]),
-            dict(base, id=f"{k}-age", task="age", masks=[encode(m1), encode(m2)], mask_phrases=["left eye", "mouth"],
-                 mask_node_ids=["left_eye", "mouth"], messages=[q[0], {"role": "assistant", "content":
-                 "The [left eye](left_eye) is blurred and the [mouth](mouth) has a seam. " * 3}]),
-            dict(base, id=f"{k}-box", task="rq_box", query_box=[10.0, 10.0, 60.0, 60.0],
-                 messages=[q[0], {"role": "assistant", "content": "No."}]),
+            dict(
+                base,
+                id=f"{k}-age",
+                task="age",
+                masks=[encode(m1), encode(m2)],
+                mask_phrases=["left eye", "mouth"],
+                mask_node_ids=["left_eye", "mouth"],
+                messages=[
+                    q[0],
+                    {
+                        "role": "assistant",
+                        "content": "The [left eye](left_eye) is blurred and the [mouth](mouth) has a seam. " * 3,
+                    },
+                ],
+            ),
+            dict(
+                base,
+                id=f"{k}-box",
+                task="rq_box",
+                query_box=[10.0, 10.0, 60.0, 60.0],
+                messages=[q[0], {"role": "assistant", "content": "No."}],
+            ),
         ]
     pq.write_table(pa.Table.from_pylist(rows, schema=INSTRUCT_SCHEMA), root / "instruct" / "train.parquet")
     return root
@@ -89,8 +118,15 @@ def browser_times(site: Path, pages: int) -> dict:
     from playwright.sync_api import sync_playwright
 
     exe = os.environ.get("FIFA_CHROMIUM", "/usr/bin/chromium")
-    flags = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync"]
+    flags = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=exe, args=flags)
         page = b.new_page(viewport={"width": 1280, "height": 1000})
@@ -120,7 +156,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         build = make_build(Path(tmp) / "build", args.samples, args.side)
-        out = {"samples": args.samples, "load_before": os.getloadavg()[0], "cpus": os.cpu_count()}
+        out = {"samples": args.samples, "load_before": os.getloadavg()[0], "machine": machine()}
         times: dict[str, list[float]] = {"baseline_s": [], "build_s_workers_1": [], "build_s_workers_all": []}
         for rep in range(args.repeats):  # interleaved, best of each: load on a shared machine comes and goes
             times["baseline_s"].append(baseline(build, args.max_side))
@@ -134,10 +170,12 @@ def main() -> None:
         out["load_after"] = os.getloadavg()[0]
         data = sum(f.stat().st_size for f in (site / "data").iterdir())
         imgs = sum(f.stat().st_size for f in (site / "img").iterdir())
-        out |= {"data_kb_per_sample": round(data / 1024 / args.samples, 2),
-                "img_kb_per_sample": round(imgs / 1024 / args.samples, 2),
-                "largest_data_file_kb": round(max(f.stat().st_size for f in (site / "data").iterdir()) / 1024, 1),
-                "data_files": len(list((site / "data").iterdir()))}
+        out |= {
+            "data_kb_per_sample": round(data / 1024 / args.samples, 2),
+            "img_kb_per_sample": round(imgs / 1024 / args.samples, 2),
+            "largest_data_file_kb": round(max(f.stat().st_size for f in (site / "data").iterdir()) / 1024, 1),
+            "data_files": len(list((site / "data").iterdir())),
+        }
         try:
             out |= browser_times(site, s.pages)
         except Exception as e:  # no Chromium: the build numbers still stand
