@@ -13,6 +13,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from fifa.cli_utils import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError, command, examples, make_app, run_app, setup_logging
+from fifa.concept_tree.segmentation.backends import BackendChoice, backends_help, check_backend
+from fifa.concept_tree.segmentation.landmarks import BackendUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +33,6 @@ class LLM(str, Enum):
 class Executor(str, Enum):
     local = "local"
     ray = "ray"
-
-
-class SegmenterChoice(str, Enum):
-    """Landmark backends of the region segmentation (``fifa.concept_tree.segmentation.segment.BACKENDS``)."""
-
-    mediapipe = "mediapipe"
-    dlib68 = "dlib68"
 
 
 class Detail(str, Enum):
@@ -63,9 +58,7 @@ RUN_OPTIONS = [
          help="Where CPU work runs: local processes, or Ray actors (pip install 'fifa-toolkit[ray]')."),
     _opt("ray_address", Optional[str], None,
          help="--executor ray: cluster to join ('auto', ray://host:10001); default starts a local one."),
-    _opt("segmenter", SegmenterChoice, SegmenterChoice.mediapipe,
-         help="Landmarks of the tree regions: mediapipe (every concept) or dlib68 (no eyeball or forehead concepts; "
-              "pip install 'fifa-toolkit[dlib]'; model licence: non-commercial)."),
+    _opt("segmenter", BackendChoice, BackendChoice.mediapipe, help=backends_help("Landmarks of the tree regions")),
     _opt("timeout", float, 60.0, help="LLM request timeout (s)."),
     _opt("max_retries", int, 5, help="Transport retries per request."),
     _opt("retry_max_wait", float, 60.0, help="Longest wait between retries (s), Retry-After included."),
@@ -131,15 +124,11 @@ def _config(kw: dict):
     cache_dir = None if kw["no_cache"] else str(kw["cache_dir"] or default_cache_dir())
     if kw["concurrency"] < 1:
         raise UserError("--concurrency must be >= 1")
-    segmenter = SegmenterChoice(kw["segmenter"]).value
-    if segmenter != "mediapipe":
-        from fifa.concept_tree.segmentation.landmarks import BackendUnavailable
-        from fifa.concept_tree.segmentation.segment import check_backend
-
-        try:
-            check_backend(segmenter)
-        except BackendUnavailable as e:
-            raise UserError(f"--segmenter {segmenter}: {e}") from None
+    segmenter = BackendChoice(kw["segmenter"]).value
+    try:
+        check_backend(segmenter)
+    except BackendUnavailable as e:
+        raise UserError(f"--segmenter {segmenter}: {e}") from None
     return AnnotateConfig(
         llm=llm,
         workers=kw["workers"],

@@ -49,7 +49,7 @@ class AnnotateConfig:
     limit: int | None = None
     only_ids: frozenset[str] | None = None  # retry: the failed ids
     segment_cache: int = 16
-    segmenter: str = "mediapipe"  # landmark backend of the regions (fifa.concept_tree.segmentation.segment.BACKENDS)
+    segmenter: str = "mediapipe"  # landmark backend of the regions (fifa.concept_tree.segmentation.backends.BACKENDS)
     batch_rows: int = 8  # rows per worker task; rows sharing a source go in one task (see source_batches)
     data_root: str | None = None  # manifest paths must resolve inside it (default: the manifest's folder)
     allow_outside_root: bool = False  # let manifest paths reach outside the data root

@@ -34,7 +34,7 @@ class WorkerConfig:
     llm_image_size: int = 512  # max side of the JPEGs sent to the LLM
     llm_jpeg_quality: int = 85
     segment_cache: int = 16  # segmentations of sources kept per worker (fakes share sources)
-    segmenter: str = "mediapipe"  # landmark backend of the regions (fifa.concept_tree.segmentation.segment.BACKENDS)
+    segmenter: str = "mediapipe"  # landmark backend of the regions (fifa.concept_tree.segmentation.backends.BACKENDS)
     lazy_outside_face: bool = True  # segment hair/ears/neck/background of a source only for a mask that leaves the face
     parent_pid: int | None = None  # the run's process: workers exit when it is gone
 

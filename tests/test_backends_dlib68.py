@@ -13,10 +13,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from fifa.concept_tree.segmentation.backends import BACKENDS
 from fifa.concept_tree.segmentation.dlib_backend import INSTALL_HINT, Dlib68Landmarks
 from fifa.concept_tree.segmentation.ibug68 import IBUG68_UNSUPPORTED
 from fifa.concept_tree.segmentation.ibug68_calibration import COMPARED_ANCHORS, anchor_ious, mirror_points
-from fifa.concept_tree.segmentation.segment import BACKENDS, SegmentConfig, Segmenter
+from fifa.concept_tree.segmentation.segment import SegmentConfig, Segmenter
 from fifa.concept_tree.tree import load_tree
 
 BIN = Path(sys.executable).parent
@@ -148,7 +149,7 @@ def test_no_face_grey_and_bad_input():
         Segmenter(SegmentConfig(backend="dlib5"))
     with pytest.raises(ValueError, match="detector"):
         Dlib68Landmarks(detector="mtcnn")
-    assert BACKENDS == ("mediapipe", "dlib68")
+    assert BACKENDS == ("mediapipe", "dlib68", "face_alignment")
 
 
 def _hide(tmp_path: Path, *modules: str) -> dict:

@@ -35,6 +35,7 @@ from importlib import resources
 
 import cv2
 import numpy as np
+
 from .mesh_topology import mesh_reference, mesh_topology
 
 _DATA = "data/face_atlas"
@@ -135,8 +136,8 @@ def _merge_islands(labels: np.ndarray, inside: np.ndarray, min_cells: int, group
 
 def build_atlas(params: AtlasParams = AtlasParams()) -> Atlas:
     """Evaluate the concept rules on the reference grid and smooth the borders (a few seconds)."""
-    from .mesh_regions import classify_points
     from ..tree import load_tree
+    from .mesh_regions import classify_points
 
     us, vs, origin = _grid(params)
     uu, vv = np.meshgrid(us, vs)

@@ -56,7 +56,7 @@ class BatchOptions:
     overlays: bool = True
     level: Union[str, int] = "anchor"  # overlay colouring level
     workers: int = 0  # 0: one per core
-    backend: str = "mediapipe"  # landmark backend (segment.BACKENDS)
+    backend: str = "mediapipe"  # landmark backend (backends.BACKENDS)
     outside_face: bool = True  # False: face concepts only (no person model)
     pose: bool = False  # MediaPipe Pose for the shoulder line and ear points
     load: LoadOptions = field(default_factory=LoadOptions)
@@ -172,7 +172,7 @@ def segment_folder(
 
     Raises ``ValueError`` / :class:`~fifa.concept_tree.segmentation.landmarks.BackendUnavailable` before any
     work when ``options.backend`` is unknown or cannot run here."""
-    from .segment import check_backend
+    from .backends import check_backend
 
     check_backend(options.backend)
     out = Path(out_dir)

@@ -29,8 +29,8 @@ import numpy as np
 
 from .ibug68 import regions_from_ibug68
 from .ibug68_calibration import Ibug68Calibration, default_calibration, mirror_points
-from .labelmap import OutsideFaceRules
 from .landmarks import BackendUnavailable, PersonSegmenter
+from .offface import OutsideFaceRules
 from .regions import FaceRegions
 
 log = logging.getLogger(__name__)

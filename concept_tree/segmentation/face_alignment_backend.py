@@ -23,16 +23,19 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from .ibug68 import regions_from_ibug68
 from .landmarks import BackendUnavailable, PersonSegmenter
+from .offface import OutsideFaceRules
 from .regions import FaceRegions
 
-__all__ = ["BackendUnavailable", "FaceAlignmentLandmarks", "missing_weights", "missing_weights_message"]
+__all__ = ["BackendUnavailable", "FaceAlignmentLandmarks", "check_available", "missing_weights", "missing_weights_message"]
 
+BACKEND = "face_alignment"  # its name in backends.REGISTRY and FaceRegions.backend
 INSTALL_HINT = "install with: pip install 'fifa-toolkit[facealign]'"
 WEIGHTS_URL_BASE = "https://www.adrianbulat.com/downloads/python-fan/"
 
@@ -102,6 +105,23 @@ def _import_face_alignment():
     except ImportError as e:  # the package or one of its own dependencies is missing
         raise BackendUnavailable(f"the face-alignment backend needs the 'face_alignment' package ({e}); {INSTALL_HINT}") from e
     return face_alignment
+
+
+def _torch_version() -> str | None:
+    """The installed torch's version, read from its metadata (torch is not imported)."""
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def check_available(weights_dir: str | os.PathLike | None = None) -> None:
+    """Raise :class:`BackendUnavailable` unless ``face_alignment`` imports (the message gives the
+    install command) and its weight files are in place (the message names each missing file)."""
+    _import_face_alignment()
+    missing = missing_weights(weights_dir=weights_dir, torch_version=_torch_version())
+    if missing:
+        raise BackendUnavailable(missing_weights_message(missing))
 
 
 @contextlib.contextmanager
@@ -186,17 +206,25 @@ class FaceAlignmentLandmarks:
         """Person probability map from MediaPipe SelfieSegmentation (ships with mediapipe, offline)."""
         return self._person(rgb)
 
-    def segment(self, rgb: np.ndarray, person: np.ndarray | None = None, outside_face: bool = True) -> FaceRegions:
-        """Regions of the largest face (``status == "no_face"`` when none)."""
+    def segment_all(self, rgb: np.ndarray, limit: int | None = None, outside_face: bool = True,
+                    rules: OutsideFaceRules = OutsideFaceRules(), person: np.ndarray | None = None) -> list[FaceRegions]:  # fmt: skip
+        """Regions of every detected face, largest first, at most ``limit`` (one ``no_face`` result
+        when none); ``person``: a person probability map to use instead of SelfieSegmentation's."""
         h, w = rgb.shape[:2]
-        faces = self.landmarks(rgb)
+        faces = self.landmarks(rgb)[:limit]
         if not faces:
             from .segment import leaf_ids
 
-            return FaceRegions(image_size=(h, w), status="no_face", leaf_ids=leaf_ids(), backend="face_alignment", error="no face detected")
+            return [FaceRegions(image_size=(h, w), status="no_face", leaf_ids=leaf_ids(), backend=BACKEND,
+                                error="no face detected")]  # fmt: skip
         if person is None and outside_face:
             person = self.person_probability(rgb)
-        return regions_from_ibug68(faces[0], (h, w), person, backend="face_alignment", calibration=self.calibration)
+        return [regions_from_ibug68(p, (h, w), person, face_index=i, rules=rules, backend=BACKEND, calibration=self.calibration)
+                for i, p in enumerate(faces)]  # fmt: skip
+
+    def segment(self, rgb: np.ndarray, person: np.ndarray | None = None, outside_face: bool = True) -> FaceRegions:
+        """Regions of the largest face (``status == "no_face"`` when none)."""
+        return self.segment_all(rgb, limit=1, outside_face=outside_face, person=person)[0]
 
     def close(self) -> None:
         self._person.close()

@@ -30,9 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import rle as rle_utils
-from .labelmap import OutsideFaceRules, face_label_map, outside_face_labels
+from fifa.core import rle as rle_utils
+
+from .labelmap import face_label_map
 from .mesh_topology import eye_frame
+from .offface import OutsideFaceRules, outside_face_labels
 from .regions import FaceRegions
 
 #: The CelebAMask-HQ class vocabulary (``ear_r``: earring, ``neck_l``: necklace, ``eye_g``: eyeglasses).

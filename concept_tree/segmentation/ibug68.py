@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from .labelmap import UNLABELLED, OutsideFaceRules
 from .mesh_topology import N_MESH, mesh_reference, mesh_topology
+from .offface import UNLABELLED, OutsideFaceRules
 from .regions import FaceRegions
 
 if TYPE_CHECKING:

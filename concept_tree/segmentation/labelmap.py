@@ -18,7 +18,7 @@ import numpy as np
 
 from .atlas import face_atlas, face_outlines
 from .mesh_topology import LEFT_IRIS, N_MESH, RIGHT_IRIS, eye_frame, mesh_reference, mesh_topology
-from .offface import UNLABELLED, OutsideFaceRules, outside_face_labels  # noqa: F401  (re-exported)
+from .offface import UNLABELLED
 
 _SHIFT = 4  # sub-pixel bits for cv2 rasterisation
 _SKIPPED = -2  # drawn for a concept the landmarks cannot support; unlabelled in the end

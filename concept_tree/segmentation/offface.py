@@ -27,8 +27,8 @@ from functools import cached_property, lru_cache
 import cv2
 import numpy as np
 
-from .colour import ColourModel, fit_colour, is_grey, skin_model  # noqa: F401  (ColourModel re-exported)
 from . import gridmasks as gm
+from .colour import fit_colour, is_grey, skin_model
 from .mesh_topology import eye_frame, mesh_topology
 
 UNLABELLED = -1

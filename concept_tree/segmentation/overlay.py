@@ -10,8 +10,8 @@ from typing import Union
 import cv2
 import numpy as np
 
-from .regions import FaceRegions
 from ..tree import ConceptTree, load_tree
+from .regions import FaceRegions
 
 Level = Union[str, int]
 

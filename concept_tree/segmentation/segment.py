@@ -17,10 +17,12 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .labelmap import UNLABELLED, face_label_map
-from .offface import OutsideFaceRules, PosePoints, evidence_outside_labels, outside_face_labels
-from .regions import FaceRegions
 from ..tree import load_tree
+from .backends import LandmarkBackend, load_backend
+from .labelmap import face_label_map
+from .landmarks import MediaPipeFaceMesh
+from .offface import UNLABELLED, OutsideFaceRules, PosePoints, evidence_outside_labels, outside_face_labels
+from .regions import FaceRegions
 
 
 @dataclass(frozen=True)
@@ -35,23 +37,7 @@ class SegmentConfig:
     pose: bool = False  # MediaPipe Pose (bundled full model) for the shoulder line and ear points: ~5x FaceMesh
     pose_input: int = 256  # long side of the image given to the pose model
     rules: OutsideFaceRules = field(default_factory=OutsideFaceRules)
-    backend: str = "mediapipe"  # one of BACKENDS: landmark source of the regions
-
-
-#: Landmark backends a :class:`Segmenter` can run: ``mediapipe`` (478 points, every concept) and
-#: ``dlib68`` (dlib's 68 points, calibrated; needs the ``dlib`` extra; see docs/backends.md).
-BACKENDS: tuple[str, ...] = ("mediapipe", "dlib68")
-
-
-def check_backend(name: str) -> None:
-    """``ValueError`` for an unknown backend; :class:`~fifa.concept_tree.segmentation.landmarks.BackendUnavailable`
-    (with the install command) for one that cannot run here."""
-    if name not in BACKENDS:
-        raise ValueError(f"unknown segmentation backend {name!r}; choose from {', '.join(BACKENDS)}")
-    if name == "dlib68":
-        from .dlib_backend import check_available
-
-        check_available()
+    backend: str = "mediapipe"  # a name of backends.BACKENDS: landmark source of the regions
 
 
 @lru_cache(maxsize=1)
@@ -135,24 +121,41 @@ def with_outside_face(
     return replace(regions, label_map=labels, meta=meta)
 
 
+class MediaPipeBackend(MediaPipeFaceMesh):
+    """The default :class:`~.backends.LandmarkBackend`: FaceMesh's 478 points (every concept);
+    off-face concepts from SelfieSegmentation, image evidence and, with ``config.pose``, Pose."""
+
+    def __init__(self, config: SegmentConfig):
+        super().__init__(max_faces=config.max_faces, min_confidence=config.min_confidence, person_model=config.person_model)
+        self.config = config
+
+    def segment_all(self, rgb: np.ndarray, limit: int | None, outside_face: bool,
+                    rules: OutsideFaceRules) -> list[FaceRegions]:  # fmt: skip
+        h, w = rgb.shape[:2]
+        faces = self.faces(rgb)
+        if not faces:
+            return [FaceRegions(image_size=(h, w), status="no_face", leaf_ids=leaf_ids(), error="no face detected")]
+        out = [regions_from_landmarks(f.landmarks_with_depth, (h, w), face_index=i, rules=rules)
+               for i, f in enumerate(faces[:limit])]  # fmt: skip
+        return add_outside(self, self.config, rgb, out) if outside_face else out
+
+
+def add_outside(models: LandmarkBackend, config: SegmentConfig, rgb: np.ndarray, faces: list[FaceRegions]) -> list[FaceRegions]:
+    """``faces`` of ``rgb`` with the off-face concepts added: the backend's person map, Pose when
+    ``config.pose``, image evidence unless ``config.evidence`` is off."""
+    person = models.person_probability(rgb)
+    pose = models.pose_points(rgb, config.pose_input) if config.pose else None  # type: ignore[attr-defined]
+    image = rgb if config.evidence else None
+    return [with_outside_face(f, person, image=image, pose=pose, rules=config.rules) for f in faces]
+
+
 class Segmenter:
-    """Holds the detection models of one process; reuse it across images (not picklable)."""
+    """Holds the detection models of one process; reuse it across images (not picklable). The
+    landmark backend is ``config.backend``'s entry of :data:`~.backends.REGISTRY`."""
 
     def __init__(self, config: SegmentConfig = SegmentConfig()):
-        check_backend(config.backend)
         self.config = config
-        if config.backend == "dlib68":
-            if config.pose:
-                raise ValueError("the pose model places off-face concepts for the mediapipe backend only")
-            from .dlib_backend import Dlib68Landmarks
-
-            self._models = Dlib68Landmarks(person_model=config.person_model)
-            return
-        from .landmarks import MediaPipeFaceMesh
-
-        self._models = MediaPipeFaceMesh(
-            max_faces=config.max_faces, min_confidence=config.min_confidence, person_model=config.person_model
-        )
+        self._models: LandmarkBackend = load_backend(config)
 
     def segment(self, image: np.ndarray, *, outside_face: bool | None = None) -> FaceRegions:
         """Regions of the largest face; ``status == "no_face"`` when there is none.
@@ -165,38 +168,17 @@ class Segmenter:
 
     def segment_all(self, image: np.ndarray, limit: int | None = None, *, outside_face: bool | None = None) -> list[FaceRegions]:
         """Regions of every detected face, largest first (``face_index`` 0, 1, ...)."""
-        rgb = _as_rgb(image)
-        if self.config.backend == "dlib68":
-            n = self.config.max_faces if limit is None else min(limit, self.config.max_faces)
-            wanted = self.config.outside_face if outside_face is None else outside_face
-            return self._models.segment_all(rgb, n, wanted, self.config.rules)
-        h, w = rgb.shape[:2]
-        faces = self._models.faces(rgb)
-        if not faces:
-            return [FaceRegions(image_size=(h, w), status="no_face", leaf_ids=leaf_ids(), error="no face detected")]
-        if limit is not None:
-            faces = faces[:limit]
-        out = [
-            regions_from_landmarks(f.landmarks_with_depth, (h, w), face_index=i, rules=self.config.rules)
-            for i, f in enumerate(faces)
-        ]
-        if self.config.outside_face if outside_face is None else outside_face:
-            out = self._add_outside(rgb, out)
-        return out
+        cfg = self.config
+        n = cfg.max_faces if limit is None else min(limit, cfg.max_faces)
+        wanted = cfg.outside_face if outside_face is None else outside_face
+        return self._models.segment_all(_as_rgb(image), n, wanted, cfg.rules)
 
     def add_outside_face(self, image: np.ndarray, regions: FaceRegions) -> FaceRegions:
         """Complete face-only ``regions`` of ``image`` with hair, ears, neck and background
         (runs the person model, and the pose model when configured)."""
         if not regions.ok or regions.meta.get("outside_face"):
             return regions
-        return self._add_outside(_as_rgb(image), [regions])[0]
-
-    def _add_outside(self, rgb: np.ndarray, faces: list[FaceRegions]) -> list[FaceRegions]:
-        cfg = self.config
-        person = self._models.person_probability(rgb)
-        pose = self._models.pose_points(rgb, cfg.pose_input) if cfg.pose else None
-        image = rgb if cfg.evidence else None
-        return [with_outside_face(f, person, image=image, pose=pose, rules=cfg.rules) for f in faces]
+        return add_outside(self._models, self.config, _as_rgb(image), [regions])[0]
 
     def close(self) -> None:
         self._models.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,21 +10,15 @@ import typer
 
 from fifa.cli_utils import EXIT_FAILED, UserError
 
-from .batch import BatchOptions, image_tasks, segment_folder
 from ..imageio import list_images
+from .backends import BackendChoice, backends_help
+from .batch import BatchOptions, image_tasks, segment_folder
 from .landmarks import BackendUnavailable
 
 SEGMENT_EXAMPLES = ("fifa-tree segment photos/ --out regions_out --level anchor",
                     "fifa-tree segment face.jpg --out one --level leaf --no-overlays",
                     "fifa-tree segment photos/ --out dlib_out --backend dlib68",
                     "fifa-tree segment crops/ --out faces_only --face-only --no-overlays")
-
-
-class Backend(str, Enum):
-    """Landmark backends (``fifa.concept_tree.segmentation.segment.BACKENDS``)."""
-
-    mediapipe = "mediapipe"
-    dlib68 = "dlib68"
 
 
 def _level(value: str):
@@ -49,10 +42,7 @@ def segment(
     pose: Annotated[bool, typer.Option("--pose", help="Also run MediaPipe Pose for the shoulder line and ear points "
                                                       "(about 5x the time of FaceMesh).")] = False,
     workers: Annotated[int, typer.Option(help="Worker processes (0: one per core).")] = 0,
-    backend: Annotated[Backend, typer.Option(help="Landmarks: mediapipe (478 points, every concept) or dlib68 "
-                                                  "(dlib's 68 points; no eyeball or forehead concepts; "
-                                                  "pip install 'fifa-toolkit[dlib]'; model licence: "
-                                                  "non-commercial).")] = Backend.mediapipe,
+    backend: Annotated[BackendChoice, typer.Option(help=backends_help())] = BackendChoice.mediapipe,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Segment a face image or a folder of images into Facial Image Concept Tree regions.
@@ -70,7 +60,7 @@ def segment(
     if face_only and pose:
         raise UserError("--pose has no use with --face-only (the pose model only places off-face concepts)")
     opts = BatchOptions(all_faces=all_faces, overlays=not no_overlays, level=lvl, workers=workers,
-                        backend=Backend(backend).value, outside_face=not face_only, pose=pose)
+                        backend=BackendChoice(backend).value, outside_face=not face_only, pose=pose)
     try:
         summary = segment_folder(image_tasks(source, files), out_dir, opts, progress=not quiet and sys.stderr.isatty())
     except BackendUnavailable as e:

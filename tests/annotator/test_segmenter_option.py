@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import os
 
-from fifa.annotator.cli import SegmenterChoice
+import pytest
+
+from fifa.annotator.cli import RUN_OPTIONS
+from fifa.concept_tree.segmentation.backends import BACKENDS
 from fifa.concept_tree.segmentation.ibug68 import IBUG68_UNSUPPORTED
-from fifa.concept_tree.segmentation.segment import BACKENDS
 
 from .conftest import read_rows, run_cli
 
 
 def test_segmenter_choices_are_the_segmentation_backends():
-    assert tuple(c.value for c in SegmenterChoice) == BACKENDS
+    (option,) = [p for p in RUN_OPTIONS if p.name == "segmenter"]
+    enum = option.annotation.__origin__
+    assert tuple(c.value for c in enum) == BACKENDS
 
 
 def test_worker_builds_the_chosen_segmenter():
@@ -45,12 +49,14 @@ def test_run_with_dlib68_regions(forged, tmp_path):
     assert named and not (named & IBUG68_UNSUPPORTED)
 
 
-def test_run_without_dlib_is_a_user_error(forged, tmp_path):
+@pytest.mark.parametrize(("backend", "module", "extra"), [("dlib68", "dlib", "dlib"),
+                                                         ("face_alignment", "face_alignment", "facealign")])
+def test_run_without_the_backend_package_is_a_user_error(forged, tmp_path, backend, module, extra):
     site = tmp_path / "hide"
     site.mkdir()
-    (site / "sitecustomize.py").write_text("import sys\nsys.modules['dlib'] = None\n")
-    p = run_cli("run", "--manifest", str(forged), "--out", str(tmp_path / "ann"), "--segmenter", "dlib68",
+    (site / "sitecustomize.py").write_text(f"import sys\nsys.modules[{module!r}] = None\n")
+    p = run_cli("run", "--manifest", str(forged), "--out", str(tmp_path / "ann"), "--segmenter", backend,
                 "--no-progress", env={"PYTHONPATH": str(site)})  # fmt: skip
-    assert p.returncode == 2 and "pip install 'fifa-toolkit[dlib]'" in p.stderr and "Traceback" not in p.stderr
+    assert p.returncode == 2 and f"pip install 'fifa-toolkit[{extra}]'" in p.stderr and "Traceback" not in p.stderr
     assert not (tmp_path / "ann" / "run.json").exists()
     assert os.environ.get("PYTHONPATH") != str(site)
