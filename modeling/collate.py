@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from .data import InstructData
-from .examples import (REGION_TASKS, Example, Skip, det_label, encode_chat, image_inputs, load_image,
-                       mask_targets, region_query, render_messages)
+from .examples import (REGION_TASKS, Example, Skip, class_value, det_label, encode_chat, image_inputs, load_image,
+                       mask_targets, query_label, region_query, render_messages)
 from .family import Family
 from .tokenizer import SEG
 
@@ -46,9 +46,9 @@ class Encoder:
         if len(targets) != enc.n_seg:
             raise Skip("more [SEG] marks than masks")
         rq = region_query(row, lb, self.fam.grid) if region else None
-        cls = self.classes.get(row.get(self.cls_field), -1) if self.classes else -1
+        cls = self.classes.get(class_value(row, self.cls_field), -1) if self.classes else -1
         return Example(str(row.get("id")), task, enc.input_ids, enc.labels, enc.prompt_end, chw, pix, targets, rq,
-                       det_label(row.get("label")), cls)
+                       det_label(row.get("label")), cls, query_label(task, row.get("messages") or []))
 
 
 class InstructDataset(torch.utils.data.Dataset):
@@ -109,6 +109,7 @@ def collate(items: list, fam: Family, pad_id: int) -> dict:
         region_weights=torch.from_numpy(np.stack([r[0] for r in regions])) if regions else None,
         region_boxes=torch.from_numpy(np.stack([r[1] for r in regions])) if regions else None,
         det=torch.tensor([x.det for x in ok]), cls=torch.tensor([x.cls for x in ok]),
+        query=torch.tensor([x.query for x in ok]),
         tasks=[x.task for x in ok], ids=[x.id for x in ok],
         **fam.batch_pixels([x.pixels for x in ok]),
     )

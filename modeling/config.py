@@ -76,7 +76,9 @@ class HeadsConfig:
     det_balance: bool = True  # weigh fake and real rows equally in the detection loss (a balanced prior)
     cls_head: bool = True
     cls_weight: float = 0.2
-    cls_field: str = "category"  # the row column the classification head predicts
+    cls_field: str = "category"  # the row column the classification head predicts (category | method)
+    query_head: bool = True  # yes/no head of region queries (rq_*), read over the queried area
+    query_weight: float = 0.5
     det_score: str = "head"  # head | tokens: where det scores in predictions come from
 
 

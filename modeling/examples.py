@@ -7,12 +7,13 @@ k-th ``[SEG]`` predicts ``masks[k]``); a row with more masks than marks (``loc``
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from fifa.core.marks import render_glamm as to_glamm
-from fifa.concept_tree import rle as rle_utils
+from fifa.core import rle as rle_utils
 from fifa.concept_tree.imageio import ImageError, load_rgb
 
 from .family import Family
@@ -20,6 +21,9 @@ from .imaging import Letterbox, box_mask, grid_mask, normalise
 from .tokenizer import IMAGE, REGION, SEG
 
 REGION_TASKS = ("rq_mask", "rq_box")
+#: region-query tasks: their answers open with a yes/no verdict on the queried region
+QUERY_TASKS = ("rq_name", "rq_mask", "rq_box")
+_VERDICT_RE = re.compile(r"\s*(yes|no)\b", re.IGNORECASE)
 #: LLaVA-1.5's system prompt (Vicuna v1), which LLaVA-1.5 was trained with.
 VICUNA_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
                  "The assistant gives helpful, detailed, and polite answers to the human's questions.")
@@ -68,6 +72,7 @@ class Example:
     region: tuple[np.ndarray, np.ndarray] | None  # (grid weights, normalised box)
     det: int  # 1 fake, 0 real, -1 unknown
     cls: int  # class index or -1
+    query: int = -1  # region-query verdict: 1 yes (manipulated), 0 no, -1 not a region query
     extra: dict = field(default_factory=dict)
 
 
@@ -256,3 +261,21 @@ def region_query(row: dict, lb: Letterbox, grid: int) -> tuple[np.ndarray, np.nd
 
 def det_label(label) -> int:
     return {"fake": 1, "real": 0}.get(str(label).lower() if label is not None else "", -1)
+
+
+def query_label(task: str, messages: list[dict]) -> int:
+    """1 / 0 when a region-query row's first answer opens with yes / no (how the build words them), else -1."""
+    if task not in QUERY_TASKS:
+        return -1
+    answer = next((m.get("content") or "" for m in messages if m.get("role") == "assistant"), "")
+    m = _VERDICT_RE.match(answer)
+    return -1 if m is None else int(m.group(1).lower() == "yes")
+
+
+def class_value(row: dict, field: str) -> str | None:
+    """The classification target of a row: its ``field`` (``category``, ``method``, ...); a real image with no
+    value there (real rows carry no method) is the class ``real``."""
+    v = row.get(field)
+    if v is None and det_label(row.get("label")) == 0:
+        return "real"
+    return None if v is None else str(v)

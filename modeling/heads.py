@@ -158,6 +158,35 @@ class VerdictHeads(nn.Module):
         return det, cls
 
 
+class QueryVerdictHead(nn.Module):
+    """Yes/no of a region query (``rq_*``: is the queried region manipulated?) over [hidden state at the answer
+    start ; image features pooled over the query area, mean and max ; pixel-CNN features pooled over it ; the
+    global means and maxima]. A query given by name (``rq_name``) has no area: its pooled parts are zeros and the
+    state, which has read the name, carries it."""
+
+    def __init__(self, llm_dim: int, feat_dim: int, pixel_channels: int = 0):
+        super().__init__()
+        self.pixel_channels = pixel_channels
+        self.net = mlp(llm_dim + 4 * feat_dim + 3 * pixel_channels + 1, 256, 1)
+
+    def forward(self, hidden: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None,
+                weights: torch.Tensor) -> torch.Tensor:
+        # hidden (B, D), feats (B, g, g, D), pix (B, C, h, w) or None, weights (B, g, g): 0 where no area
+        w = weights.to(hidden.dtype)
+        area = w.sum(dim=(1, 2))
+        has = (area > 0).to(hidden.dtype)[:, None]
+        f = feats.to(hidden.dtype)
+        inside = torch.einsum("bhw,bhwd->bd", w, f) / area.clamp_min(1e-6)[:, None]
+        peak = (f * w[..., None] - 1e4 * (1 - w[..., None])).amax(dim=(1, 2)) * has
+        parts = [hidden, inside, peak, f.mean(dim=(1, 2)), f.amax(dim=(1, 2))]
+        if self.pixel_channels:
+            p = pix.to(hidden.dtype)
+            wp = F.interpolate(w[:, None], size=p.shape[-2:], mode="nearest")
+            p_in = (p * wp).sum(dim=(2, 3)) / wp.sum(dim=(2, 3)).clamp_min(1e-6)
+            parts += [p_in, p.mean(dim=(2, 3)), p.amax(dim=(2, 3))]
+        return self.net(torch.cat(parts + [has], dim=-1))[:, 0]
+
+
 class FifaHeads(nn.Module):
     """Every extra head. ``decoder``: a mask decoder module built outside (SAM, loaded from its files), else
     the ``heads.mask_decoder`` named in the config is built here."""
@@ -171,6 +200,10 @@ class FifaHeads(nn.Module):
         self.region = RegionEncoder(feat_dim, llm_dim) if cfg.region_encoder else None
         self.verdict = VerdictHeads(llm_dim, feat_dim, len(classes) if cfg.cls_head else 0, cfg.det_head,
                                     cfg.pixel_channels if use_pix else 0)
+        self.query = QueryVerdictHead(llm_dim, feat_dim, cfg.pixel_channels if use_pix else 0) if cfg.query_head else None
+        #: per class, the words a training answer of that class opens with ("IrisRecolour", "Real"): a guided
+        #: cls answer starts with them (modeling/predict.py)
+        self.class_openings: dict[str, str] = {}
 
     def saved_state(self) -> dict[str, torch.Tensor]:
         """What a checkpoint keeps: every head weight except a frozen, loaded-from-files decoder's (SAM's image and

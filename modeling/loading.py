@@ -86,8 +86,9 @@ def from_checkpoint(path: str | Path, cfg: TrainConfig | None = None) -> Loaded:
     if cfg.model.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     pm = apply_lora(model, fam, cfg, new_ids)
-    classes = json.loads((ckpt / "heads.json").read_text())["classes"]
-    fm = FifaModel(pm, tok, fam, cfg, classes, mask_decoder(cfg, fam, model_dtype(pm)))
+    heads = json.loads((ckpt / "heads.json").read_text())
+    fm = FifaModel(pm, tok, fam, cfg, heads["classes"], mask_decoder(cfg, fam, model_dtype(pm)))
+    fm.heads.class_openings = heads.get("class_openings", {})
     load_trained(ckpt, cfg, fm)
     return Loaded(fm, tok, fam, cfg, base_dir)
 

@@ -118,7 +118,36 @@ class FifaModel(nn.Module):
         at = h[torch.arange(h.shape[0], device=h.device), prompt_end.to(h.device)]
         return self.heads.verdict(at, feats, pix)
 
+    def query_areas(self, batch: dict, feats: torch.Tensor) -> torch.Tensor:
+        """(B, g, g) grid weights of each row's queried area (zeros for a row without a ``<region>``)."""
+        areas = feats.new_zeros(feats.shape[:3])
+        w = batch.get("region_weights")
+        if w is not None:
+            has = (batch["input_ids"] == self.region_id).any(dim=1).to(feats.device)
+            areas[has] = w.to(feats.device, feats.dtype)
+        return areas
+
+    def query_verdicts(self, at: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None,
+                       areas: torch.Tensor) -> torch.Tensor | None:
+        """Logits of "the queried region is manipulated" from the answer-start states ``at`` (B, D)."""
+        return None if self.heads.query is None else self.heads.query(at, feats, pix, areas)
+
     # ------------------------------------------------------------------ training
+    def _query_loss(self, batch: dict, h: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None,
+                    logs: dict) -> torch.Tensor:
+        """The region-query verdict loss (rows whose answer opens with yes / no of a region query)."""
+        if self.heads.query is None:
+            return torch.zeros((), device=h.device)
+        y = batch["query"].to(h.device)
+        at = h[torch.arange(h.shape[0], device=h.device), batch["prompt_end"].to(h.device)]
+        logit = self.query_verdicts(at, feats, pix, self.query_areas(batch, feats))
+        ok = y >= 0
+        if not ok.any():
+            return logit.sum() * 0
+        ql = F.binary_cross_entropy_with_logits(logit[ok].float(), y[ok].float())
+        logs["query"] = ql.detach()
+        return self.cfg.heads.query_weight * ql
+
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """Training loss and its logs: detached loss terms (device tensors, read once per step by the
         loop) and token counts (ints)."""
@@ -167,6 +196,7 @@ class FifaModel(nn.Module):
                 logs["cls"] = cl.detach()
             else:
                 loss = loss + cls.sum() * 0
+        loss = loss + self._query_loss(batch, h, feats, pix, logs)
         logs["loss"] = loss.detach()
         logs["tokens"] = int(sel.sum())  # answer tokens (the LM loss's)
         logs["seq_tokens"] = int(batch["attention_mask"].sum())  # every token processed, image tokens included

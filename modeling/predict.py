@@ -6,13 +6,15 @@ final norm), so the ``[SEG]`` queries (the state that predicted each generated `
 and the verdict heads (the state at the end of the prompt) need no second forward. Every generated
 ``[SEG]`` gives a mask (logits upsampled to the image, threshold 0, COCO RLE); the detection head (or
 the yes/no token probabilities) gives ``score``. Answers are plain text (``<p>``, ``</p>``, ``[SEG]``
-removed).
+removed), except ``loc`` / ``age`` answers, which keep their marks ``<p>phrase</p> [SEG]`` (the grounding
+metrics pair the k-th mark with the k-th mask).
 
 With ``predict.verdicts: head`` (the default when the model has a detection head) the answer and the
-score cannot disagree: at the first decoding step the head reads the prompt's last state, a ``det``
+score cannot disagree: at the first decoding step the heads read the prompt's last state, a ``det``
 answer starts with the verdict it implies ("Yes" / "No", the first answer token of the training
-answers) and the model writes the rest; ``loc`` / ``age`` masks of an image the head calls real are
-empty, and a ``loc`` answer on an image it calls fake gets its ``[SEG]`` when the text has none.
+answers), an ``rq_*`` answer with the query head's yes / no, a ``cls`` answer with the opening words of
+the classification head's class, and the model writes the rest; ``loc`` / ``age`` masks of an image the head calls real are
+empty, and a ``loc`` / ``age`` answer on an image it calls fake gets a ``[SEG]`` when the text has none.
 A det answer whose words still read as the other verdict is cut to the bare "Yes." / "No."
 (:func:`consistent_verdict`). ``text`` leaves everything to the generated text.
 """
@@ -28,11 +30,11 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from fifa.benchmarks.parsing import FAKE, REAL, parse_det
-from fifa.concept_tree import rle as rle_utils
+from fifa.core import rle as rle_utils
 from fifa.pipelines.buildinfo import build_image_root
 
-from .examples import (REGION_TASKS, Skip, encode_chat, encode_prompt, image_inputs, load_image, region_query,
-                       user_content)
+from .examples import (QUERY_TASKS, REGION_TASKS, TURN_ENDS, Skip, encode_chat, encode_prompt, image_inputs,
+                       load_image, region_query, user_content)
 from .family import Family
 from .precision import Precision
 from .tokenizer import IMAGE, REGION, SEG
@@ -44,6 +46,14 @@ _MARKUP = re.compile(r"\s*\[SEG\]|</?p>")
 
 def plain_answer(text: str) -> str:
     return re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s+", " ", _MARKUP.sub("", text))).strip()
+
+
+def marked_answer(text: str) -> str:
+    """Generated text with its grounding markup kept, spaced as GLaMM writes it (``<p>phrase</p> [SEG]``)."""
+    text = re.sub(r"\s*<p>\s*", " <p>", text)
+    text = re.sub(r"\s*</p>\s*", "</p> ", text)
+    text = re.sub(r"\s*\[SEG\]", " [SEG]", text)
+    return re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s+", " ", text)).strip()
 
 
 def prompt_messages(row: dict) -> list[dict]:
@@ -72,6 +82,18 @@ def consistent_verdict(answer: str, fake: bool) -> str:
     return answer if parse_det(answer) == (FAKE if fake else REAL) else ("Yes." if fake else "No.")
 
 
+def answer_opening_ids(tok, fam: Family, text: str) -> list[int]:
+    """The tokens an answer that opens with ``text`` starts with, as training tokenises answers (the end and
+    turn-end tokens the template adds after a bare ``text`` left out)."""
+    msgs = [{"role": "user", "content": "Which method produced this face?"}, {"role": "assistant", "content": text}]
+    enc = encode_chat(tok, fam, msgs, 1 << 20, -1)
+    ids = enc.input_ids[enc.prompt_end + 1:]
+    ends = set(tok.all_special_ids) | {tok.convert_tokens_to_ids(t) for t in TURN_ENDS if t in tok.get_vocab()}
+    while ids and (ids[-1] in ends or not tok.decode(ids[-1:]).strip()):
+        ids = ids[:-1]
+    return ids
+
+
 def _verdict_tokens(tok, fam: Family) -> dict[bool, int]:
     """The first answer token of a "Yes." (fake) and a "No." (real) answer, as training tokenises answers."""
     out = {}
@@ -98,32 +120,64 @@ class StepStates:
 
 
 class FirstStep(LogitsProcessor):
-    """At the first decoding step (the prompt's last state is known): the verdict heads' and the yes/no
-    tokens' reads, and, when guided, det answers forced to start with the head's verdict."""
+    """Head guidance. At the first decoding step (the prompt's last state is known) the heads read that state:
+    detection, classification, region-query verdicts (and the yes/no tokens' probabilities). When guided, each
+    row gets an opening: a ``det`` answer starts with the token of the detection head's verdict, an ``rq_*``
+    answer with a yes / no token of the query head's verdict, a ``cls`` answer with the opening words of the
+    classification head's class; the model writes the rest (it picks among the allowed tokens of each step)."""
 
-    def __init__(self, predictor: "Predictor", states: StepStates, feats, pix, tasks: list[str]):
-        self.p, self.states, self.feats, self.pix, self.tasks = predictor, states, feats, pix, tasks
+    def __init__(self, predictor: "Predictor", states: StepStates, feats, pix, areas, tasks: list[str]):
+        self.p, self.states, self.feats, self.pix, self.areas, self.tasks = predictor, states, feats, pix, areas, tasks
         self.head_p: list[float] | None = None
         self.token_p: list[float] | None = None
+        self.query_p: list[float | None] = [None] * len(tasks)
+        self.classes: list[str | None] = [None] * len(tasks)
+        self.openings: list[list[list[int]]] = [[] for _ in tasks]  # per row, the allowed tokens of each step
+        self.step = 0
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        if self.token_p is not None:
-            return scores
+        if self.step == 0:
+            self._read(scores)
+        k, self.step = self.step, self.step + 1
+        for b, opening in enumerate(self.openings):
+            if k < len(opening):
+                allowed = torch.tensor(opening[k], device=scores.device)
+                forced = torch.full_like(scores[b], float("-inf"))
+                forced[allowed] = scores[b, allowed]
+                scores[b] = forced
+        return scores
+
+    def _read(self, scores: torch.FloatTensor) -> None:
         p, h0 = self.p, self.states.states[0]
         probs = scores.float().softmax(-1)
         y, n = probs[:, p.yes].sum(-1), probs[:, p.no].sum(-1)
         self.token_p = (y / (y + n).clamp_min(1e-12)).cpu().tolist()
-        if p.model.heads.verdict.det is not None:
-            det, _ = p.model.heads.verdict(h0, self.feats, self.pix)
+        det, cls = p.model.heads.verdict(h0, self.feats, self.pix)
+        if det is not None:
             self.head_p = det.float().sigmoid().cpu().tolist()
+        rq = [b for b, t in enumerate(self.tasks) if t in QUERY_TASKS]
+        if rq and p.model.heads.query is not None:
+            logit = p.model.query_verdicts(h0[rq], self.feats[rq], None if self.pix is None else self.pix[rq],
+                                           self.areas[rq])
+            for b, q in zip(rq, logit.float().sigmoid().cpu().tolist()):
+                self.query_p[b] = q
+        if cls is not None:
+            self.classes = [p.pick_class(c, None if self.head_p is None else self.head_p[b])
+                            for b, c in enumerate(cls.float().softmax(-1).cpu().tolist())]
         if p.guided:
-            for b, task in enumerate(self.tasks):
-                if task == "det":
-                    keep = p.verdict_token[self.head_p[b] >= 0.5]
-                    forced = torch.full_like(scores[b], float("-inf"))
-                    forced[keep] = 0.0
-                    scores[b] = forced
-        return scores
+            self.openings = [self._opening(b, t) for b, t in enumerate(self.tasks)]
+
+    def _opening(self, b: int, task: str) -> list[list[int]]:
+        p = self.p
+        fake = self.head_p is not None and self.head_p[b] >= 0.5
+        if task == "det" and self.head_p is not None:
+            return [[p.verdict_token[fake]]]
+        if task in QUERY_TASKS and self.query_p[b] is not None:
+            yes = self.query_p[b] >= 0.5 and (self.head_p is None or fake)  # no manipulated region on a real face
+            return [p.yes_openings if yes else p.no_openings]
+        if task == "cls" and self.classes[b] is not None:
+            return [[t] for t in p.class_opening_ids.get(self.classes[b], [])]
+        return []
 
 
 class Predictor:
@@ -139,7 +193,29 @@ class Predictor:
         self.yes, self.no = _yes_no_ids(tok)
         self.guided = verdicts == "head" and model.heads.verdict.det is not None
         self.verdict_token = _verdict_tokens(tok, fam) if self.guided else {}
+        self.yes_openings = sorted(set(self.yes) | {self.verdict_token[True]}) if self.guided else []
+        self.no_openings = sorted(set(self.no) | {self.verdict_token[False]}) if self.guided else []
+        classes = model.heads.classes
+        openings = getattr(model.heads, "class_openings", {}) or {}
+        self.class_opening_ids = ({c: answer_opening_ids(tok, fam, openings.get(c, c)) for c in classes}
+                                  if self.guided else {})
         self.seg_id = tok.convert_tokens_to_ids(SEG)
+
+    def pick_class(self, probs: list[float], fake_p: float | None) -> str:
+        """The classification head's class, consistent with the detection head: ``real`` when the detection head
+        calls the image real, else the most probable class other than ``real``."""
+        classes = self.model.heads.classes
+        if fake_p is not None and "real" in classes:
+            if fake_p < 0.5:
+                return "real"
+            probs = [q if c != "real" else -1.0 for c, q in zip(classes, probs)]
+        return classes[int(np.argmax(probs))]
+
+    def max_opening(self, tasks: list[str]) -> int:
+        n = [1] if any(t == "det" or t in QUERY_TASKS for t in tasks) else [0]
+        if "cls" in tasks:
+            n += [len(v) for v in self.class_opening_ids.values()]
+        return max(n) if self.guided else 0
 
     def _inputs(self, rows: list[dict], resolve):
         prompts, chws, pix, regions, lbs, ok, errors = [], [], [], [], [], [], {}
@@ -174,27 +250,28 @@ class Predictor:
 
     def _generate(self, batch: dict, img_out, feats, pix, tasks: list[str]):
         """Generated ids per row (up to the first end token), the per-step states, the first step's reads.
-        One step more than ``max_new_tokens`` is decoded (and dropped, except after a forced det verdict) so
+        Steps beyond ``max_new_tokens`` are decoded (and dropped, except as many as forced opening tokens) so
         that an answer cut at the limit still has the state that follows its last token (the query of a
         ``[SEG]`` appended to it)."""
         m = self.model
         m._pending_regions = m.region_embeddings(batch, feats)
         states = StepStates(m.inner.model.language_model.norm)
-        first = FirstStep(self, states, feats, pix, tasks)
+        first = FirstStep(self, states, feats, pix, m.query_areas(batch, feats), tasks)
         try:
             kw = {"image_grid_thw": batch["image_grid_thw"]} if "image_grid_thw" in batch else {}
             out = m.lm.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kw,
                                 mm_encoder_outputs={"image": img_out}, **m.fam.text_kwargs(batch["input_ids"]),
-                                max_new_tokens=self.max_new_tokens + 1, do_sample=False, eos_token_id=self.eos,
+                                max_new_tokens=self.max_new_tokens + 1 + self.max_opening(tasks), do_sample=False,
+                                eos_token_id=self.eos,
                                 pad_token_id=self.tok.pad_token_id, bad_words_ids=self.bad or None,
                                 logits_processor=LogitsProcessorList([first]))
         finally:
             m._pending_regions = None
             states.close()
         gen = []
-        for g, task in zip(out[:, batch["input_ids"].shape[1]:].tolist(), tasks):
-            # a forced verdict token comes on top of the answer's own max_new_tokens (it was the prompt's)
-            g = g[: self.max_new_tokens + (1 if self.guided and task == "det" else 0)]
+        for g, opening in zip(out[:, batch["input_ids"].shape[1]:].tolist(), first.openings):
+            # forced opening tokens come on top of the answer's own max_new_tokens (they were the prompt's)
+            g = g[: self.max_new_tokens + len(opening)]
             cut = next((i for i, t in enumerate(g) if t in self.eos), len(g))
             gen.append([t for t in g[:cut] if t != self.tok.pad_token_id])
         return gen, states.states, first
@@ -214,14 +291,14 @@ class Predictor:
         gen, states, first = self._generate(batch, img_out, feats, pix, tasks)
         fake_p = first.head_p if self.guided else None
         if fake_p is not None:
-            gen = [g + [self.seg_id] if t == "loc" and fake_p[b] >= 0.5 and self.seg_id not in g else g
+            gen = [g + [self.seg_id] if t in MASK_TASKS and fake_p[b] >= 0.5 and self.seg_id not in g else g
                    for b, (g, t) in enumerate(zip(gen, tasks))]
         masks = self._masks(gen, states, feats, pix, batch["images"], lbs, fake_p)
         use_head = self.det_score == "head" and first.head_p is not None
         scores = first.head_p if use_head else first.token_p
         res = []
         for b, r in enumerate(rows):
-            answer = self._text(gen[b])
+            answer = self._text(gen[b], marks=tasks[b] in MASK_TASKS)
             if fake_p is not None and tasks[b] == "det":
                 answer = consistent_verdict(answer, fake_p[b] >= 0.5)
             res.append({"question_id": r["question_id"], "answer": answer,
@@ -246,12 +323,14 @@ class Predictor:
             per_row[b].append(rle_utils.encode(m))
         return per_row
 
-    def _text(self, ids: list[int]) -> str:
+    def _text(self, ids: list[int], marks: bool = False) -> str:
+        """The answer as text; with ``marks`` (mask tasks) its grounded phrases stay ``<p>phrase</p> [SEG]``, the
+        k-th ``[SEG]`` being the k-th mask (DESIGN.md, grounding)."""
         text = self.tok.decode(ids, skip_special_tokens=False)
         for t in (self.tok.pad_token, self.tok.eos_token):
             if t:
                 text = text.replace(t, "")
-        return plain_answer(text)
+        return marked_answer(text) if marks else plain_answer(text)
 
 
 def predict_rows(predictor: Predictor, rows: list[dict], resolve, batch_size: int) -> list[dict]:

@@ -12,12 +12,14 @@ import contextlib
 import logging
 import math
 import os
+import re
 import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -27,6 +29,7 @@ from . import checkpoint as ck
 from .collate import Collator, Encoder, InstructDataset, OrderSampler
 from .config import TrainConfig
 from .data import InstructData, epoch_order, split_files, task_weights
+from .examples import class_value
 from .heads import unused_zero
 from .loading import Loaded, create, device_for, from_checkpoint, precision_for
 from .precision import Precision
@@ -129,7 +132,27 @@ def classes_of(data: InstructData, cfg: TrainConfig) -> list[str]:
         vals = data.rows.column(cfg.heads.cls_field)
     except KeyError:
         raise UserError(f"heads.cls_field={cfg.heads.cls_field!r} is not a column of the build") from None
-    return sorted({str(v) for v in vals if v is not None})
+    labels = data.rows.column("label")
+    vals = [class_value({cfg.heads.cls_field: v, "label": lb}, cfg.heads.cls_field) for v, lb in zip(vals, labels)]
+    return sorted({v for v in vals if v is not None})
+
+
+def class_openings(data: InstructData, field: str, classes: list[str], sample: int = 4000) -> dict[str, str]:
+    """Per class, the most common opening (the text before the first ``:`` / ``.``) of the training ``cls``
+    answers of that class that names the class itself ("IrisRecolour" of "IrisRecolour: A change of iris
+    colour ...", "Real" of "Real. The face is authentic ..."): a guided ``cls`` answer starts with it."""
+    from fifa.benchmarks.parsing import parse_cls
+
+    rows = np.flatnonzero(data.tasks == "cls")[:sample]
+    seen: dict[str, Counter] = {c: Counter() for c in classes}
+    for i in rows.tolist():
+        row = data.rows.row(i)
+        cls = class_value(row, field)
+        answer = next((m["content"] for m in row.get("messages") or [] if m["role"] == "assistant"), "")
+        opening = re.split(r"[:.]", answer or "", maxsplit=1)[0].strip()
+        if cls in seen and opening and parse_cls(opening, classes) == cls:
+            seen[cls][opening] += 1
+    return {c: n.most_common(1)[0][0] for c, n in seen.items() if n}
 
 
 @dataclass
@@ -170,7 +193,9 @@ def _prepare(cfg: TrainConfig, build: Path, out: Path, d: Dist):
     out.mkdir(parents=True, exist_ok=True)
     if d.main:
         texts = list(training_texts(data, val)) if cfg.model.base == "tiny" else None
-        loaded = create(cfg, texts, classes_of(data, cfg), out)
+        classes = classes_of(data, cfg)
+        loaded = create(cfg, texts, classes, out)
+        loaded.model.heads.class_openings = class_openings(data, cfg.heads.cls_field, classes)
         if d.world > 1:
             ck.save_model_files(out / "init", loaded.model, loaded.tokenizer, cfg, loaded.base_dir)
     _barrier(d)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from micro_config import MICRO
+
 from fifa.cli_utils import UserError
 from fifa.modeling.collate import Collator, Encoder, InstructDataset
 from fifa.modeling.config import load_config
@@ -107,10 +107,9 @@ def test_real_base_folder_with_the_recipe_config(small_build, tmp_path):
     shipped recipe config (LoRA + new token rows only) and predicts; --limit runs resume."""
     import pyarrow.parquet as pq
 
+    from fifa.modeling.base import load_base
     from fifa.modeling.submit import predict_bench
     from fifa.modeling.train import train
-
-    from fifa.modeling.base import load_base
 
     cfg = load_config(None, [*MICRO, "model.tiny.family=qwen2_vl"])
     model, tok, _, _ = load_base(cfg, list(training_texts(InstructData(small_build))))
@@ -143,12 +142,12 @@ def test_real_base_folder_with_the_recipe_config(small_build, tmp_path):
 def test_mask_head_shares_image_maps_between_seg_tokens(decoder):
     """Several [SEG] of one image (an `age` answer) reuse its decoder maps: each mask equals the mask of
     the same query decoded alone against its own image, whatever the order of the rows."""
-    from types import SimpleNamespace
+    from fifa.modeling.config import HeadsConfig
 
     from fifa.modeling.heads import FifaHeads
 
-    cfg = SimpleNamespace(mask_decoder=decoder, pixel_adapter=False, pixel_channels=8, pixel_stem="forensic",
-                          mask_dim=16, region_encoder=False, cls_head=False, det_head=True)
+    cfg = HeadsConfig(mask_decoder=decoder, pixel_adapter=False, pixel_channels=8, pixel_stem="forensic",
+                      mask_dim=16, region_encoder=False, cls_head=False, det_head=True, query_head=False)
     torch.manual_seed(0)
     heads = FifaHeads(llm_dim=24, feat_dim=12, classes=[], cfg=cfg)
     feats, images = torch.randn(3, 4, 4, 12), torch.randn(3, 3, 32, 32)

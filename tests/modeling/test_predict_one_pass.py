@@ -12,9 +12,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-
 from micro_config import MICRO
-from fifa.concept_tree import rle as rle_utils
+
 from fifa.modeling.config import load_config
 from fifa.modeling.examples import encode_prompt
 from fifa.modeling.loading import from_checkpoint
@@ -42,8 +41,28 @@ def reference(p: Predictor, rows, resolve, guide: bool = True):
     ends = torch.tensor([len(x) - 1 for x in prompts])
     ids, att = _pad(prompts, tok.pad_token_id, left=False)
     h, feats, px = m.hidden({**base, "input_ids": ids, "attention_mask": att})
-    fake_p = m.verdicts(h, ends, feats, px)[0].sigmoid().tolist()
-    forced = [[p.verdict_token[fake_p[b] >= 0.5]] if guide and r["task"] == "det" else [] for b, r in enumerate(ok)]
+    at = h[torch.arange(len(ok)), ends]
+    det, cls = m.verdicts(h, ends, feats, px)
+    fake_p = det.sigmoid().tolist()
+    query_p = m.query_verdicts(at, feats, px, m.query_areas({**base, "input_ids": ids}, feats)).sigmoid().tolist()
+    first = m.inner.lm_head(at)  # the first answer token's logits
+
+    def opening(b, task):
+        if not guide:
+            return []
+        if task == "det":
+            return [p.verdict_token[fake_p[b] >= 0.5]]
+        if task.startswith("rq_"):  # the model's own best token among those that open its verdict
+            allowed = p.yes_openings if query_p[b] >= 0.5 and fake_p[b] >= 0.5 else p.no_openings
+            return [max(allowed, key=lambda t: float(first[b, t]))]
+        if task == "cls":
+            probs = cls[b].softmax(-1).tolist()
+            names = m.heads.classes
+            best = "real" if fake_p[b] < 0.5 else max((c for c in names if c != "real"), key=lambda c: probs[names.index(c)])
+            return list(p.class_opening_ids[best])
+        return []
+
+    forced = [opening(b, r["task"]) for b, r in enumerate(ok)]
     ids, att = _pad([x + f for x, f in zip(prompts, forced)], tok.pad_token_id, left=True)
     img_out, feats, _ = m.image_features(base)
     m._pending_regions = m.region_embeddings({**base, "input_ids": ids}, feats)
@@ -59,7 +78,7 @@ def reference(p: Predictor, rows, resolve, guide: bool = True):
         cut = next((i for i, t in enumerate(g) if t in p.eos), len(g))
         g = f + [t for t in g[:cut] if t != tok.pad_token_id]
         gen.append(g)
-    gen = [g + [p.seg_id] if guide and r["task"] == "loc" and fake_p[b] >= 0.5 and p.seg_id not in g else g
+    gen = [g + [p.seg_id] if guide and r["task"] in ("loc", "age") and fake_p[b] >= 0.5 and p.seg_id not in g else g
            for b, (g, r) in enumerate(zip(gen, ok))]
     full = [x + g for x, g in zip(prompts, gen)]
     ids, att = _pad(full, tok.pad_token_id, left=False)
@@ -75,7 +94,7 @@ def reference(p: Predictor, rows, resolve, guide: bool = True):
         masks[b].append(np.zeros_like(mk) if guide and fake_p[b] < 0.5 else mk)
     res = []
     for b, r in enumerate(ok):
-        text = p._text(gen[b])
+        text = p._text(gen[b], marks=r["task"] in ("loc", "age"))
         res.append({"answer": consistent_verdict(text, fake_p[b] >= 0.5) if guide and r["task"] == "det" else text,
                     "score": fake_p[b] if r["task"] == "det" else None, "masks": masks[b]})
     return res
@@ -98,7 +117,7 @@ def test_one_pass_gives_the_three_pass_answers_scores_and_masks(trained, small_b
     p = Predictor(model, loaded.tokenizer, loaded.fam, "cpu", 12, "head", verdicts)
     rows = pq.read_table(small_build / "bench.parquet").to_pylist()
     rows = ([r for r in rows if r["task"] in ("loc", "age") and r["label"] == "fake"]
-            + [r for t in ("det", "rq_box", "rq_mask", "cls") for r in [x for x in rows if x["task"] == t][:8]])
+            + [r for t in ("det", "rq_box", "rq_mask", "rq_name", "cls") for r in [x for x in rows if x["task"] == t][:8]])
     resolve = bench_resolver(small_build / "bench.parquet")
     logits = []  # mask logits of every [SEG], in the order each predictor decodes them
     masks_fn = model.masks

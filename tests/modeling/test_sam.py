@@ -8,8 +8,8 @@ import json
 
 import pytest
 import torch
-
 from micro_config import MICRO
+
 from fifa.cli_utils import UserError
 from fifa.modeling.config import load_config
 
@@ -61,7 +61,7 @@ def test_sam_decoder_trains_only_its_mask_decoder_and_predicts(sam_dir, small_bu
 
 
 def test_image_encoder_runs_once_per_image_and_masks_match_decoding_alone(sam_dir):
-    from types import SimpleNamespace
+    from fifa.modeling.config import HeadsConfig
 
     from fifa.modeling.heads import FifaHeads
     from fifa.modeling.sam import SamDecoder, load_sam
@@ -69,8 +69,8 @@ def test_image_encoder_runs_once_per_image_and_masks_match_decoding_alone(sam_di
     sam = load_sam(str(sam_dir), torch.float32)
     calls = []
     sam.vision_encoder.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
-    cfg = SimpleNamespace(mask_decoder="sam", pixel_adapter=False, pixel_channels=8, pixel_stem="forensic",
-                          mask_dim=99, region_encoder=False, cls_head=False, det_head=True)
+    cfg = HeadsConfig(mask_decoder="sam", pixel_adapter=False, pixel_channels=8, pixel_stem="forensic",
+                      mask_dim=99, region_encoder=False, cls_head=False, det_head=True, query_head=False)
     torch.manual_seed(0)
     heads = FifaHeads(llm_dim=24, feat_dim=12, classes=[], cfg=cfg, decoder=SamDecoder(sam, (0.5,) * 3, (0.25,) * 3))
     assert heads.mask.query[-1].out_features == 16  # queries at SAM's prompt width, whatever mask_dim says
