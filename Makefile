@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps demo test bench bench-segment bench-score bench-annotate bench-dlib68 bench-train bench-train-gpu bench-import clean
+.PHONY: install system-deps demo lint test bench bench-segment bench-score bench-annotate bench-dlib68 bench-train bench-train-gpu bench-import clean
 
 install: $(STAMP)
 
@@ -26,6 +26,23 @@ system-deps:
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -n 2 tests
+
+# ruff (lint everywhere; format checked where the code is formatted already: FORMATTED), mypy --strict on
+# fifa.core and the scripts' shared modules (the stage packages: not yet, see README "Lint"), and the size check:
+# product functions <= 60 lines, modules <= 400, beyond scripts/size_allowlist.txt. mypy reads fifa.* through a
+# folder of links (build/typecheck/fifa), as pyproject's package-dir maps it: an editable install is opaque to mypy.
+FORMATTED := scripts tests/test_benchkit.py tests/test_compare_demo.py tests/test_check_sizes.py
+TYPED_SCRIPTS := scripts/benchkit.py scripts/compare_demo.py scripts/check_sizes.py
+TYPECHECK := build/typecheck
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check $(FORMATTED)
+	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/fifa
+	for e in fifa/*; do ln -s "$(CURDIR)/$$e" $(TYPECHECK)/fifa/; done
+	for s in concept_tree annotator pipelines benchmarks modeling; do ln -s "$(CURDIR)/$$s" $(TYPECHECK)/fifa/$$s; done
+	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml --python-executable $(CURDIR)/$(BIN)/python -p fifa.core
+	$(BIN)/mypy $(TYPED_SCRIPTS)
+	$(BIN)/python scripts/check_sizes.py
 
 # every benchmark on generated data, one table of figures and ratios against baselines of the same run
 # (about 30 min on 2 cores; `scripts/bench_all.py --quick` for a smoke run): bench_out/all/bench.{md,json}

@@ -45,7 +45,8 @@ def main() -> None:
         json.dumps(
             {
                 "about": "Frontal symmetric layout of MediaPipe FaceMesh vertices; origin between the eye centres, "
-                "x towards the subject's left, y down, unit = inter-ocular distance. Built by scripts/build_mesh_reference.py.",
+                "x towards the subject's left, y down, unit = inter-ocular distance. "
+                "Built by scripts/build_mesh_reference.py.",
                 "points": np.round(ref, 4).tolist(),
                 "mirror": [int(i) for i in mirror],
             }

@@ -37,10 +37,16 @@ def _point_errors(pairs: list[c68.FacePair], cal) -> dict:
     orig = [p for p in pairs if not p.augmented]
 
     def errors(estimate) -> dict:
-        res = np.stack([(p.mesh[list(MEDIAPIPE_TO_IBUG68), :2] - estimate(p)) / face_frame(p.points68)[2] for p in orig])
+        res = np.stack(
+            [(p.mesh[list(MEDIAPIPE_TO_IBUG68), :2] - estimate(p)) / face_frame(p.points68)[2] for p in orig]
+        )
         return {k: round(v, 4) for k, v in point_errors(res).items()}
 
-    return {"pairs": len(orig), "raw": errors(lambda p: p.points68), "calibrated": errors(lambda p: cal.apply(p.points68))}
+    return {
+        "pairs": len(orig),
+        "raw": errors(lambda p: p.points68),
+        "calibrated": errors(lambda p: cal.apply(p.points68)),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
