@@ -19,16 +19,14 @@ from typing import Any, Iterator, Mapping
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fifa.core.tasks import TASKS
 from fifa.concept_tree.rle import InvalidRLE
 
 from fifa.concept_tree.rle import check_rle
 
 REQUIRED_BENCH_COLUMNS = ("question_id", "task", "answer")
-DET_TASKS = {"det"}
-CLS_TASKS = {"cls"}
-MASK_TASKS = {"loc", "age"}
-TEXT_TASKS = {"toe", "age", "rq_name", "rq_mask", "rq_box", "fc"}
-KNOWN_TASKS = DET_TASKS | CLS_TASKS | MASK_TASKS | TEXT_TASKS
+#: tasks answered with a class name (the classes are the bench's answers)
+CLASS_TASKS = tuple(t.id for t in TASKS.values() if t.answer == "class")
 
 
 class BenchError(ValueError):
@@ -93,11 +91,11 @@ class Bench:
 
     @property
     def tasks(self) -> list[str]:
-        return sorted(set(self.task), key=lambda t: (t not in KNOWN_TASKS, t))
+        return sorted(set(self.task), key=lambda t: (t not in TASKS, t))
 
     def classes(self) -> list[str]:
         """Class set of ``cls``: the unique reference answers, sorted."""
-        return sorted({a for i, a in enumerate(self.answer) if self.task[i] in CLS_TASKS and a is not None})
+        return sorted({a for i, a in enumerate(self.answer) if self.task[i] in CLASS_TASKS and a is not None})
 
     def image_size(self, i: int) -> list[int] | None:
         """[height, width] of row ``i``'s image: from its masks, its query mask, else the image header."""

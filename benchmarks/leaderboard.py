@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .report import METRIC_ORDER, _task_key
+from fifa.core.tasks import task_order
+
+from .report import METRIC_ORDER
 
 
 class ReportReadError(ValueError):
@@ -40,7 +42,7 @@ def _main_cols(reports: dict[str, dict]) -> list[tuple[str, str]]:
     cols: dict[tuple[str, str], None] = {}
     for d in reports.values():
         tm = d.get("_meta", {}).get("tasks", {})
-        for t in sorted((k for k in d if not k.startswith("_")), key=_task_key):
+        for t in sorted((k for k in d if not k.startswith("_")), key=task_order):
             cols[(t, tm.get(t, {}).get("main_metric") or next(iter(d[t]), "n"))] = None
     return list(cols)
 
@@ -49,7 +51,7 @@ def leaderboard(reports: dict[str, dict], fmt: str = "table", full: bool = False
     """A Markdown or rich-rendered table: main metric per task (``full``: every metric of one report)."""
     if full:  # one report: every metric of every task
         d = next(iter(reports.values()))
-        cols = [(t, m) for t in sorted((k for k in d if not k.startswith("_")), key=_task_key)
+        cols = [(t, m) for t in sorted((k for k in d if not k.startswith("_")), key=task_order)
                 for m in METRIC_ORDER if m in d[t]]
     else:
         cols = _main_cols(reports)

@@ -36,12 +36,12 @@ from pycocotools import mask as mask_utils
 
 from fifa.concept_tree.tree import ANCHORS, ConceptTree, load_tree
 from fifa.core.marks import parse_submitted
+from fifa.core.tasks import GROUNDING_METRICS
 
 from .metrics_mask import _coco
 
 ARTIFACT = "artifact"
 MATCH_IOU = 0.5
-GROUNDING_METRICS = ("grounded_recall", "grounded_precision", "consistency")
 
 _ARTICLE_RE = re.compile(r"^(?:the|a|an)\s+")
 

@@ -42,10 +42,11 @@ import pycocoevalcap.meteor.meteor as _meteor_mod
 import pycocoevalcap.tokenizer.ptbtokenizer as _ptb_mod
 from pycocoevalcap.bleu.bleu import Bleu
 
+from fifa.core.tasks import TEXT_METRICS
+
 from .fastcoco import cider_d, rouge_l
 
 PUNCTUATIONS = set(_ptb_mod.PUNCTUATIONS)
-TEXT_METRICS = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider")
 
 
 def java_available() -> bool:

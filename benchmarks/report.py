@@ -30,15 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fifa.core.tasks import task_order
+
 METRIC_ORDER = ("acc", "auc", "ap", "eer", "macro_f1", "bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor",
                 "rouge_l", "cider", "giou", "ciou", "miou", "grounded_recall", "grounded_precision", "consistency",
                 "judge_mean")
 JUDGE_SCORES = "judge_scores.jsonl"
-TASK_ORDER = ("det", "cls", "toe", "age", "loc", "rq_name", "rq_mask", "rq_box", "fc")
-
-
-def _task_key(t: str):
-    return (TASK_ORDER.index(t) if t in TASK_ORDER else len(TASK_ORDER), t)
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -70,7 +67,7 @@ class Report:
     def main_metrics(self) -> dict[str, float | None]:
         """``{"det/auc": value, ...}``: the headline number of every task (for training logs)."""
         out = {}
-        for t in sorted(self.tasks, key=_task_key):
+        for t in sorted(self.tasks, key=task_order):
             name, v = self.main_metric(t)
             if name:
                 out[f"{t}/{name}"] = v
@@ -81,7 +78,7 @@ class Report:
         return list(self.meta.get("warnings", []))
 
     def to_dict(self) -> dict:
-        out = {t: dict(self.tasks[t]) for t in sorted(self.tasks, key=_task_key)}
+        out = {t: dict(self.tasks[t]) for t in sorted(self.tasks, key=task_order)}
         out["_meta"] = self.meta
         return out
 
@@ -107,7 +104,7 @@ class Report:
                      f"missing: {m.get('n_missing')}")
         lines.append(f"- bootstrap: {m.get('bootstrap')} resamples, seed {m.get('seed')}, 95% percentile CI")
         lines.append("")
-        tasks = sorted(self.tasks, key=_task_key)
+        tasks = sorted(self.tasks, key=task_order)
         metrics = [k for k in METRIC_ORDER if any(k in self.tasks[t] for t in tasks)]
         lines.append("## Scores")
         lines.append("")

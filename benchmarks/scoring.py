@@ -17,8 +17,9 @@ from sklearn.metrics import roc_curve
 
 import fifa
 from fifa.core.marks import strip_submitted
+from fifa.core.tasks import MASK_TASKS, TASKS, TEXT_TASKS
 
-from .bench import KNOWN_TASKS, MASK_TASKS, TEXT_TASKS, Bench, load_bench
+from .bench import Bench, load_bench
 from .bootstrap import LEVEL, bootstrap_auc, bootstrap_mean, bootstrap_ratio, interval, task_rng
 from .metrics_cls import cls_confusion, cls_metrics
 from .metrics_det import det_metrics, ranking_scores
@@ -203,7 +204,7 @@ def _score(b, sub, submission, seed, bootstrap, use_java, with_meteor, meteor, j
     resamples = max(0, int(bootstrap))
 
     for t in b.tasks:
-        if t not in KNOWN_TASKS:
+        if t not in TASKS:
             warnings.append(f"task {t!r} is unknown: {len(b.rows(t))} question(s) not scored")
     if "det" in b.tasks:
         tasks["det"], tmeta["det"], roc = _score_det(b, sub, b.rows("det"), resamples, seed, warnings)

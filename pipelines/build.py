@@ -28,6 +28,7 @@ from typing import Sequence
 
 import polars as pl
 import pyarrow as pa
+from fifa.core.tasks import REGION_QUERY_TASKS, TASK_IDS, TASKS
 
 from . import rand
 from .bench_rows import BenchCollector, to_instruct
@@ -38,7 +39,7 @@ from .inputs import AnnotationInput, InputError, iter_kept, image_root, read_ind
 from .parquet_io import to_schema, write_json, writer
 from .records import AGE_RECORD_SCHEMA
 from .provenance import add_provenance
-from .schema import INSTRUCT_SCHEMA, PROVENANCE, TASKS
+from .schema import INSTRUCT_SCHEMA, PROVENANCE
 from .splits import MIN_UNITS, SplitRatios, assign_splits, empty_splits, leaks
 from .stats import StatsCollector
 
@@ -54,7 +55,7 @@ class BuildError(ValueError):
 @dataclass
 class BuildConfig:
     seed: int = 0
-    tasks: tuple[str, ...] = TASKS
+    tasks: tuple[str, ...] = TASK_IDS
     ratios: SplitRatios = field(default_factory=SplitRatios)
     rq_queries: int = 3  #: positive queries per fake and rq task (at most; fewer when fewer regions)
     negative_fraction: float = 1 / 3  #: expected share of negative rq queries among a fake's queries
@@ -114,7 +115,7 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
 
     unknown = [t for t in config.tasks if t not in TASKS]
     if unknown:
-        raise BuildError(f"unknown task(s) {', '.join(unknown)}; tasks are {', '.join(TASKS)}")
+        raise BuildError(f"unknown task(s) {', '.join(unknown)}; tasks are {', '.join(TASK_IDS)}")
     if config.bench_cls not in ("method", "category"):
         raise BuildError("bench_cls must be 'method' or 'category'")
     if not annotations:
@@ -291,10 +292,10 @@ def _check_supply(kept: pl.DataFrame, tasks: Sequence[str]) -> None:
     why = {}
     if "cls" in tasks and fake.filter(pl.col("method").is_not_null() | pl.col("category").is_not_null()).height == 0:
         why["cls"] = "no fake has a method or a category"
-    for t in ("age", "loc", "rq_name", "rq_mask", "rq_box"):
+    for t in [k for k, task in TASKS.items() if task.needs_artifact_mask]:
         if t in tasks and measured.height == 0:
             why[t] = "no fake has a measured artifact mask (fakes with a source image)"
-    for t in ("rq_name", "rq_mask", "rq_box"):
+    for t in REGION_QUERY_TASKS:
         if t in tasks and t not in why and measured.filter(pl.col("n_regions").fill_null(0) > 0).height == 0:
             why[t] = "no fake has chosen regions (artifact_regions)"
     if "toe" in tasks and fake.height == 0:

@@ -7,12 +7,7 @@ from pathlib import Path
 
 import yaml
 
-TASK_WORDS = {
-    "det": "detection (yes/no with a reason)", "cls": "forgery method / category", "toe": "text-only explanation",
-    "age": "artifact-grounding explanation (masks)", "loc": "artifact localisation (one mask)",
-    "rq_name": "region query by name", "rq_mask": "region query by mask", "rq_box": "region query by box",
-    "fc": "free conversation",
-}
+from fifa.core.tasks import TASKS
 
 
 def load_sources(extra: str | None = None) -> dict:
@@ -51,7 +46,7 @@ def _table(rows: list[list], header: list[str]) -> str:
 def _stats_tables(stats: dict) -> str:
     splits = ("train", "validation", "test")
     bt = stats["rows"]["by_task_split"]
-    rows = [[f"`{t}`", TASK_WORDS.get(t, "")] + [bt.get(t, {}).get(s, 0) for s in splits] for t in sorted(bt)]
+    rows = [[f"`{t}`", TASKS[t].title if t in TASKS else ""] + [bt.get(t, {}).get(s, 0) for s in splits] for t in sorted(bt)]
     out = ["### Instruction rows per task and split (test = before bench balancing)", "",
            _table(rows, ["task", "what", *splits])]
     for key, title in (("by_split_method", "method"), ("by_split_category", "category")):

@@ -9,9 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from fifa.cli_utils import UserError, command, examples, make_app, run_app, setup_logging
+from fifa.core.tasks import TASK_IDS
 from fifa.pipelines.import_cli import import_app
-
-from .schema import TASKS
 
 app = make_app(
     "Build XDFA datasets: pseudo-forgeries, imports, instruction data, exports, releases, a viewer.",
@@ -108,7 +107,7 @@ def build(
                                                     metavar="DIR")],
     out: Annotated[Path, typer.Option(help="Build folder to write (replaced if it is a build).", file_okay=False)],
     seed: Annotated[int, typer.Option(help="Seed of every choice (templates, queries, splits).")] = 0,
-    tasks: Annotated[str, typer.Option(help="Comma-separated tasks.")] = ",".join(TASKS),
+    tasks: Annotated[str, typer.Option(help="Comma-separated tasks.")] = ",".join(TASK_IDS),
     split_ratios: Annotated[str, typer.Option(help="train,validation,test shares of the split units (groups linked by "
                                                    "identities; from 3 units on each split gets one).")] = "0.8,0.1,0.1",
     rq_queries: Annotated[int, typer.Option(help="Positive region queries per fake and rq task (at most).")] = 3,

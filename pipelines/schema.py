@@ -16,8 +16,6 @@ import pyarrow as pa
 
 from fifa.annotator.store import RLE_TYPE
 
-#: The nine tasks of DESIGN.md, in report order.
-TASKS = ("det", "cls", "toe", "age", "loc", "rq_name", "rq_mask", "rq_box", "fc")
 SPLITS = ("train", "validation", "test")
 
 #: Hugging Face `datasets` Image feature as Arrow: bytes (embedded) or a path (by reference).

@@ -37,6 +37,7 @@ from benchkit import machine
 from fifa.benchmarks.metrics_mask import mask_scores
 from fifa.benchmarks.metrics_text import java_available, text_scores
 from fifa.benchmarks.scoring import score
+from fifa.core.tasks import TEXT_TASKS
 from fifa.concept_tree.rle import encode
 
 METHODS = {
@@ -45,7 +46,6 @@ METHODS = {
     "FE": ["FaceApp"],
     "EFS": ["StyleGAN2"],
 }
-TEXT_TASKS = ("toe", "age", "rq_name", "rq_mask", "rq_box", "fc")
 
 
 def _png(h, w):

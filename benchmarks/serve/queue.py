@@ -21,6 +21,8 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from fifa.core.tasks import task_order
+
 from .db import blobs, is_sqlite, quota, read_tx, scores, submissions, teams, write_tx
 
 STATUSES = ("queued", "running", "done", "failed")
@@ -193,9 +195,7 @@ LOWER_IS_BETTER = frozenset({"eer"})
 
 
 def _task_order(col: str):
-    from ..report import _task_key
-
-    return _task_key(col.split("/", 1)[0])
+    return task_order(col.split("/", 1)[0])
 
 
 def leaderboard_rows(engine: Engine) -> tuple[list[str], list[dict]]:

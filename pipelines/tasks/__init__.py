@@ -8,6 +8,8 @@ them into instruction rows (train/validation) or bench questions (test).
 
 from __future__ import annotations
 
+from fifa.core.tasks import REGION_QUERY_TASKS
+
 from .common import ROW_COLUMNS, TaskContext, prepare_chunk  # noqa: F401
 from .basic import det_rows, cls_rows, toe_rows  # noqa: F401
 from .grounded import age_rows, loc_rows  # noqa: F401
@@ -30,7 +32,7 @@ def generate(chunk, ctx: "TaskContext"):
         parts.append(age_rows(chunk, ctx))
     if "loc" in ctx.tasks:
         parts.append(loc_rows(chunk, ctx))
-    if any(t in ctx.tasks for t in ("rq_name", "rq_mask", "rq_box")):
+    if any(t in ctx.tasks for t in REGION_QUERY_TASKS):
         parts.extend(region_rows(chunk, ctx))
     if "fc" in ctx.tasks:
         parts.append(fc_rows(chunk, ctx))

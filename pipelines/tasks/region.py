@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from fifa.core.tasks import REGION_QUERY_TASKS
+
 from .. import rand
 from .common import RLE, TaskContext, capitalize, fill, finish, pick, sentences, slim, top_regions, two_turns
 
@@ -126,7 +128,7 @@ def region_rows(chunk: pl.DataFrame, ctx: TaskContext) -> list[pl.DataFrame]:
     if "rq_box" in ctx.tasks:
         pos = pos.with_columns(_boxes_series("box", _bbox(pos["mask"])))
     out = []
-    for task in ("rq_name", "rq_mask", "rq_box"):
+    for task in REGION_QUERY_TASKS:
         if task not in ctx.tasks:
             continue
         p = _take(pos, hashes, f"{task}/pos", pl.lit(ctx.rq_queries))

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import yaml
 
-#: question sets that must hold at least MIN_PHRASINGS distinct phrasings
-REQUIRED_SETS = ("det", "cls_method", "cls_category", "toe", "age", "loc", "rq_name", "rq_mask", "rq_box")
+from fifa.core.tasks import TASKS
+
+#: question sets that must hold at least MIN_PHRASINGS distinct phrasings: the tasks' own (fifa.core.tasks)
+REQUIRED_SETS = tuple(name for task in TASKS.values() for name in task.question_sets)
 MIN_PHRASINGS = 30
 
 

@@ -13,6 +13,7 @@ from typing import Iterable
 
 from fifa.concept_tree.rle import InvalidRLE, check_rle
 from fifa.core.marks import find as find_marks
+from fifa.core.tasks import TASKS
 
 Token = str | list
 
@@ -174,7 +175,7 @@ def build_sample(sid: str, ann: list[dict], ins: list[dict], bench: list[dict], 
         text, text_from = a["tokens"], "annotation"
     else:
         for q in qa:
-            if q["task"] == "age":
+            if q["task"] in TASKS and TASKS[q["task"]].answer == "grounded_text":  # age
                 text, text_from = q["turns"][-1]["t"], f"{q['from']} {q['id']}"
                 break
     rows = ann + ins + bench

@@ -13,7 +13,8 @@ import pytest
 
 from fifa.core.marks import MARK_RE
 from fifa.pipelines.build import BuildError, build, resolve_image
-from fifa.pipelines.schema import BENCH_SCHEMA, INSTRUCT_SCHEMA, TASKS
+from fifa.core.tasks import TASKS
+from fifa.pipelines.schema import BENCH_SCHEMA, INSTRUCT_SCHEMA
 
 from build_helpers import build_config, run_data
 
