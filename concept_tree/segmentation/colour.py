@@ -1,4 +1,5 @@
-"""Colour models of one image: a robust Gaussian of YCrCb samples, the face's own skin colour.
+"""Colour models of one image: a robust Gaussian of YCrCb samples, the face's own skin colour, and
+the colour tests of the off-face pass on its grid (:func:`colour_evidence`).
 
 Used by :mod:`.offface` to tell skin from cloth and hair (thresholds in its ``OutsideFaceRules``).
 Everything here works on small arrays without BLAS calls (a worker process runs it per image).
@@ -13,8 +14,10 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from . import gridmasks as gm
+
 if TYPE_CHECKING:
-    from .offface import OutsideFaceRules
+    from .offface import FaceFrame, OutsideFaceRules
 
 
 @dataclass(frozen=True)
@@ -138,3 +141,58 @@ def is_grey(ycrcb_grid: np.ndarray, rules: OutsideFaceRules) -> bool:
     g = np.ascontiguousarray(ycrcb_grid)
     offset = np.mean(cv2.mean(cv2.absdiff(g, np.full_like(g, 128)))[1:3])
     return bool(offset < rules.grey_chroma and cv2.meanStdDev(g)[1][1:].max() < rules.grey_chroma)
+
+
+def face_skin(rgb, landmarks, grid, face_labels, leaf_ids, rules: OutsideFaceRules) -> ColourModel | None:
+    """The face's own skin colour (sampled inside the landmarks' box); None for a grey image."""
+    h, w = rgb.shape[:2]
+    pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
+    box = (int(max(0, pts[:, 0].min())), int(max(0, pts[:, 1].min())), int(min(w, pts[:, 0].max() + 1)), int(min(h, pts[:, 1].max() + 1)))
+    return None if is_grey(grid, rules) else skin_model(rgb, face_labels, leaf_ids, rules, box=box)
+
+
+@dataclass
+class Evidence:
+    """The colour tests of one image on the grid. ``at``: flat indices of the cells tested (the
+    person and a margin around it), ``col`` their YCrCb colours; ``skin_near``: skin-coloured cells
+    there, ``is_skin``: those inside the person; ``cell``: IOD per cell; ``r_smooth``: in cells."""
+
+    pgrid: np.ndarray
+    near: np.ndarray
+    at: np.ndarray
+    col: np.ndarray
+    hair_model: ColourModel | None
+    skin_near: np.ndarray
+    is_skin: np.ndarray
+    cell: float
+    r_smooth: int
+
+
+def colour_evidence(fr: FaceFrame, grid: np.ndarray, person: np.ndarray, skin: ColourModel, rules: OutsideFaceRules) -> Evidence:
+    """The colour tests of the off-face pass: which cells around the person are skin (near the
+    face's own skin colour, and nearer it than the hair's), and the hair's colour model."""
+    pgrid = gm.to_grid(np.asarray(person, dtype=np.float32), fr.step, fr.shape) >= rules.person_threshold
+    pgrid &= ~fr.face
+    v = fr.v
+    cell = fr.step / fr.iod  # IOD per cell
+    # colour tests only where the person is (flat indices of those cells)
+    # the person map is coarse (256 x 144): ears beside the face are often cut off, so colour is
+    # also tested a little beyond it (ears only)
+    near = gm.dilate(pgrid, max(1, int(round(0.1 / cell)))) & ~fr.face
+    at = np.flatnonzero(near)
+    col = grid.reshape(-1, 3)[at].astype(np.float32)
+    vp = v.ravel()[at]
+    d_skin = skin.distance(col[:, 1:])
+    luma_ok = (col[:, 0] >= rules.skin_min_luma * skin.luma) & (col[:, 0] <= rules.skin_max_luma * skin.luma + 10)
+    # hair colour: person pixels above and beside the upper face, the least skin-like of them
+    hair_zone = pgrid.ravel()[at] & ((vp < fr.v_top + 0.15) | ((vp < rules.ear_top_v) & (fr.lateral.ravel()[at] > 0.35)))
+    hair_sample = hair_zone & (d_skin > 1.5)
+    hair_model = fit_colour(col[hair_sample], rules.skin_chroma_floor, dims=(0, 1, 2)) if hair_sample.sum() > 20 else None
+    hair_chroma = hair_model.chroma() if hair_model is not None else None
+    if hair_chroma is not None and skin.distance(hair_chroma.mean) < 1.5:
+        hair_chroma = None  # hair (or what covers the head) has the skin's colour: no hair evidence
+    skin_p = luma_ok & (d_skin < rules.skin_distance)
+    if hair_chroma is not None:  # nearer the face's skin than the hair's colour
+        skin_p &= d_skin < hair_chroma.distance(col[:, 1:])
+    skin_near = gm.scatter(skin_p, at, fr.shape)
+    return Evidence(pgrid, near, at, col, hair_model, skin_near, skin_near & pgrid, cell, max(1, int(round(0.04 / cell))))

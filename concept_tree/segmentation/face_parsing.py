@@ -32,6 +32,7 @@ import numpy as np
 
 from fifa.core import rle as rle_utils
 
+from ..tree import load_tree
 from .labelmap import face_label_map
 from .mesh_topology import eye_frame
 from .offface import OutsideFaceRules, outside_face_labels
@@ -231,56 +232,72 @@ def refine(regions: FaceRegions, parsed: dict[str, np.ndarray], rules: OutsideFa
     """
     if not regions.ok or regions.label_map is None or regions.landmarks is None:
         return regions
-    h, w = regions.image_size
-    bad = [k for k, m in parsed.items() if np.shape(m) != (h, w)]
+    _check_parsed(parsed, regions.image_size)
+    lm = np.asarray(regions.landmarks, dtype=np.float64)
+    face_full, editable = _editable(regions, lm)
+    labels = _relabel(regions, parsed, rules, lm, face_full, editable)
+    meta = dict(regions.meta, occluders=_occluders(regions, parsed), outside_face="face_parsing")
+    return replace(regions, label_map=labels, meta=meta)
+
+
+def _check_parsed(parsed: dict[str, np.ndarray], image_size: tuple[int, int]) -> None:
+    bad = [k for k, m in parsed.items() if np.shape(m) != image_size]
     if bad:
-        raise ValueError(f"parsed masks {bad} do not match the image size {(h, w)}")
+        raise ValueError(f"parsed masks {bad} do not match the image size {image_size}")
     unknown = sorted(set(parsed) - CELEBAMASK_HQ_CLASSES)
     if unknown:
         raise ValueError(f"unknown parser classes {unknown}")
-    ids = regions.leaf_ids
-    index = {k: i for i, k in enumerate(ids)}
-    lm = np.asarray(regions.landmarks, dtype=np.float64)
-    _, face_crop, (x0, y0, x1, y1) = face_label_map(lm, (h, w), ids)
+
+
+def _parsed_mask(parsed: dict[str, np.ndarray], name: str, image_size: tuple[int, int]) -> np.ndarray:
+    x = parsed.get(name)
+    return np.zeros(image_size, bool) if x is None else np.asarray(x, dtype=bool)
+
+
+def _editable(regions: FaceRegions, lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The face oval (HxW bool) and the pixels a parser may relabel: outside it and not a face leaf."""
+    h, w = regions.image_size
+    index = {k: i for i, k in enumerate(regions.leaf_ids)}
+    _, face_crop, (x0, y0, x1, y1) = face_label_map(lm, (h, w), regions.leaf_ids)
     face_full = np.zeros((h, w), dtype=bool)
     face_full[y0:y1, x0:x1] = face_crop
-
-    from ..tree import load_tree
-
     face_leaf_codes = np.array([index[n.id] for n in load_tree().leaves(under="face") if n.id in index])
     is_face_label = np.isin(regions.label_map, face_leaf_codes)
-    editable = ~face_full & ~is_face_label
+    return face_full, ~face_full & ~is_face_label
 
+
+def _relabel(regions: FaceRegions, parsed: dict[str, np.ndarray], rules: OutsideFaceRules, lm: np.ndarray,
+             face_full: np.ndarray, editable: np.ndarray) -> np.ndarray:  # fmt: skip
+    """The label map with the editable pixels of each parser class set to the nearest leaf of its group."""
+    h, w = regions.image_size
+    ids = regions.leaf_ids
+    index = {k: i for i, k in enumerate(ids)}
     labels = regions.label_map.copy()
     # geometry over the whole off-face area: as if everything there were person / background
     geo_person = outside_face_labels(lm, (h, w), np.ones((h, w), np.float32), face_full, ids, rules)
     geo_bg = outside_face_labels(lm, (h, w), np.zeros((h, w), np.float32), face_full, ids, rules)
-
-    def m(name):
-        x = parsed.get(name)
-        return np.zeros((h, w), bool) if x is None else np.asarray(x, dtype=bool)
-
     done = np.zeros((h, w), bool)
     for group in (_HAIR_LEAVES, _EAR_LEAVES, _NECK_LEAVES, _BODY_LEAVES):
         cls = [c for c, g in _GROUP_OF_CLASS.items() if g is group]
-        target = editable & ~done & np.logical_or.reduce([m(c) for c in cls])
+        target = editable & ~done & np.logical_or.reduce([_parsed_mask(parsed, c, (h, w)) for c in cls])
         if not target.any():
             continue
         codes = np.array([index[k] for k in group if k in index])
         labels[target] = _nearest_in_group(geo_person, codes, target, lm, group, index)
         done |= target
-    bg = editable & ~done & m("background")
+    bg = editable & ~done & _parsed_mask(parsed, "background", (h, w))
     labels[bg] = geo_bg[bg]
+    return labels
 
-    meta = dict(regions.meta)
-    occ = dict(meta.get("occluders", {}))
+
+def _occluders(regions: FaceRegions, parsed: dict[str, np.ndarray]) -> dict:
+    """``meta["occluders"]`` with the parsed eyeglasses, hats, earrings and necklaces (RLEs) added."""
+    occ = dict(regions.meta.get("occluders", {}))
     for cls, name in OCCLUDER_CLASSES.items():
-        mk = m(cls)
+        mk = _parsed_mask(parsed, cls, regions.image_size)
         if mk.any():
             occ[name] = rle_utils.encode(mk)
-    meta["occluders"] = occ
-    meta["outside_face"] = "face_parsing"
-    return replace(regions, label_map=labels, meta=meta)
+    return occ
 
 
 def _nearest_in_group(geo: np.ndarray, codes: np.ndarray, target: np.ndarray, lm: np.ndarray, group, index) -> np.ndarray:

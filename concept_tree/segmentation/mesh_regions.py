@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from matplotlib.path import Path
@@ -112,22 +113,46 @@ def _by_side(left: np.ndarray, values: dict) -> np.ndarray:
     return np.where(left.reshape(left.shape + (1,) * (max(l.ndim, r.ndim) - 1)), l, r)
 
 
+class _Points(NamedTuple):
+    """Reference-layout points (N, 2) and their coordinates: ``u`` across (towards the subject's
+    left), ``v`` down, ``a = |u|``, ``left = u >= 0``."""
+
+    p: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    a: np.ndarray
+    left: np.ndarray
+
+    def sided(self, fn) -> np.ndarray:
+        """Per point, ``fn(side)`` of its own side."""
+        return _by_side(self.left, {s: fn(s) for s in ("left", "right")})
+
+
 def classify_points(points: np.ndarray, ctx: _Context | None = None) -> np.ndarray:
     """Atomic concept id (object array of str) of every reference-layout point (N, 2).
 
-    Meant for points inside the face oval; points outside get the nearest broad concept.
+    Meant for points inside the face oval; points outside get the nearest broad concept. The rules
+    run in a fixed order (a point takes the first concept whose rule it meets), region by region.
     """
     ctx = ctx or _context()
     p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    u, v = p[:, 0], p[:, 1]
-    a = np.abs(u)
-    left = u >= 0
-    c = _Cascade(left)
+    pt = _Points(p, p[:, 0], p[:, 1], np.abs(p[:, 0]), p[:, 0] >= 0)
+    c = _Cascade(pt.left)
+    _lips(c, ctx, pt)
+    d_eye, above = _eyes(c, ctx, pt)
+    _nose(c, ctx, pt)
+    c.rule(~above & (d_eye < 0.32) & (pt.a < 0.8) & (pt.v < 0.42), "{side}_under_eye")  # below the eyes
+    _around_mouth(c, ctx, pt)
+    d_oval = outline_distance(p, ctx.oval)
+    _chin_and_jaw(c, ctx, pt, d_oval)
+    _cheeks(c, pt, d_oval)
+    _temples_and_forehead(c, ctx, pt)
+    return c.result()
 
-    def sided(fn):
-        return _by_side(left, {s: fn(s) for s in ("left", "right")})
 
-    # --- lips (the ring between the outer and the inner lip contour)
+def _lips(c: _Cascade, ctx: _Context, pt: _Points) -> None:
+    """The ring between the outer and the inner lip contour."""
+    p, u, v, a, left = pt
     in_lips = Path(ctx.lips_outer).contains_points(p)
     mid = ctx.mouth_mid_v - (ctx.mouth_mid_v - ctx.mouth_corner_v) * np.minimum(1.0, (a / ctx.mouth_corner_u) ** 2)
     c.rule(in_lips & (a > ctx.mouth_corner_u - 0.065), "{side}_mouth_corner")
@@ -136,7 +161,12 @@ def classify_points(points: np.ndarray, ctx: _Context | None = None) -> np.ndarr
     c.rule(in_lips & (a < 0.12), "lower_lip_center")
     c.rule(in_lips, "{side}_lower_lip")
 
-    # --- eyes and their surroundings
+
+def _eyes(c: _Cascade, ctx: _Context, pt: _Points) -> tuple[np.ndarray, np.ndarray]:
+    """The eyes and their surroundings (eyelids, canthi, lashes, brows, crow's feet, crease);
+    returns each point's distance to its eye outline and whether it lies above the eye line."""
+    p, u, v, a, left = pt
+    sided = pt.sided
     d_eye = sided(lambda s: outline_distance(p, ctx.eyes[s]))
     inner = sided(lambda s: np.broadcast_to(ctx.corners[s][0], p.shape))
     outer = sided(lambda s: np.broadcast_to(ctx.corners[s][1], p.shape))
@@ -162,8 +192,11 @@ def classify_points(points: np.ndarray, ctx: _Context | None = None) -> np.ndarr
     c.rule((a > outer_a + 0.01) & (v > -0.12) & (v < 0.22) & (d_outer < 0.3), "{side}_crows_feet")
     brow_lower = sided(lambda s: _brow_edge_v(ctx.brows[s], a, upper=False))
     c.rule(above & (d_eye < 0.3) & (v > brow_lower), "{side}_eyelid_crease")
+    return d_eye, above
 
-    # --- nose
+
+def _nose(c: _Cascade, ctx: _Context, pt: _Points) -> None:
+    p, u, v, a, left = pt
     nose = (v < 0.75) & (a < 0.4)
     c.rule(nose & (v > -0.1) & (v < 0.16) & (a < 0.16), "nasal_root")
     c.rule(nose & (v >= 0.16) & (v < 0.42) & (a < 0.13), "nasal_bridge")
@@ -174,10 +207,10 @@ def classify_points(points: np.ndarray, ctx: _Context | None = None) -> np.ndarr
     c.rule(nose & (v >= 0.44) & (v < 0.72) & (a < 0.38), "{side}_ala")
     c.rule(nose & (v >= 0.1) & (v < 0.5) & (a < 0.27), "{side}_nasal_sidewall")
 
-    # --- below the eyes
-    c.rule(~above & (d_eye < 0.32) & (a < 0.8) & (v < 0.42), "{side}_under_eye")
 
-    # --- around the mouth
+def _around_mouth(c: _Cascade, ctx: _Context, pt: _Points) -> None:
+    """The skin of the upper lip and the nasolabial folds."""
+    p, u, v, a, left = pt
     upper_lip_skin = (v > ctx.subnasale_v - 0.03) & (v < ctx.mouth_mid_v) & (a < ctx.mouth_corner_u + 0.04)
     c.rule(upper_lip_skin & (a < 0.1), "philtrum")
     c.rule(upper_lip_skin, "{side}_upper_lip_skin")
@@ -186,8 +219,9 @@ def classify_points(points: np.ndarray, ctx: _Context | None = None) -> np.ndarr
                             np.column_stack([0.60 * sgn, np.full_like(u, 1.02)]))
     c.rule(fold < 0.075, "{side}_nasolabial_fold")
 
-    # --- chin and jaw
-    d_oval = outline_distance(p, ctx.oval)
+
+def _chin_and_jaw(c: _Cascade, ctx: _Context, pt: _Points, d_oval: np.ndarray) -> None:
+    p, u, v, a, left = pt
     c.rule((v > ctx.lip_bottom_v) & (a < 0.3) & (v < ctx.lip_bottom_v + 0.15), "mentolabial_sulcus")
     c.rule((v > 1.05) & (a >= 0.3) & (a < 0.58) & (v < 1.45) & (d_oval > 0.12), "{side}_marionette")
     c.rule((v > 1.3) & (a < 0.5) & (v > 1.58), "lower_chin")
@@ -199,22 +233,25 @@ def classify_points(points: np.ndarray, ctx: _Context | None = None) -> np.ndarr
     c.rule(jawline, "{side}_anterior_jawline")
     c.rule(v > 1.1, "{side}_jowl")
 
-    # --- cheeks
+
+def _cheeks(c: _Cascade, pt: _Points, d_oval: np.ndarray) -> None:
+    p, u, v, a, left = pt
     c.rule((d_oval < 0.16) & (v > 0.05) & (v <= 0.55), "{side}_preauricular")
     c.rule((v > 0.05) & (v < 0.45), "{side}_cheekbone")
     c.rule((v >= 0.45) & (v < 0.8), "{side}_mid_cheek")
     c.rule(v >= 0.8, "{side}_lower_cheek")
 
-    # --- temples and forehead
+
+def _temples_and_forehead(c: _Cascade, ctx: _Context, pt: _Points) -> None:
+    p, u, v, a, left = pt
     c.rule((a > 0.7) & (v < -0.2), "{side}_upper_temple")
     c.rule(a > 0.7, "{side}_lower_temple")
     c.rule((a < 0.2) & (v > -0.38), "glabella")
-    brow_upper = sided(lambda s: _brow_edge_v(ctx.brows[s], a, upper=True))
+    brow_upper = pt.sided(lambda s: _brow_edge_v(ctx.brows[s], a, upper=True))
     c.rule((v > brow_upper - 0.14) & (a < 0.95), "{side}_brow_ridge")
     c.rule(v < -0.58, "upper_forehead")
     c.rule(a < 0.3, "forehead_center")
     c.rule(np.ones_like(left), "{side}_forehead")
-    return c.result()
 
 
 def _brow_edge_v(brow: np.ndarray, a: np.ndarray, upper: bool) -> np.ndarray:
@@ -222,11 +259,6 @@ def _brow_edge_v(brow: np.ndarray, a: np.ndarray, upper: bool) -> np.ndarray:
     half = brow[len(brow) // 2 :] if upper else brow[: len(brow) // 2]
     order = np.argsort(np.abs(half[:, 0]))
     return np.interp(a, np.abs(half[order, 0]), half[order, 1])
-
-
-def classify(p: np.ndarray) -> str:
-    """Atomic concept id of one reference-layout point."""
-    return str(classify_points(np.asarray(p, dtype=np.float64)[None])[0])
 
 
 @lru_cache(maxsize=1)

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from . import gridmasks as gm
-from .colour import fit_colour, is_grey, skin_model
+from .colour import Evidence, colour_evidence, face_skin, fit_colour
 from .mesh_topology import eye_frame, mesh_topology
 
 UNLABELLED = -1
@@ -283,84 +283,69 @@ def evidence_outside_labels(
     h, w = rgb.shape[:2]
     fr = face_frame(landmarks, (h, w), face_full)
     grid = cv2.cvtColor(gm.to_grid(np.ascontiguousarray(rgb), fr.step, fr.shape), cv2.COLOR_RGB2YCrCb)
-    pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    box = (int(max(0, pts[:, 0].min())), int(max(0, pts[:, 1].min())), int(min(w, pts[:, 0].max() + 1)), int(min(h, pts[:, 1].max() + 1)))
-    skin = None if is_grey(grid, rules) else skin_model(rgb, face_labels, leaf_ids, rules, box=box)
+    skin = face_skin(rgb, landmarks, grid, face_labels, leaf_ids, rules)
     if skin is None:
         return outside_face_labels(landmarks, (h, w), person, face_full, leaf_ids, rules), {"mode": "geometry"}
     code = _codes(tuple(leaf_ids))
-    pgrid = gm.to_grid(np.asarray(person, dtype=np.float32), fr.step, fr.shape) >= rules.person_threshold
-    pgrid &= ~fr.face
-    v, a = fr.v, fr.a
-    cell = fr.step / fr.iod  # IOD per cell
-    r_smooth = max(1, int(round(0.04 / cell)))
-    ring = gm.ring(fr.face, max(1, int(round(0.05 / cell))))
-    ring_wide = gm.ring(fr.face, max(1, int(round(0.12 / cell))))
-    # colour tests only where the person is (flat indices of those cells)
-    # the person map is coarse (256 x 144): ears beside the face are often cut off, so colour is
-    # also tested a little beyond it (ears only)
-    near = gm.dilate(pgrid, max(1, int(round(0.1 / cell)))) & ~fr.face
-    at = np.flatnonzero(near)
-    col = grid.reshape(-1, 3)[at].astype(np.float32)
-    vp = v.ravel()[at]
-    d_skin = skin.distance(col[:, 1:])
-    luma_ok = (col[:, 0] >= rules.skin_min_luma * skin.luma) & (col[:, 0] <= rules.skin_max_luma * skin.luma + 10)
-    # hair colour: person pixels above and beside the upper face, the least skin-like of them
-    hair_zone = pgrid.ravel()[at] & ((vp < fr.v_top + 0.15) | ((vp < rules.ear_top_v) & (fr.lateral.ravel()[at] > 0.35)))
-    hair_sample = hair_zone & (d_skin > 1.5)
-    hair_model = fit_colour(col[hair_sample], rules.skin_chroma_floor, dims=(0, 1, 2)) if hair_sample.sum() > 20 else None
-    hair_chroma = hair_model.chroma() if hair_model is not None else None
-    if hair_chroma is not None and skin.distance(hair_chroma.mean) < 1.5:
-        hair_chroma = None  # hair (or what covers the head) has the skin's colour: no hair evidence
-    skin_p = luma_ok & (d_skin < rules.skin_distance)
-    if hair_chroma is not None:  # nearer the face's skin than the hair's colour
-        skin_p &= d_skin < hair_chroma.distance(col[:, 1:])
-    skin_near = gm.scatter(skin_p, at, fr.shape)
-    is_skin = skin_near & pgrid
-
-    # neck: skin continuing below the jaw, above the shoulder line
+    ev = colour_evidence(fr, grid, person, skin, rules)
     shoulder = _shoulder_v(fr, pose)
-    limit = v < (shoulder - rules.shoulder_margin if shoulder is not None else fr.v_chin + rules.neck_max_length)
-    neck_zone = (v > rules.ear_bottom_v) & (a < rules.neck_max_half_width) & limit & ~fr.face
-    neck = gm.attached(is_skin & neck_zone, ring & neck_zone)
-    neck = gm.smooth(neck, r_smooth) & neck_zone & pgrid
-    neck = gm.fill_holes(neck | fr.face) & neck_zone & pgrid  # shadow under the chin, enclosed by face and neck
-
-    # ears: skin pieces attached to the face contour in the ear band (closed first: a thin ear
-    # beside the contour is often broken up by shadow; too small a piece is dropped below)
-    ear_zone = (v >= rules.ear_top_v) & (v <= rules.ear_bottom_v) & (fr.lateral > -0.1) & (fr.lateral < rules.ear_width) & ~fr.face
-    candidates = gm.close(skin_near & ear_zone, max(1, int(round(0.05 / cell)))) & ear_zone
-    seeds = ring_wide & ear_zone
-    if pose is not None:  # a seen ear point also seeds its ear
-        for pt in (pose.left_ear, pose.right_ear):
-            if np.isfinite(pt).all():
-                uv = fr.to_uv(pt)
-                seeds |= ear_zone & (np.hypot(fr.u - uv[0], fr.v - uv[1]) < 0.25)
-    ear = gm.attached(candidates, seeds)
-    ear = gm.smooth(ear, r_smooth) & ear_zone & near & ~neck
-    gm.drop_small(neck, rules.min_neck / cell**2)
-    gm.drop_small(ear, rules.min_ear / cell**2)
-
-    # hair: the rest of the person around the head (above the ear bottoms); lower down (beside the
-    # jaw, over the shoulders) only hair-coloured pieces joined to it, away from the midline
-    hair = pgrid & (v < rules.ear_bottom_v) & ~ear & ~neck
-    rest = pgrid & (v >= rules.ear_bottom_v) & ~neck & ~ear & ~is_skin & (a > rules.long_hair_min_u)
-    long_hair = np.zeros_like(hair)
-    if hair_model is not None and rest.any():
-        rest_p = rest.ravel()[at]
-        body_model = fit_colour(col[(pgrid & (v > fr.v_chin + 1.0) & ~is_skin).ravel()[at]], rules.skin_chroma_floor, dims=(0, 1, 2))
-        d_hair = hair_model.distance(col[rest_p])
-        like_p = d_hair < rules.hair_colour_distance
-        if body_model is not None:  # clearly nearer the hair colour than the clothing's
-            like_p &= d_hair + 1.0 < body_model.distance(col[rest_p])
-        like = gm.smooth(gm.scatter(like_p, at[rest_p], fr.shape), 2 * r_smooth)
-        long_hair = gm.attached(like | hair, hair) & like
-    hair |= long_hair
+    neck = _neck(fr, ev, rules, shoulder)
+    ear = _ears(fr, ev, rules, pose, neck)
+    gm.drop_small(neck, rules.min_neck / ev.cell**2)
+    gm.drop_small(ear, rules.min_ear / ev.cell**2)
+    hair = _hair(fr, ev, rules, ear, neck)
 
     pairs = _ear_leaves(fr, ear, rules, code) + _neck_leaves(fr, neck, rules, code) + _hair_leaves(fr, hair, rules, code)
     person_code = _compose(fr, pairs + [(None, code["upper_body"])])
     out = _finish(person_code, _background(fr, rules, code), fr, person, face_full, rules, (h, w), also_person=ear)
     report = {"mode": "evidence", "skin_mean_crcb": [round(float(x), 1) for x in skin.mean], "shoulders": shoulder is not None}
     return out, report
+
+
+def _neck(fr: FaceFrame, ev: Evidence, rules: OutsideFaceRules, shoulder: np.ndarray | None) -> np.ndarray:
+    """Skin continuing below the jaw, above the shoulder line."""
+    v, a = fr.v, fr.a
+    ring = gm.ring(fr.face, max(1, int(round(0.05 / ev.cell))))
+    limit = v < (shoulder - rules.shoulder_margin if shoulder is not None else fr.v_chin + rules.neck_max_length)
+    neck_zone = (v > rules.ear_bottom_v) & (a < rules.neck_max_half_width) & limit & ~fr.face
+    neck = gm.attached(ev.is_skin & neck_zone, ring & neck_zone)
+    neck = gm.smooth(neck, ev.r_smooth) & neck_zone & ev.pgrid
+    return gm.fill_holes(neck | fr.face) & neck_zone & ev.pgrid  # shadow under the chin, enclosed by face and neck
+
+
+def _ears(fr: FaceFrame, ev: Evidence, rules: OutsideFaceRules, pose: PosePoints | None, neck: np.ndarray) -> np.ndarray:
+    """Skin pieces attached to the face contour in the ear band (closed first: a thin ear beside
+    the contour is often broken up by shadow; too small a piece is dropped by the caller)."""
+    v = fr.v
+    ear_zone = (v >= rules.ear_top_v) & (v <= rules.ear_bottom_v) & (fr.lateral > -0.1) & (fr.lateral < rules.ear_width) & ~fr.face
+    candidates = gm.close(ev.skin_near & ear_zone, max(1, int(round(0.05 / ev.cell)))) & ear_zone
+    seeds = gm.ring(fr.face, max(1, int(round(0.12 / ev.cell)))) & ear_zone
+    if pose is not None:  # a seen ear point also seeds its ear
+        for pt in (pose.left_ear, pose.right_ear):
+            if np.isfinite(pt).all():
+                uv = fr.to_uv(pt)
+                seeds |= ear_zone & (np.hypot(fr.u - uv[0], fr.v - uv[1]) < 0.25)
+    ear = gm.attached(candidates, seeds)
+    return gm.smooth(ear, ev.r_smooth) & ear_zone & ev.near & ~neck
+
+
+def _hair(fr: FaceFrame, ev: Evidence, rules: OutsideFaceRules, ear: np.ndarray, neck: np.ndarray) -> np.ndarray:
+    """The rest of the person around the head (above the ear bottoms); lower down (beside the jaw,
+    over the shoulders) only hair-coloured pieces joined to it, away from the midline."""
+    v, a = fr.v, fr.a
+    hair = ev.pgrid & (v < rules.ear_bottom_v) & ~ear & ~neck
+    rest = ev.pgrid & (v >= rules.ear_bottom_v) & ~neck & ~ear & ~ev.is_skin & (a > rules.long_hair_min_u)
+    long_hair = np.zeros_like(hair)
+    if ev.hair_model is not None and rest.any():
+        rest_p = rest.ravel()[ev.at]
+        body = (ev.pgrid & (v > fr.v_chin + 1.0) & ~ev.is_skin).ravel()[ev.at]
+        body_model = fit_colour(ev.col[body], rules.skin_chroma_floor, dims=(0, 1, 2))
+        d_hair = ev.hair_model.distance(ev.col[rest_p])
+        like_p = d_hair < rules.hair_colour_distance
+        if body_model is not None:  # clearly nearer the hair colour than the clothing's
+            like_p &= d_hair + 1.0 < body_model.distance(ev.col[rest_p])
+        like = gm.smooth(gm.scatter(like_p, ev.at[rest_p], fr.shape), 2 * ev.r_smooth)
+        long_hair = gm.attached(like | hair, hair) & like
+    return hair | long_hair
 
 
