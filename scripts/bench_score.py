@@ -37,8 +37,8 @@ from benchkit import machine
 from fifa.benchmarks.metrics_mask import mask_scores
 from fifa.benchmarks.metrics_text import java_available, text_scores
 from fifa.benchmarks.scoring import score
-from fifa.core.tasks import TEXT_TASKS
 from fifa.concept_tree.rle import encode
+from fifa.core.tasks import TEXT_TASKS
 
 METHODS = {
     "FS": ["Deepfakes", "FaceSwap", "FaceShifter"],

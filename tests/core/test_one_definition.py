@@ -54,9 +54,9 @@ def markup_regexes() -> list[str]:
             continue
         docs = _not_patterns(tree)
         for n in ast.walk(tree):
-            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs and len(n.value) < 300:
-                if is_markup_regex(n.value):
-                    out.append(f"{rel}:{n.lineno}: {n.value!r}")
+            text = n.value if isinstance(n, ast.Constant) and id(n) not in docs else None
+            if isinstance(text, str) and len(text) < 300 and is_markup_regex(text):
+                out.append(f"{rel}:{n.lineno}: {text!r}")
     return out
 
 

@@ -8,8 +8,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fifa.core.tasks import (GROUNDING_METRICS, MASK_TASKS, REGION_QUERY_TASKS, TASK_IDS, TASKS, TEXT_METRICS,
-                             TEXT_TASKS, Task, task_order)
+from fifa.core.tasks import (
+    GROUNDING_METRICS,
+    MASK_TASKS,
+    REGION_QUERY_TASKS,
+    TASK_IDS,
+    TASKS,
+    TEXT_METRICS,
+    TEXT_TASKS,
+    Task,
+    task_order,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
