@@ -25,7 +25,6 @@ that mask and the segmentation of the source; ``truth_target`` is the node the e
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -297,8 +296,3 @@ def forge(out_dir: str | Path, n: int = 60, seed: int = 0, faces: str | Path | N
     if made < n:
         log.warning("made %d of %d fakes (the bases did not suit the edits asked for)", made, n)
     return path
-
-
-def fingerprint(path: str | Path) -> str:
-    """sha256 of a file (used by tests of determinism)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

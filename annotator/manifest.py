@@ -25,7 +25,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pyarrow as pa
 
@@ -123,7 +123,7 @@ def read_table(path: str | Path) -> pa.Table:
     raise ManifestError(f"unsupported manifest format {suf!r} (use .parquet, .csv or .jsonl)")
 
 
-def read_manifest(path: str | Path, extra_columns: Iterable[str] = (), *, data_root: str | Path | None = None,
+def read_manifest(path: str | Path, *, data_root: str | Path | None = None,
                   allow_outside_root: bool = False) -> list[ManifestRow]:
     """Read and validate a manifest; paths become absolute, rows reaching outside the data root are refused."""
     p = Path(path)

@@ -29,7 +29,6 @@ class RegionSelectConfig:
     min_share_coverage: float = 0.08  #: ... provided it is at least this much covered
     parent_fraction: float = 0.5  #: a parent replaces its children when MORE than this share of them is chosen
     max_regions: int = 12  #: at most this many ids in artifact_regions
-    min_node_pixels: int = 1  #: intersections below this are not reported in ``regions``
 
     def to_dict(self) -> dict:
         return asdict(self)
