@@ -14,9 +14,10 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from fifa.core.atomic import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +98,5 @@ class ResponseCache:
     @staticmethod
     def _write(p: Path, value: dict) -> None:
         p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=p.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(value, f, ensure_ascii=False)
-            os.replace(tmp, p)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        # a cache: no fsync (a lost entry costs one question asked again)
+        write_json_atomic(value, p, durable=False, indent=None, default=None, ensure_ascii=False)

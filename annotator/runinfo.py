@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fifa.core.atomic import write_json_atomic
+
 from .manifest import ManifestRow
-from .store import write_json_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
     from .run import AnnotateConfig, RunSummary
@@ -35,8 +36,9 @@ def save_manifest_copy(out: Path, rows: list[ManifestRow]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from fifa.core.atomic import write_table_atomic
+
     from .manifest import MANIFEST_SCHEMA
-    from .store import write_table_atomic
 
     schema = MANIFEST_SCHEMA.append(pa.field("refused", pa.string()))
     table = pa.Table.from_pylist([{n: getattr(r, n) for n in schema.names} for r in rows], schema=schema)

@@ -32,6 +32,8 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fifa.core.atomic import fsync_dir, move, write_json_atomic, write_table_atomic
+
 log = logging.getLogger(__name__)
 
 RLE_TYPE = pa.struct([("size", pa.list_(pa.int64())), ("counts", pa.string())])
@@ -93,45 +95,6 @@ COMMIT = "COMMIT.json"
 DAMAGED_DIR = ".damaged"
 
 
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:  # pragma: no cover
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, write, mode: str = "wb") -> None:
-    """Write to a hidden temp file, fsync, rename: ``path`` is whole or untouched (a full disk included)."""
-    tmp = path.parent / f".tmp-{uuid.uuid4().hex}-{path.name}"
-    try:
-        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def write_table_atomic(table: pa.Table, path: Path) -> None:
-    _write_atomic(path, lambda f: pq.write_table(table, f, compression="zstd"))
-
-
-def write_json_atomic(obj, path: Path) -> None:
-    _write_atomic(path, lambda f: json.dump(obj, f, indent=2, sort_keys=False, default=str), "w")
-
-
 def rows_to_table(rows: list[dict]) -> pa.Table:
     cols = {name: [r.get(name) for r in rows] for name in ANNOTATION_SCHEMA.names}
     return pa.Table.from_pydict(cols, schema=ANNOTATION_SCHEMA)
@@ -191,7 +154,7 @@ class AnnotationStore:
             except Exception as e:  # noqa: BLE001 - whatever the damage, the shard is unusable
                 dest = self.ann / DAMAGED_DIR
                 dest.mkdir(exist_ok=True)
-                os.replace(p, dest / p.name)
+                move(p, dest / p.name)
                 log.warning("annotation shard %s is damaged (%s): set aside in %s, its rows will be redone",
                             p.name, e, dest)
                 damaged.append(p.name)
@@ -310,7 +273,7 @@ class AnnotationStore:
         for src, dst in moves:
             if src.is_file():
                 self._adopt(src, dst)
-        _fsync_dir(self.ann)
+        fsync_dir(self.ann)
         shutil.rmtree(staging, ignore_errors=True)
         return len(new_ids)
 
@@ -326,7 +289,7 @@ class AnnotationStore:
                 write_table_atomic(t.take(pa.array(rows, pa.int64())), p)
 
     def _adopt(self, src: Path, dst: Path) -> None:
-        os.replace(src, dst)
+        move(src, dst, durable=False)  # the commit fsyncs the folder once, after every move
         self._append_ledger(dst.name, pq.read_table(dst, columns=["sample_id"]).column("sample_id").to_pylist())
 
     @staticmethod

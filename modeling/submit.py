@@ -16,7 +16,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fifa.annotator.store import RLE_TYPE, write_table_atomic
+from fifa.annotator.store import RLE_TYPE
+from fifa.core.atomic import write_table_atomic
 from fifa.cli_utils import UserError
 
 from .data import ParquetRows

@@ -28,6 +28,8 @@ from typing import Sequence
 
 import polars as pl
 import pyarrow as pa
+
+from fifa.core.atomic import clean_stale, staging_dir, swap_folder
 from fifa.core.tasks import REGION_QUERY_TASKS, TASK_IDS, TASKS
 
 from . import rand
@@ -166,8 +168,8 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
                         f"at least {MIN_UNITS} give every split one; releases and exports leave empty splits out")
 
     # ---------------------------------------------------------------- pass 2: rows, streamed
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    _clean_stale(out)
+    tmp = staging_dir(out)
+    clean_stale(out)  # what killed builds left (a swap cut between its renames is finished)
     shutil.rmtree(tmp, ignore_errors=True)
     conv = make_conversations(config.fc)
     ctx = TaskContext(templates=templates, tasks=tuple(config.tasks), methods=methods, tree=tree,
@@ -254,7 +256,7 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
         warnings.append(f"annotations were made with tree version(s) {meta['annotation_tree_versions']}, "
                         f"this toolkit has {tree.version}")
     write_json(meta, tmp / "build.json")
-    _replace(tmp, out)
+    swap_folder(tmp, out)  # the old build stays whole until the new one is complete
     return BuildSummary(str(out), dict(st["rows"]["by_split"]), int(bench_table.num_rows),
                         {"read": index.height, "kept": kept.height}, left_out, warnings, complete=not incomplete)
 
@@ -335,33 +337,6 @@ def _write_records(chunk: pl.DataFrame, writers: dict) -> None:
 def _check_out(out: Path) -> None:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "build.json").is_file())):
         raise BuildError(f"{out} exists and is not a build folder: choose another --out")
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    """Swap the finished build in; at every moment either the old or the new build is complete."""
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _clean_stale(out: Path) -> None:
-    """Remove the temp folders of builds that were killed (their process is gone)."""
-    for p in out.parent.glob(f".{out.name}.*-*"):
-        pid = p.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(p, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _progress(it, total: int, enabled: bool):

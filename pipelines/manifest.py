@@ -6,7 +6,6 @@ import pipelines); it is re-exported here, plus :func:`write_manifest` for impor
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -23,6 +22,7 @@ from fifa.annotator.manifest import (  # noqa: F401 (re-exports)
     read_manifest,
     read_table,
 )
+from fifa.core.atomic import atomic_path
 
 
 #: Optional column: every identity an image shows, ``|``-separated (FF++ fake ``000_003``:
@@ -89,18 +89,17 @@ def write_manifest(rows: Iterable[Mapping], path: str | Path) -> Path:
     suf = p.suffix.lower()
     if suf not in (".parquet", ".csv", ".jsonl", ".ndjson"):
         raise ManifestError(f"unsupported manifest format {suf!r} (use .parquet, .csv or .jsonl)")
-    tmp = p.with_name(f".tmp-{os.getpid()}-{p.name}")  # readers never see half a manifest
-    if suf == ".parquet":
-        import pyarrow.parquet as pq
+    with atomic_path(p) as tmp:  # readers never see half a manifest
+        if suf == ".parquet":
+            import pyarrow.parquet as pq
 
-        pq.write_table(table, tmp)
-    elif suf == ".csv":
-        import pyarrow.csv as pcsv
+            pq.write_table(table, tmp)
+        elif suf == ".csv":
+            import pyarrow.csv as pcsv
 
-        pcsv.write_csv(table, tmp)
-    else:
-        with tmp.open("w", encoding="utf-8") as f:
-            for r in table.to_pylist():
-                f.write(json.dumps(r) + "\n")
-    os.replace(tmp, p)
+            pcsv.write_csv(table, tmp)
+        else:
+            with tmp.open("w", encoding="utf-8") as f:
+                for r in table.to_pylist():
+                    f.write(json.dumps(r) + "\n")
     return p

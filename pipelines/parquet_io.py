@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from fifa.core.atomic import write_text_atomic
 
 WRITER_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=True, write_statistics=True,
                       data_page_version="1.0", version="2.6")
@@ -32,9 +33,7 @@ def write_table(table: pa.Table, path: Path, row_group_size: int | None = None) 
 def write_json(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_text(text, "utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, text)
 
 
 def sha256_file(path: Path, block: int = 1 << 20) -> str:

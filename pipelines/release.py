@@ -30,6 +30,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fifa.core.atomic import clean_stale, staging_dir, swap_folder
+
 from .buildinfo import build_image_root, without_machine_paths
 from .parquet_io import WRITER_OPTIONS, sha256_file, write_json
 from .records import AGE_RECORD_SCHEMA
@@ -152,7 +154,8 @@ def release(build_dir: str | os.PathLike, out: str | os.PathLike, config: Releas
     o = Path(out)
     if o.exists() and any(o.iterdir()) and not (o / "MANIFEST.json").is_file():
         raise ReleaseError(f"{o} exists and is not a release folder: choose another --out")
-    tmp = o.parent / f".{o.name}.tmp-{os.getpid()}"
+    tmp = staging_dir(o)
+    clean_stale(o)  # what killed releases left (a swap cut between its renames is finished)
     shutil.rmtree(tmp, ignore_errors=True)
     embed = config.images == "embed"
     summary = ReleaseSummary(str(o))
@@ -202,7 +205,5 @@ def release(build_dir: str | os.PathLike, out: str | os.PathLike, config: Releas
     write_json(manifest, tmp / "MANIFEST.json")
     summary.empty = empty
     summary.files = {k: v["sha256"] for k, v in manifest["files"].items()}
-    if o.exists():
-        shutil.rmtree(o)
-    os.replace(tmp, o)
+    swap_folder(tmp, o)  # the old release stays whole until the new one is complete
     return summary

@@ -12,7 +12,7 @@ import logging
 import multiprocessing as mp
 import os
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Union
@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fifa.core.atomic import atomic_path
 from .arrowcols import column, int_list_column, table
 from ..imageio import ImageError, LoadOptions, load_rgb
 
@@ -185,48 +186,48 @@ def segment_folder(
     workers = max(1, min(workers, len(tasks)))
     summary = BatchSummary(total=len(tasks))
     t0 = time.perf_counter()
-    regions_tmp, images_tmp = out / "regions.parquet.tmp", out / "images.parquet.tmp"
-    rw = pq.ParquetWriter(regions_tmp, REGIONS_SCHEMA)
-    iw = pq.ParquetWriter(images_tmp, IMAGES_SCHEMA)
-    buf_rows: list[tuple] = []
-    buf_imgs: list[dict] = []
+    with ExitStack() as files:  # both files appear complete, at the end, or not at all
+        regions_tmp = files.enter_context(atomic_path(out / "regions.parquet"))
+        images_tmp = files.enter_context(atomic_path(out / "images.parquet"))
+        rw = pq.ParquetWriter(regions_tmp, REGIONS_SCHEMA)
+        iw = pq.ParquetWriter(images_tmp, IMAGES_SCHEMA)
+        buf_rows: list[tuple] = []
+        buf_imgs: list[dict] = []
 
-    def flush() -> None:
-        if buf_rows:
-            rw.write_table(_rows_table(buf_rows))
-            buf_rows.clear()
-        if buf_imgs:
-            iw.write_table(table(buf_imgs, IMAGES_SCHEMA))
-            buf_imgs.clear()
+        def flush() -> None:
+            if buf_rows:
+                rw.write_table(_rows_table(buf_rows))
+                buf_rows.clear()
+            if buf_imgs:
+                iw.write_table(table(buf_imgs, IMAGES_SCHEMA))
+                buf_imgs.clear()
 
-    os.environ.setdefault("GLOG_minloglevel", "2")  # silence MediaPipe's C++ logging in the workers
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    ctx = None
-    if workers > 1 and "forkserver" in mp.get_all_start_methods():
-        # Workers fork from a server that imported MediaPipe once (models are created per worker).
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["mediapipe", "fifa.concept_tree.segmentation.segment"])
-    elif workers > 1:
-        ctx = mp.get_context("spawn")
-    try:
-        with _progress(progress, len(tasks)) as (bar, task_id):
-            with _results(ctx, workers, tasks, options, str(overlay_dir) if overlay_dir else None) as results:
-                for rec in results:
-                    _account(summary, rec)
-                    buf_rows.extend((rec["image"],) + row for row in rec.pop("rows"))
-                    buf_imgs.append({k: rec.get(k) for k in IMAGES_SCHEMA.names})
-                    if len(buf_rows) > 20000:
-                        flush()
-                    if bar is not None:
-                        done = summary.ok + summary.failed + summary.no_face
-                        rate = f"{done / max(time.perf_counter() - t0, 1e-9):.1f} img/s"
-                        bar.update(task_id, advance=1, failed=summary.failed + summary.no_face, rate=rate)
-        flush()
-    finally:
-        rw.close()
-        iw.close()
-    os.replace(regions_tmp, out / "regions.parquet")
-    os.replace(images_tmp, out / "images.parquet")
+        os.environ.setdefault("GLOG_minloglevel", "2")  # silence MediaPipe's C++ logging in the workers
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        ctx = None
+        if workers > 1 and "forkserver" in mp.get_all_start_methods():
+            # Workers fork from a server that imported MediaPipe once (models are created per worker).
+            ctx = mp.get_context("forkserver")
+            ctx.set_forkserver_preload(["mediapipe", "fifa.concept_tree.segmentation.segment"])
+        elif workers > 1:
+            ctx = mp.get_context("spawn")
+        try:
+            with _progress(progress, len(tasks)) as (bar, task_id):
+                with _results(ctx, workers, tasks, options, str(overlay_dir) if overlay_dir else None) as results:
+                    for rec in results:
+                        _account(summary, rec)
+                        buf_rows.extend((rec["image"],) + row for row in rec.pop("rows"))
+                        buf_imgs.append({k: rec.get(k) for k in IMAGES_SCHEMA.names})
+                        if len(buf_rows) > 20000:
+                            flush()
+                        if bar is not None:
+                            done = summary.ok + summary.failed + summary.no_face
+                            rate = f"{done / max(time.perf_counter() - t0, 1e-9):.1f} img/s"
+                            bar.update(task_id, advance=1, failed=summary.failed + summary.no_face, rate=rate)
+            flush()
+        finally:
+            rw.close()
+            iw.close()
     summary.seconds = time.perf_counter() - t0
     return summary
 

@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 
 import pyarrow.parquet as pq
 
+from fifa.core.atomic import atomic_open, atomic_path
 from fifa.core.marks import strip as plain_text
 
 from ..buildinfo import build_image_root
@@ -71,15 +72,14 @@ class ImageStore:
         dst = self.out / rel
         if not dst.exists():
             dst.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dst.with_name(f".tmp-{os.getpid()}-{dst.name}")
-            if src is None:
-                tmp.write_bytes(data)
-            else:
-                try:
-                    os.link(src, tmp)
-                except OSError:
-                    shutil.copyfile(src, tmp)
-            os.replace(tmp, dst)
+            with atomic_path(dst, durable=False) as tmp:  # content-addressed: a rerun rewrites it
+                if src is None:
+                    tmp.write_bytes(data)
+                else:
+                    try:
+                        os.link(src, tmp)
+                    except OSError:
+                        shutil.copyfile(src, tmp)
         if image.get("bytes") is None:
             self._seen[key] = rel
         return rel
@@ -113,22 +113,18 @@ def write_json_list(path: Path, items: Iterator[dict]) -> int:
     an earlier one removed) when there is no item: a consumer's loader refuses an empty split."""
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path, "w") as f:
         f.write("[")
         for item in items:
             f.write(("\n" if n == 0 else ",\n") + json.dumps(item, ensure_ascii=False, sort_keys=True))
             n += 1
         f.write("\n]\n" if n else "]\n")
-    return _keep(tmp, path, n)
+    return _drop_empty(path, n)
 
 
-def _keep(tmp: Path, path: Path, n: int) -> int:
-    """Move a written file in place; an empty one is dropped, with any earlier file of that name."""
-    if n:
-        os.replace(tmp, path)
-    else:
-        tmp.unlink()
+def _drop_empty(path: Path, n: int) -> int:
+    """An empty file is dropped (with any earlier file of that name): a consumer refuses an empty split."""
+    if not n:
         path.unlink(missing_ok=True)
     return n
 
@@ -136,12 +132,11 @@ def _keep(tmp: Path, path: Path, n: int) -> int:
 def write_jsonl(path: Path, items: Iterator[dict]) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path, "w") as f:
         for item in items:
             f.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")
             n += 1
-    return _keep(tmp, path, n)
+    return _drop_empty(path, n)
 
 
 def export(build_dir: str | os.PathLike, fmt: str, out: str | os.PathLike) -> ExportSummary:

@@ -39,7 +39,7 @@ from typing import Iterable, Mapping
 
 import pyarrow as pa
 
-from fifa.annotator.store import write_table_atomic
+from fifa.core.atomic import write_table_atomic
 from fifa.pipelines.manifest import ManifestError, read_table
 from fifa.pipelines.methods import load_methods
 from fifa.pipelines.schema import EXTRA_QA_SCHEMA

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from fifa.annotator.store import write_json_atomic
+from fifa.core.atomic import write_json_atomic
 from fifa.pipelines.manifest import write_manifest
 
 

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
 from fifa.concept_tree.imageio import ImageError, LoadOptions, load_rgb
+from fifa.core.atomic import write_bytes_atomic
 
 _LOAD = LoadOptions(min_side=1)
 
@@ -119,9 +119,7 @@ class ImageStore:
         name = hashlib.sha256(jpeg).hexdigest()[:20] + ".jpg"
         target = self.out_dir / name
         if not target.is_file():
-            tmp = self.out_dir / f".tmp-{os.getpid()}-{name}"
-            tmp.write_bytes(jpeg)
-            os.replace(tmp, target)
+            write_bytes_atomic(target, jpeg, durable=False)  # content-addressed: a rerun rewrites it
         self.written.add(name)
         return ImageRef(f"img/{name}", w, h)
 

@@ -30,6 +30,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fifa.core.atomic import write_text_atomic
+
 from .images import ImageMissing, ImageStore
 from .samples import build_sample
 from .sources import ROLES, Source, detect, read_role
@@ -176,9 +178,7 @@ def _js(kind: str, n: int, obj) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(text, "ascii")
-    os.replace(tmp, path)
+    write_text_atomic(path, text, "ascii", durable=False)  # a generated site: a rebuild rewrites it
 
 
 class _Facets:
