@@ -26,8 +26,18 @@ import cv2
 import numpy as np
 from PIL import Image
 
-KINDS = ("HueRotate", "Gamma", "Median", "Sharpen", "Elastic", "Poisson", "GreyTint", "GuidedSmooth",
-         "LocalJpeg", "IrisHue")
+KINDS = (
+    "HueRotate",
+    "Gamma",
+    "Median",
+    "Sharpen",
+    "Elastic",
+    "Poisson",
+    "GreyTint",
+    "GuidedSmooth",
+    "LocalJpeg",
+    "IrisHue",
+)
 #: Kinds whose change is rescaled to a mean of 2-10 grey levels (the subtle edits the annotator must find).
 CALIBRATED = ("HueRotate", "Gamma", "Median", "Sharpen", "GreyTint", "GuidedSmooth", "IrisHue")
 REGIONS = {
@@ -176,8 +186,15 @@ def _save(arr, path: Path, fmt: str, q: int | None):
 DIFFUSE = ("GuidedSmooth", "Gamma", "IrisHue")
 
 
-def make(out: Path, n: int = 120, seed: int = 1, negatives: int = 24, kinds: tuple = KINDS,
-         jpeg_pairs: float = 0.25, jpeg_fakes: float = 0.25) -> Path:
+def make(
+    out: Path,
+    n: int = 120,
+    seed: int = 1,
+    negatives: int = 24,
+    kinds: tuple = KINDS,
+    jpeg_pairs: float = 0.25,
+    jpeg_fakes: float = 0.25,
+) -> Path:
     """Write the set; ``kinds`` cycles through those edit kinds; ``jpeg_pairs`` / ``jpeg_fakes``: the
     share of fakes whose pair is JPEG on both sides (q 70-95) / whose fake alone is JPEG (q 85-97)."""
     import pyarrow as pa
@@ -186,10 +203,8 @@ def make(out: Path, n: int = 120, seed: int = 1, negatives: int = 24, kinds: tup
     from fifa.annotator.forge import manifest_schema, truth_leaves
     from fifa.concept_tree import rle
     from fifa.concept_tree.segmentation.segment import Segmenter
-    from fifa.concept_tree.tree import load_tree
 
     rng = np.random.default_rng(seed)
-    tree = load_tree()
     for d in ("real", "fake"):
         (out / d).mkdir(parents=True, exist_ok=True)
     with Segmenter() as seg:
@@ -198,9 +213,20 @@ def make(out: Path, n: int = 120, seed: int = 1, negatives: int = 24, kinds: tup
 
     def row(sid, img_path, src, label, b, **kw):
         h, w = b[2].shape[:2]
-        r = dict(sample_id=sid, image_path=str(img_path.relative_to(out)), source_path=src, label=label,
-                 method=None, category="real", group=b[1], truth=[], truth_target=None,
-                 truth_mask=rle.empty(h, w), edit=None, pair_kind="pristine")
+        r = dict(
+            sample_id=sid,
+            image_path=str(img_path.relative_to(out)),
+            source_path=src,
+            label=label,
+            method=None,
+            category="real",
+            group=b[1],
+            truth=[],
+            truth_target=None,
+            truth_mask=rle.empty(h, w),
+            edit=None,
+            pair_kind="pristine",
+        )
         r.update(kw)
         rows.append(r)
 
@@ -236,16 +262,35 @@ def make(out: Path, n: int = 120, seed: int = 1, negatives: int = 24, kinds: tup
             qs = int(rng.integers(70, 96))
             sp = _save(b[2], out / "real" / f"{b[0]}_q{qs}", "jpg", qs)
             if not any(x["image_path"] == str(sp.relative_to(out)) for x in rows):
-                row(f"real_{b[0]}_q{qs}", sp, src, "real", b, pair_kind="reencoded",
-                    edit=json.dumps({"reencode": "jpeg", "quality": qs}))
+                row(
+                    f"real_{b[0]}_q{qs}",
+                    sp,
+                    src,
+                    "real",
+                    b,
+                    pair_kind="reencoded",
+                    edit=json.dumps({"reencode": "jpeg", "quality": qs}),
+                )
             src, fmt, q = str(sp.relative_to(out)), "jpg", int(rng.integers(70, 96))
             p.update(source_jpeg_q=qs, fake_jpeg_q=q)
         elif r < jpeg_pairs + jpeg_fakes:
             fmt, q = "jpg", int(rng.integers(85, 98))
             p["fake_jpeg_q"] = q
         fp = _save(fake, out / "fake" / sid, fmt, q)
-        row(sid, fp, src, "fake", b, method=kind, category="FE", truth=leaves, truth_target=target,
-            truth_mask=rle.encode(truth), edit=json.dumps(p, sort_keys=True), pair_kind="forgery")
+        row(
+            sid,
+            fp,
+            src,
+            "fake",
+            b,
+            method=kind,
+            category="FE",
+            truth=leaves,
+            truth_target=target,
+            truth_mask=rle.encode(truth),
+            edit=json.dumps(p, sort_keys=True),
+            pair_kind="forgery",
+        )
     for k in range(negatives):
         b = bs[int(rng.integers(len(bs)))]
         mode = ("jpeg", "webp", "resize")[k % 3]
@@ -258,8 +303,15 @@ def make(out: Path, n: int = 120, seed: int = 1, negatives: int = 24, kinds: tup
             arr, fmt, q = b[2], ("jpg" if mode == "jpeg" else "webp"), int(rng.integers(70, 96))
             p = {"quality": q}
         fp = _save(arr, out / "fake" / f"neg_{k:03d}_{mode}", fmt, q)
-        row(f"neg_{k:03d}_{mode}", fp, f"real/{b[0]}.png", "real", b, pair_kind="reencoded",
-            edit=json.dumps({"reencode": mode, **p}))
+        row(
+            f"neg_{k:03d}_{mode}",
+            fp,
+            f"real/{b[0]}.png",
+            "real",
+            b,
+            pair_kind="reencoded",
+            edit=json.dumps({"reencode": mode, **p}),
+        )
     path = out / "manifest.parquet"
     pq.write_table(pa.Table.from_pylist(rows, schema=manifest_schema()), path)
     return path
@@ -271,8 +323,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=120)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--negatives", type=int, default=24, help="re-encoded-only pairs (JPEG, WebP, resize)")
-    ap.add_argument("--kinds", nargs="*", default=list(KINDS), choices=list(KINDS) + ["diffuse"],
-                    help="edit kinds to cycle through ('diffuse': %s)" % ", ".join(DIFFUSE))
+    ap.add_argument(
+        "--kinds",
+        nargs="*",
+        default=list(KINDS),
+        choices=list(KINDS) + ["diffuse"],
+        help=f"edit kinds to cycle through ('diffuse': {', '.join(DIFFUSE)})",
+    )
     ap.add_argument("--jpeg-pairs", type=float, default=0.25, help="share of fakes with a JPEG pair (both sides)")
     ap.add_argument("--jpeg-fakes", type=float, default=0.25, help="share of fakes saved as JPEG (source lossless)")
     a = ap.parse_args()

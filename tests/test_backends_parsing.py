@@ -73,7 +73,7 @@ def test_parse_gives_one_class_per_pixel(parser, astronaut_rgb):
 
 def test_parse_face_crops_around_the_face(parser, astronaut_rgb, astronaut_regions):
     parsed = parser.parse_face(astronaut_rgb, astronaut_regions, margin=0.5)
-    covered = np.logical_or.reduce([m for m in parsed.values()])
+    covered = np.logical_or.reduce(list(parsed.values()))
     x0, y0, x1, y1 = astronaut_regions.face_box
     assert covered[(y0 + y1) // 2, (x0 + x1) // 2]
     assert 0 < covered.sum() < covered.size  # a crop, not the whole 512x512 image

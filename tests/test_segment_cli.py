@@ -64,7 +64,7 @@ def test_regions_parquet_contract(mixed_run, astronaut_rgb):
     astro = df[df.image == "astronaut.png"].set_index("node_id")
     assert set(astro.index) <= {n.id for n in tree.nodes}
     assert {"left_iris", "nose_tip", "left_eye", "face", "face_image", "background"} <= set(astro.index)
-    for node_id, row in astro.iterrows():  # area column agrees with the mask, masks are image-sized
+    for _, row in astro.iterrows():  # area column agrees with the mask, masks are image-sized
         m = row["mask"]
         assert list(m["size"]) == [512, 512]
         assert rle.area({"size": list(m["size"]), "counts": m["counts"]}) == row["area"] > 0

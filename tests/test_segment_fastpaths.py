@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from fifa.concept_tree.segmentation import atlas as atlas_mod
 from fifa.concept_tree import rle
+from fifa.concept_tree.segmentation import atlas as atlas_mod
 from fifa.concept_tree.segmentation import colour, gridmasks, labelmap, offface
 from fifa.concept_tree.segmentation.segment import Segmenter, leaf_ids, regions_from_landmarks
 from fifa.concept_tree.tree import load_tree
@@ -139,7 +139,7 @@ def test_off_face_fast_paths_give_the_plain_labels(faces, monkeypatch):
     monkeypatch.setattr(colour, "fit_colour", _fit_ref)
     monkeypatch.setattr(offface, "_finish", _finish_ref)
     monkeypatch.setattr(offface, "_compose", _compose_ref)
-    monkeypatch.setattr(colour, "is_grey", _is_grey_ref)
+    monkeypatch.setattr(offface, "is_grey", _is_grey_ref)
     monkeypatch.setattr(gridmasks, "to_grid", _to_grid_ref)
     monkeypatch.setattr(gridmasks, "face_cells", lambda face_full, step, shape: gridmasks.block_any(face_full, step))
     monkeypatch.setattr(gridmasks, "drop_small", _drop_small_ref)
@@ -271,8 +271,8 @@ def test_arrow_columns_equal_pa_array():
 def test_one_worker_in_process_writes_what_a_pool_writes(astronaut_rgb, grace_hopper_rgb, tmp_path):
     import pyarrow.parquet as pq
 
-    from fifa.concept_tree.segmentation.batch import BatchOptions, image_tasks, segment_folder
     from fifa.concept_tree.imageio import list_images
+    from fifa.concept_tree.segmentation.batch import BatchOptions, image_tasks, segment_folder
 
     src = tmp_path / "in"
     src.mkdir()

@@ -263,7 +263,7 @@ def test_to_dict_json_yaml_round_trip(tree):
     assert set(first) == {"id", "name", "parent", "synonyms", "description", "artifacts", "mask", "children"}
     assert json.loads(tree.to_json()) == d
     rebuilt = ConceptTree.from_yaml(tree.to_yaml())
-    assert [n for n in rebuilt.nodes] == [n for n in tree.nodes]
+    assert list(rebuilt.nodes) == list(tree.nodes)
 
 
 # ------------------------------------------------------------------ broken trees

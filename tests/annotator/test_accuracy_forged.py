@@ -9,8 +9,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fifa.annotator.evaluate import (NegativeEval, encoding_of, evaluate_run, evaluate_sample, summarize,
-                                     suspect_manifest)
+from fifa.annotator.evaluate import (
+    NegativeEval,
+    encoding_of,
+    evaluate_run,
+    evaluate_sample,
+    summarize,
+    suspect_manifest,
+)
 from fifa.annotator.run import AnnotateConfig, run_annotation
 
 TUNED_SEEDS = (7, 8)  # docs/annotator.md: forge(seed=7) and forge(seed=8, identities="lfw")

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-import pytest
 
 from .conftest import annotate_cmd, read_rows, run_cli
 

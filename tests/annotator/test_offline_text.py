@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fifa.core import marks
 from fifa.annotator.explain import ExplainContext, RegionInfo
 from fifa.annotator.explain_offline import OfflineExplainer
+from fifa.core import marks
 
 
 def _geometry(de: float) -> dict:

@@ -15,9 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from testkit.fake_llm_server import MARKER_COLOURS, FakeLLMServer
-
 from fifa.core import marks
+from testkit.fake_llm_server import MARKER_COLOURS, FakeLLMServer
 
 from .conftest import read_rows, run_cli
 
@@ -164,8 +163,8 @@ def test_retry_reattempts_failed_rows(marked, tmp_path):
     try:
         args = _args(man, out, srv.url, cache)
         args[0:1] = ["retry"]
-        args.remove("--manifest"); args.remove(str(man))
-        args.remove("--out"); args.remove(str(out))
+        for a in ("--manifest", str(man), "--out", str(out)):
+            args.remove(a)
         args.insert(1, str(out))
         p = run_cli(*args, env={"OPENAI_API_KEY": SECRET})
         assert p.returncode == 0, p.stderr[-2000:]

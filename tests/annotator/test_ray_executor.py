@@ -11,11 +11,9 @@ import sys
 import time
 
 import psutil
-import pytest
 
 from .conftest import annotate_cmd, read_rows, run_cli
 from .test_resume_and_bad_rows import _big_manifest, _ledger_entries
-
 
 COMPARED = ["sample_id", "status", "error_code", "artifact_mask", "artifact_regions", "explanation", "segments",
             "grounded"]

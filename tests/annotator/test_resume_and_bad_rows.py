@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
-import psutil
 import pytest
 from PIL import Image
 

@@ -109,13 +109,12 @@ def test_killed_worker_is_replaced_and_every_row_done_once(forged, tmp_path):
 
 
 def test_a_row_that_kills_its_worker_fails_alone(forged, tmp_path):
-    from testkit.crashing import CrashingExecutor
-
     from fifa.annotator.explain_offline import OfflineExplainer
     from fifa.annotator.manifest import read_manifest
     from fifa.annotator.pipeline import Pipeline, PipelineConfig, RowSink
     from fifa.annotator.store import AnnotationStore
     from fifa.annotator.worker import WorkerConfig
+    from testkit.crashing import CrashingExecutor
 
     rows = [r.to_dict() for r in read_manifest(forged)]
     rows[5]["sample_id"] += "__crash"

@@ -9,13 +9,13 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from testkit.fake_llm_server import MARKER_COLOURS, FakeLLMServer
 
-from fifa.core import marks
 from fifa.annotator.explain import ExplainContext, RegionInfo
 from fifa.annotator.explain_offline import OfflineExplainer
 from fifa.annotator.explain_openai import OpenAIConfig, OpenAIExplainer, build_request
 from fifa.annotator.visible import source_mention
+from fifa.core import marks
+from testkit.fake_llm_server import MARKER_COLOURS, FakeLLMServer
 
 KINDS = {
     "colour": {"kind": "colour", "delta_e": 19.7, "dL": 4.0, "da": 6.0, "db": 3.0, "detail": 0.1},

@@ -14,8 +14,7 @@ from PIL import Image
 from fifa.concept_tree.rle import encode
 
 METHODS = {"FS": ["Deepfakes", "FaceSwap"], "FR": ["Face2Face", "NeuralTextures"], "FE": ["FaceApp"]}
-WORDS = ("the left eye shows blurred edges and inconsistent lighting around the mouth region with unnatural "
-         "skin texture near nose chin cheek boundary, blending artifacts; it's a face-swap!").split()
+WORDS = ["the", "left", "eye", "shows", "blurred", "edges", "and", "inconsistent", "lighting", "around", "the", "mouth", "region", "with", "unnatural", "skin", "texture", "near", "nose", "chin", "cheek", "boundary,", "blending", "artifacts;", "it's", "a", "face-swap!"]
 
 
 def png_bytes(h: int, w: int) -> bytes:

@@ -9,7 +9,7 @@ from pycocoevalcap.rouge.rouge import Rouge, my_lcs
 
 from fifa.benchmarks.fastcoco import cider_d, lcs_length, rouge_l
 
-VOCAB = "a b c d e f the eye left mouth blurred".split()
+VOCAB = ["a", "b", "c", "d", "e", "f", "the", "eye", "left", "mouth", "blurred"]
 
 
 def _sent(rng, hi=25):

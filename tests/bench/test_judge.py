@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from bench_helpers import make_bench, write_bench
 from scipy.stats import spearmanr
-from testkit.fake_llm_server import FakeLLMServer
 
 from fifa.benchmarks.judge import JudgeConfig, rubric
 from fifa.benchmarks.judge_agreement import agreement
 from fifa.benchmarks.scoring import score
+from testkit.fake_llm_server import FakeLLMServer
 
 FIFA_BENCH = Path(sys.executable).parent / "fifa-bench"
 KEY = "sk-judge-secret-123"
@@ -219,7 +219,7 @@ def test_cli_judge_key_from_env_never_written(tmp_path):
 def test_agreement_by_hand_and_bad_files(tmp_path):
     judge = {"a": 5, "b": 4, "c": 1, "d": 3, "e": 2}
     human = {"a": 4.5, "b": 4.0, "c": 3.0, "d": 3.0, "x": 2.0}  # a: two raters, 4 and 5
-    res = agreement(judge, human, {q: "toe" for q in judge})
+    res = agreement(judge, human, dict.fromkeys(judge, "toe"))
     # exact: a -> human 4.5 rounds half up to 5 == 5; b yes; c no; d yes -> 3/4; within one: c (|1-3| = 2) fails
     assert res["n"] == 4 and res["exact"] == 0.75 and res["within_one"] == 0.75
     assert res["only_judge"] == 1 and res["only_human"] == 1

@@ -199,7 +199,7 @@ def test_python_api_accepts_dataframes_and_matches_files(run):
     b = score(run["bench"], [s for s in run["sub"].values() if s["question_id"].startswith(("det", "cls", "loc"))],
               bootstrap=0, use_java=False)
     for t in ("det", "cls", "loc"):
-        assert a.tasks[t] == b.tasks[t] == {k: v for k, v in run["report"][t].items()}
+        assert a.tasks[t] == b.tasks[t] == dict(run["report"][t].items())
     assert isinstance(a, Report) and a.main_metrics()["det/auc"] == run["report"]["det"]["auc"]
 
 

@@ -10,13 +10,11 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from build_helpers import build_config, run_data
 
 from fifa.core.marks import MARK_RE
 from fifa.pipelines.build import BuildError, build, resolve_image
-from fifa.core.tasks import TASKS
-from fifa.pipelines.schema import BENCH_SCHEMA, INSTRUCT_SCHEMA
-
-from build_helpers import build_config, run_data
+from fifa.pipelines.schema import BENCH_SCHEMA, INSTRUCT_SCHEMA, TASKS
 
 
 def instruct(b: Path) -> pl.DataFrame:

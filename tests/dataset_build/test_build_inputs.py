@@ -10,11 +10,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from build_helpers import build_config, conversation_server, run_data
 
 from fifa.pipelines.build import BuildError, build
 from fifa.pipelines.schema import EXTRA_QA_SCHEMA
-
-from build_helpers import build_config, conversation_server, run_data
 
 
 def rows(b: Path) -> pl.DataFrame:

@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from build_helpers import run_data
 
 from fifa.pipelines.export import FORMATS, ExportError, export
-
-from build_helpers import run_data
 
 MASK_ONLY = {"loc", "rq_mask"}
 

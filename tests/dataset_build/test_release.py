@@ -11,12 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from build_helpers import run_data
 
 from fifa.pipelines.buildinfo import MACHINE_PATH
 from fifa.pipelines.release import ReleaseConfig, ReleaseError, release
 from fifa.pipelines.validate import validate
-
-from build_helpers import run_data
 
 CONFIG_SPLITS = {"instruct": ("train", "validation"), "bench": ("test",), "annotations": ("train", "validation", "test")}
 

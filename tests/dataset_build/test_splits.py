@@ -5,8 +5,15 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from fifa.pipelines.splits import (SplitRatios, assign_splits, empty_splits, leaks, split_units, stratum_counts,
-                                    unit_targets)
+from fifa.pipelines.splits import (
+    SplitRatios,
+    assign_splits,
+    empty_splits,
+    leaks,
+    split_units,
+    stratum_counts,
+    unit_targets,
+)
 
 
 def ffpp_like(n_videos: int = 400) -> pl.DataFrame:
@@ -130,11 +137,11 @@ def test_stratum_counts_follow_the_strata_and_the_targets():
 
 
 def test_every_method_is_trained_on_while_trains_share_allows():
-    strata = {"real": 12, "Noise": 2, **{m: 1 for m in ("Blur", "Tint", "Warp", "Swap", "Shift", "Smooth")}}
+    strata = {"real": 12, "Noise": 2, **dict.fromkeys(("Blur", "Tint", "Warp", "Swap", "Shift", "Smooth"), 1)}
     targets = unit_targets(20, SplitRatios(0.6, 0.2, 0.2))
     for seed in range(6):
         got = stratum_counts(strata, targets, seed)
         assert all(v["train"] >= 1 for v in got.values()), got
         assert {s: sum(v[s] for v in got.values()) for s in targets} == targets
-    few = stratum_counts({m: 1 for m in "abcdef"}, unit_targets(6, SplitRatios(0.8, 0.1, 0.1)))
+    few = stratum_counts(dict.fromkeys("abcdef", 1), unit_targets(6, SplitRatios(0.8, 0.1, 0.1)))
     assert sorted(v["train"] for v in few.values()) == [0, 0, 1, 1, 1, 1]  # train's 4 units cannot cover 6 methods

@@ -48,6 +48,7 @@ def _rows_with_bad_images(build):
 
 def test_bad_rows_are_skipped_and_counted(small_build, tmp_path):
     from micro_config import MICRO
+
     from fifa.modeling.collate import Collator, Encoder, InstructDataset
     from fifa.modeling.config import load_config
     from fifa.modeling.loading import create

@@ -10,6 +10,7 @@ references.
 from __future__ import annotations
 
 from micro_config import MICRO
+
 from fifa.benchmarks.scoring import score
 from fifa.modeling.config import load_config
 from fifa.modeling.submit import predict_bench

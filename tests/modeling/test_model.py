@@ -143,7 +143,6 @@ def test_mask_head_shares_image_maps_between_seg_tokens(decoder):
     """Several [SEG] of one image (an `age` answer) reuse its decoder maps: each mask equals the mask of
     the same query decoded alone against its own image, whatever the order of the rows."""
     from fifa.modeling.config import HeadsConfig
-
     from fifa.modeling.heads import FifaHeads
 
     cfg = HeadsConfig(mask_decoder=decoder, pixel_adapter=False, pixel_channels=8, pixel_stem="forensic",

@@ -20,8 +20,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import torch
+from real_bases import TURN_END, make_base, recipe, recipe_overrides
 
-from real_bases import IMAGE_SIZE, TURN_END, make_base, recipe, recipe_overrides
 from fifa.core.marks import render_glamm as to_glamm
 from fifa.modeling.collate import Collator, Encoder
 from fifa.modeling.config import load_config

@@ -10,9 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from micro_config import MICRO
+
 from fifa.modeling.logs import read_metrics
 
 BIN = Path(sys.executable).parent

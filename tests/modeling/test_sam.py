@@ -62,7 +62,6 @@ def test_sam_decoder_trains_only_its_mask_decoder_and_predicts(sam_dir, small_bu
 
 def test_image_encoder_runs_once_per_image_and_masks_match_decoding_alone(sam_dir):
     from fifa.modeling.config import HeadsConfig
-
     from fifa.modeling.heads import FifaHeads
     from fifa.modeling.sam import SamDecoder, load_sam
 

@@ -20,7 +20,6 @@ for p in (_here, _here.parent / "bench"):
 import server_kit  # noqa: E402
 
 
-
 @pytest.fixture(scope="session")
 def small_bench(tmp_path_factory):
     d = tmp_path_factory.mktemp("srv_bench")

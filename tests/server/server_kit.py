@@ -69,7 +69,7 @@ class Server:
         self.log_path = workdir / f"server-{self.port}.log"
         self.args = [str(FIFA_BENCH), "serve", "--bench", str(bench), "--db", db, "--port", str(self.port),
                      "--workers", str(workers), *extra]
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (open while the server runs)
         self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
                                      env=dict(os.environ, GLOG_minloglevel="2"))
         self.wait_ready()

@@ -10,8 +10,16 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from fifa.benchmarks.serve.db import add_team, make_engine
-from fifa.benchmarks.serve.queue import (claim, finish, get_submission, queue_counts, reap_expired, renew,
-                                         store_submission, take_quota)
+from fifa.benchmarks.serve.queue import (
+    claim,
+    finish,
+    get_submission,
+    queue_counts,
+    reap_expired,
+    renew,
+    store_submission,
+    take_quota,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

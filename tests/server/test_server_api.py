@@ -233,7 +233,7 @@ def test_leaderboard_page_in_chromium_sorts_and_escapes(sqlite_server, small_ben
     rows = small_bench[0]
     tokens = {name: team_add(sqlite_server.db, name) for name in (HOSTILE, "page-y", "page-z")}
     ids = {}
-    for k, (name, tok) in enumerate(tokens.items()):
+    for k, (_name, tok) in enumerate(tokens.items()):
         ids[tok] = [seen(upload(sqlite_server.url, tok, write_jsonl(make_submission(rows, seed=40 + k),
                                                                      tmp_path / f"p{k}.jsonl"))).json()["id"]]
     for tok, sids in ids.items():

@@ -99,7 +99,7 @@ def write_build(forged: Path, build: Path, bench_share: float = 0.2, seed: int =
         rel = (forged / r["image_path"]).relative_to(build).as_posix()
         size = tuple(r["truth_mask"]["size"])
         split = "test" if r["group"] in bench_groups else "validation" if r["group"] in val_groups else "train"
-        for k, x in enumerate(_rows_for(r, size)):
+        for x in _rows_for(r, size):
             if tasks and x["task"] not in tasks:
                 continue
             qid = f"{r['sample_id']}:{x['task']}"

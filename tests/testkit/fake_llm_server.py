@@ -111,7 +111,7 @@ class FakeLLMServer:
         h, p = self.httpd.server_address[:2]
         return f"http://{h}:{p}/v1"
 
-    def start(self) -> "FakeLLMServer":
+    def start(self) -> FakeLLMServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
         return self
