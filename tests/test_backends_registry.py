@@ -65,8 +65,11 @@ def test_the_registry_is_the_only_list_of_backends():
     for folder in SOURCE_DIRS:
         for path in sorted((ROOT / folder).rglob("*.py")):
             body = ast.parse(path.read_text(encoding="utf-8")).body
-            found += [f"{path.relative_to(ROOT)}:{n.lineno}" for n in body
-                      if isinstance(n, (ast.Assign, ast.AnnAssign, ast.ClassDef)) and len(_names(n) & set(be.BACKENDS)) >= 2]
+            found += [
+                f"{path.relative_to(ROOT)}:{n.lineno}"
+                for n in body
+                if isinstance(n, (ast.Assign, ast.AnnAssign, ast.ClassDef)) and len(_names(n) & set(be.BACKENDS)) >= 2
+            ]
     assert found == [], f"backends listed outside the REGISTRY of concept_tree/segmentation/backends.py: {found}"
 
 
@@ -83,7 +86,9 @@ def test_every_image_backend_provides_the_protocol(cls):
 def test_registry_loads_and_checks():
     with Segmenter(SegmentConfig(backend="dlib68", outside_face=False)) as seg:
         assert isinstance(seg._models, Dlib68Landmarks)
-    with pytest.raises(ValueError, match="unknown segmentation backend 'dlib5'; choose from mediapipe, dlib68, face_alignment"):
+    with pytest.raises(
+        ValueError, match="unknown segmentation backend 'dlib5'; choose from mediapipe, dlib68, face_alignment"
+    ):
         be.check_backend("dlib5")
     with pytest.raises(ValueError, match="68 given points.*regions_from_ibug68"):
         Segmenter(SegmentConfig(backend="ibug68"))
