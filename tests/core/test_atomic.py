@@ -52,10 +52,9 @@ def test_writers_replace_whole_files(tmp_path):
 def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
     p = tmp_path / "f.json"
     write_json_atomic({"v": 1}, p)
-    with pytest.raises(RuntimeError):
-        with atomic_open(p, "w") as f:
-            f.write('{"v": 2, "half')
-            raise RuntimeError("disk went away")
+    with pytest.raises(RuntimeError), atomic_open(p, "w") as f:
+        f.write('{"v": 2, "half')
+        raise RuntimeError("disk went away")
     with pytest.raises(TypeError):
         write_json_atomic({"v": object()}, p, default=None)  # not serialisable: fails half-way
     assert json.loads(p.read_text()) == {"v": 1}
