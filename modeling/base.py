@@ -14,7 +14,7 @@ from typing import Iterable
 
 import torch
 
-from fifa.cli_utils import UserError
+from fifa.core.errors import UserError
 
 from .config import TrainConfig
 from .family import SUPPORTED, SUPPORTED_TEXT, Family, family_of

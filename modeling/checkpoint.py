@@ -25,7 +25,7 @@ import torch
 import yaml
 
 from fifa.core.atomic import write_json_atomic
-from fifa.cli_utils import UserError
+from fifa.core.errors import UserError
 
 from .config import TrainConfig, config_from_dict, incompatible_keys
 
@@ -80,7 +80,8 @@ def save_model_files(d: Path, model, tokenizer, cfg: TrainConfig, base_dir: Path
     heads = {k: v.detach().cpu().contiguous() for k, v in model.heads.saved_state().items()}
     save_file(heads, str(d / "heads.safetensors"))
     (d / "heads.json").write_text(json.dumps({"classes": model.heads.classes, "family": model.fam.kind,
-                                                 "class_openings": model.heads.class_openings}, indent=1))
+                                                 "class_openings": model.heads.class_openings,
+                                                 "regions": model.heads.regions}, indent=1))
     tokenizer.save_pretrained(str(d / "tokenizer"))
     if base_dir is not None and base_dir.resolve() != (d / "base").resolve():
         shutil.copytree(base_dir, d / "base", dirs_exist_ok=True)

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from fifa.cli_utils import EXIT_FAILED, command, examples, make_app, run_app, setup_logging
+from fifa.cli_utils import command, examples, make_app, run_app, setup_logging
+from fifa.core.errors import EXIT_FAILED
 
 app = make_app(
     "Train the DFA-GPT / FiFa-MLLM baseline (LoRA, [SEG] mask head, region queries) and predict submissions.",

@@ -28,8 +28,10 @@ class Skipped:
 class Encoder:
     """Turns one instruction row into an :class:`Example` (runs in DataLoader worker processes)."""
 
-    def __init__(self, tokenizer, fam: Family, classes: list[str], cls_field: str, mask_size: int, max_length: int):
+    def __init__(self, tokenizer, fam: Family, classes: list[str], cls_field: str, mask_size: int, max_length: int,
+                 marks: dict[str, list[int]] | None = None, n_regions: int = 0):
         self.tok, self.fam = tokenizer, fam
+        self.marks, self.n_regions = marks, n_regions  # the mark head's targets per sample (train.sample_marks)
         self.classes = {c: i for i, c in enumerate(classes)}
         self.cls_field, self.mask_size, self.max_length = cls_field, mask_size, max_length
         self.seg_id = tokenizer.convert_tokens_to_ids(SEG)
@@ -48,7 +50,17 @@ class Encoder:
         rq = region_query(row, lb, self.fam.grid) if region else None
         cls = self.classes.get(class_value(row, self.cls_field), -1) if self.classes else -1
         return Example(str(row.get("id")), task, enc.input_ids, enc.labels, enc.prompt_end, chw, pix, targets, rq,
-                       det_label(row.get("label")), cls, query_label(task, row.get("messages") or []))
+                       det_label(row.get("label")), cls, query_label(task, row.get("messages") or []),
+                       self._marks(row))
+
+    def _marks(self, row: dict) -> np.ndarray:
+        """Multi-hot regions the row's sample marks; -1 everywhere when unknown (no ``age`` row of the sample)."""
+        out = np.full(max(self.n_regions, 1), -1.0, np.float32)
+        known = None if self.marks is None else self.marks.get(str(row.get("sample_id")))
+        if known is not None:
+            out[:] = 0
+            out[known] = 1
+        return out
 
 
 class InstructDataset(torch.utils.data.Dataset):
@@ -109,7 +121,7 @@ def collate(items: list, fam: Family, pad_id: int) -> dict:
         region_weights=torch.from_numpy(np.stack([r[0] for r in regions])) if regions else None,
         region_boxes=torch.from_numpy(np.stack([r[1] for r in regions])) if regions else None,
         det=torch.tensor([x.det for x in ok]), cls=torch.tensor([x.cls for x in ok]),
-        query=torch.tensor([x.query for x in ok]),
+        query=torch.tensor([x.query for x in ok]), marks=torch.from_numpy(np.stack([x.marks for x in ok])),
         tasks=[x.task for x in ok], ids=[x.id for x in ok],
         **fam.batch_pixels([x.pixels for x in ok]),
     )

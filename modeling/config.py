@@ -3,7 +3,7 @@
 ``load_config(path, overrides)`` reads a YAML file whose sections mirror :class:`TrainConfig`
 (``model``, ``lora``, ``heads``, ``data``, ``train``, ``eval``, ``predict``), applies dotted
 overrides (``train.max_steps=200``, ``data.tasks.det=2``) and checks every key: an unknown one is a
-:class:`~fifa.cli_utils.UserError` naming it and the closest valid key.
+:class:`~fifa.core.errors.UserError` naming it and the closest valid key.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from fifa.cli_utils import UserError
+from fifa.core.errors import UserError
 
 
 @dataclass
@@ -79,6 +79,9 @@ class HeadsConfig:
     cls_field: str = "category"  # the row column the classification head predicts (category | method)
     query_head: bool = True  # yes/no head of region queries (rq_*), read over the queried area
     query_weight: float = 0.5
+    mark_head: bool = True  # which tree regions an age answer marks; guides the phrases of generated marks
+    mark_weight: float = 0.5
+    mark_regions: int = 64  # the most often marked regions of the training answers make its vocabulary
     det_score: str = "head"  # head | tokens: where det scores in predictions come from
 
 

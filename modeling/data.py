@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from fifa.cli_utils import UserError
+from fifa.core.errors import UserError
 from fifa.pipelines.buildinfo import build_image_root
 
 INDEX_COLUMNS = ["task", "label"]

@@ -73,6 +73,7 @@ class Example:
     det: int  # 1 fake, 0 real, -1 unknown
     cls: int  # class index or -1
     query: int = -1  # region-query verdict: 1 yes (manipulated), 0 no, -1 not a region query
+    marks: np.ndarray = field(default_factory=lambda: np.full(1, -1.0, np.float32))  # mark head targets (-1: unknown)
     extra: dict = field(default_factory=dict)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fifa.cli_utils import UserError
+from fifa.core.errors import UserError
 
 SUPPORTED = {"llava": "llava", "qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_vl"}
 SUPPORTED_TEXT = "LLaVA (model_type llava), Qwen2-VL (qwen2_vl), Qwen2.5-VL (qwen2_5_vl)"

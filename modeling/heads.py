@@ -187,13 +187,36 @@ class QueryVerdictHead(nn.Module):
         return self.net(torch.cat(parts + [has], dim=-1))[:, 0]
 
 
+class MarkHead(nn.Module):
+    """Which tree regions an ``age`` answer marks (FiFa-MLLM's auxiliary region task): one logit per region of
+    the vocabulary (the nodes marked in the training answers). A 1x1 conv turns the feature grid (and the pixel
+    CNN's features pooled to it) into a few artifact maps; a linear layer over the whole flattened maps scores
+    each region, so where on the face the traces are decides which region (faces are aligned crops)."""
+
+    def __init__(self, feat_dim: int, pixel_channels: int, grid: int, n_regions: int, maps: int = 16):
+        super().__init__()
+        self.grid, self.pixel_channels = grid, pixel_channels
+        self.maps = nn.Sequential(nn.Conv2d(feat_dim + 2 * pixel_channels, maps, 1), nn.GELU())
+        self.score = nn.Linear(maps * grid * grid, n_regions)
+
+    def forward(self, feats: torch.Tensor, pix: torch.Tensor | None) -> torch.Tensor:
+        x = feats.permute(0, 3, 1, 2)  # (B, D, g, g)
+        if self.pixel_channels:
+            p = pix.to(x.dtype)
+            x = torch.cat([x, F.adaptive_avg_pool2d(p, self.grid), F.adaptive_max_pool2d(p, self.grid)], dim=1)
+        return self.score(self.maps(x).flatten(1))
+
+
 class FifaHeads(nn.Module):
     """Every extra head. ``decoder``: a mask decoder module built outside (SAM, loaded from its files), else
     the ``heads.mask_decoder`` named in the config is built here."""
 
-    def __init__(self, llm_dim: int, feat_dim: int, classes: list[str], cfg, decoder: nn.Module | None = None):
+    def __init__(self, llm_dim: int, feat_dim: int, classes: list[str], cfg, decoder: nn.Module | None = None,
+                 regions: list[dict] | None = None, grid: int = 0):
         super().__init__()
         self.classes = list(classes)
+        #: the mark head's vocabulary: ``{"id": node id, "phrase": how training answers name it}``
+        self.regions = list(regions or [])
         use_pix = cfg.mask_decoder == "conv" or cfg.pixel_adapter
         self.pixels = PixelEncoder(cfg.pixel_channels, feat_dim, cfg.pixel_adapter, cfg.pixel_stem) if use_pix else None
         self.mask = MaskHead(llm_dim, feat_dim, cfg.mask_dim, decoder or cfg.mask_decoder, cfg.pixel_channels)
@@ -201,6 +224,8 @@ class FifaHeads(nn.Module):
         self.verdict = VerdictHeads(llm_dim, feat_dim, len(classes) if cfg.cls_head else 0, cfg.det_head,
                                     cfg.pixel_channels if use_pix else 0)
         self.query = QueryVerdictHead(llm_dim, feat_dim, cfg.pixel_channels if use_pix else 0) if cfg.query_head else None
+        self.marks = (MarkHead(feat_dim, cfg.pixel_channels if use_pix else 0, grid, len(self.regions))
+                      if cfg.mark_head and self.regions and grid else None)
         #: per class, the words a training answer of that class opens with ("IrisRecolour", "Real"): a guided
         #: cls answer starts with them (modeling/predict.py)
         self.class_openings: dict[str, str] = {}

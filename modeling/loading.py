@@ -9,7 +9,7 @@ from typing import Iterable
 
 import torch
 
-from fifa.cli_utils import UserError
+from fifa.core.errors import UserError
 
 from .base import apply_lora, load_base, load_pretrained
 from .checkpoint import load_trained, read_config, resolve
@@ -50,8 +50,10 @@ class Loaded:
     base_dir: Path | None  # where the tiny base's weights are saved (copied into checkpoints)
 
 
-def create(cfg: TrainConfig, texts: Iterable[str] | None, classes: list[str], out: Path | None) -> Loaded:
-    """A new model: base (tiny: built and saved under ``out/base``), tokens, LoRA, heads."""
+def create(cfg: TrainConfig, texts: Iterable[str] | None, classes: list[str], out: Path | None,
+           regions: list[dict] | None = None) -> Loaded:
+    """A new model: base (tiny: built and saved under ``out/base``), tokens, LoRA, heads (``regions``: the mark
+    head's vocabulary, ``modeling/train.py:mark_vocabulary``)."""
     quiet_transformers()
     base, tok, fam, new_ids = load_base(cfg, texts)
     base_dir = None
@@ -61,8 +63,8 @@ def create(cfg: TrainConfig, texts: Iterable[str] | None, classes: list[str], ou
     if cfg.model.gradient_checkpointing:
         base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     pm = apply_lora(base, fam, cfg, new_ids)
-    return Loaded(FifaModel(pm, tok, fam, cfg, classes, mask_decoder(cfg, fam, model_dtype(pm))), tok, fam, cfg,
-                  base_dir)
+    return Loaded(FifaModel(pm, tok, fam, cfg, classes, mask_decoder(cfg, fam, model_dtype(pm)), regions), tok, fam,
+                  cfg, base_dir)
 
 
 def from_checkpoint(path: str | Path, cfg: TrainConfig | None = None) -> Loaded:
@@ -87,7 +89,7 @@ def from_checkpoint(path: str | Path, cfg: TrainConfig | None = None) -> Loaded:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     pm = apply_lora(model, fam, cfg, new_ids)
     heads = json.loads((ckpt / "heads.json").read_text())
-    fm = FifaModel(pm, tok, fam, cfg, heads["classes"], mask_decoder(cfg, fam, model_dtype(pm)))
+    fm = FifaModel(pm, tok, fam, cfg, heads["classes"], mask_decoder(cfg, fam, model_dtype(pm)), heads.get("regions"))
     fm.heads.class_openings = heads.get("class_openings", {})
     load_trained(ckpt, cfg, fm)
     return Loaded(fm, tok, fam, cfg, base_dir)

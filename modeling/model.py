@@ -22,14 +22,14 @@ from .tokenizer import REGION, SEG
 
 class FifaModel(nn.Module):
     def __init__(self, peft_model, tokenizer, fam: Family, cfg: TrainConfig, classes: list[str],
-                 decoder: nn.Module | None = None):
+                 decoder: nn.Module | None = None, regions: list[dict] | None = None):
         super().__init__()
         self.lm = peft_model
         self.fam, self.cfg = fam, cfg
         self.seg_id = tokenizer.convert_tokens_to_ids(SEG)
         self.region_id = tokenizer.convert_tokens_to_ids(REGION)
         d = self.inner.config.get_text_config().hidden_size
-        self.heads = FifaHeads(d, d, classes, cfg.heads, decoder)
+        self.heads = FifaHeads(d, d, classes, cfg.heads, decoder, regions, fam.grid)
         self._pending_regions: torch.Tensor | None = None
         self.det_pos_weight: torch.Tensor | None = None  # see balance_detection
         self.inner.get_input_embeddings().register_forward_hook(self._region_hook)
@@ -148,6 +148,19 @@ class FifaModel(nn.Module):
         logs["query"] = ql.detach()
         return self.cfg.heads.query_weight * ql
 
+    def _mark_loss(self, batch: dict, feats: torch.Tensor, pix: torch.Tensor | None, logs: dict) -> torch.Tensor:
+        """The mark head's multi-label loss (rows whose sample's marked regions are known)."""
+        if self.heads.marks is None:
+            return torch.zeros((), device=feats.device)
+        logit = self.heads.marks(feats, pix)
+        y = batch["marks"].to(logit.device)
+        ok = y[:, 0] >= 0
+        if not ok.any():
+            return logit.sum() * 0
+        ml = F.binary_cross_entropy_with_logits(logit[ok].float(), y[ok].float())
+        logs["marks"] = ml.detach()
+        return self.cfg.heads.mark_weight * ml
+
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """Training loss and its logs: detached loss terms (device tensors, read once per step by the
         loop) and token counts (ints)."""
@@ -196,7 +209,7 @@ class FifaModel(nn.Module):
                 logs["cls"] = cl.detach()
             else:
                 loss = loss + cls.sum() * 0
-        loss = loss + self._query_loss(batch, h, feats, pix, logs)
+        loss = loss + self._query_loss(batch, h, feats, pix, logs) + self._mark_loss(batch, feats, pix, logs)
         logs["loss"] = loss.detach()
         logs["tokens"] = int(sel.sum())  # answer tokens (the LM loss's)
         logs["seq_tokens"] = int(batch["attention_mask"].sum())  # every token processed, image tokens included

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from fifa.cli_utils import UserError
+from fifa.core.errors import UserError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}

@@ -27,17 +27,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import LogitsProcessorList
 
 from fifa.benchmarks.parsing import FAKE, REAL, parse_det
 from fifa.core import rle as rle_utils
 from fifa.pipelines.buildinfo import build_image_root
 
-from .examples import (QUERY_TASKS, REGION_TASKS, TURN_ENDS, Skip, encode_chat, encode_prompt, image_inputs,
-                       load_image, region_query, user_content)
+from .examples import QUERY_TASKS, REGION_TASKS, Skip, encode_prompt, image_inputs, load_image, region_query, user_content
+from .guide import HeadGuide, answer_opening_ids, phrase_ids, verdict_tokens, yes_no_ids
 from .family import Family
 from .precision import Precision
-from .tokenizer import IMAGE, REGION, SEG
+from .tokenizer import IMAGE, PHRASE_CLOSE, PHRASE_OPEN, REGION, SEG
 
 log = logging.getLogger(__name__)
 MASK_TASKS = ("loc", "age")
@@ -64,44 +64,11 @@ def prompt_messages(row: dict) -> list[dict]:
     return msgs
 
 
-def _yes_no_ids(tok) -> tuple[list[int], list[int]]:
-    def firsts(words):
-        out = set()
-        for w in words:
-            ids = tok(w, add_special_tokens=False)["input_ids"]
-            if ids:
-                out.add(ids[0])
-        return sorted(out)
-    return firsts(["yes", "Yes", " yes", " Yes"]), firsts(["no", "No", " no", " No"])
-
-
 def consistent_verdict(answer: str, fake: bool) -> str:
     """``answer`` when it reads as the head's verdict (the scorer's own parser decides), else the bare verdict:
     a small model can follow a forced "Yes." with "the face is authentic", and an answer that contradicts its
     own score helps nobody."""
     return answer if parse_det(answer) == (FAKE if fake else REAL) else ("Yes." if fake else "No.")
-
-
-def answer_opening_ids(tok, fam: Family, text: str) -> list[int]:
-    """The tokens an answer that opens with ``text`` starts with, as training tokenises answers (the end and
-    turn-end tokens the template adds after a bare ``text`` left out)."""
-    msgs = [{"role": "user", "content": "Which method produced this face?"}, {"role": "assistant", "content": text}]
-    enc = encode_chat(tok, fam, msgs, 1 << 20, -1)
-    ids = enc.input_ids[enc.prompt_end + 1:]
-    ends = set(tok.all_special_ids) | {tok.convert_tokens_to_ids(t) for t in TURN_ENDS if t in tok.get_vocab()}
-    while ids and (ids[-1] in ends or not tok.decode(ids[-1:]).strip()):
-        ids = ids[:-1]
-    return ids
-
-
-def _verdict_tokens(tok, fam: Family) -> dict[bool, int]:
-    """The first answer token of a "Yes." (fake) and a "No." (real) answer, as training tokenises answers."""
-    out = {}
-    for fake, word in ((True, "Yes."), (False, "No.")):
-        msgs = [{"role": "user", "content": "Is this face forged?"}, {"role": "assistant", "content": word}]
-        enc = encode_chat(tok, fam, msgs, 1 << 20, -1)
-        out[fake] = enc.input_ids[enc.prompt_end + 1]
-    return out
 
 
 class StepStates:
@@ -119,67 +86,6 @@ class StepStates:
         self._handle.remove()
 
 
-class FirstStep(LogitsProcessor):
-    """Head guidance. At the first decoding step (the prompt's last state is known) the heads read that state:
-    detection, classification, region-query verdicts (and the yes/no tokens' probabilities). When guided, each
-    row gets an opening: a ``det`` answer starts with the token of the detection head's verdict, an ``rq_*``
-    answer with a yes / no token of the query head's verdict, a ``cls`` answer with the opening words of the
-    classification head's class; the model writes the rest (it picks among the allowed tokens of each step)."""
-
-    def __init__(self, predictor: "Predictor", states: StepStates, feats, pix, areas, tasks: list[str]):
-        self.p, self.states, self.feats, self.pix, self.areas, self.tasks = predictor, states, feats, pix, areas, tasks
-        self.head_p: list[float] | None = None
-        self.token_p: list[float] | None = None
-        self.query_p: list[float | None] = [None] * len(tasks)
-        self.classes: list[str | None] = [None] * len(tasks)
-        self.openings: list[list[list[int]]] = [[] for _ in tasks]  # per row, the allowed tokens of each step
-        self.step = 0
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        if self.step == 0:
-            self._read(scores)
-        k, self.step = self.step, self.step + 1
-        for b, opening in enumerate(self.openings):
-            if k < len(opening):
-                allowed = torch.tensor(opening[k], device=scores.device)
-                forced = torch.full_like(scores[b], float("-inf"))
-                forced[allowed] = scores[b, allowed]
-                scores[b] = forced
-        return scores
-
-    def _read(self, scores: torch.FloatTensor) -> None:
-        p, h0 = self.p, self.states.states[0]
-        probs = scores.float().softmax(-1)
-        y, n = probs[:, p.yes].sum(-1), probs[:, p.no].sum(-1)
-        self.token_p = (y / (y + n).clamp_min(1e-12)).cpu().tolist()
-        det, cls = p.model.heads.verdict(h0, self.feats, self.pix)
-        if det is not None:
-            self.head_p = det.float().sigmoid().cpu().tolist()
-        rq = [b for b, t in enumerate(self.tasks) if t in QUERY_TASKS]
-        if rq and p.model.heads.query is not None:
-            logit = p.model.query_verdicts(h0[rq], self.feats[rq], None if self.pix is None else self.pix[rq],
-                                           self.areas[rq])
-            for b, q in zip(rq, logit.float().sigmoid().cpu().tolist()):
-                self.query_p[b] = q
-        if cls is not None:
-            self.classes = [p.pick_class(c, None if self.head_p is None else self.head_p[b])
-                            for b, c in enumerate(cls.float().softmax(-1).cpu().tolist())]
-        if p.guided:
-            self.openings = [self._opening(b, t) for b, t in enumerate(self.tasks)]
-
-    def _opening(self, b: int, task: str) -> list[list[int]]:
-        p = self.p
-        fake = self.head_p is not None and self.head_p[b] >= 0.5
-        if task == "det" and self.head_p is not None:
-            return [[p.verdict_token[fake]]]
-        if task in QUERY_TASKS and self.query_p[b] is not None:
-            yes = self.query_p[b] >= 0.5 and (self.head_p is None or fake)  # no manipulated region on a real face
-            return [p.yes_openings if yes else p.no_openings]
-        if task == "cls" and self.classes[b] is not None:
-            return [[t] for t in p.class_opening_ids.get(self.classes[b], [])]
-        return []
-
-
 class Predictor:
     def __init__(self, model, tok, fam: Family, device, max_new_tokens: int = 64, det_score: str = "head",
                  verdicts: str = "head", precision: Precision | None = None):
@@ -190,9 +96,9 @@ class Predictor:
                                          if t in tok.get_vocab()]
         banned = [IMAGE, REGION, "<|image_pad|>", "<|vision_start|>", "<|vision_end|>"]
         self.bad = [[tok.convert_tokens_to_ids(t)] for t in banned if t in tok.get_vocab()]
-        self.yes, self.no = _yes_no_ids(tok)
+        self.yes, self.no = yes_no_ids(tok)
         self.guided = verdicts == "head" and model.heads.verdict.det is not None
-        self.verdict_token = _verdict_tokens(tok, fam) if self.guided else {}
+        self.verdict_token = verdict_tokens(tok, fam) if self.guided else {}
         self.yes_openings = sorted(set(self.yes) | {self.verdict_token[True]}) if self.guided else []
         self.no_openings = sorted(set(self.no) | {self.verdict_token[False]}) if self.guided else []
         classes = model.heads.classes
@@ -200,6 +106,8 @@ class Predictor:
         self.class_opening_ids = ({c: answer_opening_ids(tok, fam, openings.get(c, c)) for c in classes}
                                   if self.guided else {})
         self.seg_id = tok.convert_tokens_to_ids(SEG)
+        self.phrase_open, self.phrase_close = tok.convert_tokens_to_ids(PHRASE_OPEN), tok.convert_tokens_to_ids(PHRASE_CLOSE)
+        self.region_phrase_ids = [phrase_ids(tok, r["phrase"]) for r in model.heads.regions]
 
     def pick_class(self, probs: list[float], fake_p: float | None) -> str:
         """The classification head's class, consistent with the detection head: ``real`` when the detection head
@@ -256,7 +164,7 @@ class Predictor:
         m = self.model
         m._pending_regions = m.region_embeddings(batch, feats)
         states = StepStates(m.inner.model.language_model.norm)
-        first = FirstStep(self, states, feats, pix, m.query_areas(batch, feats), tasks)
+        first = HeadGuide(self, states, feats, pix, m.query_areas(batch, feats), tasks)
         try:
             kw = {"image_grid_thw": batch["image_grid_thw"]} if "image_grid_thw" in batch else {}
             out = m.lm.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kw,

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fifa.cli_utils import UserError
+from fifa.core.errors import UserError
 
 SAM_MEAN = (0.485, 0.456, 0.406)
 SAM_STD = (0.229, 0.224, 0.225)

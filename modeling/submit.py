@@ -16,9 +16,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fifa.annotator.store import RLE_TYPE
 from fifa.core.atomic import write_table_atomic
-from fifa.cli_utils import UserError
+from fifa.core.errors import UserError
+from fifa.core.schemas import PREDICTION_PARTS_SCHEMA as SUBMISSION_SCHEMA
 
 from .data import ParquetRows
 from .loading import device_for, from_checkpoint, precision_for
@@ -26,8 +26,6 @@ from .predict import Predictor, bench_resolver, predict_rows
 
 log = logging.getLogger(__name__)
 
-SUBMISSION_SCHEMA = pa.schema([("question_id", pa.string()), ("answer", pa.string()), ("score", pa.float64()),
-                               ("masks", pa.list_(RLE_TYPE)), ("error", pa.string())])
 BENCH_COLUMNS = ["question_id", "task", "image", "question", "query_mask", "query_box", "history"]
 
 

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from fifa.cli_utils import UserError
+from fifa.core.errors import UserError
+from fifa.core.marks import parse as parse_marks
 
 from . import checkpoint as ck
 from .collate import Collator, Encoder, InstructDataset, OrderSampler
@@ -137,6 +138,37 @@ def classes_of(data: InstructData, cfg: TrainConfig) -> list[str]:
     return sorted({v for v in vals if v is not None})
 
 
+def _age_marks(data: InstructData) -> dict[str, list[tuple[str, str]]]:
+    """(phrase, node id) of every mark of each sample's ``age`` answers (the marks of the answer text, DESIGN.md
+    "Grounded text"; ``artifact`` left out)."""
+    rows = np.flatnonzero(data.tasks == "age").tolist()
+    messages, samples = data.rows.column("messages"), data.rows.column("sample_id")
+    out: dict[str, list[tuple[str, str]]] = {}
+    for i in rows:
+        marks = [m for turn in messages[i] or [] if turn["role"] == "assistant" for m in parse_marks(turn["content"])]
+        out.setdefault(str(samples[i]), []).extend((ph, n) for n, ph in marks if n != "artifact")
+    return out
+
+
+def mark_vocabulary(data: InstructData, size: int) -> list[dict]:
+    """The mark head's regions: the ``size`` nodes most often marked in the training ``age`` answers, each with
+    the phrase those answers most often name it by."""
+    count: Counter = Counter()
+    named: dict[str, Counter] = {}
+    for marks in _age_marks(data).values():
+        for phrase, node in marks:
+            count[node] += 1
+            named.setdefault(node, Counter())[phrase] += 1
+    return [{"id": n, "phrase": named[n].most_common(1)[0][0]} for n, _ in count.most_common(max(size, 0))]
+
+
+def sample_marks(data: InstructData, regions: list[dict]) -> dict[str, list[int]]:
+    """Per sample with an ``age`` row, the vocabulary indices of the regions its answers mark (empty: a real
+    image, or only regions outside the vocabulary): the mark head's targets for every row of that sample."""
+    index = {r["id"]: k for k, r in enumerate(regions)}
+    return {s: sorted({index[n] for _, n in marks if n in index}) for s, marks in _age_marks(data).items()}
+
+
 def class_openings(data: InstructData, field: str, classes: list[str], sample: int = 4000) -> dict[str, str]:
     """Per class, the most common opening (the text before the first ``:`` / ``.``) of the training ``cls``
     answers of that class that names the class itself ("IrisRecolour" of "IrisRecolour: A change of iris
@@ -194,7 +226,8 @@ def _prepare(cfg: TrainConfig, build: Path, out: Path, d: Dist):
     if d.main:
         texts = list(training_texts(data, val)) if cfg.model.base == "tiny" else None
         classes = classes_of(data, cfg)
-        loaded = create(cfg, texts, classes, out)
+        regions = mark_vocabulary(data, cfg.heads.mark_regions) if cfg.heads.mark_head else []
+        loaded = create(cfg, texts, classes, out, regions)
         loaded.model.heads.class_openings = class_openings(data, cfg.heads.cls_field, classes)
         if d.world > 1:
             ck.save_model_files(out / "init", loaded.model, loaded.tokenizer, cfg, loaded.base_dir)
@@ -228,7 +261,9 @@ def train(cfg: TrainConfig, build: str | Path, out: str | Path, progress: bool =
         st = ck.load_state(resume, opt, sched, scaler, d.rank)
         pos = Position(st["step"], Counter(st.get("skipped", {})))
         log.info("resuming from %s (step %d)", resume, pos.step)
-    enc = Encoder(tok, fam, model.heads.classes, cfg.heads.cls_field, cfg.heads.mask_size, cfg.data.max_length)
+    enc = Encoder(tok, fam, model.heads.classes, cfg.heads.cls_field, cfg.heads.mask_size, cfg.data.max_length,
+                  sample_marks(data, model.heads.regions) if model.heads.marks is not None else None,
+                  len(model.heads.regions))
     ds, collator = InstructDataset(data, enc), Collator(fam, tok.pad_token_id)
     per_step = cfg.train.batch_size * cfg.train.grad_accum
     orders = {}

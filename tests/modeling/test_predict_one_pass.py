@@ -105,7 +105,9 @@ def trained(small_build, tmp_path_factory):
     from fifa.modeling.train import train
 
     out = tmp_path_factory.mktemp("onepass") / "ck"
-    cfg = load_config(None, [*MICRO, "train.max_steps=60", "train.save_every=60", "data.tasks.loc=4", "data.tasks.age=2", "predict.max_new_tokens=12"])
+    # mark_head off: the reference has no mark guidance (tests/modeling/test_guidance.py covers it)
+    cfg = load_config(None, [*MICRO, "train.max_steps=60", "train.save_every=60", "data.tasks.loc=4", "data.tasks.age=2",
+                             "predict.max_new_tokens=12", "heads.mark_head=false"])
     train(cfg, small_build, out, progress=False)
     return out
 
