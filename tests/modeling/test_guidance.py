@@ -17,7 +17,6 @@ import torch
 from micro_config import MICRO
 
 from fifa.benchmarks.parsing import parse_cls
-from fifa.core.marks import parse_submitted
 from fifa.modeling.config import load_config
 from fifa.modeling.loading import from_checkpoint
 from fifa.modeling.predict import Predictor, bench_resolver
@@ -60,7 +59,7 @@ def test_cls_answers_name_the_heads_class(guided):
     classes = loaded.model.heads.classes
     assert "real" in classes and len(classes) > 2  # methods + real (real rows carry no method)
     assert set(loaded.model.heads.class_openings) <= set(classes)
-    for pred, (task, fake_p, _, cls, _) in zip(out, seen):
+    for pred, (_task, fake_p, _, cls, _) in zip(out, seen):
         assert cls == ("real" if fake_p < 0.5 else cls) and (cls != "real" or fake_p < 0.5)
         assert parse_cls(pred["answer"], classes) == cls, pred["answer"]
 
@@ -70,7 +69,7 @@ def test_rq_answers_say_the_query_heads_verdict(guided):
     rows = [r for t in ("rq_name", "rq_mask", "rq_box") for r in [x for x in rows if x["task"] == t][:6]]
     p, out, seen = _run(loaded, rows, resolve)
     verdicts = set()
-    for pred, (task, fake_p, query_p, _, _) in zip(out, seen):
+    for pred, (_task, fake_p, query_p, _, _) in zip(out, seen):
         yes = query_p >= 0.5 and fake_p >= 0.5
         verdicts.add(yes)
         assert re.match(r"\s*(yes|no)\b", pred["answer"], re.I).group(1).lower() == ("yes" if yes else "no"), pred
@@ -119,7 +118,7 @@ def test_age_predictions_pair_each_mark_with_a_mask(guided):
     loaded, rows, resolve = guided
     rows = [r for r in rows if r["task"] == "age"][:12]
     p, out, seen = _run(loaded, rows, resolve)
-    for pred, (task, fake_p, _, _, mark_p) in zip(out, seen):
+    for pred, (_task, fake_p, _, _, mark_p) in zip(out, seen):
         assert mark_p is not None and len(mark_p) == len(loaded.model.heads.regions)
         n_seg = pred["answer"].count("[SEG]")
         if fake_p >= 0.5:
