@@ -196,7 +196,7 @@ def evaluate_run(manifest_path, out_dir, segmenter=None) -> tuple[EvalSummary, l
     """
     import pyarrow.parquet as pq
 
-    from fifa.concept_tree import rle as rle_utils
+    from fifa.core import rle as rle_utils
     from fifa.concept_tree.imageio import load_rgb
     from fifa.concept_tree.tree import ANCHORS, load_tree
 

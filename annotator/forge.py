@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from fifa.concept_tree import rle as rle_utils
+from fifa.core import rle as rle_utils
 
 from .forge_edits import CATEGORY, EDIT_TYPES, REGION_EDITS, STRONG, SUBTLE, TARGETS, UNIONS  # noqa: F401
 from .forge_edits import edit_sbi, edit_swap, face_scale, mean_abs_change
@@ -72,7 +72,7 @@ def truth_leaves(regions, truth_mask: np.ndarray) -> list[str]:
 def manifest_schema():
     import pyarrow as pa
 
-    rle_t = pa.struct([("size", pa.list_(pa.int64())), ("counts", pa.string())])
+    rle_t = rle_utils.RLE_TYPE
     return pa.schema([
         ("sample_id", pa.string()), ("image_path", pa.string()), ("source_path", pa.string()),
         ("label", pa.string()), ("method", pa.string()), ("category", pa.string()), ("group", pa.string()),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fifa.concept_tree import rle as rle_utils
+from fifa.core import rle as rle_utils
 from fifa.concept_tree.imageio import load_rgb
 
 from fifa.core import marks

@@ -33,10 +33,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fifa.core.atomic import fsync_dir, move, write_json_atomic, write_table_atomic
+from fifa.core.rle import RLE_TYPE
 
 log = logging.getLogger(__name__)
-
-RLE_TYPE = pa.struct([("size", pa.list_(pa.int64())), ("counts", pa.string())])
 
 ANNOTATION_SCHEMA = pa.schema(
     [

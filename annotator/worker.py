@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fifa.concept_tree import rle as rle_utils
+from fifa.core import rle as rle_utils
 from fifa.concept_tree.imageio import ImageError, load_rgb
 from fifa.core import marks
 

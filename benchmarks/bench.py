@@ -4,7 +4,7 @@ The bench is Parquet (or a pandas DataFrame) with the DESIGN columns
 ``question_id, sample_id, task, image, question, answer, label, method,
 category, masks, mask_phrases, query_mask`` and, for the grounding metrics of ``age``,
 ``mask_node_ids`` (the FICT id of each reference mask) and ``anchor_masks`` (the anchors found in
-the image).  Reference masks are validated with :func:`fifa.concept_tree.rle.check_rle` like any
+the image).  Reference masks are validated with :func:`fifa.core.rle.check_rle` like any
 RLE from outside when the bench is loaded, anchor masks when they are first read.
 """
 
@@ -20,9 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fifa.core.tasks import TASKS
-from fifa.concept_tree.rle import InvalidRLE
-
-from fifa.concept_tree.rle import check_rle
+from fifa.core.rle import InvalidRLE, check_rle
 
 REQUIRED_BENCH_COLUMNS = ("question_id", "task", "answer")
 #: tasks answered with a class name (the classes are the bench's answers)

@@ -2,7 +2,7 @@
 
 All work is done on COCO RLE with pycocotools (``merge``, ``area``, ``iou``);
 masks are never decoded to pixels.  Inputs are already validated RLE
-(:func:`fifa.concept_tree.rle.check_rle`).
+(:func:`fifa.core.rle.check_rle`).
 
 Per sample, the union of the predicted masks is compared with the union of the
 reference masks:

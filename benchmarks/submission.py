@@ -4,7 +4,7 @@ A submission is Parquet or JSONL (one JSON object per line) with
 ``question_id``, ``answer`` and optional ``score`` and ``masks``.  Every
 problem found becomes one line of a :class:`SubmissionError` that lists up to
 ten offending ids; nothing is scored unless the whole file is valid.
-Submission masks are checked with :func:`fifa.concept_tree.rle.check_rle`
+Submission masks are checked with :func:`fifa.core.rle.check_rle`
 (counts parsed in Python, non-negative, summing to height*width) and against
 the image size of the bench row before pycocotools ever sees them.
 """
@@ -23,10 +23,9 @@ from typing import Any, Mapping
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fifa.concept_tree.rle import InvalidRLE
+from fifa.core.rle import InvalidRLE, check_rle
 
 from .bench import Bench, list_ids
-from fifa.concept_tree.rle import check_rle
 
 
 class SubmissionError(ValueError):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from fifa.annotator.store import RLE_TYPE
+from fifa.core.rle import RLE_TYPE
 
 log = logging.getLogger(__name__)
 

@@ -309,7 +309,7 @@ def _check_supply(kept: pl.DataFrame, tasks: Sequence[str]) -> None:
 
 def _fill_artifact_masks(table: pa.Table) -> pa.Table:
     """Real images without an artifact mask get the empty mask of their size (one per distinct size)."""
-    from fifa.concept_tree import rle
+    from fifa.core import rle
 
     col = table.column("artifact_mask")
     if col.null_count == 0:

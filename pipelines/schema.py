@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from fifa.annotator.store import RLE_TYPE
+from fifa.core.rle import RLE_TYPE
 
 SPLITS = ("train", "validation", "test")
 

@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import yaml
 
-from fifa.concept_tree.rle import InvalidRLE, check_rle
+from fifa.core.rle import InvalidRLE, check_rle
 from fifa.core.marks import find as find_marks, has_mark
 
 from .parquet_io import sha256_file

@@ -36,7 +36,7 @@ from benchkit import machine
 from fifa.benchmarks.bench import load_bench
 from fifa.benchmarks.metrics_ground import grounding_scores
 from fifa.benchmarks.scoring import score
-from fifa.concept_tree.rle import encode
+from fifa.core.rle import RLE_TYPE, encode
 from fifa.concept_tree.tree import ANCHORS, load_tree
 from fifa.pipelines.schema import BENCH_SCHEMA
 

@@ -37,7 +37,7 @@ from benchkit import machine
 from fifa.benchmarks.metrics_mask import mask_scores
 from fifa.benchmarks.metrics_text import java_available, text_scores
 from fifa.benchmarks.scoring import score
-from fifa.concept_tree.rle import encode
+from fifa.core.rle import RLE_TYPE, encode
 from fifa.core.tasks import TEXT_TASKS
 
 METHODS = {
@@ -223,7 +223,7 @@ def generate(out: Path, scale: float, seed: int = 0):
                 "masks": pm,
             }
         )
-    rle_t = pa.struct([("size", pa.list_(pa.int64())), ("counts", pa.string())])
+    rle_t = RLE_TYPE
     bench_schema = pa.schema(
         [
             ("question_id", pa.string()),

@@ -162,7 +162,7 @@ def trivial_submissions(bench_path: Path):
     import numpy as np
     import pandas as pd
 
-    from fifa.concept_tree import rle
+    from fifa.core import rle
     from fifa.concept_tree.imageio import load_rgb
     from fifa.concept_tree.segmentation.segment import Segmenter
 

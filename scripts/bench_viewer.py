@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from benchkit import machine
-from fifa.concept_tree.rle import encode
+from fifa.core.rle import encode
 from fifa.pipelines.schema import INSTRUCT_SCHEMA
 from fifa.pipelines.viewer import ViewerConfig, build_site
 

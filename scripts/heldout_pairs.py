@@ -201,7 +201,7 @@ def make(
     import pyarrow.parquet as pq
 
     from fifa.annotator.forge import manifest_schema, truth_leaves
-    from fifa.concept_tree import rle
+    from fifa.core import rle
     from fifa.concept_tree.segmentation.segment import Segmenter
 
     rng = np.random.default_rng(seed)

@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from fifa.concept_tree import rle as rle_utils  # noqa: E402
+from fifa.core import rle as rle_utils  # noqa: E402
 from fifa.concept_tree.segmentation.face_parsing import (  # noqa: E402
     CELEBAMASK_HQ_CLASSES,
     LABEL_ORDERS,

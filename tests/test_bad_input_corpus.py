@@ -191,7 +191,7 @@ _HELD: list[int] = []
 
 
 def _rle(side: int) -> dict:
-    from fifa.concept_tree.rle import encode
+    from fifa.core.rle import encode
 
     m = np.zeros((side, side), bool)
     m[1:3, 1:3] = True

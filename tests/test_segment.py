@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fifa.concept_tree import rle
+from fifa.core import rle
 from fifa.concept_tree.segmentation.mesh_topology import mesh_topology
 from fifa.concept_tree.segmentation.segment import Segmenter, leaf_ids
 from fifa.concept_tree.tree import ANCHORS, load_tree

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from fifa.concept_tree import rle
+from fifa.core import rle
 from fifa.concept_tree.tree import load_tree
 
 FIFA_TREE = str(Path(sys.executable).parent / "fifa-tree")

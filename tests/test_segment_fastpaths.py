@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from fifa.concept_tree import rle
+from fifa.core import rle
 from fifa.concept_tree.segmentation import atlas as atlas_mod
 from fifa.concept_tree.segmentation import colour, gridmasks, labelmap, offface
 from fifa.concept_tree.segmentation.segment import Segmenter, leaf_ids, regions_from_landmarks

@@ -22,12 +22,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fifa.core.atomic import atomic_path
+from fifa.core.rle import RLE_TYPE
 from .arrowcols import column, int_list_column, table
 from ..imageio import ImageError, LoadOptions, load_rgb
 
 log = logging.getLogger(__name__)
 
-RLE_TYPE = pa.struct([("size", pa.list_(pa.int64())), ("counts", pa.string())])
 REGIONS_SCHEMA = pa.schema(
     [
         ("image", pa.string()),

@@ -7,7 +7,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from .. import rle as rle_utils
+from fifa.core import rle as rle_utils
 
 
 @lru_cache(maxsize=8)

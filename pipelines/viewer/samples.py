@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from fifa.concept_tree.rle import InvalidRLE, check_rle
+from fifa.core.rle import InvalidRLE, check_rle
 from fifa.core.marks import find as find_marks
 from fifa.core.tasks import TASKS
 

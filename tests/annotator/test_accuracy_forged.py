@@ -49,7 +49,7 @@ def test_fixed_top5_mask_alone_fails_small_edits(tmp_path):
     from fifa.annotator.diffmask import difference_map
     from fifa.annotator.evaluate import mask_iou
     from fifa.annotator.forge import forge
-    from fifa.concept_tree import rle
+    from fifa.core import rle
     from fifa.concept_tree.imageio import load_rgb
 
     man = forge(tmp_path / "d", n=12, seed=5, base_tags=("crop1.9_384", "crop2.6_384", "inframe128"))
@@ -67,7 +67,7 @@ def test_fixed_top5_mask_alone_fails_small_edits(tmp_path):
 
 def test_suspect_manifest_shows_only_reencoded_pairs_as_fakes(tmp_path):
     from fifa.annotator.forge import manifest_schema
-    from fifa.concept_tree import rle
+    from fifa.core import rle
 
     empty = rle.empty(4, 4)
     rows = [dict(sample_id=s, image_path=f"{s}.png", source_path=src, label=lab, method=m, category=c, group="g",

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from fifa.concept_tree import rle
+from fifa.core import rle
 
 BIN = Path(sys.executable).parent
 MANIFEST = ["sample_id", "image_path", "source_path", "label", "method", "category", "group"]

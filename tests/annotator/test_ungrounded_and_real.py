@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 
 from fifa.annotator.run import AnnotateConfig, run_annotation
 from fifa.annotator.store import read_annotations
-from fifa.concept_tree import rle
+from fifa.core import rle
 
 
 def test_fake_without_source_and_real_rows(forged, tmp_path):

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from fifa.concept_tree.rle import encode
+from fifa.core.rle import RLE_TYPE, encode
 
 METHODS = {"FS": ["Deepfakes", "FaceSwap"], "FR": ["Face2Face", "NeuralTextures"], "FE": ["FaceApp"]}
 WORDS = ["the", "left", "eye", "shows", "blurred", "edges", "and", "inconsistent", "lighting", "around", "the", "mouth", "region", "with", "unnatural", "skin", "texture", "near", "nose", "chin", "cheek", "boundary,", "blending", "artifacts;", "it's", "a", "face-swap!"]
@@ -75,13 +75,13 @@ def make_bench(seed=0, n_det=40, n_cls=30, n_text=12, n_loc=10, n_age=10, size=(
 
 
 def write_bench(rows: list[dict], path: Path) -> Path:
-    mask_t = pa.list_(pa.struct([("size", pa.list_(pa.int64())), ("counts", pa.string())]))
+    mask_t = pa.list_(RLE_TYPE)
     schema = pa.schema([
         ("question_id", pa.string()), ("sample_id", pa.string()), ("task", pa.string()),
         ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])), ("question", pa.string()),
         ("answer", pa.string()), ("label", pa.string()), ("method", pa.string()), ("category", pa.string()),
         ("masks", mask_t), ("mask_phrases", pa.list_(pa.string())),
-        ("query_mask", pa.struct([("size", pa.list_(pa.int64())), ("counts", pa.string())])),
+        ("query_mask", RLE_TYPE),
     ])
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
     return path

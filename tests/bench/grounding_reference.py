@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 
-from fifa.concept_tree.rle import decode
+from fifa.core.rle import decode
 from fifa.concept_tree.tree import load_tree
 
 ANCHOR_IDS = {"forehead", "left_temple", "right_temple", "left_eyebrow", "right_eyebrow", "left_eye", "right_eye",

@@ -18,7 +18,7 @@ from PIL import Image
 
 from fifa.benchmarks.bench import BenchError
 from fifa.benchmarks.scoring import score
-from fifa.concept_tree.rle import decode, encode
+from fifa.core.rle import decode, encode
 from fifa.concept_tree.tree import ANCHORS, load_tree
 from fifa.pipelines.schema import BENCH_SCHEMA
 

@@ -12,7 +12,7 @@ from fifa.benchmarks.bootstrap import bootstrap_auc, bootstrap_mean, draw_indice
 from fifa.benchmarks.metrics_cls import cls_metrics
 from fifa.benchmarks.metrics_det import det_metrics, ranking_scores
 from fifa.benchmarks.metrics_mask import mask_scores
-from fifa.concept_tree.rle import encode
+from fifa.core.rle import encode
 
 
 # ------------------------------------------------------------------------ det

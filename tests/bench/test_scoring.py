@@ -21,7 +21,7 @@ from sklearn.metrics import accuracy_score, average_precision_score, f1_score, r
 from fifa.benchmarks import metrics_text
 from fifa.benchmarks.report import Report
 from fifa.benchmarks.scoring import score
-from fifa.concept_tree.rle import decode
+from fifa.core.rle import decode
 
 FIFA_BENCH = Path(sys.executable).parent / "fifa-bench"
 JAVA = metrics_text.java_available()

@@ -16,7 +16,7 @@ from bench_helpers import make_bench, make_submission, write_bench, write_jsonl
 
 from fifa.benchmarks.bench import load_bench
 from fifa.benchmarks.submission import SubmissionError, load_submission
-from fifa.concept_tree.rle import encode
+from fifa.core.rle import encode
 
 FIFA_BENCH = Path(sys.executable).parent / "fifa-bench"
 

@@ -111,7 +111,7 @@ def test_region_queries_positive_and_negative(built):
 def test_negative_boxes_miss_the_artifact(built, annotated):
     """A negative rq_box / rq_mask query never touches the artifact mask of its image."""
     from fifa.annotator.store import read_annotations
-    from fifa.concept_tree import rle
+    from fifa.core import rle
 
     art = {r["sample_id"]: r["artifact_mask"] for r in read_annotations(annotated["ann"]).to_pylist()}
     df = instruct(built).filter((pl.col("task") == "rq_mask") & (pl.col("label") == "fake"))

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fifa.cli_utils import UserError
-from fifa.concept_tree import rle
+from fifa.core import rle
 from fifa.modeling.data import InstructData, epoch_order, task_weights
 from fifa.modeling.imaging import Letterbox
 from fifa.modeling.predict import plain_answer

@@ -18,7 +18,7 @@ from server_kit import SCORE_ARGS, SECRET, cli_report, team_add, upload, wait_do
 from fifa.benchmarks.bench import load_bench
 from fifa.benchmarks.scoring import score
 from fifa.benchmarks.submission import SubmissionError, load_submission
-from fifa.concept_tree.rle import encode
+from fifa.core.rle import encode
 
 SEEN: list[str] = []  # every response body of this module, grepped by the last test
 

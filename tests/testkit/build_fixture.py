@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fifa.concept_tree import rle as rle_utils
+from fifa.core import rle as rle_utils
 from fifa.pipelines.schema import BENCH_SCHEMA, INSTRUCT_SCHEMA
 
 DET_Q = "<image>\nIs this face forged?"

@@ -15,7 +15,7 @@ import pytest
 from viewer_data import HOSTILE_ID, MASK_A, MASK_B, read_js, site_samples
 
 from fifa.annotator.store import read_annotations
-from fifa.concept_tree.rle import decode, encode
+from fifa.core.rle import decode, encode
 from fifa.pipelines.viewer import SiteError, SourceError, ViewerConfig, build_site, detect
 
 CFG = ViewerConfig(page_size=4, progress=False)

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from fifa.annotator.store import ANNOTATION_SCHEMA, rows_to_table
-from fifa.concept_tree.rle import encode
+from fifa.core.rle import encode
 from fifa.pipelines.schema import BENCH_SCHEMA, INSTRUCT_SCHEMA
 
 SIZE = 96  # side of every test image

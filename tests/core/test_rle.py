@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from fifa.concept_tree import rle
+from fifa.core import rle
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -1,20 +1,36 @@
-"""COCO run-length encoding (RLE) helpers shared by every stage.
+"""COCO run-length encoding (RLE): the mask type every stage stores, its Arrow type, its validator.
 
-Masks are stored as ``{"size": [h, w], "counts": str}`` (pycocotools' compressed
-string, column-major order). pycocotools trusts its input: a malformed counts
-string decodes into uninitialised memory or aborts the process. Every RLE that
-comes from outside (submissions, imported data) must pass :func:`check_rle`
-before pycocotools sees it.
+Data shapes:
+
+* :class:`RLE` ``{"size": [h, w], "counts": str}``: pycocotools' compressed counts string, column-major
+  order (``counts`` may be ``bytes`` or a list of run lengths only on the way in, to :func:`check_rle`);
+* :data:`RLE_TYPE`: the same as an Arrow struct (``size: list<int64>, counts: string``), the type of
+  every mask column of DESIGN.md (annotations, instruction rows, bench, submissions);
+* a mask: a 2-D boolean ``numpy`` array (``encode`` / ``decode``); a label map: a 2-D integer array.
+
+pycocotools trusts its input: a malformed counts string decodes into uninitialised memory or aborts
+the process. Every RLE that comes from outside (submissions, imported data) must pass
+:func:`check_rle` before pycocotools sees it.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence, TypedDict
 
 import numpy as np
+import pyarrow as pa
 from pycocotools import mask as mask_utils
 
-RLE = dict  # {"size": [h, w], "counts": str}
+
+class RLE(TypedDict):
+    """A COCO RLE mask (see the module docstring)."""
+
+    size: list[int]  # [height, width]
+    counts: str
+
+
+#: The Arrow type of an :class:`RLE` column.
+RLE_TYPE = pa.struct([("size", pa.list_(pa.int64())), ("counts", pa.string())])
 
 
 class InvalidRLE(ValueError):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fifa.concept_tree.rle import InvalidRLE, encode, parse_counts, runs_ok
-from fifa.concept_tree.rle import check_rle as check
+from fifa.core.rle import InvalidRLE, encode, parse_counts, runs_ok
+from fifa.core.rle import check_rle as check
 
 
 def _ref_ok(counts, h, w):
