@@ -47,7 +47,7 @@ def test_tree_sampler_of_this_process_counts_from_its_start():
 def test_stopwatch():
     with Stopwatch() as sw:
         time.sleep(0.2)
-    assert 0.19 <= sw.wall_s < 2 and sw.cpu_s < 0.15
+    assert 0.19 <= sw.wall_s < 10 and sw.cpu_s < 0.15  # loose above: a loaded machine
     wall = sw.wall_s
     time.sleep(0.05)
     assert sw.wall_s == wall  # frozen at the end of the block
