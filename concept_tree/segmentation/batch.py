@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from fifa.core.atomic import atomic_path
 from fifa.core.rle import RLE_TYPE
+
 from .arrowcols import column, int_list_column, table
 from ..imageio import ImageError, LoadOptions, load_rgb
 
@@ -176,60 +177,87 @@ def segment_folder(
     from .backends import check_backend
 
     check_backend(options.backend)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    overlay_dir = None
-    if options.overlays:
-        overlay_dir = out / "overlays"
-        overlay_dir.mkdir(exist_ok=True)
-    workers = options.workers or (os.cpu_count() or 1)
-    workers = max(1, min(workers, len(tasks)))
+    out, overlay_dir = _output_dirs(out_dir, options)
+    workers = max(1, min(options.workers or (os.cpu_count() or 1), len(tasks)))
     summary = BatchSummary(total=len(tasks))
     t0 = time.perf_counter()
     with ExitStack() as files:  # both files appear complete, at the end, or not at all
-        regions_tmp = files.enter_context(atomic_path(out / "regions.parquet"))
-        images_tmp = files.enter_context(atomic_path(out / "images.parquet"))
-        rw = pq.ParquetWriter(regions_tmp, REGIONS_SCHEMA)
-        iw = pq.ParquetWriter(images_tmp, IMAGES_SCHEMA)
-        buf_rows: list[tuple] = []
-        buf_imgs: list[dict] = []
-
-        def flush() -> None:
-            if buf_rows:
-                rw.write_table(_rows_table(buf_rows))
-                buf_rows.clear()
-            if buf_imgs:
-                iw.write_table(table(buf_imgs, IMAGES_SCHEMA))
-                buf_imgs.clear()
-
-        os.environ.setdefault("GLOG_minloglevel", "2")  # silence MediaPipe's C++ logging in the workers
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        ctx = None
-        if workers > 1 and "forkserver" in mp.get_all_start_methods():
-            # Workers fork from a server that imported MediaPipe once (models are created per worker).
-            ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(["mediapipe", "fifa.concept_tree.segmentation.segment"])
-        elif workers > 1:
-            ctx = mp.get_context("spawn")
+        writer = _ParquetOut(files.enter_context(atomic_path(out / "regions.parquet")),
+                             files.enter_context(atomic_path(out / "images.parquet")))  # fmt: skip
         try:
             with _progress(progress, len(tasks)) as (bar, task_id):
-                with _results(ctx, workers, tasks, options, str(overlay_dir) if overlay_dir else None) as results:
+                overlays = str(overlay_dir) if overlay_dir else None
+                with _results(_pool_context(workers), workers, tasks, options, overlays) as results:
                     for rec in results:
                         _account(summary, rec)
-                        buf_rows.extend((rec["image"],) + row for row in rec.pop("rows"))
-                        buf_imgs.append({k: rec.get(k) for k in IMAGES_SCHEMA.names})
-                        if len(buf_rows) > 20000:
-                            flush()
-                        if bar is not None:
-                            done = summary.ok + summary.failed + summary.no_face
-                            rate = f"{done / max(time.perf_counter() - t0, 1e-9):.1f} img/s"
-                            bar.update(task_id, advance=1, failed=summary.failed + summary.no_face, rate=rate)
-            flush()
+                        writer.add(rec)
+                        _advance(bar, task_id, summary, t0)
+            writer.flush()
         finally:
-            rw.close()
-            iw.close()
+            writer.close()
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _output_dirs(out_dir: Union[str, Path], options: BatchOptions) -> tuple[Path, Path | None]:
+    """The output folder and its ``overlays`` folder (None without overlays), created."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not options.overlays:
+        return out, None
+    overlay_dir = out / "overlays"
+    overlay_dir.mkdir(exist_ok=True)
+    return out, overlay_dir
+
+
+def _pool_context(workers: int):
+    """The multiprocessing context of the worker pool; None for one worker (run in this process)."""
+    os.environ.setdefault("GLOG_minloglevel", "2")  # silence MediaPipe's C++ logging in the workers
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if workers > 1 and "forkserver" in mp.get_all_start_methods():
+        # Workers fork from a server that imported MediaPipe once (models are created per worker).
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["mediapipe", "fifa.concept_tree.segmentation.segment"])
+        return ctx
+    return mp.get_context("spawn") if workers > 1 else None
+
+
+class _ParquetOut:
+    """``regions.parquet`` and ``images.parquet`` being written: records buffered, written in batches."""
+
+    def __init__(self, regions_path: Path, images_path: Path):
+        self._rw = pq.ParquetWriter(regions_path, REGIONS_SCHEMA)
+        self._iw = pq.ParquetWriter(images_path, IMAGES_SCHEMA)
+        self._rows: list[tuple] = []
+        self._imgs: list[dict] = []
+
+    def add(self, rec: dict) -> None:
+        """One image's record (its ``rows`` are taken out of it)."""
+        self._rows.extend((rec["image"],) + row for row in rec.pop("rows"))
+        self._imgs.append({k: rec.get(k) for k in IMAGES_SCHEMA.names})
+        if len(self._rows) > 20000:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._rows:
+            self._rw.write_table(_rows_table(self._rows))
+            self._rows.clear()
+        if self._imgs:
+            self._iw.write_table(table(self._imgs, IMAGES_SCHEMA))
+            self._imgs.clear()
+
+    def close(self) -> None:
+        self._rw.close()
+        self._iw.close()
+
+
+def _advance(bar, task_id, summary: BatchSummary, t0: float) -> None:
+    """One image more on the progress bar (if any), with the failures and the rate so far."""
+    if bar is None:
+        return
+    done = summary.ok + summary.failed + summary.no_face
+    rate = f"{done / max(time.perf_counter() - t0, 1e-9):.1f} img/s"
+    bar.update(task_id, advance=1, failed=summary.failed + summary.no_face, rate=rate)
 
 
 @contextmanager
