@@ -139,7 +139,7 @@ def test_off_face_fast_paths_give_the_plain_labels(faces, monkeypatch):
     monkeypatch.setattr(colour, "fit_colour", _fit_ref)
     monkeypatch.setattr(offface, "_finish", _finish_ref)
     monkeypatch.setattr(offface, "_compose", _compose_ref)
-    monkeypatch.setattr(offface, "is_grey", _is_grey_ref)
+    monkeypatch.setattr(colour, "is_grey", _is_grey_ref)
     monkeypatch.setattr(gridmasks, "to_grid", _to_grid_ref)
     monkeypatch.setattr(gridmasks, "face_cells", lambda face_full, step, shape: gridmasks.block_any(face_full, step))
     monkeypatch.setattr(gridmasks, "drop_small", _drop_small_ref)
