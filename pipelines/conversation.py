@@ -120,14 +120,6 @@ def validate(content: str | None, finish_reason: str | None) -> list[dict]:
     return out
 
 
-def _cache_key(request: dict, endpoint: str | None) -> str:
-    """The annotator's cache key: per endpoint where the annotator keys by endpoint (main), else the body."""
-    try:
-        return request_key(request, endpoint)
-    except TypeError:  # an annotator whose request_key takes the body only
-        return request_key(request)
-
-
 class OpenAIConversations:
     """Conversation generator over the annotator's OpenAI client pieces (see the module docstring)."""
 
@@ -161,7 +153,7 @@ class OpenAIConversations:
 
         request = build_request(facts, self.cfg)
         cache = self.client.cache
-        key = _cache_key(request, self.cfg.openai.base_url) if cache.enabled else ""
+        key = request_key(request, self.cfg.openai.base_url) if cache.enabled else ""
         hit = cache.get(key) if key else None
         if hit is not None:
             try:
