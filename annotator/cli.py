@@ -12,7 +12,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from fifa.cli_utils import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError, command, examples, make_app, run_app, setup_logging
+from fifa.cli_utils import command, examples, make_app, run_app, setup_logging
+from fifa.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError
 from fifa.concept_tree.segmentation.backends import BackendChoice, backends_help, check_backend
 from fifa.concept_tree.segmentation.landmarks import BackendUnavailable
 

@@ -43,6 +43,8 @@ from dataclasses import asdict, dataclass, field, replace
 import cv2
 import numpy as np
 
+from fifa.core.errors import FifaError
+
 from .diffarea import area_terms, erode_spill, signed_significance, trim_components, signed_weight
 from .profiles import change_profiles  # noqa: F401  (re-exported: the worker imports it from here)
 
@@ -51,7 +53,7 @@ __all__ = ["DiffConfig", "DiffResult", "PairError", "align_pair", "artifact_mask
            "difference_map", "difference_terms", "noise_floors", "prepare_source", "significance_map"]
 
 
-class PairError(ValueError):
+class PairError(FifaError, ValueError):
     """A fake/source pair that cannot be compared (``code``: size_mismatch, aspect_mismatch)."""
 
     def __init__(self, code: str, message: str):

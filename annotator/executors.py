@@ -24,6 +24,8 @@ import time
 from dataclasses import replace
 from typing import Protocol
 
+from fifa.core.errors import FifaError
+
 from .worker import CpuResult, WorkerConfig, init_worker, process_rows
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 EXECUTORS = ("local", "ray")
 
 
-class ExecutorUnavailable(RuntimeError):
+class ExecutorUnavailable(FifaError, RuntimeError):
     """The chosen executor cannot start here (e.g. Ray is not installed); the message says why."""
 
 

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from fifa.core.errors import FifaError
 from fifa.core import marks
 from .cache import ResponseCache, request_key
 from .explain import CATEGORY_WORDS, ExplainContext, ExplainResult, real_text
@@ -60,7 +61,7 @@ class OpenAIConfig:
         return d
 
 
-class LLMFailure(Exception):
+class LLMFailure(FifaError):
     def __init__(self, code: str, message: str):
         super().__init__(message)
         self.code = code
@@ -428,7 +429,7 @@ class OpenAIExplainer:
         return res
 
 
-class _Transport(Exception):
+class _Transport(FifaError):
     def __init__(self, code: str, message: str, calls: int):
         super().__init__(message)
         self.code = code

@@ -29,6 +29,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from fifa.core.errors import EXIT_USAGE, FifaError
+
 REQUIRED = ("sample_id", "image_path", "label")
 OPTIONAL = ("source_path", "method", "category", "group", "identities")
 #: provenance passed through to the annotation rows (importers write them): source collection, video, frame index
@@ -51,8 +53,10 @@ MANIFEST_SCHEMA = pa.schema(
 )
 
 
-class ManifestError(ValueError):
+class ManifestError(FifaError, ValueError):
     """A manifest that cannot be used (reported to the user, exit code 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass

@@ -16,10 +16,12 @@ import socket
 import sys
 from pathlib import Path
 
+from fifa.core.errors import FifaError
+
 LOCK_NAME = ".lock"
 
 
-class FolderLocked(RuntimeError):
+class FolderLocked(FifaError, RuntimeError):
     """Another live process holds the folder's lock; the message says which."""
 
 

@@ -19,6 +19,7 @@ from typing import Any, Iterator, Mapping
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fifa.core.errors import FifaError
 from fifa.core.tasks import TASKS
 from fifa.core.rle import InvalidRLE, check_rle
 
@@ -27,7 +28,7 @@ REQUIRED_BENCH_COLUMNS = ("question_id", "task", "answer")
 CLASS_TASKS = tuple(t.id for t in TASKS.values() if t.answer == "class")
 
 
-class BenchError(ValueError):
+class BenchError(FifaError, ValueError):
     """The bench itself cannot be used."""
 
 

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from fifa.cli_utils import CONTEXT_SETTINGS, UserError, command, examples, make_app, run_app
+from fifa.cli_utils import CONTEXT_SETTINGS, command, examples, make_app, run_app
+from fifa.core.errors import UserError
 
 app = make_app(
     "DFA-Bench scoring: validated submissions, reference-exact metrics, reports.",

@@ -29,6 +29,7 @@ import threading
 from dataclasses import dataclass, field
 from importlib import resources
 
+from fifa.core.errors import FifaError
 from fifa.annotator.budget import CostBudget
 from fifa.annotator.cache import default_cache_dir, normalize_endpoint, request_key
 from fifa.annotator.explain_openai import OpenAIConfig
@@ -102,7 +103,7 @@ class Judgement:
     cached: bool = False
 
 
-class InvalidJudgement(ValueError):
+class InvalidJudgement(FifaError, ValueError):
     def __init__(self, code: str, message: str):
         super().__init__(message)
         self.code = code

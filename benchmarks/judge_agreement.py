@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from fifa.core.errors import FifaError
+
 from .report import JUDGE_SCORES
 
 
-class AgreementError(ValueError):
+class AgreementError(FifaError, ValueError):
     """A ratings or judge-scores file that cannot be used."""
 
 

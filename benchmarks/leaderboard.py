@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fifa.core.errors import FifaError
 from fifa.core.tasks import task_order
 
 from .report import METRIC_ORDER
 
 
-class ReportReadError(ValueError):
+class ReportReadError(FifaError, ValueError):
     """A report folder or file that cannot be read."""
 
 

@@ -23,12 +23,13 @@ from typing import Any, Mapping
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fifa.core.errors import FifaError
 from fifa.core.rle import InvalidRLE, check_rle
 
 from .bench import Bench, list_ids
 
 
-class SubmissionError(ValueError):
+class SubmissionError(FifaError, ValueError):
     """An invalid submission; ``problems`` holds one message per kind of problem."""
 
     def __init__(self, problems: list[str], source: str = "submission"):

@@ -15,7 +15,8 @@ from typing import Annotated, Optional
 import typer
 
 from fifa import __version__
-from fifa.cli_utils import EXIT_USAGE, UserError, command, examples, make_app, run_app
+from fifa.cli_utils import command, examples, make_app, run_app
+from fifa.core.errors import EXIT_USAGE, UserError
 
 from .tree import ConceptTree, load_tree
 from .tree_nodes import Node, TreeError

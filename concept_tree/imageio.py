@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from fifa.core.errors import FifaError
+
 #: Images above this many pixels are refused (decompression-bomb guard).
 DEFAULT_MAX_PIXELS = 64_000_000
 #: Images smaller than this on their short side are refused.
@@ -23,7 +25,7 @@ DEFAULT_MIN_SIDE = 32
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-class ImageError(Exception):
+class ImageError(FifaError):
     """An input image that cannot be used; ``code`` is stable and machine-readable."""
 
     def __init__(self, code: str, message: str):

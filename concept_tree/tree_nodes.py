@@ -11,12 +11,14 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from fifa.core.errors import FifaError
+
 __all__ = ["Node", "TreeError", "node_depths", "parse_nodes"]
 
 _ID_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
 
-class TreeError(ValueError):
+class TreeError(FifaError, ValueError):
     """The concept tree data is malformed (duplicate id, cycle, missing anchor, ...)."""
 
 

@@ -4,9 +4,10 @@ One style and one error handler everywhere:
 
 * ``make_app`` builds a typer app with ``-h/--help``, no shell-completion noise and no rich
   tracebacks (a user never sees a traceback for their own mistake);
-* ``run_app`` runs it: :class:`UserError` and a missing file print ``error: ...`` and exit 2,
-  usage errors exit 2 (click's own message), Ctrl-C exits 130, a command's ``sys.exit`` passes
-  through. Unexpected exceptions still raise: they are bugs and deserve a traceback.
+* ``run_app`` runs it: a :class:`~fifa.core.errors.FifaError` prints ``error: ...`` and exits with its
+  ``exit_code`` (2 for a :class:`~fifa.core.errors.UserError`), a missing file exits 2, usage errors exit 2
+  (click's own message), Ctrl-C exits 130, a command's ``sys.exit`` passes through. Unexpected exceptions
+  still raise: they are bugs and deserve a traceback.
 * ``examples`` formats the "Example:" block every command shows under ``--help``.
 """
 
@@ -20,6 +21,8 @@ from typing import Callable, NoReturn, Sequence, TypeVar
 import click
 import typer
 
+from fifa.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, FifaError
+
 try:  # typer >= 0.22 vendors click: its exceptions are not the click package's
     from typer._click import exceptions as _tclick
 except ImportError:  # pragma: no cover - older typer runs on the click package itself
@@ -31,21 +34,7 @@ _USAGE = (click.ClickException, _tclick.ClickException)
 
 F = TypeVar("F", bound=Callable)
 
-#: Exit codes shared by every fifa command.
-EXIT_OK = 0
-EXIT_FAILED = 1  # the command ran, but nothing (or not everything required) succeeded
-EXIT_USAGE = 2  # invalid input / user mistake
-EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
-
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
-
-
-class UserError(Exception):
-    """A mistake of the user (bad path, invalid file): reported without a traceback."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_USAGE):
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -109,7 +98,7 @@ def run_app(app: typer.Typer | click.Command, argv: Sequence[str] | None = None,
     except _ABORT:
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    except UserError as e:
+    except FifaError as e:  # the one place a project error becomes its exit code
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
     except FileNotFoundError as e:

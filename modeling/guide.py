@@ -50,18 +50,6 @@ def phrase_ids(tok, phrase: str) -> list[int]:
     return ids[ids.index(start) + 1: ids.index(end)]
 
 
-def count_tokens(tok) -> dict[int, tuple[int, dict[int, int]]]:
-    """token -> (n, n -> token of the same form) for the digits 1-9 that are one token, alone and after a space
-    ("in 3 regions": byte-level BPE makes " 3" a token of its own)."""
-    out: dict[int, tuple[int, dict[int, int]]] = {}
-    for form in ("{}", " {}"):
-        ids = {n: tok(form.format(n), add_special_tokens=False)["input_ids"] for n in range(1, 10)}
-        same = {n: v[-1] for n, v in ids.items() if len(v) == 1 or (len(v) == 2 and not tok.decode(v[:1]).strip())}
-        for n, t in same.items():
-            out.setdefault(t, (n, same))
-    return out
-
-
 def verdict_tokens(tok, fam: Family) -> dict[bool, int]:
     """The first answer token of a "Yes." (fake) and a "No." (real) answer, as training tokenises answers."""
     out = {}
@@ -78,10 +66,9 @@ class HeadGuide(LogitsProcessor):
     row gets an opening: a ``det`` answer starts with the token of the detection head's verdict, an ``rq_*``
     answer with a yes / no token of the query head's verdict, a ``cls`` answer with the opening words of the
     classification head's class; the model writes the rest (it picks among the allowed tokens of each step).
-    In an ``age`` answer, the first number the model writes before any mark (the answer's "in N regions") is the
-    mark head's count of likely regions (p >= 0.5, at least one); each mark the model opens (``<p>``) names the
-    region the mark head ranks highest among those not named yet, closed with ``</p> [SEG]``; no further mark
-    opens once no region is left that the head finds likely, nor any on an image the detection head calls real."""
+    In an ``age`` answer, each mark the model opens (``<p>``) names the region the mark head ranks highest among
+    those not named yet, closed with ``</p> [SEG]``; no further mark opens once no region is left that the head
+    finds likely (p >= 0.5), nor any on an image the detection head calls real."""
 
     def __init__(self, predictor: "Predictor", states: StepStates, feats, pix, areas, tasks: list[str]):
         self.p, self.states, self.feats, self.pix, self.areas, self.tasks = predictor, states, feats, pix, areas, tasks
@@ -93,7 +80,6 @@ class HeadGuide(LogitsProcessor):
         self.mark_p: list[list[float] | None] = [None] * len(tasks)  # age rows: the mark head's probabilities
         self.pending: list[list[int]] = [[] for _ in tasks]  # tokens still to write of an opened mark
         self.named: list[set[int]] = [set() for _ in tasks]
-        self.counted = [False] * len(tasks)  # the region count of an age answer was set
         self.step = 0
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -116,14 +102,6 @@ class HeadGuide(LogitsProcessor):
 
     def _mark(self, scores: torch.FloatTensor, b: int, last: int) -> None:
         p, probs = self.p, self.mark_p[b]
-        top = int(scores[b].argmax())
-        if not self.counted[b] and not self.named[b] and top in p.count_of:
-            # the answer announces how many regions it marks ("... in 3 regions."): the head's count of likely ones
-            self.counted[b] = True
-            same = p.count_of[top][1]
-            n = min(max(1, sum(q >= 0.5 for q in probs)), max(same))
-            self._allow(scores, b, [same.get(n, top)])
-            return
         left = [k for k in np.argsort(probs)[::-1].tolist() if k not in self.named[b]]
         if last == p.phrase_open and not self.pending[b] and left:
             self.named[b].add(left[0])

@@ -34,7 +34,7 @@ from fifa.core import rle as rle_utils
 from fifa.pipelines.buildinfo import build_image_root
 
 from .examples import QUERY_TASKS, REGION_TASKS, Skip, encode_prompt, image_inputs, load_image, region_query, user_content
-from .guide import HeadGuide, answer_opening_ids, count_tokens, phrase_ids, verdict_tokens, yes_no_ids
+from .guide import HeadGuide, answer_opening_ids, phrase_ids, verdict_tokens, yes_no_ids
 from .family import Family
 from .precision import Precision
 from .tokenizer import IMAGE, PHRASE_CLOSE, PHRASE_OPEN, REGION, SEG
@@ -108,7 +108,6 @@ class Predictor:
         self.seg_id = tok.convert_tokens_to_ids(SEG)
         self.phrase_open, self.phrase_close = tok.convert_tokens_to_ids(PHRASE_OPEN), tok.convert_tokens_to_ids(PHRASE_CLOSE)
         self.region_phrase_ids = [phrase_ids(tok, r["phrase"]) for r in model.heads.regions]
-        self.count_of = count_tokens(tok)
 
     def pick_class(self, probs: list[float], fake_p: float | None) -> str:
         """The classification head's class, consistent with the detection head: ``real`` when the detection head

@@ -29,6 +29,7 @@ from typing import Sequence
 import polars as pl
 import pyarrow as pa
 
+from fifa.core.errors import EXIT_USAGE, FifaError
 from fifa.core.atomic import clean_stale, staging_dir, swap_folder
 from fifa.core.tasks import REGION_QUERY_TASKS, TASK_IDS, TASKS
 
@@ -50,8 +51,10 @@ log = logging.getLogger(__name__)
 BUILD_FORMAT = "fifa-build/1"
 
 
-class BuildError(ValueError):
+class BuildError(FifaError, ValueError):
     """A build that cannot be made as asked (user mistake: exit 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass

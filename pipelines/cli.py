@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from fifa.cli_utils import UserError, command, examples, make_app, run_app, setup_logging
+from fifa.cli_utils import command, examples, make_app, run_app, setup_logging
+from fifa.core.errors import UserError
 from fifa.core.tasks import TASK_IDS
 from fifa.pipelines.import_cli import import_app
 

@@ -19,6 +19,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from fifa.core.errors import FifaError
 from fifa.annotator.budget import CostBudget
 from fifa.annotator.cache import request_key
 from fifa.annotator.explain_openai import OpenAIConfig
@@ -89,7 +90,7 @@ def build_request(facts: dict, cfg: ConversationConfig) -> dict:
     }
 
 
-class InvalidConversation(ValueError):
+class InvalidConversation(FifaError, ValueError):
     def __init__(self, code: str, message: str):
         super().__init__(message)
         self.code = code

@@ -15,6 +15,8 @@ from typing import Sequence
 import polars as pl
 import pyarrow.parquet as pq
 
+from fifa.core.errors import FifaError
+
 from . import rand
 from .schema import EXTRA_QA_SCHEMA
 from .tasks.common import PROVENANCE, SAMPLE_COLUMNS, TaskContext, finish, two_turns
@@ -22,7 +24,7 @@ from .tasks.common import PROVENANCE, SAMPLE_COLUMNS, TaskContext, finish, two_t
 EXTRA_TASKS = ("rq_name", "toe")
 
 
-class ExtraQAError(ValueError):
+class ExtraQAError(FifaError, ValueError):
     pass
 
 

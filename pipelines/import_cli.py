@@ -8,7 +8,8 @@ from typing import Annotated, Callable, Iterator, Optional
 
 import typer
 
-from fifa.cli_utils import EXIT_FAILED, EXIT_OK, UserError, command, examples, make_app, setup_logging
+from fifa.cli_utils import command, examples, make_app, setup_logging
+from fifa.core.errors import EXIT_FAILED, EXIT_OK, UserError
 
 import_app = make_app(
     "Import public collections into a manifest (paths relative to the manifest's folder).",

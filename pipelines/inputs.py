@@ -19,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fifa.core.errors import FifaError
 from fifa.annotator.store import ANN_DIR
 
 from .buildinfo import without_machine_paths
@@ -32,7 +33,7 @@ ROW_COLUMNS = ("sample_id", "label", "method", "category", "group", "explanation
 RECORD_COLUMNS = ("mask_fraction", "explainer", "tree_version")
 
 
-class InputError(ValueError):
+class InputError(FifaError, ValueError):
     """An annotation folder that cannot be used."""
 
 

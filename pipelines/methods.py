@@ -25,6 +25,8 @@ from typing import Iterable, Mapping
 
 import yaml
 
+from fifa.core.errors import FifaError
+
 #: Categories a method may have (DESIGN.md); ``real`` is for pristine images only.
 METHOD_CATEGORIES = ("FS", "FR", "FE", "EFS")
 CATEGORY_NAMES = {
@@ -37,11 +39,11 @@ CATEGORY_NAMES = {
 ENV_VAR = "FIFA_METHODS"
 
 
-class UnknownMethodError(ValueError):
+class UnknownMethodError(FifaError, ValueError):
     """A method the table does not know; the message says which file to extend."""
 
 
-class MethodTableError(ValueError):
+class MethodTableError(FifaError, ValueError):
     """A methods YAML file that cannot be used."""
 
 

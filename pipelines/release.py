@@ -30,6 +30,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fifa.core.errors import EXIT_USAGE, FifaError
 from fifa.core.atomic import clean_stale, staging_dir, swap_folder
 
 from .buildinfo import build_image_root, without_machine_paths
@@ -53,8 +54,10 @@ FILE_OVERHEAD_BYTES = 64 * 1024
 UNIT_OVERHEAD_BYTES = 4 * 1024
 
 
-class ReleaseError(ValueError):
+class ReleaseError(FifaError, ValueError):
     """A release that cannot be made as asked (user mistake: exit 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from fifa.cli_utils import UserError
+from fifa.core.errors import UserError
 
 VERSION = 1
 DECISIONS = ("accepted", "rejected")
@@ -107,7 +107,7 @@ def _decision(e: object, reviewer: str | None, where: str) -> Decision:
 def load_review(path: str | os.PathLike) -> dict[str, Decision]:
     """Read and validate a review file; returns sample_id -> Decision (the last one per id).
 
-    Raises :class:`ReviewError` (a :class:`~fifa.cli_utils.UserError`: the CLI prints it and
+    Raises :class:`ReviewError` (a :class:`~fifa.core.errors.UserError`: the CLI prints it and
     exits 2) for a missing, unreadable or invalid file.
     """
     p = Path(path)

@@ -30,6 +30,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from fifa.core.errors import FifaError
+
 from .config import ServeConfig
 from .db import make_engine, team_for_token
 from .logs import log_event
@@ -44,7 +46,7 @@ SECURITY_HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "no-
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'"
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(FifaError):
     """The request body passed the upload limit while it was read."""
 
 

@@ -26,6 +26,8 @@ from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, LargeBinary, 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
+from fifa.core.errors import EXIT_USAGE, FifaError
+
 metadata = MetaData()
 
 teams = Table(
@@ -83,8 +85,10 @@ quota = Table(
 )
 
 
-class DatabaseError(ValueError):
+class DatabaseError(FifaError, ValueError):
     """An unusable database URL or an unreachable database (a user mistake: exit 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 def normalize_url(url: str) -> str:

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fifa.core.errors import FifaError
+
 from .ibug68 import MEDIAPIPE_TO_IBUG68, check_points68
 from .mesh_topology import N_MESH, mesh_reference
 
@@ -60,7 +62,7 @@ IBUG_MIRROR: tuple[int, ...] = tuple(
 )  # fmt: skip
 
 
-class CalibrationError(ValueError):
+class CalibrationError(FifaError, ValueError):
     """A calibration file is missing, unreadable or not a valid 68-point calibration."""
 
 

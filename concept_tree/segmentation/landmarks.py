@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fifa.core.errors import FifaError
+
 
 @dataclass(frozen=True)
 class DetectedFace:
@@ -50,7 +52,7 @@ def landmark_array(landmarks) -> np.ndarray:
     return np.array([(p.x, p.y, p.z) for p in landmarks.landmark], dtype=np.float64).reshape(-1, 3)
 
 
-class BackendUnavailable(RuntimeError):
+class BackendUnavailable(FifaError, RuntimeError):
     """An optional backend cannot run here (package or weights missing); the message says how to fix it."""
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from fifa.cli_utils import EXIT_FAILED, UserError
+from fifa.core.errors import EXIT_FAILED, UserError
 
 from ..imageio import list_images
 from .backends import BackendChoice, backends_help

@@ -21,6 +21,8 @@ import numpy as np
 import pyarrow as pa
 from pycocotools import mask as mask_utils
 
+from .errors import FifaError
+
 
 class RLE(TypedDict):
     """A COCO RLE mask (see the module docstring)."""
@@ -33,7 +35,7 @@ class RLE(TypedDict):
 RLE_TYPE = pa.struct([("size", pa.list_(pa.int64())), ("counts", pa.string())])
 
 
-class InvalidRLE(ValueError):
+class InvalidRLE(FifaError, ValueError):
     """An RLE that is not a well-formed COCO mask."""
 
 

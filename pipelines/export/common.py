@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 
 import pyarrow.parquet as pq
 
+from fifa.core.errors import EXIT_USAGE, FifaError
 from fifa.core.atomic import atomic_open, atomic_path
 from fifa.core.marks import strip as plain_text
 
@@ -20,8 +21,10 @@ from ..buildinfo import build_image_root
 SPLITS = ("train", "validation")
 
 
-class ExportError(ValueError):
+class ExportError(FifaError, ValueError):
     """An export that cannot be made (user mistake: exit 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass

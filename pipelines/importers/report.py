@@ -13,11 +13,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from fifa.core.errors import FifaError
 from fifa.core.atomic import write_json_atomic
 from fifa.pipelines.manifest import write_manifest
 
 
-class ImportLayoutError(ValueError):
+class ImportLayoutError(FifaError, ValueError):
     """The folder or file is not the layout the importer reads; the message says what was expected."""
 
 

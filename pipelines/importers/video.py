@@ -16,10 +16,12 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
+from fifa.core.errors import FifaError
+
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
 
-class VideoError(RuntimeError):
+class VideoError(FifaError, RuntimeError):
     """A video that cannot be opened or read; the message says which and why."""
 
 

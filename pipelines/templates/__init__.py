@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from fifa.core.errors import FifaError
 from fifa.core.tasks import TASKS
 
 #: question sets that must hold at least MIN_PHRASINGS distinct phrasings: the tasks' own (fifa.core.tasks)
@@ -22,7 +23,7 @@ REQUIRED_SETS = tuple(name for task in TASKS.values() for name in task.question_
 MIN_PHRASINGS = 30
 
 
-class TemplateError(ValueError):
+class TemplateError(FifaError, ValueError):
     """A template file that cannot be used."""
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from fifa.core.errors import FifaError
 from fifa.concept_tree.imageio import ImageError, LoadOptions, load_rgb
 from fifa.core.atomic import write_bytes_atomic
 
@@ -42,7 +43,7 @@ class ImageRef:
         return {"src": self.src, "w": self.width, "h": self.height}
 
 
-class ImageMissing(Exception):
+class ImageMissing(FifaError):
     """An image that cannot be shown; the message never holds an absolute path."""
 
 

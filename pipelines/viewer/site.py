@@ -30,6 +30,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fifa.core.errors import FifaError
 from fifa.core.atomic import write_text_atomic
 
 from .images import ImageMissing, ImageStore
@@ -68,7 +69,7 @@ class SiteSummary:
         return asdict(self)
 
 
-class SiteError(ValueError):
+class SiteError(FifaError, ValueError):
     """The output folder cannot be used (the message says why)."""
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fifa.core.errors import FifaError
 from fifa.pipelines.schema import SPLITS
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ COLUMNS = {
 _SPLIT_RE = re.compile(r"^(%s)(?:[-_.]|$)" % "|".join(SPLITS))
 
 
-class SourceError(ValueError):
+class SourceError(FifaError, ValueError):
     """A folder the viewer cannot read (the message says what it expected)."""
 
 

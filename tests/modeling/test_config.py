@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fifa.cli_utils import UserError
+from fifa.core.errors import UserError
 from fifa.modeling.config import incompatible_keys, load_config
 
 

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fifa.cli_utils import UserError
+from fifa.core.errors import UserError
 from fifa.core import rle
 from fifa.modeling.data import InstructData, epoch_order, task_weights
 from fifa.modeling.imaging import Letterbox

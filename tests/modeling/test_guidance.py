@@ -125,17 +125,3 @@ def test_age_predictions_pair_each_mark_with_a_mask(guided):
             assert len(pred["masks"]) == max(1, n_seg) and pred["masks"]
         else:
             assert set(mark_p) == {0.0} and len(pred["masks"]) == n_seg
-
-
-def test_age_answer_announces_the_mark_heads_count(guided):
-    loaded, rows, resolve = guided
-    model, tok = loaded.model, loaded.tokenizer
-    p = Predictor(model.eval(), tok, loaded.fam, "cpu", 40, "head", "head")
-    one, two = (tok(f" {n}", add_special_tokens=False)["input_ids"][-1] for n in (1, 2))
-    assert p.count_of[one][0] == 1 and p.count_of[two][0] == 2
-    mark_p = [0.1] * len(model.heads.regions)
-    mark_p[3] = mark_p[5] = 0.8
-    word = tok.convert_tokens_to_ids("<unk>")
-    got = _drive(p, mark_p, [one, word], 3)  # the model would say "in 1 region"; the head finds two
-    assert got[:2] == [two, one]  # the first number is the count; later ones are the model's own
-    assert _drive(p, [0.0] * len(mark_p), [two, word], 1) == [one]  # at least one region is announced

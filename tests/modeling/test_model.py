@@ -9,7 +9,7 @@ import pytest
 import torch
 from micro_config import MICRO
 
-from fifa.cli_utils import UserError
+from fifa.core.errors import UserError
 from fifa.modeling.collate import Collator, Encoder, InstructDataset
 from fifa.modeling.config import load_config
 from fifa.modeling.data import InstructData

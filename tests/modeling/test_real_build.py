@@ -9,7 +9,7 @@ import shutil
 import pytest
 from micro_config import MICRO
 
-from fifa.cli_utils import UserError
+from fifa.core.errors import UserError
 from fifa.modeling.config import load_config
 from fifa.modeling.submit import predict_bench
 from fifa.modeling.train import train

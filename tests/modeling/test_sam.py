@@ -10,7 +10,7 @@ import pytest
 import torch
 from micro_config import MICRO
 
-from fifa.cli_utils import UserError
+from fifa.core.errors import UserError
 from fifa.modeling.config import load_config
 
 

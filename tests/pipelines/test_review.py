@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fifa.cli_utils import UserError
+from fifa.core.errors import UserError
 from fifa.pipelines.review import Decision, ReviewError, dump_review, load_review, parse_review, summarize
 
 
