@@ -33,59 +33,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fifa.core.atomic import fsync_dir, move, write_json_atomic, write_table_atomic
-from fifa.core.rle import RLE_TYPE
+from fifa.core.schemas import ANNOTATION_SCHEMA
 
 log = logging.getLogger(__name__)
-
-ANNOTATION_SCHEMA = pa.schema(
-    [
-        ("sample_id", pa.string()),
-        ("status", pa.string()),
-        ("error", pa.string()),
-        ("error_code", pa.string()),
-        ("label", pa.string()),
-        ("method", pa.string()),
-        ("category", pa.string()),
-        ("group", pa.string()),
-        ("identities", pa.string()),
-        ("collection", pa.string()),  # provenance from the manifest: source collection, video, frame index
-        ("video", pa.string()),
-        ("frame", pa.int64()),
-        ("image_path", pa.string()),
-        ("source_path", pa.string()),
-        ("artifact_mask", RLE_TYPE),
-        ("artifact_regions", pa.list_(pa.string())),
-        (
-            "regions",
-            pa.list_(
-                pa.struct(
-                    [("node_id", pa.string()), ("coverage", pa.float64()), ("share", pa.float64()), ("mask", RLE_TYPE)]
-                )
-            ),
-        ),
-        ("explanation", pa.string()),
-        ("visible_explanation", pa.string()),  # what the fake alone shows (same marks); answers use it
-        ("segments", pa.list_(pa.struct([("node_id", pa.string()), ("phrase", pa.string()), ("mask", RLE_TYPE)]))),
-        ("explainer", pa.string()),
-        ("tree_version", pa.string()),
-        ("grounded", pa.bool_()),
-        ("image_height", pa.int32()),
-        ("image_width", pa.int32()),
-        ("mask_area", pa.int64()),
-        ("mask_fraction", pa.float64()),
-        ("diff_threshold", pa.float64()),
-        ("diff_mean_in_mask", pa.float64()),
-        ("prompt_tokens", pa.int64()),
-        ("completion_tokens", pa.int64()),
-        ("cost_usd", pa.float64()),
-        ("llm_calls", pa.int32()),
-        ("cached", pa.bool_()),
-        ("time_cpu_s", pa.float64()),
-        ("time_llm_s", pa.float64()),
-        ("attempt", pa.int32()),
-        ("annotated_at", pa.string()),
-    ]
-)
 
 ANN_DIR = "annotations"
 LEDGER = "ledger.jsonl"

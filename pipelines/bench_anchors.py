@@ -17,11 +17,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from fifa.core.rle import RLE_TYPE
+from fifa.core.schemas import ANCHOR_MASKS_TYPE
 
 log = logging.getLogger(__name__)
-
-ANCHOR_MASKS_TYPE = pa.list_(pa.struct([("node_id", pa.string()), ("mask", RLE_TYPE)]))
 
 
 def image_anchor_masks(rgb, segmenter) -> list[dict]:
@@ -90,4 +88,4 @@ def anchor_masks_column(tasks: list[str], images: list[dict | None], image_root:
     return pa.array(out, type=ANCHOR_MASKS_TYPE), counts
 
 
-__all__ = ["ANCHOR_MASKS_TYPE", "anchor_masks_column", "image_anchor_masks"]
+__all__ = ["anchor_masks_column", "image_anchor_masks"]

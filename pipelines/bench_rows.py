@@ -6,10 +6,10 @@ import polars as pl
 import pyarrow as pa
 
 from fifa.core.marks import MARK_PATTERN, PHRASE_REPLACEMENT
+from fifa.core.schemas import BENCH_SCHEMA, INSTRUCT_SCHEMA
 
 from . import rand
 from .parquet_io import to_schema
-from .schema import BENCH_SCHEMA, INSTRUCT_SCHEMA
 from .tasks.common import RLE
 
 NO_ANCHORS = pl.lit([], dtype=pl.List(pl.Struct({"node_id": pl.String, "mask": RLE})))

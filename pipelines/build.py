@@ -29,8 +29,9 @@ from typing import Sequence
 import polars as pl
 import pyarrow as pa
 
-from fifa.core.errors import EXIT_USAGE, FifaError
 from fifa.core.atomic import clean_stale, staging_dir, swap_folder
+from fifa.core.errors import EXIT_USAGE, FifaError
+from fifa.core.schemas import AGE_RECORD_SCHEMA, INSTRUCT_SCHEMA, PROVENANCE
 from fifa.core.tasks import REGION_QUERY_TASKS, TASK_IDS, TASKS
 
 from . import rand
@@ -40,9 +41,7 @@ from .conversation import ConversationConfig, make_conversations
 from .extra_qa import extra_qa_rows
 from .inputs import AnnotationInput, InputError, iter_kept, image_root, read_index, relative_paths, select
 from .parquet_io import to_schema, write_json, writer
-from .records import AGE_RECORD_SCHEMA
 from .provenance import add_provenance
-from .schema import INSTRUCT_SCHEMA, PROVENANCE
 from .splits import MIN_UNITS, SplitRatios, assign_splits, empty_splits, leaks
 from .stats import StatsCollector
 

@@ -1,6 +1,6 @@
 """``fifa-data build --extra-qa FILE``: question/answer pairs shipped with an imported collection (DD-VQA).
 
-Each file follows :data:`fifa.pipelines.schema.EXTRA_QA_SCHEMA` (``<manifest stem>.qa.parquet``,
+Each file follows :data:`fifa.core.schemas.EXTRA_QA_SCHEMA` (``<manifest stem>.qa.parquet``,
 written by an importer). Pairs of kept samples (annotation ok, not rejected) become ``rq_name`` /
 ``toe`` rows in the sample's split; pairs whose sample is not kept, of another task, or repeated
 are counted, not fatal. In the test split they join the bench as they are (outside balancing).
@@ -16,9 +16,9 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from fifa.core.errors import FifaError
+from fifa.core.schemas import EXTRA_QA_SCHEMA
 
 from . import rand
-from .schema import EXTRA_QA_SCHEMA
 from .tasks.common import PROVENANCE, SAMPLE_COLUMNS, TaskContext, finish, two_turns
 
 EXTRA_TASKS = ("rq_name", "toe")

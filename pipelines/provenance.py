@@ -1,4 +1,4 @@
-"""Provenance columns of a build's rows (``schema.PROVENANCE_FIELDS``), decided once per sample in pass 1.
+"""Provenance columns of a build's rows (``fifa.core.schemas.PROVENANCE_FIELDS``), decided once per sample in pass 1.
 
 ``collection``: the manifest's (importers write it), else the source collection whose methods include the
 sample's method (``data/sources.yaml``, the card's table; null for a real image without one); ``video`` and
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from .schema import PROVENANCE
+from fifa.core.schemas import PROVENANCE
 
 REVIEW_FRAME = {"sample_id": pl.String, "review": pl.String, "reviewers": pl.List(pl.String)}
 

@@ -30,13 +30,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fifa.core.errors import EXIT_USAGE, FifaError
 from fifa.core.atomic import clean_stale, staging_dir, swap_folder
+from fifa.core.errors import EXIT_USAGE, FifaError
+from fifa.core.schemas import AGE_RECORD_SCHEMA, BENCH_SCHEMA, INSTRUCT_SCHEMA
 
 from .buildinfo import build_image_root, without_machine_paths
 from .parquet_io import WRITER_OPTIONS, sha256_file, write_json
-from .records import AGE_RECORD_SCHEMA
-from .schema import BENCH_SCHEMA, INSTRUCT_SCHEMA
 
 log = logging.getLogger(__name__)
 

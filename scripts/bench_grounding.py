@@ -36,9 +36,9 @@ from benchkit import machine
 from fifa.benchmarks.bench import load_bench
 from fifa.benchmarks.metrics_ground import grounding_scores
 from fifa.benchmarks.scoring import score
-from fifa.core.rle import RLE_TYPE, encode
 from fifa.concept_tree.tree import ANCHORS, load_tree
-from fifa.pipelines.schema import BENCH_SCHEMA
+from fifa.core.rle import encode
+from fifa.core.schemas import BENCH_SCHEMA
 
 S = 256
 METHODS = ["Deepfakes", "FaceSwap", "Face2Face", "NeuralTextures", "FaceApp"]

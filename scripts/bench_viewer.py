@@ -27,7 +27,7 @@ from PIL import Image
 
 from benchkit import machine
 from fifa.core.rle import encode
-from fifa.pipelines.schema import INSTRUCT_SCHEMA
+from fifa.core.schemas import INSTRUCT_SCHEMA
 from fifa.pipelines.viewer import ViewerConfig, build_site
 
 

@@ -40,9 +40,9 @@ from typing import Iterable, Mapping
 import pyarrow as pa
 
 from fifa.core.atomic import write_table_atomic
+from fifa.core.schemas import EXTRA_QA_SCHEMA
 from fifa.pipelines.manifest import ManifestError, read_table
 from fifa.pipelines.methods import load_methods
-from fifa.pipelines.schema import EXTRA_QA_SCHEMA
 
 from .report import Failure, ImportLayoutError, ImportReport, finish, rel_path
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from fifa.core import schemas
 from fifa.core.marks import MARK_PATTERN, PHRASE_REPLACEMENT
 
 from .. import rand
@@ -32,7 +33,7 @@ NO_BOX = pl.lit(None, dtype=pl.List(pl.Float64))
 NO_STR = pl.lit([], dtype=pl.List(pl.String))
 
 #: Columns of a generated row (before it becomes an instruction row or a bench question).
-PROVENANCE = ["collection", "video", "frame", "explainer", "tree_version", "review", "reviewers"]  # schema.PROVENANCE
+PROVENANCE = list(schemas.PROVENANCE)
 ROW_COLUMNS = ["id", "sample_id", "task", "turns", "masks", "mask_phrases", "mask_node_ids", "query_mask",
                "query_box", "bench_masks", "cls", "image", "label", "method", "category", "group", "split", *PROVENANCE]
 SAMPLE_COLUMNS = ["sample_id", "image", "label", "method", "category", "group", "split", *PROVENANCE]

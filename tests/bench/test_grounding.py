@@ -20,7 +20,7 @@ from fifa.benchmarks.bench import BenchError
 from fifa.benchmarks.scoring import score
 from fifa.core.rle import decode, encode
 from fifa.concept_tree.tree import ANCHORS, load_tree
-from fifa.pipelines.schema import BENCH_SCHEMA
+from fifa.core.schemas import BENCH_SCHEMA
 
 H, W = 40, 50
 FIFA_BENCH = Path(sys.executable).parent / "fifa-bench"

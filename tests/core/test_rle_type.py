@@ -47,9 +47,9 @@ def _rle_like(t: pa.DataType, where: str) -> list[tuple[str, pa.DataType]]:
 
 
 def test_every_mask_column_of_the_stage_schemas_is_the_one_rle_type():
-    from fifa.annotator.store import ANNOTATION_SCHEMA
+    from fifa.core.schemas import ANNOTATION_SCHEMA
     from fifa.concept_tree.segmentation.batch import REGIONS_SCHEMA
-    from fifa.pipelines.schema import BENCH_SCHEMA, INSTRUCT_SCHEMA
+    from fifa.core.schemas import BENCH_SCHEMA, INSTRUCT_SCHEMA
 
     found = [x for name, schema in [("annotation", ANNOTATION_SCHEMA), ("regions", REGIONS_SCHEMA),
                                     ("instruct", INSTRUCT_SCHEMA), ("bench", BENCH_SCHEMA)]

@@ -13,8 +13,9 @@ import pytest
 from build_helpers import build_config, run_data
 
 from fifa.core.marks import MARK_RE
+from fifa.core.schemas import BENCH_SCHEMA, INSTRUCT_SCHEMA
+from fifa.core.tasks import TASKS
 from fifa.pipelines.build import BuildError, build, resolve_image
-from fifa.pipelines.schema import BENCH_SCHEMA, INSTRUCT_SCHEMA, TASKS
 
 
 def instruct(b: Path) -> pl.DataFrame:

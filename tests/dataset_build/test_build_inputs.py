@@ -13,7 +13,7 @@ import pytest
 from build_helpers import build_config, conversation_server, run_data
 
 from fifa.pipelines.build import BuildError, build
-from fifa.pipelines.schema import EXTRA_QA_SCHEMA
+from fifa.core.schemas import EXTRA_QA_SCHEMA
 
 
 def rows(b: Path) -> pl.DataFrame:

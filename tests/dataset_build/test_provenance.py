@@ -12,8 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from build_helpers import build_config
 
-from fifa.pipelines.records import AGE_RECORD_SCHEMA
-from fifa.pipelines.schema import BENCH_SCHEMA, INSTRUCT_SCHEMA, PROVENANCE
+from fifa.core.schemas import AGE_RECORD_SCHEMA, BENCH_SCHEMA, INSTRUCT_SCHEMA, PROVENANCE
 
 
 def frames(build: Path) -> dict[str, pl.DataFrame]:

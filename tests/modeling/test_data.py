@@ -7,12 +7,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fifa.core.errors import UserError
 from fifa.core import rle
+from fifa.core.errors import UserError
+from fifa.core.schemas import INSTRUCT_SCHEMA
 from fifa.modeling.data import InstructData, epoch_order, task_weights
 from fifa.modeling.imaging import Letterbox
 from fifa.modeling.predict import plain_answer
-from fifa.pipelines.schema import INSTRUCT_SCHEMA
 
 
 def test_epoch_order_is_seeded_and_mixes_tasks():

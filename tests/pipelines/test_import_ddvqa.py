@@ -10,7 +10,7 @@ from import_trees import ffpp_tree
 
 from fifa.pipelines.cli import main
 from fifa.pipelines.importers import FFPPConfig, import_ffpp
-from fifa.pipelines.schema import EXTRA_QA_SCHEMA
+from fifa.core.schemas import EXTRA_QA_SCHEMA
 
 Q_IMAGE = "Does the image looks real/fake?"  # DD-VQA's questions, verbatim
 Q_SKIN = "Does the person's skin look real/fake?"

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fifa.core import rle as rle_utils
-from fifa.pipelines.schema import BENCH_SCHEMA, INSTRUCT_SCHEMA
+from fifa.core.schemas import BENCH_SCHEMA, INSTRUCT_SCHEMA
 
 DET_Q = "<image>\nIs this face forged?"
 CLS_Q = "<image>\nWhich kind of forgery is this: FS, FE or real?"
