@@ -6,6 +6,7 @@ See :class:`HeadGuide`; ``modeling/predict.py`` runs it inside ``generate``.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,6 +51,31 @@ def phrase_ids(tok, phrase: str) -> list[int]:
     return ids[ids.index(start) + 1: ids.index(end)]
 
 
+def named_region(question: str | None, regions: list[dict]) -> int | None:
+    """The index of the vocabulary region a region question names ("Is the right temple manipulated?"), by its
+    phrase or its id in words, the longest match winning; None when it names none of them."""
+    text = f" {re.sub(r'[^a-z0-9]+', ' ', (question or '').lower())} "
+    best, size = None, 0
+    for k, r in enumerate(regions):
+        for name in (r["phrase"], r["id"].replace("_", " ")):
+            words = re.sub(r"^(the|a|an) ", "", re.sub(r"[^a-z0-9]+", " ", name.lower()).strip())
+            if words and f" {words} " in text and len(words) > size:
+                best, size = k, len(words)
+    return best
+
+
+def count_tokens(tok) -> dict[int, tuple[int, dict[int, int]]]:
+    """token -> (n, n -> token of the same form) for the digits 1-9 that are one token, alone and after a space
+    ("in 3 regions": byte-level BPE makes " 3" a token of its own)."""
+    out: dict[int, tuple[int, dict[int, int]]] = {}
+    for form in ("{}", " {}"):
+        ids = {n: tok(form.format(n), add_special_tokens=False)["input_ids"] for n in range(1, 10)}
+        same = {n: v[-1] for n, v in ids.items() if len(v) == 1 or (len(v) == 2 and not tok.decode(v[:1]).strip())}
+        for n, t in same.items():
+            out.setdefault(t, (n, same))
+    return out
+
+
 def verdict_tokens(tok, fam: Family) -> dict[bool, int]:
     """The first answer token of a "Yes." (fake) and a "No." (real) answer, as training tokenises answers."""
     out = {}
@@ -64,14 +90,19 @@ class HeadGuide(LogitsProcessor):
     """Head guidance. At the first decoding step (the prompt's last state is known) the heads read that state:
     detection, classification, region-query verdicts (and the yes/no tokens' probabilities). When guided, each
     row gets an opening: a ``det`` answer starts with the token of the detection head's verdict, an ``rq_*``
-    answer with a yes / no token of the query head's verdict, a ``cls`` answer with the opening words of the
+    answer with a yes / no token of the query head's verdict (averaged with the mark head's probability of the
+    region when the question names one of its vocabulary), a ``cls`` answer with the opening words of the
     classification head's class; the model writes the rest (it picks among the allowed tokens of each step).
-    In an ``age`` answer, each mark the model opens (``<p>``) names the region the mark head ranks highest among
-    those not named yet, closed with ``</p> [SEG]``; no further mark opens once no region is left that the head
-    finds likely (p >= 0.5), nor any on an image the detection head calls real."""
+    In an ``age`` answer, the first number the model writes before any mark (the answer's "in N regions") is the
+    mark head's count of likely regions (p >= 0.5, at least one); each mark the model opens (``<p>``) names the
+    region the mark head ranks highest among those not named yet, closed with ``</p> [SEG]``; no further mark
+    opens once no region is left that the head finds likely, nor any on an image the detection head calls real."""
 
-    def __init__(self, predictor: "Predictor", states: StepStates, feats, pix, areas, tasks: list[str]):
+    def __init__(self, predictor: "Predictor", states: StepStates, feats, pix, areas, tasks: list[str],
+                 named: list[int | None] | None = None):
         self.p, self.states, self.feats, self.pix, self.areas, self.tasks = predictor, states, feats, pix, areas, tasks
+        #: per row, the mark-head region an ``rq_name`` question names (its verdict is the mark head's)
+        self.named_region = named or [None] * len(tasks)
         self.head_p: list[float] | None = None
         self.token_p: list[float] | None = None
         self.query_p: list[float | None] = [None] * len(tasks)
@@ -80,6 +111,7 @@ class HeadGuide(LogitsProcessor):
         self.mark_p: list[list[float] | None] = [None] * len(tasks)  # age rows: the mark head's probabilities
         self.pending: list[list[int]] = [[] for _ in tasks]  # tokens still to write of an opened mark
         self.named: list[set[int]] = [set() for _ in tasks]
+        self.counted = [False] * len(tasks)  # the region count of an age answer was set
         self.step = 0
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -102,6 +134,14 @@ class HeadGuide(LogitsProcessor):
 
     def _mark(self, scores: torch.FloatTensor, b: int, last: int) -> None:
         p, probs = self.p, self.mark_p[b]
+        top = int(scores[b].argmax())
+        if not self.counted[b] and not self.named[b] and top in p.count_of:
+            # the answer announces how many regions it marks ("... in 3 regions."): the head's count of likely ones
+            self.counted[b] = True
+            same = p.count_of[top][1]
+            n = min(max(1, sum(q >= 0.5 for q in probs)), max(same))
+            self._allow(scores, b, [same.get(n, top)])
+            return
         left = [k for k in np.argsort(probs)[::-1].tolist() if k not in self.named[b]]
         if last == p.phrase_open and not self.pending[b] and left:
             self.named[b].add(left[0])
@@ -126,7 +166,7 @@ class HeadGuide(LogitsProcessor):
                                            self.areas[rq])
             for b, q in zip(rq, logit.float().sigmoid().cpu().tolist()):
                 self.query_p[b] = q
-        marks = [b for b, t in enumerate(self.tasks) if t == "age"]
+        marks = [b for b, t in enumerate(self.tasks) if t == "age" or self.named_region[b] is not None]
         if marks and p.guided and p.model.heads.marks is not None:
             mp = p.model.heads.marks(self.feats[marks], None if self.pix is None else self.pix[marks]).float().sigmoid()
             for b, row in zip(marks, mp.cpu().tolist()):
@@ -143,8 +183,12 @@ class HeadGuide(LogitsProcessor):
         fake = self.head_p is not None and self.head_p[b] >= 0.5
         if task == "det" and self.head_p is not None:
             return [[p.verdict_token[fake]]]
-        if task in QUERY_TASKS and self.query_p[b] is not None:
-            yes = self.query_p[b] >= 0.5 and (self.head_p is None or fake)  # no manipulated region on a real face
+        k = self.named_region[b]
+        reads = [x for x in (self.query_p[b], self.mark_p[b][k] if k is not None and self.mark_p[b] else None)
+                 if x is not None]
+        if task in QUERY_TASKS and reads:
+            likely = sum(reads) / len(reads)  # the two heads' mean: better than either alone (docs/train.md)
+            yes = likely >= 0.5 and (self.head_p is None or fake)  # no manipulated region on a real face
             return [p.yes_openings if yes else p.no_openings]
         if task == "cls" and self.classes[b] is not None:
             return [[t] for t in p.class_opening_ids.get(self.classes[b], [])]

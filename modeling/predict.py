@@ -34,7 +34,7 @@ from fifa.core import rle as rle_utils
 from fifa.pipelines.buildinfo import build_image_root
 
 from .examples import QUERY_TASKS, REGION_TASKS, Skip, encode_prompt, image_inputs, load_image, region_query, user_content
-from .guide import HeadGuide, answer_opening_ids, phrase_ids, verdict_tokens, yes_no_ids
+from .guide import HeadGuide, answer_opening_ids, count_tokens, named_region, phrase_ids, verdict_tokens, yes_no_ids
 from .family import Family
 from .precision import Precision
 from .tokenizer import IMAGE, PHRASE_CLOSE, PHRASE_OPEN, REGION, SEG
@@ -108,6 +108,7 @@ class Predictor:
         self.seg_id = tok.convert_tokens_to_ids(SEG)
         self.phrase_open, self.phrase_close = tok.convert_tokens_to_ids(PHRASE_OPEN), tok.convert_tokens_to_ids(PHRASE_CLOSE)
         self.region_phrase_ids = [phrase_ids(tok, r["phrase"]) for r in model.heads.regions]
+        self.count_of = count_tokens(tok)
 
     def pick_class(self, probs: list[float], fake_p: float | None) -> str:
         """The classification head's class, consistent with the detection head: ``real`` when the detection head
@@ -156,7 +157,7 @@ class Predictor:
             batch["region_boxes"] = torch.from_numpy(np.stack([r[1] for r in regions]))
         return {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
-    def _generate(self, batch: dict, img_out, feats, pix, tasks: list[str]):
+    def _generate(self, batch: dict, img_out, feats, pix, tasks: list[str], named: list[int | None] | None = None):
         """Generated ids per row (up to the first end token), the per-step states, the first step's reads.
         Steps beyond ``max_new_tokens`` are decoded (and dropped, except as many as forced opening tokens) so
         that an answer cut at the limit still has the state that follows its last token (the query of a
@@ -164,7 +165,7 @@ class Predictor:
         m = self.model
         m._pending_regions = m.region_embeddings(batch, feats)
         states = StepStates(m.inner.model.language_model.norm)
-        first = HeadGuide(self, states, feats, pix, m.query_areas(batch, feats), tasks)
+        first = HeadGuide(self, states, feats, pix, m.query_areas(batch, feats), tasks, named)
         try:
             kw = {"image_grid_thw": batch["image_grid_thw"]} if "image_grid_thw" in batch else {}
             out = m.lm.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kw,
@@ -196,7 +197,9 @@ class Predictor:
     def _predict(self, batch: dict, lbs, rows: list[dict]) -> list[dict]:
         tasks = [r.get("task") for r in rows]
         img_out, feats, pix = self.model.image_features(batch)  # the vision encoder, once per image
-        gen, states, first = self._generate(batch, img_out, feats, pix, tasks)
+        named = [named_region(r.get("question"), self.model.heads.regions) if t == "rq_name" else None
+                 for r, t in zip(rows, tasks)]
+        gen, states, first = self._generate(batch, img_out, feats, pix, tasks, named)
         fake_p = first.head_p if self.guided else None
         if fake_p is not None:
             gen = [g + [self.seg_id] if t in MASK_TASKS and fake_p[b] >= 0.5 and self.seg_id not in g else g
