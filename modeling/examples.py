@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fifa.core.tasks import REGION_QUERY_TASKS, TASKS
 from fifa.core.marks import render_glamm as to_glamm
 from fifa.core import rle as rle_utils
 from fifa.concept_tree.imageio import ImageError, load_rgb
@@ -20,9 +21,8 @@ from .family import Family
 from .imaging import Letterbox, box_mask, grid_mask, normalise
 from .tokenizer import IMAGE, REGION, SEG
 
-REGION_TASKS = ("rq_mask", "rq_box")
-#: region-query tasks: their answers open with a yes/no verdict on the queried region
-QUERY_TASKS = ("rq_name", "rq_mask", "rq_box")
+#: region questions whose query is an area (a ``<region>`` token follows the image): mask and box queries
+REGION_TASKS = tuple(t for t in REGION_QUERY_TASKS if TASKS[t].region_query in ("mask", "box"))
 _VERDICT_RE = re.compile(r"\s*(yes|no)\b", re.IGNORECASE)
 #: LLaVA-1.5's system prompt (Vicuna v1), which LLaVA-1.5 was trained with.
 VICUNA_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
@@ -266,7 +266,7 @@ def det_label(label) -> int:
 
 def query_label(task: str, messages: list[dict]) -> int:
     """1 / 0 when a region-query row's first answer opens with yes / no (how the build words them), else -1."""
-    if task not in QUERY_TASKS:
+    if task not in REGION_QUERY_TASKS:
         return -1
     answer = next((m.get("content") or "" for m in messages if m.get("role") == "assistant"), "")
     m = _VERDICT_RE.match(answer)

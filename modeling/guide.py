@@ -13,7 +13,9 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor
 
-from .examples import QUERY_TASKS, TURN_ENDS, encode_chat
+from fifa.core.tasks import REGION_QUERY_TASKS
+
+from .examples import TURN_ENDS, encode_chat
 from .family import Family
 from .tokenizer import PHRASE_CLOSE, PHRASE_OPEN
 
@@ -160,7 +162,7 @@ class HeadGuide(LogitsProcessor):
         det, cls = p.model.heads.verdict(h0, self.feats, self.pix)
         if det is not None:
             self.head_p = det.float().sigmoid().cpu().tolist()
-        rq = [b for b, t in enumerate(self.tasks) if t in QUERY_TASKS]
+        rq = [b for b, t in enumerate(self.tasks) if t in REGION_QUERY_TASKS]
         if rq and p.model.heads.query is not None:
             logit = p.model.query_verdicts(h0[rq], self.feats[rq], None if self.pix is None else self.pix[rq],
                                            self.areas[rq])
@@ -186,7 +188,7 @@ class HeadGuide(LogitsProcessor):
         k = self.named_region[b]
         reads = [x for x in (self.query_p[b], self.mark_p[b][k] if k is not None and self.mark_p[b] else None)
                  if x is not None]
-        if task in QUERY_TASKS and reads:
+        if task in REGION_QUERY_TASKS and reads:
             likely = sum(reads) / len(reads)  # the two heads' mean: better than either alone (docs/train.md)
             yes = likely >= 0.5 and (self.head_p is None or fake)  # no manipulated region on a real face
             return [p.yes_openings if yes else p.no_openings]

@@ -22,7 +22,6 @@ A det answer whose words still read as the other verdict is cut to the bare "Yes
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 import numpy as np
@@ -31,29 +30,17 @@ from transformers import LogitsProcessorList
 
 from fifa.benchmarks.parsing import FAKE, REAL, parse_det
 from fifa.core import rle as rle_utils
+from fifa.core.marks import plain_generated, tidy_generated
+from fifa.core.tasks import MASK_TASKS, REGION_QUERY_TASKS
 from fifa.pipelines.buildinfo import build_image_root
 
-from .examples import QUERY_TASKS, REGION_TASKS, Skip, encode_prompt, image_inputs, load_image, region_query, user_content
+from .examples import REGION_TASKS, Skip, encode_prompt, image_inputs, load_image, region_query, user_content
 from .guide import HeadGuide, answer_opening_ids, count_tokens, named_region, phrase_ids, verdict_tokens, yes_no_ids
 from .family import Family
 from .precision import Precision
 from .tokenizer import IMAGE, PHRASE_CLOSE, PHRASE_OPEN, REGION, SEG
 
 log = logging.getLogger(__name__)
-MASK_TASKS = ("loc", "age")
-_MARKUP = re.compile(r"\s*\[SEG\]|</?p>")
-
-
-def plain_answer(text: str) -> str:
-    return re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s+", " ", _MARKUP.sub("", text))).strip()
-
-
-def marked_answer(text: str) -> str:
-    """Generated text with its grounding markup kept, spaced as GLaMM writes it (``<p>phrase</p> [SEG]``)."""
-    text = re.sub(r"\s*<p>\s*", " <p>", text)
-    text = re.sub(r"\s*</p>\s*", "</p> ", text)
-    text = re.sub(r"\s*\[SEG\]", " [SEG]", text)
-    return re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s+", " ", text)).strip()
 
 
 def prompt_messages(row: dict) -> list[dict]:
@@ -121,7 +108,7 @@ class Predictor:
         return classes[int(np.argmax(probs))]
 
     def max_opening(self, tasks: list[str]) -> int:
-        n = [1] if any(t == "det" or t in QUERY_TASKS for t in tasks) else [0]
+        n = [1] if any(t == "det" or t in REGION_QUERY_TASKS for t in tasks) else [0]
         if "cls" in tasks:
             n += [len(v) for v in self.class_opening_ids.values()]
         return max(n) if self.guided else 0
@@ -241,7 +228,7 @@ class Predictor:
         for t in (self.tok.pad_token, self.tok.eos_token):
             if t:
                 text = text.replace(t, "")
-        return marked_answer(text) if marks else plain_answer(text)
+        return tidy_generated(text) if marks else plain_generated(text)
 
 
 def predict_rows(predictor: Predictor, rows: list[dict], resolve, batch_size: int) -> list[dict]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Iterable
 
-SEG = "[SEG]"
+from fifa.core.marks import PHRASE_CLOSE, PHRASE_OPEN
+from fifa.core.marks import SEG_TOKEN as SEG
+
 REGION = "<region>"
 IMAGE = "<image>"
-PHRASE_OPEN, PHRASE_CLOSE = "<p>", "</p>"
 
 #: Tokens the trainer adds to any base tokenizer.
 ADDED_TOKENS = (SEG, REGION, PHRASE_OPEN, PHRASE_CLOSE)

@@ -8,6 +8,9 @@ Data shapes:
 * :class:`Mark`: one mark found in a text: ``phrase``, ``node_id`` and its span ``text[start:end]``.
 * **GLaMM / LISA form**: every marked phrase rendered ``<p>phrase</p> [SEG]``.
 * **plain text**: the marks replaced by their phrases.
+* **generated text** (a GLaMM-style model's decoded tokens, written by the predictor): GLaMM markup with the
+  spacing a tokenizer leaves; :func:`tidy_generated` keeps its marks spaced ``<p>phrase</p> [SEG]``,
+  :func:`plain_generated` drops them (``<p>``, ``</p>``, ``[SEG]``).
 * **submitted answer** (a model's output, read by the scorer): the looser reading of both forms. GLaMM's
   ``<p>phrase</p> [SEG]`` in any letter case with any white space before ``[SEG]``, and ``[phrase](id)`` with
   an id of ``[A-Za-z0-9_:.-]+`` and a phrase that may span lines (:func:`parse_submitted`,
@@ -100,6 +103,28 @@ def has_markup(text: str | None) -> bool:
     return has_mark(text) or SEG_TOKEN in (text or "")
 
 
+# ------------------------------------------------ generated text (predictor)
+PHRASE_OPEN, PHRASE_CLOSE = "<p>", "</p>"
+_GENERATED_MARKUP_RE = re.compile(r"\s*\[SEG\]|</?p>")
+_BEFORE_PUNCT_RE = re.compile(r"\s+([.,;:!?])")
+
+
+def _spaced(text: str) -> str:
+    return _BEFORE_PUNCT_RE.sub(r"\1", re.sub(r"\s+", " ", text)).strip()
+
+
+def plain_generated(text: str | None) -> str:
+    """Generated text without its markup, white space folded, no space before punctuation."""
+    return _spaced(_GENERATED_MARKUP_RE.sub("", text or ""))
+
+
+def tidy_generated(text: str | None) -> str:
+    """Generated text with its marks kept and spaced as GLaMM writes them (``<p>phrase</p> [SEG]``)."""
+    text = re.sub(r"\s*<p>\s*", " <p>", text or "")
+    text = re.sub(r"\s*</p>\s*", "</p> ", text)
+    return _spaced(re.sub(r"\s*\[SEG\]", " [SEG]", text))
+
+
 # ------------------------------------------------ submitted answers (scorer)
 def parse_submitted(text: str | None) -> list[tuple[str, str | None]]:
     """``(phrase, mark id or None)`` of every grounded phrase of a submitted answer, in order: GLaMM's
@@ -120,6 +145,6 @@ def strip_submitted(text: str | None) -> str:
     return _SPACES_RE.sub(" ", text).strip()
 
 
-__all__ = ["MARK_PATTERN", "MARK_RE", "PHRASE_REPLACEMENT", "SEG_TOKEN", "Mark", "clean_model_text", "find",
-           "has_mark", "has_markup", "mark", "marked_ids", "parse", "parse_submitted", "render_glamm", "strip",
-           "strip_submitted"]
+__all__ = ["MARK_PATTERN", "MARK_RE", "PHRASE_CLOSE", "PHRASE_OPEN", "PHRASE_REPLACEMENT", "SEG_TOKEN", "Mark",
+           "clean_model_text", "find", "has_mark", "has_markup", "mark", "marked_ids", "parse", "parse_submitted",
+           "plain_generated", "render_glamm", "strip", "strip_submitted", "tidy_generated"]

@@ -88,3 +88,12 @@ def test_scorer_reading_is_looser_than_ours():
     assert marks.strip_submitted(answer) == "The left\neye \n and the mouth and nose and x."
     assert marks.strip_submitted("a <p>b</p>  [SEG]\t\tc") == "a b c"
     assert marks.parse_submitted("<p>unclosed [SEG] and [no id]()") == [] == marks.parse_submitted(None)
+
+
+def test_generated_text_keeps_or_drops_its_marks():
+    from fifa.core.marks import parse_submitted, plain_generated, tidy_generated
+
+    raw = "In<p> the left eye </p>[SEG] ,  most of it\n is blurred .<p>nose</p>   [SEG]"
+    assert tidy_generated(raw) == "In <p>the left eye</p> [SEG], most of it is blurred. <p>nose</p> [SEG]"
+    assert parse_submitted(tidy_generated(raw)) == [("the left eye", None), ("nose", None)]
+    assert plain_generated(raw) == "In the left eye, most of it is blurred.nose"

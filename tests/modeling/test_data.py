@@ -12,7 +12,7 @@ from fifa.core.errors import UserError
 from fifa.core.schemas import INSTRUCT_SCHEMA
 from fifa.modeling.data import InstructData, epoch_order, task_weights
 from fifa.modeling.imaging import Letterbox
-from fifa.modeling.predict import plain_answer
+from fifa.core.marks import plain_generated as plain_answer
 
 
 def test_epoch_order_is_seeded_and_mixes_tasks():

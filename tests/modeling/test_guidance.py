@@ -41,9 +41,9 @@ def _run(loaded, rows, resolve):
     seen = []
     real = p._generate
 
-    def spy(batch, img_out, feats, pix, tasks):
-        gen, states, first = real(batch, img_out, feats, pix, tasks)
-        seen.extend(zip(tasks, first.head_p, first.query_p, first.classes, first.mark_p))
+    def spy(batch, img_out, feats, pix, tasks, named=None):
+        gen, states, first = real(batch, img_out, feats, pix, tasks, named)
+        seen.extend(zip(tasks, first.head_p, first.query_p, first.classes, first.mark_p, first.named_region))
         return gen, states, first
 
     p._generate = spy
@@ -59,7 +59,7 @@ def test_cls_answers_name_the_heads_class(guided):
     classes = loaded.model.heads.classes
     assert "real" in classes and len(classes) > 2  # methods + real (real rows carry no method)
     assert set(loaded.model.heads.class_openings) <= set(classes)
-    for pred, (_task, fake_p, _, cls, _) in zip(out, seen):
+    for pred, (_task, fake_p, _, cls, _, _) in zip(out, seen):
         assert cls == ("real" if fake_p < 0.5 else cls) and (cls != "real" or fake_p < 0.5)
         assert parse_cls(pred["answer"], classes) == cls, pred["answer"]
 
@@ -68,10 +68,12 @@ def test_rq_answers_say_the_query_heads_verdict(guided):
     loaded, rows, resolve = guided
     rows = [r for t in ("rq_name", "rq_mask", "rq_box") for r in [x for x in rows if x["task"] == t][:6]]
     p, out, seen = _run(loaded, rows, resolve)
-    verdicts = set()
-    for pred, (_task, fake_p, query_p, _, _) in zip(out, seen):
-        yes = query_p >= 0.5 and fake_p >= 0.5
-        verdicts.add(yes)
+    named = 0
+    for pred, (_task, fake_p, query_p, _, mark_p, k) in zip(out, seen):
+        # a question naming a region of the mark head's vocabulary: the mean of both heads' probabilities
+        likely = query_p if k is None else (query_p + mark_p[k]) / 2
+        named += k is not None
+        yes = likely >= 0.5 and fake_p >= 0.5
         assert re.match(r"\s*(yes|no)\b", pred["answer"], re.I).group(1).lower() == ("yes" if yes else "no"), pred
     assert len(seen) == len(rows)
 
@@ -118,10 +120,49 @@ def test_age_predictions_pair_each_mark_with_a_mask(guided):
     loaded, rows, resolve = guided
     rows = [r for r in rows if r["task"] == "age"][:12]
     p, out, seen = _run(loaded, rows, resolve)
-    for pred, (_task, fake_p, _, _, mark_p) in zip(out, seen):
+    for pred, (_task, fake_p, _, _, mark_p, _) in zip(out, seen):
         assert mark_p is not None and len(mark_p) == len(loaded.model.heads.regions)
         n_seg = pred["answer"].count("[SEG]")
         if fake_p >= 0.5:
             assert len(pred["masks"]) == max(1, n_seg) and pred["masks"]
         else:
             assert set(mark_p) == {0.0} and len(pred["masks"]) == n_seg
+
+
+def test_age_answer_announces_the_mark_heads_count(guided):
+    loaded, rows, resolve = guided
+    model, tok = loaded.model, loaded.tokenizer
+    p = Predictor(model.eval(), tok, loaded.fam, "cpu", 40, "head", "head")
+    one, two = (tok(f" {n}", add_special_tokens=False)["input_ids"][-1] for n in (1, 2))
+    assert p.count_of[one][0] == 1 and p.count_of[two][0] == 2
+    mark_p = [0.1] * len(model.heads.regions)
+    mark_p[3] = mark_p[5] = 0.8
+    word = tok.convert_tokens_to_ids("<unk>")
+    got = _drive(p, mark_p, [one, word], 3)  # the model would say "in 1 region"; the head finds two
+    assert got[:2] == [two, one]  # the first number is the count; later ones are the model's own
+    assert _drive(p, [0.0] * len(mark_p), [two, word], 1) == [one]  # at least one region is announced
+
+
+def test_named_region_reads_the_question_longest_match_first():
+    from fifa.modeling.guide import named_region
+
+    regions = [{"id": "temple", "phrase": "the temple"}, {"id": "right_upper_temple", "phrase": "the right upper temple"},
+               {"id": "nose", "phrase": "nose"}]
+    assert named_region("Is the right upper temple manipulated?", regions) == 1
+    assert named_region("Was the TEMPLE edited?", regions) == 0
+    assert named_region("Has the nose-tip been edited?", regions) == 2  # words, not characters
+    assert named_region("Is the mouth manipulated?", regions) is None and named_region(None, regions) is None
+
+
+def test_rq_name_verdict_is_the_mean_of_the_query_and_mark_heads(guided):
+    from fifa.modeling.guide import HeadGuide
+
+    loaded, _, _ = guided
+    p = Predictor(loaded.model.eval(), loaded.tokenizer, loaded.fam, "cpu", 40, "head", "head")
+    n = len(loaded.model.heads.regions)
+    guide = HeadGuide(p, None, None, None, None, ["rq_name"] * 4, [0, 0, None, 0])
+    guide.head_p = [0.9, 0.9, 0.9, 0.1]
+    guide.query_p = [0.3, 0.3, 0.6, 0.9]
+    guide.mark_p = [[0.8] + [0.0] * (n - 1), [0.6] + [0.0] * (n - 1), None, [0.9] * n]
+    yes = [guide._opening(b, "rq_name") == [p.yes_openings] for b in range(4)]
+    assert yes == [True, False, True, False]  # 0.55 yes, 0.45 no, query alone, real image: no
