@@ -15,7 +15,8 @@ from fifa.modeling.config import load_config
 from fifa.modeling.data import InstructData
 from fifa.modeling.loading import create
 from fifa.modeling.tokenizer import SEG
-from fifa.modeling.train import classes_of, training_texts
+from fifa.modeling.train import training_texts
+from fifa.modeling.vocab import classes_of
 
 
 def _model(build, family, extra=()):

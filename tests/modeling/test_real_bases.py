@@ -28,7 +28,7 @@ from fifa.modeling.config import load_config
 from fifa.modeling.data import InstructData
 from fifa.modeling.loading import create
 from fifa.modeling.logs import read_metrics
-from fifa.modeling.train import classes_of
+from fifa.modeling.vocab import classes_of
 
 FAMILIES = ["qwen2_vl", "qwen2_5_vl", "llava"]
 BIN = Path(sys.executable).parent

@@ -88,7 +88,8 @@ def test_image_encoder_runs_once_per_image_and_masks_match_decoding_alone(sam_di
 def test_clear_errors_without_sam_weights(sam_dir, small_build, tmp_path):
     from fifa.modeling.data import InstructData
     from fifa.modeling.loading import create
-    from fifa.modeling.train import classes_of, training_texts
+    from fifa.modeling.train import training_texts
+    from fifa.modeling.vocab import classes_of
 
     texts = list(training_texts(InstructData(small_build)))
     no_weights = tmp_path / "config-only"
