@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -26,6 +26,7 @@ from fifa.core.errors import UserError
 from . import checkpoint as ck
 from .collate import Collator, Encoder, InstructDataset, OrderSampler
 from .config import TrainConfig
+from .dist import Dist, barrier, init_dist, sum_over_ranks
 from .data import InstructData, epoch_order, split_files, task_weights
 from .vocab import class_openings, classes_of, mark_vocabulary, sample_marks
 from .heads import unused_zero
@@ -40,49 +41,6 @@ log = logging.getLogger(__name__)
 OWN_FILES = {"base", "init", "metrics.jsonl", "tensorboard", "plots"}
 #: Steps after which a run (or a resumed run) that has not used a single row stops with the skip reasons.
 NOTHING_USED_STEPS = 5
-
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def process_group_backend(cuda: bool) -> str:
-    """gloo for CPU tensors beside nccl for CUDA ones: object gathers and host-side counters go through
-    gloo, so no reduction depends on where a tensor happens to live."""
-    return "cpu:gloo,cuda:nccl" if cuda else "gloo"
-
-
-def init_dist() -> Dist:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    if not dist.is_initialized():
-        dist.init_process_group(process_group_backend(torch.cuda.is_available()))
-    d = Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-    if torch.cuda.is_available():
-        torch.cuda.set_device(d.local)
-    return d
-
-
-def _barrier(d: Dist) -> None:
-    if d.world > 1:
-        dist.barrier()
-
-
-def _sum_over_ranks(values: list[float], d: Dist, device: torch.device) -> list[float]:
-    """Element-wise sum over ranks (a tensor on the run's device: nccl reduces CUDA tensors only)."""
-    if d.world <= 1:
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return t.tolist()
 
 
 def training_texts(data: InstructData, extra: InstructData | None = None):
@@ -167,15 +125,83 @@ def _prepare(cfg: TrainConfig, build: Path, out: Path, d: Dist):
         loaded.model.heads.class_openings = class_openings(data, cfg.heads.cls_field, classes)
         if d.world > 1:
             ck.save_model_files(out / "init", loaded.model, loaded.tokenizer, cfg, loaded.base_dir)
-    _barrier(d)
+    barrier(d)
     if not d.main:  # every rank starts from rank 0's initial model (the tokenizer is trained once)
         loaded = from_checkpoint(out / "init", cfg)
     return loaded, None, data, val
 
 
+@dataclass
+class _Run:
+    """What one training run holds, from :func:`_start` to :func:`_finish`."""
+
+    cfg: TrainConfig
+    out: Path
+    d: Dist
+    device: torch.device
+    loaded: Loaded
+    val: InstructData | None
+    ddp: torch.nn.Module
+    opt: torch.optim.Optimizer
+    sched: object
+    scaler: object
+    precision: Precision
+    pos: Position
+    ds: InstructDataset
+    collator: Collator
+    orders: "EpochOrders"
+    mlog: MetricsLog
+    resumed_from: int | None
+    t0: float = field(default_factory=time.perf_counter)
+    tokens: int = 0
+    used: int = 0
+    last_save: int = 0
+
+    @property
+    def model(self):
+        return self.loaded.model
+
+    def save(self) -> None:
+        _save(self.out, self.loaded, self.opt, self.sched, self.scaler, self.cfg, self.pos, self.d)
+        self.last_save = self.pos.step
+
+
+@dataclass
+class EpochOrders:
+    """This rank's share of each epoch's row order (the current epoch's cached)."""
+
+    data: InstructData
+    weights: dict[str, float]
+    cfg: TrainConfig
+    d: Dist
+    cache: dict = field(default_factory=dict)
+
+    def __call__(self, epoch: int) -> np.ndarray:
+        if epoch not in self.cache:
+            full = epoch_order(self.data.tasks, self.weights, self.cfg.train.seed, epoch, self.cfg.data.chunk_rows)
+            n = len(full) // self.d.world * self.d.world
+            self.cache.clear()
+            self.cache[epoch] = full[:n][self.d.rank::self.d.world]
+        return self.cache[epoch]
+
+
 def train(cfg: TrainConfig, build: str | Path, out: str | Path, progress: bool = True) -> dict:
     """Train (or resume) into ``out``; returns a summary (steps, losses, evaluation, timings)."""
-    build, out = Path(build), Path(out)
+    run = _start(cfg, Path(build), Path(out))
+    bar = progress_bar(cfg.train.max_steps, run.pos.step, enabled=progress and run.d.main)
+    try:
+        _loop(run, bar)
+    except KeyboardInterrupt:
+        if run.pos.step > run.last_save:
+            run.save()
+        raise
+    finally:
+        bar.close()
+    return _finish(run)
+
+
+def _start(cfg: TrainConfig, build: Path, out: Path) -> _Run:
+    """The model (new or resumed), its optimizer state, the data and its order, the metrics log."""
     d = init_dist()
     torch.manual_seed(cfg.train.seed + d.rank)
     if cfg.train.threads:
@@ -183,7 +209,7 @@ def train(cfg: TrainConfig, build: str | Path, out: str | Path, progress: bool =
     device = device_for(cfg)
     weights = task_weights(InstructData(build, "train").task_counts(), cfg.data.tasks)  # before any model is built
     loaded, resume, data, val = _prepare(cfg, build, out, d)
-    model, tok, fam = loaded.model.to(device), loaded.tokenizer, loaded.fam
+    model = loaded.model.to(device)
     if cfg.heads.det_balance:
         labels = Counter(str(x).lower() for x in data.rows.column("label"))
         model.balance_detection(labels["fake"], labels["real"])
@@ -197,75 +223,76 @@ def train(cfg: TrainConfig, build: str | Path, out: str | Path, progress: bool =
         st = ck.load_state(resume, opt, sched, scaler, d.rank)
         pos = Position(st["step"], Counter(st.get("skipped", {})))
         log.info("resuming from %s (step %d)", resume, pos.step)
-    enc = Encoder(tok, fam, model.heads.classes, cfg.heads.cls_field, cfg.heads.mask_size, cfg.data.max_length,
-                  sample_marks(data, model.heads.regions) if model.heads.marks is not None else None,
+    enc = Encoder(loaded.tokenizer, loaded.fam, model.heads.classes, cfg.heads.cls_field, cfg.heads.mask_size,
+                  cfg.data.max_length, sample_marks(data, model.heads.regions) if model.heads.marks is not None else None,
                   len(model.heads.regions))
-    ds, collator = InstructDataset(data, enc), Collator(fam, tok.pad_token_id)
+    orders = EpochOrders(data, weights, cfg, d)
     per_step = cfg.train.batch_size * cfg.train.grad_accum
-    orders = {}
+    if len(orders(0)) // per_step == 0:
+        raise UserError(f"too little data: {len(orders(0))} rows per process for batch_size x grad_accum = {per_step}")
+    resumed_from = pos.step if resume is not None else None
+    return _Run(cfg, out, d, device, loaded, val, ddp, opt, sched, scaler, precision, pos, InstructDataset(data, enc),
+                Collator(loaded.fam, loaded.tokenizer.pad_token_id), orders,
+                MetricsLog(out, enabled=d.main, resume_step=resumed_from), resumed_from, last_save=pos.step)
 
-    def rank_order(epoch: int):
-        if epoch not in orders:
-            full = epoch_order(data.tasks, weights, cfg.train.seed, epoch, cfg.data.chunk_rows)
-            n = len(full) // d.world * d.world
-            orders.clear()
-            orders[epoch] = full[:n][d.rank::d.world]
-        return orders[epoch]
 
-    steps_per_epoch = len(rank_order(0)) // per_step
-    if steps_per_epoch == 0:
-        raise UserError(f"too little data: {len(rank_order(0))} rows per process for batch_size x grad_accum = {per_step}")
-    mlog = MetricsLog(out, enabled=d.main, resume_step=pos.step if resume is not None else None)
-    t0, tokens, last_save, used = time.perf_counter(), 0, pos.step, 0
-    bar = progress_bar(cfg.train.max_steps, pos.step, enabled=progress and d.main)
-    summary: dict = {"resumed_from": pos.step if resume is not None else None}
-    try:
-        while pos.step < cfg.train.max_steps:
-            epoch, k = divmod(pos.step, steps_per_epoch)
-            loader = iter(_loader(ds, collator, rank_order(epoch), k * per_step, cfg, epoch))
-            for _ in range(steps_per_epoch - k):
-                logs = _step(ddp, model, loader, opt, sched, scaler, precision, cfg, device, pos, d)
-                pos.step += 1
-                tokens += logs.get("seq_tokens", 0)
-                used += logs.pop("rows", 0)
-                if pos.step - (summary["resumed_from"] or 0) == NOTHING_USED_STEPS:
-                    _stop_if_nothing_used(used, pos, d, device)
-                bar.advance(logs)
-                if pos.step % cfg.train.log_every == 0 or pos.step == cfg.train.max_steps:
-                    el = time.perf_counter() - t0
-                    mlog.write({"step": pos.step, "epoch": epoch, **logs, "lr": sched.get_last_lr()[0],
-                                "tokens_per_s": tokens / max(el, 1e-9), "elapsed_s": el,
-                                "skipped": sum(pos.skipped.values())})
-                # the step's checkpoint first: an evaluation that fails or hangs must not cost it
-                if pos.step % cfg.train.save_every == 0 or pos.step == cfg.train.max_steps:
-                    _save(out, loaded, opt, sched, scaler, cfg, pos, d)
-                    last_save = pos.step
-                if cfg.eval.every and pos.step % cfg.eval.every == 0 and val is not None:
-                    _evaluate(model, tok, fam, device, val, cfg, precision, mlog, pos.step, d)
-                if pos.step >= cfg.train.max_steps:
-                    break
-            del loader
-    except KeyboardInterrupt:
-        if pos.step > last_save:
-            _save(out, loaded, opt, sched, scaler, cfg, pos, d)
-        raise
-    finally:
-        bar.close()
-    if cfg.eval.at_end and val is not None and not (cfg.eval.every and pos.step % cfg.eval.every == 0):
-        _evaluate(model, tok, fam, device, val, cfg, precision, mlog, pos.step, d)
+def _loop(run: _Run, bar) -> None:
+    """Steps until ``train.max_steps``, epoch by epoch (a resumed run starts inside its epoch)."""
+    cfg, pos = run.cfg, run.pos
+    per_step = cfg.train.batch_size * cfg.train.grad_accum
+    steps_per_epoch = len(run.orders(0)) // per_step
+    while pos.step < cfg.train.max_steps:
+        epoch, k = divmod(pos.step, steps_per_epoch)
+        loader = iter(_loader(run.ds, run.collator, run.orders(epoch), k * per_step, cfg, epoch))
+        for _ in range(steps_per_epoch - k):
+            logs = _step(run.ddp, run.model, loader, run.opt, run.sched, run.scaler, run.precision, cfg, run.device,
+                         pos, run.d)
+            pos.step += 1
+            _after_step(run, logs, epoch, bar)
+            if pos.step >= cfg.train.max_steps:
+                break
+        del loader
+
+
+def _after_step(run: _Run, logs: dict, epoch: int, bar) -> None:
+    """Counts, the metrics log, the checkpoint (before any evaluation: a failing one must not cost it)."""
+    cfg, pos = run.cfg, run.pos
+    run.tokens += logs.get("seq_tokens", 0)
+    run.used += logs.pop("rows", 0)
+    if pos.step - (run.resumed_from or 0) == NOTHING_USED_STEPS:
+        _stop_if_nothing_used(run.used, pos, run.d, run.device)
+    bar.advance(logs)
+    if pos.step % cfg.train.log_every == 0 or pos.step == cfg.train.max_steps:
+        el = time.perf_counter() - run.t0
+        run.mlog.write({"step": pos.step, "epoch": epoch, **logs, "lr": run.sched.get_last_lr()[0],
+                        "tokens_per_s": run.tokens / max(el, 1e-9), "elapsed_s": el,
+                        "skipped": sum(pos.skipped.values())})
+    if pos.step % cfg.train.save_every == 0 or pos.step == cfg.train.max_steps:
+        run.save()
+    if cfg.eval.every and pos.step % cfg.eval.every == 0 and run.val is not None:
+        _evaluate(run.model, run.loaded.tokenizer, run.loaded.fam, run.device, run.val, cfg, run.precision, run.mlog,
+                  pos.step, run.d)
+
+
+def _finish(run: _Run) -> dict:
+    """The last evaluation (unless the last step had one), the final model files, the summary."""
+    cfg, pos, d = run.cfg, run.pos, run.d
+    if cfg.eval.at_end and run.val is not None and not (cfg.eval.every and pos.step % cfg.eval.every == 0):
+        _evaluate(run.model, run.loaded.tokenizer, run.loaded.fam, run.device, run.val, cfg, run.precision, run.mlog,
+                  pos.step, d)
     if d.main:
-        ck.save_model_files(out, model, tok, cfg, loaded.base_dir)
-        mlog.finish()
-    _barrier(d)
-    summary.update(steps=pos.step, skipped=dict(pos.skipped), elapsed_s=time.perf_counter() - t0,
-                   tokens=tokens, last=mlog.last, eval=mlog.last_eval)
-    return summary
+        ck.save_model_files(run.out, run.model, run.loaded.tokenizer, cfg, run.loaded.base_dir)
+        run.mlog.finish()
+    barrier(d)
+    return {"resumed_from": run.resumed_from, "steps": pos.step, "skipped": dict(pos.skipped),
+            "elapsed_s": time.perf_counter() - run.t0, "tokens": run.tokens, "last": run.mlog.last,
+            "eval": run.mlog.last_eval}
 
 
 def _stop_if_nothing_used(used: int, pos: Position, d: Dist, device: torch.device) -> None:
     """Every row of the first steps was skipped (images not found, masks that do not fit, ...): a run that
     would train on nothing stops with the reasons instead of pretending to learn."""
-    used = int(_sum_over_ranks([used], d, device)[0])
+    used = int(sum_over_ranks([used], d, device)[0])
     if used == 0:
         reasons = "; ".join(f"{r} ({n})" for r, n in pos.skipped.most_common(3)) or "no rows"
         raise UserError(f"every row of the first {NOTHING_USED_STEPS} steps was skipped: {reasons}. "
@@ -306,9 +333,9 @@ def _save(out: Path, loaded: Loaded, opt, sched, scaler, cfg: TrainConfig, pos: 
     target = ck.ckpt_dir(out, pos.step)
     if d.main:
         ck.save_model_files(target, loaded.model, loaded.tokenizer, cfg, loaded.base_dir)
-    _barrier(d)
+    barrier(d)
     ck.save_state(target, opt, sched, scaler, {"step": pos.step, "skipped": dict(pos.skipped)}, d.rank)
-    _barrier(d)
+    barrier(d)
     if d.main:
         ck.mark_latest(out, target, pos.step, cfg.train.keep_checkpoints)
 
@@ -347,6 +374,6 @@ def _step(ddp, model, loader, opt, sched, scaler, precision: Precision, cfg, dev
     # loss terms stay on the device until here: one host read per step, not several per micro-batch
     acc = {k: float(v) if torch.is_tensor(v) else v for k, v in acc.items()}
     if d.world > 1:  # the logged loss is the mean over ranks
-        acc["loss"] = _sum_over_ranks([acc.get("loss", 0.0)], d, device)[0] / d.world
+        acc["loss"] = sum_over_ranks([acc.get("loss", 0.0)], d, device)[0] / d.world
     return acc
 

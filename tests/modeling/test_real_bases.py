@@ -203,7 +203,7 @@ def test_checkpoint_is_written_before_evaluation_and_a_failed_evaluation_loses_n
 
 
 def test_process_group_has_a_cpu_backend_beside_nccl():
-    from fifa.modeling.train import process_group_backend
+    from fifa.modeling.dist import process_group_backend
 
     assert process_group_backend(cuda=True) == "cpu:gloo,cuda:nccl"
     assert process_group_backend(cuda=False) == "gloo"
