@@ -12,18 +12,18 @@ import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_type_hints
 
 import yaml
 
 from fifa.core.errors import UserError
 
 
-@dataclass
+@dataclass(frozen=True)
 class TinyConfig:
     """Sizes of the random tiny model built from config (``model.base: tiny``)."""
 
-    family: str = "llava"  # llava | qwen2_vl
+    family: Literal["llava", "qwen2_vl"] = "llava"
     hidden: int = 128
     layers: int = 2
     heads: int = 4
@@ -35,21 +35,27 @@ class TinyConfig:
     vocab_size: int = 1024  # BPE vocabulary trained on the build's text
     seed: int = 0
 
+    def __post_init__(self):
+        check_choices(self)
 
-@dataclass
+
+@dataclass(frozen=True)
 class ModelConfig:
     base: str = "tiny"  # "tiny", a local folder, or a hub id (needs the network)
     tiny: TinyConfig = field(default_factory=TinyConfig)
     image_size: int = 64  # images are letterboxed to a square of this side before the processor
     freeze_vision: bool = True
     train_projector: bool = True
-    train_embeddings: str = "new"  # new: rows of the added tokens | all: whole embeddings + lm_head | none
+    train_embeddings: Literal["new", "all", "none"] = "new"  # new: rows of the added tokens | all: whole embeddings + lm_head
     gradient_checkpointing: bool = False
-    dtype: str = "auto"  # auto | float32 | bfloat16 | float16 (weights on a GPU)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # weights on a GPU
     trust_remote_code: bool = False
 
+    def __post_init__(self):
+        check_choices(self)
 
-@dataclass
+
+@dataclass(frozen=True)
 class LoraConfig:
     enabled: bool = True
     r: int = 16
@@ -58,13 +64,13 @@ class LoraConfig:
     target_modules: str = r".*language_model.*\.(q|k|v|o|gate|up|down)_proj"
 
 
-@dataclass
+@dataclass(frozen=True)
 class HeadsConfig:
     mask_dim: int = 64  # width of the mask query / feature space
-    mask_decoder: str = "conv"  # linear: query . patch features | conv: + a light pixel decoder | sam: SAM (sam.py)
+    mask_decoder: Literal["linear", "conv", "sam"] = "conv"  # linear: query . patch features | conv: + a light pixel decoder | sam: SAM (sam.py)
     sam_model: str = "facebook/sam-vit-base"  # heads.mask_decoder=sam: a local folder or hub id of a SamModel
     pixel_channels: int = 32  # width of the pixel CNN's features (half resolution)
-    pixel_stem: str = "forensic"  # forensic: pixels + high-pass and chroma residuals | plain: pixels only
+    pixel_stem: Literal["forensic", "plain"] = "forensic"  # forensic: pixels + high-pass and chroma residuals | plain: pixels only
     pixel_adapter: bool = False  # add pooled pixel-CNN features to the image tokens the LLM sees
     mask_size: int = 64  # side of the square the mask loss is computed at
     bce_weight: float = 2.0  # LISA's defaults
@@ -82,10 +88,13 @@ class HeadsConfig:
     mark_head: bool = True  # which tree regions an age answer marks; guides the phrases of generated marks
     mark_weight: float = 0.5
     mark_regions: int = 64  # the most often marked regions of the training answers make its vocabulary
-    det_score: str = "head"  # head | tokens: where det scores in predictions come from
+    det_score: Literal["head", "tokens"] = "head"  # where det scores in predictions come from
+
+    def __post_init__(self):
+        check_choices(self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class DataConfig:
     tasks: dict[str, float] = field(default_factory=dict)  # task -> sampling weight; empty: all, weight 1
     max_length: int = 512  # tokens; longer examples are truncated (answer tokens last)
@@ -93,7 +102,7 @@ class DataConfig:
     chunk_rows: int = 65536  # rows shuffled together; windows of them in random order (Parquet locality)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainRunConfig:
     seed: int = 0
     max_steps: int = 200  # optimizer steps
@@ -103,31 +112,37 @@ class TrainRunConfig:
     head_lr: float = 1e-3
     weight_decay: float = 0.0
     warmup_steps: int = 10
-    scheduler: str = "cosine"  # cosine | linear | constant
+    scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     max_grad_norm: float = 1.0
-    precision: str = "auto"  # auto (bf16/fp16 on a GPU, fp32 on CPU) | fp32 | bf16 | fp16
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16/fp16 on a GPU, fp32 on CPU
     save_every: int = 100
     keep_checkpoints: int = 2
     log_every: int = 10
     threads: int = 0  # torch CPU threads (0: torch's default)
 
+    def __post_init__(self):
+        check_choices(self)
 
-@dataclass
+
+@dataclass(frozen=True)
 class EvalConfig:
     every: int = 0  # steps between evaluations on the validation split (0: only at the end)
     max_questions: int = 64
     at_end: bool = True
 
 
-@dataclass
+@dataclass(frozen=True)
 class PredictConfig:
     batch_size: int = 16
     max_new_tokens: int = 64
     shard_rows: int = 256  # predictions are written in shards of this many rows (resumable)
-    verdicts: str = "head"  # head: the detection head decides det answers and gates loc/age masks | text
+    verdicts: Literal["head", "text"] = "head"  # head: the heads open det/cls/rq answers and gate masks (guide.py)
+
+    def __post_init__(self):
+        check_choices(self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
@@ -147,6 +162,21 @@ class TrainConfig:
 #: Keys that may change between a checkpoint and a resumed run (everything else must match).
 RESUMABLE_CHANGES = ("train.max_steps", "train.save_every", "train.keep_checkpoints", "train.log_every",
                      "train.threads", "eval.", "predict.", "data.num_workers")
+
+
+def check_choices(section) -> None:
+    """Every ``Literal`` field of a config section holds one of its values (a :class:`UserError` names the key)."""
+    hints = get_type_hints(type(section))
+    for f in dataclasses.fields(section):
+        choices = get_args(hints[f.name]) if getattr(hints[f.name], "__origin__", None) is Literal else ()
+        value = getattr(section, f.name)
+        if choices and value not in choices:
+            key = f"{_SECTIONS.get(type(section).__name__, type(section).__name__)}.{f.name}"
+            raise UserError(f"config key {key!r} must be one of {', '.join(map(str, choices))}; got {value!r}")
+
+
+_SECTIONS = {"TinyConfig": "model.tiny", "ModelConfig": "model", "HeadsConfig": "heads", "TrainRunConfig": "train",
+             "PredictConfig": "predict"}
 
 
 def _valid_keys(cls, prefix: str = "") -> list[str]:

@@ -42,3 +42,21 @@ def test_resume_compatibility_ignores_only_resumable_keys():
     c = load_config(None, ["train.lr=0.5", "lora.r=2"]).to_dict()
     assert incompatible_keys(a, b) == []
     assert incompatible_keys(a, c) == ["lora.r", "train.lr"]
+
+
+def test_config_is_frozen_and_choices_are_checked():
+    import dataclasses
+
+    import pytest
+
+    from fifa.core.errors import UserError
+    from fifa.modeling.config import load_config
+
+    cfg = load_config(None, [])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.train.lr = 1.0  # configs are values: a changed run is a new config (load_config / overrides)
+    for key, bad in (("heads.mask_decoder", "unet"), ("train.precision", "fp8"), ("predict.verdicts", "maybe"),
+                     ("model.tiny.family", "gpt"), ("train.scheduler", "step")):
+        with pytest.raises(UserError, match=key.replace(".", r"\.")):
+            load_config(None, [f"{key}={bad}"])
+    assert load_config(None, ["heads.mask_decoder=linear"]).heads.mask_decoder == "linear"
