@@ -13,6 +13,8 @@ import numpy as np
 import torch
 
 from .data import InstructData
+from fifa.core.marks import parse as parse_marks
+
 from .examples import (REGION_TASKS, Example, Skip, class_value, det_label, encode_chat, image_inputs, load_image,
                        mask_targets, query_label, region_query, render_messages)
 from .family import Family
@@ -29,9 +31,11 @@ class Encoder:
     """Turns one instruction row into an :class:`Example` (runs in DataLoader worker processes)."""
 
     def __init__(self, tokenizer, fam: Family, classes: list[str], cls_field: str, mask_size: int, max_length: int,
-                 marks: dict[str, list[int]] | None = None, n_regions: int = 0):
+                 marks: dict[str, list[int]] | None = None, regions: list[str] | tuple[str, ...] = ()):
         self.tok, self.fam = tokenizer, fam
-        self.marks, self.n_regions = marks, n_regions  # the mark head's targets per sample (train.sample_marks)
+        self.marks = marks  # the mark head's targets per sample (vocab.sample_marks)
+        self.region_index = {r: k for k, r in enumerate(regions)}  # the mark vocabulary's node ids
+        self.n_regions = len(regions)
         self.classes = {c: i for i, c in enumerate(classes)}
         self.cls_field, self.mask_size, self.max_length = cls_field, mask_size, max_length
         self.seg_id = tokenizer.convert_tokens_to_ids(SEG)
@@ -51,7 +55,16 @@ class Encoder:
         cls = self.classes.get(class_value(row, self.cls_field), -1) if self.classes else -1
         return Example(str(row.get("id")), task, enc.input_ids, enc.labels, enc.prompt_end, chw, pix, targets, rq,
                        det_label(row.get("label")), cls, query_label(task, row.get("messages") or []),
-                       self._marks(row))
+                       self._marks(row), self._seg_regions(row.get("messages") or [], enc.n_seg))
+
+    def _seg_regions(self, messages: list[dict], n_seg: int) -> np.ndarray:
+        """The vocabulary index of the region each [SEG] marks (the k-th [SEG] is the k-th mark of the answers;
+        -1 for an appended one or a region outside the vocabulary)."""
+        nodes = [n for m in messages if m.get("role") == "assistant" for n, _ in parse_marks(m.get("content"))]
+        out = np.full(n_seg, -1, np.int64)
+        for k, node in enumerate(nodes[:n_seg]):
+            out[k] = self.region_index.get(node, -1)
+        return out
 
     def _marks(self, row: dict) -> np.ndarray:
         """Multi-hot regions the row's sample marks; -1 everywhere when unknown (no ``age`` row of the sample)."""
@@ -122,6 +135,7 @@ def collate(items: list, fam: Family, pad_id: int) -> dict:
         region_boxes=torch.from_numpy(np.stack([r[1] for r in regions])) if regions else None,
         det=torch.tensor([x.det for x in ok]), cls=torch.tensor([x.cls for x in ok]),
         query=torch.tensor([x.query for x in ok]), marks=torch.from_numpy(np.stack([x.marks for x in ok])),
+        seg_regions=torch.from_numpy(np.concatenate([x.seg_regions for x in ok])),
         tasks=[x.task for x in ok], ids=[x.id for x in ok],
         **fam.batch_pixels([x.pixels for x in ok]),
     )

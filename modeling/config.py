@@ -88,6 +88,7 @@ class HeadsConfig:
     mark_head: bool = True  # which tree regions an age answer marks; guides the phrases of generated marks
     mark_weight: float = 0.5
     mark_regions: int = 64  # the most often marked regions of the training answers make its vocabulary
+    mark_queries: bool = True  # the named region's learned embedding joins each mark's [SEG] query
     det_score: Literal["head", "tokens"] = "head"  # where det scores in predictions come from
 
     def __post_init__(self):

@@ -74,6 +74,7 @@ class Example:
     cls: int  # class index or -1
     query: int = -1  # region-query verdict: 1 yes (manipulated), 0 no, -1 not a region query
     marks: np.ndarray = field(default_factory=lambda: np.full(1, -1.0, np.float32))  # mark head targets (-1: unknown)
+    seg_regions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # per [SEG]: region index or -1
     extra: dict = field(default_factory=dict)
 
 

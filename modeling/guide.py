@@ -114,6 +114,9 @@ class HeadGuide(LogitsProcessor):
         self.pending: list[list[int]] = [[] for _ in tasks]  # tokens still to write of an opened mark
         self.named: list[set[int]] = [set() for _ in tasks]
         self.counted = [False] * len(tasks)  # the region count of an age answer was set
+        self.verdicts: list[bool | None] = [None] * len(tasks)  # rq rows: the yes / no the answer opens with
+        self.opened: list[int] = [-1] * len(tasks)  # the region of the mark being written
+        self.seg_regions: list[dict[int, int]] = [{} for _ in tasks]  # decoding step of a mark's [SEG] -> region
         self.step = 0
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -124,7 +127,7 @@ class HeadGuide(LogitsProcessor):
             if k < len(opening):
                 self._allow(scores, b, opening[k])
             elif self.mark_p[b] is not None:
-                self._mark(scores, b, int(input_ids[b, -1]))
+                self._mark(scores, b, int(input_ids[b, -1]), k)
         return scores
 
     @staticmethod
@@ -134,7 +137,7 @@ class HeadGuide(LogitsProcessor):
         forced[allowed] = scores[b, allowed]
         scores[b] = forced
 
-    def _mark(self, scores: torch.FloatTensor, b: int, last: int) -> None:
+    def _mark(self, scores: torch.FloatTensor, b: int, last: int, step: int) -> None:
         p, probs = self.p, self.mark_p[b]
         top = int(scores[b].argmax())
         if not self.counted[b] and not self.named[b] and top in p.count_of:
@@ -148,9 +151,13 @@ class HeadGuide(LogitsProcessor):
         if last == p.phrase_open and not self.pending[b] and left:
             self.named[b].add(left[0])
             self.pending[b] = [*p.region_phrase_ids[left[0]], p.phrase_close, p.seg_id]
+            self.opened[b] = left[0]
             left = left[1:]
         if self.pending[b]:
-            self._allow(scores, b, [self.pending[b].pop(0)])
+            token = self.pending[b].pop(0)
+            if token == p.seg_id:  # this mark's [SEG], generated at this step, is the named region's query
+                self.seg_regions[b][step] = self.opened[b]
+            self._allow(scores, b, [token])
         elif not left or probs[left[0]] < 0.5 and self.named[b]:
             scores[b, p.phrase_open] = float("-inf")
 
@@ -191,7 +198,8 @@ class HeadGuide(LogitsProcessor):
         if task in REGION_QUERY_TASKS and reads:
             likely = sum(reads) / len(reads)  # the two heads' mean: better than either alone (docs/train.md)
             yes = likely >= 0.5 and (self.head_p is None or fake)  # no manipulated region on a real face
-            return [p.yes_openings if yes else p.no_openings]
+            self.verdicts[b] = yes
+            return [[t] for t in (p.yes_opening if yes else p.no_opening)]
         if task == "cls" and self.classes[b] is not None:
             return [[t] for t in p.class_opening_ids.get(self.classes[b], [])]
         return []

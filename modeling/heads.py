@@ -101,8 +101,12 @@ class MaskHead(nn.Module):
     """[SEG] hidden state -> query (Linear-ReLU-Linear, as LISA's text_hidden_fcs) -> mask logits."""
 
     def __init__(self, llm_dim: int, feat_dim: int, mask_dim: int, decoder: str | nn.Module = "conv",
-                 pixel_channels: int = 32):
+                 pixel_channels: int = 32, n_regions: int = 0):
         super().__init__()
+        #: the named region's embedding joins a mark's [SEG] state (index n_regions: none; zero at the start)
+        self.regions = nn.Embedding(n_regions + 1, llm_dim, padding_idx=n_regions) if n_regions else None
+        if self.regions is not None:
+            nn.init.zeros_(self.regions.weight)
         if isinstance(decoder, nn.Module):  # e.g. sam.SamDecoder: queries at its prompt width
             self.decoder, mask_dim = decoder, decoder.query_dim
         else:
@@ -111,9 +115,13 @@ class MaskHead(nn.Module):
         self.query = mlp(llm_dim, llm_dim, mask_dim)
 
     def forward(self, seg_hidden: torch.Tensor, rows: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None,
-                out_size: int, images: torch.Tensor | None = None) -> torch.Tensor:
-        """One mask per [SEG] state; ``rows`` names each one's image. The decoder's image maps are computed
-        once per image, not once per [SEG] (an ``age`` answer has several)."""
+                out_size: int, images: torch.Tensor | None = None, regions: torch.Tensor | None = None) -> torch.Tensor:
+        """One mask per [SEG] state; ``rows`` names each one's image, ``regions`` (optional) each one's region
+        of the mark vocabulary (-1: none). The decoder's image maps are computed once per image, not once per
+        [SEG] (an ``age`` answer has several)."""
+        if self.regions is not None and regions is not None:
+            idx = torch.where(regions >= 0, regions, self.regions.padding_idx).to(seg_hidden.device)
+            seg_hidden = seg_hidden + self.regions(idx).to(seg_hidden.dtype)
         which_images, which = torch.unique(rows, return_inverse=True)
         maps = self.decoder.image_maps(feats[which_images], pix[which_images] if pix is not None else None,
                                        images[which_images] if images is not None else None)
@@ -219,7 +227,8 @@ class FifaHeads(nn.Module):
         self.regions = list(regions or [])
         use_pix = cfg.mask_decoder == "conv" or cfg.pixel_adapter
         self.pixels = PixelEncoder(cfg.pixel_channels, feat_dim, cfg.pixel_adapter, cfg.pixel_stem) if use_pix else None
-        self.mask = MaskHead(llm_dim, feat_dim, cfg.mask_dim, decoder or cfg.mask_decoder, cfg.pixel_channels)
+        n_marked = len(regions or []) if cfg.mark_head and cfg.mark_queries else 0
+        self.mask = MaskHead(llm_dim, feat_dim, cfg.mask_dim, decoder or cfg.mask_decoder, cfg.pixel_channels, n_marked)
         self.region = RegionEncoder(feat_dim, llm_dim) if cfg.region_encoder else None
         self.verdict = VerdictHeads(llm_dim, feat_dim, len(classes) if cfg.cls_head else 0, cfg.det_head,
                                     cfg.pixel_channels if use_pix else 0)

@@ -111,8 +111,8 @@ class FifaModel(nn.Module):
         return h[:, :-1][is_seg], rows
 
     def masks(self, seg_h: torch.Tensor, rows: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None,
-              size: int, images: torch.Tensor | None = None) -> torch.Tensor:
-        return self.heads.mask(seg_h, rows, feats, pix, size, images)
+              size: int, images: torch.Tensor | None = None, regions: torch.Tensor | None = None) -> torch.Tensor:
+        return self.heads.mask(seg_h, rows, feats, pix, size, images, regions)
 
     def verdicts(self, h: torch.Tensor, prompt_end: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None):
         at = h[torch.arange(h.shape[0], device=h.device), prompt_end.to(h.device)]
@@ -180,7 +180,7 @@ class FifaModel(nn.Module):
         if len(seg_h):
             if len(seg_h) != len(tmask):
                 raise RuntimeError(f"{len(seg_h)} [SEG] tokens but {len(tmask)} target masks")
-            pred = self.masks(seg_h, rows, feats, pix, tmask.shape[-1], batch["images"])
+            pred = self.masks(seg_h, rows, feats, pix, tmask.shape[-1], batch["images"], batch.get("seg_regions"))
             ml, ml_logs = mask_loss(pred, tmask.to(pred.device), cfg.bce_weight, cfg.dice_weight)
             loss = loss + ml
             logs.update(ml_logs)

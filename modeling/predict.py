@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from transformers import LogitsProcessorList
 
-from fifa.benchmarks.parsing import FAKE, REAL, parse_det
+from fifa.benchmarks.metrics_verdict import verdict_of
+from fifa.benchmarks.parsing import FAKE, REAL, parse_cls, parse_det
 from fifa.core import rle as rle_utils
 from fifa.core.marks import plain_generated, tidy_generated
 from fifa.core.tasks import MASK_TASKS, REGION_QUERY_TASKS
@@ -86,8 +87,8 @@ class Predictor:
         self.yes, self.no = yes_no_ids(tok)
         self.guided = verdicts == "head" and model.heads.verdict.det is not None
         self.verdict_token = verdict_tokens(tok, fam) if self.guided else {}
-        self.yes_openings = sorted(set(self.yes) | {self.verdict_token[True]}) if self.guided else []
-        self.no_openings = sorted(set(self.no) | {self.verdict_token[False]}) if self.guided else []
+        self.yes_opening = answer_opening_ids(tok, fam, "Yes") if self.guided else []  # the whole word: a small
+        self.no_opening = answer_opening_ids(tok, fam, "No") if self.guided else []  # vocabulary splits it
         classes = model.heads.classes
         openings = getattr(model.heads, "class_openings", {}) or {}
         self.class_opening_ids = ({c: answer_opening_ids(tok, fam, openings.get(c, c)) for c in classes}
@@ -191,29 +192,44 @@ class Predictor:
         if fake_p is not None:
             gen = [g + [self.seg_id] if t in MASK_TASKS and fake_p[b] >= 0.5 and self.seg_id not in g else g
                    for b, (g, t) in enumerate(zip(gen, tasks))]
-        masks = self._masks(gen, states, feats, pix, batch["images"], lbs, fake_p)
+        masks = self._masks(gen, states, feats, pix, batch["images"], lbs, fake_p, first.seg_regions)
         use_head = self.det_score == "head" and first.head_p is not None
         scores = first.head_p if use_head else first.token_p
         res = []
         for b, r in enumerate(rows):
             answer = self._text(gen[b], marks=tasks[b] in MASK_TASKS)
-            if fake_p is not None and tasks[b] == "det":
-                answer = consistent_verdict(answer, fake_p[b] >= 0.5)
+            answer = self._consistent(answer, b, tasks[b], first)
             res.append({"question_id": r["question_id"], "answer": answer,
                         "score": scores[b] if tasks[b] == "det" else None,
                         "masks": masks[b] if tasks[b] in MASK_TASKS else None, "error": None})
         return res
 
-    def _masks(self, gen, states, feats, pix, images, lbs, fake_p) -> list[list]:
+    def _consistent(self, answer: str, b: int, task: str, first: HeadGuide) -> str:
+        """A guided answer whose words read otherwise than the opening the heads gave it (a small model can write
+        "Yes. ... the face is authentic", or glue letters onto a forced class name) is cut to that opening."""
+        if not self.guided:
+            return answer
+        if task == "det" and first.head_p is not None:
+            return consistent_verdict(answer, first.head_p[b] >= 0.5)
+        if first.verdicts[b] is not None:
+            want = "yes" if first.verdicts[b] else "no"
+            return answer if verdict_of(answer) == want else want.capitalize() + "."
+        cls = first.classes[b] if task == "cls" else None
+        if cls is not None and parse_cls(answer, self.model.heads.classes) != cls:
+            return self.model.heads.class_openings.get(cls, cls) + "."
+        return answer
+
+    def _masks(self, gen, states, feats, pix, images, lbs, fake_p, seg_regions) -> list[list]:
         """One RLE per [SEG] of each answer (empty on an image the head calls real); a [SEG]'s query is the
-        state that predicted it."""
+        state that predicted it (with the embedding of the region its mark names, when the guide named one)."""
         where = [(b, j) for b, g in enumerate(gen) for j, t in enumerate(g) if t == self.seg_id]
         per_row: list[list] = [[] for _ in gen]
         if not where:
             return per_row
         seg_h = torch.stack([states[j][b] for b, j in where])
         rows = torch.tensor([b for b, _ in where], device=seg_h.device)
-        logits = self.model.masks(seg_h, rows, feats, pix, self.fam.image_size, images).float().cpu().numpy()
+        regions = torch.tensor([seg_regions[b].get(j, -1) for b, j in where], device=seg_h.device)
+        logits = self.model.masks(seg_h, rows, feats, pix, self.fam.image_size, images, regions).float().cpu().numpy()
         for k, (b, _) in enumerate(where):
             m = lbs[b].unbox_logits(logits[k]) > 0
             if fake_p is not None and fake_p[b] < 0.5:

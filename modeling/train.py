@@ -225,7 +225,7 @@ def _start(cfg: TrainConfig, build: Path, out: Path) -> _Run:
         log.info("resuming from %s (step %d)", resume, pos.step)
     enc = Encoder(loaded.tokenizer, loaded.fam, model.heads.classes, cfg.heads.cls_field, cfg.heads.mask_size,
                   cfg.data.max_length, sample_marks(data, model.heads.regions) if model.heads.marks is not None else None,
-                  len(model.heads.regions))
+                  [r["id"] for r in model.heads.regions])
     orders = EpochOrders(data, weights, cfg, d)
     per_step = cfg.train.batch_size * cfg.train.grad_accum
     if len(orders(0)) // per_step == 0:

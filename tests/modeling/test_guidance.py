@@ -17,6 +17,7 @@ import torch
 from micro_config import MICRO
 
 from fifa.benchmarks.parsing import parse_cls
+from fifa.core.marks import parse as parse_marks
 from fifa.modeling.config import load_config
 from fifa.modeling.loading import from_checkpoint
 from fifa.modeling.predict import Predictor, bench_resolver
@@ -164,5 +165,49 @@ def test_rq_name_verdict_is_the_mean_of_the_query_and_mark_heads(guided):
     guide.head_p = [0.9, 0.9, 0.9, 0.1]
     guide.query_p = [0.3, 0.3, 0.6, 0.9]
     guide.mark_p = [[0.8] + [0.0] * (n - 1), [0.6] + [0.0] * (n - 1), None, [0.9] * n]
-    yes = [guide._opening(b, "rq_name") == [p.yes_openings] for b in range(4)]
+    yes = [guide._opening(b, "rq_name") == [[t] for t in p.yes_opening] for b in range(4)]
     assert yes == [True, False, True, False]  # 0.55 yes, 0.45 no, query alone, real image: no
+
+
+def test_each_guided_mark_gives_its_seg_the_named_region(guided):
+    """The [SEG] a guided mark ends with carries the region it names (its learned embedding joins the query)."""
+    from fifa.modeling.guide import HeadGuide
+
+    loaded, _, _ = guided
+    model, tok = loaded.model, loaded.tokenizer
+    assert model.heads.mask.regions is not None and model.heads.mask.regions.num_embeddings == len(model.heads.regions) + 1
+    p = Predictor(model.eval(), tok, loaded.fam, "cpu", 40, "head", "head")
+    guide = HeadGuide(p, None, None, None, None, ["age"])
+    mark_p = [0.0] * len(model.heads.regions)
+    mark_p[4], mark_p[1] = 0.9, 0.8
+    guide.mark_p, guide.step = [mark_p], 1
+    ids, word = [p.phrase_open], tok.convert_tokens_to_ids("<unk>")
+    for _ in range(30):
+        scores = torch.zeros((1, len(tok)))
+        scores[0, p.phrase_open], scores[0, word] = 10.0, 9.0
+        ids.append(int(guide(torch.tensor([ids]), scores)[0].argmax()))
+    segs = [j for j, t in enumerate(ids[1:], start=1) if t == p.seg_id]
+    assert len(segs) == 2 and guide.seg_regions[0] == {segs[0]: 4, segs[1]: 1}
+
+
+def test_encoder_gives_each_seg_its_marked_region(guided, small_build):
+    import numpy as np
+
+    from fifa.modeling.collate import Encoder
+    from fifa.modeling.data import InstructData
+
+    loaded, _, _ = guided
+    regions = [r["id"] for r in loaded.model.heads.regions]
+    data = InstructData(small_build, "train")
+    enc = Encoder(loaded.tokenizer, loaded.fam, [], "category", 32, 160, None, regions)
+    seen = 0
+    for i in np.flatnonzero(data.tasks == "age").tolist():
+        row = data.rows.row(i)
+        ex = enc(row, data.resolve_image)
+        nodes = [n for m in row["messages"] if m["role"] == "assistant" for n, _ in parse_marks(m["content"])]
+        assert len(ex.seg_regions) == len(ex.masks)
+        assert ex.seg_regions.tolist() == [regions.index(n) if n in regions else -1 for n in nodes][:len(ex.masks)]
+        seen += int((ex.seg_regions >= 0).sum())
+    assert seen > 0
+    loc = next(i for i in np.flatnonzero(data.tasks == "loc").tolist() if data.rows.row(i)["masks"])
+    assert enc(data.rows.row(loc), data.resolve_image).seg_regions.tolist() == [-1]  # an appended [SEG]

@@ -8,12 +8,15 @@ the masks, the vision encoder run in each of the three.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
 from micro_config import MICRO
 
+from fifa.benchmarks.parsing import parse_cls
 from fifa.modeling.config import load_config
 from fifa.modeling.examples import encode_prompt
 from fifa.modeling.loading import from_checkpoint
@@ -47,19 +50,25 @@ def reference(p: Predictor, rows, resolve, guide: bool = True):
     query_p = m.query_verdicts(at, feats, px, m.query_areas({**base, "input_ids": ids}, feats)).sigmoid().tolist()
     first = m.inner.lm_head(at)  # the first answer token's logits
 
+    names = m.heads.classes
+
+    def best_class(b):
+        probs = cls[b].softmax(-1).tolist()
+        if fake_p[b] < 0.5 and "real" in names:
+            return "real"
+        return max((c for c in names if c != "real" or fake_p[b] < 0.5), key=lambda c: probs[names.index(c)])
+
+    choice = [best_class(b) for b in range(len(ok))]
+
     def opening(b, task):
         if not guide:
             return []
         if task == "det":
             return [p.verdict_token[fake_p[b] >= 0.5]]
-        if task.startswith("rq_"):  # the model's own best token among those that open its verdict
-            allowed = p.yes_openings if query_p[b] >= 0.5 and fake_p[b] >= 0.5 else p.no_openings
-            return [max(allowed, key=lambda t: float(first[b, t]))]
+        if task.startswith("rq_"):  # the tokens of the query head's verdict word
+            return list(p.yes_opening if query_p[b] >= 0.5 and fake_p[b] >= 0.5 else p.no_opening)
         if task == "cls":
-            probs = cls[b].softmax(-1).tolist()
-            names = m.heads.classes
-            best = "real" if fake_p[b] < 0.5 else max((c for c in names if c != "real"), key=lambda c: probs[names.index(c)])
-            return list(p.class_opening_ids[best])
+            return list(p.class_opening_ids[choice[b]])
         return []
 
     forced = [opening(b, r["task"]) for b, r in enumerate(ok)]
@@ -95,8 +104,16 @@ def reference(p: Predictor, rows, resolve, guide: bool = True):
     res = []
     for b, r in enumerate(ok):
         text = p._text(gen[b], marks=r["task"] in ("loc", "age"))
-        res.append({"answer": consistent_verdict(text, fake_p[b] >= 0.5) if guide and r["task"] == "det" else text,
-                    "score": fake_p[b] if r["task"] == "det" else None, "masks": masks[b]})
+        if guide:  # an answer whose words read otherwise than its forced opening is cut to that opening
+            if r["task"] == "det":
+                text = consistent_verdict(text, fake_p[b] >= 0.5)
+            elif r["task"].startswith("rq_"):
+                word = "Yes" if query_p[b] >= 0.5 and fake_p[b] >= 0.5 else "No"
+                text = text if re.match(rf"\s*{word}\b", text, re.I) else word + "."
+            elif r["task"] == "cls":
+                best = choice[b]
+                text = text if parse_cls(text, m.heads.classes) == best else m.heads.class_openings.get(best, best) + "."
+        res.append({"answer": text, "score": fake_p[b] if r["task"] == "det" else None, "masks": masks[b]})
     return res
 
 
