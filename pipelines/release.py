@@ -143,52 +143,18 @@ def release(build_dir: str | os.PathLike, out: str | os.PathLike, config: Releas
     """Write the release folder (see the module docstring)."""
     from .card import render_card
 
-    b = Path(build_dir)
-    if not (b / "build.json").is_file():
-        raise ReleaseError(f"{b} is not a build folder (no build.json; make one with fifa-data build)")
-    if config.images not in ("reference", "embed"):
-        raise ReleaseError(f"--images must be reference or embed, got {config.images!r}")
-    if not config.version or any(c in config.version for c in "/\\\n"):
-        raise ReleaseError(f"invalid --version {config.version!r}")
+    b, o = Path(build_dir), Path(out)
+    _check_release(b, config)
     meta = json.loads((b / "build.json").read_text("utf-8"))
     stats = json.loads((b / "stats.json").read_text("utf-8"))
     image_root = build_image_root(b)
-    o = Path(out)
     if o.exists() and any(o.iterdir()) and not (o / "MANIFEST.json").is_file():
         raise ReleaseError(f"{o} exists and is not a release folder: choose another --out")
     tmp = staging_dir(o)
     clean_stale(o)  # what killed releases left (a swap cut between its renames is finished)
     shutil.rmtree(tmp, ignore_errors=True)
-    embed = config.images == "embed"
     summary = ReleaseSummary(str(o))
-    layout: dict = {}
-    empty: dict = {}
-    for name, (splits, schema) in CONFIGS.items():
-        md = hf_features_metadata(schema, embed) if "image" in schema.names else None
-        wschema = schema.with_metadata(md) if md else schema
-        for split, pattern in splits.items():
-            files = sorted(b.glob(pattern))
-            if not sum(pq.ParquetFile(f).metadata.num_rows for f in files):
-                empty.setdefault(name, []).append(split)  # an empty split is never registered (datasets refuses it)
-                continue
-            groups = _shards(_unit_sizes(files, config.unit_rows, embed, image_root), config.max_shard_bytes)
-            n = len(groups)
-            rows = 0
-            units = _iter_units(files, config.unit_rows)
-            for k, g in enumerate(groups):
-                rel = f"data/{name}/{split}-{k:05d}-of-{n:05d}.parquet"
-                path = tmp / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with pq.ParquetWriter(str(path), wschema, **WRITER_OPTIONS) as w:
-                    for _ in g:
-                        t = next(units)
-                        if embed and "image" in t.column_names:
-                            t = _embed(t, image_root)
-                        t = pa.Table.from_arrays(t.columns, schema=wschema)
-                        w.write_table(t)
-                        rows += t.num_rows
-            layout.setdefault(name, {})[split] = {"rows": rows, "shards": n}
-            summary.rows.setdefault(name, {})[split] = rows
+    layout, empty = _write_configs(b, tmp, config, image_root, summary)
     rel_meta = {
         "format": RELEASE_FORMAT,
         "version": config.version,
@@ -209,3 +175,55 @@ def release(build_dir: str | os.PathLike, out: str | os.PathLike, config: Releas
     summary.files = {k: v["sha256"] for k, v in manifest["files"].items()}
     swap_folder(tmp, o)  # the old release stays whole until the new one is complete
     return summary
+
+
+def _check_release(b: Path, config: ReleaseConfig) -> None:
+    """Refuse a release that cannot be made as asked (not a build folder, bad --images or --version)."""
+    if not (b / "build.json").is_file():
+        raise ReleaseError(f"{b} is not a build folder (no build.json; make one with fifa-data build)")
+    if config.images not in ("reference", "embed"):
+        raise ReleaseError(f"--images must be reference or embed, got {config.images!r}")
+    if not config.version or any(c in config.version for c in "/\\\n"):
+        raise ReleaseError(f"invalid --version {config.version!r}")
+
+
+def _write_configs(b: Path, tmp: Path, config: ReleaseConfig, image_root: Path,
+                   summary: ReleaseSummary) -> tuple[dict, dict]:
+    """Every non-empty split of every config as shards under ``tmp/data``: (layout, empty splits)."""
+    embed = config.images == "embed"
+    layout: dict = {}
+    empty: dict = {}
+    for name, (splits, schema) in CONFIGS.items():
+        md = hf_features_metadata(schema, embed) if "image" in schema.names else None
+        wschema = schema.with_metadata(md) if md else schema
+        for split, pattern in splits.items():
+            files = sorted(b.glob(pattern))
+            if not sum(pq.ParquetFile(f).metadata.num_rows for f in files):
+                empty.setdefault(name, []).append(split)  # an empty split is never registered (datasets refuses it)
+                continue
+            groups = _shards(_unit_sizes(files, config.unit_rows, embed, image_root), config.max_shard_bytes)
+            rows = _write_shards(tmp, f"data/{name}/{split}", files, groups, config.unit_rows, wschema,
+                                 image_root if embed else None)
+            layout.setdefault(name, {})[split] = {"rows": rows, "shards": len(groups)}
+            summary.rows.setdefault(name, {})[split] = rows
+    return layout, empty
+
+
+def _write_shards(tmp: Path, stem: str, files: list[Path], groups: list[list[int]], unit_rows: int,
+                  wschema: pa.Schema, embed_root: Path | None) -> int:
+    """One split's shards ``{stem}-00000-of-0000n.parquet`` (images embedded when ``embed_root``): rows written."""
+    n = len(groups)
+    rows = 0
+    units = _iter_units(files, unit_rows)
+    for k, g in enumerate(groups):
+        path = tmp / f"{stem}-{k:05d}-of-{n:05d}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with pq.ParquetWriter(str(path), wschema, **WRITER_OPTIONS) as w:
+            for _ in g:
+                t = next(units)
+                if embed_root is not None and "image" in t.column_names:
+                    t = _embed(t, embed_root)
+                t = pa.Table.from_arrays(t.columns, schema=wschema)
+                w.write_table(t)
+                rows += t.num_rows
+    return rows
