@@ -105,16 +105,74 @@ class BuildSummary:
     complete: bool = True
 
 
+@dataclass
+class _Kept:
+    """Pass 1's outcome: the kept rows (split, hash, relative image path, provenance) and what it learnt."""
+
+    index: pl.DataFrame
+    kept: pl.DataFrame
+    left_out: dict
+    root: Path
+    n_units: int
+    empty: list
+    review_summary: dict | None
+
+
 def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, config: BuildConfig = BuildConfig(),
           progress: bool = False) -> BuildSummary:
     """Build instruction data, bench and stats from annotation folders (see the module docstring)."""
     from fifa.concept_tree.tree import load_tree
 
+    from .tasks import TaskContext
+
+    inputs, methods, templates, review = _open_inputs(annotations, config)
+    _check_out(Path(out))
+    names = [i.name for i in inputs]
+    if len(set(names)) != len(names):
+        names = [f"{i}-{n}" for i, n in enumerate(names)]
+    tree = load_tree()
+    warnings: list[str] = []
+    out = Path(out)
+    k = _pass1(inputs, review, config, warnings)
+
+    # ---------------------------------------------------------------- pass 2: rows, streamed
+    tmp = staging_dir(out)
+    clean_stale(out)  # what killed builds left (a swap cut between its renames is finished)
+    shutil.rmtree(tmp, ignore_errors=True)
+    conv = make_conversations(config.fc)
+    ctx = TaskContext(templates=templates, tasks=tuple(config.tasks), methods=methods, tree=tree,
+                      rq_queries=config.rq_queries, negative_fraction=config.negative_fraction,
+                      real_queries=config.real_queries, bench_cls=config.bench_cls, conversations=conv)
+    stats = StatsCollector()
+    bench = BenchCollector(config.seed, image_root=k.root)
+    xqa = _pass2(inputs, k.kept, ctx, conv, config, tmp, stats, bench, warnings, progress)
+    bench_table, bench_counts = bench.finish(config.bench_per_class)
+    from .parquet_io import write_table
+
+    write_table(bench_table, tmp / "bench.parquet")
+    counters = dict(ctx.counters)
+    unknown_methods = sorted(counters.pop("_unknown_methods", set()))
+    if unknown_methods:
+        warnings.append(f"method(s) not in the method table: {', '.join(unknown_methods)} (cls answers give no "
+                        "definition; add them with --methods FILE)")
+    incomplete = {n: v for n, v in counters.items() if n.startswith("fc_")}
+    if incomplete:
+        warnings.append(f"fc conversations left out: {incomplete}")
+    st = stats.finish(k.kept, bench_counts, counters)
+    write_json(st, tmp / "stats.json")
+    meta = _build_meta(config, names, inputs, out, tree, templates, methods, k, counters, xqa, conv, warnings)
+    write_json(meta, tmp / "build.json")
+    swap_folder(tmp, out)  # the old build stays whole until the new one is complete
+    return BuildSummary(str(out), dict(st["rows"]["by_split"]), int(bench_table.num_rows),
+                        {"read": k.index.height, "kept": k.kept.height}, k.left_out, warnings,
+                        complete=not incomplete)
+
+
+def _open_inputs(annotations: Sequence[str | os.PathLike], config: BuildConfig):
+    """Check the config and open what the build reads: (inputs, method table, templates, reviews or None)."""
     from .methods import MethodTableError, load_methods
-    from .card import load_sources
     from .review import ReviewError
     from .review_build import Reviews
-    from .tasks import TaskContext, generate, prepare_chunk
     from .templates import TemplateError, load_templates
 
     unknown = [t for t in config.tasks if t not in TASKS]
@@ -131,14 +189,13 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
         review = Reviews.load(config.review_files(), config.review_rule) if config.review else None
     except (InputError, MethodTableError, ReviewError, TemplateError, ValueError) as e:
         raise BuildError(str(e)) from None
-    _check_out(Path(out))
-    names = [i.name for i in inputs]
-    if len(set(names)) != len(names):
-        names = [f"{i}-{n}" for i, n in enumerate(names)]
-    tree = load_tree()
-    warnings: list[str] = []
+    return inputs, methods, templates, review
 
-    # ---------------------------------------------------------------- pass 1: index, selection, splits
+
+def _pass1(inputs: list, review, config: BuildConfig, warnings: list[str]) -> _Kept:
+    """Pass 1: index, selection, splits (the kept rows with their split, hash, relative image path, provenance)."""
+    from .card import load_sources
+
     index = read_index(inputs)
     sel = select(index, review.rejected if review is not None else None)
     kept = sel.kept
@@ -152,7 +209,6 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
     if not kept.height:
         raise BuildError(f"no usable annotation row (read {index.height}; left out: {sel.left_out})")
     _check_supply(kept, config.tasks)
-    out = Path(out)
     try:
         root = image_root(kept["image_path"], config.image_root)
         kept = kept.with_columns(relative_paths(kept["image_path"], root).alias("image_rel"))
@@ -168,17 +224,14 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
     if empty:
         warnings.append(f"split(s) {', '.join(empty)} empty: {n_units} split unit(s) (groups linked by identities), "
                         f"at least {MIN_UNITS} give every split one; releases and exports leave empty splits out")
+    return _Kept(index, kept, dict(sel.left_out), root, n_units, empty, review_summary)
 
-    # ---------------------------------------------------------------- pass 2: rows, streamed
-    tmp = staging_dir(out)
-    clean_stale(out)  # what killed builds left (a swap cut between its renames is finished)
-    shutil.rmtree(tmp, ignore_errors=True)
-    conv = make_conversations(config.fc)
-    ctx = TaskContext(templates=templates, tasks=tuple(config.tasks), methods=methods, tree=tree,
-                      rq_queries=config.rq_queries, negative_fraction=config.negative_fraction,
-                      real_queries=config.real_queries, bench_cls=config.bench_cls, conversations=conv)
-    stats = StatsCollector()
-    bench = BenchCollector(config.seed, image_root=root)
+
+def _pass2(inputs: list, kept: pl.DataFrame, ctx, conv, config: BuildConfig, tmp: Path, stats: StatsCollector,
+           bench: BenchCollector, warnings: list[str], progress: bool):
+    """Pass 2: the rows of every task (and the extra QA), streamed into the staging folder; the extra QA or None."""
+    from .tasks import generate, prepare_chunk
+
     iw = {s: writer(tmp / "instruct" / f"{s}.parquet", INSTRUCT_SCHEMA) for s in ("train", "validation")}
     aw = {s: writer(tmp / "annotations" / f"{s}.parquet", AGE_RECORD_SCHEMA) for s in ("train", "validation", "test")}
     try:
@@ -193,22 +246,12 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
             if rows is None:
                 continue
             _check_image_only(rows)
-            stats.add(rows)
-            for s in ("train", "validation"):
-                part = rows.filter(pl.col("split") == s)
-                if part.height:
-                    iw[s].write_table(to_instruct(part))
-            bench.add(rows.filter(pl.col("split") == "test"))
+            _write_rows(rows, stats, iw, bench)
         xqa = extra_qa_rows(config.extra_qa, kept, ctx) if config.extra_qa else None
         if xqa is not None and xqa.rows is not None and xqa.rows.height:
             xqa = _drop_source_mentions(xqa, warnings)
         if xqa is not None and xqa.rows is not None and xqa.rows.height:
-            stats.add(xqa.rows)
-            for s in ("train", "validation"):
-                part = xqa.rows.filter(pl.col("split") == s)
-                if part.height:
-                    iw[s].write_table(to_instruct(part))
-            bench.add(xqa.rows.filter(pl.col("split") == "test"), balance=False)
+            _write_rows(xqa.rows, stats, iw, bench, balance=False)
     except BuildError:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -217,50 +260,49 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
             w.close()
         if conv is not None:
             conv.close()
-    bench_table, bench_counts = bench.finish(config.bench_per_class)
-    from .parquet_io import write_table
+    return xqa
 
-    write_table(bench_table, tmp / "bench.parquet")
-    counters = dict(ctx.counters)
-    unknown_methods = sorted(counters.pop("_unknown_methods", set()))
-    if unknown_methods:
-        warnings.append(f"method(s) not in the method table: {', '.join(unknown_methods)} (cls answers give no "
-                        "definition; add them with --methods FILE)")
-    incomplete = {k: v for k, v in counters.items() if k.startswith("fc_")}
-    if incomplete:
-        warnings.append(f"fc conversations left out: {incomplete}")
-    st = stats.finish(kept, bench_counts, counters)
-    write_json(st, tmp / "stats.json")
-    left_out = dict(sel.left_out)
+
+def _write_rows(rows: pl.DataFrame, stats: StatsCollector, iw: dict, bench: BenchCollector,
+                balance: bool = True) -> None:
+    """Count the rows, write the train/validation ones as instruction rows, hand the test ones to the bench."""
+    stats.add(rows)
+    for s in ("train", "validation"):
+        part = rows.filter(pl.col("split") == s)
+        if part.height:
+            iw[s].write_table(to_instruct(part))
+    bench.add(rows.filter(pl.col("split") == "test"), balance=balance)
+
+
+def _build_meta(config: BuildConfig, names: list[str], inputs: list, out: Path, tree, templates, methods, k: _Kept,
+                counters: dict, xqa, conv, warnings: list[str]) -> dict:
+    """What ``build.json`` records: settings, inputs, image root, what was left out, warnings."""
     meta = {
         "format": BUILD_FORMAT,
         "seed": config.seed,
         "config": config.to_dict(),
         "inputs": [{"name": n, "shards": len(i.shards), "annotator": i.settings()} for n, i in zip(names, inputs)],
-        "image_root": os.path.relpath(root, out.resolve()),
-        "image_root_name": root.name,
+        "image_root": os.path.relpath(k.root, out.resolve()),
+        "image_root_name": k.root.name,
         "tree_version": tree.version,
-        "annotation_tree_versions": sorted(v for v in kept["tree_version"].unique().to_list() if v),
-        "explainers": sorted(v for v in kept["explainer"].unique().to_list() if v),
+        "annotation_tree_versions": sorted(v for v in k.kept["tree_version"].unique().to_list() if v),
+        "explainers": sorted(v for v in k.kept["explainer"].unique().to_list() if v),
         "templates": templates.source,
         "methods_table": [Path(s).name for s in methods.sources],
-        "annotations": {"read": index.height, "kept": kept.height},
-        "left_out": left_out,
+        "annotations": {"read": k.index.height, "kept": k.kept.height},
+        "left_out": k.left_out,
         "task_notes": counters,
-        "review": review_summary,
+        "review": k.review_summary,
         "extra_qa": xqa.summary if xqa is not None else None,
         "fc": conv.summary() if conv is not None else {"backend": "offline"},
-        "split_units": n_units,
-        "empty_splits": empty,
+        "split_units": k.n_units,
+        "empty_splits": k.empty,
         "warnings": warnings,
     }
     if meta["annotation_tree_versions"] and meta["annotation_tree_versions"] != [tree.version]:
         warnings.append(f"annotations were made with tree version(s) {meta['annotation_tree_versions']}, "
                         f"this toolkit has {tree.version}")
-    write_json(meta, tmp / "build.json")
-    swap_folder(tmp, out)  # the old build stays whole until the new one is complete
-    return BuildSummary(str(out), dict(st["rows"]["by_split"]), int(bench_table.num_rows),
-                        {"read": index.height, "kept": kept.height}, left_out, warnings, complete=not incomplete)
+    return meta
 
 
 def _check_image_only(rows: pl.DataFrame) -> None:
