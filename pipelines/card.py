@@ -132,21 +132,15 @@ def _empty_splits(meta: dict) -> str:
 
 
 def render_card(meta: dict, stats: dict, config) -> str:
-    b = meta["build"]
     title = config.title
-    images = ("embedded in the Parquet files (`image.bytes`, a `datasets` Image feature)" if meta["images"] == "embed"
-              else f"referenced: `image.path` is relative to the root of the source images, the folder "
-                   f"`{meta.get('image_root_name')}` of the collection(s) below (download them, then join the root "
-                   "and `image.path`)")
-    review = b.get("review")
-    review_text = (f"Reviewed with `{review['file']}` (sha256 `{review['sha256'][:16]}...`, reviewer "
-                   f"{review.get('reviewer') or 'unnamed'}): {review['accepted']} accepted, {review['rejected']} "
-                   f"rejected and left out, {review['unknown']} decisions for unknown samples."
-                   + _agreement(review) if review else "No review file was applied.")
-    left = b.get("left_out") or {}
-    cfg = b.get("config", {})
-    ratios = cfg.get("ratios", {})
-    body = f"""
+    body = (_card_intro(meta, title) + _PROVENANCE + _card_statistics(meta, stats, config) + _card_making(meta)
+            + _FILES)
+    return _header({**meta, "title": title}) + body.lstrip("\n")
+
+
+def _card_intro(meta: dict, title: str) -> str:
+    """The card's title, how to load it, its configs and columns."""
+    return f"""
 # {title} {meta['version']}
 
 Instruction data, a benchmark and grounded annotations for explainable deepfake analysis, made with
@@ -163,7 +157,10 @@ per grounded mark `[phrase](node_id)` of the assistant turns, in order), `bench`
 plain-text `answer`, reference `masks`, `query_mask` / `query_box`, `history`), `annotations` (the AGE
 records, split like the rest). Columns: DESIGN.md "Instruction rows" and "Bench"; masks are COCO RLE
 (`size`, `counts`). Bench metrics follow the toolkit's DESIGN.md definitions (`fifa-bench score`).{_empty_splits(meta)}
+"""
 
+
+_PROVENANCE = """
 ### Provenance columns
 
 Every instruction, bench and annotation row says where it comes from: `collection` (the source collection:
@@ -175,7 +172,18 @@ explanation and the answers' visible description, e.g. `offline/none/offline-v3`
 decided on the annotation, null when none did; rejected annotations are not in the release) and `reviewers`
 (who decided on it). Answers describe what the image shows; the measurements against the source image
 stay in the `annotations` config (`explanation`, `regions`).
+"""
 
+
+def _card_statistics(meta: dict, stats: dict, config) -> str:
+    """The card's statistics, images and source collections."""
+    b = meta["build"]
+    images = ("embedded in the Parquet files (`image.bytes`, a `datasets` Image feature)" if meta["images"] == "embed"
+              else f"referenced: `image.path` is relative to the root of the source images, the folder "
+                   f"`{meta.get('image_root_name')}` of the collection(s) below (download them, then join the root "
+                   "and `image.path`)")
+    left = b.get("left_out") or {}
+    return f"""
 ## Statistics
 
 {_stats_tables(stats)}
@@ -190,7 +198,20 @@ Images are {images}.
 ### Source collections and licences
 
 {_sources(stats, config.sources)}
+"""
 
+
+def _card_making(meta: dict) -> str:
+    """How the release was made: annotation, build, splits, review; the annotator's settings."""
+    b = meta["build"]
+    review = b.get("review")
+    review_text = (f"Reviewed with `{review['file']}` (sha256 `{review['sha256'][:16]}...`, reviewer "
+                   f"{review.get('reviewer') or 'unnamed'}): {review['accepted']} accepted, {review['rejected']} "
+                   f"rejected and left out, {review['unknown']} decisions for unknown samples."
+                   + _agreement(review) if review else "No review file was applied.")
+    cfg = b.get("config", {})
+    ratios = cfg.get("ratios", {})
+    return f"""
 ## How it was made
 
 1. Real/fake pairs (a fake and the pristine image it was made from) were annotated by FiFa-Annotator:
@@ -210,11 +231,13 @@ Images are {images}.
 ### Annotator settings
 
 {_annotator(meta)}
+"""
 
+
+_FILES = """
 ## Files
 
 `MANIFEST.json` lists the sha256 of every file; `fifa-data validate <folder>` checks them, the schemas,
 every mask, the mark/mask correspondence and the splits. Rebuilding from the same annotations and seed
 gives the same bytes.
 """
-    return _header({**meta, "title": title}) + body.lstrip("\n")
