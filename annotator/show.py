@@ -52,43 +52,7 @@ def render(row: dict, out_png: str | Path, dpi: int = 110) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    fake = load_rgb(row["image_path"])
-    h, w = fake.shape[:2]
-    src = None
-    if row.get("source_path"):
-        try:
-            src = load_rgb(row["source_path"])
-        except Exception:
-            src = None
-    mask = rle_utils.decode(row["artifact_mask"]) if row.get("artifact_mask") else np.zeros((h, w), bool)
-    panels = [("fake: " + row["sample_id"], fake)]
-    if src is not None:
-        panels.append(("source", src))
-    over = fake.astype(np.float32).copy()
-    over[mask] = 0.45 * over[mask] + 0.55 * np.array([255, 0, 0], np.float32)
-    panels.append((f"artifact mask ({mask.mean():.1%})", over.astype(np.uint8)))
-    reg = fake.astype(np.float32) * 0.55
-    legend = []
-    segs = row.get("segments") or []
-    shown = []
-    for s in segs:
-        if s["node_id"] not in [x["node_id"] for x in shown]:
-            shown.append(s)
-    if not shown:
-        by_id = {r["node_id"]: r for r in (row.get("regions") or [])}
-        shown = [{"node_id": n, "phrase": n.replace("_", " "), "mask": by_id[n]["mask"]}
-                 for n in (row.get("artifact_regions") or []) if n in by_id]
-    for i, s in enumerate(shown[: len(PALETTE)]):
-        m = rle_utils.decode(s["mask"])
-        c = np.array(PALETTE[i], np.float32)
-        reg[m] = 0.35 * reg[m] + 0.65 * c
-        legend.append(Patch(color=np.array(PALETTE[i]) / 255, label=f"{s['node_id']}: {s['phrase']}"))
-    panels.append(("regions", np.clip(reg, 0, 255).astype(np.uint8)))
-    # Zoom on what matters: the artifact and the regions, with a margin (whole image if nothing).
-    box = _focus_box(mask, shown, (h, w))
-    if box is not None:
-        y0, y1, x0, x1 = box
-        panels = [(t, im[y0:y1, x0:x1] if im.shape[:2] == (h, w) else im) for t, im in panels]
+    panels, legend = _panels(row)
     # Images on top; below them the explanation (left) and the region legend (right), side by side.
     n = len(panels)
     fig = plt.figure(figsize=(3.6 * n, 5.6))
@@ -110,10 +74,58 @@ def render(row: dict, out_png: str | Path, dpi: int = 110) -> Path:
     if legend and n > 1:
         leg_ax = fig.add_subplot(grid[1, n - 1])
         leg_ax.axis("off")
-        leg_ax.legend(handles=legend, loc="upper left", fontsize=7, frameon=False)
+        leg_ax.legend(handles=[Patch(color=c, label=lab) for c, lab in legend], loc="upper left", fontsize=7,
+                      frameon=False)
     fig.tight_layout()
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=dpi)
     plt.close(fig)
     return out_png
+
+
+def _shown_regions(row: dict) -> list[dict]:
+    """The regions to draw: the explanation's segments (first of each node), else the chosen artifact regions."""
+    shown = []
+    for s in row.get("segments") or []:
+        if s["node_id"] not in [x["node_id"] for x in shown]:
+            shown.append(s)
+    if not shown:
+        by_id = {r["node_id"]: r for r in (row.get("regions") or [])}
+        shown = [{"node_id": n, "phrase": n.replace("_", " "), "mask": by_id[n]["mask"]}
+                 for n in (row.get("artifact_regions") or []) if n in by_id]
+    return shown
+
+
+def _panels(row: dict) -> tuple[list, list]:
+    """The image panels (fake, source, artifact mask, regions; zoomed) and the legend's (colour, label) pairs."""
+    fake = load_rgb(row["image_path"])
+    h, w = fake.shape[:2]
+    src = None
+    if row.get("source_path"):
+        try:
+            src = load_rgb(row["source_path"])
+        except Exception:
+            src = None
+    mask = rle_utils.decode(row["artifact_mask"]) if row.get("artifact_mask") else np.zeros((h, w), bool)
+    panels = [("fake: " + row["sample_id"], fake)]
+    if src is not None:
+        panels.append(("source", src))
+    over = fake.astype(np.float32).copy()
+    over[mask] = 0.45 * over[mask] + 0.55 * np.array([255, 0, 0], np.float32)
+    panels.append((f"artifact mask ({mask.mean():.1%})", over.astype(np.uint8)))
+    reg = fake.astype(np.float32) * 0.55
+    legend = []
+    shown = _shown_regions(row)
+    for i, s in enumerate(shown[: len(PALETTE)]):
+        m = rle_utils.decode(s["mask"])
+        c = np.array(PALETTE[i], np.float32)
+        reg[m] = 0.35 * reg[m] + 0.65 * c
+        legend.append((np.array(PALETTE[i]) / 255, f"{s['node_id']}: {s['phrase']}"))
+    panels.append(("regions", np.clip(reg, 0, 255).astype(np.uint8)))
+    # Zoom on what matters: the artifact and the regions, with a margin (whole image if nothing).
+    box = _focus_box(mask, shown, (h, w))
+    if box is not None:
+        y0, y1, x0, x1 = box
+        panels = [(t, im[y0:y1, x0:x1] if im.shape[:2] == (h, w) else im) for t, im in panels]
+    return panels, legend

@@ -261,12 +261,7 @@ def build_site(src: str | Path, out: str | Path, config: ViewerConfig = ViewerCo
         "samples": facets.cols,
     }
     _write(out / "data" / "index.js", _js("index", 0, index))
-    for name in STATIC:
-        with resources.as_file(resources.files(__package__) / "static" / name) as f:
-            shutil.copyfile(f, out / name)
-    for f in (out / "data").glob("p*.js"):  # pages of an earlier, larger build of this site
-        if f.stem[1:].isdigit() and int(f.stem[1:]) >= pages:
-            f.unlink()
+    _finish_files(out, pages)
     store.prune()
     summary.pages = pages
     summary.images = len(store.written)
@@ -274,3 +269,13 @@ def build_site(src: str | Path, out: str | Path, config: ViewerConfig = ViewerCo
     summary.samples_with_warnings = sum(facets.cols["warn"])
     summary.seconds = round(time.perf_counter() - t0, 3)
     return summary
+
+
+def _finish_files(out: Path, pages: int) -> None:
+    """Copy the static files of the site; delete the pages an earlier, larger build of this site left."""
+    for name in STATIC:
+        with resources.as_file(resources.files(__package__) / "static" / name) as f:
+            shutil.copyfile(f, out / name)
+    for f in (out / "data").glob("p*.js"):  # pages of an earlier, larger build of this site
+        if f.stem[1:].isdigit() and int(f.stem[1:]) >= pages:
+            f.unlink()
