@@ -102,9 +102,10 @@ def _with_run_options(func):
 
 
 def _config(kw: dict):
-    from .cache import default_cache_dir
+    from fifa.core.llm import OpenAIConfig, read_api_key
+    from fifa.core.llm_cache import default_cache_dir
+
     from .diffmask import DiffConfig
-    from .explain_openai import OpenAIConfig, read_api_key
     from .regions import RegionSelectConfig
     from .run import AnnotateConfig
 

@@ -15,9 +15,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from fifa.core.llm import OpenAIConfig
+
 from .diffmask import DiffConfig
 from .executors import make_executor
-from .explain_openai import OpenAIConfig
 from .manifest import ManifestRow, read_manifest
 from .pipeline import Pipeline, PipelineConfig, RowSink, Spend, StopSignals
 from .regions import RegionSelectConfig

@@ -4,8 +4,8 @@ An OpenAI-compatible model scores each text answer 1-5 against the bench's refer
 image, with the versioned rubric of ``prompts/judge-v1.txt``, answering ``{"score", "reason"}`` as
 structured JSON (``response_format=json_schema``). The transport, the retry policy (tenacity,
 ``Retry-After``, backoff on 429 / 5xx / timeouts), the content-addressed response cache (keyed by
-endpoint and request body, never the API key) and the token prices are the annotator's
-(:class:`fifa.annotator.explain_openai.OpenAIExplainer`, :mod:`fifa.annotator.cache`): imported here.
+endpoint and request body, never the API key), the token prices and the cost budget are the shared
+client's (:class:`fifa.core.llm.OpenAIClient`, :class:`fifa.core.budget.CostBudget`).
 
 * An answer that is not a valid judgement (not JSON, a score outside 1-5, ``finish_reason=length``)
   is asked again once with the problem stated; a second failure leaves the question unscored.
@@ -29,10 +29,9 @@ import threading
 from dataclasses import dataclass, field
 from importlib import resources
 
-from fifa.core.errors import FifaError
-from fifa.annotator.budget import CostBudget
-from fifa.annotator.cache import default_cache_dir, normalize_endpoint, request_key
-from fifa.annotator.explain_openai import OpenAIConfig
+from fifa.core.budget import CostBudget
+from fifa.core.llm import InvalidAnswer, OpenAIClient, OpenAIConfig, read_api_key
+from fifa.core.llm_cache import default_cache_dir, normalize_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,8 @@ def rubric(name: str = RUBRIC_FILE) -> dict:
 
 
 def api_key_from_env() -> str | None:
-    return os.environ.get(KEY_ENV) or os.environ.get("OPENAI_API_KEY") or None
+    """:data:`KEY_ENV`, else ``OPENAI_API_KEY``."""
+    return read_api_key(None, (KEY_ENV, "OPENAI_API_KEY"))
 
 
 @dataclass
@@ -66,11 +66,11 @@ class JudgeConfig:
     concurrency: int = 8
     cache_dir: str | None = None  # default: the annotator's cache folder; "" disables the cache
     images: bool = True  # send the image (low detail JPEG) with each question
-    timeout: float = 60.0
-    max_retries: int = 5
-    retry_initial_wait: float = 0.5
-    price_in_per_mtok: float = 2.50
-    price_out_per_mtok: float = 10.00
+    timeout: float = OpenAIConfig.timeout
+    max_retries: int = OpenAIConfig.max_retries
+    retry_initial_wait: float = OpenAIConfig.retry_initial_wait
+    price_in_per_mtok: float = OpenAIConfig.price_in_per_mtok
+    price_out_per_mtok: float = OpenAIConfig.price_out_per_mtok
     max_tokens: int = 200
 
     def openai(self) -> OpenAIConfig:
@@ -103,12 +103,6 @@ class Judgement:
     cached: bool = False
 
 
-class InvalidJudgement(FifaError, ValueError):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-
-
 def response_schema() -> dict:
     return {"type": "object", "additionalProperties": False, "required": ["score", "reason"],
             "properties": {"score": {"type": "integer", "enum": [1, 2, 3, 4, 5]}, "reason": {"type": "string"}}}
@@ -133,16 +127,16 @@ def build_request(item: JudgeItem, cfg: JudgeConfig) -> dict:
 
 
 def validate(content: str | None, finish_reason: str | None) -> tuple[int, str]:
-    """(score, reason) from a model answer; raises :class:`InvalidJudgement` with the problem."""
+    """(score, reason) from a model answer; raises :class:`InvalidAnswer` with the problem."""
     if finish_reason == "length":
-        raise InvalidJudgement("llm_truncated", "the answer was cut off (finish_reason=length)")
+        raise InvalidAnswer("llm_truncated", "the answer was cut off (finish_reason=length)")
     try:
         data = json.loads(content or "")
     except ValueError as e:
-        raise InvalidJudgement("llm_invalid", f"the answer is not valid JSON ({e})") from None
+        raise InvalidAnswer("llm_invalid", f"the answer is not valid JSON ({e})") from None
     s = data.get("score") if isinstance(data, dict) else None
     if isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 5:
-        raise InvalidJudgement("llm_invalid", f"'score' must be an integer from 1 to 5, got {s!r}")
+        raise InvalidAnswer("llm_invalid", f"'score' must be an integer from 1 to 5, got {s!r}")
     reason = data.get("reason")
     return s, reason if isinstance(reason, str) else ""
 
@@ -169,15 +163,18 @@ def jpeg_of(image: dict | None, root=None, side: int = 512) -> bytes | None:
         return None
 
 
+def _correction(e: InvalidAnswer) -> str:
+    return (f"Your answer was rejected: {e}. Answer again with one JSON object "
+            '{"score": <integer 1-5>, "reason": "<one sentence>"}.')
+
+
 class Judge:
-    """Scores answers with an OpenAI-compatible model over the annotator's client (see the module docstring)."""
+    """Scores answers with an OpenAI-compatible model over the shared client (see the module docstring)."""
 
     def __init__(self, cfg: JudgeConfig):
-        from fifa.annotator.explain_openai import OpenAIExplainer
-
         self.cfg = cfg
         self.version = rubric()["version"]
-        self.client = OpenAIExplainer(cfg.openai())  # transport, retries, cache, prices
+        self.client = OpenAIClient(cfg.openai())  # transport, retries, cache, prices
         self._lock = threading.Lock()
         self.budget = CostBudget(cfg.max_cost)
         self.calls = self.cache_hits = 0
@@ -185,73 +182,24 @@ class Judge:
     def close(self) -> None:
         self.client.close()
 
-    def __enter__(self) -> "Judge":
+    def __enter__(self) -> Judge:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _estimate(self) -> float:
-        return self.client.cost_of(900 if self.cfg.images else 800, self.cfg.max_tokens)
-
-    def _reserve(self) -> bool:
-        return self.budget.reserve(self._estimate())
-
-    def _settle(self, res: Judgement) -> None:
-        self.budget.settle(self._estimate(), res.cost)
-        with self._lock:
-            self.calls += res.calls
-
     def judge(self, item: JudgeItem) -> Judgement:
         if item.answer is None or not item.answer.strip():
             return Judgement(score=1, reason="no answer")
-        request = build_request(item, self.cfg)
-        cache = self.client.cache
-        key = request_key(request, self.cfg.base_url) if cache.enabled else ""
-        hit = cache.get(key) if key else None
-        if hit is not None:
-            try:
-                s, why = validate(hit["content"], hit.get("finish_reason"))
-                with self._lock:
-                    self.cache_hits += 1
-                return Judgement(score=s, reason=why, cached=True)
-            except (InvalidJudgement, KeyError, TypeError):
-                pass  # a damaged entry: ask again
-        if not self._reserve():
-            return Judgement(error_code="budget", error="--judge-max-cost reached")
-        res = Judgement()
-        try:
-            self._ask(request, key, res)
-        finally:
-            self._settle(res)
-        return res
-
-    def _ask(self, request: dict, key: str, res: Judgement) -> None:
-        from fifa.annotator.explain_openai import TransportError
-
-        messages = list(request["messages"])
-        for _ in range(2):
-            try:
-                out, calls = self.client.complete(dict(request, messages=messages))
-            except TransportError as e:
-                res.calls += e.calls
-                res.error_code, res.error = e.code, e.message
-                return
-            res.calls += calls
-            res.cost += self.client.cost_of(out["prompt_tokens"], out["completion_tokens"])
-            try:
-                res.score, res.reason = validate(out["content"], out["finish_reason"])
-            except InvalidJudgement as e:
-                res.error_code, res.error = e.code, str(e)
-                messages = messages + [
-                    {"role": "assistant", "content": out["content"] or ""},
-                    {"role": "user", "content": f"Your answer was rejected: {e}. Answer again with one JSON object "
-                                                '{"score": <integer 1-5>, "reason": "<one sentence>"}.'}]
-                continue
-            res.error_code = res.error = None
-            if key:
-                self.client.cache.put(key, {"content": out["content"], "finish_reason": out["finish_reason"]})
-            return
+        ans = self.client.ask(build_request(item, self.cfg), validate, _correction, budget=self.budget,
+                              estimate=self.client.cost_of(900 if self.cfg.images else 800, self.cfg.max_tokens))
+        with self._lock:
+            self.calls += ans.calls
+            self.cache_hits += ans.cached
+        score, reason = ans.value if ans.ok else (None, None)
+        error = "--judge-max-cost reached" if ans.error_code == "budget" else ans.error
+        return Judgement(score=score, reason=reason, error_code=ans.error_code, error=error, cost=ans.cost,
+                         calls=ans.calls, cached=ans.cached)
 
     def judge_many(self, items: list[JudgeItem]) -> list[Judgement]:
         """Judgements in the order of ``items`` (requests run concurrently)."""

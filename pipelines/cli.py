@@ -147,8 +147,8 @@ def build(
     BUILD/stats.json and BUILD/build.json. Exit 1 when fc conversations were left out (budget, failures).
     """
     setup_logging(verbose)
-    from fifa.annotator.cache import default_cache_dir
-    from fifa.annotator.explain_openai import OpenAIConfig, read_api_key
+    from fifa.core.llm import OpenAIConfig, read_api_key
+    from fifa.core.llm_cache import default_cache_dir
 
     from .build import BuildConfig, BuildError, build as run_build
     from .conversation import ConversationConfig

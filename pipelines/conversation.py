@@ -1,8 +1,8 @@
 """``fc`` conversations from an OpenAI-compatible model, the annotator's way.
 
 The transport, retry policy (tenacity, ``Retry-After``), cache (content-addressed by the request
-body, never the key) and cost accounting are the annotator's
-(:class:`fifa.annotator.explain_openai.OpenAIExplainer`, :mod:`fifa.annotator.cache`). The
+body, never the key), cost accounting and cost budget are the shared client's
+(:class:`fifa.core.llm.OpenAIClient`, :class:`fifa.core.budget.CostBudget`). The
 request carries the annotation's facts as text (label, method, the explanation without marks,
 the regions with their extent) and asks for ``{"turns": [{"user", "assistant"}]}`` (2 to 4
 turns) as structured JSON; the answer is validated (JSON, schema, no grounding marks, no
@@ -19,10 +19,8 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from fifa.core.errors import FifaError
-from fifa.annotator.budget import CostBudget
-from fifa.annotator.cache import request_key
-from fifa.annotator.explain_openai import OpenAIConfig
+from fifa.core.budget import CostBudget
+from fifa.core.llm import InvalidAnswer, OpenAIClient, OpenAIConfig
 from fifa.core.marks import has_markup
 
 log = logging.getLogger(__name__)
@@ -90,48 +88,44 @@ def build_request(facts: dict, cfg: ConversationConfig) -> dict:
     }
 
 
-class InvalidConversation(FifaError, ValueError):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-
-
 def validate(content: str | None, finish_reason: str | None) -> list[dict]:
-    """Turns from a model answer; raises :class:`InvalidConversation` with the problem."""
+    """Turns from a model answer; raises :class:`InvalidAnswer` with the problem."""
     if finish_reason == "length":
-        raise InvalidConversation("llm_truncated", "the answer was cut off (finish_reason=length)")
+        raise InvalidAnswer("llm_truncated", "the answer was cut off (finish_reason=length)")
     try:
         data = json.loads(content or "")
     except ValueError as e:
-        raise InvalidConversation("llm_invalid", f"the answer is not valid JSON ({e})") from None
+        raise InvalidAnswer("llm_invalid", f"the answer is not valid JSON ({e})") from None
     turns = data.get("turns") if isinstance(data, dict) else None
     if not isinstance(turns, list) or not (MIN_TURNS <= len(turns) <= MAX_TURNS):
-        raise InvalidConversation("llm_invalid", f"'turns' must be an array of {MIN_TURNS} to {MAX_TURNS} objects")
+        raise InvalidAnswer("llm_invalid", f"'turns' must be an array of {MIN_TURNS} to {MAX_TURNS} objects")
     out = []
     for i, t in enumerate(turns):
         if not isinstance(t, dict):
-            raise InvalidConversation("llm_invalid", f"turns[{i}] must be an object")
+            raise InvalidAnswer("llm_invalid", f"turns[{i}] must be an object")
         for k in ("user", "assistant"):
             v = t.get(k)
             if not isinstance(v, str) or not v.strip():
-                raise InvalidConversation("llm_invalid", f"turns[{i}].{k} must be a non-empty string")
+                raise InvalidAnswer("llm_invalid", f"turns[{i}].{k} must be a non-empty string")
             if has_markup(v) or "<image>" in v:
-                raise InvalidConversation("llm_invalid", f"turns[{i}].{k} contains markup")
+                raise InvalidAnswer("llm_invalid", f"turns[{i}].{k} contains markup")
         out += [{"role": "user", "content": t["user"].strip()}, {"role": "assistant", "content": t["assistant"].strip()}]
     return out
 
 
+def _correction(e: InvalidAnswer) -> str:
+    return f"Your answer was rejected: {e}. Answer again with one JSON object following the schema, plain text only."
+
+
 class OpenAIConversations:
-    """Conversation generator over the annotator's OpenAI client pieces (see the module docstring)."""
+    """Conversation generator over the shared client (see the module docstring)."""
 
     remote = True
 
     def __init__(self, cfg: ConversationConfig):
-        from fifa.annotator.explain_openai import OpenAIExplainer
-
         self.cfg = cfg
         self.name = f"openai/{cfg.openai.model}/{PROMPT_VERSION}"
-        self.client = OpenAIExplainer(cfg.openai)  # transport, retries, cache, prices
+        self.client = OpenAIClient(cfg.openai)  # transport, retries, cache, prices
         self._lock = threading.Lock()
         self.budget = CostBudget(cfg.max_cost)
         self.calls = 0
@@ -140,61 +134,15 @@ class OpenAIConversations:
     def close(self) -> None:
         self.client.close()
 
-    def _estimate(self) -> float:
-        return self.client.cost_of(600, self.cfg.max_tokens)
-
-    def _reserve(self) -> bool:
-        return self.budget.reserve(self._estimate())
-
-    def _settle(self, cost: float) -> None:
-        self.budget.settle(self._estimate(), cost)
-
     def converse(self, facts: dict) -> ConversationResult:
-        from fifa.annotator.explain_openai import TransportError
-
-        request = build_request(facts, self.cfg)
-        cache = self.client.cache
-        key = request_key(request, self.cfg.openai.base_url) if cache.enabled else ""
-        hit = cache.get(key) if key else None
-        if hit is not None:
-            try:
-                with self._lock:
-                    self.cache_hits += 1
-                return ConversationResult(turns=validate(hit["content"], hit.get("finish_reason")), cached=True)
-            except (InvalidConversation, KeyError, TypeError):
-                pass
-        if not self._reserve():
-            return ConversationResult(error_code="budget", error="--fc-max-cost reached")
-        res = ConversationResult()
-        messages = list(request["messages"])
-        try:
-            for attempt in range(2):
-                try:
-                    out, calls = self.client.complete(dict(request, messages=messages))
-                except TransportError as e:
-                    res.calls += e.calls
-                    res.error_code, res.error = e.code, e.message
-                    return res
-                res.calls += calls
-                res.cost += self.client.cost_of(out["prompt_tokens"], out["completion_tokens"])
-                try:
-                    res.turns = validate(out["content"], out["finish_reason"])
-                except InvalidConversation as e:
-                    res.error_code, res.error = e.code, str(e)
-                    messages = messages + [
-                        {"role": "assistant", "content": out["content"] or ""},
-                        {"role": "user", "content": f"Your answer was rejected: {e}. Answer again with one JSON "
-                                                    "object following the schema, plain text only."}]
-                    continue
-                res.error_code = res.error = None
-                if key:
-                    cache.put(key, {"content": out["content"], "finish_reason": out["finish_reason"]})
-                return res
-            return res
-        finally:
-            self._settle(res.cost)
-            with self._lock:
-                self.calls += res.calls
+        ans = self.client.ask(build_request(facts, self.cfg), validate, _correction, budget=self.budget,
+                              estimate=self.client.cost_of(600, self.cfg.max_tokens))
+        with self._lock:
+            self.calls += ans.calls
+            self.cache_hits += ans.cached
+        error = "--fc-max-cost reached" if ans.error_code == "budget" else ans.error
+        return ConversationResult(turns=ans.value if ans.ok else None, error_code=ans.error_code, error=error,
+                                  cost=ans.cost, cached=ans.cached, calls=ans.calls)
 
     def converse_many(self, facts: list[dict]) -> list[ConversationResult]:
         """Results in the order of ``facts`` (requests run concurrently)."""

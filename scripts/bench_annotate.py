@@ -227,7 +227,8 @@ def bench_llm_stage(base_rows: list[dict], url: str, n: int, concurrency: int) -
     import concurrent.futures as cf
 
     from fifa.annotator import worker
-    from fifa.annotator.explain_openai import OpenAIConfig, OpenAIExplainer
+    from fifa.annotator.explain_openai import OpenAIExplainer
+    from fifa.core.llm import OpenAIConfig
 
     worker.init_worker(worker.WorkerConfig(explainer="openai"))
     ctxs = [c for c in (worker.process_row(r).ctx for r in base_rows) if c is not None and c.regions]

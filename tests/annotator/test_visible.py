@@ -12,9 +12,10 @@ from PIL import Image
 
 from fifa.annotator.explain import ExplainContext, RegionInfo
 from fifa.annotator.explain_offline import OfflineExplainer
-from fifa.annotator.explain_openai import OpenAIConfig, OpenAIExplainer, build_request
+from fifa.annotator.explain_openai import OpenAIExplainer, build_request
 from fifa.annotator.visible import source_mention
 from fifa.core import marks
+from fifa.core.llm import OpenAIConfig
 from testkit.fake_llm_server import MARKER_COLOURS, FakeLLMServer
 
 KINDS = {

@@ -97,7 +97,7 @@ def test_extra_qa_pairs_become_rows(annotated, tmp_path):
 
 
 def _fc_config(server, tmp_path, **kw):
-    from fifa.annotator.explain_openai import OpenAIConfig
+    from fifa.core.llm import OpenAIConfig
     from fifa.pipelines.conversation import ConversationConfig
 
     oa = OpenAIConfig(model="test-model", base_url=server.url, api_key="sk-test", cache_dir=str(tmp_path / "cache"),

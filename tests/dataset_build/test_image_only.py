@@ -76,8 +76,8 @@ def test_offline_build_answers_describe_the_image_and_records_keep_the_measureme
 @pytest.fixture(scope="module")
 def openai_build(annotated, tmp_path_factory) -> Path:
     """A few annotations written by the OpenAI explainer (the scripted server on 127.0.0.1), then built."""
-    from fifa.annotator.explain_openai import OpenAIConfig
     from fifa.annotator.run import AnnotateConfig, run_annotation
+    from fifa.core.llm import OpenAIConfig
     from fifa.pipelines.build import build
 
     d = tmp_path_factory.mktemp("openai")

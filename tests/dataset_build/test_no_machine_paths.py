@@ -62,7 +62,7 @@ def test_build_json_holds_no_machine_path_of_the_annotator_settings(annotated, t
     ``/root/.cache/fifa-toolkit/llm``)."""
     import shutil
 
-    from fifa.annotator.cache import default_cache_dir
+    from fifa.core.llm_cache import default_cache_dir
     from fifa.pipelines.build import build
     from fifa.pipelines.buildinfo import MACHINE_PATH
 

@@ -206,7 +206,7 @@ def test_release_json_holds_no_machine_path(built, tmp_path):
     """``fifa-annotate run`` records settings as given: its response cache folder absolute, under the home
     folder (``openai.cache_dir``), and an absolute ``--data-root``. ``release.json`` carries the build settings
     without them (a real chain's release held ``/root/.cache/fifa-toolkit/llm``)."""
-    from fifa.annotator.cache import default_cache_dir
+    from fifa.core.llm_cache import default_cache_dir
 
     b = built.parent / "build-with-cli-settings"  # beside the build: its relative image root still resolves
     if not b.exists():

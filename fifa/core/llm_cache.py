@@ -54,7 +54,7 @@ def request_key(request: dict[str, Any], endpoint: str | None = None) -> str:
 
 
 class ResponseCache:
-    def __init__(self, root: str | os.PathLike | None):
+    def __init__(self, root: str | os.PathLike[str] | None):
         self.root = Path(root) if root is not None else None
         self.hits = 0
         self.misses = 0
@@ -68,19 +68,19 @@ class ResponseCache:
         assert self.root is not None
         return self.root / key[:2] / f"{key}.json"
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         if self.root is None:
             return None
         p = self._path(key)
         try:
-            data = json.loads(p.read_text("utf-8"))
+            data: dict[str, Any] = json.loads(p.read_text("utf-8"))
         except (OSError, ValueError):
             self.misses += 1
             return None
         self.hits += 1
         return data
 
-    def put(self, key: str, value: dict) -> bool:
+    def put(self, key: str, value: dict[str, Any]) -> bool:
         """Store an answer; a failed write (full disk, read-only folder) is logged, never raised: the
         answer is already paid and its row must still be written. Returns whether it was stored."""
         if self.root is None:
@@ -96,7 +96,7 @@ class ResponseCache:
             return False
 
     @staticmethod
-    def _write(p: Path, value: dict) -> None:
+    def _write(p: Path, value: dict[str, Any]) -> None:
         p.parent.mkdir(parents=True, exist_ok=True)
         # a cache: no fsync (a lost entry costs one question asked again)
         write_json_atomic(value, p, durable=False, indent=None, default=None, ensure_ascii=False)

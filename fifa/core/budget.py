@@ -1,4 +1,5 @@
-"""A cost ceiling shared by concurrent paid calls (the conversation builder's and the judge's).
+"""A cost ceiling shared by concurrent paid calls (:meth:`fifa.core.llm.OpenAIClient.ask`'s ``budget``: the conversation
+builder's ``--fc-max-cost`` and the judge's ``--judge-max-cost``).
 
 A call reserves its estimated cost before it starts and settles its real cost when it ends, so the calls
 in flight can never together pass ``max_cost``; a refused reservation is counted (``stops``).
