@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -191,40 +192,90 @@ def reencode(img: np.ndarray, rng) -> tuple[np.ndarray, int | None, dict]:
     return back, None, {"reencode": "resize", "factor": round(f, 3)}
 
 
-def forge(out_dir: str | Path, n: int = 60, seed: int = 0, faces: str | Path | None = None,
-          jpeg_fraction: float = 0.25, segmenter=None, base_tags: tuple[str, ...] | None = None, *,
-          identities: str = "bundled", identity_size: int = 256, max_identities: int | None = None,
-          kinds: tuple[str, ...] | None = None, jpeg_pair_fraction: float = 0.15,
-          reencoded_fraction: float = 0.1) -> Path:
-    """Write ``out_dir/manifest.parquet`` (real bases, ``n`` fakes, re-encoded pairs); returns its path.
+@dataclass(frozen=True)
+class ForgeConfig:
+    """What :func:`forge` makes (the defaults of the library and of ``fifa-data forge``).
 
     ``identities``: ``bundled`` (the two photos and their variants), ``lfw`` (the 100 faces of
     ``lfw_subset``, upscaled to ``identity_size``, at most ``max_identities``) or ``all``.
-    ``kinds``: edit types to use (default: all of :data:`EDIT_TYPES`). Also writes
+    ``kinds``: edit types to use (default: all of :data:`EDIT_TYPES`).
+    """
+
+    n: int = 60  #: fakes
+    seed: int = 0
+    faces: str | Path | None = None  #: extra folder (or file) of real faces used as bases
+    jpeg_fraction: float = 0.25  #: share of fakes saved as high-quality JPEG (source PNG)
+    base_tags: tuple[str, ...] | None = None  #: base variants to keep (default: all)
+    identities: str = "bundled"
+    identity_size: int = 256
+    max_identities: int | None = None
+    kinds: tuple[str, ...] | None = None
+    jpeg_pair_fraction: float = 0.15  #: share of fakes whose fake and source are both JPEG
+    reencoded_fraction: float = 0.1  #: re-encoded-only pairs, as a share of ``n``
+
+    def edit_kinds(self) -> tuple[str, ...]:
+        """The edit kinds to use; raises ValueError for an unknown kind or bad fractions."""
+        kinds = tuple(self.kinds) if self.kinds else EDIT_TYPES
+        bad = [k for k in kinds if k not in EDIT_TYPES]
+        if bad:
+            raise ValueError(f"unknown edit kind(s) {', '.join(bad)}; known: {', '.join(EDIT_TYPES)}")
+        fractions = (self.jpeg_fraction, self.jpeg_pair_fraction, self.reencoded_fraction)
+        if min(fractions) < 0 or self.jpeg_fraction + self.jpeg_pair_fraction > 1:
+            raise ValueError("fractions must be >= 0 and jpeg_fraction + jpeg_pair_fraction <= 1")
+        return kinds
+
+
+def forge(out_dir: str | Path, config: ForgeConfig | None = None, *, segmenter=None, **options) -> Path:
+    """Write ``out_dir/manifest.parquet`` (real bases, ``n`` fakes, re-encoded pairs); returns its path.
+
+    ``options`` are fields of :class:`ForgeConfig` that replace those of ``config``:
+    ``forge(out, n=60, seed=7)`` is ``forge(out, ForgeConfig(n=60, seed=7))``. Also writes
     ``out_dir/forge.json`` (counts, skipped faces). Raises ValueError for a bad option or
     when no base face is usable.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from fifa.concept_tree.imageio import ImageError, list_images, load_rgb
-    from fifa.concept_tree.segmentation.segment import Segmenter
     from fifa.concept_tree.tree import load_tree
 
-    kinds = tuple(kinds) if kinds else EDIT_TYPES
-    bad = [k for k in kinds if k not in EDIT_TYPES]
-    if bad:
-        raise ValueError(f"unknown edit kind(s) {', '.join(bad)}; known: {', '.join(EDIT_TYPES)}")
-    fractions = (jpeg_fraction, jpeg_pair_fraction, reencoded_fraction)
-    if min(fractions) < 0 or jpeg_fraction + jpeg_pair_fraction > 1:
-        raise ValueError("fractions must be >= 0 and jpeg_fraction + jpeg_pair_fraction <= 1")
+    cfg = replace(config or ForgeConfig(), **options)
+    kinds = cfg.edit_kinds()
     out = Path(out_dir)
     w = _Writer(out)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(cfg.seed)
     tree = load_tree()
-    src_faces = identity_faces(identities, identity_size, max_identities)
-    if faces is not None:
-        for p in list_images(faces):
+    bases, skipped = _bases(cfg, segmenter)
+    for b in bases:
+        w.real(b)
+    made, attempts, by_method = _forge_fakes(cfg, kinds, bases, tree, rng, w)
+    n_neg = int(round(cfg.n * cfg.reencoded_fraction))
+    for k in range(1, n_neg + 1):
+        b = bases[int(rng.integers(len(bases)))]
+        arr, quality, params = reencode(b.image, rng)
+        sid = f"reenc_{k:05d}_{params['reencode']}"
+        path = w.image(arr, sid, quality)
+        w.rows.append(w._row(sid, path, w.pristine(b), "real", b, edit=params, pair_kind="reencoded"))
+    table = pa.Table.from_pylist(w.rows, schema=manifest_schema())
+    path = out / "manifest.parquet"
+    pq.write_table(table, path)
+    summary = {"seed": cfg.seed, "n": cfg.n, "identities": cfg.identities, "bases": len(bases),
+               "skipped_faces": len(skipped), "skipped": skipped, "fakes": made,
+               "fakes_by_method": dict(sorted(by_method.items())), "reencoded_rows": sum(
+                   r["pair_kind"] == "reencoded" for r in w.rows), "attempts": attempts}
+    (out / "forge.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if made < cfg.n:
+        log.warning("made %d of %d fakes (the bases did not suit the edits asked for)", made, cfg.n)
+    return path
+
+
+def _bases(cfg: ForgeConfig, segmenter) -> tuple[list[BaseFace], list]:
+    """The usable base faces (identities, extra faces, their variants) and the skipped ones."""
+    from fifa.concept_tree.imageio import ImageError, list_images, load_rgb
+    from fifa.concept_tree.segmentation.segment import Segmenter
+
+    src_faces = identity_faces(cfg.identities, cfg.identity_size, cfg.max_identities)
+    if cfg.faces is not None:
+        for p in list_images(cfg.faces):
             try:
                 src_faces.append(FaceSource(p.stem, load_rgb(p)))
             except ImageError as e:
@@ -232,19 +283,22 @@ def forge(out_dir: str | Path, n: int = 60, seed: int = 0, faces: str | Path | N
     own = segmenter is None
     seg = Segmenter() if own else segmenter
     try:
-        found = base_variants(src_faces, seg, base_tags)
+        found = base_variants(src_faces, seg, cfg.base_tags)
     finally:
         if own:
             seg.close()
-    bases = found.bases
-    if not bases:
+    if not found.bases:
         raise ValueError("no usable face among the base images")
-    for b in bases:
-        w.real(b)
+    return found.bases, found.skipped
+
+
+def _forge_fakes(cfg: ForgeConfig, kinds: tuple[str, ...], bases: list[BaseFace], tree, rng,
+                 w: "_Writer") -> tuple[int, int, dict[str, int]]:
+    """Up to ``cfg.n`` fakes (at most ``20 n`` attempts), written by ``w``: (made, attempts, fakes per kind)."""
     made = attempts = 0
     by_method: dict[str, int] = {}
     queue: list[str] = []
-    while made < n and attempts < n * 20:
+    while made < cfg.n and attempts < cfg.n * 20:
         attempts += 1
         if not queue:  # every kind once per round, in a random order: balanced kinds
             queue = [kinds[i] for i in rng.permutation(len(kinds))]
@@ -264,35 +318,24 @@ def forge(out_dir: str | Path, n: int = 60, seed: int = 0, faces: str | Path | N
         by_method[kind] = by_method.get(kind, 0) + 1
         sid = f"fake_{made:05d}_{kind.lower()}"
         params["mean_abs_change"] = round(change, 2)
-        src_path, quality = w.pristine(b), None
-        r = rng.random()
-        if r < jpeg_pair_fraction:
-            qs = int(rng.choice(SOURCE_JPEG_QUALITIES))
-            quality = int(rng.integers(75, 96))
-            src_path = w.jpeg_source(b, qs)
-            params.update(source_jpeg_q=qs, fake_jpeg_q=quality)
-        elif r < jpeg_pair_fraction + jpeg_fraction:
-            quality = int(rng.integers(92, 98))
-            params["fake_jpeg_q"] = quality
-        path = w.image(fake, sid, quality)
-        w.mask(tmask, sid)
-        w.rows.append(w._row(sid, path, src_path, "fake", b, method=kind, truth=truth, target=target, mask=tmask,
-                             edit=params, pair_kind="forgery"))
-    n_neg = int(round(n * reencoded_fraction))
-    for k in range(1, n_neg + 1):
-        b = bases[int(rng.integers(len(bases)))]
-        arr, quality, params = reencode(b.image, rng)
-        sid = f"reenc_{k:05d}_{params['reencode']}"
-        path = w.image(arr, sid, quality)
-        w.rows.append(w._row(sid, path, w.pristine(b), "real", b, edit=params, pair_kind="reencoded"))
-    table = pa.Table.from_pylist(w.rows, schema=manifest_schema())
-    path = out / "manifest.parquet"
-    pq.write_table(table, path)
-    summary = {"seed": seed, "n": n, "identities": identities, "bases": len(bases),
-               "skipped_faces": len(found.skipped), "skipped": found.skipped, "fakes": made,
-               "fakes_by_method": dict(sorted(by_method.items())), "reencoded_rows": sum(
-                   r["pair_kind"] == "reencoded" for r in w.rows), "attempts": attempts}
-    (out / "forge.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if made < n:
-        log.warning("made %d of %d fakes (the bases did not suit the edits asked for)", made, n)
-    return path
+        _save_fake(cfg, w, b, sid, fake, tmask, params, kind, truth, target, rng)
+    return made, attempts, by_method
+
+
+def _save_fake(cfg: ForgeConfig, w: "_Writer", b: BaseFace, sid: str, fake, tmask, params: dict, kind: str,
+               truth: list[str], target, rng) -> None:
+    """Save one fake (PNG, JPEG or JPEG pair, drawn from ``rng``), its truth mask and its manifest row."""
+    src_path, quality = w.pristine(b), None
+    r = rng.random()
+    if r < cfg.jpeg_pair_fraction:
+        qs = int(rng.choice(SOURCE_JPEG_QUALITIES))
+        quality = int(rng.integers(75, 96))
+        src_path = w.jpeg_source(b, qs)
+        params.update(source_jpeg_q=qs, fake_jpeg_q=quality)
+    elif r < cfg.jpeg_pair_fraction + cfg.jpeg_fraction:
+        quality = int(rng.integers(92, 98))
+        params["fake_jpeg_q"] = quality
+    path = w.image(fake, sid, quality)
+    w.mask(tmask, sid)
+    w.rows.append(w._row(sid, path, src_path, "fake", b, method=kind, truth=truth, target=target, mask=tmask,
+                         edit=params, pair_kind="forgery"))
