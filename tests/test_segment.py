@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from fifa.core import rle
 from fifa.concept_tree.segmentation.mesh_topology import mesh_topology
 from fifa.concept_tree.segmentation.segment import Segmenter, leaf_ids
 from fifa.concept_tree.tree import ANCHORS, load_tree
+from fifa.core import rle
 
 
 @pytest.fixture(scope="module")

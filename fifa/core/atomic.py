@@ -31,19 +31,21 @@ import shutil
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterator, TypeAlias
 
 __all__ = [
     "atomic_path", "atomic_open", "write_bytes_atomic", "write_text_atomic", "write_json_atomic",
     "write_table_atomic", "move", "fsync_dir", "staging_dir", "swap_folder", "clean_stale", "pid_alive",
 ]
 
+StrPath: TypeAlias = "str | os.PathLike[str]"
+
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
 
 # ---------------------------------------------------------------------------- files
-def fsync_dir(d: str | os.PathLike) -> None:
+def fsync_dir(d: StrPath) -> None:
     """Make a rename inside ``d`` durable (a no-op where folders cannot be opened)."""
     try:
         fd = os.open(d, os.O_RDONLY)
@@ -73,7 +75,7 @@ def _unlink_quietly(p: Path) -> None:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, *, durable: bool = True) -> Iterator[Path]:
+def atomic_path(path: StrPath, *, durable: bool = True) -> Iterator[Path]:
     """A temp path next to ``path``; when the block ends without error it replaces ``path``."""
     path = Path(path)
     tmp = path.parent / f".tmp-{uuid.uuid4().hex[:12]}-{path.name}"
@@ -90,31 +92,31 @@ def atomic_path(path: str | os.PathLike, *, durable: bool = True) -> Iterator[Pa
 
 
 @contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w", *, durable: bool = True,
+def atomic_open(path: StrPath, mode: str = "w", *, durable: bool = True,
                 encoding: str = "utf-8") -> Iterator[IO[Any]]:
     """An open temp file (text mode in ``encoding``, or binary) that replaces ``path`` when closed."""
     with atomic_path(path, durable=durable) as tmp:
-        with open(tmp, mode, **({} if "b" in mode else {"encoding": encoding})) as f:
+        with open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, durable: bool = True) -> None:
+def write_bytes_atomic(path: StrPath, data: bytes, *, durable: bool = True) -> None:
     with atomic_open(path, "wb", durable=durable) as f:
         f.write(data)
 
 
-def write_text_atomic(path: str | os.PathLike, text: str, encoding: str = "utf-8", *, durable: bool = True) -> None:
+def write_text_atomic(path: StrPath, text: str, encoding: str = "utf-8", *, durable: bool = True) -> None:
     with atomic_open(path, "w", durable=durable, encoding=encoding) as f:
         f.write(text)
 
 
-def write_json_atomic(obj: Any, path: str | os.PathLike, *, durable: bool = True, **dumps: Any) -> None:
+def write_json_atomic(obj: Any, path: StrPath, *, durable: bool = True, **dumps: Any) -> None:
     """``json.dump(obj, indent=2, default=str, **dumps)`` written atomically (``dumps`` overrides)."""
     with atomic_open(path, "w", durable=durable) as f:
         json.dump(obj, f, **{"indent": 2, "default": str, **dumps})
 
 
-def write_table_atomic(table: Any, path: str | os.PathLike, *, durable: bool = True, **options: Any) -> None:
+def write_table_atomic(table: Any, path: StrPath, *, durable: bool = True, **options: Any) -> None:
     """A ``pyarrow.Table`` as Parquet (zstd unless ``options`` say otherwise), written atomically."""
     import pyarrow.parquet as pq
 
@@ -122,7 +124,7 @@ def write_table_atomic(table: Any, path: str | os.PathLike, *, durable: bool = T
         pq.write_table(table, str(tmp), **{"compression": "zstd", **options})
 
 
-def move(src: str | os.PathLike, dst: str | os.PathLike, *, durable: bool = True) -> None:
+def move(src: StrPath, dst: StrPath, *, durable: bool = True) -> None:
     """Rename ``src`` over ``dst`` (same file system): one atomic step, then the folder is fsync'd."""
     os.replace(src, dst)
     if durable:
@@ -130,7 +132,7 @@ def move(src: str | os.PathLike, dst: str | os.PathLike, *, durable: bool = True
 
 
 # ---------------------------------------------------------------------------- folders
-def staging_dir(out: str | os.PathLike, pid: int | None = None) -> Path:
+def staging_dir(out: StrPath, pid: int | None = None) -> Path:
     """Where this process writes the next version of folder ``out`` (an empty folder is not made)."""
     out = Path(out)
     return out.parent / f".{out.name}.tmp-{os.getpid() if pid is None else pid}"
@@ -159,7 +161,7 @@ def _remove_tree(p: Path) -> None:
     shutil.rmtree(p, ignore_errors=True)
 
 
-def swap_folder(new: str | os.PathLike, out: str | os.PathLike, *, exchange: bool = True) -> None:
+def swap_folder(new: StrPath, out: StrPath, *, exchange: bool = True) -> None:
     """Put the complete folder ``new`` in place of ``out`` (absent or a folder), then remove the old one.
 
     ``exchange=False`` uses two renames even where the atomic exchange exists (see the module doc)."""
@@ -196,7 +198,7 @@ def _stale(out: Path) -> list[tuple[Path, str]]:
     return sorted(found)
 
 
-def clean_stale(out: str | os.PathLike) -> None:
+def clean_stale(out: StrPath) -> None:
     """Finish what a killed writer of ``out`` left: its old folder goes back in place if ``out`` is
     missing (killed between the two renames of a swap), its staging folders are removed."""
     out = Path(out)

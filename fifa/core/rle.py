@@ -15,10 +15,11 @@ the process. Every RLE that comes from outside (submissions, imported data) must
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence, TypedDict
+from typing import Any, Iterable, Mapping, Sequence, TypedDict
 
 import numpy as np
 import pyarrow as pa
+from numpy.typing import NDArray
 from pycocotools import mask as mask_utils
 
 from .errors import FifaError
@@ -156,14 +157,14 @@ def _compress_runs(runs: Sequence[int], h: int, w: int) -> str:
     return _as_str(rle)["counts"]
 
 
-def _as_str(rle: Mapping) -> RLE:
+def _as_str(rle: Mapping[str, Any]) -> RLE:
     counts = rle["counts"]
     if isinstance(counts, bytes):
         counts = counts.decode("ascii")
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts}
 
 
-def _as_coco(rle: Mapping) -> dict:
+def _as_coco(rle: Mapping[str, Any]) -> dict[str, Any]:
     counts = rle["counts"]
     if isinstance(counts, str):
         counts = counts.encode("ascii")
@@ -171,7 +172,7 @@ def _as_coco(rle: Mapping) -> dict:
 
 
 # -------------------------------------------------------------------- encoding
-def encode(mask: np.ndarray) -> RLE:
+def encode(mask: NDArray[Any]) -> RLE:
     """Encode a 2-D boolean mask."""
     m = np.asfortranarray(np.asarray(mask, dtype=np.uint8))
     if m.ndim != 2:
@@ -179,12 +180,13 @@ def encode(mask: np.ndarray) -> RLE:
     return _as_str(mask_utils.encode(m))
 
 
-def decode(rle: Mapping) -> np.ndarray:
+def decode(rle: Mapping[str, Any]) -> NDArray[Any]:
     """Decode a (trusted) RLE into a boolean HxW array."""
     h, w = int(rle["size"][0]), int(rle["size"][1])
     if h * w == 0:
         return np.zeros((h, w), dtype=bool)
-    return mask_utils.decode(_as_coco(rle)).astype(bool)
+    out: NDArray[np.bool_] = mask_utils.decode(_as_coco(rle)).astype(bool)
+    return out
 
 
 def empty(height: int, width: int) -> RLE:
@@ -192,11 +194,11 @@ def empty(height: int, width: int) -> RLE:
     return {"size": [height, width], "counts": _compress_runs([height * width], height, width)}
 
 
-def area(rle: Mapping) -> int:
+def area(rle: Mapping[str, Any]) -> int:
     return int(mask_utils.area(_as_coco(rle)))
 
 
-def merge(rles: Iterable[Mapping], intersect: bool = False, size: Sequence[int] | None = None) -> RLE:
+def merge(rles: Iterable[Mapping[str, Any]], intersect: bool = False, size: Sequence[int] | None = None) -> RLE:
     """Union (or intersection) of RLEs; ``size`` gives the result for an empty list."""
     items = [_as_coco(r) for r in rles]
     if not items:
@@ -208,7 +210,7 @@ def merge(rles: Iterable[Mapping], intersect: bool = False, size: Sequence[int] 
     return _as_str(mask_utils.merge(items, intersect=intersect))
 
 
-def iou(a: Mapping, b: Mapping) -> float:
+def iou(a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
     """IoU of two masks; two empty masks have IoU 1."""
     ua = area(merge([a, b]))
     if ua == 0:
@@ -216,7 +218,7 @@ def iou(a: Mapping, b: Mapping) -> float:
     return area(merge([a, b], intersect=True)) / ua
 
 
-def label_runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+def label_runs(labels: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any], int]:
     """Runs of the column-major (COCO) flattening of a 2-D label map: the first pixel and the
     label of every run, and the number of pixels."""
     flat = np.asarray(labels).ravel(order="F")
@@ -226,8 +228,8 @@ def label_runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     return start, flat[start], flat.size
 
 
-def encode_runs(runs: tuple[np.ndarray, np.ndarray, int], h: int, w: int,
-                ids: Iterable[int] | None = None) -> dict[int, dict]:
+def encode_runs(runs: tuple[NDArray[Any], NDArray[Any], int], h: int, w: int,
+                ids: Iterable[int] | None = None) -> dict[int, dict[str, Any]]:
     """pycocotools RLE objects (``counts`` as bytes, ready for :func:`pycocotools.mask.merge`) of
     every label of ``runs`` (:func:`label_runs`), or of those in ``ids``.
 
@@ -257,7 +259,7 @@ def encode_runs(runs: tuple[np.ndarray, np.ndarray, int], h: int, w: int,
     return dict(zip(key[first].tolist(), mask_utils.frPyObjects(objs, h, w)))
 
 
-def encode_label_map(labels: np.ndarray, ids: Iterable[int] | None = None) -> dict[int, RLE]:
+def encode_label_map(labels: NDArray[Any], ids: Iterable[int] | None = None) -> dict[int, RLE]:
     """RLE of every label of an integer label map, in one pass.
 
     Runs are taken from the column-major flattening once and grouped by label with

@@ -11,8 +11,8 @@ import re
 
 import numpy as np
 
-from fifa.core.rle import decode
 from fifa.concept_tree.tree import load_tree
+from fifa.core.rle import decode
 
 ANCHOR_IDS = {"forehead", "left_temple", "right_temple", "left_eyebrow", "right_eyebrow", "left_eye", "right_eye",
               "nose", "left_cheek", "right_cheek", "mouth", "chin", "left_jaw", "right_jaw", "left_ear", "right_ear",

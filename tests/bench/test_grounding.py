@@ -18,8 +18,8 @@ from PIL import Image
 
 from fifa.benchmarks.bench import BenchError
 from fifa.benchmarks.scoring import score
-from fifa.core.rle import decode, encode
 from fifa.concept_tree.tree import ANCHORS, load_tree
+from fifa.core.rle import decode, encode
 from fifa.core.schemas import BENCH_SCHEMA
 
 H, W = 40, 50

@@ -8,7 +8,6 @@ import importlib
 from pathlib import Path
 
 import pytest
-import typer
 
 from fifa.cli_utils import make_app, run_app
 from fifa.core.errors import EXIT_FAILED, EXIT_USAGE, FifaError, UserError

@@ -14,7 +14,7 @@ from fifa.core.rle import RLE, RLE_TYPE, InvalidRLE, check_rle, decode, encode
 def test_typed_dict_and_arrow_type_name_the_same_fields():
     assert typing.get_type_hints(RLE) == {"size": list[int], "counts": str}
     assert [f.name for f in RLE_TYPE] == list(typing.get_type_hints(RLE))
-    assert RLE_TYPE == pa.struct([("size", pa.list_(pa.int64())), ("counts", pa.string())])
+    assert pa.struct([("size", pa.list_(pa.int64())), ("counts", pa.string())]) == RLE_TYPE
 
 
 def test_an_encoded_mask_round_trips_through_an_arrow_column():
@@ -47,9 +47,8 @@ def _rle_like(t: pa.DataType, where: str) -> list[tuple[str, pa.DataType]]:
 
 
 def test_every_mask_column_of_the_stage_schemas_is_the_one_rle_type():
-    from fifa.core.schemas import ANNOTATION_SCHEMA
     from fifa.concept_tree.segmentation.batch import REGIONS_SCHEMA
-    from fifa.core.schemas import BENCH_SCHEMA, INSTRUCT_SCHEMA
+    from fifa.core.schemas import ANNOTATION_SCHEMA, BENCH_SCHEMA, INSTRUCT_SCHEMA
 
     found = [x for name, schema in [("annotation", ANNOTATION_SCHEMA), ("regions", REGIONS_SCHEMA),
                                     ("instruct", INSTRUCT_SCHEMA), ("bench", BENCH_SCHEMA)]

@@ -8,9 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 from import_trees import ffpp_tree
 
+from fifa.core.schemas import EXTRA_QA_SCHEMA
 from fifa.pipelines.cli import main
 from fifa.pipelines.importers import FFPPConfig, import_ffpp
-from fifa.core.schemas import EXTRA_QA_SCHEMA
 
 Q_IMAGE = "Does the image looks real/fake?"  # DD-VQA's questions, verbatim
 Q_SKIN = "Does the person's skin look real/fake?"

@@ -19,9 +19,8 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from fifa.annotator.store import rows_to_table
-from fifa.core.schemas import ANNOTATION_SCHEMA
 from fifa.core.rle import encode
-from fifa.core.schemas import BENCH_SCHEMA, INSTRUCT_SCHEMA
+from fifa.core.schemas import ANNOTATION_SCHEMA, BENCH_SCHEMA, INSTRUCT_SCHEMA
 
 SIZE = 96  # side of every test image
 METHODS = ["Deepfakes", "Face2Face", "FaceSwap", None]
