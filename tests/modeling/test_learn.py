@@ -36,9 +36,10 @@ def _rq_verdicts(build, predictions) -> tuple[float, float]:
     return verdict_accuracy(b.answer.tolist(), [answer.get(q) for q in b.question_id]), majority
 
 
-def _run(build, out, tiny_cfg_path, steps):
+def _run(build, out, tiny_cfg_path, steps, *extra):
     cfg = load_config(tiny_cfg_path, [*MICRO, *AT_64, f"train.max_steps={steps}", f"train.save_every={max(steps, 1)}",
-                                      "train.log_every=50", "train.warmup_steps=10", "predict.max_new_tokens=20"])
+                                      "train.log_every=50", "train.warmup_steps=10", "predict.max_new_tokens=20",
+                                      *extra])
     train(cfg, build, out / "ck", progress=False)
     predict_bench(out / "ck", build / "bench.parquet", out / "p.parquet", progress=False)
     tasks = score(build / "bench.parquet", out / "p.parquet", bootstrap=0, meteor=False, use_java=False).tasks
@@ -47,7 +48,9 @@ def _run(build, out, tiny_cfg_path, steps):
 
 
 def test_tiny_baseline_learns_beyond_its_random_weights(chain_build, tmp_path, tiny_cfg_path):
-    untrained = _run(chain_build, tmp_path / "r", tiny_cfg_path, 0)
+    # the random weights answer unguided: what the model itself writes (guided, even random heads open an rq
+    # answer with "Yes" / "No", which the references share)
+    untrained = _run(chain_build, tmp_path / "r", tiny_cfg_path, 0, "predict.verdicts=text")
     trained = _run(chain_build, tmp_path / "t", tiny_cfg_path, STEPS)
     assert trained["det"]["n"] >= 40 and trained["loc"]["n"] >= 40  # enough held-out questions to mean something
     # random weights: chance detection, empty masks, no text overlap with the references
