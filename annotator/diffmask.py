@@ -46,10 +46,10 @@ import numpy as np
 from fifa.core.errors import FifaError
 
 from .diffarea import area_terms, erode_spill, signed_significance, trim_components, signed_weight
-from .profiles import change_profiles  # noqa: F401  (re-exported: the worker imports it from here)
+from .diffclean import clean, disk, strength
 
 REF_SIDE = 384.0
-__all__ = ["DiffConfig", "DiffResult", "PairError", "align_pair", "artifact_mask", "change_profiles",
+__all__ = ["DiffConfig", "DiffResult", "PairError", "align_pair", "artifact_mask",
            "difference_map", "difference_terms", "noise_floors", "prepare_source", "significance_map"]
 
 
@@ -71,7 +71,7 @@ class DiffConfig:
     texture_classes: tuple[float, ...] = (0.3, 0.55, 0.75, 0.88, 0.95)  #: quantiles of source texture between classes
     exclude_radius: float = 6.0  #: structure found by the first pass, grown by this (px at 384), is not noise
     grow_ratio: float = 0.2  #: hysteresis low threshold = max(floor, ratio * seed strength)
-    strength_quantile: float = 0.5  #: seed strength = this quantile of the seeds (iterated: see _strength)
+    strength_quantile: float = 0.5  #: seed strength = this quantile of the seeds (iterated: see diffclean.strength)
     blur_sigma: float = 1.0  #: light blur before the colour distance (px at 384)
     chroma_sigma: float = 2.0  #: extra blur of the a/b difference (JPEG halves chroma resolution)
     rms_weight: float = 1.3  #: weight of the local RMS of the unblurred lightness difference
@@ -145,13 +145,6 @@ def _lab(img: np.ndarray, sigma: float) -> np.ndarray:
     if sigma > 0:
         f = cv2.GaussianBlur(f, (0, 0), sigma)
     return cv2.cvtColor(f, cv2.COLOR_RGB2Lab)
-
-
-def _disk(radius: float) -> np.ndarray | None:
-    r = int(round(radius))
-    if r < 1:
-        return None
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
 
 def _scale(shape) -> float:
@@ -306,7 +299,7 @@ def noise_floors(terms: list[np.ndarray], prepared: dict, config: DiffConfig = D
         big[0] = False
         if big.any():
             r = max(1, int(round(config.exclude_radius * _scale(terms[0].shape) / g)))
-            struct = cv2.dilate(big[lab].astype(np.uint8), _disk(r) if r > 1 else np.ones((3, 3), np.uint8))
+            struct = cv2.dilate(big[lab].astype(np.uint8), disk(r) if r > 1 else np.ones((3, 3), np.uint8))
             keep = struct.ravel()[order] == 0  # class-ordered
             excluded = 1.0 - float(keep.mean())
             kb = np.concatenate([[0], np.cumsum(keep)])[bounds]  # class bounds among the kept samples
@@ -360,13 +353,13 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
     mask = np.zeros((h, w), dtype=bool)
     ncomp_clean = 0
     if seeds.any():
-        low_t = max(1.0, config.grow_ratio * _strength(z[seeds], config.grow_ratio, config.strength_quantile))
+        low_t = max(1.0, config.grow_ratio * strength(z[seeds], config.grow_ratio, config.strength_quantile))
         cand = (z > low_t).astype(np.uint8)
         ncomp, lab = cv2.connectedComponents(cand, connectivity=8)
         keep = np.zeros(ncomp, dtype=bool)
         keep[np.unique(lab[seeds])] = True
         keep[0] = False
-        mask, ncomp_clean = _clean(keep[lab], z, t.delta, scale, config)
+        mask, ncomp_clean = clean(keep[lab], z, t.delta, scale, config)
         if config.trim_ratio > 0:
             mask = trim_components(mask, z_pixel, t.shift, config.trim_max_area * scale * scale, config.trim_ratio)
     area = int(mask.sum())
@@ -387,60 +380,3 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
     }
     return DiffResult(mask=mask, diff=diff, stats=stats, colour=t.colour, shift=t.shift, significance=z,
                       fake_l=t.fake_l, source_abs_hp=prepared["abs_hp"], scale=scale)
-
-
-def _strength(seed_values: np.ndarray, grow_ratio: float, quantile: float, rounds: int = 3) -> float:
-    """A robust typical value of the edit's core: a quantile of the seeds, re-taken among the seeds
-    above ``grow_ratio`` times it, so that the blurred rim of a small edit (most of its seeds) does
-    not pull it down."""
-    s = float(np.quantile(seed_values, quantile))
-    for _ in range(rounds):
-        core = seed_values[seed_values > grow_ratio * s]
-        if core.size == 0:
-            break
-        s = float(np.quantile(core, quantile))
-    return s
-
-
-def _clean(mask: np.ndarray, z: np.ndarray, delta: tuple, scale: float, config: DiffConfig) -> tuple[np.ndarray, int]:
-    """Closing, opening, hole filling; then only components with enough evidence above the floor
-    and enough changed pixels of their own (a blurred lone pixel is a blob, not a region).
-
-    Works on the mask's bounding box (plus a margin): closing and opening stay inside it."""
-    k_close, k_open = _disk(config.close_radius * scale), _disk(config.open_radius * scale)
-    pad = (k_close.shape[0] if k_close is not None else 1) + 2
-    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
-    H, W = mask.shape
-    box = (slice(max(0, y - pad), min(H, y + h + pad)), slice(max(0, x - pad), min(W, x + w + pad)))
-    m = mask[box].astype(np.uint8)
-    if k_close is not None:
-        m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, k_close)
-    if k_open is not None:
-        m = cv2.morphologyEx(m, cv2.MORPH_OPEN, k_open)
-    m = _fill_holes(m)
-    out = np.zeros((H, W), bool)
-    ncomp, lab = cv2.connectedComponents(m, connectivity=8)
-    if ncomp <= 1:
-        return out, 0
-    on = m.astype(bool)
-    excess = np.clip(z[box][on] - 1.0, 0.0, config.evidence_cap)
-    evidence = np.bincount(lab[on], weights=excess, minlength=ncomp)
-    raw = sum(np.abs(c[box][on]) for c in delta) > config.noise_floor  # changed before any blur
-    support = np.bincount(lab[on], weights=raw, minlength=ncomp)
-    keep = (evidence >= config.min_evidence * scale * scale) & (support >= config.min_support * scale * scale)
-    keep[0] = False
-    out[box] = keep[lab]
-    return out, int(keep.sum())
-
-
-def _fill_holes(m: np.ndarray) -> np.ndarray:
-    """Fill enclosed holes (background not connected to the border)."""
-    inv = (m == 0).astype(np.uint8)
-    ncomp, lab = cv2.connectedComponents(inv, connectivity=4)
-    if ncomp <= 2:
-        return m
-    border = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
-    hole = np.ones(ncomp, dtype=bool)
-    hole[border] = False
-    hole[0] = False
-    return (m.astype(bool) | hole[lab]).astype(np.uint8)

@@ -3,6 +3,8 @@
 ``process_row`` loads the pair, computes the artifact mask and the regions, encodes every
 mask as RLE, builds the explainer context and, for the offline explainer, the finished row.
 For an LLM explainer it returns the row without text plus the context (compact JPEGs).
+The worker's state (its segmenter, the caches of segmentations and aligned sources) lives in
+:mod:`.worker_sources`.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fifa.core import rle as rle_utils
-from fifa.concept_tree.imageio import ImageError, load_rgb
+from fifa.concept_tree.imageio import ImageError
 from fifa.core import marks
 
 from . import age
-from .diffmask import DiffConfig, PairError, align_pair, artifact_mask, change_profiles, prepare_source
+from .diffmask import DiffConfig, PairError, artifact_mask
 from .explain import ExplainContext, RegionInfo
+from .profiles import change_profiles
 from .regions import RegionSelectConfig, select_regions
+from .worker_sources import STATE, load_image, segment_cached, source_cached
 
 
 @dataclass
@@ -38,8 +42,6 @@ class WorkerConfig:
     lazy_outside_face: bool = True  # segment hair/ears/neck/background of a source only for a mask that leaves the face
     parent_pid: int | None = None  # the run's process: workers exit when it is gone
 
-
-_STATE: dict = {}
 
 
 def _set_pdeathsig() -> None:
@@ -105,97 +107,15 @@ def init_worker(config: WorkerConfig) -> None:
 
         config = replace(config, segment_cache=int(os.environ["FIFA_SEGMENT_CACHE"]))
     os.environ.setdefault("GLOG_minloglevel", "2")
-    _STATE.clear()
-    _STATE["config"] = config
-    _STATE["seg_cache"] = OrderedDict()
-
-
-def _segmenter():
-    seg = _STATE.get("segmenter")
-    if seg is None:
-        from fifa.concept_tree.segmentation.segment import SegmentConfig, Segmenter
-
-        cfg: WorkerConfig = _STATE.get("config") or WorkerConfig()
-        seg = Segmenter(SegmentConfig(backend=cfg.segmenter))
-        _STATE["segmenter"] = seg
-    return seg
+    STATE.clear()
+    STATE["config"] = config
+    STATE["seg_cache"] = OrderedDict()
 
 
 def close_worker() -> None:
-    seg = _STATE.pop("segmenter", None)
+    seg = STATE.pop("segmenter", None)
     if seg is not None:
         seg.close()
-
-
-def _segment_cached(path: str, image: np.ndarray, key_extra: tuple = ()):
-    cfg: WorkerConfig = _STATE["config"]
-    cache: OrderedDict = _STATE.setdefault("seg_cache", OrderedDict())
-    try:
-        st = os.stat(path)
-        key = (path, st.st_mtime_ns, st.st_size, image.shape) + key_extra
-    except OSError:
-        key = None
-    if key is not None and key in cache:
-        cache.move_to_end(key)
-        return cache[key]
-    res = _segmenter().segment(image)
-    if key is not None and cfg.segment_cache > 0:
-        cache[key] = res
-        while len(cache) > cfg.segment_cache:
-            cache.popitem(last=False)
-    return res
-
-
-@dataclass
-class _Source:
-    """A source image aligned to its fakes, its face regions and its prepared difference inputs.
-
-    With ``lazy`` the source is segmented without the off-face concepts (no person model); they
-    are added the first time a fake's mask leaves the face (and kept for the source's next fakes)."""
-
-    image: np.ndarray
-    regions: object  # FaceRegions
-    prepared: dict | None
-
-    def regions_for(self, mask: np.ndarray):
-        r = self.regions
-        if r.meta.get("outside_face") is not None:
-            return r
-        if (mask & (r.label_map < 0)).any():
-            self.regions = _segmenter().add_outside_face(self.image, r)
-            return self.regions
-        return _inside_face_view(r)
-
-
-def _inside_face_view(regions):
-    """Face-only regions, completed for the statistics of a mask inside the face: every other pixel
-    gets one background label, so (as in a full segmentation) every pixel is labelled and the
-    root's area is the image's. The face nodes' areas and hits, hence the row, are unchanged."""
-    from dataclasses import replace
-
-    fill = regions.leaf_ids.index("background_above_head")
-    return replace(regions, label_map=np.where(regions.label_map < 0, fill, regions.label_map).astype(np.int16))
-
-
-def _source_cached(path: str, fake: np.ndarray, cfg: WorkerConfig) -> _Source:
-    """The aligned source and its regions: fakes made from one source share both (LRU per worker)."""
-    cache: OrderedDict = _STATE.setdefault("src_cache", OrderedDict())
-    try:
-        st = os.stat(path)
-        key = (path, st.st_mtime_ns, st.st_size, fake.shape[:2])
-    except OSError:
-        key = None
-    if key is not None and key in cache:
-        cache.move_to_end(key)
-        return cache[key]
-    source = align_pair(fake, _load(path, "source"), cfg.diff)
-    regions = _segmenter().segment(source, outside_face=not cfg.lazy_outside_face)
-    entry = _Source(source, regions, prepare_source(source, cfg.diff) if regions.ok else None)
-    if key is not None and cfg.segment_cache > 0:
-        cache[key] = entry
-        while len(cache) > cfg.segment_cache:
-            cache.popitem(last=False)
-    return entry
 
 
 def _jpeg(img: np.ndarray, max_side: int, quality: int) -> bytes:
@@ -266,7 +186,7 @@ class CpuResult:
 def process_row(row: dict) -> CpuResult:
     """CPU stage of one manifest row (never raises for a bad row: it fails the row)."""
     t0 = time.perf_counter()
-    cfg: WorkerConfig = _STATE.get("config") or WorkerConfig()
+    cfg: WorkerConfig = STATE.get("config") or WorkerConfig()
     out = base_row(row)
     try:
         res = _process(row, out, cfg)
@@ -281,9 +201,9 @@ def process_row(row: dict) -> CpuResult:
     if cfg.explainer == "offline" and res.row["status"] == "ok" and res.ctx is not None:
         from .explain_offline import OfflineExplainer
 
-        ex = _STATE.get("offline")
+        ex = STATE.get("offline")
         if ex is None:  # one per worker, not one per row
-            ex = _STATE["offline"] = OfflineExplainer()
+            ex = STATE["offline"] = OfflineExplainer()
         er = ex.explain(res.ctx)
         finish_row(res, er.text, ex.name, er.region_ids, er.visible)
         res.ctx = None  # done: nothing to send back but the row
@@ -297,17 +217,8 @@ def process_rows(rows: list[dict]) -> list[CpuResult]:
     return [process_row(r) for r in rows]
 
 
-def _load(path: str | None, what: str) -> np.ndarray:
-    try:
-        return load_rgb(path)
-    except ImageError as e:
-        if what == "source":
-            raise ImageError(e.code, f"source image: {e.message}") from None
-        raise
-
-
 def _process(row: dict, out: dict, cfg: WorkerConfig) -> CpuResult:
-    fake = _load(row["image_path"], "image")
+    fake = load_image(row["image_path"], "image")
     h, w = fake.shape[:2]
     out["image_height"], out["image_width"] = h, w
     empty = rle_utils.empty(h, w)
@@ -318,7 +229,7 @@ def _process(row: dict, out: dict, cfg: WorkerConfig) -> CpuResult:
     src_path = row.get("source_path")
     if not src_path:
         return _ungrounded(row, out, fake, cfg)
-    src = _source_cached(src_path, fake, cfg)
+    src = source_cached(src_path, fake, cfg)
     diff = artifact_mask(fake, src.image, cfg.diff, src.prepared)
     if not src.regions.ok:
         return CpuResult(failed(out, "no_face", "no face detected in the source image"))
@@ -388,7 +299,7 @@ def _ungrounded(row: dict, out: dict, fake: np.ndarray, cfg: WorkerConfig) -> Cp
     from .explain_offline import CATEGORY_PRIOR
 
     h, w = fake.shape[:2]
-    regions = _segment_cached(row["image_path"], fake)
+    regions = segment_cached(row["image_path"], fake)
     if not regions.ok:
         return CpuResult(failed(out, "no_face", "no face detected in the image"))
     tree = _tree()

@@ -21,16 +21,16 @@ def test_segmenter_choices_are_the_segmentation_backends():
 
 
 def test_worker_builds_the_chosen_segmenter():
-    from fifa.annotator import worker
+    from fifa.annotator import worker, worker_sources
 
-    worker._STATE.clear()
-    worker._STATE["config"] = worker.WorkerConfig(segmenter="dlib68")  # what init_worker keeps
+    worker_sources.STATE.clear()
+    worker_sources.STATE["config"] = worker.WorkerConfig(segmenter="dlib68")  # what init_worker keeps
     try:
-        seg = worker._segmenter()
+        seg = worker_sources.segmenter()
         assert seg.config.backend == "dlib68"
     finally:
         worker.close_worker()
-        worker._STATE.clear()
+        worker_sources.STATE.clear()
 
 
 def test_run_with_dlib68_regions(forged, tmp_path):
