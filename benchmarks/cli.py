@@ -56,29 +56,17 @@ def score(
     task, the judge and its cost in report.json, per-question scores in OUT/judge_scores.jsonl). Its API
     key is read from the environment: FIFA_JUDGE_API_KEY, else OPENAI_API_KEY.
     """
-    from .bench import BenchError, load_bench
     from .leaderboard import leaderboard
-    from .submission import SubmissionError, load_submission
+    from .score_run import judge_config, score_to_folder, validate_inputs
 
-    try:  # validate before the heavier metric imports, so a bad file fails fast
-        b = load_bench(bench)
-        sub = load_submission(submission, b, strict=strict)
-    except (SubmissionError, BenchError) as e:
-        raise UserError(str(e)) from None
-    from .scoring import score as run_score
-
-    judge = None
-    if judge_model:
-        from .judge import JudgeConfig
-
-        judge = JudgeConfig(model=judge_model, base_url=judge_base_url, max_cost=judge_max_cost,
-                            concurrency=judge_concurrency, images=judge_images,
-                            price_in_per_mtok=judge_price_in, price_out_per_mtok=judge_price_out,
-                            cache_dir=str(judge_cache_dir) if judge_cache_dir else None)
-    elif judge_base_url or judge_max_cost is not None:
+    b, sub = validate_inputs(bench, submission, strict=strict)
+    if not judge_model and (judge_base_url or judge_max_cost is not None):
         raise UserError("--judge-base-url and --judge-max-cost need --judge-model")
-    report = run_score(b, sub, strict=strict, seed=seed, bootstrap=bootstrap, meteor=not no_meteor, judge=judge)
-    path = report.write(out, plots=not no_plots)
+    judge = judge_config(judge_model, base_url=judge_base_url, max_cost=judge_max_cost,
+                         concurrency=judge_concurrency, images=judge_images, price_in=judge_price_in,
+                         price_out=judge_price_out, cache_dir=judge_cache_dir)
+    report, path = score_to_folder(b, sub, out, strict=strict, seed=seed, bootstrap=bootstrap,
+                                   plots=not no_plots, meteor=not no_meteor, judge=judge)
     for w in report.warnings:
         typer.echo(f"warning: {w}", err=True)
     typer.echo(leaderboard({out.name or str(out): report.to_dict()}, "md", full=True))
