@@ -97,20 +97,34 @@ def view(
     if s.samples == 0:
         raise typer.Exit(1)
 
+# the long options of `fifa-data build`
+_Annotations = Annotated[list[Path], typer.Option(
+    help="Annotation folder of fifa-annotate run (repeatable: several runs make one dataset).", exists=True,
+    file_okay=False, metavar="DIR")]
+_SplitRatios = Annotated[str, typer.Option(
+    help="train,validation,test shares of the split units (groups linked by identities; from 3 units on each split "
+         "gets one).")]
+_Review = Annotated[Optional[list[Path]], typer.Option(
+    help="Review file of fifa-data view (repeatable: one per reviewer): rejected annotations are left out.",
+    exists=True, dir_okay=False, metavar="FILE")]
+_ReviewRule = Annotated[str, typer.Option(
+    help="How several reviewers' decisions combine: all (kept only if every reviewer who decided accepted), "
+         "majority (more accepts than rejects), any (one accept).")]
+_ExtraQA = Annotated[Optional[list[Path]], typer.Option(
+    help="<manifest stem>.qa.parquet of an importer (repeatable).", exists=True, dir_okay=False, metavar="FILE")]
+
+
 @command(app, "fifa-data build --annotations ann/ --out build/ --seed 0",
          "fifa-data build --annotations ffpp_ann/ --annotations celebdf_ann/ --out build/ --review review.json",
          "fifa-data build --annotations ann/ --out build/ --review ana.json --review ben.json --review-rule majority",
          "fifa-data build --annotations ann/ --out build/ --tasks det,cls,age --split-ratios 0.7,0.1,0.2",
          "fifa-data build --annotations ann/ --out build/ --fc-llm openai --model gpt-4o-mini --fc-max-cost 5")
 def build(
-    annotations: Annotated[list[Path], typer.Option(help="Annotation folder of fifa-annotate run (repeatable: several "
-                                                         "runs make one dataset).", exists=True, file_okay=False,
-                                                    metavar="DIR")],
+    annotations: _Annotations,
     out: Annotated[Path, typer.Option(help="Build folder to write (replaced if it is a build).", file_okay=False)],
     seed: Annotated[int, typer.Option(help="Seed of every choice (templates, queries, splits).")] = 0,
     tasks: Annotated[str, typer.Option(help="Comma-separated tasks.")] = ",".join(TASK_IDS),
-    split_ratios: Annotated[str, typer.Option(help="train,validation,test shares of the split units (groups linked by "
-                                                   "identities; from 3 units on each split gets one).")] = "0.8,0.1,0.1",
+    split_ratios: _SplitRatios = "0.8,0.1,0.1",
     rq_queries: Annotated[int, typer.Option(help="Positive region queries per fake and rq task (at most).")] = 3,
     negative_fraction: Annotated[float, typer.Option(help="Share of negative region queries of a fake.")] = 1 / 3,
     real_queries: Annotated[int, typer.Option(help="Negative region queries per real image and rq task.")] = 2,
@@ -119,15 +133,9 @@ def build(
     bench_cls: Annotated[str, typer.Option(help="cls bench question: method | category.")] = "method",
     methods: Annotated[Optional[Path], typer.Option(help="Extra methods YAML (definitions for cls answers).",
                                                     exists=True, dir_okay=False)] = None,
-    review: Annotated[Optional[list[Path]], typer.Option(help="Review file of fifa-data view (repeatable: one per "
-                                                              "reviewer): rejected annotations are left out.",
-                                                         exists=True, dir_okay=False, metavar="FILE")] = None,
-    review_rule: Annotated[str, typer.Option(help="How several reviewers' decisions combine: all (kept only if every "
-                                                  "reviewer who decided accepted), majority (more accepts than "
-                                                  "rejects), any (one accept).")] = "all",
-    extra_qa: Annotated[Optional[list[Path]], typer.Option(help="<manifest stem>.qa.parquet of an importer "
-                                                                "(repeatable).", exists=True, dir_okay=False,
-                                                           metavar="FILE")] = None,
+    review: _Review = None,
+    review_rule: _ReviewRule = "all",
+    extra_qa: _ExtraQA = None,
     image_root: Annotated[Optional[Path], typer.Option(help="Folder image paths are stored relative to (default: "
                                                             "the common folder of all images).")] = None,
     fc_llm: Annotated[str, typer.Option(help="fc conversations: offline | openai.")] = "offline",
@@ -147,36 +155,22 @@ def build(
     BUILD/stats.json and BUILD/build.json. Exit 1 when fc conversations were left out (budget, failures).
     """
     setup_logging(verbose)
-    from fifa.core.llm import OpenAIConfig, read_api_key
-    from fifa.core.llm_cache import default_cache_dir
-
-    from .build import BuildConfig, BuildError, build as run_build
-    from .conversation import ConversationConfig
-    from .splits import SplitRatios
+    from .build import BuildError, build as run_build
+    from .build_options import build_config, summary_line
 
     try:
-        ratios = SplitRatios.parse(split_ratios)
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    oa = OpenAIConfig(model=model, base_url=base_url, api_key=read_api_key(api_key_file) if fc_llm == "openai" else None,
-                      cache_dir=str(cache_dir or default_cache_dir()))
-    config = BuildConfig(
-        seed=seed, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()), ratios=ratios,
-        rq_queries=rq_queries, negative_fraction=negative_fraction, real_queries=real_queries,
-        bench_per_class=bench_per_class or None, bench_cls=bench_cls, methods=str(methods) if methods else None,
-        review=tuple(str(p) for p in review) if review else None, review_rule=review_rule, extra_qa=tuple(str(p) for p in extra_qa or ()),
-        image_root=str(image_root) if image_root else None,
-        fc=ConversationConfig(llm=fc_llm, openai=oa, concurrency=fc_concurrency, max_cost=fc_max_cost),
-    )
-    try:
+        config = build_config(
+            seed=seed, tasks=tasks, split_ratios=split_ratios, rq_queries=rq_queries, negative_fraction=negative_fraction,
+            real_queries=real_queries, bench_per_class=bench_per_class, bench_cls=bench_cls, methods=methods,
+            review=review, review_rule=review_rule, extra_qa=extra_qa, image_root=image_root, fc_llm=fc_llm,
+            base_url=base_url, model=model, api_key_file=api_key_file, fc_concurrency=fc_concurrency,
+            fc_max_cost=fc_max_cost, cache_dir=cache_dir)
         s = run_build([str(a) for a in annotations], out, config, progress=progress)
     except BuildError as e:
         raise UserError(str(e)) from None
     for w in s.warnings:
         typer.echo(f"warning: {w}", err=True)
-    typer.echo(f"wrote {s.out}: {s.rows.get('train', 0)} train, {s.rows.get('validation', 0)} validation rows, "
-               f"{s.bench} bench questions from {s.annotations['kept']} of {s.annotations['read']} annotations"
-               + (f"; left out: {s.left_out}" if s.left_out else ""))
+    typer.echo(summary_line(s))
     return 0 if s.complete else 1
 
 
