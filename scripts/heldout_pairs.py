@@ -201,8 +201,8 @@ def make(
     import pyarrow.parquet as pq
 
     from fifa.annotator.forge import manifest_schema, truth_leaves
-    from fifa.core import rle
     from fifa.concept_tree.segmentation.segment import Segmenter
+    from fifa.core import rle
 
     rng = np.random.default_rng(seed)
     for d in ("real", "fake"):

@@ -9,7 +9,6 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from fifa.core import rle as rle_utils  # noqa: E402
 from fifa.concept_tree.segmentation.face_parsing import (  # noqa: E402
     CELEBAMASK_HQ_CLASSES,
     LABEL_ORDERS,
@@ -19,6 +18,7 @@ from fifa.concept_tree.segmentation.face_parsing import (  # noqa: E402
 )
 from fifa.concept_tree.segmentation.segment import Segmenter  # noqa: E402
 from fifa.concept_tree.tree import load_tree  # noqa: E402
+from fifa.core import rle as rle_utils  # noqa: E402
 
 CELEBA = LABEL_ORDERS["celebamask_hq"]
 

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from fifa.core import rle
 from fifa.concept_tree.tree import load_tree
+from fifa.core import rle
 
 FIFA_TREE = str(Path(sys.executable).parent / "fifa-tree")
 

@@ -13,11 +13,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from fifa.core import rle
 from fifa.concept_tree.segmentation import atlas as atlas_mod
 from fifa.concept_tree.segmentation import colour, gridmasks, labelmap, offface
 from fifa.concept_tree.segmentation.segment import Segmenter, leaf_ids, regions_from_landmarks
 from fifa.concept_tree.tree import load_tree
+from fifa.core import rle
 
 
 def _lfw(idx, tint=None):

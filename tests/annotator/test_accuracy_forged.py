@@ -49,8 +49,8 @@ def test_fixed_top5_mask_alone_fails_small_edits(tmp_path):
     from fifa.annotator.diffmask import difference_map
     from fifa.annotator.evaluate import mask_iou
     from fifa.annotator.forge import forge
-    from fifa.core import rle
     from fifa.concept_tree.imageio import load_rgb
+    from fifa.core import rle
 
     man = forge(tmp_path / "d", n=12, seed=5, base_tags=("crop1.9_384", "crop2.6_384", "inframe128"))
     ious = []

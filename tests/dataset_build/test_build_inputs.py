@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from build_helpers import build_config, conversation_server, run_data
 
-from fifa.pipelines.build import BuildError, build
 from fifa.core.schemas import EXTRA_QA_SCHEMA
+from fifa.pipelines.build import BuildError, build
 
 
 def rows(b: Path) -> pl.DataFrame:

@@ -21,8 +21,8 @@ import pytest
 from PIL import Image, ImageFilter
 from viewer_data import HOSTILE_ID, HOSTILE_TEXT, read_js, site_samples
 
-from fifa.core.rle import decode
 from fifa.core.marks import strip as to_plain
+from fifa.core.rle import decode
 from fifa.pipelines.review import load_review
 from fifa.pipelines.viewer import ViewerConfig, build_site
 
