@@ -154,63 +154,14 @@ def _col(table: pa.Table, name: str, n: int) -> list:
 
 def load_bench(bench: Any) -> Bench:
     """Read a bench from a Parquet path or a DataFrame; raises :class:`BenchError`."""
-    path = None
     if isinstance(bench, Bench):
         return bench
-    if isinstance(bench, (str, os.PathLike)):
-        path = Path(bench)
-        if not path.exists():
-            raise BenchError(f"bench not found: {path}")
-        try:
-            names = pq.read_schema(path).names
-            table = pq.read_table(path, columns=[c for c in names if c != "image"])
-        except Exception as e:  # noqa: BLE001
-            raise BenchError(f"cannot read bench {path}: {e}") from None
-    else:
-        try:
-            table = pa.Table.from_pandas(bench, preserve_index=False)
-        except Exception as e:  # noqa: BLE001
-            raise BenchError(f"cannot use bench table: {e}") from None
-    missing = [c for c in REQUIRED_BENCH_COLUMNS if c not in table.column_names]
-    if missing:
-        raise BenchError(f"bench lacks column(s): {', '.join(missing)}")
+    table, path = _bench_table(bench)
     n = table.num_rows
-    qids = [None if q is None else str(q) for q in table.column("question_id").to_pylist()]
-    if any(q is None for q in qids):
-        raise BenchError("bench has null question_id values")
-    seen, dups = set(), []
-    for q in qids:
-        if q in seen:
-            dups.append(q)
-        seen.add(q)
-    if dups:
-        raise BenchError(f"bench has {len(dups)} duplicate question_id(s): {list_ids(dups)}")
+    qids = _question_ids(table)
     tasks = [str(t) if t is not None else "" for t in table.column("task").to_pylist()]
-    raw_masks = _col(table, "masks", n)
-    masks: list[list[dict]] = []
-    bad = []
-    for q, t, ms in zip(qids, tasks, raw_masks):
-        out = []
-        if ms:
-            try:
-                out = [check_rle(m) for m in ms]
-                if len({tuple(m["size"]) for m in out}) > 1:
-                    raise InvalidRLE("reference masks of one question differ in size")
-            except InvalidRLE as e:
-                bad.append(f"{q!r} ({e})")
-                out = []
-        masks.append(out)
-    if bad:
-        raise BenchError(f"bench has {len(bad)} invalid reference mask list(s): {list_ids(bad, quote=False)}")
-    qsizes, bad = [], []
-    for q, qm in zip(qids, _col(table, "query_mask", n)):
-        try:
-            qsizes.append(list(check_rle(qm)["size"]) if qm else None)
-        except InvalidRLE as e:  # a broken query is a broken bench, never silently "no query"
-            bad.append(f"{q!r} ({e})")
-            qsizes.append(None)
-    if bad:
-        raise BenchError(f"bench has {len(bad)} invalid query_mask(s): {list_ids(bad, quote=False)}")
+    masks = _reference_masks(qids, _col(table, "masks", n))
+    qsizes = _query_mask_sizes(qids, _col(table, "query_mask", n))
     text = lambda name: [None if v is None else str(v) for v in _col(table, name, n)]  # noqa: E731
     node_ids, anchors = _grounding_columns(table, qids, tasks, masks)
     return Bench(
@@ -229,6 +180,78 @@ def load_bench(bench: Any) -> Bench:
         question=text("question"),
         _table=None if path is not None else table.select([c for c in ("image",) if c in table.column_names]),
     )
+
+
+def _bench_table(bench: Any) -> tuple[pa.Table, Path | None]:
+    """The bench's table (from a Parquet path: without images) with the required columns, and its path."""
+    path = None
+    if isinstance(bench, (str, os.PathLike)):
+        path = Path(bench)
+        if not path.exists():
+            raise BenchError(f"bench not found: {path}")
+        try:
+            names = pq.read_schema(path).names
+            table = pq.read_table(path, columns=[c for c in names if c != "image"])
+        except Exception as e:  # noqa: BLE001
+            raise BenchError(f"cannot read bench {path}: {e}") from None
+    else:
+        try:
+            table = pa.Table.from_pandas(bench, preserve_index=False)
+        except Exception as e:  # noqa: BLE001
+            raise BenchError(f"cannot use bench table: {e}") from None
+    missing = [c for c in REQUIRED_BENCH_COLUMNS if c not in table.column_names]
+    if missing:
+        raise BenchError(f"bench lacks column(s): {', '.join(missing)}")
+    return table, path
+
+
+def _question_ids(table: pa.Table) -> list[str]:
+    """The ``question_id`` column as strings, each present and unique."""
+    qids = [None if q is None else str(q) for q in table.column("question_id").to_pylist()]
+    if any(q is None for q in qids):
+        raise BenchError("bench has null question_id values")
+    seen, dups = set(), []
+    for q in qids:
+        if q in seen:
+            dups.append(q)
+        seen.add(q)
+    if dups:
+        raise BenchError(f"bench has {len(dups)} duplicate question_id(s): {list_ids(dups)}")
+    return qids  # type: ignore[return-value]
+
+
+def _reference_masks(qids: list[str], raw_masks: list) -> list[list[dict]]:
+    """Each question's reference masks, checked (valid RLE, one size per question)."""
+    masks: list[list[dict]] = []
+    bad = []
+    for q, ms in zip(qids, raw_masks):
+        out = []
+        if ms:
+            try:
+                out = [check_rle(m) for m in ms]
+                if len({tuple(m["size"]) for m in out}) > 1:
+                    raise InvalidRLE("reference masks of one question differ in size")
+            except InvalidRLE as e:
+                bad.append(f"{q!r} ({e})")
+                out = []
+        masks.append(out)
+    if bad:
+        raise BenchError(f"bench has {len(bad)} invalid reference mask list(s): {list_ids(bad, quote=False)}")
+    return masks
+
+
+def _query_mask_sizes(qids: list[str], raw: list) -> list[list[int] | None]:
+    """[height, width] of each question's query mask (None without one), each checked."""
+    qsizes, bad = [], []
+    for q, qm in zip(qids, raw):
+        try:
+            qsizes.append(list(check_rle(qm)["size"]) if qm else None)
+        except InvalidRLE as e:  # a broken query is a broken bench, never silently "no query"
+            bad.append(f"{q!r} ({e})")
+            qsizes.append(None)
+    if bad:
+        raise BenchError(f"bench has {len(bad)} invalid query_mask(s): {list_ids(bad, quote=False)}")
+    return qsizes
 
 
 class AnchorMasks(Mapping):

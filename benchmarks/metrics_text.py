@@ -214,18 +214,7 @@ def text_scores(tasks: dict[str, tuple[list[str], list[str]]], use_java: bool | 
     warnings: list[str] = []
     if use_java is None:
         use_java = java_available()
-    if not use_java:
-        why = "java disabled (use_java=False)" if java_available() else "java not found"
-        warnings.append(f"meteor omitted: {why}; texts tokenized with the fallback tokenizer "
-                        "(not PTB), so text metrics are not comparable to pycocoevalcap")
-        if meteor is not None:
-            meteor.close()
-            meteor = None
-    elif not with_meteor:
-        warnings.append("meteor omitted: disabled (--no-meteor)")
-    if not with_meteor and meteor is not None:
-        meteor.close()
-        meteor = None
+    meteor = _meteor_choice(use_java, meteor, with_meteor, warnings)
     tasks = {t: v for t, v in tasks.items() if len(v[0])}
     sentences: list[str] = []
     spans = {}
@@ -241,32 +230,56 @@ def text_scores(tasks: dict[str, tuple[list[str], list[str]]], use_java: bool | 
         tok = {t: (toks[a:a + n], toks[a + n:a + 2 * n]) for t, (a, n) in spans.items()}
         if meteor is not None:
             meteor.submit(tok)
-
-        out: dict[str, TextScores] = {}
-        for t, (r, h) in tok.items():
-            gts = {k: [x] for k, x in enumerate(r)}
-            res = {k: [x] for k, x in enumerate(h)}
-            bleu, bleu_per = Bleu(4).compute_score(gts, res, verbose=0)
-            rouge, rouge_per = rouge_l(r, h)
-            cider, cider_per = cider_d(r, h)
-            summ = {f"bleu_{i + 1}": float(bleu[i]) for i in range(4)}
-            summ["rouge_l"] = rouge
-            summ["cider"] = cider
-            out[t] = TextScores(summ, {"rouge_l": rouge_per, "cider": cider_per,
-                                       "bleu_4": np.asarray(bleu_per[3], dtype=float)})
+        out = {t: _coco_scores(r, h) for t, (r, h) in tok.items()}
         if meteor is not None:
-            try:
-                for t, (total, per) in meteor.result().items():
-                    out[t].summary["meteor"] = total
-                    out[t].per_sample["meteor"] = np.asarray(per, dtype=float)
-            except Exception as e:  # noqa: BLE001
-                for t in out:
-                    out[t].summary.pop("meteor", None)
-                    out[t].per_sample.pop("meteor", None)
-                warnings.append(f"meteor omitted: the METEOR process failed ({e})")
+            _add_meteor(out, meteor, warnings)
     finally:
         if meteor is not None:
             meteor.close()
     for t in out:  # fixed key order
         out[t].summary = {k: out[t].summary[k] for k in TEXT_METRICS if k in out[t].summary}
     return out, warnings
+
+
+def _meteor_choice(use_java: bool, meteor: MeteorProcess | None, with_meteor: bool,
+                   warnings: list[str]) -> MeteorProcess | None:
+    """The METEOR process to use (closed and None when METEOR is skipped, with a warning why)."""
+    if not use_java:
+        why = "java disabled (use_java=False)" if java_available() else "java not found"
+        warnings.append(f"meteor omitted: {why}; texts tokenized with the fallback tokenizer "
+                        "(not PTB), so text metrics are not comparable to pycocoevalcap")
+        if meteor is not None:
+            meteor.close()
+            meteor = None
+    elif not with_meteor:
+        warnings.append("meteor omitted: disabled (--no-meteor)")
+    if not with_meteor and meteor is not None:
+        meteor.close()
+        meteor = None
+    return meteor
+
+
+def _coco_scores(r: list[str], h: list[str]) -> TextScores:
+    """BLEU-1..4, ROUGE-L and CIDEr-D of tokenized references ``r`` and predictions ``h``."""
+    gts = {k: [x] for k, x in enumerate(r)}
+    res = {k: [x] for k, x in enumerate(h)}
+    bleu, bleu_per = Bleu(4).compute_score(gts, res, verbose=0)
+    rouge, rouge_per = rouge_l(r, h)
+    cider, cider_per = cider_d(r, h)
+    summ = {f"bleu_{i + 1}": float(bleu[i]) for i in range(4)}
+    summ["rouge_l"] = rouge
+    summ["cider"] = cider
+    return TextScores(summ, {"rouge_l": rouge_per, "cider": cider_per, "bleu_4": np.asarray(bleu_per[3], dtype=float)})
+
+
+def _add_meteor(out: dict[str, TextScores], meteor: MeteorProcess, warnings: list[str]) -> None:
+    """METEOR of every task from the process (none of it, with a warning, when the process failed)."""
+    try:
+        for t, (total, per) in meteor.result().items():
+            out[t].summary["meteor"] = total
+            out[t].per_sample["meteor"] = np.asarray(per, dtype=float)
+    except Exception as e:  # noqa: BLE001
+        for t in out:
+            out[t].summary.pop("meteor", None)
+            out[t].per_sample.pop("meteor", None)
+        warnings.append(f"meteor omitted: the METEOR process failed ({e})")

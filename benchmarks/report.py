@@ -95,6 +95,16 @@ class Report:
 
     # ----------------------------------------------------------------- writing
     def to_markdown(self, plots: list[str] | None = None) -> str:
+        tasks = sorted(self.tasks, key=task_order)
+        lines = self._md_header() + self._md_scores(tasks) + self._md_extras(tasks) + self._md_breakdowns(tasks)
+        if plots:
+            lines.append("## Plots")
+            lines.append("")
+            lines += [f"![{p}]({p})" for p in plots]
+            lines.append("")
+        return "\n".join(lines)
+
+    def _md_header(self) -> list[str]:
         lines = ["# DFA-Bench report", ""]
         m = self.meta
         for k in ("bench", "submission", "created", "tokenizer"):
@@ -104,10 +114,13 @@ class Report:
                      f"missing: {m.get('n_missing')}")
         lines.append(f"- bootstrap: {m.get('bootstrap')} resamples, seed {m.get('seed')}, 95% percentile CI")
         lines.append("")
-        tasks = sorted(self.tasks, key=task_order)
+        return lines
+
+    def _md_scores(self, tasks: list[str]) -> list[str]:
+        """The scores table: one row per task, its main metric with its CI."""
+        m = self.meta
         metrics = [k for k in METRIC_ORDER if any(k in self.tasks[t] for t in tasks)]
-        lines.append("## Scores")
-        lines.append("")
+        lines = ["## Scores", ""]
         lines.append("| task | n | " + " | ".join(metrics) + " | main (95% CI) | missing | unparsed |")
         lines.append("|---|---:|" + "---:|" * len(metrics) + "---|---:|---:|")
         for t in tasks:
@@ -122,6 +135,12 @@ class Report:
             row += [main_s, str(tm.get("missing", 0)), str(tm.get("unparsed", "")) if "unparsed" in tm else ""]
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
+        return lines
+
+    def _md_extras(self, tasks: list[str]) -> list[str]:
+        """The other CIs (grounding, judge_mean), the judge, the warnings."""
+        m = self.meta
+        lines: list[str] = []
         extra = [(t, k, ci) for t in tasks for k, ci in (m.get("tasks", {}).get(t, {}).get("cis") or {}).items() if ci]
         if extra:
             lines += [f"- {t} {k}: {_fmt(self.tasks[t].get(k))} [{ci['low']:.4f}, {ci['high']:.4f}]"
@@ -138,8 +157,13 @@ class Report:
             lines.append("")
             lines += [f"- {w}" for w in m["warnings"]]
             lines.append("")
+        return lines
+
+    def _md_breakdowns(self, tasks: list[str]) -> list[str]:
+        """One table per task and grouping (method, category)."""
+        lines: list[str] = []
         for t in tasks:
-            tm = m.get("tasks", {}).get(t, {})
+            tm = self.meta.get("tasks", {}).get(t, {})
             for by in ("method", "category"):
                 groups = tm.get(f"by_{by}") or {}
                 if not groups:
@@ -152,12 +176,7 @@ class Report:
                 for name, g in groups.items():
                     lines.append(f"| {name} | {g.get('n')} | " + " | ".join(_fmt(g.get(k)) for k in cols) + " |")
                 lines.append("")
-        if plots:
-            lines.append("## Plots")
-            lines.append("")
-            lines += [f"![{p}]({p})" for p in plots]
-            lines.append("")
-        return "\n".join(lines)
+        return lines
 
     def write(self, out_dir: str | Path, plots: bool = True) -> Path:
         out = Path(out_dir)

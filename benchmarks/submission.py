@@ -18,7 +18,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -187,9 +187,22 @@ def load_submission(sub: Any, bench: Bench, *, strict: bool = False,
         found = sorted(k for k in cols if k != "__n__")
         raise SubmissionError([f"missing column 'question_id' (columns found: {', '.join(found) or 'none'})"], src)
     problems: list[str] = []
-    raw_ids = cols["question_id"]
+    qids = _check_ids(cols["question_id"], bench, problems)
+    label = lambda k: repr(qids[k]) if qids[k] is not None else f"row {k}"  # noqa: E731
+    answers = cols.get("answer", [None] * n)
+    _check_answers(answers, label, limits, problems)
+    scores = cols.get("score", [None] * n)
+    _check_scores(scores, label, problems)
+    masks = _check_masks(cols.get("masks", [None] * n), qids, bench, label, problems)
+    if problems:
+        raise SubmissionError(problems, src)
+    return _aligned(bench, qids, answers, scores, masks, "score" in cols, "masks" in cols, src, strict)
+
+
+def _check_ids(raw_ids: list, bench: Bench, problems: list[str]) -> list[str | None]:
+    """The question ids as strings (None where not a string or an integer); problems: types, dups, unknown."""
     qids = [_qid(v) for v in raw_ids]
-    bad_id_rows = [f"row {k} ({raw_ids[k]!r})" for k in range(n) if qids[k] is None]
+    bad_id_rows = [f"row {k} ({raw_ids[k]!r})" for k in range(len(qids)) if qids[k] is None]
     if bad_id_rows:
         problems.append(f"wrong type: {len(bad_id_rows)} question_id value(s) are not strings or integers: "
                         f"{list_ids(bad_id_rows, quote=False)}")
@@ -200,9 +213,11 @@ def load_submission(sub: Any, bench: Bench, *, strict: bool = False,
     unknown = [q for q in counts if q not in bench.index]
     if unknown:
         problems.append(f"{len(unknown)} question_id(s) not in the bench: {list_ids(unknown)}")
-    label = lambda k: repr(qids[k]) if qids[k] is not None else f"row {k}"  # noqa: E731
+    return qids
 
-    answers = cols.get("answer", [None] * n)
+
+def _check_answers(answers: list, label: Callable[[int], str], limits: SubmissionLimits,
+                   problems: list[str]) -> None:
     bad = [label(k) for k, a in enumerate(answers) if a is not None and not isinstance(a, str)]
     if bad:
         problems.append(f"wrong type: {len(bad)} answer(s) are not strings: {list_ids(bad, quote=False)}")
@@ -211,8 +226,8 @@ def load_submission(sub: Any, bench: Bench, *, strict: bool = False,
         problems.append(f"{len(long)} answer(s) longer than {limits.max_answer_chars} characters: "
                         f"{list_ids(long, quote=False)}")
 
-    has_score = "score" in cols
-    scores = cols.get("score", [None] * n)
+
+def _check_scores(scores: list, label: Callable[[int], str], problems: list[str]) -> None:
     wrong, nan, rng = [], [], []
     for k, s in enumerate(scores):
         if s is None:
@@ -230,9 +245,11 @@ def load_submission(sub: Any, bench: Bench, *, strict: bool = False,
     if rng:
         problems.append(f"{len(rng)} score(s) outside [0, 1]: {list_ids(rng, quote=False)}")
 
-    has_masks = "masks" in cols
-    raw_masks = cols.get("masks", [None] * n)
-    masks: list[list[dict] | None] = [None] * n
+
+def _check_masks(raw_masks: list, qids: list[str | None], bench: Bench, label: Callable[[int], str],
+                 problems: list[str]) -> list[list[dict] | None]:
+    """Each row's masks checked against its bench image's size (a single mask: a list of one)."""
+    masks: list[list[dict] | None] = [None] * len(raw_masks)
     wrong_m, bad_m = [], []
     for k, ms in enumerate(raw_masks):
         if ms is None:
@@ -257,9 +274,12 @@ def load_submission(sub: Any, bench: Bench, *, strict: bool = False,
     if bad_m:
         problems.append(f"{len(bad_m)} answer(s) with masks that do not decode or do not fit the image: "
                         f"{list_ids(bad_m, quote=False)}")
-    if problems:
-        raise SubmissionError(problems, src)
+    return masks
 
+
+def _aligned(bench: Bench, qids: list, answers: list, scores: list, masks: list, has_score: bool,
+             has_masks: bool, src: str, strict: bool) -> Submission:
+    """The validated rows aligned with the bench's rows (``--strict``: every question answered)."""
     m = len(bench)
     out = Submission([False] * m, [None] * m, [None] * m, [None] * m, has_score, has_masks, src)
     for k, q in enumerate(qids):

@@ -153,27 +153,30 @@ def _fmt(filename: str, data: bytes) -> str:
     return "parquet" if data[:4] == b"PAR1" or filename.lower().endswith((".parquet", ".pq")) else "jsonl"
 
 
-def create_app(cfg: ServeConfig) -> Starlette:
-    """The Starlette app for ``cfg`` (opens the database, creating its tables; checks the bench loads)."""
-    from ..bench import load_bench
+UNAUTHORIZED = {"www-authenticate": 'Bearer realm="fifa-bench"'}
+NO_TOKEN = "missing or invalid API token (header 'Authorization: Bearer TOKEN')"
 
-    load_bench(cfg.bench)  # a broken bench is refused at start, not job after job
-    engine = make_engine(cfg.db)
-    max_file = cfg.max_upload_bytes
-    unauthorized = {"www-authenticate": 'Bearer realm="fifa-bench"'}
 
-    async def post_submission(request: Request) -> Response:
+class _Handlers:
+    """The route handlers of one app: its config and its database engine."""
+
+    def __init__(self, cfg: ServeConfig, engine) -> None:
+        self.cfg = cfg
+        self.engine = engine
+
+    async def post_submission(self, request: Request) -> Response:
+        engine, cfg = self.engine, self.cfg
         team = await run_in_threadpool(team_for_token, engine, _bearer(request))
         if team is None:
             log_event(log, "auth.refused", path=request.url.path)
-            return _error(401, "missing or invalid API token (header 'Authorization: Bearer TOKEN')", **unauthorized)
+            return _error(401, NO_TOKEN, **UNAUTHORIZED)
         limit = team.daily_limit if team.daily_limit is not None else cfg.daily_limit
         if not await run_in_threadpool(take_quota, engine, team.id, limit):
             log_event(log, "submission.over_limit", team=team.name, limit=limit)
             return _error(429, f"daily limit reached: {limit} submission(s) per UTC day for this team",
                           **{"retry-after": str(_seconds_to_utc_midnight())})
         try:
-            data, filename = await _read_upload(request, max_file)
+            data, filename = await _read_upload(request, cfg.max_upload_bytes)
         except BodyTooLarge:
             await run_in_threadpool(give_back_quota, engine, team.id)
             raise
@@ -185,40 +188,49 @@ def create_app(cfg: ServeConfig) -> Starlette:
         log_event(log, "submission.queued", id=sid, team=team.name, bytes=len(data), sha256=sha)
         return JSONResponse({"id": sid, "status": "queued", "sha256": sha}, status_code=202, headers=SECURITY_HEADERS)
 
-    async def get_one(request: Request) -> Response:
-        team = await run_in_threadpool(team_for_token, engine, _bearer(request))
+    async def get_one(self, request: Request) -> Response:
+        team = await run_in_threadpool(team_for_token, self.engine, _bearer(request))
         if team is None:
-            return _error(401, "missing or invalid API token (header 'Authorization: Bearer TOKEN')", **unauthorized)
-        sub = await run_in_threadpool(get_submission, engine, request.path_params["sid"], team.id)
+            return _error(401, NO_TOKEN, **UNAUTHORIZED)
+        sub = await run_in_threadpool(get_submission, self.engine, request.path_params["sid"], team.id)
         if sub is None:  # another team's submission is as unknown as a made-up id
             return _error(404, "no such submission for this team")
         return JSONResponse(sub, headers=SECURITY_HEADERS)
 
-    def _board(request: Request) -> dict:
-        cols, rows = leaderboard_rows(engine)
+    def _board(self, request: Request) -> dict:
+        cols, rows = leaderboard_rows(self.engine)
         sort = request.query_params.get("sort") or (cols[0] if cols else None)
         if sort not in cols and sort not in ("team", "submissions"):
             sort = cols[0] if cols else None
         desc = request.query_params.get("order", "desc") != "asc"
-        return {"bench": cfg.display_name, "columns": cols, "sort": sort, "order": "desc" if desc else "asc",
+        return {"bench": self.cfg.display_name, "columns": cols, "sort": sort, "order": "desc" if desc else "asc",
                 "rows": sort_rows(rows, sort, desc)}
 
-    async def leaderboard(request: Request) -> Response:
-        return JSONResponse(await run_in_threadpool(_board, request), headers=SECURITY_HEADERS)
+    async def leaderboard(self, request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(self._board, request), headers=SECURITY_HEADERS)
 
-    async def page(request: Request) -> Response:
-        board = await run_in_threadpool(_board, request)
+    async def page(self, request: Request) -> Response:
+        board = await run_in_threadpool(self._board, request)
         return HTMLResponse(render_page(board), headers={**SECURITY_HEADERS, "content-security-policy": PAGE_CSP})
 
-    async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "queue": await run_in_threadpool(queue_counts, engine)})
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "queue": await run_in_threadpool(queue_counts, self.engine)})
 
-    routes = [Route("/api/submissions", post_submission, methods=["POST"]),
-              Route("/api/submissions/{sid}", get_one, methods=["GET"]),
-              Route("/api/leaderboard", leaderboard, methods=["GET"]),
-              Route("/healthz", health, methods=["GET"]),
-              Route("/", page, methods=["GET"])]
-    app = Starlette(routes=routes, middleware=[Middleware(UploadGuard, max_body=max_file + MULTIPART_SLACK)])
+
+def create_app(cfg: ServeConfig) -> Starlette:
+    """The Starlette app for ``cfg`` (opens the database, creating its tables; checks the bench loads)."""
+    from ..bench import load_bench
+
+    load_bench(cfg.bench)  # a broken bench is refused at start, not job after job
+    engine = make_engine(cfg.db)
+    h = _Handlers(cfg, engine)
+    routes = [Route("/api/submissions", h.post_submission, methods=["POST"]),
+              Route("/api/submissions/{sid}", h.get_one, methods=["GET"]),
+              Route("/api/leaderboard", h.leaderboard, methods=["GET"]),
+              Route("/healthz", h.health, methods=["GET"]),
+              Route("/", h.page, methods=["GET"])]
+    app = Starlette(routes=routes,
+                    middleware=[Middleware(UploadGuard, max_body=cfg.max_upload_bytes + MULTIPART_SLACK)])
     app.state.engine = engine
     return app
 
