@@ -9,10 +9,10 @@ import pytest
 
 from fifa.core import rle
 from fifa.core.errors import UserError
+from fifa.core.marks import plain_generated as plain_answer
 from fifa.core.schemas import INSTRUCT_SCHEMA
 from fifa.modeling.data import InstructData, epoch_order, task_weights
 from fifa.modeling.imaging import Letterbox
-from fifa.core.marks import plain_generated as plain_answer
 
 
 def test_epoch_order_is_seeded_and_mixes_tasks():

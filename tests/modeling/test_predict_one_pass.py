@@ -48,7 +48,6 @@ def reference(p: Predictor, rows, resolve, guide: bool = True):
     det, cls = m.verdicts(h, ends, feats, px)
     fake_p = det.sigmoid().tolist()
     query_p = m.query_verdicts(at, feats, px, m.query_areas({**base, "input_ids": ids}, feats)).sigmoid().tolist()
-    first = m.inner.lm_head(at)  # the first answer token's logits
 
     names = m.heads.classes
 
