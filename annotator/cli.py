@@ -14,6 +14,7 @@ import typer
 
 from fifa.cli_utils import command, examples, make_app, run_app, setup_logging
 from fifa.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError
+from fifa.core.llm import OpenAIConfig
 from fifa.concept_tree.segmentation.backends import BackendChoice, backends_help, check_backend
 from fifa.concept_tree.segmentation.landmarks import BackendUnavailable
 
@@ -47,11 +48,12 @@ def _opt(name: str, annotation: Any, default: Any, *flags: str, **kw) -> inspect
                              annotation=Annotated[annotation, typer.Option(*flags, **kw)])
 
 
-#: Options shared by `run` and `retry` (one definition; see `_with_run_options`).
+#: Options shared by `run` and `retry` (one definition; see `_with_run_options`); the LLM transport's defaults are
+#: OpenAIConfig's (fifa.core.llm), written there once.
 RUN_OPTIONS = [
     _opt("llm", LLM, LLM.offline, help="Explainer backend."),
     _opt("base_url", Optional[str], None, help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."),
-    _opt("model", str, "gpt-4o", help="Model name for --llm openai."),
+    _opt("model", str, OpenAIConfig.model, help="Model name for --llm openai."),
     _opt("api_key_file", Optional[Path], None, dir_okay=False, help="File holding the API key (else OPENAI_API_KEY)."),
     _opt("concurrency", int, 8, help="LLM requests in flight."),
     _opt("workers", int, 0, help="CPU worker processes (0: all cores)."),
@@ -60,18 +62,18 @@ RUN_OPTIONS = [
     _opt("ray_address", Optional[str], None,
          help="--executor ray: cluster to join ('auto', ray://host:10001); default starts a local one."),
     _opt("segmenter", BackendChoice, BackendChoice.mediapipe, help=backends_help("Landmarks of the tree regions")),
-    _opt("timeout", float, 60.0, help="LLM request timeout (s)."),
-    _opt("max_retries", int, 5, help="Transport retries per request."),
-    _opt("retry_max_wait", float, 60.0, help="Longest wait between retries (s), Retry-After included."),
+    _opt("timeout", float, OpenAIConfig.timeout, help="LLM request timeout (s)."),
+    _opt("max_retries", int, OpenAIConfig.max_retries, help="Transport retries per request."),
+    _opt("retry_max_wait", float, OpenAIConfig.retry_max_wait, help="Longest wait between retries (s), Retry-After included."),
     _opt("cache_dir", Optional[Path], None, file_okay=False,
          help="LLM response cache (default: $FIFA_CACHE_DIR/llm or ~/.cache/fifa-toolkit/llm)."),
     _opt("no_cache", bool, False, "--no-cache", help="Do not read or write the LLM response cache."),
     _opt("max_cost", Optional[float], None, help="Stop cleanly once this many USD are spent."),
-    _opt("price_in", float, 2.50, help="USD per 1M prompt tokens."),
-    _opt("price_out", float, 10.00, help="USD per 1M completion tokens."),
+    _opt("price_in", float, OpenAIConfig.price_in_per_mtok, help="USD per 1M prompt tokens."),
+    _opt("price_out", float, OpenAIConfig.price_out_per_mtok, help="USD per 1M completion tokens."),
     _opt("image_size", int, 512, help="Max side of the JPEGs sent to the LLM."),
     _opt("jpeg_quality", int, 85, help="JPEG quality of the images sent to the LLM."),
-    _opt("image_detail", Detail, Detail.low, help="Image detail asked of the LLM."),
+    _opt("image_detail", Detail, Detail(OpenAIConfig.image_detail), help="Image detail asked of the LLM."),
     _opt("diff_top_percent", float, 5.0, help="Seed share of strongest differences (published: 5)."),
     _opt("noise_floor", float, 0.5, help="Lowest noise floor (ΔE): the floor is measured on each pair (its own "
                                          "compression noise, per texture) and never set below this."),
@@ -102,7 +104,7 @@ def _with_run_options(func):
 
 
 def _config(kw: dict):
-    from fifa.core.llm import OpenAIConfig, read_api_key
+    from fifa.core.llm import read_api_key
     from fifa.core.llm_cache import default_cache_dir
 
     from .diffmask import DiffConfig
