@@ -184,17 +184,35 @@ def trivial_submissions(bench_path: Path):
                 cache[key] = [rle.encode(m.astype(bool))]
             faces.append(cache[key])
     face = pd.DataFrame({"question_id": b.question_id, "answer": "", "masks": faces})
-    return {"all-fake": fake, "empty mask": empty, "whole-face mask": face}
+    # "No." to every question and "real" to cls: the majority verdict of region queries (most queries are negative)
+    no = pd.DataFrame({"question_id": b.question_id, "answer": ["real" if t == "cls" else "No." for t in b.task],
+                       "score": 0.0, "masks": [[] for _ in range(len(b))]})
+    return {"all-fake": fake, "empty mask": empty, "whole-face mask": face, "all-no / real": no}
 
 
-def headline(report) -> dict:
+def headline(report, bench_path: Path, submission) -> dict:
+    """The figures of docs/train.md's table: the scorer's, plus the region-query verdict accuracy and the share of
+    fake images whose age answer names a right anchor (fifa.benchmarks.metrics_verdict)."""
+    import pandas as pd
+
+    from fifa.benchmarks.metrics_verdict import anchor_named_rate, verdict_accuracy
+
     t = report.tasks
     out = {}
-    for task, keys in (("det", ("acc", "auc")), ("cls", ("acc",)), ("loc", ("giou", "ciou")),
-                       ("age", ("giou", "miou", "rouge_l")), ("rq_box", ("rouge_l",)), ("rq_mask", ("rouge_l",))):
+    for task, keys in (("det", ("acc", "auc")), ("cls", ("acc", "macro_f1")), ("loc", ("giou", "ciou")),
+                       ("age", ("giou", "ciou", "grounded_recall", "rouge_l")), ("rq_box", ("rouge_l",))):
         for k in keys:
             if task in t and t[task].get(k) is not None:
                 out[f"{task}/{k}"] = round(float(t[task][k]), 4)
+    b = pd.read_parquet(bench_path, columns=["question_id", "task", "answer", "mask_node_ids"])
+    sub = submission if isinstance(submission, pd.DataFrame) else pd.read_parquet(submission)
+    answer = dict(zip(sub.question_id.astype(str), sub.answer))
+    got = [answer.get(str(q)) for q in b.question_id]
+    rq = b.task.str.startswith("rq_").to_numpy()
+    out["rq/verdict_acc"] = round(verdict_accuracy(b.answer[rq].tolist(), [g for g, r in zip(got, rq) if r]) or 0, 4)
+    age = (b.task == "age").to_numpy()
+    named = anchor_named_rate([g for g, r in zip(got, age) if r], [list(x) for x in b.mask_node_ids[age]])
+    out["age/anchor_named"] = round(named or 0, 4)
     return out
 
 
@@ -206,7 +224,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=600, help="fakes to forge when making the build")
     ap.add_argument("--all-kinds", action="store_true",
                     help="forge every edit kind (default: the kinds a single image shows, see VISIBLE_KINDS)")
-    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--steps", type=int, help="training steps (default: the config's train.max_steps)")
     ap.add_argument("--speed-steps", type=int, default=40)
     ap.add_argument("--speed-repeats", type=int, default=1, help="ours/plain pairs, alternated (the median ratio)")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
@@ -229,8 +247,8 @@ def main() -> None:
     if not a.skip_learn:
         ck = a.work / "ckpt"
         shutil.rmtree(ck, ignore_errors=True)
-        tr = _child(["--child", "ours", str(build), str(ck), a.config, f"train.max_steps={a.steps}", "train.log_every=10",
-                     f"train.save_every={a.steps}", *a.overrides])
+        steps = [f"train.max_steps={a.steps}", f"train.save_every={a.steps}"] if a.steps else []
+        tr = _child(["--child", "ours", str(build), str(ck), a.config, *steps, "train.log_every=10", *a.overrides])
         pr = _child(["--child", "predict", str(ck), str(build / "bench.parquet"), str(a.work / "preds.parquet")])
         from fifa.benchmarks.scoring import score
 
@@ -238,11 +256,11 @@ def main() -> None:
         rep = score(bench, a.work / "preds.parquet", bootstrap=0, meteor=False)
         rep.write(a.work / "report")
         result["learn"] = {"train": {k: v for k, v in tr.items() if k != "curve"}, "predict": pr,
-                           "ours": headline(rep),
-                           "curve": [{k: r[k] for k in ("step", "loss", "lm", "mask_dice", "det") if k in r}
+                           "ours": headline(rep, bench, a.work / "preds.parquet"),
+                           "curve": [{k: r[k] for k in ("step", "loss", "lm", "mask_dice", "det", "cls", "query", "marks") if k in r}
                                      for r in tr["curve"]]}
         for name, sub in trivial_submissions(bench).items():
-            result["learn"][name] = headline(score(bench, sub, bootstrap=0, meteor=False))
+            result["learn"][name] = headline(score(bench, sub, bootstrap=0, meteor=False), bench, sub)
     if not a.skip_speed:
         sp = [f"train.max_steps={a.speed_steps}", "train.log_every=1", f"train.save_every={a.speed_steps}",
               "eval.at_end=false", *a.overrides]
@@ -271,7 +289,7 @@ def _print(r: dict) -> None:
         L = r["learn"]
         keys = list(L["ours"])
         print(f"{'':18}" + "".join(f"{k:>16}" for k in keys))
-        for name in ("ours", "all-fake", "empty mask", "whole-face mask"):
+        for name in ("ours", "all-fake", "empty mask", "whole-face mask", "all-no / real"):
             print(f"{name:18}" + "".join(f"{L[name].get(k, float('nan')):>16.3f}" for k in keys))
         print(f"train: {L['train']['steps']} steps in {L['train']['wall_s']:.0f} s; predict {L['predict']['questions']} "
               f"questions in {L['predict']['wall_s']:.0f} s")
