@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fifa.core.errors import FifaError
 from fifa.core.tasks import REGION_QUERY_TASKS, TASKS
 from fifa.core.marks import render_glamm as to_glamm
 from fifa.core import rle as rle_utils
@@ -43,7 +44,7 @@ QWEN_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
 TURN_ENDS = ("<|im_end|>", "<|end|>")
 
 
-class Skip(Exception):
+class Skip(FifaError):
     """A row that cannot be used; ``reason`` is counted in the training log."""
 
     def __init__(self, reason: str):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fifa.core.atomic import write_table_atomic
+from fifa.core.atomic import atomic_open, write_table_atomic
 from fifa.core.errors import UserError
 from fifa.core.schemas import PREDICTION_PARTS_SCHEMA as SUBMISSION_SCHEMA
 
@@ -54,12 +54,10 @@ def _write(out: Path, parts: Path) -> int:
     table = pa.concat_tables([pq.read_table(f) for f in files]) if files else SUBMISSION_SCHEMA.empty_table()
     sub = table.drop_columns(["error"])
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
     if out.suffix == ".jsonl":
-        with tmp.open("w") as f:
+        with atomic_open(out, "w") as f:
             for r in sub.to_pylist():
                 f.write(json.dumps({k: v for k, v in r.items() if v is not None or k == "answer"}) + "\n")
-        tmp.replace(out)
     else:
         write_table_atomic(sub, out)
     return sum(1 for e in table.column("error").to_pylist() if e)
