@@ -78,7 +78,8 @@ class TreeSampler:
     (or :meth:`start` / :meth:`stop`); the last sample is taken at the stop.
 
     ``cpu_s`` sums the last sample of every process seen (a lower bound: a process that exits between two
-    samples keeps its last reading); for this process, its CPU seconds before the start are subtracted."""
+    samples keeps its last reading); for this process, the CPU seconds that it and its descendants of the
+    moment had used before the start are subtracted (a pool left by earlier work counts only what it does now)."""
 
     def __init__(self, pid: int | None = None, every: float = 0.1) -> None:
         self.peak = 0
@@ -86,6 +87,7 @@ class TreeSampler:
         self.every = every
         self._pid = os.getpid() if pid is None else pid
         self._cpu0 = 0.0
+        self._base: dict[int, float] = {}  # CPU seconds before the start, per process (pid=None only)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         try:
@@ -93,6 +95,7 @@ class TreeSampler:
             if pid is None:
                 t = self._root.cpu_times()
                 self._cpu0 = t.user + t.system
+                self._base = self._cpu_of(self._root.children(recursive=True))
         except psutil.NoSuchProcess:
             self._root = None
 
@@ -100,10 +103,21 @@ class TreeSampler:
     def peak_mb(self) -> float:
         return self.peak / MB
 
+    @staticmethod
+    def _cpu_of(procs: list[psutil.Process]) -> dict[int, float]:
+        out = {}
+        for p in procs:
+            try:
+                t = p.cpu_times()
+                out[p.pid] = t.user + t.system
+            except psutil.Error:
+                pass
+        return out
+
     @property
     def cpu_s(self) -> float:
         """CPU seconds of the whole tree since the start (see the class doc)."""
-        return sum(self.cpu.values()) - self._cpu0
+        return sum(v - self._base.get(k, 0.0) for k, v in self.cpu.items()) - self._cpu0
 
     @property
     def root_cpu_s(self) -> float:
