@@ -50,7 +50,9 @@ def mark_vocabulary(data: InstructData, size: int) -> list[dict]:
         for phrase, node in marks:
             count[node] += 1
             named.setdefault(node, Counter())[phrase] += 1
-    return [{"id": n, "phrase": named[n].most_common(1)[0][0]} for n, _ in count.most_common(max(size, 0))]
+    # ties broken by id and phrase, not by the rows' order (a build's row order may vary between runs)
+    top = sorted(count, key=lambda n: (-count[n], n))[: max(size, 0)]
+    return [{"id": n, "phrase": min(named[n], key=lambda ph: (-named[n][ph], ph))} for n in top]
 
 
 def sample_marks(data: InstructData, regions: list[dict]) -> dict[str, list[int]]:
@@ -75,4 +77,4 @@ def class_openings(data: InstructData, field: str, classes: list[str], sample: i
         opening = re.split(r"[:.]", answer or "", maxsplit=1)[0].strip()
         if cls in seen and opening and parse_cls(opening, classes) == cls:
             seen[cls][opening] += 1
-    return {c: n.most_common(1)[0][0] for c, n in seen.items() if n}
+    return {c: min(n, key=lambda o: (-n[o], o)) for c, n in seen.items() if n}  # ties: by text, not row order
