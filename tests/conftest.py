@@ -51,3 +51,15 @@ def browser():
 
     with launch(lambda msg: pytest.fail(msg, pytrace=False)) as b:
         yield b
+
+
+@pytest.fixture(autouse=True)
+def _sigint_kept():
+    """A test that runs a worker's initializer in this process (a pool worker ignores Ctrl-C, as it should) must
+    not leave the test process ignoring SIGINT: every command a later test starts would inherit that, and
+    Python installs no KeyboardInterrupt handler in a process that starts with SIGINT ignored."""
+    import signal
+
+    handler = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, handler)
