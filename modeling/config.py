@@ -294,25 +294,10 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
 
 
 def validate(cfg: TrainConfig) -> None:
-    h, t = cfg.heads, cfg.train
-    if h.mask_decoder not in ("linear", "conv", "sam"):
-        raise UserError(f"heads.mask_decoder must be 'linear', 'conv' or 'sam', got {h.mask_decoder!r}")
-    if cfg.predict.verdicts not in ("head", "text"):
-        raise UserError(f"predict.verdicts must be 'head' or 'text', got {cfg.predict.verdicts!r}")
-    if h.pixel_stem not in ("forensic", "plain"):
-        raise UserError(f"heads.pixel_stem must be 'forensic' or 'plain', got {h.pixel_stem!r}")
-    if h.det_score not in ("head", "tokens"):
-        raise UserError(f"heads.det_score must be 'head' or 'tokens', got {h.det_score!r}")
-    if t.precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise UserError(f"train.precision must be auto, fp32, bf16 or fp16, got {t.precision!r}")
-    if t.scheduler not in ("cosine", "linear", "constant"):
-        raise UserError(f"train.scheduler must be cosine, linear or constant, got {t.scheduler!r}")
+    """Checks across values (each choice field is checked by its section: :func:`check_choices`)."""
+    t = cfg.train
     if t.batch_size < 1 or t.grad_accum < 1 or t.max_steps < 0:
         raise UserError("train.batch_size and train.grad_accum must be >= 1, train.max_steps >= 0")
-    if cfg.model.train_embeddings not in ("new", "all", "none"):
-        raise UserError(f"model.train_embeddings must be new, all or none, got {cfg.model.train_embeddings!r}")
-    if cfg.model.tiny.family not in ("llava", "qwen2_vl"):
-        raise UserError(f"model.tiny.family must be 'llava' or 'qwen2_vl', got {cfg.model.tiny.family!r}")
     for task, w in cfg.data.tasks.items():
         if w < 0:
             raise UserError(f"data.tasks.{task} must be >= 0")
