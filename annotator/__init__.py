@@ -12,4 +12,3 @@ Library first; the `fifa-annotate` CLI (``fifa.annotator.cli``) is a thin layer 
 * :mod:`.evaluate` -- accuracy against known truth (forged data), re-encoded pairs as negatives
 * :mod:`.forge`, :mod:`.forge_faces`, :mod:`.forge_edits` -- pseudo-forgeries with exact truth
 """
-

@@ -13,7 +13,7 @@ with masks and guards their ids.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from fifa.core import marks
 

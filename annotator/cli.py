@@ -13,17 +13,20 @@ from typing import Annotated, Any, Optional
 import typer
 
 from fifa.cli_utils import command, examples, make_app, run_app, setup_logging
-from fifa.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError
-from fifa.core.llm import OpenAIConfig
 from fifa.concept_tree.segmentation.backends import BackendChoice, backends_help, check_backend
 from fifa.concept_tree.segmentation.landmarks import BackendUnavailable
+from fifa.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError
+from fifa.core.llm import OpenAIConfig
 
 log = logging.getLogger(__name__)
 
 app = make_app(
     "FiFa-Annotator: real/fake pairs -> artifact mask -> tree regions -> grounded explanation.",
-    epilog=examples("fifa-annotate run --manifest data/manifest.parquet --out ann/", "fifa-annotate retry ann/",
-                    "fifa-annotate show ann/ fake_00001_blur --out fake1.png"),
+    epilog=examples(
+        "fifa-annotate run --manifest data/manifest.parquet --out ann/",
+        "fifa-annotate retry ann/",
+        "fifa-annotate show ann/ fake_00001_blur --out fake1.png",
+    ),
 )
 
 
@@ -44,8 +47,12 @@ class Detail(str, Enum):
 
 
 def _opt(name: str, annotation: Any, default: Any, *flags: str, **kw) -> inspect.Parameter:
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                             annotation=Annotated[annotation, typer.Option(*flags, **kw)])
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=default,
+        annotation=Annotated[annotation, typer.Option(*flags, **kw)],
+    )
 
 
 #: Options shared by `run` and `retry` (one definition; see `_with_run_options`); the LLM transport's defaults are
@@ -57,16 +64,34 @@ RUN_OPTIONS = [
     _opt("api_key_file", Optional[Path], None, dir_okay=False, help="File holding the API key (else OPENAI_API_KEY)."),
     _opt("concurrency", int, 8, help="LLM requests in flight."),
     _opt("workers", int, 0, help="CPU worker processes (0: all cores)."),
-    _opt("executor", Executor, Executor.local,
-         help="Where CPU work runs: local processes, or Ray actors (pip install 'fifa-toolkit[ray]')."),
-    _opt("ray_address", Optional[str], None,
-         help="--executor ray: cluster to join ('auto', ray://host:10001); default starts a local one."),
+    _opt(
+        "executor",
+        Executor,
+        Executor.local,
+        help="Where CPU work runs: local processes, or Ray actors (pip install 'fifa-toolkit[ray]').",
+    ),
+    _opt(
+        "ray_address",
+        Optional[str],
+        None,
+        help="--executor ray: cluster to join ('auto', ray://host:10001); default starts a local one.",
+    ),
     _opt("segmenter", BackendChoice, BackendChoice.mediapipe, help=backends_help("Landmarks of the tree regions")),
     _opt("timeout", float, OpenAIConfig.timeout, help="LLM request timeout (s)."),
     _opt("max_retries", int, OpenAIConfig.max_retries, help="Transport retries per request."),
-    _opt("retry_max_wait", float, OpenAIConfig.retry_max_wait, help="Longest wait between retries (s), Retry-After included."),
-    _opt("cache_dir", Optional[Path], None, file_okay=False,
-         help="LLM response cache (default: $FIFA_CACHE_DIR/llm or ~/.cache/fifa-toolkit/llm)."),
+    _opt(
+        "retry_max_wait",
+        float,
+        OpenAIConfig.retry_max_wait,
+        help="Longest wait between retries (s), Retry-After included.",
+    ),
+    _opt(
+        "cache_dir",
+        Optional[Path],
+        None,
+        file_okay=False,
+        help="LLM response cache (default: $FIFA_CACHE_DIR/llm or ~/.cache/fifa-toolkit/llm).",
+    ),
     _opt("no_cache", bool, False, "--no-cache", help="Do not read or write the LLM response cache."),
     _opt("max_cost", Optional[float], None, help="Stop cleanly once this many USD are spent."),
     _opt("price_in", float, OpenAIConfig.price_in_per_mtok, help="USD per 1M prompt tokens."),
@@ -75,16 +100,35 @@ RUN_OPTIONS = [
     _opt("jpeg_quality", int, 85, help="JPEG quality of the images sent to the LLM."),
     _opt("image_detail", Detail, Detail(OpenAIConfig.image_detail), help="Image detail asked of the LLM."),
     _opt("diff_top_percent", float, 5.0, help="Seed share of strongest differences (published: 5)."),
-    _opt("noise_floor", float, 0.5, help="Lowest noise floor (ΔE): the floor is measured on each pair (its own "
-                                         "compression noise, per texture) and never set below this."),
+    _opt(
+        "noise_floor",
+        float,
+        0.5,
+        help="Lowest noise floor (ΔE): the floor is measured on each pair (its own "
+        "compression noise, per texture) and never set below this.",
+    ),
     _opt("min_coverage", float, 0.30, help="A leaf at least this much covered is chosen."),
     _opt("min_share", float, 0.06, help="A leaf holding this share of the artifact is chosen (if >= 8% covered)."),
-    _opt("parent_fraction", float, 0.5, help="A parent replaces its children when more than this share of them is "
-                                             "chosen."),
-    _opt("data_root", Optional[Path], None, file_okay=False,
-         help="Folder every manifest path must resolve inside (default: the manifest's folder)."),
-    _opt("allow_outside_root", bool, False, "--allow-outside-root",
-         help="Let manifest paths reach outside the data root ('..', absolute paths, symlinks)."),
+    _opt(
+        "parent_fraction",
+        float,
+        0.5,
+        help="A parent replaces its children when more than this share of them is chosen.",
+    ),
+    _opt(
+        "data_root",
+        Optional[Path],
+        None,
+        file_okay=False,
+        help="Folder every manifest path must resolve inside (default: the manifest's folder).",
+    ),
+    _opt(
+        "allow_outside_root",
+        bool,
+        False,
+        "--allow-outside-root",
+        help="Let manifest paths reach outside the data root ('..', absolute paths, symlinks).",
+    ),
     _opt("shard_rows", int, 500, help="Rows per output shard."),
     _opt("limit", Optional[int], None, help="Annotate at most this many pending rows."),
     _opt("dry_run", bool, False, "--dry-run", help="Print what would be done and the cost estimate; no calls."),
@@ -97,8 +141,11 @@ def _with_run_options(func):
     """Give ``func(..., **kw)`` the shared run options as typer parameters (typer reads ``__signature__``)."""
     sig = inspect.signature(func)
     hints = typing.get_type_hints(func, include_extras=True)  # resolve this module's string annotations
-    own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values()
-           if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    own = [
+        p.replace(annotation=hints.get(p.name, p.annotation))
+        for p in sig.parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
     func.__signature__ = sig.replace(parameters=own + RUN_OPTIONS)
     return func
 
@@ -116,7 +163,9 @@ def _config(kw: dict):
         try:
             import ray  # noqa: F401
         except ImportError:
-            raise UserError("--executor ray needs Ray: pip install 'fifa-toolkit[ray]' (or use --executor local)") from None
+            raise UserError(
+                "--executor ray needs Ray: pip install 'fifa-toolkit[ray]' (or use --executor local)"
+            ) from None
     api_key = None
     if llm == "openai":
         try:
@@ -140,12 +189,21 @@ def _config(kw: dict):
         ray_address=kw["ray_address"],
         concurrency=kw["concurrency"],
         diff=DiffConfig(top_percent=kw["diff_top_percent"], noise_floor=kw["noise_floor"]),
-        select=RegionSelectConfig(min_coverage=kw["min_coverage"], min_share=kw["min_share"],
-                                  parent_fraction=kw["parent_fraction"]),
-        openai=OpenAIConfig(model=kw["model"], base_url=kw["base_url"], api_key=api_key, timeout=kw["timeout"],
-                            max_retries=kw["max_retries"], retry_max_wait=kw["retry_max_wait"],
-                            image_detail=Detail(kw["image_detail"]).value, price_in_per_mtok=kw["price_in"],
-                            price_out_per_mtok=kw["price_out"], cache_dir=cache_dir),
+        select=RegionSelectConfig(
+            min_coverage=kw["min_coverage"], min_share=kw["min_share"], parent_fraction=kw["parent_fraction"]
+        ),
+        openai=OpenAIConfig(
+            model=kw["model"],
+            base_url=kw["base_url"],
+            api_key=api_key,
+            timeout=kw["timeout"],
+            max_retries=kw["max_retries"],
+            retry_max_wait=kw["retry_max_wait"],
+            image_detail=Detail(kw["image_detail"]).value,
+            price_in_per_mtok=kw["price_in"],
+            price_out_per_mtok=kw["price_out"],
+            cache_dir=cache_dir,
+        ),
         llm_image_size=kw["image_size"],
         llm_jpeg_quality=kw["jpeg_quality"],
         shard_rows=kw["shard_rows"],
@@ -157,6 +215,8 @@ def _config(kw: dict):
         limit=kw["limit"],
         segmenter=segmenter,
     )
+
+
 def _report(summary, dry_run: bool) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -191,19 +251,24 @@ def _report(summary, dry_run: bool) -> int:
     return EXIT_OK
 
 
-@command(app, "fifa-annotate run --manifest pairs.parquet --out ann/",
-         "fifa-annotate run --manifest pairs.csv --out ann/ --llm openai --model gpt-4o --concurrency 16 --max-cost 5",
-         "fifa-annotate run --manifest pairs.csv --out ann/ --llm openai --base-url http://localhost:8000/v1 "
-         "--model qwen2-vl",
-         "fifa-annotate run --demo --out demo_ann/",
-         "fifa-annotate run --manifest pairs.parquet --out ann/ --executor ray --ray-address auto")
+@command(
+    app,
+    "fifa-annotate run --manifest pairs.parquet --out ann/",
+    "fifa-annotate run --manifest pairs.csv --out ann/ --llm openai --model gpt-4o --concurrency 16 --max-cost 5",
+    "fifa-annotate run --manifest pairs.csv --out ann/ --llm openai --base-url http://localhost:8000/v1 "
+    "--model qwen2-vl",
+    "fifa-annotate run --demo --out demo_ann/",
+    "fifa-annotate run --manifest pairs.parquet --out ann/ --executor ray --ray-address auto",
+)
 @_with_run_options
 def run(
     out: Annotated[Path, typer.Option(file_okay=False, help="Output folder (resumed if it exists).")],
-    manifest: Annotated[Optional[Path], typer.Option(dir_okay=False, help="Manifest (.parquet/.csv/.jsonl) of pairs "
-                                                                          "to annotate.")] = None,
-    demo: Annotated[bool, typer.Option("--demo", help="Forge sample pairs from the bundled public-domain photos "
-                                                      "and annotate them.")] = False,
+    manifest: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="Manifest (.parquet/.csv/.jsonl) of pairs to annotate.")
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Forge sample pairs from the bundled public-domain photos and annotate them.")
+    ] = False,
     **kw,
 ) -> int:
     """Annotate every row of a manifest; rerunning on the same --out resumes."""
@@ -233,8 +298,9 @@ def run(
 @_with_run_options
 def retry(
     out_dir: Annotated[Path, typer.Argument(file_okay=False, exists=True, help="An annotation output folder.")],
-    manifest: Annotated[Optional[Path], typer.Option(dir_okay=False, help="Manifest to use (default: the copy the "
-                                                                          "run kept in OUT_DIR).")] = None,
+    manifest: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="Manifest to use (default: the copy the run kept in OUT_DIR).")
+    ] = None,
     **kw,
 ) -> int:
     """Re-attempt the rows that failed in OUT_DIR (replacing them; each sample stays once)."""

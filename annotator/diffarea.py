@@ -44,8 +44,9 @@ def area_terms(delta: tuple, scale: float, sigma: float, rms_weight: float) -> l
     """[colour distance of the window-mean signed Lab difference, weighted window RMS of dL]."""
     s = sigma * scale
     mean = [smooth(c, s) for c in delta]
-    colour = cv2.sqrt(cv2.add(cv2.add(cv2.multiply(mean[0], mean[0]), cv2.multiply(mean[1], mean[1])),
-                              cv2.multiply(mean[2], mean[2])))
+    colour = cv2.sqrt(
+        cv2.add(cv2.add(cv2.multiply(mean[0], mean[0]), cv2.multiply(mean[1], mean[1])), cv2.multiply(mean[2], mean[2]))
+    )
     rms = cv2.sqrt(cv2.max(smooth(cv2.multiply(delta[0], delta[0]), s), 0.0))
     return [colour, cv2.multiply(rms, rms_weight)]
 
@@ -67,8 +68,9 @@ def signed_weight(source: np.ndarray, classes: np.ndarray, keep_classes: int, ma
     return (1.0 - cv2.dilate(bad, np.ones((3, 3), np.uint8))).astype(np.float32)
 
 
-def signed_significance(delta: tuple, scale: float, sigma: float, prepared: dict, k: float,
-                        min_sigma: float) -> np.ndarray:
+def signed_significance(
+    delta: tuple, scale: float, sigma: float, prepared: dict, k: float, min_sigma: float
+) -> np.ndarray:
     """Chi test of the window-mean signed Lab difference: per texture class and channel, the centre
     (median) and spread (1.4826 MAD) of the window means over the pair's grid samples; the
     significance is sqrt(sum over channels of ((mean - centre) / spread)^2) / k, so 1 is k robust
@@ -90,7 +92,7 @@ def signed_significance(delta: tuple, scale: float, sigma: float, prepared: dict
         acc = cv2.multiply(u, u) if acc is None else cv2.add(acc, cv2.multiply(u, u))
     z = cv2.multiply(cv2.multiply(cv2.sqrt(acc), w), 1.0 / k)  # left-out pixels are judged by their neighbours
     b = int(np.ceil(2 * s))  # a window cut by the border averages half the pixels (and JPEG's edge blocks)
-    if 0 < b and 2 * b < min(z.shape):
+    if b > 0 and 2 * b < min(z.shape):
         z[:b], z[-b:], z[:, :b], z[:, -b:] = 0, 0, 0, 0
     return z
 
@@ -105,8 +107,9 @@ def erode_spill(z_area: np.ndarray, radius: float) -> np.ndarray:
     return cv2.erode(z_area, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
 
 
-def trim_components(mask: np.ndarray, z_pixel: np.ndarray, shift: tuple, max_area: float, ratio: float,
-                    peak_quantile: float = 0.9) -> np.ndarray:
+def trim_components(
+    mask: np.ndarray, z_pixel: np.ndarray, shift: tuple, max_area: float, ratio: float, peak_quantile: float = 0.9
+) -> np.ndarray:
     """Cut each component of ``mask`` smaller than ``max_area`` pixels whose change is mostly of
     colour (mean chroma shift of the blurred difference ``shift`` = (dL, da, db) above its mean
     lightness shift: a recolour, which JPEG's half-resolution chroma spreads) back to the pixels

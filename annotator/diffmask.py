@@ -45,12 +45,22 @@ import numpy as np
 
 from fifa.core.errors import FifaError
 
-from .diffarea import area_terms, erode_spill, signed_significance, trim_components, signed_weight
+from .diffarea import area_terms, erode_spill, signed_significance, signed_weight, trim_components
 from .diffclean import clean, disk, strength
 
 REF_SIDE = 384.0
-__all__ = ["DiffConfig", "DiffResult", "PairError", "align_pair", "artifact_mask",
-           "difference_map", "difference_terms", "noise_floors", "prepare_source", "significance_map"]
+__all__ = [
+    "DiffConfig",
+    "DiffResult",
+    "PairError",
+    "align_pair",
+    "artifact_mask",
+    "difference_map",
+    "difference_terms",
+    "noise_floors",
+    "prepare_source",
+    "significance_map",
+]
 
 
 class PairError(FifaError, ValueError):
@@ -66,7 +76,9 @@ class DiffConfig:
     top_percent: float = 5.0  #: seed share of the strongest differences (published: 5%)
     noise_floor: float = 0.5  #: absolute minimum of the floor (ΔE): what a lossless pair's zero noise is raised to
     noise_k: float = 6.0  #: floor per texture class = median + noise_k * 1.4826 * MAD of the pair's own map
-    class_share: float = 1.0  #: ... and at least this times the median class floor (flat areas of a JPEG: zero-inflated)
+    class_share: float = (
+        1.0  #: ... and at least this times the median class floor (flat areas of a JPEG: zero-inflated)
+    )
     max_noise: tuple[float, float] = (3.0, 10.0)  #: (a, b): a class's measured noise is at most a + b * its texture
     texture_classes: tuple[float, ...] = (0.3, 0.55, 0.75, 0.88, 0.95)  #: quantiles of source texture between classes
     exclude_radius: float = 6.0  #: structure found by the first pass, grown by this (px at 384), is not noise
@@ -133,8 +145,7 @@ def align_pair(fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffCo
     ra, rb = fw / fh, sw / sh
     if abs(ra - rb) / ra > config.aspect_tolerance:
         raise PairError(
-            "aspect_mismatch",
-            f"fake is {fw}x{fh} and source {sw}x{sh}: aspect ratios differ ({ra:.3f} vs {rb:.3f})",
+            "aspect_mismatch", f"fake is {fw}x{fh} and source {sw}x{sh}: aspect ratios differ ({ra:.3f} vs {rb:.3f})"
         )
     interp = cv2.INTER_AREA if sw > fw else cv2.INTER_LINEAR
     return cv2.resize(source, (fw, fh), interpolation=interp)
@@ -187,10 +198,18 @@ def prepare_source(source: np.ndarray, config: DiffConfig = DiffConfig()) -> dic
     bounds = np.searchsorted(cg[order], np.arange(len(edges) + 2))
     tg = tex[::g, ::g].ravel()[order]
     texture = np.array([np.median(tg[a:b]) if b > a else np.nan for a, b in zip(bounds[:-1], bounds[1:])])
-    return {"shape": source.shape, "lab": lab, "abs_hp": cv2.absdiff(hp_s, 0), "classes": classes,
-            "signed_weight": signed_weight(source, classes, len(edges) + 1 - config.signed_skip_classes),
-            "n_classes": len(edges) + 1, "grid": g, "order": order, "bounds": bounds,
-            "class_texture": np.nan_to_num(texture, nan=float(np.nanmax(texture)) if np.isfinite(texture).any() else 0)}
+    return {
+        "shape": source.shape,
+        "lab": lab,
+        "abs_hp": cv2.absdiff(hp_s, 0),
+        "classes": classes,
+        "signed_weight": signed_weight(source, classes, len(edges) + 1 - config.signed_skip_classes),
+        "n_classes": len(edges) + 1,
+        "grid": g,
+        "order": order,
+        "bounds": bounds,
+        "class_texture": np.nan_to_num(texture, nan=float(np.nanmax(texture)) if np.isfinite(texture).any() else 0),
+    }
 
 
 @dataclass
@@ -202,8 +221,9 @@ class DiffTerms:
     delta: tuple  # unblurred (dL, da, db)
 
 
-def difference_terms(fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffConfig(),
-                     prepared: dict | None = None) -> DiffTerms:
+def difference_terms(
+    fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffConfig(), prepared: dict | None = None
+) -> DiffTerms:
     """The difference maps of two same-size RGB images (see :class:`DiffTerms`).
 
     The Lab difference is blurred after conversion (blur and Lab conversion nearly commute at
@@ -218,8 +238,12 @@ def difference_terms(fake: np.ndarray, source: np.ndarray, config: DiffConfig = 
     s_l = config.blur_sigma * scale
     s_c = float(np.hypot(config.blur_sigma, config.chroma_sigma)) * scale  # blur, then the chroma blur
     shift = tuple(cv2.GaussianBlur(c, (0, 0), sig) if sig > 0 else c for c, sig in zip(d, (s_l, s_c, s_c)))
-    colour = cv2.sqrt(cv2.add(cv2.add(cv2.multiply(shift[0], shift[0]), cv2.multiply(shift[1], shift[1])),
-                              cv2.multiply(shift[2], shift[2])))
+    colour = cv2.sqrt(
+        cv2.add(
+            cv2.add(cv2.multiply(shift[0], shift[0]), cv2.multiply(shift[1], shift[1])),
+            cv2.multiply(shift[2], shift[2]),
+        )
+    )
     terms = [colour]
     if config.rms_weight > 0:
         # zero-mean changes (smoothing, grain, blur) vanish in the blurred difference but not in its energy
@@ -228,8 +252,9 @@ def difference_terms(fake: np.ndarray, source: np.ndarray, config: DiffConfig = 
     return DiffTerms(terms, colour, lab_f[0], shift, tuple(d))
 
 
-def difference_map(fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffConfig(),
-                   prepared: dict | None = None):
+def difference_map(
+    fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffConfig(), prepared: dict | None = None
+):
     """(combined, colour, shift): the largest of the :func:`difference_terms` per pixel, the colour
     distance and the blurred Lab shift."""
     t = difference_terms(fake, source, config, prepared)
@@ -243,8 +268,15 @@ def _max(maps: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _class_floors(values: np.ndarray, bounds: np.ndarray, k: float, minima: np.ndarray, share: float,
-                  cap: np.ndarray, min_samples: int = 32) -> np.ndarray | None:
+def _class_floors(
+    values: np.ndarray,
+    bounds: np.ndarray,
+    k: float,
+    minima: np.ndarray,
+    share: float,
+    cap: np.ndarray,
+    min_samples: int = 32,
+) -> np.ndarray | None:
     """Per term (rows of ``values``, ordered by class along the columns: class j in
     ``bounds[j]:bounds[j + 1]``) and texture class: median + k * 1.4826 * MAD, at most ``cap[j]``
     (re-encoding noise is bounded by the texture: a larger value means an edit covering most of the
@@ -254,7 +286,7 @@ def _class_floors(values: np.ndarray, bounds: np.ndarray, k: float, minima: np.n
     n_classes = len(bounds) - 1
     floors = np.full((values.shape[0], n_classes), np.nan, np.float32)
     for j in range(n_classes):
-        seg = values[:, bounds[j]: bounds[j + 1]]
+        seg = values[:, bounds[j] : bounds[j + 1]]
         n = seg.shape[1]
         if n < min_samples:
             continue
@@ -320,8 +352,9 @@ def _lut256(values: np.ndarray) -> np.ndarray:
     return lut
 
 
-def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffConfig(),
-                  prepared: dict | None = None) -> DiffResult:
+def artifact_mask(
+    fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffConfig(), prepared: dict | None = None
+) -> DiffResult:
     """The artifact mask of a fake given its pristine source, with statistics.
 
     ``source`` must already be aligned (see :func:`align_pair`).
@@ -342,8 +375,17 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
         af = noise_floors(at, prepared, replace(config, noise_k=config.area_noise_k))[0]
         za = significance_map(at, af, prepared["classes"])
         if config.area_chi_k > 0:
-            za = cv2.max(za, signed_significance(t.delta, scale, config.area_sigma, prepared, config.area_chi_k,
-                                                 config.noise_floor / config.area_chi_k))
+            za = cv2.max(
+                za,
+                signed_significance(
+                    t.delta,
+                    scale,
+                    config.area_sigma,
+                    prepared,
+                    config.area_chi_k,
+                    config.noise_floor / config.area_chi_k,
+                ),
+            )
         z = cv2.max(z_pixel, erode_spill(za, config.area_erode * config.area_sigma * scale))
     g = prepared["grid"]
     top = float(np.clip(config.top_percent, 0.0, 100.0))
@@ -378,5 +420,14 @@ def artifact_mask(fake: np.ndarray, source: np.ndarray, config: DiffConfig = Dif
         "diff_mean_in_mask": float(diff[mask].mean()) if area else 0.0,
         "components": int(ncomp_clean) if area else 0,
     }
-    return DiffResult(mask=mask, diff=diff, stats=stats, colour=t.colour, shift=t.shift, significance=z,
-                      fake_l=t.fake_l, source_abs_hp=prepared["abs_hp"], scale=scale)
+    return DiffResult(
+        mask=mask,
+        diff=diff,
+        stats=stats,
+        colour=t.colour,
+        shift=t.shift,
+        significance=z,
+        fake_l=t.fake_l,
+        source_abs_hp=prepared["abs_hp"],
+        scale=scale,
+    )

@@ -20,9 +20,9 @@ lossless; ``jpeg``: the fake saved as JPEG; ``jpeg_pair``: fake and source both 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -95,8 +95,9 @@ def evaluate_sample(
             m = anchor_masks.get(a)
             if m is not None and np.logical_and(m, grown).any():
                 correct.add(a)
-    return SampleEval(sample_id, ta, pa_, correct, mask_iou(pred_mask, truth_mask), method, encoding,
-                      not pred_mask.any())
+    return SampleEval(
+        sample_id, ta, pa_, correct, mask_iou(pred_mask, truth_mask), method, encoding, not pred_mask.any()
+    )
 
 
 @dataclass
@@ -123,9 +124,17 @@ class EvalSummary:
     negative_samples: list = field(default_factory=list, repr=False)  # the NegativeEval rows (for pooling)
 
     def to_dict(self) -> dict:
-        return dict(n=self.n, recall=self.recall, precision=self.precision, iou_median=self.iou_median,
-                    iou_mean=self.iou_mean, empty=self.empty, per_method=self.per_method,
-                    per_encoding=self.per_encoding, negatives=self.negatives)
+        return dict(
+            n=self.n,
+            recall=self.recall,
+            precision=self.precision,
+            iou_median=self.iou_median,
+            iou_mean=self.iou_mean,
+            empty=self.empty,
+            per_method=self.per_method,
+            per_encoding=self.per_encoding,
+            negatives=self.negatives,
+        )
 
 
 def _aggregate(ss: list[SampleEval]) -> dict:
@@ -146,16 +155,25 @@ def _aggregate(ss: list[SampleEval]) -> dict:
 
 def summarize(samples: list[SampleEval], negatives: list[NegativeEval] = ()) -> EvalSummary:
     a = _aggregate(samples)
-    per = {m: _aggregate([s for s in samples if s.method == m]) for m in sorted({s.method for s in samples if s.method})}
-    enc = {e: _aggregate([s for s in samples if s.encoding == e])
-           for e in sorted({s.encoding for s in samples if s.encoding})}
+    per = {
+        m: _aggregate([s for s in samples if s.method == m]) for m in sorted({s.method for s in samples if s.method})
+    }
+    enc = {
+        e: _aggregate([s for s in samples if s.encoding == e])
+        for e in sorted({s.encoding for s in samples if s.encoding})
+    }
     neg = {}
     if negatives:
         bad = [x for x in negatives if x.regions]
-        neg = dict(n=len(negatives), with_mask=sum(x.mask_area > 0 for x in negatives), with_regions=len(bad),
-                   ids_with_regions=[x.sample_id for x in bad])
-    return EvalSummary(a["n"], a["recall"], a["precision"], a["iou_median"], a["iou_mean"], a["empty"], per, enc, neg,
-                       list(negatives))
+        neg = dict(
+            n=len(negatives),
+            with_mask=sum(x.mask_area > 0 for x in negatives),
+            with_regions=len(bad),
+            ids_with_regions=[x.sample_id for x in bad],
+        )
+    return EvalSummary(
+        a["n"], a["recall"], a["precision"], a["iou_median"], a["iou_mean"], a["empty"], per, enc, neg, list(negatives)
+    )
 
 
 def encoding_of(edit: str | None) -> str:
@@ -196,9 +214,9 @@ def evaluate_run(manifest_path, out_dir, segmenter=None) -> tuple[EvalSummary, l
     """
     import pyarrow.parquet as pq
 
-    from fifa.core import rle as rle_utils
     from fifa.concept_tree.imageio import load_rgb
     from fifa.concept_tree.tree import ANCHORS, load_tree
+    from fifa.core import rle as rle_utils
 
     from .store import read_annotations
 
@@ -234,9 +252,19 @@ def evaluate_run(manifest_path, out_dir, segmenter=None) -> tuple[EvalSummary, l
                 p = Path(src) if Path(src).is_absolute() else base / src
                 reg = segmenter.segment(load_rgb(p))
                 cache[src] = {x: reg.mask(x) for x in ANCHORS} if reg.ok else None
-            samples.append(evaluate_sample(m["sample_id"], pred_ids, m["truth"], pred_mask, truth_mask,
-                                           cache[src], method=m.get("method"), tree=tree,
-                                           encoding=encoding_of(m.get("edit"))))
+            samples.append(
+                evaluate_sample(
+                    m["sample_id"],
+                    pred_ids,
+                    m["truth"],
+                    pred_mask,
+                    truth_mask,
+                    cache[src],
+                    method=m.get("method"),
+                    tree=tree,
+                    encoding=encoding_of(m.get("edit")),
+                )
+            )
     finally:
         if own:
             segmenter.close()

@@ -89,8 +89,9 @@ class LocalExecutor:
     def _start(self) -> cf.ProcessPoolExecutor:
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(["fifa.annotator.worker"])
-        pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=init_worker,
-                                      initargs=(self._config,))
+        pool = cf.ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=ctx, initializer=init_worker, initargs=(self._config,)
+        )
         with no_main_reimport():  # start every worker now, without re-running the caller's script
             starters = [pool.submit(_noop) for _ in range(self.workers)]
         cf.wait(starters)
@@ -160,8 +161,9 @@ class RayExecutor:
         self._reaper = None
         if not ray.is_initialized():
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no phoning home from a batch job
-            kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
-                          configure_logging=True)
+            kwargs = dict(
+                include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING, configure_logging=True
+            )
             if address is None:  # a new local cluster sized to this machine (or to --workers)
                 kwargs["num_cpus"] = workers or usable_cpus()
                 # Ray >= 2.5x protects a new local cluster with a token by default and warns about it
@@ -295,6 +297,10 @@ def _start_reaper(session_name: str | None):
 
     if not os.path.isdir("/proc"):  # pragma: no cover - non-Linux: `ray stop` cleans up by hand
         return None
-    return subprocess.Popen([sys.executable, "-c", _REAPER, str(os.getpid()), session_name or ""],
-                            start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-c", _REAPER, str(os.getpid()), session_name or ""],
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 
 from fifa.core import marks
+
 from .explain import CATEGORY_WORDS, ExplainContext, ExplainResult, RegionInfo, real_text
 
 PROMPT_VERSION = "offline-v3"
@@ -54,33 +55,55 @@ EXTENT = [
 ]
 
 
-EXTENT_SHORT = {"almost all of it": "almost all", "most of it": "most", "a large part of it": "a large part",
-                "part of it": "part", "a small patch of it": "a small patch"}
+EXTENT_SHORT = {
+    "almost all of it": "almost all",
+    "most of it": "most",
+    "a large part of it": "a large part",
+    "part of it": "part",
+    "a small patch of it": "a small patch",
+}
 
 MEASURED = {
-    "colour": ["the colour is {dir} than in the source ({de})",
-               "the tone has shifted, {dir} than the source ({de})"],
-    "blur": ["fine detail is lost and the texture is smoothed (detail energy down {det})",
-             "the texture is softer than in the source, its fine detail gone (detail energy down {det})"],
-    "noise": ["grain or compression noise absent from the source was added (detail energy up {det})",
-              "the texture is noisier than in the source, with added grain or blocking (detail energy up {det})"],
-    "geometry": ["edges and features are displaced relative to the source, a change of shape rather than of colour ({de})",
-                 "contours no longer line up with the source, so the shape changed rather than the colour ({de})"],
-    "mixed": ["the pixels differ from the source in both tone and structure ({de})",
-              "both colour and structure depart from the source ({de})"],
+    "colour": ["the colour is {dir} than in the source ({de})", "the tone has shifted, {dir} than the source ({de})"],
+    "blur": [
+        "fine detail is lost and the texture is smoothed (detail energy down {det})",
+        "the texture is softer than in the source, its fine detail gone (detail energy down {det})",
+    ],
+    "noise": [
+        "grain or compression noise absent from the source was added (detail energy up {det})",
+        "the texture is noisier than in the source, with added grain or blocking (detail energy up {det})",
+    ],
+    "geometry": [
+        "edges and features are displaced relative to the source, a change of shape rather than of colour ({de})",
+        "contours no longer line up with the source, so the shape changed rather than the colour ({de})",
+    ],
+    "mixed": [
+        "the pixels differ from the source in both tone and structure ({de})",
+        "both colour and structure depart from the source ({de})",
+    ],
 }
 
 VISIBLE = {
-    "colour": ["the colour shows {cast} that the surrounding skin does not share",
-               "the colour looks uneven: {cast} sets it apart from its surroundings"],
-    "blur": ["the texture is smoothed and fine detail is missing",
-             "it looks softer than the rest of the face, its fine detail gone"],
-    "noise": ["the texture carries grain or blocking that the rest of the face lacks",
-              "it looks noisier than its surroundings, with visible grain or blocking"],
-    "geometry": ["edges and features look displaced, a change of shape rather than of colour",
-                 "contours look warped: the shape was changed rather than the colour"],
-    "mixed": ["both tone and texture look out of place next to the surrounding face",
-              "colour and structure both look inconsistent with the rest of the face"],
+    "colour": [
+        "the colour shows {cast} that the surrounding skin does not share",
+        "the colour looks uneven: {cast} sets it apart from its surroundings",
+    ],
+    "blur": [
+        "the texture is smoothed and fine detail is missing",
+        "it looks softer than the rest of the face, its fine detail gone",
+    ],
+    "noise": [
+        "the texture carries grain or blocking that the rest of the face lacks",
+        "it looks noisier than its surroundings, with visible grain or blocking",
+    ],
+    "geometry": [
+        "edges and features look displaced, a change of shape rather than of colour",
+        "contours look warped: the shape was changed rather than the colour",
+    ],
+    "mixed": [
+        "both tone and texture look out of place next to the surrounding face",
+        "colour and structure both look inconsistent with the rest of the face",
+    ],
 }
 VISIBLE_CLOSERS = {
     "colour": "No loss of detail or change of shape comes with the tint: the edit changed tone, not structure.",
@@ -232,8 +255,9 @@ class OfflineExplainer:
         closer = CLOSERS["several"] if several else VISIBLE_CLOSERS.get(kinds[0], CLOSERS.get(kinds[0]))
         if closer:
             vis.append(closer)
-        return ExplainResult(text=" ".join(sents), visible=" ".join(vis),
-                             region_ids=[r.id for _, members in groups for r in members])
+        return ExplainResult(
+            text=" ".join(sents), visible=" ".join(vis), region_ids=[r.id for _, members in groups for r in members]
+        )
 
     @staticmethod
     def _cue_sentences(members: list[RegionInfo], kind: str, seed: str) -> list[str]:
@@ -252,8 +276,11 @@ class OfflineExplainer:
             r, cue = matched[0]
             out.append(f"This fits a typical artifact of {r.phrase()}: {_lower(cue)}.")
         elif matched:
-            out.append("This fits typical artifacts of these regions: "
-                       + "; ".join(f"{c} ({_join(where)})" for c, where in by_cue.items()) + ".")
+            out.append(
+                "This fits typical artifacts of these regions: "
+                + "; ".join(f"{c} ({_join(where)})" for c, where in by_cue.items())
+                + "."
+            )
         if unmatched and not matched:  # nothing fits: offer one cue to check, as a cue, not a match
             r, cue = unmatched[0]
             out.append(f"Worth checking by eye in {r.phrase()}: {_lower(cue)}.")
@@ -264,15 +291,19 @@ class OfflineExplainer:
         cat = CATEGORY_WORDS.get(ctx.category or "", "manipulated")
         regions = ctx.regions[: self.max_regions]
         if not regions:
-            return (f"Labelled as a {cat} fake; without its source the artifacts cannot be localised.",
-                    f"Labelled as a {cat} fake; no artifact can be localised in the image.")
+            return (
+                f"Labelled as a {cat} fake; without its source the artifacts cannot be localised.",
+                f"Labelled as a {cat} fake; no artifact can be localised in the image.",
+            )
         marked = ", ".join(marks.mark(r.phrase(), r.id) for r in regions)
         looks = []
         for r in regions[:3]:
             if r.artifacts:
                 looks.append(f"Look for {_pick(r.artifacts, ctx.sample_id, r.id).rstrip('.')} ({r.name.lower()}).")
-        text = (f"Labelled as a {cat} fake; no source image is available, so this explanation is not grounded "
-                f"in a measured difference. Such forgeries typically leave traces in {marked}.")
+        text = (
+            f"Labelled as a {cat} fake; no source image is available, so this explanation is not grounded "
+            f"in a measured difference. Such forgeries typically leave traces in {marked}."
+        )
         visible = f"Labelled as a {cat} fake; such forgeries typically leave traces in {marked}."
         return " ".join([text, *looks]), " ".join([visible, *looks])
 

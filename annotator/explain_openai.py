@@ -116,10 +116,7 @@ def build_request(ctx: ExplainContext, cfg: OpenAIConfig) -> dict:
             content.append({"type": "image_url", "image_url": {"url": _data_url(jpeg), "detail": cfg.image_detail}})
     return {
         "model": cfg.model,
-        "messages": [
-            {"role": "system", "content": _prompt("system.txt")},
-            {"role": "user", "content": content},
-        ],
+        "messages": [{"role": "system", "content": _prompt("system.txt")}, {"role": "user", "content": content}],
         "response_format": {
             "type": "json_schema",
             "json_schema": {"name": "age_explanation", "strict": True, "schema": response_schema(allowed)},
@@ -169,11 +166,15 @@ def validate_answer(content: str | None, finish_reason: str | None, allowed: lis
     if allowed and not regs:
         raise InvalidAnswer("llm_invalid", "no region explained although regions were chosen")
     for where, text in [("visible_summary", data["visible_summary"])] + [
-            (f"regions[{i}].visible", r["visible"]) for i, r in enumerate(regs)]:
+        (f"regions[{i}].visible", r["visible"]) for i, r in enumerate(regs)
+    ]:
         said = source_mention(text)
         if said:
-            raise InvalidAnswer("llm_invalid", f"{where} must describe only what the manipulated image shows, without "
-                                            f"the source or figures measured against it (it says {said!r})")
+            raise InvalidAnswer(
+                "llm_invalid",
+                f"{where} must describe only what the manipulated image shows, without "
+                f"the source or figures measured against it (it says {said!r})",
+            )
     return data
 
 
@@ -183,10 +184,14 @@ def compose_text(data: dict, summary: str = "summary", field: str = "explanation
     parts = [marks.clean_model_text(data[summary]).strip()]  # never trust marks coming from the model
     ids = []
     for r in data["regions"]:
-        phrase, expl, nid = marks.clean_model_text(r["phrase"]).strip(), marks.clean_model_text(r[field]).strip(), r["id"]
+        phrase, expl, nid = (
+            marks.clean_model_text(r["phrase"]).strip(),
+            marks.clean_model_text(r[field]).strip(),
+            r["id"],
+        )
         idx = expl.lower().find(phrase.lower())
         if idx >= 0:
-            expl = expl[:idx] + marks.mark(expl[idx: idx + len(phrase)], nid) + expl[idx + len(phrase):]
+            expl = expl[:idx] + marks.mark(expl[idx : idx + len(phrase)], nid) + expl[idx + len(phrase) :]
         else:
             expl = f"{marks.mark(phrase[0].upper() + phrase[1:], nid)}: {expl}"
         parts.append(expl)
@@ -195,8 +200,10 @@ def compose_text(data: dict, summary: str = "summary", field: str = "explanation
 
 
 def _correction(e: InvalidAnswer, allowed: list[str]) -> str:
-    return (f"Your answer was rejected: {e.message}. Answer again with one JSON object following "
-            f"the schema; use only these region ids: {', '.join(allowed) or '(none)'}; be concise.")
+    return (
+        f"Your answer was rejected: {e.message}. Answer again with one JSON object following "
+        f"the schema; use only these region ids: {', '.join(allowed) or '(none)'}; be concise."
+    )
 
 
 class OpenAIExplainer:
@@ -217,10 +224,18 @@ class OpenAIExplainer:
             return ExplainResult(text=real_text(ctx), visible=real_text(ctx))
         t0 = time.perf_counter()
         allowed = ctx.allowed_ids
-        ans = self.client.ask(build_request(ctx, self.cfg), functools.partial(validate_answer, allowed=allowed),
-                              functools.partial(_correction, allowed=allowed))
-        res = ExplainResult(prompt_tokens=ans.prompt_tokens, completion_tokens=ans.completion_tokens, cost=ans.cost,
-                            calls=ans.calls, cached=ans.cached)
+        ans = self.client.ask(
+            build_request(ctx, self.cfg),
+            functools.partial(validate_answer, allowed=allowed),
+            functools.partial(_correction, allowed=allowed),
+        )
+        res = ExplainResult(
+            prompt_tokens=ans.prompt_tokens,
+            completion_tokens=ans.completion_tokens,
+            cost=ans.cost,
+            calls=ans.calls,
+            cached=ans.cached,
+        )
         if ans.ok:
             res.text, res.region_ids = compose_text(ans.value)
             res.visible = compose_text(ans.value, "visible_summary", "visible")[0]

@@ -36,10 +36,20 @@ from PIL import Image
 
 from fifa.core import rle as rle_utils
 
-from .forge_edits import CATEGORY, EDIT_TYPES, REGION_EDITS, STRONG, SUBTLE, TARGETS, UNIONS  # noqa: F401
-from .forge_edits import edit_sbi, edit_swap, face_scale, mean_abs_change
-from .forge_faces import BaseFace, BaseSet, FaceSource, base_variants, bundled_faces, grace_hopper_path  # noqa: F401
-from .forge_faces import identity_faces
+from .forge_edits import (  # noqa: F401
+    CATEGORY,
+    EDIT_TYPES,
+    REGION_EDITS,
+    STRONG,
+    SUBTLE,
+    TARGETS,
+    UNIONS,
+    edit_sbi,
+    edit_swap,
+    face_scale,
+    mean_abs_change,
+)
+from .forge_faces import BaseFace, BaseSet, FaceSource, base_variants, bundled_faces, grace_hopper_path, identity_faces  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +84,23 @@ def manifest_schema():
     import pyarrow as pa
 
     rle_t = rle_utils.RLE_TYPE
-    return pa.schema([
-        ("sample_id", pa.string()), ("image_path", pa.string()), ("source_path", pa.string()),
-        ("label", pa.string()), ("method", pa.string()), ("category", pa.string()), ("group", pa.string()),
-        ("truth", pa.list_(pa.string())), ("truth_target", pa.string()), ("truth_mask", rle_t),
-        ("edit", pa.string()), ("pair_kind", pa.string()), ("collection", pa.string()),
-    ])
+    return pa.schema(
+        [
+            ("sample_id", pa.string()),
+            ("image_path", pa.string()),
+            ("source_path", pa.string()),
+            ("label", pa.string()),
+            ("method", pa.string()),
+            ("category", pa.string()),
+            ("group", pa.string()),
+            ("truth", pa.list_(pa.string())),
+            ("truth_target", pa.string()),
+            ("truth_mask", rle_t),
+            ("edit", pa.string()),
+            ("pair_kind", pa.string()),
+            ("collection", pa.string()),
+        ]
+    )
 
 
 def _choose_base(kind: str, bases: list[BaseFace], rng) -> BaseFace | None:
@@ -152,8 +173,17 @@ class _Writer:
             p = self.out / "images" / "real" / f"{b.name}_q{q}.jpg"
             Image.fromarray(b.image).save(p, quality=q)
             self.jpeg_sources[key] = self.rel(p)
-            self.rows.append(self._row(f"real_{b.name}_q{q}", self.rel(p), self.pristine(b), "real", b,
-                                       edit={"reencode": "jpeg", "quality": q}, pair_kind="reencoded"))
+            self.rows.append(
+                self._row(
+                    f"real_{b.name}_q{q}",
+                    self.rel(p),
+                    self.pristine(b),
+                    "real",
+                    b,
+                    edit={"reencode": "jpeg", "quality": q},
+                    pair_kind="reencoded",
+                )
+            )
         return self.jpeg_sources[key]
 
     def pristine(self, b: BaseFace) -> str:
@@ -170,14 +200,37 @@ class _Writer:
     def mask(self, m: np.ndarray, sid: str) -> None:
         Image.fromarray((m * 255).astype(np.uint8)).save(self.out / "masks" / f"{sid}.png")
 
-    def _row(self, sid, image_path, source_path, label, b: BaseFace, *, method=None, truth=(), target=None,
-             mask=None, edit=None, pair_kind):
+    def _row(
+        self,
+        sid,
+        image_path,
+        source_path,
+        label,
+        b: BaseFace,
+        *,
+        method=None,
+        truth=(),
+        target=None,
+        mask=None,
+        edit=None,
+        pair_kind,
+    ):
         h, w = b.image.shape[:2]
-        return dict(sample_id=sid, image_path=image_path, source_path=source_path, label=label, method=method,
-                    category=CATEGORY[method] if method else "real", group=b.group, truth=list(truth),
-                    truth_target=target, truth_mask=rle_utils.encode(mask) if mask is not None else
-                    rle_utils.empty(h, w), edit=json.dumps(edit, sort_keys=True) if edit is not None else None,
-                    pair_kind=pair_kind, collection="fifa-forge")
+        return dict(
+            sample_id=sid,
+            image_path=image_path,
+            source_path=source_path,
+            label=label,
+            method=method,
+            category=CATEGORY[method] if method else "real",
+            group=b.group,
+            truth=list(truth),
+            truth_target=target,
+            truth_mask=rle_utils.encode(mask) if mask is not None else rle_utils.empty(h, w),
+            edit=json.dumps(edit, sort_keys=True) if edit is not None else None,
+            pair_kind=pair_kind,
+            collection="fifa-forge",
+        )
 
 
 def reencode(img: np.ndarray, rng) -> tuple[np.ndarray, int | None, dict]:
@@ -258,10 +311,18 @@ def forge(out_dir: str | Path, config: ForgeConfig | None = None, *, segmenter=N
     table = pa.Table.from_pylist(w.rows, schema=manifest_schema())
     path = out / "manifest.parquet"
     pq.write_table(table, path)
-    summary = {"seed": cfg.seed, "n": cfg.n, "identities": cfg.identities, "bases": len(bases),
-               "skipped_faces": len(skipped), "skipped": skipped, "fakes": made,
-               "fakes_by_method": dict(sorted(by_method.items())), "reencoded_rows": sum(
-                   r["pair_kind"] == "reencoded" for r in w.rows), "attempts": attempts}
+    summary = {
+        "seed": cfg.seed,
+        "n": cfg.n,
+        "identities": cfg.identities,
+        "bases": len(bases),
+        "skipped_faces": len(skipped),
+        "skipped": skipped,
+        "fakes": made,
+        "fakes_by_method": dict(sorted(by_method.items())),
+        "reencoded_rows": sum(r["pair_kind"] == "reencoded" for r in w.rows),
+        "attempts": attempts,
+    }
     (out / "forge.json").write_text(json.dumps(summary, indent=2) + "\n")
     if made < cfg.n:
         log.warning("made %d of %d fakes (the bases did not suit the edits asked for)", made, cfg.n)
@@ -292,8 +353,9 @@ def _bases(cfg: ForgeConfig, segmenter) -> tuple[list[BaseFace], list]:
     return found.bases, found.skipped
 
 
-def _forge_fakes(cfg: ForgeConfig, kinds: tuple[str, ...], bases: list[BaseFace], tree, rng,
-                 w: "_Writer") -> tuple[int, int, dict[str, int]]:
+def _forge_fakes(
+    cfg: ForgeConfig, kinds: tuple[str, ...], bases: list[BaseFace], tree, rng, w: _Writer
+) -> tuple[int, int, dict[str, int]]:
     """Up to ``cfg.n`` fakes (at most ``20 n`` attempts), written by ``w``: (made, attempts, fakes per kind)."""
     made = attempts = 0
     by_method: dict[str, int] = {}
@@ -322,8 +384,19 @@ def _forge_fakes(cfg: ForgeConfig, kinds: tuple[str, ...], bases: list[BaseFace]
     return made, attempts, by_method
 
 
-def _save_fake(cfg: ForgeConfig, w: "_Writer", b: BaseFace, sid: str, fake, tmask, params: dict, kind: str,
-               truth: list[str], target, rng) -> None:
+def _save_fake(
+    cfg: ForgeConfig,
+    w: _Writer,
+    b: BaseFace,
+    sid: str,
+    fake,
+    tmask,
+    params: dict,
+    kind: str,
+    truth: list[str],
+    target,
+    rng,
+) -> None:
     """Save one fake (PNG, JPEG or JPEG pair, drawn from ``rng``), its truth mask and its manifest row."""
     src_path, quality = w.pristine(b), None
     r = rng.random()
@@ -337,5 +410,18 @@ def _save_fake(cfg: ForgeConfig, w: "_Writer", b: BaseFace, sid: str, fake, tmas
         params["fake_jpeg_q"] = quality
     path = w.image(fake, sid, quality)
     w.mask(tmask, sid)
-    w.rows.append(w._row(sid, path, src_path, "fake", b, method=kind, truth=truth, target=target, mask=tmask,
-                         edit=params, pair_kind="forgery"))
+    w.rows.append(
+        w._row(
+            sid,
+            path,
+            src_path,
+            "fake",
+            b,
+            method=kind,
+            truth=truth,
+            target=target,
+            mask=tmask,
+            edit=params,
+            pair_kind="forgery",
+        )
+    )

@@ -21,22 +21,68 @@ import numpy as np
 STRONG = ("SBI", "ColorShift", "Blur", "Warp", "Noise", "RegionSwap")
 SUBTLE = ("GentleWarp", "LightBlur", "Tint", "SkinSmooth", "IrisRecolour")
 EDIT_TYPES = STRONG + SUBTLE
-CATEGORY = {"SBI": "FS", "RegionSwap": "FS", "ColorShift": "FE", "Blur": "FE", "Warp": "FE", "Noise": "FE",
-            "GentleWarp": "FE", "LightBlur": "FE", "Tint": "FE", "SkinSmooth": "FE", "IrisRecolour": "FE"}
+CATEGORY = {
+    "SBI": "FS",
+    "RegionSwap": "FS",
+    "ColorShift": "FE",
+    "Blur": "FE",
+    "Warp": "FE",
+    "Noise": "FE",
+    "GentleWarp": "FE",
+    "LightBlur": "FE",
+    "Tint": "FE",
+    "SkinSmooth": "FE",
+    "IrisRecolour": "FE",
+}
 
 #: Regions each edit type may target (nodes of the tree; must be present and large enough).
 TARGETS = {
-    "ColorShift": ["left_eye", "right_eye", "nose", "mouth", "left_cheek", "right_cheek", "forehead", "chin",
-                   "left_eyebrow", "right_eyebrow", "upper_lip", "lower_lip", "left_iris", "right_iris",
-                   "left_jaw", "right_jaw", "hair", "nasal_base"],
+    "ColorShift": [
+        "left_eye",
+        "right_eye",
+        "nose",
+        "mouth",
+        "left_cheek",
+        "right_cheek",
+        "forehead",
+        "chin",
+        "left_eyebrow",
+        "right_eyebrow",
+        "upper_lip",
+        "lower_lip",
+        "left_iris",
+        "right_iris",
+        "left_jaw",
+        "right_jaw",
+        "hair",
+        "nasal_base",
+    ],
     "Blur": ["left_eye", "right_eye", "mouth", "left_eyebrow", "right_eyebrow", "eyes", "eyebrows", "hair", "nose"],
     "Warp": ["left_eye", "right_eye", "nose", "mouth", "chin", "left_eyebrow", "right_eyebrow"],
     "Noise": ["left_cheek", "right_cheek", "forehead", "nose", "chin", "mouth", "left_eye", "right_eye"],
     "RegionSwap": ["left_eye", "right_eye", "eyes", "nose", "mouth", "left_eyebrow", "right_eyebrow"],
-    "GentleWarp": ["left_eye", "right_eye", "nose", "mouth", "chin", "left_eyebrow", "right_eyebrow", "left_cheek",
-                   "right_cheek"],
-    "LightBlur": ["left_eye", "right_eye", "eyes", "mouth", "left_eyebrow", "right_eyebrow", "eyebrows", "nose",
-                  "hair"],
+    "GentleWarp": [
+        "left_eye",
+        "right_eye",
+        "nose",
+        "mouth",
+        "chin",
+        "left_eyebrow",
+        "right_eyebrow",
+        "left_cheek",
+        "right_cheek",
+    ],
+    "LightBlur": [
+        "left_eye",
+        "right_eye",
+        "eyes",
+        "mouth",
+        "left_eyebrow",
+        "right_eyebrow",
+        "eyebrows",
+        "nose",
+        "hair",
+    ],
     "Tint": ["left_cheek", "right_cheek", "cheeks", "forehead", "nose", "mouth", "chin", "left_eye", "right_eye"],
     "SkinSmooth": ["left_cheek", "right_cheek", "cheeks", "forehead", "chin", "nose"],
     "IrisRecolour": ["left_iris", "right_iris", "irises"],
@@ -203,8 +249,9 @@ def edit_skin_smooth(img, mask, rng, s):
     sm = cv2.bilateralFilter(img, 0, sc, ss).astype(np.float32)
     k = float(rng.uniform(0.8, 1.0))
     edited = img.astype(np.float32) * (1 - k) + sm * k
-    return _blend_result(img, edited, mask, 1.0 * s, {"sigma_color": round(sc, 1), "sigma_space": round(ss, 2),
-                                                      "mix": round(k, 2)})
+    return _blend_result(
+        img, edited, mask, 1.0 * s, {"sigma_color": round(sc, 1), "sigma_space": round(ss, 2), "mix": round(k, 2)}
+    )
 
 
 def edit_iris(img, mask, rng, s):
@@ -216,9 +263,15 @@ def edit_iris(img, mask, rng, s):
 
 
 REGION_EDITS = {
-    "ColorShift": edit_colour, "Blur": edit_blur, "Noise": edit_noise, "Warp": edit_warp,
+    "ColorShift": edit_colour,
+    "Blur": edit_blur,
+    "Noise": edit_noise,
+    "Warp": edit_warp,
     "GentleWarp": lambda img, m, rng, s: edit_warp(img, m, rng, s, gentle=True),
-    "LightBlur": edit_light_blur, "Tint": edit_tint, "SkinSmooth": edit_skin_smooth, "IrisRecolour": edit_iris,
+    "LightBlur": edit_light_blur,
+    "Tint": edit_tint,
+    "SkinSmooth": edit_skin_smooth,
+    "IrisRecolour": edit_iris,
 }
 
 

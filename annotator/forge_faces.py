@@ -118,7 +118,7 @@ def crop_face(img: np.ndarray, box, margin: float, size: int) -> np.ndarray | No
     s = int(round(side))
     if s < 64:
         return None
-    crop = img[b: b + s, a: a + s]
+    crop = img[b : b + s, a : a + s]
     return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if s > size else cv2.INTER_CUBIC)
 
 
@@ -134,7 +134,7 @@ def in_frame(face: np.ndarray, side: int, slot: int) -> np.ndarray:
     frame = skimage.data.rocket().copy()
     small = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
     y, x = (60, 300) if slot % 2 == 0 else (150, 40)
-    frame[y: y + side, x: x + side] = small
+    frame[y : y + side, x : x + side] = small
     return frame
 
 

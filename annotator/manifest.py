@@ -103,8 +103,10 @@ def read_table(path: str | Path) -> pa.Table:
             import pyarrow.csv as pcsv
 
             return pcsv.read_csv(
-                p, convert_options=pcsv.ConvertOptions(strings_can_be_null=True, column_types={
-                    c: pa.string() for c in REQUIRED + OPTIONAL + PROVENANCE})
+                p,
+                convert_options=pcsv.ConvertOptions(
+                    strings_can_be_null=True, column_types={c: pa.string() for c in REQUIRED + OPTIONAL + PROVENANCE}
+                ),
             )
         if suf in (".jsonl", ".ndjson", ".json"):
             rows = []
@@ -127,8 +129,9 @@ def read_table(path: str | Path) -> pa.Table:
     raise ManifestError(f"unsupported manifest format {suf!r} (use .parquet, .csv or .jsonl)")
 
 
-def read_manifest(path: str | Path, *, data_root: str | Path | None = None,
-                  allow_outside_root: bool = False) -> list[ManifestRow]:
+def read_manifest(
+    path: str | Path, *, data_root: str | Path | None = None, allow_outside_root: bool = False
+) -> list[ManifestRow]:
     """Read and validate a manifest; paths become absolute, rows reaching outside the data root are refused."""
     p = Path(path)
     table = read_table(p)
@@ -139,8 +142,10 @@ def read_manifest(path: str | Path, *, data_root: str | Path | None = None,
     root = None if allow_outside_root else Path(data_root or base).resolve()
     if root is not None and not root.is_dir():
         raise ManifestError(f"data root is not a folder: {root}")
-    cols = {c: table.column(c).to_pylist() if c in table.column_names else [None] * table.num_rows
-            for c in REQUIRED + OPTIONAL + PROVENANCE}
+    cols = {
+        c: table.column(c).to_pylist() if c in table.column_names else [None] * table.num_rows
+        for c in REQUIRED + OPTIONAL + PROVENANCE
+    }
     rows: list[ManifestRow] = []
     seen: set[str] = set()
     for i in range(table.num_rows):
@@ -154,8 +159,10 @@ def read_manifest(path: str | Path, *, data_root: str | Path | None = None,
 def _row(p: Path, i: int, v: dict, base: Path, seen: set[str]) -> ManifestRow:
     for c, x in v.items():
         if isinstance(x, str) and len(x) > MAX_CELL_CHARS:
-            raise ManifestError(f"manifest {p}: row {i + 1}, column {c!r} holds {len(x)} characters "
-                                f"(at most {MAX_CELL_CHARS}): not an id or a path")
+            raise ManifestError(
+                f"manifest {p}: row {i + 1}, column {c!r} holds {len(x)} characters "
+                f"(at most {MAX_CELL_CHARS}): not an id or a path"
+            )
     if v["sample_id"] is None:
         raise ManifestError(f"manifest {p}: row {i + 1} has no sample_id")
     sid = str(v["sample_id"])
@@ -195,8 +202,9 @@ def _frame(p: Path, sid: str, value: Any) -> int | None:
             raise ValueError
         return int(f)
     except (TypeError, ValueError):
-        raise ManifestError(f"manifest {p}: sample {sid!r} has frame {value!r}, expected a frame index (an integer "
-                            ">= 0)") from None
+        raise ManifestError(
+            f"manifest {p}: sample {sid!r} has frame {value!r}, expected a frame index (an integer >= 0)"
+        ) from None
 
 
 def _resolve(base: Path, value: Any) -> str:
@@ -215,7 +223,8 @@ def _outside_root(row: ManifestRow, root: Path) -> str | None:
             return f"path_outside_root: {what} cannot be resolved"
         if not real.is_relative_to(root):
             lexical = Path(os.path.normpath(path))
-            how = "leaves the data root through a symlink" if lexical.is_relative_to(root) else "is outside the data root"
-            return (f"path_outside_root: {what} {how} {root} "
-                    "(pass --data-root or --allow-outside-root to allow it)")
+            how = (
+                "leaves the data root through a symlink" if lexical.is_relative_to(root) else "is outside the data root"
+            )
+            return f"path_outside_root: {what} {how} {root} (pass --data-root or --allow-outside-root to allow it)"
     return None

@@ -22,8 +22,8 @@ import logging
 import signal
 import threading
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .explain import ExplainResult
 from .worker import CpuResult, failed, finish_row
@@ -69,7 +69,7 @@ class RowSink:
         if self.progress is not None:
             self.progress.advance(row["status"] != "ok")
 
-    def __enter__(self) -> "RowSink":
+    def __enter__(self) -> RowSink:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -78,8 +78,7 @@ class RowSink:
         except Exception as e:
             if exc is None:
                 raise
-            log.error("%d finished row(s) could not be written (%s); the next run redoes them",
-                      self.store.buffered, e)
+            log.error("%d finished row(s) could not be written (%s); the next run redoes them", self.store.buffered, e)
 
 
 class StopSignals:
@@ -106,7 +105,7 @@ class StopSignals:
         elif self.count >= 3:
             raise KeyboardInterrupt
 
-    def __enter__(self) -> "StopSignals":
+    def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
             for s in (signal.SIGINT, signal.SIGTERM):
                 self._old[s] = signal.signal(s, self._handle)
@@ -265,8 +264,14 @@ class Pipeline:
         if self.on_cost is not None:
             self.on_cost(self.spend.usd)
         row = res.row
-        row.update(prompt_tokens=er.prompt_tokens, completion_tokens=er.completion_tokens, cost_usd=er.cost,
-                   llm_calls=er.calls, cached=er.cached, time_llm_s=er.latency_s)
+        row.update(
+            prompt_tokens=er.prompt_tokens,
+            completion_tokens=er.completion_tokens,
+            cost_usd=er.cost,
+            llm_calls=er.calls,
+            cached=er.cached,
+            time_llm_s=er.latency_s,
+        )
         if er.ok:
             self.sink.emit(finish_row(res, er.text, self.explainer.name, er.region_ids, er.visible))
         else:

@@ -51,8 +51,14 @@ def _profile(d: np.ndarray, colour: np.ndarray, detail_v: np.ndarray) -> dict:
     colour_mean = float(np.linalg.norm(mean))
     colour_abs = float(colour.mean())
     detail = float(detail_v.mean())
-    prof = {"delta_e": colour_abs, "shift": colour_mean, "dL": float(mean[0]), "da": float(mean[1]),
-            "db": float(mean[2]), "detail": detail}
+    prof = {
+        "delta_e": colour_abs,
+        "shift": colour_mean,
+        "dL": float(mean[0]),
+        "da": float(mean[1]),
+        "db": float(mean[2]),
+        "detail": detail,
+    }
     prof["kind"] = _kind(colour_abs, colour_mean, detail)
     return prof
 

@@ -86,7 +86,9 @@ def node_stats(regions: FaceRegions, mask: np.ndarray) -> tuple[dict[str, NodeHi
     n_leaf = len(regions.leaf_ids)
     lm = regions.label_map
     area_arr = np.bincount(lm.ravel().astype(np.int64) + 1, minlength=n_leaf + 1)[1:]
-    inter_arr = np.bincount(lm[mask].astype(np.int64) + 1, minlength=n_leaf + 1)[1:] if total else np.zeros(n_leaf, np.int64)
+    inter_arr = (
+        np.bincount(lm[mask].astype(np.int64) + 1, minlength=n_leaf + 1)[1:] if total else np.zeros(n_leaf, np.int64)
+    )
     nodes, member = _membership(tuple(regions.leaf_ids))
     node_area = member @ area_arr  # a parent's area and hits are sums over its leaves
     node_inter = member @ inter_arr
@@ -104,7 +106,9 @@ def _deepest_first() -> list:
     return sorted(tree.nodes, key=lambda n: -n.depth)
 
 
-def select_regions(regions: FaceRegions, mask: np.ndarray, config: RegionSelectConfig = RegionSelectConfig()) -> RegionResult:
+def select_regions(
+    regions: FaceRegions, mask: np.ndarray, config: RegionSelectConfig = RegionSelectConfig()
+) -> RegionResult:
     """Coverage/share of every node and the chosen regions (see module doc)."""
     tree, _ = _tree_index()
     hits, areas, total = node_stats(regions, mask)
@@ -114,7 +118,9 @@ def select_regions(regions: FaceRegions, mask: np.ndarray, config: RegionSelectC
     for nid, h in hits.items():
         if not tree[nid].is_leaf:
             continue
-        if h.coverage >= config.min_coverage or (h.share >= config.min_share and h.coverage >= config.min_share_coverage):
+        if h.coverage >= config.min_coverage or (
+            h.share >= config.min_share and h.coverage >= config.min_share_coverage
+        ):
             chosen.add(nid)
     # Bottom-up roll-up: a parent replaces its children when most of its present children are chosen.
     for node in _deepest_first():

@@ -131,8 +131,11 @@ class _Plan:
 
 
 def _plan(manifest, out: Path, config: AnnotateConfig, retry: bool) -> _Plan:
-    rows = manifest if isinstance(manifest, list) else read_manifest(
-        manifest, data_root=config.data_root, allow_outside_root=config.allow_outside_root)
+    rows = (
+        manifest
+        if isinstance(manifest, list)
+        else read_manifest(manifest, data_root=config.data_root, allow_outside_root=config.allow_outside_root)
+    )
     main = AnnotationStore(out, shard_rows=config.shard_rows, flush_seconds=config.flush_seconds)
     if retry:
         failed_ids = main.failed_ids()
@@ -184,8 +187,9 @@ def _run(manifest, out: Path, config: AnnotateConfig, retry: bool, console, expl
     if retry:
         plan.main.commit_retry()
     _finish(summary, plan, sink, spend, t_start)
-    write_run_json(out, config, summary, explainer,
-                   state="finished" if summary.stopped is None else f"stopped:{summary.stopped}")
+    write_run_json(
+        out, config, summary, explainer, state="finished" if summary.stopped is None else f"stopped:{summary.stopped}"
+    )
     return summary
 
 
@@ -208,24 +212,40 @@ def _task_dict(r: ManifestRow) -> dict:
     return d
 
 
-def _execute(rows: list[ManifestRow], config: AnnotateConfig, explainer, sink: RowSink, signals,
-             progress: Progress, spend: Spend) -> str | None:
+def _execute(
+    rows: list[ManifestRow], config: AnnotateConfig, explainer, sink: RowSink, signals, progress: Progress, spend: Spend
+) -> str | None:
     """Start the workers, run the pipeline over ``rows``, stop the workers; returns why it stopped early."""
     from .explain_offline import OfflineExplainer
 
     wcfg = WorkerConfig(
-        diff=config.diff, select=config.select, explainer=config.llm, llm_image_size=config.llm_image_size,
-        llm_jpeg_quality=config.llm_jpeg_quality, segment_cache=config.segment_cache, segmenter=config.segmenter,
+        diff=config.diff,
+        select=config.select,
+        explainer=config.llm,
+        llm_image_size=config.llm_image_size,
+        llm_jpeg_quality=config.llm_jpeg_quality,
+        segment_cache=config.segment_cache,
+        segmenter=config.segmenter,
     )
     llm_needed = config.llm != "offline"
     pool = make_executor(config.executor, config.workers, wcfg, ray_address=config.ray_address)
     # rows in flight: two batches per worker keep every worker busy while results come back
     window = pool.workers * 2 * max(1, config.batch_rows) + (config.concurrency if llm_needed else 0)
     pipe = Pipeline(
-        executor=pool, explainer=explainer, offline=OfflineExplainer(), sink=sink, signals=signals,
-        cfg=PipelineConfig(window=window, concurrency=config.concurrency, llm_needed=llm_needed,
-                           max_cost=config.max_cost, est_row_cost=row_cost_estimate(config) if llm_needed else 0.0),
-        on_cost=progress.set_cost, spend=spend,
+        executor=pool,
+        explainer=explainer,
+        offline=OfflineExplainer(),
+        sink=sink,
+        signals=signals,
+        cfg=PipelineConfig(
+            window=window,
+            concurrency=config.concurrency,
+            llm_needed=llm_needed,
+            max_cost=config.max_cost,
+            est_row_cost=row_cost_estimate(config) if llm_needed else 0.0,
+        ),
+        on_cost=progress.set_cost,
+        spend=spend,
     )
     try:
         return pipe.run([[_task_dict(r) for r in b] for b in source_batches(rows, config.batch_rows)])
@@ -262,7 +282,7 @@ def source_batches(rows: list[ManifestRow], size: int) -> list[list[ManifestRow]
     cur: list[ManifestRow] = []
     for g in groups.values():
         for i in range(0, len(g), size):
-            part = g[i:i + size]
+            part = g[i : i + size]
             if len(cur) + len(part) > size:
                 out.append(cur)
                 cur = []
@@ -279,5 +299,3 @@ def _attempts(store: AnnotationStore, ids: set[str]) -> dict[str, int]:
         if sid in ids:
             out[sid] = int(a or 1)
     return out
-
-

@@ -93,11 +93,19 @@ def estimate(todo: list[ManifestRow], config: AnnotateConfig) -> dict:
         p, c = estimate_tokens(2 if r.source_path else 1, 3, config.openai)
         pt, ct = pt + p, ct + c
     cost = (pt * config.openai.price_in_per_mtok + ct * config.openai.price_out_per_mtok) / 1e6
-    return {"rows": len(todo), "requests": len(fakes), "prompt_tokens": pt, "completion_tokens": ct,
-            "cost_usd": round(cost, 4), "note": "upper-bound-ish: cached responses cost nothing"}
+    return {
+        "rows": len(todo),
+        "requests": len(fakes),
+        "prompt_tokens": pt,
+        "completion_tokens": ct,
+        "cost_usd": round(cost, 4),
+        "note": "upper-bound-ish: cached responses cost nothing",
+    }
 
 
-def write_run_json(out: Path, config: AnnotateConfig, summary: RunSummary, explainer, state: str, started: str | None = None) -> None:
+def write_run_json(
+    out: Path, config: AnnotateConfig, summary: RunSummary, explainer, state: str, started: str | None = None
+) -> None:
     p = out / "run.json"
     prev = {}
     if p.is_file():
@@ -171,15 +179,29 @@ class Progress:
         if not self.enabled:
             return
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         console = self.console or Console(stderr=True)
         self._p = Progress(
-            TextColumn("[bold]annotate"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]} rows/s"), TextColumn("ETA"), TimeRemainingColumn(),
-            TimeElapsedColumn(), TextColumn("[red]{task.fields[failed]} failed"), TextColumn("{task.fields[cost]}"),
-            console=console, transient=False, refresh_per_second=4,
+            TextColumn("[bold]annotate"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} rows/s"),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TimeElapsedColumn(),
+            TextColumn("[red]{task.fields[failed]} failed"),
+            TextColumn("{task.fields[cost]}"),
+            console=console,
+            transient=False,
+            refresh_per_second=4,
         )
         self._p.start()
         self._t0 = time.perf_counter()
@@ -192,8 +214,13 @@ class Progress:
             return
         done = self._p.tasks[0].completed + 1
         el = time.perf_counter() - self._t0
-        self._p.update(self._task, advance=1, failed=self.failures, rate=f"{done / el:.1f}" if el > 0 else "-",
-                       cost=f"${self.cost:.4f}" if self.cost else "")
+        self._p.update(
+            self._task,
+            advance=1,
+            failed=self.failures,
+            rate=f"{done / el:.1f}" if el > 0 else "-",
+            cost=f"${self.cost:.4f}" if self.cost else "",
+        )
 
     def set_cost(self, usd: float) -> None:
         self.cost = usd

@@ -32,7 +32,7 @@ class RunLock:
         self.path = Path(folder) / LOCK_NAME
         self._fd: int | None = None
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -40,10 +40,16 @@ class RunLock:
         except BlockingIOError:
             holder = _describe(self.path)
             os.close(fd)
-            raise FolderLocked(f"{self.path.parent} is in use by another run ({holder}); wait for it to finish "
-                               "or stop it, then rerun (a stopped run's lock is released automatically)") from None
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv[:3]),
-                "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+            raise FolderLocked(
+                f"{self.path.parent} is in use by another run ({holder}); wait for it to finish "
+                "or stop it, then rerun (a stopped run's lock is released automatically)"
+            ) from None
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": " ".join(sys.argv[:3]),
+            "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         self._fd = fd
@@ -58,7 +64,7 @@ class RunLock:
                 os.close(self._fd)
                 self._fd = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

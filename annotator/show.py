@@ -7,15 +7,25 @@ from pathlib import Path
 
 import numpy as np
 
-from fifa.core import rle as rle_utils
 from fifa.concept_tree.imageio import load_rgb
-
 from fifa.core import marks
+from fifa.core import rle as rle_utils
+
 from .store import read_annotations
 
 PALETTE = [
-    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40),
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 212),
+    (0, 128, 128),
+    (170, 110, 40),
 ]
 
 
@@ -74,8 +84,9 @@ def render(row: dict, out_png: str | Path, dpi: int = 110) -> Path:
     if legend and n > 1:
         leg_ax = fig.add_subplot(grid[1, n - 1])
         leg_ax.axis("off")
-        leg_ax.legend(handles=[Patch(color=c, label=lab) for c, lab in legend], loc="upper left", fontsize=7,
-                      frameon=False)
+        leg_ax.legend(
+            handles=[Patch(color=c, label=lab) for c, lab in legend], loc="upper left", fontsize=7, frameon=False
+        )
     fig.tight_layout()
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
@@ -92,8 +103,11 @@ def _shown_regions(row: dict) -> list[dict]:
             shown.append(s)
     if not shown:
         by_id = {r["node_id"]: r for r in (row.get("regions") or [])}
-        shown = [{"node_id": n, "phrase": n.replace("_", " "), "mask": by_id[n]["mask"]}
-                 for n in (row.get("artifact_regions") or []) if n in by_id]
+        shown = [
+            {"node_id": n, "phrase": n.replace("_", " "), "mask": by_id[n]["mask"]}
+            for n in (row.get("artifact_regions") or [])
+            if n in by_id
+        ]
     return shown
 
 

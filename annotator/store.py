@@ -20,14 +20,15 @@ Guarantees, under SIGKILL at any moment:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -70,10 +71,8 @@ class AnnotationStore:
     def _max_seq(self) -> int:
         best = 0
         for p in self.ann.glob("part-*.parquet"):
-            try:
+            with contextlib.suppress(IndexError, ValueError):
                 best = max(best, int(p.name.split("-")[1]))
-            except (IndexError, ValueError):
-                pass
         return best
 
     def shards(self) -> list[Path]:
@@ -82,10 +81,8 @@ class AnnotationStore:
     def recover(self) -> None:
         """Remove temp files of a killed writer, set damaged shards aside, finish an interrupted retry commit."""
         for p in list(self.ann.glob(".tmp-*")) + list(self.root.glob(".tmp-*")):
-            try:
+            with contextlib.suppress(OSError):
                 p.unlink()
-            except OSError:
-                pass
         self.damaged = self._quarantine_damaged()
         if (self.root / RETRY_DIR / COMMIT).is_file():
             self._finish_commit()
@@ -104,8 +101,9 @@ class AnnotationStore:
                 dest = self.ann / DAMAGED_DIR
                 dest.mkdir(exist_ok=True)
                 move(p, dest / p.name)
-                log.warning("annotation shard %s is damaged (%s): set aside in %s, its rows will be redone",
-                            p.name, e, dest)
+                log.warning(
+                    "annotation shard %s is damaged (%s): set aside in %s, its rows will be redone", p.name, e, dest
+                )
                 damaged.append(p.name)
         return damaged
 
@@ -192,7 +190,7 @@ class AnnotationStore:
         return out
 
     # ---------------------------------------------------------------- retry
-    def retry_store(self, shard_rows: int = 500) -> "AnnotationStore":
+    def retry_store(self, shard_rows: int = 500) -> AnnotationStore:
         """A staging store under ``.retry/`` (resumable) for re-attempted rows."""
         return AnnotationStore(self.root / RETRY_DIR, shard_rows=shard_rows, flush_seconds=self.flush_seconds)
 
@@ -211,8 +209,13 @@ class AnnotationStore:
         shards. Each step is idempotent, so a commit killed anywhere is finished by the next open."""
         staging = self.root / RETRY_DIR
         journal = json.loads((staging / COMMIT).read_text("utf-8"))
-        moves = [(staging / ANN_DIR / n, self.ann / f"part-{self._max_seq_for_commit(n)}-{journal['prefix']}-"
-                  f"{n.split('-')[-1]}") for n in journal["staged"]]
+        moves = [
+            (
+                staging / ANN_DIR / n,
+                self.ann / f"part-{self._max_seq_for_commit(n)}-{journal['prefix']}-{n.split('-')[-1]}",
+            )
+            for n in journal["staged"]
+        ]
         new_ids: set[str] = set()
         for src, dst in moves:  # the sample ids being replaced: read from wherever each staged shard now is
             loc = src if src.is_file() else dst
@@ -259,5 +262,12 @@ def read_annotations(root: str | os.PathLike, columns: Iterable[str] | None = No
         schema = ANNOTATION_SCHEMA if cols is None else pa.schema([ANNOTATION_SCHEMA.field(c) for c in cols])
         return schema.empty_table()
     # shards of an older run may lack a later column (visible_explanation): it reads as null
-    return pa.concat_tables([pq.read_table(p, columns=[c for c in cols if c in pq.read_schema(p).names])
-                             if cols is not None else pq.read_table(p) for p in parts], promote_options="default")
+    return pa.concat_tables(
+        [
+            pq.read_table(p, columns=[c for c in cols if c in pq.read_schema(p).names])
+            if cols is not None
+            else pq.read_table(p)
+            for p in parts
+        ],
+        promote_options="default",
+    )

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fifa.core import rle as rle_utils
 from fifa.concept_tree.imageio import ImageError
 from fifa.core import marks
+from fifa.core import rle as rle_utils
 
 from . import age
 from .diffmask import DiffConfig, PairError, artifact_mask
@@ -41,7 +41,6 @@ class WorkerConfig:
     segmenter: str = "mediapipe"  # landmark backend of the regions (fifa.concept_tree.segmentation.backends.BACKENDS)
     lazy_outside_face: bool = True  # segment hair/ears/neck/background of a source only for a mask that leaves the face
     parent_pid: int | None = None  # the run's process: workers exit when it is gone
-
 
 
 def _set_pdeathsig() -> None:
@@ -171,8 +170,14 @@ def base_row(row: dict) -> dict:
 
 
 def failed(out: dict, code: str, message: str) -> dict:
-    out.update(status="failed", error_code=code, error=f"{code}: {message}", explanation=None,
-               visible_explanation=None, segments=[])
+    out.update(
+        status="failed",
+        error_code=code,
+        error=f"{code}: {message}",
+        explanation=None,
+        visible_explanation=None,
+        segments=[],
+    )
     return out
 
 
@@ -258,16 +263,23 @@ def _process(row: dict, out: dict, cfg: WorkerConfig) -> CpuResult:
 
     _, leaves_under = _tree_index()
     lidx = {k: i for i, k in enumerate(regions.leaf_ids)}
-    profs = change_profiles(diff, regions.label_map,
-                            {nid: [lidx[x] for x in leaves_under[nid] if x in lidx] for nid in sel.chosen})
+    profs = change_profiles(
+        diff, regions.label_map, {nid: [lidx[x] for x in leaves_under[nid] if x in lidx] for nid in sel.chosen}
+    )
     for nid in sel.chosen:
         node = tree[nid]
         hh = sel.hits[nid]
         prof = profs[nid]
         infos.append(RegionInfo(nid, node.name, hh.coverage, hh.share, prof, node.description, list(node.artifacts)))
     ctx = ExplainContext(
-        sample_id=row["sample_id"], label="fake", category=row.get("category"), method=row.get("method"),
-        grounded=True, regions=infos, stats=dict(st), image_size=(h, w),
+        sample_id=row["sample_id"],
+        label="fake",
+        category=row.get("category"),
+        method=row.get("method"),
+        grounded=True,
+        regions=infos,
+        stats=dict(st),
+        image_size=(h, w),
     )
     if cfg.explainer != "offline" and infos:
         ctx.image_jpeg = _jpeg(fake, cfg.llm_image_size, cfg.llm_jpeg_quality)
@@ -319,19 +331,30 @@ def _ungrounded(row: dict, out: dict, fake: np.ndarray, cfg: WorkerConfig) -> Cp
         cand = [a for a in ANCHORS if present(a)]
     infos = [RegionInfo(n, tree[n].name, 0.0, 0.0, {}, tree[n].description, list(tree[n].artifacts)) for n in cand]
     masks = {n: rle_utils.encode(regions.mask(n)) for n in cand}
-    out.update(artifact_mask=rle_utils.empty(h, w), grounded=False, mask_area=0, mask_fraction=0.0,
-               artifact_regions=list(cand) if cfg.explainer == "offline" else [])
+    out.update(
+        artifact_mask=rle_utils.empty(h, w),
+        grounded=False,
+        mask_area=0,
+        mask_fraction=0.0,
+        artifact_regions=list(cand) if cfg.explainer == "offline" else [],
+    )
     ctx = ExplainContext(
-        sample_id=row["sample_id"], label="fake", category=row.get("category"), method=row.get("method"),
-        grounded=False, regions=infos, image_size=(h, w),
+        sample_id=row["sample_id"],
+        label="fake",
+        category=row.get("category"),
+        method=row.get("method"),
+        grounded=False,
+        regions=infos,
+        image_size=(h, w),
     )
     if cfg.explainer != "offline":
         ctx.image_jpeg = _jpeg(fake, cfg.llm_image_size, cfg.llm_jpeg_quality)
     return CpuResult(out, ctx, masks)
 
 
-def finish_row(res: CpuResult, text: str, explainer_name: str, region_ids: list[str] | None = None,
-               visible: str | None = None) -> dict:
+def finish_row(
+    res: CpuResult, text: str, explainer_name: str, region_ids: list[str] | None = None, visible: str | None = None
+) -> dict:
     """Attach the explanation, its visible description (same marks, in order) and their segments to a row."""
     out = res.row
     out["explainer"] = explainer_name

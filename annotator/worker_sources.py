@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 STATE: dict = {}
 
 
-def _default_config() -> "WorkerConfig":
+def _default_config() -> WorkerConfig:
     from .worker import WorkerConfig
 
     return WorkerConfig()

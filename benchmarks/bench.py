@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fifa.core.errors import FifaError
-from fifa.core.tasks import TASKS
 from fifa.core.rle import InvalidRLE, check_rle
+from fifa.core.tasks import TASKS
 
 REQUIRED_BENCH_COLUMNS = ("question_id", "task", "answer")
 #: tasks answered with a class name (the classes are the bench's answers)
@@ -74,7 +75,7 @@ class Bench:
     mask_node_ids: list[list[str]] | None = None
     #: per row, {anchor id: RLE} of the anchors found in the image (checked when read); None when the bench
     #: has none for ``age``
-    anchor_masks: list["AnchorMasks"] | None = None
+    anchor_masks: list[AnchorMasks] | None = None
     question: list[str | None] | None = None
     _table: pa.Table | None = field(default=None, repr=False)
     _image_sizes: dict[int, list[int] | None] = field(default_factory=dict, repr=False)
@@ -268,8 +269,9 @@ class AnchorMasks(Mapping):
             try:
                 m = check_rle(self._fetch(self._raw[anchor]) if self._fetch else self._raw[anchor], self._size)
             except InvalidRLE as e:
-                raise BenchError(f"bench question {self._qid!r} has an invalid anchor mask for {anchor!r}: {e}") \
-                    from None
+                raise BenchError(
+                    f"bench question {self._qid!r} has an invalid anchor mask for {anchor!r}: {e}"
+                ) from None
             self._size = self._size or m["size"]  # every anchor mask of the question has one size
             self._ok[anchor] = m
         return self._ok[anchor]
@@ -308,8 +310,12 @@ def _anchor_masks_arrow(col, qids: list[str], age: list[int], masks: list[list[d
     out = [AnchorMasks({}, "", None) for _ in range(len(arr))]
     for i in age:
         a, b = int(starts[i]), int(starts[i + 1])
-        out[i] = AnchorMasks({str(x): j for x, j in zip(ids[a:b], range(a, b))}, qids[i],
-                             masks[i][0]["size"] if masks[i] else None, fetch)
+        out[i] = AnchorMasks(
+            {str(x): j for x, j in zip(ids[a:b], range(a, b))},
+            qids[i],
+            masks[i][0]["size"] if masks[i] else None,
+            fetch,
+        )
     return out
 
 
@@ -325,8 +331,10 @@ def _grounding_columns(table: pa.Table, qids: list[str], tasks: list[str], masks
             node_ids = [[str(x) for x in (v or [])] for v in raw]
             bad = [qids[i] for i in age if len(node_ids[i]) != len(masks[i])]
             if bad:
-                raise BenchError(f"bench has {len(bad)} age question(s) whose mask_node_ids do not follow their "
-                                 f"masks (one id per mask): {list_ids(bad)}")
+                raise BenchError(
+                    f"bench has {len(bad)} age question(s) whose mask_node_ids do not follow their "
+                    f"masks (one id per mask): {list_ids(bad)}"
+                )
     if "anchor_masks" in table.column_names:
         try:
             return node_ids, _anchor_masks_arrow(table.column("anchor_masks"), qids, age, masks)
@@ -337,9 +345,13 @@ def _grounding_columns(table: pa.Table, qids: list[str], tasks: list[str], masks
             anchors = [AnchorMasks({}, "", None) for _ in range(n)]
             for i in age:
                 try:
-                    anchors[i] = AnchorMasks({str(e["node_id"]): e["mask"] for e in raw[i]}, qids[i],
-                                             masks[i][0]["size"] if masks[i] else None)
+                    anchors[i] = AnchorMasks(
+                        {str(e["node_id"]): e["mask"] for e in raw[i]},
+                        qids[i],
+                        masks[i][0]["size"] if masks[i] else None,
+                    )
                 except (TypeError, KeyError):
-                    raise BenchError(f"bench question {qids[i]!r} has anchor_masks that are not "
-                                     "{node_id, mask} entries") from None
+                    raise BenchError(
+                        f"bench question {qids[i]!r} has anchor_masks that are not {{node_id, mask}} entries"
+                    ) from None
     return node_ids, anchors

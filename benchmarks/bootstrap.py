@@ -18,7 +18,7 @@ The interval is the 2.5th and 97.5th percentile of the resample values.
 from __future__ import annotations
 
 import zlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,15 +13,20 @@ from fifa.core.errors import UserError
 
 app = make_app(
     "DFA-Bench scoring: validated submissions, reference-exact metrics, reports.",
-    epilog=examples("fifa-bench score --bench bench.parquet --submission preds.jsonl --out report/",
-                    "fifa-bench compare report/ other_report/"),
+    epilog=examples(
+        "fifa-bench score --bench bench.parquet --submission preds.jsonl --out report/",
+        "fifa-bench compare report/ other_report/",
+    ),
 )
 
 
-@command(app, "fifa-bench score --bench BUILD/bench.parquet --submission preds.jsonl --out runs/tiny",
-         "fifa-bench score --bench bench.parquet --submission preds.parquet --out out --strict --bootstrap 0",
-         "FIFA_JUDGE_API_KEY=... fifa-bench score --bench bench.parquet --submission preds.jsonl --out out "
-         "--judge-model gpt-4o-mini --judge-max-cost 2")
+@command(
+    app,
+    "fifa-bench score --bench BUILD/bench.parquet --submission preds.jsonl --out runs/tiny",
+    "fifa-bench score --bench bench.parquet --submission preds.parquet --out out --strict --bootstrap 0",
+    "FIFA_JUDGE_API_KEY=... fifa-bench score --bench bench.parquet --submission preds.jsonl --out out "
+    "--judge-model gpt-4o-mini --judge-max-cost 2",
+)
 def score(
     bench: Annotated[Path, typer.Option(help="Bench Parquet file.", dir_okay=False)],
     submission: Annotated[Path, typer.Option(help="Submission (.parquet or .jsonl).", dir_okay=False)],
@@ -30,19 +35,25 @@ def score(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs (0 disables).")] = 1000,
     no_plots: Annotated[bool, typer.Option("--no-plots", help="Skip the PNG plots.")] = False,
-    no_meteor: Annotated[bool, typer.Option("--no-meteor",
-                                            help="Skip METEOR (the slowest metric; a warning says so).")] = False,
-    judge_model: Annotated[Optional[str], typer.Option(help="Judge the text answers with this model (any "
-                                                       "OpenAI-compatible endpoint): adds judge_mean.")] = None,
-    judge_base_url: Annotated[Optional[str], typer.Option(help="The judge's endpoint (default: OpenAI's).")] = None,
-    judge_max_cost: Annotated[Optional[float], typer.Option(help="Stop judging once this many USD are spent; "
-                                                            "the rest stays unscored.", min=0)] = None,
+    no_meteor: Annotated[
+        bool, typer.Option("--no-meteor", help="Skip METEOR (the slowest metric; a warning says so).")
+    ] = False,
+    judge_model: Annotated[
+        str | None,
+        typer.Option(help="Judge the text answers with this model (any OpenAI-compatible endpoint): adds judge_mean."),
+    ] = None,
+    judge_base_url: Annotated[str | None, typer.Option(help="The judge's endpoint (default: OpenAI's).")] = None,
+    judge_max_cost: Annotated[
+        float | None, typer.Option(help="Stop judging once this many USD are spent; the rest stays unscored.", min=0)
+    ] = None,
     judge_concurrency: Annotated[int, typer.Option(help="Judge requests in flight.", min=1)] = 8,
-    judge_cache_dir: Annotated[Optional[Path], typer.Option(help="Judge response cache (default: the annotator's "
-                                                            "cache folder).", file_okay=False)] = None,
+    judge_cache_dir: Annotated[
+        Path | None, typer.Option(help="Judge response cache (default: the annotator's cache folder).", file_okay=False)
+    ] = None,
     judge_images: Annotated[bool, typer.Option(help="Send each question's image to the judge.")] = True,
-    judge_price_in: Annotated[float, typer.Option(help="Judge: USD per 1M prompt tokens (for cost and "
-                                                  "--judge-max-cost).", min=0)] = 2.50,
+    judge_price_in: Annotated[
+        float, typer.Option(help="Judge: USD per 1M prompt tokens (for cost and --judge-max-cost).", min=0)
+    ] = 2.50,
     judge_price_out: Annotated[float, typer.Option(help="Judge: USD per 1M completion tokens.", min=0)] = 10.00,
 ) -> None:
     """Score a submission against a bench and write a report.
@@ -62,11 +73,27 @@ def score(
     b, sub = validate_inputs(bench, submission, strict=strict)
     if not judge_model and (judge_base_url or judge_max_cost is not None):
         raise UserError("--judge-base-url and --judge-max-cost need --judge-model")
-    judge = judge_config(judge_model, base_url=judge_base_url, max_cost=judge_max_cost,
-                         concurrency=judge_concurrency, images=judge_images, price_in=judge_price_in,
-                         price_out=judge_price_out, cache_dir=judge_cache_dir)
-    report, path = score_to_folder(b, sub, out, strict=strict, seed=seed, bootstrap=bootstrap,
-                                   plots=not no_plots, meteor=not no_meteor, judge=judge)
+    judge = judge_config(
+        judge_model,
+        base_url=judge_base_url,
+        max_cost=judge_max_cost,
+        concurrency=judge_concurrency,
+        images=judge_images,
+        price_in=judge_price_in,
+        price_out=judge_price_out,
+        cache_dir=judge_cache_dir,
+    )
+    report, path = score_to_folder(
+        b,
+        sub,
+        out,
+        strict=strict,
+        seed=seed,
+        bootstrap=bootstrap,
+        plots=not no_plots,
+        meteor=not no_meteor,
+        judge=judge,
+    )
     for w in report.warnings:
         typer.echo(f"warning: {w}", err=True)
     typer.echo(leaderboard({out.name or str(out): report.to_dict()}, "md", full=True))
@@ -78,14 +105,19 @@ class TableFormat(str, Enum):
     md = "md"
 
 
-@command(app, "fifa-bench compare runs/baseline runs/lora-r16 runs/lora-r64",
-         "fifa-bench compare runs/* --format md > leaderboard.md")
+@command(
+    app,
+    "fifa-bench compare runs/baseline runs/lora-r16 runs/lora-r64",
+    "fifa-bench compare runs/* --format md > leaderboard.md",
+)
 def compare(
     dirs: Annotated[list[str], typer.Argument(help="Report folders (holding report.json) or report.json files.")],
-    fmt: Annotated[TableFormat, typer.Option("--format", help="Rich table for the terminal or a Markdown table.")]
-    = TableFormat.table,
-    sort_by: Annotated[Optional[str], typer.Option("--sort", help="Sort rows by this TASK/METRIC column (descending).")]
-    = None,
+    fmt: Annotated[
+        TableFormat, typer.Option("--format", help="Rich table for the terminal or a Markdown table.")
+    ] = TableFormat.table,
+    sort_by: Annotated[
+        str | None, typer.Option("--sort", help="Sort rows by this TASK/METRIC column (descending).")
+    ] = None,
 ) -> None:
     """Leaderboard of several reports (folders holding report.json, or report.json files)."""
     from .leaderboard import ReportReadError, leaderboard, read_reports, sort_reports
@@ -99,12 +131,21 @@ def compare(
     typer.echo(leaderboard(reports, fmt.value))
 
 
-@command(app, "fifa-bench judge-agreement --judge runs/mine --human ratings.csv",
-         "fifa-bench judge-agreement --judge runs/mine/judge_scores.jsonl --human ratings.jsonl --json")
+@command(
+    app,
+    "fifa-bench judge-agreement --judge runs/mine --human ratings.csv",
+    "fifa-bench judge-agreement --judge runs/mine/judge_scores.jsonl --human ratings.jsonl --json",
+)
 def judge_agreement(
     judge: Annotated[Path, typer.Option(help="A report folder of `score --judge-model` (or its judge_scores.jsonl).")],
-    human: Annotated[Path, typer.Option(help="Human ratings: CSV, JSONL or Parquet with question_id and rating "
-                                        "(1-5; several raters per question are averaged).", dir_okay=False)],
+    human: Annotated[
+        Path,
+        typer.Option(
+            help="Human ratings: CSV, JSONL or Parquet with question_id and rating "
+            "(1-5; several raters per question are averaged).",
+            dir_okay=False,
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a Markdown table.")] = False,
 ) -> None:
     """Agreement of the judge with people: Spearman, exact and within-one agreement, overall and per task."""
@@ -137,36 +178,49 @@ proxy's own body limit to --max-upload-mb. nginx:
 X-Forwarded-For/-Proto are trusted from --forwarded-allow-ips only (default 127.0.0.1)."""
 
 
-@app.command(name="serve", context_settings=CONTEXT_SETTINGS, epilog=examples(
-    "fifa-bench team add lab-a --db sqlite:///serve.db",
-    "fifa-bench serve --bench BUILD/bench.parquet --db sqlite:///serve.db --workers 2",
-    "fifa-bench serve --bench bench.parquet --db postgresql://fifa@db.internal/fifa --port 8000",
-    "curl -H 'Authorization: Bearer TOKEN' -F file=@preds.jsonl http://127.0.0.1:8000/api/submissions",
-) + "\n\n" + PROXY_HELP)
+@app.command(
+    name="serve",
+    context_settings=CONTEXT_SETTINGS,
+    epilog=examples(
+        "fifa-bench team add lab-a --db sqlite:///serve.db",
+        "fifa-bench serve --bench BUILD/bench.parquet --db sqlite:///serve.db --workers 2",
+        "fifa-bench serve --bench bench.parquet --db postgresql://fifa@db.internal/fifa --port 8000",
+        "curl -H 'Authorization: Bearer TOKEN' -F file=@preds.jsonl http://127.0.0.1:8000/api/submissions",
+    )
+    + "\n\n"
+    + PROXY_HELP,
+)
 def serve(
-    bench: Annotated[Path, typer.Option(help="Bench Parquet file (its references never leave the server).",
-                                        dir_okay=False)],
-    db: Annotated[str, typer.Option(help="Database URL: sqlite:///FILE or postgresql://USER[:PASS]@HOST/DB.")]
-    = "sqlite:///fifa-serve.db",
+    bench: Annotated[
+        Path, typer.Option(help="Bench Parquet file (its references never leave the server).", dir_okay=False)
+    ],
+    db: Annotated[
+        str, typer.Option(help="Database URL: sqlite:///FILE or postgresql://USER[:PASS]@HOST/DB.")
+    ] = "sqlite:///fifa-serve.db",
     host: Annotated[str, typer.Option(help="Address to listen on (keep 127.0.0.1 behind a proxy).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Scoring worker processes on this machine (0: uploads only).",
-                                         min=0)] = 2,
-    max_upload_mb: Annotated[float, typer.Option(help="Largest submission file accepted (MiB); larger: 413.")]
-    = 64.0,
-    daily_limit: Annotated[int, typer.Option(help="Submissions per team and UTC day (a team's own limit wins); "
-                                             "over it: 429.", min=0)] = 10,
+    workers: Annotated[
+        int, typer.Option(help="Scoring worker processes on this machine (0: uploads only).", min=0)
+    ] = 2,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest submission file accepted (MiB); larger: 413.")] = 64.0,
+    daily_limit: Annotated[
+        int, typer.Option(help="Submissions per team and UTC day (a team's own limit wins); over it: 429.", min=0)
+    ] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap (as fifa-bench score).")] = 0,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs (as fifa-bench score).")] = 1000,
     no_meteor: Annotated[bool, typer.Option("--no-meteor", help="Skip METEOR (as fifa-bench score).")] = False,
     strict: Annotated[bool, typer.Option(help="Refuse submissions that miss bench questions.")] = False,
     root_path: Annotated[str, typer.Option(help="Path prefix the reverse proxy serves the app under.")] = "",
-    forwarded_allow_ips: Annotated[str, typer.Option(help="Proxies trusted for X-Forwarded-* headers "
-                                                     "(comma-separated, '*' for any).")] = "127.0.0.1",
-    bench_name: Annotated[Optional[str], typer.Option(help="Name shown on the page (default: the file's name).")]
-    = None,
-    lease: Annotated[float, typer.Option(help="Seconds a running job may go without its worker's heartbeat "
-                                         "before another worker takes it.", min=1.0)] = 60.0,
+    forwarded_allow_ips: Annotated[
+        str, typer.Option(help="Proxies trusted for X-Forwarded-* headers (comma-separated, '*' for any).")
+    ] = "127.0.0.1",
+    bench_name: Annotated[str | None, typer.Option(help="Name shown on the page (default: the file's name).")] = None,
+    lease: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a running job may go without its worker's heartbeat before another worker takes it.", min=1.0
+        ),
+    ] = 60.0,
 ) -> None:
     """Serve a bench for hidden-label evaluation: uploads, a scoring queue, a leaderboard.
 
@@ -183,11 +237,20 @@ def serve(
 
     if not bench.is_file():
         raise UserError(f"bench not found: {bench}")
-    cfg = ServeConfig(bench=bench.resolve(), db=db, host=host, port=port, workers=workers,
-                      max_upload_mb=max_upload_mb, daily_limit=daily_limit,
-                      scoring=ScoreOptions(strict=strict, seed=seed, bootstrap=bootstrap, meteor=not no_meteor),
-                      lease_s=lease, root_path=root_path.rstrip("/"), forwarded_allow_ips=forwarded_allow_ips,
-                      bench_name=bench_name)
+    cfg = ServeConfig(
+        bench=bench.resolve(),
+        db=db,
+        host=host,
+        port=port,
+        workers=workers,
+        max_upload_mb=max_upload_mb,
+        daily_limit=daily_limit,
+        scoring=ScoreOptions(strict=strict, seed=seed, bootstrap=bootstrap, meteor=not no_meteor),
+        lease_s=lease,
+        root_path=root_path.rstrip("/"),
+        forwarded_allow_ips=forwarded_allow_ips,
+        bench_name=bench_name,
+    )
     from .bench import BenchError
 
     try:
@@ -195,9 +258,13 @@ def serve(
     except (DatabaseError, BenchError) as e:
         raise UserError(str(e)) from None
 
-team_app = make_app("Teams of the evaluation server: tokens (shown once, stored hashed) and limits.",
-                    epilog=examples("fifa-bench team add lab-a --db sqlite:///serve.db",
-                                    "fifa-bench team list --db sqlite:///serve.db"))
+
+team_app = make_app(
+    "Teams of the evaluation server: tokens (shown once, stored hashed) and limits.",
+    epilog=examples(
+        "fifa-bench team add lab-a --db sqlite:///serve.db", "fifa-bench team list --db sqlite:///serve.db"
+    ),
+)
 app.add_typer(team_app, name="team")
 
 
@@ -210,13 +277,19 @@ def _engine(db: str):
         raise UserError(str(e)) from None
 
 
-@command(team_app, "fifa-bench team add lab-a --db sqlite:///serve.db",
-         "fifa-bench team add 'Lab B' --db postgresql://fifa@db/fifa --daily-limit 3", name="add")
+@command(
+    team_app,
+    "fifa-bench team add lab-a --db sqlite:///serve.db",
+    "fifa-bench team add 'Lab B' --db postgresql://fifa@db/fifa --daily-limit 3",
+    name="add",
+)
 def team_add(
     name: Annotated[str, typer.Argument(help="Team name (shown on the leaderboard).")],
     db: Annotated[str, typer.Option(help="Database URL (as fifa-bench serve --db).")] = "sqlite:///fifa-serve.db",
-    daily_limit: Annotated[Optional[int], typer.Option(help="This team's submissions per UTC day "
-                                                       "(default: the server's --daily-limit).", min=0)] = None,
+    daily_limit: Annotated[
+        int | None,
+        typer.Option(help="This team's submissions per UTC day (default: the server's --daily-limit).", min=0),
+    ] = None,
 ) -> None:
     """Create a team and print its API token (once: only its hash is stored)."""
     from .serve import add_team

@@ -19,7 +19,7 @@ random corpora (equal to 1e-12):
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -47,7 +47,7 @@ def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
 
 def rouge_l(refs: Sequence[str], hyps: Sequence[str]) -> tuple[float, np.ndarray]:
     scores = []
-    b2 = BETA ** 2
+    b2 = BETA**2
     for ref, hyp in zip(refs, hyps):
         token_c = hyp.split(" ")
         token_r = ref.split(" ")
@@ -68,7 +68,7 @@ def _cook(s: str, n: int = 4) -> dict:
     counts: dict = {}
     for k in range(1, n + 1):
         for i in range(len(words) - k + 1):
-            ng = tuple(words[i:i + k])
+            ng = tuple(words[i : i + k])
             counts[ng] = counts.get(ng, 0) + 1
     return counts
 
@@ -83,7 +83,7 @@ def cider_d(refs: Sequence[str], hyps: Sequence[str], n: int = 4, sigma: float =
     ref_len = math.log(float(len(crefs)))
     logdf: dict = {}
     log = math.log
-    two_sigma2 = 2 * sigma ** 2
+    two_sigma2 = 2 * sigma**2
 
     def vec(cnts):
         v = [{} for _ in range(n)]
@@ -106,7 +106,7 @@ def cider_d(refs: Sequence[str], hyps: Sequence[str], n: int = 4, sigma: float =
         vh, nh, lh = vec(test)
         vr, nr, lr = vec(ref)
         delta = float(lh - lr)
-        pen = math.e ** (-(delta ** 2) / two_sigma2)
+        pen = math.e ** (-(delta**2) / two_sigma2)
         total = 0.0
         for k in range(n):
             val = 0.0

@@ -75,11 +75,19 @@ class JudgeConfig:
 
     def openai(self) -> OpenAIConfig:
         cache = str(default_cache_dir()) if self.cache_dir is None else (self.cache_dir or None)
-        return OpenAIConfig(model=self.model, base_url=self.base_url, api_key=self.api_key or api_key_from_env(),
-                            timeout=self.timeout, max_retries=self.max_retries,
-                            retry_initial_wait=self.retry_initial_wait, temperature=0.0, max_tokens=self.max_tokens,
-                            price_in_per_mtok=self.price_in_per_mtok, price_out_per_mtok=self.price_out_per_mtok,
-                            cache_dir=cache)
+        return OpenAIConfig(
+            model=self.model,
+            base_url=self.base_url,
+            api_key=self.api_key or api_key_from_env(),
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            retry_initial_wait=self.retry_initial_wait,
+            temperature=0.0,
+            max_tokens=self.max_tokens,
+            price_in_per_mtok=self.price_in_per_mtok,
+            price_out_per_mtok=self.price_out_per_mtok,
+            cache_dir=cache,
+        )
 
 
 @dataclass
@@ -104,26 +112,39 @@ class Judgement:
 
 
 def response_schema() -> dict:
-    return {"type": "object", "additionalProperties": False, "required": ["score", "reason"],
-            "properties": {"score": {"type": "integer", "enum": [1, 2, 3, 4, 5]}, "reason": {"type": "string"}}}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["score", "reason"],
+        "properties": {"score": {"type": "integer", "enum": [1, 2, 3, 4, 5]}, "reason": {"type": "string"}},
+    }
 
 
 def build_request(item: JudgeItem, cfg: JudgeConfig) -> dict:
     """The chat-completions body for one question (deterministic: it is the cache key)."""
     r = rubric()
     text = r["user"]
-    for k, v in (("{task}", item.task), ("{question}", item.question), ("{reference}", item.reference),
-                 ("{answer}", item.answer or "")):
+    for k, v in (
+        ("{task}", item.task),
+        ("{question}", item.question),
+        ("{reference}", item.reference),
+        ("{answer}", item.answer or ""),
+    ):
         text = text.replace(k, " ".join(v.split()))
     content: list[dict] = [{"type": "text", "text": text}]
     if cfg.images and item.image_jpeg:
         url = "data:image/jpeg;base64," + base64.b64encode(item.image_jpeg).decode("ascii")
         content.append({"type": "image_url", "image_url": {"url": url, "detail": "low"}})
-    return {"model": cfg.model,
-            "messages": [{"role": "system", "content": r["system"]}, {"role": "user", "content": content}],
-            "response_format": {"type": "json_schema",
-                                "json_schema": {"name": SCHEMA_NAME, "strict": True, "schema": response_schema()}},
-            "temperature": 0.0, "max_tokens": cfg.max_tokens}
+    return {
+        "model": cfg.model,
+        "messages": [{"role": "system", "content": r["system"]}, {"role": "user", "content": content}],
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": SCHEMA_NAME, "strict": True, "schema": response_schema()},
+        },
+        "temperature": 0.0,
+        "max_tokens": cfg.max_tokens,
+    }
 
 
 def validate(content: str | None, finish_reason: str | None) -> tuple[int, str]:
@@ -164,8 +185,10 @@ def jpeg_of(image: dict | None, root=None, side: int = 512) -> bytes | None:
 
 
 def _correction(e: InvalidAnswer) -> str:
-    return (f"Your answer was rejected: {e}. Answer again with one JSON object "
-            '{"score": <integer 1-5>, "reason": "<one sentence>"}.')
+    return (
+        f"Your answer was rejected: {e}. Answer again with one JSON object "
+        '{"score": <integer 1-5>, "reason": "<one sentence>"}.'
+    )
 
 
 class Judge:
@@ -191,15 +214,27 @@ class Judge:
     def judge(self, item: JudgeItem) -> Judgement:
         if item.answer is None or not item.answer.strip():
             return Judgement(score=1, reason="no answer")
-        ans = self.client.ask(build_request(item, self.cfg), validate, _correction, budget=self.budget,
-                              estimate=self.client.cost_of(900 if self.cfg.images else 800, self.cfg.max_tokens))
+        ans = self.client.ask(
+            build_request(item, self.cfg),
+            validate,
+            _correction,
+            budget=self.budget,
+            estimate=self.client.cost_of(900 if self.cfg.images else 800, self.cfg.max_tokens),
+        )
         with self._lock:
             self.calls += ans.calls
             self.cache_hits += ans.cached
         score, reason = ans.value if ans.ok else (None, None)
         error = "--judge-max-cost reached" if ans.error_code == "budget" else ans.error
-        return Judgement(score=score, reason=reason, error_code=ans.error_code, error=error, cost=ans.cost,
-                         calls=ans.calls, cached=ans.cached)
+        return Judgement(
+            score=score,
+            reason=reason,
+            error_code=ans.error_code,
+            error=error,
+            cost=ans.cost,
+            calls=ans.calls,
+            cached=ans.cached,
+        )
 
     def judge_many(self, items: list[JudgeItem]) -> list[Judgement]:
         """Judgements in the order of ``items`` (requests run concurrently)."""
@@ -208,12 +243,22 @@ class Judge:
 
     def identity(self) -> dict:
         """Who judged: the model, the endpoint (without credentials) and the rubric version."""
-        return {"model": self.cfg.model, "endpoint": normalize_endpoint(self.cfg.base_url),
-                "rubric_version": self.version, "images": self.cfg.images}
+        return {
+            "model": self.cfg.model,
+            "endpoint": normalize_endpoint(self.cfg.base_url),
+            "rubric_version": self.version,
+            "images": self.cfg.images,
+        }
 
     def summary(self) -> dict:
-        return {**self.identity(), "cost_usd": round(self.budget.spent, 6), "llm_calls": self.calls,
-                "cache_hits": self.cache_hits, "budget_stops": self.budget.stops, "max_cost": self.cfg.max_cost}
+        return {
+            **self.identity(),
+            "cost_usd": round(self.budget.spent, 6),
+            "llm_calls": self.calls,
+            "cache_hits": self.cache_hits,
+            "budget_stops": self.budget.stops,
+            "max_cost": self.cfg.max_cost,
+        }
 
 
 __all__ = ["Judge", "JudgeConfig", "JudgeItem", "Judgement", "KEY_ENV", "build_request", "rubric", "validate"]

@@ -101,9 +101,12 @@ def _stats(j: np.ndarray, h: np.ndarray) -> dict:
     rho = None
     if n >= 2 and np.ptp(j) > 0 and np.ptp(h) > 0:
         rho = float(spearmanr(j, h)[0])
-    return {"n": n, "spearman": rho,
-            "exact": float(np.mean(j == np.floor(h + 0.5))) if n else None,
-            "within_one": float(np.mean(np.abs(j - h) <= 1)) if n else None}
+    return {
+        "n": n,
+        "spearman": rho,
+        "exact": float(np.mean(j == np.floor(h + 0.5))) if n else None,
+        "within_one": float(np.mean(np.abs(j - h) <= 1)) if n else None,
+    }
 
 
 def agreement(judge: dict[str, int], human: dict[str, float], tasks: dict[str, str] | None = None) -> dict:
@@ -116,18 +119,27 @@ def agreement(judge: dict[str, int], human: dict[str, float], tasks: dict[str, s
         by: dict[str, list[str]] = defaultdict(list)
         for q in both:
             by[tasks.get(q) or "(none)"].append(q)
-        out["by_task"] = {t: _stats(np.array([judge[q] for q in qs], dtype=float),
-                                    np.array([human[q] for q in qs], dtype=float)) for t, qs in sorted(by.items())}
+        out["by_task"] = {
+            t: _stats(np.array([judge[q] for q in qs], dtype=float), np.array([human[q] for q in qs], dtype=float))
+            for t, qs in sorted(by.items())
+        }
     return out
 
 
 def to_markdown(res: dict) -> str:
     f = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
-    lines = ["| task | n | spearman | exact | within one |", "|---|---:|---:|---:|---:|",
-             f"| all | {res['n']} | {f(res['spearman'])} | {f(res['exact'])} | {f(res['within_one'])} |"]
-    lines += [f"| {t} | {s['n']} | {f(s['spearman'])} | {f(s['exact'])} | {f(s['within_one'])} |"
-              for t, s in (res.get("by_task") or {}).items()]
-    lines.append(f"\n{res['only_judge']} question(s) scored by the judge only, {res['only_human']} rated by people only.")
+    lines = [
+        "| task | n | spearman | exact | within one |",
+        "|---|---:|---:|---:|---:|",
+        f"| all | {res['n']} | {f(res['spearman'])} | {f(res['exact'])} | {f(res['within_one'])} |",
+    ]
+    lines += [
+        f"| {t} | {s['n']} | {f(s['spearman'])} | {f(s['exact'])} | {f(s['within_one'])} |"
+        for t, s in (res.get("by_task") or {}).items()
+    ]
+    lines.append(
+        f"\n{res['only_judge']} question(s) scored by the judge only, {res['only_human']} rated by people only."
+    )
     return "\n".join(lines)
 
 

@@ -52,8 +52,12 @@ def leaderboard(reports: dict[str, dict], fmt: str = "table", full: bool = False
     """A Markdown or rich-rendered table: main metric per task (``full``: every metric of one report)."""
     if full:  # one report: every metric of every task
         d = next(iter(reports.values()))
-        cols = [(t, m) for t in sorted((k for k in d if not k.startswith("_")), key=task_order)
-                for m in METRIC_ORDER if m in d[t]]
+        cols = [
+            (t, m)
+            for t in sorted((k for k in d if not k.startswith("_")), key=task_order)
+            for m in METRIC_ORDER
+            if m in d[t]
+        ]
     else:
         cols = _main_cols(reports)
     header = ["run"] + [f"{t}/{m}" for t, m in cols]

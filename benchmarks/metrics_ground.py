@@ -27,9 +27,9 @@ Masks stay COCO RLE (pycocotools); inputs are validated RLE.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping, Sequence
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -93,12 +93,12 @@ class Resolver:
 class GroundingScores:
     """Per question counts; the metrics are pooled ratios over any subset of questions."""
 
-    matched: np.ndarray      # matched pairs (same number on both sides)
+    matched: np.ndarray  # matched pairs (same number on both sides)
     ref_pairs: np.ndarray
     pred_pairs: np.ndarray
-    cons_sum: np.ndarray     # sum of consistency over resolved predicted pairs
-    cons_count: np.ndarray   # resolved predicted pairs (artifact left out)
-    has_refs: bool = True    # the bench has mask_node_ids
+    cons_sum: np.ndarray  # sum of consistency over resolved predicted pairs
+    cons_count: np.ndarray  # resolved predicted pairs (artifact left out)
+    has_refs: bool = True  # the bench has mask_node_ids
     has_anchors: bool = True  # the bench has anchor_masks
 
     def summary(self) -> dict:
@@ -112,14 +112,23 @@ class GroundingScores:
 
     def parts(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
         """(numerators, denominators) per question of ``metric`` (for the bootstrap)."""
-        return {"grounded_recall": (self.matched, self.ref_pairs),
-                "grounded_precision": (self.matched, self.pred_pairs),
-                "consistency": (self.cons_sum, self.cons_count)}[metric]
+        return {
+            "grounded_recall": (self.matched, self.ref_pairs),
+            "grounded_precision": (self.matched, self.pred_pairs),
+            "consistency": (self.cons_sum, self.cons_count),
+        }[metric]
 
-    def subset(self, idx: Sequence[int]) -> "GroundingScores":
+    def subset(self, idx: Sequence[int]) -> GroundingScores:
         i = np.asarray(idx, dtype=int)
-        return GroundingScores(self.matched[i], self.ref_pairs[i], self.pred_pairs[i], self.cons_sum[i],
-                               self.cons_count[i], self.has_refs, self.has_anchors)
+        return GroundingScores(
+            self.matched[i],
+            self.ref_pairs[i],
+            self.pred_pairs[i],
+            self.cons_sum[i],
+            self.cons_count[i],
+            self.has_refs,
+            self.has_anchors,
+        )
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> float | None:
@@ -127,17 +136,27 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> float | None:
     return float(np.sum(num)) / d if d > 0 else None
 
 
-def match_pairs(pred_keys: Sequence[str | None], pred_masks: Sequence[dict | None],
-                ref_keys: Sequence[str], ref_masks: Sequence[dict]) -> int:
+def match_pairs(
+    pred_keys: Sequence[str | None],
+    pred_masks: Sequence[dict | None],
+    ref_keys: Sequence[str],
+    ref_masks: Sequence[dict],
+) -> int:
     """Matched pairs: same key, IoU >= 0.5, one-to-one, greedy by IoU descending."""
-    cand = [(p, r) for p, kp in enumerate(pred_keys) if kp is not None and pred_masks[p] is not None
-            for r, kr in enumerate(ref_keys) if kr == kp]
+    cand = [
+        (p, r)
+        for p, kp in enumerate(pred_keys)
+        if kp is not None and pred_masks[p] is not None
+        for r, kr in enumerate(ref_keys)
+        if kr == kp
+    ]
     if not cand:
         return 0
     ps = sorted({p for p, _ in cand})
     rs = sorted({r for _, r in cand})
-    m = np.asarray(mask_utils.iou([pred_masks[p] for p in ps], [ref_masks[r] for r in rs], [0] * len(rs)),
-                   dtype=float).reshape(len(ps), len(rs))
+    m = np.asarray(
+        mask_utils.iou([pred_masks[p] for p in ps], [ref_masks[r] for r in rs], [0] * len(rs)), dtype=float
+    ).reshape(len(ps), len(rs))
     pi, ri = {p: k for k, p in enumerate(ps)}, {r: k for k, r in enumerate(rs)}
     scored = sorted(((m[pi[p], ri[r]], p, r) for p, r in cand), key=lambda x: (-x[0], x[1], x[2]))
     used_p, used_r, n = set(), set(), 0
@@ -164,10 +183,14 @@ def _consistency(mask: dict | None, anchors: tuple[str, ...], anchor_masks: Mapp
     return inter / area
 
 
-def grounding_scores(answers: Sequence[str | None], pred_masks: Sequence[list[dict] | None],
-                     ref_node_ids: Sequence[list[str]] | None, ref_masks: Sequence[list[dict]],
-                     anchor_masks: Sequence[Mapping[str, dict]] | None,
-                     resolver: Resolver | None = None) -> GroundingScores:
+def grounding_scores(
+    answers: Sequence[str | None],
+    pred_masks: Sequence[list[dict] | None],
+    ref_node_ids: Sequence[list[str]] | None,
+    ref_masks: Sequence[list[dict]],
+    anchor_masks: Sequence[Mapping[str, dict]] | None,
+    resolver: Resolver | None = None,
+) -> GroundingScores:
     """Per-question grounding counts. ``answers[k]`` None = no answer; ``ref_node_ids`` None / ``anchor_masks``
     None = the bench lacks that column (recall and precision / consistency are not computed)."""
     res = resolver or Resolver()

@@ -26,8 +26,8 @@ reference masks:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -49,11 +49,11 @@ def _union(rles: list[dict]) -> dict | None:
 
 @dataclass
 class MaskScores:
-    iou: np.ndarray          # per sample IoU of the unions
-    inter: np.ndarray        # per sample intersection area
-    union: np.ndarray        # per sample union area
-    miou_sum: np.ndarray     # per sample sum of matched IoUs (per reference mask)
-    miou_count: np.ndarray   # per sample number of miou terms
+    iou: np.ndarray  # per sample IoU of the unions
+    inter: np.ndarray  # per sample intersection area
+    union: np.ndarray  # per sample union area
+    miou_sum: np.ndarray  # per sample sum of matched IoUs (per reference mask)
+    miou_count: np.ndarray  # per sample number of miou terms
 
     def summary(self, with_miou: bool) -> dict:
         n = len(self.iou)
@@ -65,13 +65,14 @@ class MaskScores:
             out["miou"] = float(self.miou_sum.sum()) / c if c else None
         return out
 
-    def subset(self, idx: Sequence[int]) -> "MaskScores":
+    def subset(self, idx: Sequence[int]) -> MaskScores:
         idx = np.asarray(idx, dtype=int)
         return MaskScores(self.iou[idx], self.inter[idx], self.union[idx], self.miou_sum[idx], self.miou_count[idx])
 
 
-def mask_scores(refs: Sequence[list[dict]], preds: Sequence[list[dict] | None],
-                missing: Sequence[bool], with_miou: bool = True) -> MaskScores:
+def mask_scores(
+    refs: Sequence[list[dict]], preds: Sequence[list[dict] | None], missing: Sequence[bool], with_miou: bool = True
+) -> MaskScores:
     n = len(refs)
     iou = np.zeros(n)
     inter = np.zeros(n)

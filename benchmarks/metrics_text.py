@@ -27,10 +27,11 @@ How the numbers are made (one reference per question, the bench's ``answer``):
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import shutil
-import json
 import subprocess
 import sys
 import tempfile
@@ -84,8 +85,10 @@ def _ptb_java(sentences: list[str]) -> list[str]:
     if lines and lines[-1] == "" and len(lines) == len(keep) + 1:
         lines.pop()
     if len(lines) != len(keep):
-        raise RuntimeError(f"PTB tokenizer returned {len(lines)} lines for {len(keep)} sentences: "
-                           "scores would be misaligned, refusing to score")
+        raise RuntimeError(
+            f"PTB tokenizer returned {len(lines)} lines for {len(keep)} sentences: "
+            "scores would be misaligned, refusing to score"
+        )
     for i, line in zip(keep, lines):
         out[i] = " ".join(w for w in line.rstrip().split(" ") if w not in PUNCTUATIONS)
     return out
@@ -93,7 +96,7 @@ def _ptb_java(sentences: list[str]) -> list[str]:
 
 _FALLBACK = re.compile(r"\w+|[^\w\s]")
 #: pycocoevalcap's punctuation list plus the characters PTB turns into -LRB- / -RRB- / -LCB- / -RCB- / `` / ''
-FALLBACK_DROP = PUNCTUATIONS | set("(){}\"")
+FALLBACK_DROP = PUNCTUATIONS | set('(){}"')
 
 
 def fallback_tokenize(sentence: str) -> str:
@@ -113,8 +116,9 @@ class MeteorBatch:
     def __init__(self):
         jar_dir = os.path.dirname(os.path.abspath(_meteor_mod.__file__))
         cmd = ["java", "-jar", "-Xmx2G", _meteor_mod.METEOR_JAR, "-", "-", "-stdio", "-l", "en", "-norm"]
-        self.p = subprocess.Popen(cmd, cwd=jar_dir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL)
+        self.p = subprocess.Popen(
+            cmd, cwd=jar_dir, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
 
     def _readlines(self, n: int) -> list[str]:
         out = []
@@ -154,10 +158,8 @@ class MeteorBatch:
         return total, per
 
     def close(self):
-        try:
+        with contextlib.suppress(OSError):
             self.p.stdin.close()
-        except OSError:
-            pass
         self.p.kill()
         self.p.wait()
 
@@ -167,8 +169,12 @@ class MeteorProcess:
     """The METEOR helper process; start it early, :meth:`submit` the texts, :meth:`result` at the end."""
 
     def __init__(self):
-        self.p = subprocess.Popen([sys.executable, "-m", "fifa.benchmarks.meteor_worker"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.p = subprocess.Popen(
+            [sys.executable, "-m", "fifa.benchmarks.meteor_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         self._thread: threading.Thread | None = None
         self._out: tuple[bytes, bytes] | None = None
 
@@ -203,9 +209,12 @@ class TextScores:
     per_sample: dict = field(default_factory=dict)  # metric -> np.ndarray
 
 
-def text_scores(tasks: dict[str, tuple[list[str], list[str]]], use_java: bool | None = None,
-                meteor: MeteorProcess | None = None, with_meteor: bool = True
-                ) -> tuple[dict[str, TextScores], list[str]]:
+def text_scores(
+    tasks: dict[str, tuple[list[str], list[str]]],
+    use_java: bool | None = None,
+    meteor: MeteorProcess | None = None,
+    with_meteor: bool = True,
+) -> tuple[dict[str, TextScores], list[str]]:
     """Scores per task from ``{task: (references, predictions)}``; also returns warnings.
 
     ``meteor``: a :class:`MeteorProcess` started earlier (else one is started here when Java is used);
@@ -227,7 +236,7 @@ def text_scores(tasks: dict[str, tuple[list[str], list[str]]], use_java: bool | 
         meteor = MeteorProcess()
     try:
         toks = tokenize(sentences, use_java) if sentences else []
-        tok = {t: (toks[a:a + n], toks[a + n:a + 2 * n]) for t, (a, n) in spans.items()}
+        tok = {t: (toks[a : a + n], toks[a + n : a + 2 * n]) for t, (a, n) in spans.items()}
         if meteor is not None:
             meteor.submit(tok)
         out = {t: _coco_scores(r, h) for t, (r, h) in tok.items()}
@@ -241,13 +250,16 @@ def text_scores(tasks: dict[str, tuple[list[str], list[str]]], use_java: bool | 
     return out, warnings
 
 
-def _meteor_choice(use_java: bool, meteor: MeteorProcess | None, with_meteor: bool,
-                   warnings: list[str]) -> MeteorProcess | None:
+def _meteor_choice(
+    use_java: bool, meteor: MeteorProcess | None, with_meteor: bool, warnings: list[str]
+) -> MeteorProcess | None:
     """The METEOR process to use (closed and None when METEOR is skipped, with a warning why)."""
     if not use_java:
         why = "java disabled (use_java=False)" if java_available() else "java not found"
-        warnings.append(f"meteor omitted: {why}; texts tokenized with the fallback tokenizer "
-                        "(not PTB), so text metrics are not comparable to pycocoevalcap")
+        warnings.append(
+            f"meteor omitted: {why}; texts tokenized with the fallback tokenizer "
+            "(not PTB), so text metrics are not comparable to pycocoevalcap"
+        )
         if meteor is not None:
             meteor.close()
             meteor = None

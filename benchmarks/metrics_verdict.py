@@ -13,7 +13,7 @@ a grounded explanation names a manipulated region.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from fifa.core.marks import parse_submitted
 
@@ -33,8 +33,9 @@ def verdict_accuracy(references: Sequence[str | None], answers: Sequence[str | N
     return sum(r == a for r, a in pairs) / len(pairs) if pairs else None
 
 
-def anchor_named_rate(answers: Sequence[str | None], reference_node_ids: Sequence[Sequence[str]],
-                      resolver: Resolver | None = None) -> float | None:
+def anchor_named_rate(
+    answers: Sequence[str | None], reference_node_ids: Sequence[Sequence[str]], resolver: Resolver | None = None
+) -> float | None:
     res = resolver or Resolver()
     hits = []
     for answer, refs in zip(answers, reference_node_ids):

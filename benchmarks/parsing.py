@@ -32,25 +32,81 @@ Free-text answers are mapped to a verdict; what cannot be mapped is ``None``
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Iterable, Sequence
 
 FAKE, REAL = 1, 0
 
 _FAKE_TERMS = [
-    "fake", "faked", "forged", "forgery", "forgeries", "manipulated", "manipulation", "manipulations",
-    "deepfake", "deep fake", "deepfaked", "synthetic", "synthesized", "synthesised", "generated",
-    "ai generated", "gan generated", "tampered", "tampering", "altered", "alteration", "edited", "editing",
-    "doctored", "swapped", "face swap", "reenacted", "reenactment", "counterfeit", "artificial",
-    "not genuine", "spoofed", "morphed", "fabricated", "artifacts", "artifact",
+    "fake",
+    "faked",
+    "forged",
+    "forgery",
+    "forgeries",
+    "manipulated",
+    "manipulation",
+    "manipulations",
+    "deepfake",
+    "deep fake",
+    "deepfaked",
+    "synthetic",
+    "synthesized",
+    "synthesised",
+    "generated",
+    "ai generated",
+    "gan generated",
+    "tampered",
+    "tampering",
+    "altered",
+    "alteration",
+    "edited",
+    "editing",
+    "doctored",
+    "swapped",
+    "face swap",
+    "reenacted",
+    "reenactment",
+    "counterfeit",
+    "artificial",
+    "not genuine",
+    "spoofed",
+    "morphed",
+    "fabricated",
+    "artifacts",
+    "artifact",
 ]
 _REAL_TERMS = [
-    "real", "authentic", "genuine", "pristine", "unaltered", "unmanipulated", "unedited", "untampered",
-    "non manipulated", "bona fide", "bonafide", "legitimate",
+    "real",
+    "authentic",
+    "genuine",
+    "pristine",
+    "unaltered",
+    "unmanipulated",
+    "unedited",
+    "untampered",
+    "non manipulated",
+    "bona fide",
+    "bonafide",
+    "legitimate",
 ]
 _NEGATORS = {
-    "not", "no", "never", "without", "nothing", "none", "nor", "neither", "free", "lack", "lacks",
-    "lacking", "absence", "absent", "hardly", "zero", "unlikely",
+    "not",
+    "no",
+    "never",
+    "without",
+    "nothing",
+    "none",
+    "nor",
+    "neither",
+    "free",
+    "lack",
+    "lacks",
+    "lacking",
+    "absence",
+    "absent",
+    "hardly",
+    "zero",
+    "unlikely",
 }
 _HEDGES = {"looks", "look", "seems", "seem", "appears", "appear", "might", "may", "could", "possibly", "likely"}
 _DOUBT = re.compile(
@@ -67,22 +123,67 @@ _WORD = re.compile(r"[a-z0-9]+")
 #: Synonyms of category names (keys: class names, case-insensitive).
 SYNONYMS: dict[str, list[str]] = {
     "fs": ["face swap", "face swapping", "face swapped", "faceswap", "identity swap", "identity swapping", "swap"],
-    "fr": ["reenactment", "face reenactment", "reenacted", "expression swap", "expression transfer",
-           "facial reenactment"],
+    "fr": [
+        "reenactment",
+        "face reenactment",
+        "reenacted",
+        "expression swap",
+        "expression transfer",
+        "facial reenactment",
+    ],
     "fe": ["face editing", "attribute editing", "attribute manipulation", "edited", "editing", "facial editing"],
-    "efs": ["entire face synthesis", "entire-face synthesis", "fully synthetic", "whole face synthesis",
-            "gan generated", "face synthesis", "synthesized face", "synthetic face", "entirely synthetic"],
+    "efs": [
+        "entire face synthesis",
+        "entire-face synthesis",
+        "fully synthetic",
+        "whole face synthesis",
+        "gan generated",
+        "face synthesis",
+        "synthesized face",
+        "synthetic face",
+        "entirely synthetic",
+    ],
     "real": ["real", "pristine", "authentic", "genuine", "unmanipulated", "not manipulated"],
 }
 #: Method names that imply a category, used when the class set holds categories.
 METHOD_CATEGORY: dict[str, str] = {
-    "deepfakes": "fs", "faceswap": "fs", "faceshifter": "fs", "simswap": "fs", "fsgan": "fs", "blendface": "fs",
-    "uniface": "fs", "mobileswap": "fs", "e4s": "fs", "inswapper": "fs",
-    "face2face": "fr", "neuraltextures": "fr", "fomm": "fr", "facevid2vid": "fr", "wav2lip": "fr",
-    "mcnet": "fr", "one shot": "fr", "lia": "fr", "tpsm": "fr", "sadtalker": "fr",
-    "faceapp": "fe", "stargan": "fe", "attgan": "fe", "styleclip": "fe", "e4e": "fe", "collaborative diffusion": "fe",
-    "stylegan": "efs", "stylegan2": "efs", "stylegan3": "efs", "pggan": "efs", "ddpm": "efs", "ddim": "efs",
-    "stable diffusion": "efs", "dalle": "efs", "midjourney": "efs", "vqgan": "efs", "diffusion": "efs",
+    "deepfakes": "fs",
+    "faceswap": "fs",
+    "faceshifter": "fs",
+    "simswap": "fs",
+    "fsgan": "fs",
+    "blendface": "fs",
+    "uniface": "fs",
+    "mobileswap": "fs",
+    "e4s": "fs",
+    "inswapper": "fs",
+    "face2face": "fr",
+    "neuraltextures": "fr",
+    "fomm": "fr",
+    "facevid2vid": "fr",
+    "wav2lip": "fr",
+    "mcnet": "fr",
+    "one shot": "fr",
+    "lia": "fr",
+    "tpsm": "fr",
+    "sadtalker": "fr",
+    "faceapp": "fe",
+    "stargan": "fe",
+    "attgan": "fe",
+    "styleclip": "fe",
+    "e4e": "fe",
+    "collaborative diffusion": "fe",
+    "stylegan": "efs",
+    "stylegan2": "efs",
+    "stylegan3": "efs",
+    "pggan": "efs",
+    "ddpm": "efs",
+    "ddim": "efs",
+    "stable diffusion": "efs",
+    "dalle": "efs",
+    "midjourney": "efs",
+    "vqgan": "efs",
+    "diffusion": "efs",
 }
 
 
@@ -201,7 +302,7 @@ class ClassParser:
                 continue
             phrase_to[phrase] = owners
         self._phrase_class = {p: next(iter(o)) for p, o in phrase_to.items() if len(o) == 1}
-        self._exact = {p: c for p, c in self._phrase_class.items()}
+        self._exact = dict(self._phrase_class.items())
         self._rx = _term_regex(self._phrase_class) if self._phrase_class else None
 
     def __call__(self, answer: object) -> str | None:
@@ -214,7 +315,7 @@ class ClassParser:
         if self._rx is None:
             return None
         best: tuple[int, str] | None = None
-        for ci, cl in enumerate(clauses(answer)):
+        for _ci, cl in enumerate(clauses(answer)):
             if _DOUBT.search(cl):
                 continue
             for m in self._rx.finditer(cl):  # regex alternation is longest-first, non-overlapping

@@ -21,8 +21,13 @@ def _roc(report, out: Path) -> str | None:
     eer = report.metric("det", "eer")
     if eer is not None:
         ax.plot([eer], [1 - eer], "o", color="C3", label=f"EER = {eer:.4f}")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="det: ROC curve (fake = positive)",
-           xlim=(0, 1), ylim=(0, 1.01))
+    ax.set(
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        title="det: ROC curve (fake = positive)",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+    )
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(out / "roc.png")
@@ -41,8 +46,15 @@ def _confusion(report, out: Path) -> str | None:
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(rows)):
         for j in range(len(cols)):
-            ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center",
-                    color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
+            ax.text(
+                j,
+                i,
+                f"{int(cm[i, j])}",
+                ha="center",
+                va="center",
+                color="white" if norm[i, j] > 0.5 else "black",
+                fontsize=8,
+            )
     ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right")
     ax.set_yticks(range(len(rows)), rows)
     ax.set(xlabel="predicted", ylabel="reference", title="cls: confusion matrix")

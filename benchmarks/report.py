@@ -32,9 +32,27 @@ from typing import Any
 
 from fifa.core.tasks import task_order
 
-METRIC_ORDER = ("acc", "auc", "ap", "eer", "macro_f1", "bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor",
-                "rouge_l", "cider", "giou", "ciou", "miou", "grounded_recall", "grounded_precision", "consistency",
-                "judge_mean")
+METRIC_ORDER = (
+    "acc",
+    "auc",
+    "ap",
+    "eer",
+    "macro_f1",
+    "bleu_1",
+    "bleu_2",
+    "bleu_3",
+    "bleu_4",
+    "meteor",
+    "rouge_l",
+    "cider",
+    "giou",
+    "ciou",
+    "miou",
+    "grounded_recall",
+    "grounded_precision",
+    "consistency",
+    "judge_mean",
+)
 JUDGE_SCORES = "judge_scores.jsonl"
 
 
@@ -83,11 +101,11 @@ class Report:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Report":
+    def from_dict(cls, d: dict) -> Report:
         return cls(tasks={k: v for k, v in d.items() if not k.startswith("_")}, meta=d.get("_meta", {}))
 
     @classmethod
-    def load(cls, path: str | Path) -> "Report":
+    def load(cls, path: str | Path) -> Report:
         p = Path(path)
         if p.is_dir():
             p = p / "report.json"
@@ -110,8 +128,9 @@ class Report:
         for k in ("bench", "submission", "created", "tokenizer"):
             if m.get(k) is not None:
                 lines.append(f"- {k}: `{m[k]}`")
-        lines.append(f"- questions: {m.get('n_questions')}, answered: {m.get('n_answered')}, "
-                     f"missing: {m.get('n_missing')}")
+        lines.append(
+            f"- questions: {m.get('n_questions')}, answered: {m.get('n_answered')}, missing: {m.get('n_missing')}"
+        )
         lines.append(f"- bootstrap: {m.get('bootstrap')} resamples, seed {m.get('seed')}, 95% percentile CI")
         lines.append("")
         return lines
@@ -130,8 +149,9 @@ class Report:
             main_s = f"{main} {_fmt(self.tasks[t].get(main))}" if main else ""
             if ci:
                 main_s += f" [{ci['low']:.4f}, {ci['high']:.4f}]"
-            row = [t, str(self.tasks[t].get("n", ""))] + [_fmt(self.tasks[t][k]) if k in self.tasks[t] else ""
-                                                          for k in metrics]
+            row = [t, str(self.tasks[t].get("n", ""))] + [
+                _fmt(self.tasks[t][k]) if k in self.tasks[t] else "" for k in metrics
+            ]
             row += [main_s, str(tm.get("missing", 0)), str(tm.get("unparsed", "")) if "unparsed" in tm else ""]
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
@@ -143,14 +163,17 @@ class Report:
         lines: list[str] = []
         extra = [(t, k, ci) for t in tasks for k, ci in (m.get("tasks", {}).get(t, {}).get("cis") or {}).items() if ci]
         if extra:
-            lines += [f"- {t} {k}: {_fmt(self.tasks[t].get(k))} [{ci['low']:.4f}, {ci['high']:.4f}]"
-                      for t, k, ci in extra]
+            lines += [
+                f"- {t} {k}: {_fmt(self.tasks[t].get(k))} [{ci['low']:.4f}, {ci['high']:.4f}]" for t, k, ci in extra
+            ]
             lines.append("")
         if m.get("judge"):
             jm = m["judge"]
-            lines.append(f"- judge: `{jm.get('model')}` at `{jm.get('endpoint')}`, rubric `{jm.get('rubric_version')}`, "
-                         f"cost ${jm.get('cost_usd', 0):.4f}, {jm.get('llm_calls')} call(s), "
-                         f"{jm.get('cache_hits')} cached")
+            lines.append(
+                f"- judge: `{jm.get('model')}` at `{jm.get('endpoint')}`, rubric `{jm.get('rubric_version')}`, "
+                f"cost ${jm.get('cost_usd', 0):.4f}, {jm.get('llm_calls')} call(s), "
+                f"{jm.get('cache_hits')} cached"
+            )
             lines.append("")
         if m.get("warnings"):
             lines.append("## Warnings")

@@ -32,22 +32,46 @@ def validate_inputs(bench: Path | str, submission: Path | str, *, strict: bool =
         raise UserError(str(e)) from None
 
 
-def judge_config(model: str | None, *, base_url: str | None = None, max_cost: float | None = None,
-                 concurrency: int = 8, images: bool = True, price_in: float = 2.50, price_out: float = 10.00,
-                 cache_dir: Path | str | None = None) -> JudgeConfig | None:
+def judge_config(
+    model: str | None,
+    *,
+    base_url: str | None = None,
+    max_cost: float | None = None,
+    concurrency: int = 8,
+    images: bool = True,
+    price_in: float = 2.50,
+    price_out: float = 10.00,
+    cache_dir: Path | str | None = None,
+) -> JudgeConfig | None:
     """The judge of ``model`` (any OpenAI-compatible endpoint), or None when no model is named."""
     if not model:
         return None
     from .judge import JudgeConfig
 
-    return JudgeConfig(model=model, base_url=base_url, max_cost=max_cost, concurrency=concurrency, images=images,
-                       price_in_per_mtok=price_in, price_out_per_mtok=price_out,
-                       cache_dir=str(cache_dir) if cache_dir else None)
+    return JudgeConfig(
+        model=model,
+        base_url=base_url,
+        max_cost=max_cost,
+        concurrency=concurrency,
+        images=images,
+        price_in_per_mtok=price_in,
+        price_out_per_mtok=price_out,
+        cache_dir=str(cache_dir) if cache_dir else None,
+    )
 
 
-def score_to_folder(bench: Bench, sub: Submission, out: Path | str, *, strict: bool = False, seed: int = 0,
-                    bootstrap: int = 1000, plots: bool = True, meteor: bool = True,
-                    judge: Any = None) -> tuple[Report, Path]:
+def score_to_folder(
+    bench: Bench,
+    sub: Submission,
+    out: Path | str,
+    *,
+    strict: bool = False,
+    seed: int = 0,
+    bootstrap: int = 1000,
+    plots: bool = True,
+    meteor: bool = True,
+    judge: Any = None,
+) -> tuple[Report, Path]:
     """Scores validated inputs and writes the report to ``out``; returns it and the path of ``report.json``."""
     from .scoring import score
 

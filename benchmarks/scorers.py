@@ -16,9 +16,10 @@ Data shapes:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import roc_curve
@@ -118,8 +119,9 @@ def _det_labels(ctx: ScoreContext, t: str, state: ScoreState) -> tuple[np.ndarra
         labels.append(y)
         kept.append(i)
     if dropped:
-        state.warnings.append(f"{t}: {dropped} question(s) without a usable label (label column or answer) "
-                              "were skipped")
+        state.warnings.append(
+            f"{t}: {dropped} question(s) without a usable label (label column or answer) were skipped"
+        )
     return np.asarray(labels, dtype=int), kept
 
 
@@ -128,17 +130,20 @@ def score_yes_no(ctx: ScoreContext, task_ids: list[str], state: ScoreState) -> N
     sub, seed, resamples = ctx.sub, ctx.seed, ctx.resamples
     for t in task_ids:
         y, kept = _det_labels(ctx, t, state)
-        parsed = [_parse_det_cached(sub.answer[i]) if sub.present[i] and sub.answer[i] is not None else None
-                  for i in kept]
+        parsed = [
+            _parse_det_cached(sub.answer[i]) if sub.present[i] and sub.answer[i] is not None else None for i in kept
+        ]
         sc = ranking_scores(y, parsed, [sub.score[i] if sub.present[i] else None for i in kept])
         metrics, w = det_metrics(y, parsed, sc)
         state.warnings.extend(f"{t}: {x}" for x in w)
         correct = np.array([p is not None and p == r for p, r in zip(parsed, y)], dtype=float)
         main = "auc" if metrics["auc"] is not None else "acc"
-        tm = {"main_metric": main,
-              "missing": sum(not sub.present[i] for i in kept),
-              "unparsed": sum(sub.present[i] and p is None for i, p in zip(kept, parsed)),
-              "with_score": sum(sub.present[i] and sub.score[i] is not None for i in kept)}
+        tm = {
+            "main_metric": main,
+            "missing": sum(not sub.present[i] for i in kept),
+            "unparsed": sum(sub.present[i] and p is None for i, p in zip(kept, parsed)),
+            "with_score": sum(sub.present[i] and sub.score[i] is not None for i in kept),
+        }
         if resamples and len(kept):
             rng = task_rng(seed, t)
             stats = bootstrap_auc(y, sc, resamples, rng) if main == "auc" else bootstrap_mean(correct, resamples, rng)
@@ -177,17 +182,20 @@ def score_class(ctx: ScoreContext, task_ids: list[str], state: ScoreState) -> No
         preds = [parse(sub.answer[i]) if sub.present[i] and sub.answer[i] is not None else None for i in rows]
         metrics = cls_metrics(refs, preds, classes)
         correct = np.array([p == r for p, r in zip(preds, refs)], dtype=float)
-        tm = {"main_metric": "acc", "classes": classes,
-              "missing": sum(not sub.present[i] for i in rows),
-              "unparsed": sum(sub.present[i] and p is None for i, p in zip(rows, preds))}
+        tm = {
+            "main_metric": "acc",
+            "classes": classes,
+            "missing": sum(not sub.present[i] for i in rows),
+            "unparsed": sum(sub.present[i] and p is None for i, p in zip(rows, preds)),
+        }
         if resamples and rows:
             tm["ci"] = _ci(bootstrap_mean(correct, resamples, task_rng(seed, t)), "acc", resamples, seed)
-        tm.update(_breakdowns(b, rows, lambda pos: cls_metrics([refs[k] for k in pos], [preds[k] for k in pos],
-                                                               classes)))
+        tm.update(
+            _breakdowns(b, rows, lambda pos: cls_metrics([refs[k] for k in pos], [preds[k] for k in pos], classes))
+        )
         state.tasks[t], state.tmeta[t] = {**metrics, "n": len(rows)}, tm
         if rows:
-            state.plot_data["confusion"] = {"classes": classes,
-                                            "matrix": cls_confusion(refs, preds, classes).tolist()}
+            state.plot_data["confusion"] = {"classes": classes, "matrix": cls_confusion(refs, preds, classes).tolist()}
 
 
 # ------------------------------------------------------------------- text
@@ -196,9 +204,13 @@ def score_text(ctx: ScoreContext, task_ids: list[str], state: ScoreState) -> Non
     b, sub, seed, resamples = ctx.bench, ctx.sub, ctx.seed, ctx.resamples
     text_rows = {t: b.rows(t) for t in task_ids}
     state.text_tasks = text_rows
-    text_in = {t: ([b.answer[i] or "" for i in rows],
-                   [strip_submitted(sub.answer[i] or "") if sub.present[i] else "" for i in rows])
-               for t, rows in text_rows.items()}
+    text_in = {
+        t: (
+            [b.answer[i] or "" for i in rows],
+            [strip_submitted(sub.answer[i] or "") if sub.present[i] else "" for i in rows],
+        )
+        for t, rows in text_rows.items()
+    }
     text_out, w = text_scores(text_in, use_java=ctx.use_java, meteor=ctx.meteor, with_meteor=ctx.with_meteor)
     state.warnings.extend(w)
     for t, rows in text_rows.items():
@@ -207,11 +219,19 @@ def score_text(ctx: ScoreContext, task_ids: list[str], state: ScoreState) -> Non
         tm = {"main_metric": "rouge_l", "missing": sum(not sub.present[i] for i in rows)}
         if ts is not None:
             if resamples:
-                tm["ci"] = _ci(bootstrap_mean(ts.per_sample["rouge_l"], resamples, task_rng(seed, t)),
-                               "rouge_l", resamples, seed)
+                tm["ci"] = _ci(
+                    bootstrap_mean(ts.per_sample["rouge_l"], resamples, task_rng(seed, t)), "rouge_l", resamples, seed
+                )
             per = ts.per_sample
-            tm.update(_breakdowns(b, rows, lambda pos, per=per: {
-                k: float(per[k][pos].mean()) for k in ("rouge_l", "cider", "meteor") if k in per}))
+            tm.update(
+                _breakdowns(
+                    b,
+                    rows,
+                    lambda pos, per=per: {
+                        k: float(per[k][pos].mean()) for k in ("rouge_l", "cider", "meteor") if k in per
+                    },
+                )
+            )
         state.tmeta[t] = tm
 
 
@@ -223,8 +243,18 @@ def score_judge(ctx: ScoreContext, task_ids: list[str], state: ScoreState) -> No
 
     text_rows = {t: ctx.bench.rows(t) for t in task_ids}
     state.judge_meta, state.judge_rows = judge_text_tasks(
-        ctx.bench, ctx.sub, text_rows, ctx.judge, state.tasks, state.tmeta, ctx.resamples, ctx.seed,
-        state.warnings, _ci, _breakdowns)
+        ctx.bench,
+        ctx.sub,
+        text_rows,
+        ctx.judge,
+        state.tasks,
+        state.tmeta,
+        ctx.resamples,
+        ctx.seed,
+        state.warnings,
+        _ci,
+        _breakdowns,
+    )
 
 
 # ------------------------------------------------------------------- masks
@@ -234,8 +264,12 @@ def score_masks(ctx: ScoreContext, task_ids: list[str], state: ScoreState) -> No
     for t in task_ids:
         rows = b.rows(t)
         with_miou = TASKS[t].answer == "grounded_text"
-        ms = mask_scores([b.masks[i] for i in rows], [sub.masks[i] for i in rows],
-                         [not sub.present[i] for i in rows], with_miou=with_miou)
+        ms = mask_scores(
+            [b.masks[i] for i in rows],
+            [sub.masks[i] for i in rows],
+            [not sub.present[i] for i in rows],
+            with_miou=with_miou,
+        )
         state.tasks.setdefault(t, {}).update(ms.summary(with_miou))
         state.tasks[t]["n"] = len(rows)
         tm = state.tmeta.setdefault(t, {"missing": sum(not sub.present[i] for i in rows)})
@@ -269,14 +303,17 @@ def score_grounding(ctx: ScoreContext, task_ids: list[str], state: ScoreState) -
             state.warnings.append(
                 f"{t}: {', '.join(lacking)} not computed: the bench lacks "
                 f"{' and '.join(sorted(set(lacking.values()))).replace('the bench has no ', '')} "
-                "(rebuild it with this version of fifa-data build)")
+                "(rebuild it with this version of fifa-data build)"
+            )
         if len(lacking) == len(GROUNDING_METRICS):
             continue
-        gs = grounding_scores([sub.answer[i] if sub.present[i] else None for i in rows],
-                              [sub.masks[i] if sub.present[i] else None for i in rows],
-                              None if b.mask_node_ids is None else [b.mask_node_ids[i] for i in rows],
-                              [b.masks[i] for i in rows],
-                              None if b.anchor_masks is None else [b.anchor_masks[i] for i in rows])
+        gs = grounding_scores(
+            [sub.answer[i] if sub.present[i] else None for i in rows],
+            [sub.masks[i] if sub.present[i] else None for i in rows],
+            None if b.mask_node_ids is None else [b.mask_node_ids[i] for i in rows],
+            [b.masks[i] for i in rows],
+            None if b.anchor_masks is None else [b.anchor_masks[i] for i in rows],
+        )
         summary = gs.summary()
         metrics.update(summary)
         if resamples and rows:
@@ -317,5 +354,17 @@ def scorer_tasks(bench_tasks: list[str]) -> list[tuple[Scorer, list[str]]]:
     return out
 
 
-__all__ = ["SCORERS", "SCORERS_BY_ANSWER", "ScoreContext", "ScoreState", "Scorer", "score_class", "score_grounding",
-           "score_judge", "score_masks", "score_text", "score_yes_no", "scorer_tasks"]
+__all__ = [
+    "SCORERS",
+    "SCORERS_BY_ANSWER",
+    "ScoreContext",
+    "ScoreState",
+    "Scorer",
+    "score_class",
+    "score_grounding",
+    "score_judge",
+    "score_masks",
+    "score_text",
+    "score_yes_no",
+    "scorer_tasks",
+]

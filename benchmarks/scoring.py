@@ -25,8 +25,17 @@ from .submission import Submission, load_submission
 
 
 # ------------------------------------------------------------------- score
-def score(bench: Any, submission: Any, *, strict: bool = False, seed: int = 0, bootstrap: int = 1000,
-          use_java: bool | None = None, meteor: bool = True, judge: Any = None) -> Report:
+def score(
+    bench: Any,
+    submission: Any,
+    *,
+    strict: bool = False,
+    seed: int = 0,
+    bootstrap: int = 1000,
+    use_java: bool | None = None,
+    meteor: bool = True,
+    judge: Any = None,
+) -> Report:
     """Score ``submission`` against ``bench`` (paths or DataFrames).
 
     Raises :class:`~fifa.benchmarks.submission.SubmissionError` for an invalid
@@ -48,8 +57,16 @@ def score(bench: Any, submission: Any, *, strict: bool = False, seed: int = 0, b
     if use_java and meteor and any(t in TEXT_TASKS for t in b.tasks):
         proc = MeteorProcess()  # the METEOR JVM starts while the other tasks are scored
     try:
-        ctx = ScoreContext(b, sub, seed=seed, resamples=max(0, int(bootstrap)), use_java=use_java,
-                           with_meteor=meteor, meteor=proc, judge=judge)
+        ctx = ScoreContext(
+            b,
+            sub,
+            seed=seed,
+            resamples=max(0, int(bootstrap)),
+            use_java=use_java,
+            with_meteor=meteor,
+            meteor=proc,
+            judge=judge,
+        )
         return _score(ctx, submission)
     finally:
         if proc is not None:
@@ -66,8 +83,9 @@ def _score(ctx: ScoreContext, submission: Any) -> Report:
         scorer(ctx, task_ids, state)
     for t in state.tasks:  # metric keys in a stable order, n last
         state.tasks[t]["n"] = state.tasks[t].pop("n")
-    return Report(tasks=state.tasks, meta=_meta(ctx, submission, state), plot_data=state.plot_data,
-                  judge_scores=state.judge_rows)
+    return Report(
+        tasks=state.tasks, meta=_meta(ctx, submission, state), plot_data=state.plot_data, judge_scores=state.judge_rows
+    )
 
 
 def _meta(ctx: ScoreContext, submission: Any, state: ScoreState) -> dict:
@@ -79,8 +97,11 @@ def _meta(ctx: ScoreContext, submission: Any, state: ScoreState) -> dict:
     text = state.text_tasks
     meta = {
         "bench": str(b.path) if b.path else None,
-        "submission": sub.source if sub.source else str(submission) if isinstance(submission, str)
-        or hasattr(submission, "__fspath__") else type(submission).__name__,
+        "submission": sub.source
+        if sub.source
+        else str(submission)
+        if isinstance(submission, str) or hasattr(submission, "__fspath__")
+        else type(submission).__name__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "fifa_version": fifa.__version__,
         "n_questions": len(b),

@@ -16,9 +16,10 @@ import math
 import numbers
 import os
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -73,8 +74,13 @@ class SubmissionLimits:
 
 
 def _too_many_rows(n: int, limit: int) -> SubmissionError:
-    return SubmissionError([f"too many rows: the submission has {n} row(s) or more, at most {limit} are read "
-                            "(the bench's questions, with room for mistakes)"], "submission")
+    return SubmissionError(
+        [
+            f"too many rows: the submission has {n} row(s) or more, at most {limit} are read "
+            "(the bench's questions, with room for mistakes)"
+        ],
+        "submission",
+    )
 
 
 def _read_jsonl(path: Path, limits: SubmissionLimits, max_rows: int) -> dict[str, list]:
@@ -99,8 +105,10 @@ def _read_jsonl(path: Path, limits: SubmissionLimits, max_rows: int) -> dict[str
                 continue
             rows.append(obj)
     if bad:
-        raise SubmissionError([f"unreadable file: {len(bad)} line(s) are not JSON objects (lines {list_ids(bad, quote=False)})"],
-                              str(path))
+        raise SubmissionError(
+            [f"unreadable file: {len(bad)} line(s) are not JSON objects (lines {list_ids(bad, quote=False)})"],
+            str(path),
+        )
     cols: dict[str, list] = {}
     keys = {k for r in rows for k in r}
     for k in keys:
@@ -115,8 +123,9 @@ def _read_table(table: pa.Table) -> dict[str, list]:
     return cols
 
 
-def read_columns(sub: Any, limits: SubmissionLimits = SubmissionLimits(),
-                 max_rows: int | None = None) -> tuple[dict[str, list], str]:
+def read_columns(
+    sub: Any, limits: SubmissionLimits = SubmissionLimits(), max_rows: int | None = None
+) -> tuple[dict[str, list], str]:
     """Columns of a submission given as a path, a DataFrame, a pyarrow Table or a list of dicts."""
     max_rows = limits.max_rows or max_rows or (1 << 62)
     if isinstance(sub, (str, os.PathLike)):
@@ -175,8 +184,9 @@ def _qid(v: Any) -> str | None:
     return None
 
 
-def load_submission(sub: Any, bench: Bench, *, strict: bool = False,
-                    limits: SubmissionLimits = SubmissionLimits()) -> Submission:
+def load_submission(
+    sub: Any, bench: Bench, *, strict: bool = False, limits: SubmissionLimits = SubmissionLimits()
+) -> Submission:
     """Read and validate ``sub`` against ``bench``; raises :class:`SubmissionError`."""
     cap = limits.max_rows or max(10 * len(bench), 100_000)
     cols, src = read_columns(sub, limits, max_rows=cap)
@@ -204,8 +214,10 @@ def _check_ids(raw_ids: list, bench: Bench, problems: list[str]) -> list[str | N
     qids = [_qid(v) for v in raw_ids]
     bad_id_rows = [f"row {k} ({raw_ids[k]!r})" for k in range(len(qids)) if qids[k] is None]
     if bad_id_rows:
-        problems.append(f"wrong type: {len(bad_id_rows)} question_id value(s) are not strings or integers: "
-                        f"{list_ids(bad_id_rows, quote=False)}")
+        problems.append(
+            f"wrong type: {len(bad_id_rows)} question_id value(s) are not strings or integers: "
+            f"{list_ids(bad_id_rows, quote=False)}"
+        )
     counts = Counter(q for q in qids if q is not None)
     dups = [q for q, c in counts.items() if c > 1]
     if dups:
@@ -216,15 +228,15 @@ def _check_ids(raw_ids: list, bench: Bench, problems: list[str]) -> list[str | N
     return qids
 
 
-def _check_answers(answers: list, label: Callable[[int], str], limits: SubmissionLimits,
-                   problems: list[str]) -> None:
+def _check_answers(answers: list, label: Callable[[int], str], limits: SubmissionLimits, problems: list[str]) -> None:
     bad = [label(k) for k, a in enumerate(answers) if a is not None and not isinstance(a, str)]
     if bad:
         problems.append(f"wrong type: {len(bad)} answer(s) are not strings: {list_ids(bad, quote=False)}")
     long = [label(k) for k, a in enumerate(answers) if isinstance(a, str) and len(a) > limits.max_answer_chars]
     if long:
-        problems.append(f"{len(long)} answer(s) longer than {limits.max_answer_chars} characters: "
-                        f"{list_ids(long, quote=False)}")
+        problems.append(
+            f"{len(long)} answer(s) longer than {limits.max_answer_chars} characters: {list_ids(long, quote=False)}"
+        )
 
 
 def _check_scores(scores: list, label: Callable[[int], str], problems: list[str]) -> None:
@@ -246,8 +258,9 @@ def _check_scores(scores: list, label: Callable[[int], str], problems: list[str]
         problems.append(f"{len(rng)} score(s) outside [0, 1]: {list_ids(rng, quote=False)}")
 
 
-def _check_masks(raw_masks: list, qids: list[str | None], bench: Bench, label: Callable[[int], str],
-                 problems: list[str]) -> list[list[dict] | None]:
+def _check_masks(
+    raw_masks: list, qids: list[str | None], bench: Bench, label: Callable[[int], str], problems: list[str]
+) -> list[list[dict] | None]:
     """Each row's masks checked against its bench image's size (a single mask: a list of one)."""
     masks: list[list[dict] | None] = [None] * len(raw_masks)
     wrong_m, bad_m = [], []
@@ -269,16 +282,28 @@ def _check_masks(raw_masks: list, qids: list[str | None], bench: Bench, label: C
         except InvalidRLE as e:
             bad_m.append(f"{label(k)} ({e})")
     if wrong_m:
-        problems.append(f"wrong type: {len(wrong_m)} masks value(s) are not lists of RLE objects: "
-                        f"{list_ids(wrong_m, quote=False)}")
+        problems.append(
+            f"wrong type: {len(wrong_m)} masks value(s) are not lists of RLE objects: {list_ids(wrong_m, quote=False)}"
+        )
     if bad_m:
-        problems.append(f"{len(bad_m)} answer(s) with masks that do not decode or do not fit the image: "
-                        f"{list_ids(bad_m, quote=False)}")
+        problems.append(
+            f"{len(bad_m)} answer(s) with masks that do not decode or do not fit the image: "
+            f"{list_ids(bad_m, quote=False)}"
+        )
     return masks
 
 
-def _aligned(bench: Bench, qids: list, answers: list, scores: list, masks: list, has_score: bool,
-             has_masks: bool, src: str, strict: bool) -> Submission:
+def _aligned(
+    bench: Bench,
+    qids: list,
+    answers: list,
+    scores: list,
+    masks: list,
+    has_score: bool,
+    has_masks: bool,
+    src: str,
+    strict: bool,
+) -> Submission:
     """The validated rows aligned with the bench's rows (``--strict``: every question answered)."""
     m = len(bench)
     out = Submission([False] * m, [None] * m, [None] * m, [None] * m, has_score, has_masks, src)
@@ -291,6 +316,5 @@ def _aligned(bench: Bench, qids: list, answers: list, scores: list, masks: list,
     if strict:
         miss = [bench.question_id[i] for i in range(m) if not out.present[i]]
         if miss:
-            raise SubmissionError([f"{len(miss)} bench question(s) have no answer (--strict): {list_ids(miss)}"],
-                                  src)
+            raise SubmissionError([f"{len(miss)} bench question(s) have no answer (--strict): {list_ids(miss)}"], src)
     return out

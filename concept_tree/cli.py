@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -47,32 +47,51 @@ def _print_version(value: bool) -> None:
 
 
 def _root(
-    version: Annotated[Optional[bool], typer.Option("--version", is_eager=True, callback=_print_version,
-                                                    help="Show the toolkit and tree versions and exit.")] = None,
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Show the toolkit and tree versions and exit."
+        ),
+    ] = None,
 ) -> None:
     """The Facial Image Concept Tree (FICT): the hierarchy of face regions used to ground explanations."""
 
 
 app = make_app(
     "The Facial Image Concept Tree (FICT): the hierarchy of face regions used to ground explanations.",
-    epilog=examples("fifa-tree show --depth 2", "fifa-tree export --format json --out fict.json",
-                    "fifa-tree segment photos/ --out regions_out"),
+    epilog=examples(
+        "fifa-tree show --depth 2",
+        "fifa-tree export --format json --out fict.json",
+        "fifa-tree segment photos/ --out regions_out",
+    ),
     callback=_root,
 )
 
 
-@command(app, "fifa-tree show --depth 2", "fifa-tree show --root left_eye --descriptions --artifacts",
-         "fifa-tree show --root 'bridge of the nose' --plain")
+@command(
+    app,
+    "fifa-tree show --depth 2",
+    "fifa-tree show --root left_eye --descriptions --artifacts",
+    "fifa-tree show --root 'bridge of the nose' --plain",
+)
 def show(
-    depth: Annotated[Optional[int], typer.Option(min=0, help="Levels shown below the root (0: the root alone). "
-                                                             "Default: all.")] = None,
-    root_query: Annotated[Optional[str], typer.Option("--root", metavar="ID", help="Show the subtree of this "
-                                                      "concept (id, name or synonym). Default: the whole tree.")]
-    = None,
+    depth: Annotated[
+        int | None, typer.Option(min=0, help="Levels shown below the root (0: the root alone). Default: all.")
+    ] = None,
+    root_query: Annotated[
+        str | None,
+        typer.Option(
+            "--root",
+            metavar="ID",
+            help="Show the subtree of this concept (id, name or synonym). Default: the whole tree.",
+        ),
+    ] = None,
     descriptions: Annotated[bool, typer.Option("--descriptions", help="Add each concept's description.")] = False,
     artifacts: Annotated[bool, typer.Option("--artifacts", help="Add each concept's typical forgery cues.")] = False,
-    plain: Annotated[Optional[bool], typer.Option("--plain/--rich", help="Indented text (default when not "
-                                                  "writing to a terminal) or a rich tree.")] = None,
+    plain: Annotated[
+        bool | None,
+        typer.Option("--plain/--rich", help="Indented text (default when not writing to a terminal) or a rich tree."),
+    ] = None,
 ) -> None:
     """Print the concept tree (or a subtree) with its leaf count."""
     tree = _tree()
@@ -91,8 +110,9 @@ def show(
     _print_rich(tree, start, header, depth, descriptions, artifacts)
 
 
-def _print_rich(tree: ConceptTree, start: Node, header: str, depth: int | None, descriptions: bool,
-                artifacts: bool) -> None:
+def _print_rich(
+    tree: ConceptTree, start: Node, header: str, depth: int | None, descriptions: bool, artifacts: bool
+) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.tree import Tree
@@ -128,8 +148,9 @@ class ExportFormat(str, Enum):
 @command(app, "fifa-tree export --format json > fict.json", "fifa-tree export --format yaml --out fict.yaml")
 def export(
     fmt: Annotated[ExportFormat, typer.Option("--format", help="Output format.")] = ExportFormat.json,
-    out: Annotated[Optional[Path], typer.Option(dir_okay=False, help="Write to this file instead of standard "
-                                                                     "output.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="Write to this file instead of standard output.")
+    ] = None,
 ) -> None:
     """Export the tree as {"version": ..., "nodes": [{"id", "name", "parent", ...}]}."""
     tree = _tree()
@@ -153,8 +174,11 @@ def _add_segment() -> None:
             return
         reason = str(e)
 
-        @app.command(name="segment", context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-                     add_help_option=False)
+        @app.command(
+            name="segment",
+            context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+            add_help_option=False,
+        )
         def _unavailable(ctx: typer.Context) -> None:
             """(unavailable: a dependency failed to import)"""
             raise UserError(f"'fifa-tree segment' is unavailable: {reason}", exit_code=1)

@@ -68,8 +68,7 @@ def load_rgb(source: str | os.PathLike | bytes, options: LoadOptions = LoadOptio
             w, h = im.size
             if w * h > options.max_pixels:
                 raise ImageError(
-                    "decompression_bomb",
-                    f"{w}x{h} = {w * h} pixels exceeds the limit of {options.max_pixels}",
+                    "decompression_bomb", f"{w}x{h} = {w * h} pixels exceeds the limit of {options.max_pixels}"
                 )
             fast = _decode_plain_rgb(im, data)
             if fast is not None:

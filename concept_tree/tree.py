@@ -20,9 +20,10 @@ import difflib
 import functools
 import json
 import re
+from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Union
+from typing import Any, Union
 
 import yaml
 
@@ -268,7 +269,7 @@ class ConceptTree:
         return yaml.dump(self.to_dict(), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 
     @classmethod
-    def from_yaml(cls, text: str) -> "ConceptTree":
+    def from_yaml(cls, text: str) -> ConceptTree:
         """Build from YAML text."""
         try:
             data = yaml.load(text, Loader=_Loader)  # safe loader (C-accelerated when available)
@@ -306,4 +307,3 @@ def load_tree(path: str | Path | None = None) -> ConceptTree:
     if path is None:  # the packaged file does not move: skip resolving its path (per-image callers)
         return _default_tree()
     return _load_cached(Path(path).expanduser().resolve())
-

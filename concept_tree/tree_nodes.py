@@ -8,8 +8,9 @@ raw node list (each node checked on its own, then the depth of every node, cycle
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from fifa.core.errors import FifaError
 
@@ -111,7 +112,7 @@ def node_depths(raw: Mapping[str, Mapping[str, Any]], root: str) -> dict[str, in
         cur: str | None = start
         while cur is not None and cur not in depth:
             if cur in seen:
-                cycle = path[path.index(cur):] + [cur]
+                cycle = path[path.index(cur) :] + [cur]
                 raise TreeError("cycle in the tree: " + " -> ".join(cycle))
             seen.add(cur)
             path.append(cur)

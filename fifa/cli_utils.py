@@ -16,7 +16,8 @@ from __future__ import annotations
 import errno
 import logging
 import sys
-from typing import Callable, NoReturn, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import NoReturn, TypeVar
 
 import click
 import typer
@@ -80,12 +81,17 @@ def _no_options() -> None:
 
 def command(app: typer.Typer, *example_lines: str, name: str | None = None, **kwargs) -> Callable[[F], F]:
     """``@app.command`` with an example epilog (every command shows one under ``--help``)."""
-    return app.command(name=name, epilog=examples(*example_lines) if example_lines else None,
-                       context_settings=CONTEXT_SETTINGS, **kwargs)
+    return app.command(
+        name=name,
+        epilog=examples(*example_lines) if example_lines else None,
+        context_settings=CONTEXT_SETTINGS,
+        **kwargs,
+    )
 
 
-def run_app(app: typer.Typer | click.Command, argv: Sequence[str] | None = None,
-            prog_name: str | None = None) -> NoReturn:
+def run_app(
+    app: typer.Typer | click.Command, argv: Sequence[str] | None = None, prog_name: str | None = None
+) -> NoReturn:
     """Run a command line and exit with a meaningful code (see the module docstring)."""
     cmd = typer.main.get_command(app) if isinstance(app, typer.Typer) else app
     try:
@@ -116,8 +122,11 @@ def _os_error_exit(e: OSError) -> int | None:
     """A full disk or an unwritable place: a clear message and an exit code, not a traceback."""
     where = f" ({e.filename})" if e.filename else ""
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        click.echo(f"error: no space left on the device{where}. Work already written is intact: free some "
-                   "space and run the same command again to continue.", err=True)
+        click.echo(
+            f"error: no space left on the device{where}. Work already written is intact: free some "
+            "space and run the same command again to continue.",
+            err=True,
+        )
         return EXIT_FAILED
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         click.echo(f"error: {e.strerror}{where}", err=True)

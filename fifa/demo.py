@@ -42,7 +42,9 @@ def segment_demo(out: Path) -> None:
     for level in ("anchor", "leaf"):
         dest = out / f"segment_{level}"
         s = segment_folder(image_tasks(faces_dir, files), dest, BatchOptions(level=level, workers=2), progress=False)
-        log.info("segmented %d/%d images -> %s (overlays in %s)", s.ok, s.total, dest / "regions.parquet", dest / "overlays")
+        log.info(
+            "segmented %d/%d images -> %s (overlays in %s)", s.ok, s.total, dest / "regions.parquet", dest / "overlays"
+        )
 
 
 def annotate_demo(out: Path, overlays: int = 4, n: int = 12, identities: str = "bundled"):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import torch
 
@@ -30,31 +30,66 @@ def tiny_model_config(cfg: TrainConfig, tokenizer):
     """A small random LLaVA or Qwen2-VL config over the tiny tokenizer's vocabulary."""
     t, size = cfg.model.tiny, cfg.model.image_size
     ids = tokenizer.convert_tokens_to_ids
-    common = dict(vocab_size=len(tokenizer), hidden_size=t.hidden, intermediate_size=t.intermediate,
-                  num_hidden_layers=t.layers, num_attention_heads=t.heads, num_key_value_heads=t.heads,
-                  max_position_embeddings=4096, pad_token_id=tokenizer.pad_token_id,
-                  bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False)
+    common = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=t.hidden,
+        intermediate_size=t.intermediate,
+        num_hidden_layers=t.layers,
+        num_attention_heads=t.heads,
+        num_key_value_heads=t.heads,
+        max_position_embeddings=4096,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=False,
+    )
     if t.family == "llava":
         from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
 
-        vision = CLIPVisionConfig(hidden_size=t.vision_hidden, intermediate_size=2 * t.vision_hidden,
-                                  num_hidden_layers=t.vision_layers, num_attention_heads=t.vision_heads,
-                                  image_size=size, patch_size=t.patch)
+        vision = CLIPVisionConfig(
+            hidden_size=t.vision_hidden,
+            intermediate_size=2 * t.vision_hidden,
+            num_hidden_layers=t.vision_layers,
+            num_attention_heads=t.vision_heads,
+            image_size=size,
+            patch_size=t.patch,
+        )
         text = LlamaConfig(**common)
-        return LlavaConfig(vision_config=vision, text_config=text, image_token_id=ids(IMAGE),
-                           vision_feature_layer=-1, vision_feature_select_strategy="default",
-                           projector_hidden_act="gelu", tie_word_embeddings=False)
+        return LlavaConfig(
+            vision_config=vision,
+            text_config=text,
+            image_token_id=ids(IMAGE),
+            vision_feature_layer=-1,
+            vision_feature_select_strategy="default",
+            projector_hidden_act="gelu",
+            tie_word_embeddings=False,
+        )
     from transformers import Qwen2VLConfig
 
     head_dim = t.hidden // t.heads
     q = head_dim // 2  # 2 * sum(mrope_section) == head_dim
     section = [q - 2 * (q * 3 // 8), q * 3 // 8, q * 3 // 8]
     text = dict(common, rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": section})
-    vision = dict(depth=t.vision_layers, embed_dim=t.vision_hidden, hidden_size=t.hidden, num_heads=t.vision_heads,
-                  mlp_ratio=2, patch_size=t.patch, spatial_merge_size=2, temporal_patch_size=2, in_channels=3)
-    return Qwen2VLConfig(text_config=text, vision_config=vision, image_token_id=ids("<|image_pad|>"),
-                         vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"),
-                         video_token_id=ids("<|image_pad|>"), tie_word_embeddings=False)
+    vision = dict(
+        depth=t.vision_layers,
+        embed_dim=t.vision_hidden,
+        hidden_size=t.hidden,
+        num_heads=t.vision_heads,
+        mlp_ratio=2,
+        patch_size=t.patch,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        in_channels=3,
+    )
+    return Qwen2VLConfig(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=ids("<|image_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+        video_token_id=ids("<|image_pad|>"),
+        tie_word_embeddings=False,
+    )
 
 
 def build_tiny(cfg: TrainConfig, texts: Iterable[str]):
@@ -71,8 +106,10 @@ def _check_base_path(base: str) -> None:
     p = Path(base).expanduser()
     looks_local = base.startswith((".", "/", "~")) or p.exists() or base.count("/") > 1
     if looks_local and not p.is_dir():
-        raise UserError(f"model path not found: {base} (a folder with config.json, or a hub id); "
-                        f"supported families: {SUPPORTED_TEXT}")
+        raise UserError(
+            f"model path not found: {base} (a folder with config.json, or a hub id); "
+            f"supported families: {SUPPORTED_TEXT}"
+        )
 
 
 def _image_stats(base: str) -> tuple:
@@ -94,10 +131,13 @@ def load_pretrained(cfg: TrainConfig, folder: str | None = None, tokenizer: bool
     except (OSError, ValueError) as e:
         raise UserError(f"cannot load a model config from {base!r}: {e}".split("\n")[0]) from None
     if getattr(mcfg, "model_type", None) not in SUPPORTED:
-        raise UserError(f"unsupported base model architecture {getattr(mcfg, 'model_type', None)!r} in {base}: "
-                        f"supported families are {SUPPORTED_TEXT}")
-    model = AutoModelForImageTextToText.from_pretrained(base, dtype=weights_dtype(cfg.model.dtype),
-                                                        trust_remote_code=cfg.model.trust_remote_code)
+        raise UserError(
+            f"unsupported base model architecture {getattr(mcfg, 'model_type', None)!r} in {base}: "
+            f"supported families are {SUPPORTED_TEXT}"
+        )
+    model = AutoModelForImageTextToText.from_pretrained(
+        base, dtype=weights_dtype(cfg.model.dtype), trust_remote_code=cfg.model.trust_remote_code
+    )
     if not tokenizer:
         return model, None
     tok = AutoTokenizer.from_pretrained(base)
@@ -122,7 +162,9 @@ def processor_chat_template(base: str) -> str | None:
     return None
 
 
-def load_base(cfg: TrainConfig, texts: Iterable[str] | None = None) -> tuple[torch.nn.Module, object, Family, list[int]]:
+def load_base(
+    cfg: TrainConfig, texts: Iterable[str] | None = None
+) -> tuple[torch.nn.Module, object, Family, list[int]]:
     """Base model, tokenizer with the added tokens, family, and the ids of the added tokens."""
     if cfg.model.base == "tiny":
         if texts is None:
@@ -172,10 +214,15 @@ def apply_lora(model, fam: Family, cfg: TrainConfig, new_ids: list[int]):
         token_indices = {"embed_tokens": list(new_ids)}
         if not ties_embeddings(model):
             token_indices["lm_head"] = list(new_ids)
-    lcfg = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=cfg.lora.target_modules if cfg.lora.enabled else [],
-                      modules_to_save=save or None, trainable_token_indices=token_indices,
-                      exclude_modules=r".*(vision_tower|visual).*" if cfg.lora.enabled else None)
+    lcfg = LoraConfig(
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=cfg.lora.target_modules if cfg.lora.enabled else [],
+        modules_to_save=save or None,
+        trainable_token_indices=token_indices,
+        exclude_modules=r".*(vision_tower|visual).*" if cfg.lora.enabled else None,
+    )
     if not cfg.lora.enabled:
         lcfg.target_modules = r"^$"  # no LoRA layers: only modules_to_save / token rows train
     pm = get_peft_model(model, lcfg)

@@ -66,8 +66,10 @@ def check_resume(ckpt: Path, cfg: TrainConfig) -> None:
     saved = yaml.safe_load((ckpt / "config.yaml").read_text()) or {}
     bad = incompatible_keys(saved, cfg.to_dict())
     if bad:
-        raise UserError(f"cannot resume from {ckpt}: it was made with another config ({', '.join(bad[:8])} differ); "
-                        "use a new --out folder, or the same config")
+        raise UserError(
+            f"cannot resume from {ckpt}: it was made with another config ({', '.join(bad[:8])} differ); "
+            "use a new --out folder, or the same config"
+        )
 
 
 def save_model_files(d: Path, model, tokenizer, cfg: TrainConfig, base_dir: Path | None) -> None:
@@ -79,9 +81,17 @@ def save_model_files(d: Path, model, tokenizer, cfg: TrainConfig, base_dir: Path
     model.lm.save_pretrained(str(d / "adapter"))
     heads = {k: v.detach().cpu().contiguous() for k, v in model.heads.saved_state().items()}
     save_file(heads, str(d / "heads.safetensors"))
-    (d / "heads.json").write_text(json.dumps({"classes": model.heads.classes, "family": model.fam.kind,
-                                                 "class_openings": model.heads.class_openings,
-                                                 "regions": model.heads.regions}, indent=1))
+    (d / "heads.json").write_text(
+        json.dumps(
+            {
+                "classes": model.heads.classes,
+                "family": model.fam.kind,
+                "class_openings": model.heads.class_openings,
+                "regions": model.heads.regions,
+            },
+            indent=1,
+        )
+    )
     tokenizer.save_pretrained(str(d / "tokenizer"))
     if base_dir is not None and base_dir.resolve() != (d / "base").resolve():
         shutil.copytree(base_dir, d / "base", dirs_exist_ok=True)

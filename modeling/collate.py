@@ -12,11 +12,23 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import InstructData
 from fifa.core.marks import parse as parse_marks
 
-from .examples import (REGION_TASKS, Example, Skip, class_value, det_label, encode_chat, image_inputs, load_image,
-                       mask_targets, query_label, region_query, render_messages)
+from .data import InstructData
+from .examples import (
+    REGION_TASKS,
+    Example,
+    Skip,
+    class_value,
+    det_label,
+    encode_chat,
+    image_inputs,
+    load_image,
+    mask_targets,
+    query_label,
+    region_query,
+    render_messages,
+)
 from .family import Family
 from .tokenizer import SEG
 
@@ -30,8 +42,17 @@ class Skipped:
 class Encoder:
     """Turns one instruction row into an :class:`Example` (runs in DataLoader worker processes)."""
 
-    def __init__(self, tokenizer, fam: Family, classes: list[str], cls_field: str, mask_size: int, max_length: int,
-                 marks: dict[str, list[int]] | None = None, regions: list[str] | tuple[str, ...] = ()):
+    def __init__(
+        self,
+        tokenizer,
+        fam: Family,
+        classes: list[str],
+        cls_field: str,
+        mask_size: int,
+        max_length: int,
+        marks: dict[str, list[int]] | None = None,
+        regions: list[str] | tuple[str, ...] = (),
+    ):
         self.tok, self.fam = tokenizer, fam
         self.marks = marks  # the mark head's targets per sample (vocab.sample_marks)
         self.region_index = {r: k for k, r in enumerate(regions)}  # the mark vocabulary's node ids
@@ -53,9 +74,22 @@ class Encoder:
             raise Skip("more [SEG] marks than masks")
         rq = region_query(row, lb, self.fam.grid) if region else None
         cls = self.classes.get(class_value(row, self.cls_field), -1) if self.classes else -1
-        return Example(str(row.get("id")), task, enc.input_ids, enc.labels, enc.prompt_end, chw, pix, targets, rq,
-                       det_label(row.get("label")), cls, query_label(task, row.get("messages") or []),
-                       self._marks(row), self._seg_regions(row.get("messages") or [], enc.n_seg))
+        return Example(
+            str(row.get("id")),
+            task,
+            enc.input_ids,
+            enc.labels,
+            enc.prompt_end,
+            chw,
+            pix,
+            targets,
+            rq,
+            det_label(row.get("label")),
+            cls,
+            query_label(task, row.get("messages") or []),
+            self._marks(row),
+            self._seg_regions(row.get("messages") or [], enc.n_seg),
+        )
 
     def _seg_regions(self, messages: list[dict], n_seg: int) -> np.ndarray:
         """The vocabulary index of the region each [SEG] marks (the k-th [SEG] is the k-th mark of the answers;
@@ -105,7 +139,7 @@ class OrderSampler(torch.utils.data.Sampler):
         return max(0, len(self.order) - self.start)
 
     def __iter__(self):
-        return iter(self.order[self.start:].tolist())
+        return iter(self.order[self.start :].tolist())
 
 
 def collate(items: list, fam: Family, pad_id: int) -> dict:
@@ -127,16 +161,21 @@ def collate(items: list, fam: Family, pad_id: int) -> dict:
     masks = [x.masks for x in ok if len(x.masks)]
     regions = [x.region for x in ok if x.region is not None]
     batch.update(
-        input_ids=ids, labels=labels, attention_mask=att,
+        input_ids=ids,
+        labels=labels,
+        attention_mask=att,
         prompt_end=torch.tensor([x.prompt_end for x in ok]),
         images=torch.from_numpy(np.stack([x.image for x in ok])),
         mask_targets=torch.from_numpy(np.concatenate(masks)) if masks else torch.zeros((0, ms, ms)),
         region_weights=torch.from_numpy(np.stack([r[0] for r in regions])) if regions else None,
         region_boxes=torch.from_numpy(np.stack([r[1] for r in regions])) if regions else None,
-        det=torch.tensor([x.det for x in ok]), cls=torch.tensor([x.cls for x in ok]),
-        query=torch.tensor([x.query for x in ok]), marks=torch.from_numpy(np.stack([x.marks for x in ok])),
+        det=torch.tensor([x.det for x in ok]),
+        cls=torch.tensor([x.cls for x in ok]),
+        query=torch.tensor([x.query for x in ok]),
+        marks=torch.from_numpy(np.stack([x.marks for x in ok])),
         seg_regions=torch.from_numpy(np.concatenate([x.seg_regions for x in ok])),
-        tasks=[x.task for x in ok], ids=[x.id for x in ok],
+        tasks=[x.task for x in ok],
+        ids=[x.id for x in ok],
         **fam.batch_pixels([x.pixels for x in ok]),
     )
     return batch

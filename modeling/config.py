@@ -46,7 +46,9 @@ class ModelConfig:
     image_size: int = 64  # images are letterboxed to a square of this side before the processor
     freeze_vision: bool = True
     train_projector: bool = True
-    train_embeddings: Literal["new", "all", "none"] = "new"  # new: rows of the added tokens | all: whole embeddings + lm_head
+    train_embeddings: Literal["new", "all", "none"] = (
+        "new"  # new: rows of the added tokens | all: whole embeddings + lm_head
+    )
     gradient_checkpointing: bool = False
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # weights on a GPU
     trust_remote_code: bool = False
@@ -67,10 +69,14 @@ class LoraConfig:
 @dataclass(frozen=True)
 class HeadsConfig:
     mask_dim: int = 64  # width of the mask query / feature space
-    mask_decoder: Literal["linear", "conv", "sam"] = "conv"  # linear: query . patch features | conv: + a light pixel decoder | sam: SAM (sam.py)
+    mask_decoder: Literal["linear", "conv", "sam"] = (
+        "conv"  # linear: query . patch features | conv: + a light pixel decoder | sam: SAM (sam.py)
+    )
     sam_model: str = "facebook/sam-vit-base"  # heads.mask_decoder=sam: a local folder or hub id of a SamModel
     pixel_channels: int = 32  # width of the pixel CNN's features (half resolution)
-    pixel_stem: Literal["forensic", "plain"] = "forensic"  # forensic: pixels + high-pass and chroma residuals | plain: pixels only
+    pixel_stem: Literal["forensic", "plain"] = (
+        "forensic"  # forensic: pixels + high-pass and chroma residuals | plain: pixels only
+    )
     pixel_adapter: bool = False  # add pooled pixel-CNN features to the image tokens the LLM sees
     mask_size: int = 64  # side of the square the mask loss is computed at
     bce_weight: float = 2.0  # LISA's defaults
@@ -161,8 +167,16 @@ class TrainConfig:
 
 
 #: Keys that may change between a checkpoint and a resumed run (everything else must match).
-RESUMABLE_CHANGES = ("train.max_steps", "train.save_every", "train.keep_checkpoints", "train.log_every",
-                     "train.threads", "eval.", "predict.", "data.num_workers")
+RESUMABLE_CHANGES = (
+    "train.max_steps",
+    "train.save_every",
+    "train.keep_checkpoints",
+    "train.log_every",
+    "train.threads",
+    "eval.",
+    "predict.",
+    "data.num_workers",
+)
 
 
 def check_choices(section) -> None:
@@ -176,8 +190,13 @@ def check_choices(section) -> None:
             raise UserError(f"config key {key!r} must be one of {', '.join(map(str, choices))}; got {value!r}")
 
 
-_SECTIONS = {"TinyConfig": "model.tiny", "ModelConfig": "model", "HeadsConfig": "heads", "TrainRunConfig": "train",
-             "PredictConfig": "predict"}
+_SECTIONS = {
+    "TinyConfig": "model.tiny",
+    "ModelConfig": "model",
+    "HeadsConfig": "heads",
+    "TrainRunConfig": "train",
+    "PredictConfig": "predict",
+}
 
 
 def _valid_keys(cls, prefix: str = "") -> list[str]:
@@ -234,7 +253,9 @@ def _build(cls, data: dict, prefix: str, valid: list[str]):
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         if dataclasses.is_dataclass(default):
             if not isinstance(v, dict):
-                raise UserError(f"config key {key!r} is a section; give its keys, e.g. {key}.{dataclasses.fields(default)[0].name}")
+                raise UserError(
+                    f"config key {key!r} is a section; give its keys, e.g. {key}.{dataclasses.fields(default)[0].name}"
+                )
             kwargs[k] = _build(type(default), v, key + ".", valid)
         else:
             kwargs[k] = _coerce(v, default, key)
@@ -248,7 +269,7 @@ def _set_dotted(tree: dict, key: str, value: Any, valid: list[str]) -> None:
         sub = ".".join(parts[: i + 1])
         if sub == "data.tasks":  # free-form mapping: data.tasks.det=2
             node = node.setdefault(p, {})
-            node[".".join(parts[i + 1:])] = value
+            node[".".join(parts[i + 1 :])] = value
             return
         node = node.setdefault(p, {})
         if not isinstance(node, dict):

@@ -97,8 +97,10 @@ class InstructData:
         self.root = Path(build)
         files = split_files(build, split)
         if not files:
-            raise UserError(f"no instruction data for split {split!r}: expected {self.root}/instruct/{split}*.parquet "
-                            "(run fifa-data build)")
+            raise UserError(
+                f"no instruction data for split {split!r}: expected {self.root}/instruct/{split}*.parquet "
+                "(run fifa-data build)"
+            )
         self.rows = ParquetRows(files)
         if len(self.rows) == 0:
             raise UserError(f"the {split} split of {self.root} has no rows")
@@ -127,11 +129,13 @@ class InstructData:
 def task_weights(available: dict[str, int], wanted: dict[str, float]) -> dict[str, float]:
     """Sampling weight per task; a task the config asks for that the build lacks is a user error."""
     if not wanted:
-        return {t: 1.0 for t in available}
+        return dict.fromkeys(available, 1.0)
     missing = sorted(t for t, w in wanted.items() if w > 0 and t not in available)
     if missing:
-        raise UserError(f"the build has no rows for task(s) {', '.join(missing)} that data.tasks asks for "
-                        f"(the build has: {', '.join(sorted(available)) or 'none'})")
+        raise UserError(
+            f"the build has no rows for task(s) {', '.join(missing)} that data.tasks asks for "
+            f"(the build has: {', '.join(sorted(available)) or 'none'})"
+        )
     return {t: float(wanted.get(t, 0.0)) for t in available}
 
 

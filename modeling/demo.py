@@ -8,8 +8,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-def run_train_demo(build_dir: str | Path, out_dir: str | Path, steps: int = 60, progress: bool = True,
-                   overrides: tuple[str, ...] = ()) -> dict:
+def run_train_demo(
+    build_dir: str | Path, out_dir: str | Path, steps: int = 60, progress: bool = True, overrides: tuple[str, ...] = ()
+) -> dict:
     """Train ``modeling/configs/tiny-cpu.yaml`` for ``steps`` steps on ``build_dir`` (about a minute on
     2 cores), predict ``build_dir/bench.parquet`` and score it. Writes ``out_dir/{ckpt, predictions.parquet,
     report/}``; returns the main metrics."""
@@ -20,8 +21,10 @@ def run_train_demo(build_dir: str | Path, out_dir: str | Path, steps: int = 60, 
     from .train import train
 
     build, out = Path(build_dir), Path(out_dir)
-    cfg = load_config(Path(__file__).parent / "configs" / "tiny-cpu.yaml",
-                      [f"train.max_steps={steps}", f"train.save_every={steps}", "eval.at_end=false", *overrides])
+    cfg = load_config(
+        Path(__file__).parent / "configs" / "tiny-cpu.yaml",
+        [f"train.max_steps={steps}", f"train.save_every={steps}", "eval.at_end=false", *overrides],
+    )
     summary = train(cfg, build, out / "ckpt", progress=progress)
     bench = build / "bench.parquet"
     preds = out / "predictions.parquet"

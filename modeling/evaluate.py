@@ -35,19 +35,41 @@ def validation_bench(data: InstructData, max_questions: int) -> pd.DataFrame:
         k = next((j for j, m in enumerate(msgs) if m["role"] == "assistant"), None)
         if k is None or k == 0:
             continue
-        rows.append(dict(question_id=str(r["id"]), sample_id=r.get("sample_id"), task=r.get("task"),
-                         image=_absolute(r.get("image"), data), question=msgs[k - 1]["content"], answer=to_plain(msgs[k]["content"]),
-                         label=r.get("label"), method=r.get("method"), category=r.get("category"),
-                         masks=list(r.get("masks") or []), mask_phrases=list(r.get("mask_phrases") or []),
-                         query_mask=r.get("query_mask"), query_box=r.get("query_box"),
-                         history=[dict(role=m["role"], content=m["content"]) for m in msgs[: k - 1]]))
+        rows.append(
+            dict(
+                question_id=str(r["id"]),
+                sample_id=r.get("sample_id"),
+                task=r.get("task"),
+                image=_absolute(r.get("image"), data),
+                question=msgs[k - 1]["content"],
+                answer=to_plain(msgs[k]["content"]),
+                label=r.get("label"),
+                method=r.get("method"),
+                category=r.get("category"),
+                masks=list(r.get("masks") or []),
+                mask_phrases=list(r.get("mask_phrases") or []),
+                query_mask=r.get("query_mask"),
+                query_box=r.get("query_box"),
+                history=[dict(role=m["role"], content=m["content"]) for m in msgs[: k - 1]],
+            )
+        )
         if len(rows) >= max_questions:
             break
     return pd.DataFrame(rows)
 
 
-def predict_share(model, tok, fam, device, data: InstructData, cfg, precision, rank: int = 0,
-                  world: int = 1, bench: pd.DataFrame | None = None) -> list[dict]:
+def predict_share(
+    model,
+    tok,
+    fam,
+    device,
+    data: InstructData,
+    cfg,
+    precision,
+    rank: int = 0,
+    world: int = 1,
+    bench: pd.DataFrame | None = None,
+) -> list[dict]:
     """Submission rows of this rank's share (every ``world``-th question) of the validation bench."""
     bench = validation_bench(data, cfg.eval.max_questions) if bench is None else bench
     if bench.empty:
@@ -56,8 +78,9 @@ def predict_share(model, tok, fam, device, data: InstructData, cfg, precision, r
     was = model.training
     model.eval()
     try:
-        pred = Predictor(model, tok, fam, device, cfg.predict.max_new_tokens, cfg.heads.det_score,
-                         cfg.predict.verdicts, precision)
+        pred = Predictor(
+            model, tok, fam, device, cfg.predict.max_new_tokens, cfg.heads.det_score, cfg.predict.verdicts, precision
+        )
         rows = predict_rows(pred, share, data.resolve_image, cfg.predict.batch_size)
     finally:
         model.train(was)

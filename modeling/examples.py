@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fifa.core.errors import FifaError
-from fifa.core.tasks import REGION_QUERY_TASKS, TASKS
-from fifa.core.marks import render_glamm as to_glamm
-from fifa.core import rle as rle_utils
 from fifa.concept_tree.imageio import ImageError, load_rgb
+from fifa.core import rle as rle_utils
+from fifa.core.errors import FifaError
+from fifa.core.marks import render_glamm as to_glamm
+from fifa.core.tasks import REGION_QUERY_TASKS, TASKS
 
 from .family import Family
 from .imaging import Letterbox, box_mask, grid_mask, normalise
@@ -26,8 +26,10 @@ from .tokenizer import IMAGE, REGION, SEG
 REGION_TASKS = tuple(t for t in REGION_QUERY_TASKS if TASKS[t].region_query in ("mask", "box"))
 _VERDICT_RE = re.compile(r"\s*(yes|no)\b", re.IGNORECASE)
 #: LLaVA-1.5's system prompt (Vicuna v1), which LLaVA-1.5 was trained with.
-VICUNA_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
-                 "The assistant gives helpful, detailed, and polite answers to the human's questions.")
+VICUNA_SYSTEM = (
+    "A chat between a curious human and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the human's questions."
+)
 #: LLaVA-1.5's conversation format, for tokenizers that ship no chat template (typed or string content).
 FALLBACK_TEMPLATE = (
     "{% macro text(c) %}{% if c is string %}{{ c }}{% else %}{% for p in c %}{% if p['type'] == 'image' %}"
@@ -104,8 +106,9 @@ def chat_text(tokenizer, fam: Family, messages: list[dict], add_generation_promp
     """The rendered conversation (typed content for every family), image placeholder expanded."""
     template = getattr(tokenizer, "chat_template", None) or FALLBACK_TEMPLATE
     typed = [{"role": m["role"], "content": typed_content(m["content"] or "")} for m in messages]
-    text = tokenizer.apply_chat_template(typed, tokenize=False, add_generation_prompt=add_generation_prompt,
-                                         chat_template=template)
+    text = tokenizer.apply_chat_template(
+        typed, tokenize=False, add_generation_prompt=add_generation_prompt, chat_template=template
+    )
     has_image = any(IMAGE in (m["content"] or "") for m in messages)
     return expand_image(text, fam, tokenizer) if has_image else text
 
@@ -167,8 +170,8 @@ def conversation_text(tokenizer, fam: Family, messages: list[dict]) -> tuple[str
         full = chat_text(tokenizer, fam, messages[: k + 1], add_generation_prompt=False)
         if not prefix.startswith(prev) or not full.startswith(prefix):
             raise Skip("chat template is not prefix-consistent")
-        text += prefix[len(prev):]
-        answer = full[len(prefix):]
+        text += prefix[len(prev) :]
+        answer = full[len(prefix) :]
         n, missing = _answer_span(answer, m["content"] or "", ends)
         start = len(text)
         if missing is None:  # no turn end in the template: the answer ends with the eos token
@@ -249,8 +252,11 @@ def region_query(row: dict, lb: Letterbox, grid: int) -> tuple[np.ndarray, np.nd
             raise Skip("query_mask does not decode or does not fit the image") from None
         sq = lb.mask(m)
         ys, xs = np.nonzero(sq > 0.5)
-        box = (np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64) if len(xs)
-               else np.array([0, 0, lb.size, lb.size], np.float64))
+        box = (
+            np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
+            if len(xs)
+            else np.array([0, 0, lb.size, lb.size], np.float64)
+        )
     elif qb is not None and len(qb) == 4:
         box = lb.box(qb)
         sq = box_mask(box, lb.size)

@@ -66,8 +66,10 @@ class Family:
         if self.kind == "llava":
             return {"pixel_values": torch.from_numpy(np.stack(items))}
         g = self.image_size // self.patch
-        return {"pixel_values": torch.from_numpy(np.concatenate(items)),
-                "image_grid_thw": torch.tensor([[1, g, g]] * len(items), dtype=torch.long)}
+        return {
+            "pixel_values": torch.from_numpy(np.concatenate(items)),
+            "image_grid_thw": torch.tensor([[1, g, g]] * len(items), dtype=torch.long),
+        }
 
     def text_kwargs(self, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
         """Extra per-token inputs (Qwen2-VL's M-RoPE needs to know which tokens are image tokens)."""
@@ -94,10 +96,28 @@ def family_of(config, image_size: int, mean=None, std=None) -> Family:
             raise UserError("LLaVA bases with vision_feature_select_strategy != 'default' are not supported")
         if vc.image_size != image_size:
             raise UserError(f"model.image_size={image_size} but the LLaVA vision tower takes {vc.image_size} px images")
-        return Family("llava", mt, image_size, vc.patch_size, 1, 1, config.image_token_id,
-                      tuple(mean or CLIP_MEAN), tuple(std or CLIP_STD))
+        return Family(
+            "llava",
+            mt,
+            image_size,
+            vc.patch_size,
+            1,
+            1,
+            config.image_token_id,
+            tuple(mean or CLIP_MEAN),
+            tuple(std or CLIP_STD),
+        )
     m = vc.spatial_merge_size
     if image_size % (vc.patch_size * m):
         raise UserError(f"model.image_size must be a multiple of {vc.patch_size * m} for {mt}")
-    return Family("qwen2_vl", mt, image_size, vc.patch_size, m, vc.temporal_patch_size, config.image_token_id,
-                  tuple(mean or CLIP_MEAN), tuple(std or CLIP_STD))
+    return Family(
+        "qwen2_vl",
+        mt,
+        image_size,
+        vc.patch_size,
+        m,
+        vc.temporal_patch_size,
+        config.image_token_id,
+        tuple(mean or CLIP_MEAN),
+        tuple(std or CLIP_STD),
+    )

@@ -31,6 +31,7 @@ def yes_no_ids(tok) -> tuple[list[int], list[int]]:
             if ids:
                 out.add(ids[0])
         return sorted(out)
+
     return firsts(["yes", "Yes", " yes", " Yes"]), firsts(["no", "No", " no", " No"])
 
 
@@ -39,7 +40,7 @@ def answer_opening_ids(tok, fam: Family, text: str) -> list[int]:
     turn-end tokens the template adds after a bare ``text`` left out)."""
     msgs = [{"role": "user", "content": "Which method produced this face?"}, {"role": "assistant", "content": text}]
     enc = encode_chat(tok, fam, msgs, 1 << 20, -1)
-    ids = enc.input_ids[enc.prompt_end + 1:]
+    ids = enc.input_ids[enc.prompt_end + 1 :]
     ends = set(tok.all_special_ids) | {tok.convert_tokens_to_ids(t) for t in TURN_ENDS if t in tok.get_vocab()}
     while ids and (ids[-1] in ends or not tok.decode(ids[-1:]).strip()):
         ids = ids[:-1]
@@ -50,7 +51,7 @@ def phrase_ids(tok, phrase: str) -> list[int]:
     """The tokens of ``phrase`` inside a mark, as ``<p>phrase</p>`` is tokenised in a training answer."""
     ids = tok(f"{PHRASE_OPEN}{phrase}{PHRASE_CLOSE}", add_special_tokens=False)["input_ids"]
     start, end = tok.convert_tokens_to_ids(PHRASE_OPEN), tok.convert_tokens_to_ids(PHRASE_CLOSE)
-    return ids[ids.index(start) + 1: ids.index(end)]
+    return ids[ids.index(start) + 1 : ids.index(end)]
 
 
 def named_region(question: str | None, regions: list[dict]) -> int | None:
@@ -100,8 +101,16 @@ class HeadGuide(LogitsProcessor):
     region the mark head ranks highest among those not named yet, closed with ``</p> [SEG]``; no further mark
     opens once no region is left that the head finds likely, nor any on an image the detection head calls real."""
 
-    def __init__(self, predictor: "Predictor", states: StepStates, feats, pix, areas, tasks: list[str],
-                 named: list[int | None] | None = None):
+    def __init__(
+        self,
+        predictor: Predictor,
+        states: StepStates,
+        feats,
+        pix,
+        areas,
+        tasks: list[str],
+        named: list[int | None] | None = None,
+    ):
         self.p, self.states, self.feats, self.pix, self.areas, self.tasks = predictor, states, feats, pix, areas, tasks
         #: per row, the mark-head region an ``rq_name`` question names (its verdict is the mark head's)
         self.named_region = named or [None] * len(tasks)
@@ -171,8 +180,9 @@ class HeadGuide(LogitsProcessor):
             self.head_p = det.float().sigmoid().cpu().tolist()
         rq = [b for b, t in enumerate(self.tasks) if t in REGION_QUERY_TASKS]
         if rq and p.model.heads.query is not None:
-            logit = p.model.query_verdicts(h0[rq], self.feats[rq], None if self.pix is None else self.pix[rq],
-                                           self.areas[rq])
+            logit = p.model.query_verdicts(
+                h0[rq], self.feats[rq], None if self.pix is None else self.pix[rq], self.areas[rq]
+            )
             for b, q in zip(rq, logit.float().sigmoid().cpu().tolist()):
                 self.query_p[b] = q
         marks = [b for b, t in enumerate(self.tasks) if t == "age" or self.named_region[b] is not None]
@@ -182,8 +192,10 @@ class HeadGuide(LogitsProcessor):
                 fake = self.head_p is None or self.head_p[b] >= 0.5
                 self.mark_p[b] = row if fake else [0.0] * len(row)  # no region of a real face is marked
         if cls is not None:
-            self.classes = [p.pick_class(c, None if self.head_p is None else self.head_p[b])
-                            for b, c in enumerate(cls.float().softmax(-1).cpu().tolist())]
+            self.classes = [
+                p.pick_class(c, None if self.head_p is None else self.head_p[b])
+                for b, c in enumerate(cls.float().softmax(-1).cpu().tolist())
+            ]
         if p.guided:
             self.openings = [self._opening(b, t) for b, t in enumerate(self.tasks)]
 
@@ -193,8 +205,11 @@ class HeadGuide(LogitsProcessor):
         if task == "det" and self.head_p is not None:
             return [[p.verdict_token[fake]]]
         k = self.named_region[b]
-        reads = [x for x in (self.query_p[b], self.mark_p[b][k] if k is not None and self.mark_p[b] else None)
-                 if x is not None]
+        reads = [
+            x
+            for x in (self.query_p[b], self.mark_p[b][k] if k is not None and self.mark_p[b] else None)
+            if x is not None
+        ]
         if task in REGION_QUERY_TASKS and reads:
             likely = sum(reads) / len(reads)  # the two heads' mean: better than either alone (docs/train.md)
             yes = likely >= 0.5 and (self.head_p is None or fake)  # no manipulated region on a real face

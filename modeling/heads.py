@@ -60,9 +60,14 @@ class PixelEncoder(nn.Module):
         c = channels
         self.stem = ForensicStem() if stem == "forensic" else nn.Identity()
         c_in = ForensicStem.out_channels if stem == "forensic" else 3
-        self.net = nn.Sequential(nn.Conv2d(c_in, c, 3, stride=2, padding=1), nn.GELU(),
-                                 nn.Conv2d(c, c, 3, padding=1), nn.GELU(),
-                                 nn.Conv2d(c, c, 3, padding=1), nn.GELU())
+        self.net = nn.Sequential(
+            nn.Conv2d(c_in, c, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.GELU(),
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.GELU(),
+        )
         self.adapter = nn.Linear(2 * c, feat_dim) if adapter else None
         if self.adapter is not None:
             nn.init.zeros_(self.adapter.weight), nn.init.zeros_(self.adapter.bias)
@@ -84,8 +89,9 @@ class ConvMaskDecoder(nn.Module):
     def __init__(self, feat_dim: int, mask_dim: int, pixel_channels: int):
         super().__init__()
         self.proj = nn.Linear(feat_dim, mask_dim)
-        self.fuse = nn.Sequential(nn.Conv2d(mask_dim + pixel_channels, mask_dim, 3, padding=1), nn.GELU(),
-                                  nn.Conv2d(mask_dim, mask_dim, 1))
+        self.fuse = nn.Sequential(
+            nn.Conv2d(mask_dim + pixel_channels, mask_dim, 3, padding=1), nn.GELU(), nn.Conv2d(mask_dim, mask_dim, 1)
+        )
 
     def image_maps(self, feats: torch.Tensor, pix: torch.Tensor | None, images: torch.Tensor | None = None):
         """(B, g, g, D) patch features + (B, P, h, w) pixel features -> (B, C, h, w), once per image."""
@@ -100,8 +106,15 @@ class ConvMaskDecoder(nn.Module):
 class MaskHead(nn.Module):
     """[SEG] hidden state -> query (Linear-ReLU-Linear, as LISA's text_hidden_fcs) -> mask logits."""
 
-    def __init__(self, llm_dim: int, feat_dim: int, mask_dim: int, decoder: str | nn.Module = "conv",
-                 pixel_channels: int = 32, n_regions: int = 0):
+    def __init__(
+        self,
+        llm_dim: int,
+        feat_dim: int,
+        mask_dim: int,
+        decoder: str | nn.Module = "conv",
+        pixel_channels: int = 32,
+        n_regions: int = 0,
+    ):
         super().__init__()
         #: the named region's embedding joins a mark's [SEG] state (index n_regions: none; zero at the start)
         self.regions = nn.Embedding(n_regions + 1, llm_dim, padding_idx=n_regions) if n_regions else None
@@ -110,12 +123,23 @@ class MaskHead(nn.Module):
         if isinstance(decoder, nn.Module):  # e.g. sam.SamDecoder: queries at its prompt width
             self.decoder, mask_dim = decoder, decoder.query_dim
         else:
-            self.decoder = (ConvMaskDecoder(feat_dim, mask_dim, pixel_channels) if decoder == "conv"
-                            else LinearMaskDecoder(feat_dim, mask_dim))
+            self.decoder = (
+                ConvMaskDecoder(feat_dim, mask_dim, pixel_channels)
+                if decoder == "conv"
+                else LinearMaskDecoder(feat_dim, mask_dim)
+            )
         self.query = mlp(llm_dim, llm_dim, mask_dim)
 
-    def forward(self, seg_hidden: torch.Tensor, rows: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None,
-                out_size: int, images: torch.Tensor | None = None, regions: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        seg_hidden: torch.Tensor,
+        rows: torch.Tensor,
+        feats: torch.Tensor,
+        pix: torch.Tensor | None,
+        out_size: int,
+        images: torch.Tensor | None = None,
+        regions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """One mask per [SEG] state; ``rows`` names each one's image, ``regions`` (optional) each one's region
         of the mark vocabulary (-1: none). The decoder's image maps are computed once per image, not once per
         [SEG] (an ``age`` answer has several)."""
@@ -123,8 +147,11 @@ class MaskHead(nn.Module):
             idx = torch.where(regions >= 0, regions, self.regions.padding_idx).to(seg_hidden.device)
             seg_hidden = seg_hidden + self.regions(idx).to(seg_hidden.dtype)
         which_images, which = torch.unique(rows, return_inverse=True)
-        maps = self.decoder.image_maps(feats[which_images], pix[which_images] if pix is not None else None,
-                                       images[which_images] if images is not None else None)
+        maps = self.decoder.image_maps(
+            feats[which_images],
+            pix[which_images] if pix is not None else None,
+            images[which_images] if images is not None else None,
+        )
         logits = self.decoder(self.query(seg_hidden), maps[which])
         return F.interpolate(logits[:, None], size=(out_size, out_size), mode="bilinear", align_corners=False)[:, 0]
 
@@ -177,8 +204,9 @@ class QueryVerdictHead(nn.Module):
         self.pixel_channels = pixel_channels
         self.net = mlp(llm_dim + 4 * feat_dim + 3 * pixel_channels + 1, 256, 1)
 
-    def forward(self, hidden: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None,
-                weights: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, hidden: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None, weights: torch.Tensor
+    ) -> torch.Tensor:
         # hidden (B, D), feats (B, g, g, D), pix (B, C, h, w) or None, weights (B, g, g): 0 where no area
         w = weights.to(hidden.dtype)
         area = w.sum(dim=(1, 2))
@@ -219,8 +247,16 @@ class FifaHeads(nn.Module):
     """Every extra head. ``decoder``: a mask decoder module built outside (SAM, loaded from its files), else
     the ``heads.mask_decoder`` named in the config is built here."""
 
-    def __init__(self, llm_dim: int, feat_dim: int, classes: list[str], cfg, decoder: nn.Module | None = None,
-                 regions: list[dict] | None = None, grid: int = 0):
+    def __init__(
+        self,
+        llm_dim: int,
+        feat_dim: int,
+        classes: list[str],
+        cfg,
+        decoder: nn.Module | None = None,
+        regions: list[dict] | None = None,
+        grid: int = 0,
+    ):
         super().__init__()
         self.classes = list(classes)
         #: the mark head's vocabulary: ``{"id": node id, "phrase": how training answers name it}``
@@ -230,11 +266,17 @@ class FifaHeads(nn.Module):
         n_marked = len(regions or []) if cfg.mark_head and cfg.mark_queries else 0
         self.mask = MaskHead(llm_dim, feat_dim, cfg.mask_dim, decoder or cfg.mask_decoder, cfg.pixel_channels, n_marked)
         self.region = RegionEncoder(feat_dim, llm_dim) if cfg.region_encoder else None
-        self.verdict = VerdictHeads(llm_dim, feat_dim, len(classes) if cfg.cls_head else 0, cfg.det_head,
-                                    cfg.pixel_channels if use_pix else 0)
-        self.query = QueryVerdictHead(llm_dim, feat_dim, cfg.pixel_channels if use_pix else 0) if cfg.query_head else None
-        self.marks = (MarkHead(feat_dim, cfg.pixel_channels if use_pix else 0, grid, len(self.regions))
-                      if cfg.mark_head and self.regions and grid else None)
+        self.verdict = VerdictHeads(
+            llm_dim, feat_dim, len(classes) if cfg.cls_head else 0, cfg.det_head, cfg.pixel_channels if use_pix else 0
+        )
+        self.query = (
+            QueryVerdictHead(llm_dim, feat_dim, cfg.pixel_channels if use_pix else 0) if cfg.query_head else None
+        )
+        self.marks = (
+            MarkHead(feat_dim, cfg.pixel_channels if use_pix else 0, grid, len(self.regions))
+            if cfg.mark_head and self.regions and grid
+            else None
+        )
         #: per class, the words a training answer of that class opens with ("IrisRecolour", "Real"): a guided
         #: cls answer starts with them (modeling/predict.py)
         self.class_openings: dict[str, str] = {}
@@ -249,8 +291,9 @@ class FifaHeads(nn.Module):
         missing, unexpected = self.load_state_dict(state, strict=False)
         missing = set(missing) - self._frozen_keys()
         if missing or unexpected:
-            raise RuntimeError(f"heads do not match the checkpoint: missing {sorted(missing)[:5]}, "
-                               f"unexpected {sorted(unexpected)[:5]}")
+            raise RuntimeError(
+                f"heads do not match the checkpoint: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
+            )
 
     def _frozen_keys(self) -> set[str]:
         sam = getattr(self.mask.decoder, "sam", None)
@@ -270,7 +313,9 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, scale: float = 1000.0,
 
 
 def mask_loss(logits: torch.Tensor, target: torch.Tensor, bce_w: float, dice_w: float) -> tuple[torch.Tensor, dict]:
-    bce = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none").flatten(1).mean(-1).mean()
+    bce = (
+        F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none").flatten(1).mean(-1).mean()
+    )
     dice = dice_loss(logits.float(), target.float())
     return bce_w * bce + dice_w * dice, {"mask_bce": bce.detach(), "mask_dice": dice.detach()}
 

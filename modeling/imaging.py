@@ -37,14 +37,14 @@ class Letterbox:
         out = np.empty((self.size, self.size, 3), np.uint8)
         out[:] = fill
         interp = cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR
-        out[y0:y0 + nh, x0:x0 + nw] = cv2.resize(rgb, (nw, nh), interpolation=interp)
+        out[y0 : y0 + nh, x0 : x0 + nw] = cv2.resize(rgb, (nw, nh), interpolation=interp)
         return out
 
     def mask(self, mask: np.ndarray, out_size: int | None = None) -> np.ndarray:
         """A 0/1 image-sized mask -> float32 mask on the square (resized to ``out_size``)."""
         x0, y0, nw, nh = self.inner
         sq = np.zeros((self.size, self.size), np.float32)
-        sq[y0:y0 + nh, x0:x0 + nw] = cv2.resize(mask.astype(np.float32), (nw, nh), interpolation=cv2.INTER_AREA)
+        sq[y0 : y0 + nh, x0 : x0 + nw] = cv2.resize(mask.astype(np.float32), (nw, nh), interpolation=cv2.INTER_AREA)
         if out_size and out_size != self.size:
             sq = cv2.resize(sq, (out_size, out_size), interpolation=cv2.INTER_AREA)
         return sq
@@ -78,7 +78,7 @@ def box_mask(box, size: int) -> np.ndarray:
     x0, y0, x1, y1 = np.clip(np.asarray(box, np.float64), 0, size)
     a, b = int(np.floor(x0)), int(np.floor(y0))
     c, d = max(a + 1, int(np.ceil(x1))), max(b + 1, int(np.ceil(y1)))
-    m[b:min(d, size), a:min(c, size)] = 1.0
+    m[b : min(d, size), a : min(c, size)] = 1.0
     return m
 
 

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import torch
 
 from fifa.core.errors import UserError
 
-from .base import apply_lora, load_base, load_pretrained
+from .base import _image_stats, apply_lora, load_base, load_pretrained
 from .checkpoint import load_trained, read_config, resolve
 from .config import TrainConfig
 from .family import Family, family_of
-from .base import _image_stats
 from .model import FifaModel
 from .precision import Precision, model_dtype
 from .precision import resolve as resolve_precision
@@ -50,8 +49,13 @@ class Loaded:
     base_dir: Path | None  # where the tiny base's weights are saved (copied into checkpoints)
 
 
-def create(cfg: TrainConfig, texts: Iterable[str] | None, classes: list[str], out: Path | None,
-           regions: list[dict] | None = None) -> Loaded:
+def create(
+    cfg: TrainConfig,
+    texts: Iterable[str] | None,
+    classes: list[str],
+    out: Path | None,
+    regions: list[dict] | None = None,
+) -> Loaded:
     """A new model: base (tiny: built and saved under ``out/base``), tokens, LoRA, heads (``regions``: the mark
     head's vocabulary, ``modeling/train.py:mark_vocabulary``)."""
     quiet_transformers()
@@ -63,8 +67,9 @@ def create(cfg: TrainConfig, texts: Iterable[str] | None, classes: list[str], ou
     if cfg.model.gradient_checkpointing:
         base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     pm = apply_lora(base, fam, cfg, new_ids)
-    return Loaded(FifaModel(pm, tok, fam, cfg, classes, mask_decoder(cfg, fam, model_dtype(pm)), regions), tok, fam,
-                  cfg, base_dir)
+    return Loaded(
+        FifaModel(pm, tok, fam, cfg, classes, mask_decoder(cfg, fam, model_dtype(pm)), regions), tok, fam, cfg, base_dir
+    )
 
 
 def from_checkpoint(path: str | Path, cfg: TrainConfig | None = None) -> Loaded:

@@ -85,8 +85,14 @@ def plot_metrics(records: list[dict], dest: Path) -> list[Path]:
         fig.tight_layout(), fig.savefig(dest / "loss.png", dpi=90), plt.close(fig)
         written.append(dest / "loss.png")
     evals = [r for r in records if any(k.startswith("eval/") for k in r)]
-    keys = sorted({k for r in evals for k in r if k.startswith("eval/") and k.split("/")[-1] in
-                   ("acc", "auc", "giou", "miou", "rouge_l", "macro_f1")})
+    keys = sorted(
+        {
+            k
+            for r in evals
+            for k in r
+            if k.startswith("eval/") and k.split("/")[-1] in ("acc", "auc", "giou", "miou", "rouge_l", "macro_f1")
+        }
+    )
     if evals and keys:
         fig, ax = plt.subplots(figsize=(7, 4))
         for k in keys:
@@ -107,8 +113,13 @@ class progress_bar:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self._p = Progress(TextColumn(label + " {task.description}"), BarColumn(), MofNCompleteColumn(),
-                           TimeRemainingColumn(), transient=False)
+        self._p = Progress(
+            TextColumn(label + " {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        )
         self._t = self._p.add_task("", total=total, completed=done)
         self._p.start()
 

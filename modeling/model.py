@@ -21,8 +21,16 @@ from .tokenizer import REGION, SEG
 
 
 class FifaModel(nn.Module):
-    def __init__(self, peft_model, tokenizer, fam: Family, cfg: TrainConfig, classes: list[str],
-                 decoder: nn.Module | None = None, regions: list[dict] | None = None):
+    def __init__(
+        self,
+        peft_model,
+        tokenizer,
+        fam: Family,
+        cfg: TrainConfig,
+        classes: list[str],
+        decoder: nn.Module | None = None,
+        regions: list[dict] | None = None,
+    ):
         super().__init__()
         self.lm = peft_model
         self.fam, self.cfg = fam, cfg
@@ -67,8 +75,10 @@ class FifaModel(nn.Module):
         With a pixel adapter the LLM's image tokens are the base's features plus the pooled pixel-CNN ones."""
         kw = {k: batch[k] for k in ("pixel_values", "image_grid_thw") if k in batch}
         if self.fam.kind == "llava":
-            kw.update(vision_feature_layer=self.inner.config.vision_feature_layer,
-                      vision_feature_select_strategy=self.inner.config.vision_feature_select_strategy)
+            kw.update(
+                vision_feature_layer=self.inner.config.vision_feature_layer,
+                vision_feature_select_strategy=self.inner.config.vision_feature_select_strategy,
+            )
         kw["pixel_values"] = kw["pixel_values"].to(self.inner.dtype)
         out = self.inner.model.get_image_features(**kw, return_dict=True)
         feats = torch.stack(list(out.pooler_output))
@@ -95,9 +105,14 @@ class FifaModel(nn.Module):
         self._pending_regions = self.region_embeddings(batch, feats)
         try:
             kw = {"image_grid_thw": batch["image_grid_thw"]} if "image_grid_thw" in batch else {}
-            out = self.inner.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                                   mm_encoder_outputs={"image": img_out}, use_cache=False,
-                                   **kw, **self.fam.text_kwargs(batch["input_ids"]))
+            out = self.inner.model(
+                input_ids=batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                mm_encoder_outputs={"image": img_out},
+                use_cache=False,
+                **kw,
+                **self.fam.text_kwargs(batch["input_ids"]),
+            )
         finally:
             self._pending_regions = None
         return out.last_hidden_state, feats, pix
@@ -110,8 +125,16 @@ class FifaModel(nn.Module):
         rows = is_seg.nonzero()[:, 0]
         return h[:, :-1][is_seg], rows
 
-    def masks(self, seg_h: torch.Tensor, rows: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None,
-              size: int, images: torch.Tensor | None = None, regions: torch.Tensor | None = None) -> torch.Tensor:
+    def masks(
+        self,
+        seg_h: torch.Tensor,
+        rows: torch.Tensor,
+        feats: torch.Tensor,
+        pix: torch.Tensor | None,
+        size: int,
+        images: torch.Tensor | None = None,
+        regions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         return self.heads.mask(seg_h, rows, feats, pix, size, images, regions)
 
     def verdicts(self, h: torch.Tensor, prompt_end: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None):
@@ -127,14 +150,16 @@ class FifaModel(nn.Module):
             areas[has] = w.to(feats.device, feats.dtype)
         return areas
 
-    def query_verdicts(self, at: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None,
-                       areas: torch.Tensor) -> torch.Tensor | None:
+    def query_verdicts(
+        self, at: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None, areas: torch.Tensor
+    ) -> torch.Tensor | None:
         """Logits of "the queried region is manipulated" from the answer-start states ``at`` (B, D)."""
         return None if self.heads.query is None else self.heads.query(at, feats, pix, areas)
 
     # ------------------------------------------------------------------ training
-    def _query_loss(self, batch: dict, h: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None,
-                    logs: dict) -> torch.Tensor:
+    def _query_loss(
+        self, batch: dict, h: torch.Tensor, feats: torch.Tensor, pix: torch.Tensor | None, logs: dict
+    ) -> torch.Tensor:
         """The region-query verdict loss (rows whose answer opens with yes / no of a region query)."""
         if self.heads.query is None:
             return torch.zeros((), device=h.device)

@@ -66,8 +66,10 @@ def resolve(train_precision: str, base_dtype: torch.dtype, device: torch.device)
     else:
         dtype = PRECISIONS[train_precision]
         if dtype is torch.float32 and low:
-            raise UserError(f"train.precision=fp32 over a {str(base_dtype).replace('torch.', '')} base: "
-                            "set model.dtype=float32, or train.precision=auto")
+            raise UserError(
+                f"train.precision=fp32 over a {str(base_dtype).replace('torch.', '')} base: "
+                "set model.dtype=float32, or train.precision=auto"
+            )
         dtype = None if dtype is torch.float32 else dtype
     return Precision(device.type, dtype)
 

@@ -36,8 +36,8 @@ from fifa.core.tasks import MASK_TASKS, REGION_QUERY_TASKS
 from fifa.pipelines.buildinfo import build_image_root
 
 from .examples import REGION_TASKS, Skip, encode_prompt, image_inputs, load_image, region_query, user_content
-from .guide import HeadGuide, answer_opening_ids, count_tokens, named_region, phrase_ids, verdict_tokens, yes_no_ids
 from .family import Family
+from .guide import HeadGuide, answer_opening_ids, count_tokens, named_region, phrase_ids, verdict_tokens, yes_no_ids
 from .precision import Precision
 from .tokenizer import IMAGE, PHRASE_CLOSE, PHRASE_OPEN, REGION, SEG
 
@@ -75,13 +75,23 @@ class StepStates:
 
 
 class Predictor:
-    def __init__(self, model, tok, fam: Family, device, max_new_tokens: int = 64, det_score: str = "head",
-                 verdicts: str = "head", precision: Precision | None = None):
+    def __init__(
+        self,
+        model,
+        tok,
+        fam: Family,
+        device,
+        max_new_tokens: int = 64,
+        det_score: str = "head",
+        verdicts: str = "head",
+        precision: Precision | None = None,
+    ):
         self.model, self.tok, self.fam, self.device = model, tok, fam, device
         self.max_new_tokens, self.det_score = max_new_tokens, det_score
         self.precision = precision or Precision(torch.device(device).type, None)
-        self.eos = [tok.eos_token_id] + [tok.convert_tokens_to_ids(t) for t in ("<|end|>", "<|im_end|>")
-                                         if t in tok.get_vocab()]
+        self.eos = [tok.eos_token_id] + [
+            tok.convert_tokens_to_ids(t) for t in ("<|end|>", "<|im_end|>") if t in tok.get_vocab()
+        ]
         banned = [IMAGE, REGION, "<|image_pad|>", "<|vision_start|>", "<|vision_end|>"]
         self.bad = [[tok.convert_tokens_to_ids(t)] for t in banned if t in tok.get_vocab()]
         self.yes, self.no = yes_no_ids(tok)
@@ -91,10 +101,14 @@ class Predictor:
         self.no_opening = answer_opening_ids(tok, fam, "No") if self.guided else []  # vocabulary splits it
         classes = model.heads.classes
         openings = getattr(model.heads, "class_openings", {}) or {}
-        self.class_opening_ids = ({c: answer_opening_ids(tok, fam, openings.get(c, c)) for c in classes}
-                                  if self.guided else {})
+        self.class_opening_ids = (
+            {c: answer_opening_ids(tok, fam, openings.get(c, c)) for c in classes} if self.guided else {}
+        )
         self.seg_id = tok.convert_tokens_to_ids(SEG)
-        self.phrase_open, self.phrase_close = tok.convert_tokens_to_ids(PHRASE_OPEN), tok.convert_tokens_to_ids(PHRASE_CLOSE)
+        self.phrase_open, self.phrase_close = (
+            tok.convert_tokens_to_ids(PHRASE_OPEN),
+            tok.convert_tokens_to_ids(PHRASE_CLOSE),
+        )
         self.region_phrase_ids = [phrase_ids(tok, r["phrase"]) for r in model.heads.regions]
         self.count_of = count_tokens(tok)
 
@@ -136,10 +150,14 @@ class Predictor:
         ids = torch.full((len(seqs), L), self.tok.pad_token_id, dtype=torch.long)
         att = torch.zeros((len(seqs), L), dtype=torch.long)
         for b, s in enumerate(seqs):
-            ids[b, L - len(s):] = torch.tensor(s)
-            att[b, L - len(s):] = 1
-        batch = {"input_ids": ids, "attention_mask": att, "images": torch.from_numpy(np.stack(chws)),
-                 **self.fam.batch_pixels(pix)}
+            ids[b, L - len(s) :] = torch.tensor(s)
+            att[b, L - len(s) :] = 1
+        batch = {
+            "input_ids": ids,
+            "attention_mask": att,
+            "images": torch.from_numpy(np.stack(chws)),
+            **self.fam.batch_pixels(pix),
+        }
         if regions:
             batch["region_weights"] = torch.from_numpy(np.stack([r[0] for r in regions]))
             batch["region_boxes"] = torch.from_numpy(np.stack([r[1] for r in regions]))
@@ -156,17 +174,24 @@ class Predictor:
         first = HeadGuide(self, states, feats, pix, m.query_areas(batch, feats), tasks, named)
         try:
             kw = {"image_grid_thw": batch["image_grid_thw"]} if "image_grid_thw" in batch else {}
-            out = m.lm.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kw,
-                                mm_encoder_outputs={"image": img_out}, **m.fam.text_kwargs(batch["input_ids"]),
-                                max_new_tokens=self.max_new_tokens + 1 + self.max_opening(tasks), do_sample=False,
-                                eos_token_id=self.eos,
-                                pad_token_id=self.tok.pad_token_id, bad_words_ids=self.bad or None,
-                                logits_processor=LogitsProcessorList([first]))
+            out = m.lm.generate(
+                input_ids=batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                **kw,
+                mm_encoder_outputs={"image": img_out},
+                **m.fam.text_kwargs(batch["input_ids"]),
+                max_new_tokens=self.max_new_tokens + 1 + self.max_opening(tasks),
+                do_sample=False,
+                eos_token_id=self.eos,
+                pad_token_id=self.tok.pad_token_id,
+                bad_words_ids=self.bad or None,
+                logits_processor=LogitsProcessorList([first]),
+            )
         finally:
             m._pending_regions = None
             states.close()
         gen = []
-        for g, opening in zip(out[:, batch["input_ids"].shape[1]:].tolist(), first.openings):
+        for g, opening in zip(out[:, batch["input_ids"].shape[1] :].tolist(), first.openings):
             # forced opening tokens come on top of the answer's own max_new_tokens (they were the prompt's)
             g = g[: self.max_new_tokens + len(opening)]
             cut = next((i for i, t in enumerate(g) if t in self.eos), len(g))
@@ -185,13 +210,17 @@ class Predictor:
     def _predict(self, batch: dict, lbs, rows: list[dict]) -> list[dict]:
         tasks = [r.get("task") for r in rows]
         img_out, feats, pix = self.model.image_features(batch)  # the vision encoder, once per image
-        named = [named_region(r.get("question"), self.model.heads.regions) if t == "rq_name" else None
-                 for r, t in zip(rows, tasks)]
+        named = [
+            named_region(r.get("question"), self.model.heads.regions) if t == "rq_name" else None
+            for r, t in zip(rows, tasks)
+        ]
         gen, states, first = self._generate(batch, img_out, feats, pix, tasks, named)
         fake_p = first.head_p if self.guided else None
         if fake_p is not None:
-            gen = [g + [self.seg_id] if t in MASK_TASKS and fake_p[b] >= 0.5 and self.seg_id not in g else g
-                   for b, (g, t) in enumerate(zip(gen, tasks))]
+            gen = [
+                g + [self.seg_id] if t in MASK_TASKS and fake_p[b] >= 0.5 and self.seg_id not in g else g
+                for b, (g, t) in enumerate(zip(gen, tasks))
+            ]
         masks = self._masks(gen, states, feats, pix, batch["images"], lbs, fake_p, first.seg_regions)
         use_head = self.det_score == "head" and first.head_p is not None
         scores = first.head_p if use_head else first.token_p
@@ -199,9 +228,15 @@ class Predictor:
         for b, r in enumerate(rows):
             answer = self._text(gen[b], marks=tasks[b] in MASK_TASKS)
             answer = self._consistent(answer, b, tasks[b], first)
-            res.append({"question_id": r["question_id"], "answer": answer,
-                        "score": scores[b] if tasks[b] == "det" else None,
-                        "masks": masks[b] if tasks[b] in MASK_TASKS else None, "error": None})
+            res.append(
+                {
+                    "question_id": r["question_id"],
+                    "answer": answer,
+                    "score": scores[b] if tasks[b] == "det" else None,
+                    "masks": masks[b] if tasks[b] in MASK_TASKS else None,
+                    "error": None,
+                }
+            )
         return res
 
     def _consistent(self, answer: str, b: int, task: str, first: HeadGuide) -> str:
@@ -253,7 +288,7 @@ def predict_rows(predictor: Predictor, rows: list[dict], resolve, batch_size: in
     order = sorted(range(len(rows)), key=lambda i: (str(rows[i].get("task")), len(rows[i].get("question") or "")))
     done: dict[str, dict] = {}
     for k in range(0, len(order), batch_size):
-        for r in predictor([rows[i] for i in order[k:k + batch_size]], resolve):
+        for r in predictor([rows[i] for i in order[k : k + batch_size]], resolve):
             done[r["question_id"]] = r
     return [done[r["question_id"]] for r in rows]
 
@@ -272,4 +307,5 @@ def bench_resolver(bench_path: Path, image_root: Path | None = None):
             raise Skip("image has neither bytes nor path")
         p = Path(image["path"])
         return p if p.is_absolute() else root / p
+
     return resolve

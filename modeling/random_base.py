@@ -46,8 +46,13 @@ def _mrope_section(head_dim: int) -> list[int]:
 
 
 def _shrink_text(cfg: dict, s: Shrink) -> None:
-    cfg.update(hidden_size=s.hidden, intermediate_size=s.intermediate, num_hidden_layers=s.layers,
-               num_attention_heads=s.heads, num_key_value_heads=s.kv_heads)
+    cfg.update(
+        hidden_size=s.hidden,
+        intermediate_size=s.intermediate,
+        num_hidden_layers=s.layers,
+        num_attention_heads=s.heads,
+        num_key_value_heads=s.kv_heads,
+    )
     if "max_window_layers" in cfg:
         cfg["max_window_layers"] = s.layers
 
@@ -60,9 +65,14 @@ def shrink_config(config: dict, s: Shrink) -> dict:
         text = cfg.setdefault("text_config", {})
         _shrink_text(text, s)
         vision = cfg.setdefault("vision_config", {})
-        vision.update(hidden_size=s.vision_hidden, intermediate_size=2 * s.vision_hidden,
-                      num_hidden_layers=s.vision_layers, num_attention_heads=s.vision_heads,
-                      image_size=s.image_size, projection_dim=s.vision_hidden)
+        vision.update(
+            hidden_size=s.vision_hidden,
+            intermediate_size=2 * s.vision_hidden,
+            num_hidden_layers=s.vision_layers,
+            num_attention_heads=s.vision_heads,
+            image_size=s.image_size,
+            projection_dim=s.vision_hidden,
+        )
         return cfg
     if mt not in ("qwen2_vl", "qwen2_5_vl"):
         raise ValueError(f"cannot shrink a {mt!r} config (llava, qwen2_vl, qwen2_5_vl)")
@@ -74,12 +84,16 @@ def shrink_config(config: dict, s: Shrink) -> dict:
                 holder[key]["mrope_section"] = _mrope_section(s.hidden // s.heads)
     vision = cfg["vision_config"]
     if mt == "qwen2_vl":  # embed_dim: the tower's width; hidden_size: the merger's output (the LLM's width)
-        vision.update(depth=s.vision_layers, embed_dim=s.vision_hidden, num_heads=s.vision_heads,
-                      hidden_size=s.hidden)
+        vision.update(depth=s.vision_layers, embed_dim=s.vision_hidden, num_heads=s.vision_heads, hidden_size=s.hidden)
     else:
-        vision.update(depth=s.vision_layers, hidden_size=s.vision_hidden, num_heads=s.vision_heads,
-                      intermediate_size=2 * s.vision_hidden, out_hidden_size=s.hidden,
-                      fullatt_block_indexes=[s.vision_layers - 1])
+        vision.update(
+            depth=s.vision_layers,
+            hidden_size=s.vision_hidden,
+            num_heads=s.vision_heads,
+            intermediate_size=2 * s.vision_hidden,
+            out_hidden_size=s.hidden,
+            fullatt_block_indexes=[s.vision_layers - 1],
+        )
     return cfg
 
 
@@ -92,8 +106,14 @@ def copy_files(sources: list[Path], out: Path) -> None:
                 shutil.copyfile(f, out / f.name)
 
 
-def make_random_base(sources: list[str | Path], out: str | Path, shrink: Shrink | None = None,
-                     dtype: str = "bfloat16", seed: int = 0, device: str = "cpu") -> dict:
+def make_random_base(
+    sources: list[str | Path],
+    out: str | Path,
+    shrink: Shrink | None = None,
+    dtype: str = "bfloat16",
+    seed: int = 0,
+    device: str = "cpu",
+) -> dict:
     """Copy the published files of ``sources`` into ``out`` and add random weights (see the module doc).
 
     Returns ``{"out", "model_type", "params"}``. ``config.json`` in ``out`` is the published one (shrunk
@@ -132,8 +152,10 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m fifa.modeling.random_base --sources DIR [DIR ...] --out OUT [--shrink]``."""
     import argparse
 
-    ap = argparse.ArgumentParser(description="A base folder with random weights around published non-weight "
-                                 "files (full size, or --shrink for a CPU test).")
+    ap = argparse.ArgumentParser(
+        description="A base folder with random weights around published non-weight "
+        "files (full size, or --shrink for a CPU test)."
+    )
     ap.add_argument("--sources", nargs="+", required=True, help="folders of published files (config, tokenizer, ...)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--shrink", action="store_true", help="one small layer per tower (a CPU test of the path)")

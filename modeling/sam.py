@@ -31,15 +31,19 @@ def load_sam(name: str, weights_dtype: torch.dtype):
     try:
         cfg = AutoConfig.from_pretrained(name)
     except (OSError, ValueError) as e:
-        raise UserError(f"heads.sam_model={name!r}: no SAM config there ({str(e).splitlines()[0]}); give a folder "
-                        "with config.json and model.safetensors, or a hub id such as facebook/sam-vit-base") from None
+        raise UserError(
+            f"heads.sam_model={name!r}: no SAM config there ({str(e).splitlines()[0]}); give a folder "
+            "with config.json and model.safetensors, or a hub id such as facebook/sam-vit-base"
+        ) from None
     if getattr(cfg, "model_type", None) != "sam":
         raise UserError(f"heads.sam_model={name!r} is a {getattr(cfg, 'model_type', None)!r} model, not SAM")
     try:
         sam = SamModel.from_pretrained(name, dtype=torch.float32)
     except (OSError, ValueError) as e:
-        raise UserError(f"heads.sam_model={name!r}: cannot load SAM's weights ({str(e).splitlines()[0]}); the "
-                        "folder needs model.safetensors (or a hub id and the network)") from None
+        raise UserError(
+            f"heads.sam_model={name!r}: cannot load SAM's weights ({str(e).splitlines()[0]}); the "
+            "folder needs model.safetensors (or a hub id and the network)"
+        ) from None
     for p in sam.parameters():
         p.requires_grad_(False)
     for p in sam.mask_decoder.parameters():  # trained, fp32 master weights (precision.py)
@@ -76,7 +80,11 @@ class SamDecoder(nn.Module):
         m, _, h, w = maps.shape
         pe = self.sam.get_image_wide_positional_embeddings().to(maps.dtype).expand(m, -1, -1, -1)
         dense = self.sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(m, -1, h, w)
-        masks, _ = self.sam.mask_decoder(image_embeddings=maps, image_positional_embeddings=pe,
-                                         sparse_prompt_embeddings=query[:, None, None, :].to(maps.dtype),
-                                         dense_prompt_embeddings=dense.to(maps.dtype), multimask_output=False)
+        masks, _ = self.sam.mask_decoder(
+            image_embeddings=maps,
+            image_positional_embeddings=pe,
+            sparse_prompt_embeddings=query[:, None, None, :].to(maps.dtype),
+            dense_prompt_embeddings=dense.to(maps.dtype),
+            multimask_output=False,
+        )
         return masks[:, 0, 0]

@@ -63,8 +63,15 @@ def _write(out: Path, parts: Path) -> int:
     return sum(1 for e in table.column("error").to_pylist() if e)
 
 
-def predict_bench(checkpoint: str | Path, bench: str | Path, out: str | Path, batch_size: int | None = None,
-                  limit: int | None = None, progress: bool = True, image_root: str | Path | None = None) -> PredictSummary:
+def predict_bench(
+    checkpoint: str | Path,
+    bench: str | Path,
+    out: str | Path,
+    batch_size: int | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+    image_root: str | Path | None = None,
+) -> PredictSummary:
     """Predict every question of ``bench`` (or the first ``limit``) with ``checkpoint`` into ``out``.
 
     Relative image paths are resolved against ``image_root`` (default: the image root of the build the
@@ -81,8 +88,16 @@ def predict_bench(checkpoint: str | Path, bench: str | Path, out: str | Path, ba
     bs = batch_size or cfg.predict.batch_size
     device = device_for(cfg)
     model = loaded.model.to(device).eval()
-    pred = Predictor(model, loaded.tokenizer, loaded.fam, device, cfg.predict.max_new_tokens, cfg.heads.det_score,
-                     cfg.predict.verdicts, precision_for(loaded, device))
+    pred = Predictor(
+        model,
+        loaded.tokenizer,
+        loaded.fam,
+        device,
+        cfg.predict.max_new_tokens,
+        cfg.heads.det_score,
+        cfg.predict.verdicts,
+        precision_for(loaded, device),
+    )
     try:
         rows = ParquetRows([bench])
     except (OSError, pa.ArrowInvalid) as e:
@@ -102,10 +117,12 @@ def predict_bench(checkpoint: str | Path, bench: str | Path, out: str | Path, ba
     predicted = 0
     try:
         for s in range(0, len(todo), shard):
-            chunk = [dict(rows.row(i), question_id=qids[i]) for i in todo[s:s + shard]]
+            chunk = [dict(rows.row(i), question_id=qids[i]) for i in todo[s : s + shard]]
             with torch.no_grad():
                 res = predict_rows(pred, chunk, resolve, bs)
-            write_table_atomic(pa.Table.from_pylist(res, schema=SUBMISSION_SCHEMA), parts / f"part-{n_part:05d}.parquet")
+            write_table_atomic(
+                pa.Table.from_pylist(res, schema=SUBMISSION_SCHEMA), parts / f"part-{n_part:05d}.parquet"
+            )
             n_part += 1
             predicted += len(res)
             for _ in res:

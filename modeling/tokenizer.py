@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from fifa.core.marks import PHRASE_CLOSE, PHRASE_OPEN
 from fifa.core.marks import SEG_TOKEN as SEG
@@ -35,12 +35,21 @@ def train_tiny_tokenizer(texts: Iterable[str], vocab_size: int = 1024, extra: tu
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(TINY_SPECIALS + extra),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(TINY_SPECIALS + extra),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(texts, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="<|end|>",
-                                   unk_token="<unk>", additional_special_tokens=[IMAGE, "<|user|>", "<|assistant|>",
-                                                                                 "<|end|>", *ADDED_TOKENS, *extra])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="<|end|>",
+        unk_token="<unk>",
+        additional_special_tokens=[IMAGE, "<|user|>", "<|assistant|>", "<|end|>", *ADDED_TOKENS, *extra],
+    )
     fast.chat_template = TINY_CHAT_TEMPLATE
     check_single_ids(fast)
     return fast

@@ -26,13 +26,13 @@ from fifa.core.errors import UserError
 from . import checkpoint as ck
 from .collate import Collator, Encoder, InstructDataset, OrderSampler
 from .config import TrainConfig
-from .dist import Dist, barrier, init_dist, sum_over_ranks
 from .data import InstructData, epoch_order, split_files, task_weights
-from .vocab import class_openings, classes_of, mark_vocabulary, sample_marks
+from .dist import Dist, barrier, init_dist, sum_over_ranks
 from .heads import unused_zero
 from .loading import Loaded, create, device_for, from_checkpoint, precision_for
-from .precision import Precision
 from .logs import MetricsLog, progress_bar
+from .precision import Precision
+from .vocab import class_openings, classes_of, mark_vocabulary, sample_marks
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ def lr_lambda(cfg: TrainConfig):
         frac = (step - t.warmup_steps) / max(1, t.max_steps - t.warmup_steps)
         frac = min(1.0, frac)
         return 0.5 * (1 + math.cos(math.pi * frac)) if t.scheduler == "cosine" else 1.0 - frac
+
     return f
 
 
@@ -90,9 +91,16 @@ class Position:
 def _loader(ds, collator, order, start: int, cfg: TrainConfig, epoch: int):
     g = torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch)  # workers never draw from the global RNG
     nw = cfg.data.num_workers
-    return torch.utils.data.DataLoader(ds, batch_size=cfg.train.batch_size, sampler=OrderSampler(order, start),
-                                       collate_fn=collator, num_workers=nw, generator=g,
-                                       persistent_workers=False, prefetch_factor=4 if nw else None)
+    return torch.utils.data.DataLoader(
+        ds,
+        batch_size=cfg.train.batch_size,
+        sampler=OrderSampler(order, start),
+        collate_fn=collator,
+        num_workers=nw,
+        generator=g,
+        persistent_workers=False,
+        prefetch_factor=4 if nw else None,
+    )
 
 
 def _to(batch: dict, device) -> dict:
@@ -114,8 +122,10 @@ def _prepare(cfg: TrainConfig, build: Path, out: Path, d: Dist):
         return loaded, resume, data, val
     foreign = [p.name for p in out.iterdir() if p.name not in OWN_FILES] if out.is_dir() else []
     if foreign:
-        raise UserError(f"{out} is not empty and holds no checkpoint to resume ({', '.join(sorted(foreign)[:5])}); "
-                        "choose a new --out")
+        raise UserError(
+            f"{out} is not empty and holds no checkpoint to resume ({', '.join(sorted(foreign)[:5])}); "
+            "choose a new --out"
+        )
     out.mkdir(parents=True, exist_ok=True)
     if d.main:
         texts = list(training_texts(data, val)) if cfg.model.base == "tiny" else None
@@ -149,7 +159,7 @@ class _Run:
     pos: Position
     ds: InstructDataset
     collator: Collator
-    orders: "EpochOrders"
+    orders: EpochOrders
     mlog: MetricsLog
     resumed_from: int | None
     t0: float = field(default_factory=time.perf_counter)
@@ -181,7 +191,7 @@ class EpochOrders:
             full = epoch_order(self.data.tasks, self.weights, self.cfg.train.seed, epoch, self.cfg.data.chunk_rows)
             n = len(full) // self.d.world * self.d.world
             self.cache.clear()
-            self.cache[epoch] = full[:n][self.d.rank::self.d.world]
+            self.cache[epoch] = full[:n][self.d.rank :: self.d.world]
         return self.cache[epoch]
 
 
@@ -223,17 +233,41 @@ def _start(cfg: TrainConfig, build: Path, out: Path) -> _Run:
         st = ck.load_state(resume, opt, sched, scaler, d.rank)
         pos = Position(st["step"], Counter(st.get("skipped", {})))
         log.info("resuming from %s (step %d)", resume, pos.step)
-    enc = Encoder(loaded.tokenizer, loaded.fam, model.heads.classes, cfg.heads.cls_field, cfg.heads.mask_size,
-                  cfg.data.max_length, sample_marks(data, model.heads.regions) if model.heads.marks is not None else None,
-                  [r["id"] for r in model.heads.regions])
+    enc = Encoder(
+        loaded.tokenizer,
+        loaded.fam,
+        model.heads.classes,
+        cfg.heads.cls_field,
+        cfg.heads.mask_size,
+        cfg.data.max_length,
+        sample_marks(data, model.heads.regions) if model.heads.marks is not None else None,
+        [r["id"] for r in model.heads.regions],
+    )
     orders = EpochOrders(data, weights, cfg, d)
     per_step = cfg.train.batch_size * cfg.train.grad_accum
     if len(orders(0)) // per_step == 0:
         raise UserError(f"too little data: {len(orders(0))} rows per process for batch_size x grad_accum = {per_step}")
     resumed_from = pos.step if resume is not None else None
-    return _Run(cfg, out, d, device, loaded, val, ddp, opt, sched, scaler, precision, pos, InstructDataset(data, enc),
-                Collator(loaded.fam, loaded.tokenizer.pad_token_id), orders,
-                MetricsLog(out, enabled=d.main, resume_step=resumed_from), resumed_from, last_save=pos.step)
+    return _Run(
+        cfg,
+        out,
+        d,
+        device,
+        loaded,
+        val,
+        ddp,
+        opt,
+        sched,
+        scaler,
+        precision,
+        pos,
+        InstructDataset(data, enc),
+        Collator(loaded.fam, loaded.tokenizer.pad_token_id),
+        orders,
+        MetricsLog(out, enabled=d.main, resume_step=resumed_from),
+        resumed_from,
+        last_save=pos.step,
+    )
 
 
 def _loop(run: _Run, bar) -> None:
@@ -245,8 +279,9 @@ def _loop(run: _Run, bar) -> None:
         epoch, k = divmod(pos.step, steps_per_epoch)
         loader = iter(_loader(run.ds, run.collator, run.orders(epoch), k * per_step, cfg, epoch))
         for _ in range(steps_per_epoch - k):
-            logs = _step(run.ddp, run.model, loader, run.opt, run.sched, run.scaler, run.precision, cfg, run.device,
-                         pos, run.d)
+            logs = _step(
+                run.ddp, run.model, loader, run.opt, run.sched, run.scaler, run.precision, cfg, run.device, pos, run.d
+            )
             pos.step += 1
             _after_step(run, logs, epoch, bar)
             if pos.step >= cfg.train.max_steps:
@@ -264,29 +299,63 @@ def _after_step(run: _Run, logs: dict, epoch: int, bar) -> None:
     bar.advance(logs)
     if pos.step % cfg.train.log_every == 0 or pos.step == cfg.train.max_steps:
         el = time.perf_counter() - run.t0
-        run.mlog.write({"step": pos.step, "epoch": epoch, **logs, "lr": run.sched.get_last_lr()[0],
-                        "tokens_per_s": run.tokens / max(el, 1e-9), "elapsed_s": el,
-                        "skipped": sum(pos.skipped.values())})
+        run.mlog.write(
+            {
+                "step": pos.step,
+                "epoch": epoch,
+                **logs,
+                "lr": run.sched.get_last_lr()[0],
+                "tokens_per_s": run.tokens / max(el, 1e-9),
+                "elapsed_s": el,
+                "skipped": sum(pos.skipped.values()),
+            }
+        )
     if pos.step % cfg.train.save_every == 0 or pos.step == cfg.train.max_steps:
         run.save()
     if cfg.eval.every and pos.step % cfg.eval.every == 0 and run.val is not None:
-        _evaluate(run.model, run.loaded.tokenizer, run.loaded.fam, run.device, run.val, cfg, run.precision, run.mlog,
-                  pos.step, run.d)
+        _evaluate(
+            run.model,
+            run.loaded.tokenizer,
+            run.loaded.fam,
+            run.device,
+            run.val,
+            cfg,
+            run.precision,
+            run.mlog,
+            pos.step,
+            run.d,
+        )
 
 
 def _finish(run: _Run) -> dict:
     """The last evaluation (unless the last step had one), the final model files, the summary."""
     cfg, pos, d = run.cfg, run.pos, run.d
     if cfg.eval.at_end and run.val is not None and not (cfg.eval.every and pos.step % cfg.eval.every == 0):
-        _evaluate(run.model, run.loaded.tokenizer, run.loaded.fam, run.device, run.val, cfg, run.precision, run.mlog,
-                  pos.step, d)
+        _evaluate(
+            run.model,
+            run.loaded.tokenizer,
+            run.loaded.fam,
+            run.device,
+            run.val,
+            cfg,
+            run.precision,
+            run.mlog,
+            pos.step,
+            d,
+        )
     if d.main:
         ck.save_model_files(run.out, run.model, run.loaded.tokenizer, cfg, run.loaded.base_dir)
         run.mlog.finish()
     barrier(d)
-    return {"resumed_from": run.resumed_from, "steps": pos.step, "skipped": dict(pos.skipped),
-            "elapsed_s": time.perf_counter() - run.t0, "tokens": run.tokens, "last": run.mlog.last,
-            "eval": run.mlog.last_eval}
+    return {
+        "resumed_from": run.resumed_from,
+        "steps": pos.step,
+        "skipped": dict(pos.skipped),
+        "elapsed_s": time.perf_counter() - run.t0,
+        "tokens": run.tokens,
+        "last": run.mlog.last,
+        "eval": run.mlog.last_eval,
+    }
 
 
 def _stop_if_nothing_used(used: int, pos: Position, d: Dist, device: torch.device) -> None:
@@ -295,8 +364,10 @@ def _stop_if_nothing_used(used: int, pos: Position, d: Dist, device: torch.devic
     used = int(sum_over_ranks([used], d, device)[0])
     if used == 0:
         reasons = "; ".join(f"{r} ({n})" for r, n in pos.skipped.most_common(3)) or "no rows"
-        raise UserError(f"every row of the first {NOTHING_USED_STEPS} steps was skipped: {reasons}. "
-                        "Check that the build's images are where build.json says (image_root).")
+        raise UserError(
+            f"every row of the first {NOTHING_USED_STEPS} steps was skipped: {reasons}. "
+            "Check that the build's images are where build.json says (image_root)."
+        )
 
 
 def _evaluate(model, tok, fam, device, val, cfg, precision: Precision, mlog, step, d: Dist) -> None:
@@ -376,4 +447,3 @@ def _step(ddp, model, loader, opt, sched, scaler, precision: Precision, cfg, dev
     if d.world > 1:  # the logged loss is the mean over ranks
         acc["loss"] = sum_over_ranks([acc.get("loss", 0.0)], d, device)[0] / d.world
     return acc
-

@@ -10,8 +10,8 @@ agreement 1 (every decision the same category), where the formula divides by zer
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from itertools import combinations
-from typing import Mapping, Sequence
 
 CATEGORIES = ("accepted", "rejected")
 
@@ -46,8 +46,9 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 4)
 
 
-def agreement(reviews: Mapping[str, Mapping[str, str]], status: Mapping[str, str] | None = None,
-              max_disputed: int = 1000) -> dict:
+def agreement(
+    reviews: Mapping[str, Mapping[str, str]], status: Mapping[str, str] | None = None, max_disputed: int = 1000
+) -> dict:
     """Agreement figures of ``reviews`` (reviewer -> sample_id -> decision) and, when given, the annotator's
     ``status`` (sample_id -> ok | failed | skipped)."""
     names = sorted(reviews)
@@ -55,27 +56,46 @@ def agreement(reviews: Mapping[str, Mapping[str, str]], status: Mapping[str, str
     for x, y in combinations(names, 2):
         common = sorted(set(reviews[x]) & set(reviews[y]))
         a, b = [reviews[x][s] for s in common], [reviews[y][s] for s in common]
-        pairs.append({"reviewers": [x, y], "n": len(common),
-                      "agreement": _round(sum(p == q for p, q in zip(a, b)) / len(common)) if common else None,
-                      "cohen_kappa": _round(cohen_kappa(a, b))})
+        pairs.append(
+            {
+                "reviewers": [x, y],
+                "n": len(common),
+                "agreement": _round(sum(p == q for p, q in zip(a, b)) / len(common)) if common else None,
+                "cohen_kappa": _round(cohen_kappa(a, b)),
+            }
+        )
     every = sorted(set.intersection(*(set(reviews[r]) for r in names))) if names else []
     counts = [[sum(reviews[r][s] == k for r in names) for k in CATEGORIES] for s in every]
-    fleiss = {"n": len(every), "raters": len(names),
-              "kappa": _round(fleiss_kappa(counts)) if len(names) >= 2 else None}
+    fleiss = {"n": len(every), "raters": len(names), "kappa": _round(fleiss_kappa(counts)) if len(names) >= 2 else None}
     annot = []
     if status is not None:
         for r in names:
             common = sorted(s for s in reviews[r] if s in status)
             a = [reviews[r][s] for s in common]
             b = ["accepted" if status[s] == "ok" else "rejected" for s in common]
-            annot.append({"reviewer": r, "n": len(common),
-                          "agreement": _round(sum(p == q for p, q in zip(a, b)) / len(common)) if common else None,
-                          "cohen_kappa": _round(cohen_kappa(a, b))})
+            annot.append(
+                {
+                    "reviewer": r,
+                    "n": len(common),
+                    "agreement": _round(sum(p == q for p, q in zip(a, b)) / len(common)) if common else None,
+                    "cohen_kappa": _round(cohen_kappa(a, b)),
+                }
+            )
     samples = sorted(set().union(*(set(v) for v in reviews.values()))) if names else []
-    disputed = [{"sample_id": s, "decisions": {r: reviews[r][s] for r in names if s in reviews[r]}}
-                for s in samples if len({reviews[r][s] for r in names if s in reviews[r]}) > 1]
-    return {"reviewers": names, "samples": len(samples), "pairs": pairs, "fleiss": fleiss, "annotator": annot,
-            "disputed": len(disputed), "disputed_samples": disputed[:max_disputed]}
+    disputed = [
+        {"sample_id": s, "decisions": {r: reviews[r][s] for r in names if s in reviews[r]}}
+        for s in samples
+        if len({reviews[r][s] for r in names if s in reviews[r]}) > 1
+    ]
+    return {
+        "reviewers": names,
+        "samples": len(samples),
+        "pairs": pairs,
+        "fleiss": fleiss,
+        "annotator": annot,
+        "disputed": len(disputed),
+        "disputed_samples": disputed[:max_disputed],
+    }
 
 
 def combine(reviews: Mapping[str, Mapping[str, str]], rule: str) -> dict[str, tuple[str, list[str]]]:

@@ -45,8 +45,9 @@ def _load(image: dict | None, root: Path):
     raise ValueError("image has neither bytes nor path")
 
 
-def anchor_masks_column(tasks: list[str], images: list[dict | None], image_root: str | Path,
-                        segmenter=None) -> tuple[pa.Array, dict]:
+def anchor_masks_column(
+    tasks: list[str], images: list[dict | None], image_root: str | Path, segmenter=None
+) -> tuple[pa.Array, dict]:
     """The ``anchor_masks`` column for bench rows (``age`` rows segmented) and counts for build.json."""
     root = Path(image_root)
     todo = [i for i, t in enumerate(tasks) if t == "age"]
@@ -60,8 +61,11 @@ def anchor_masks_column(tasks: list[str], images: list[dict | None], image_root:
         try:
             seg = Segmenter()
         except Exception as e:  # noqa: BLE001 - no segmentation here: age rows get null, the scorer says so
-            log.warning("anchor masks of the age bench not made: the segmenter cannot start (%s); "
-                        "fifa-bench score will not compute consistency", e)
+            log.warning(
+                "anchor masks of the age bench not made: the segmenter cannot start (%s); "
+                "fifa-bench score will not compute consistency",
+                e,
+            )
             counts["error"] = str(e)
             return pa.array([None if t == "age" else [] for t in tasks], type=ANCHOR_MASKS_TYPE), counts
     try:
@@ -82,9 +86,13 @@ def anchor_masks_column(tasks: list[str], images: list[dict | None], image_root:
         if segmenter is None and seg is not None:
             seg.close()
     if counts["no_face"] or counts["unreadable"]:
-        log.warning("anchor masks of the age bench: %d of %d image(s) without a face found, %d unreadable "
-                    "(their answers score consistency 0)", counts["no_face"], counts["age_images"],
-                    counts["unreadable"])
+        log.warning(
+            "anchor masks of the age bench: %d of %d image(s) without a face found, %d unreadable "
+            "(their answers score consistency 0)",
+            counts["no_face"],
+            counts["age_images"],
+            counts["unreadable"],
+        )
     return pa.array(out, type=ANCHOR_MASKS_TYPE), counts
 
 

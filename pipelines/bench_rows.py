@@ -22,9 +22,12 @@ def to_instruct(rows: pl.DataFrame) -> pa.Table:
     msgs = pl.col("turns").list.eval(
         pl.struct(
             pl.element().struct.field("role"),
-            pl.when(pl.int_range(pl.len()) == 0).then(IMAGE_TOKEN + "\n" + pl.element().struct.field("content"))
-            .otherwise(pl.element().struct.field("content")).alias("content"),
-        ))
+            pl.when(pl.int_range(pl.len()) == 0)
+            .then(IMAGE_TOKEN + "\n" + pl.element().struct.field("content"))
+            .otherwise(pl.element().struct.field("content"))
+            .alias("content"),
+        )
+    )
     f = rows.with_columns(msgs.alias("messages"))
     return to_schema(f.select(INSTRUCT_SCHEMA.names).to_arrow(), INSTRUCT_SCHEMA)
 
@@ -37,19 +40,28 @@ def to_bench(rows: pl.DataFrame) -> pl.DataFrame:
     """BENCH_SCHEMA columns (+ ``cls`` for balancing): last user turn = question, last answer = reference."""
     n = pl.col("turns").list.len()
     content = pl.element().struct.field("content")
-    hist = pl.col("turns").list.head(n - 2).list.eval(
-        pl.struct(pl.element().struct.field("role"), plain(content).alias("content")))
+    hist = (
+        pl.col("turns")
+        .list.head(n - 2)
+        .list.eval(pl.struct(pl.element().struct.field("role"), plain(content).alias("content")))
+    )
     return rows.with_columns(
         pl.col("id").alias("question_id"),
         pl.col("turns").list.get(-2).struct.field("content").alias("question"),
         # cls: the class name (the scorer's class set is the set of reference answers)
-        pl.when(pl.col("task") == "cls").then(pl.col("cls"))
-        .otherwise(plain(pl.col("turns").list.get(-1).struct.field("content"))).alias("answer"),
+        pl.when(pl.col("task") == "cls")
+        .then(pl.col("cls"))
+        .otherwise(plain(pl.col("turns").list.get(-1).struct.field("content")))
+        .alias("answer"),
         pl.col("bench_masks").alias("masks"),
-        pl.when(pl.col("task") == "age").then(pl.col("mask_phrases")).otherwise(
-            pl.lit([], dtype=pl.List(pl.String))).alias("mask_phrases"),
-        pl.when(pl.col("task") == "age").then(pl.col("mask_node_ids")).otherwise(
-            pl.lit([], dtype=pl.List(pl.String))).alias("mask_node_ids"),
+        pl.when(pl.col("task") == "age")
+        .then(pl.col("mask_phrases"))
+        .otherwise(pl.lit([], dtype=pl.List(pl.String)))
+        .alias("mask_phrases"),
+        pl.when(pl.col("task") == "age")
+        .then(pl.col("mask_node_ids"))
+        .otherwise(pl.lit([], dtype=pl.List(pl.String)))
+        .alias("mask_node_ids"),
         hist.alias("history"),
         NO_ANCHORS.alias("anchor_masks"),  # filled for age rows by BenchCollector.finish
     ).select(*BENCH_SCHEMA.names, "cls")
@@ -81,8 +93,12 @@ class BenchCollector:
             k = counts.group_by("task").agg(pl.col("len").min().alias("k"))
             if per_class is not None:
                 k = k.with_columns(pl.min_horizontal(pl.col("k"), pl.lit(per_class)).alias("k"))
-            f = f.join(k, on="task").sort(["task", "cls", "_k", "question_id"]).with_columns(
-                pl.int_range(pl.len()).over("task", "cls").alias("_r")).filter(pl.col("_r") < pl.col("k"))
+            f = (
+                f.join(k, on="task")
+                .sort(["task", "cls", "_k", "question_id"])
+                .with_columns(pl.int_range(pl.len()).over("task", "cls").alias("_r"))
+                .filter(pl.col("_r") < pl.col("k"))
+            )
             f = f.drop("_k", "k", "_r")
         if self.fixed:
             f = pl.concat([f, *self.fixed], how="vertical")
@@ -94,9 +110,9 @@ class BenchCollector:
         if self.image_root is not None:
             from .bench_anchors import anchor_masks_column
 
-            col, self.anchor_counts = anchor_masks_column(table.column("task").to_pylist(),
-                                                          table.column("image").to_pylist(), self.image_root,
-                                                          self.segmenter)
+            col, self.anchor_counts = anchor_masks_column(
+                table.column("task").to_pylist(), table.column("image").to_pylist(), self.image_root, self.segmenter
+            )
             table = table.set_column(table.schema.get_field_index("anchor_masks"), "anchor_masks", col)
         return table, kept
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import polars as pl
 import pyarrow as pa
@@ -39,7 +39,7 @@ from .bench_rows import BenchCollector, to_instruct
 from .buildinfo import resolve_image  # noqa: F401  (part of this module's API)
 from .conversation import ConversationConfig, make_conversations
 from .extra_qa import extra_qa_rows
-from .inputs import AnnotationInput, InputError, iter_kept, image_root, read_index, relative_paths, select
+from .inputs import AnnotationInput, InputError, image_root, iter_kept, read_index, relative_paths, select
 from .parquet_io import to_schema, write_json, writer
 from .provenance import add_provenance
 from .splits import MIN_UNITS, SplitRatios, assign_splits, empty_splits, leaks
@@ -118,8 +118,12 @@ class _Kept:
     review_summary: dict | None
 
 
-def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, config: BuildConfig = BuildConfig(),
-          progress: bool = False) -> BuildSummary:
+def build(
+    annotations: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    config: BuildConfig = BuildConfig(),
+    progress: bool = False,
+) -> BuildSummary:
     """Build instruction data, bench and stats from annotation folders (see the module docstring)."""
     from fifa.concept_tree.tree import load_tree
 
@@ -140,9 +144,17 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
     clean_stale(out)  # what killed builds left (a swap cut between its renames is finished)
     shutil.rmtree(tmp, ignore_errors=True)
     conv = make_conversations(config.fc)
-    ctx = TaskContext(templates=templates, tasks=tuple(config.tasks), methods=methods, tree=tree,
-                      rq_queries=config.rq_queries, negative_fraction=config.negative_fraction,
-                      real_queries=config.real_queries, bench_cls=config.bench_cls, conversations=conv)
+    ctx = TaskContext(
+        templates=templates,
+        tasks=tuple(config.tasks),
+        methods=methods,
+        tree=tree,
+        rq_queries=config.rq_queries,
+        negative_fraction=config.negative_fraction,
+        real_queries=config.real_queries,
+        bench_cls=config.bench_cls,
+        conversations=conv,
+    )
     stats = StatsCollector()
     bench = BenchCollector(config.seed, image_root=k.root)
     xqa = _pass2(inputs, k.kept, ctx, conv, config, tmp, stats, bench, warnings, progress)
@@ -153,8 +165,10 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
     counters = dict(ctx.counters)
     unknown_methods = sorted(counters.pop("_unknown_methods", set()))
     if unknown_methods:
-        warnings.append(f"method(s) not in the method table: {', '.join(unknown_methods)} (cls answers give no "
-                        "definition; add them with --methods FILE)")
+        warnings.append(
+            f"method(s) not in the method table: {', '.join(unknown_methods)} (cls answers give no "
+            "definition; add them with --methods FILE)"
+        )
     incomplete = {n: v for n, v in counters.items() if n.startswith("fc_")}
     if incomplete:
         warnings.append(f"fc conversations left out: {incomplete}")
@@ -163,9 +177,15 @@ def build(annotations: Sequence[str | os.PathLike], out: str | os.PathLike, conf
     meta = _build_meta(config, names, inputs, out, tree, templates, methods, k, counters, xqa, conv, warnings)
     write_json(meta, tmp / "build.json")
     swap_folder(tmp, out)  # the old build stays whole until the new one is complete
-    return BuildSummary(str(out), dict(st["rows"]["by_split"]), int(bench_table.num_rows),
-                        {"read": k.index.height, "kept": k.kept.height}, k.left_out, warnings,
-                        complete=not incomplete)
+    return BuildSummary(
+        str(out),
+        dict(st["rows"]["by_split"]),
+        int(bench_table.num_rows),
+        {"read": k.index.height, "kept": k.kept.height},
+        k.left_out,
+        warnings,
+        complete=not incomplete,
+    )
 
 
 def _open_inputs(annotations: Sequence[str | os.PathLike], config: BuildConfig):
@@ -200,12 +220,17 @@ def _pass1(inputs: list, review, config: BuildConfig, warnings: list[str]) -> _K
     sel = select(index, review.rejected if review is not None else None)
     kept = sel.kept
     if sel.duplicate_ids:
-        warnings.append(f"{len(sel.duplicate_ids)} sample_id(s) occur more than once; the first ok row is kept: "
-                        + ", ".join(sel.duplicate_ids[:10]) + (" ..." if len(sel.duplicate_ids) > 10 else ""))
+        warnings.append(
+            f"{len(sel.duplicate_ids)} sample_id(s) occur more than once; the first ok row is kept: "
+            + ", ".join(sel.duplicate_ids[:10])
+            + (" ..." if len(sel.duplicate_ids) > 10 else "")
+        )
     review_summary = review.summary(index) if review else None
     if review_summary and review_summary["unknown"]:
-        warnings.append(f"review: {review_summary['unknown']} decision(s) name sample ids the annotations do not "
-                        f"have: {', '.join(review_summary['unknown_ids'][:10])}")
+        warnings.append(
+            f"review: {review_summary['unknown']} decision(s) name sample ids the annotations do not "
+            f"have: {', '.join(review_summary['unknown_ids'][:10])}"
+        )
     if not kept.height:
         raise BuildError(f"no usable annotation row (read {index.height}; left out: {sel.left_out})")
     _check_supply(kept, config.tasks)
@@ -222,24 +247,43 @@ def _pass1(inputs: list, review, config: BuildConfig, warnings: list[str]) -> _K
     n_units = int(kept["unit"].n_unique())
     empty = empty_splits(kept, config.ratios)
     if empty:
-        warnings.append(f"split(s) {', '.join(empty)} empty: {n_units} split unit(s) (groups linked by identities), "
-                        f"at least {MIN_UNITS} give every split one; releases and exports leave empty splits out")
+        warnings.append(
+            f"split(s) {', '.join(empty)} empty: {n_units} split unit(s) (groups linked by identities), "
+            f"at least {MIN_UNITS} give every split one; releases and exports leave empty splits out"
+        )
     return _Kept(index, kept, dict(sel.left_out), root, n_units, empty, review_summary)
 
 
-def _pass2(inputs: list, kept: pl.DataFrame, ctx, conv, config: BuildConfig, tmp: Path, stats: StatsCollector,
-           bench: BenchCollector, warnings: list[str], progress: bool):
+def _pass2(
+    inputs: list,
+    kept: pl.DataFrame,
+    ctx,
+    conv,
+    config: BuildConfig,
+    tmp: Path,
+    stats: StatsCollector,
+    bench: BenchCollector,
+    warnings: list[str],
+    progress: bool,
+):
     """Pass 2: the rows of every task (and the extra QA), streamed into the staging folder; the extra QA or None."""
     from .tasks import generate, prepare_chunk
 
     iw = {s: writer(tmp / "instruct" / f"{s}.parquet", INSTRUCT_SCHEMA) for s in ("train", "validation")}
     aw = {s: writer(tmp / "annotations" / f"{s}.parquet", AGE_RECORD_SCHEMA) for s in ("train", "validation", "test")}
     try:
-        for table, sub in _progress(iter_kept(inputs, kept, config.chunk_rows, ("mask_fraction", "explainer",
-                                                                                  "tree_version")),
-                                    kept.height, progress):
-            extra = {"split": sub["split"], "h": sub["h"], "image_rel": sub["image_rel"],
-                     "identities": sub["identities"], **{c: sub[c] for c in PROVENANCE}}
+        for table, sub in _progress(
+            iter_kept(inputs, kept, config.chunk_rows, ("mask_fraction", "explainer", "tree_version")),
+            kept.height,
+            progress,
+        ):
+            extra = {
+                "split": sub["split"],
+                "h": sub["h"],
+                "image_rel": sub["image_rel"],
+                "identities": sub["identities"],
+                **{c: sub[c] for c in PROVENANCE},
+            }
             chunk = prepare_chunk(_fill_artifact_masks(table), extra)
             _write_records(chunk, aw)
             rows = generate(chunk, ctx)
@@ -263,8 +307,9 @@ def _pass2(inputs: list, kept: pl.DataFrame, ctx, conv, config: BuildConfig, tmp
     return xqa
 
 
-def _write_rows(rows: pl.DataFrame, stats: StatsCollector, iw: dict, bench: BenchCollector,
-                balance: bool = True) -> None:
+def _write_rows(
+    rows: pl.DataFrame, stats: StatsCollector, iw: dict, bench: BenchCollector, balance: bool = True
+) -> None:
     """Count the rows, write the train/validation ones as instruction rows, hand the test ones to the bench."""
     stats.add(rows)
     for s in ("train", "validation"):
@@ -274,8 +319,20 @@ def _write_rows(rows: pl.DataFrame, stats: StatsCollector, iw: dict, bench: Benc
     bench.add(rows.filter(pl.col("split") == "test"), balance=balance)
 
 
-def _build_meta(config: BuildConfig, names: list[str], inputs: list, out: Path, tree, templates, methods, k: _Kept,
-                counters: dict, xqa, conv, warnings: list[str]) -> dict:
+def _build_meta(
+    config: BuildConfig,
+    names: list[str],
+    inputs: list,
+    out: Path,
+    tree,
+    templates,
+    methods,
+    k: _Kept,
+    counters: dict,
+    xqa,
+    conv,
+    warnings: list[str],
+) -> dict:
     """What ``build.json`` records: settings, inputs, image root, what was left out, warnings."""
     meta = {
         "format": BUILD_FORMAT,
@@ -300,8 +357,10 @@ def _build_meta(config: BuildConfig, names: list[str], inputs: list, out: Path, 
         "warnings": warnings,
     }
     if meta["annotation_tree_versions"] and meta["annotation_tree_versions"] != [tree.version]:
-        warnings.append(f"annotations were made with tree version(s) {meta['annotation_tree_versions']}, "
-                        f"this toolkit has {tree.version}")
+        warnings.append(
+            f"annotations were made with tree version(s) {meta['annotation_tree_versions']}, "
+            f"this toolkit has {tree.version}"
+        )
     return meta
 
 
@@ -315,7 +374,8 @@ def _check_image_only(rows: pl.DataFrame) -> None:
             f"{hits.height} answer(s) of one chunk mention the source image or a figure measured against it "
             f"(DESIGN.md 'Answers describe the image'), e.g. {describe(hits)}. Answers come from the annotator's "
             "visible description: annotations made before it (no visible_explanation column) need "
-            "`fifa-annotate run` again; custom --answers templates must not compare with the source or use {pct}")
+            "`fifa-annotate run` again; custom --answers templates must not compare with the source or use {pct}"
+        )
 
 
 def _drop_source_mentions(xqa, warnings: list[str]):
@@ -326,8 +386,10 @@ def _drop_source_mentions(xqa, warnings: list[str]):
     if hits.height:
         xqa.rows = xqa.rows.filter(~pl.col("id").is_in(hits["id"].implode()))
         xqa.summary["mentions_source"] = hits.height
-        warnings.append(f"extra QA: {hits.height} imported answer(s) mention the source image and are left out, "
-                        f"e.g. {describe(hits, 2)}")
+        warnings.append(
+            f"extra QA: {hits.height} imported answer(s) mention the source image and are left out, "
+            f"e.g. {describe(hits, 2)}"
+        )
     return xqa
 
 
@@ -347,8 +409,11 @@ def _check_supply(kept: pl.DataFrame, tasks: Sequence[str]) -> None:
     if "toe" in tasks and fake.height == 0:
         why["toe"] = "the annotations hold no fake"
     if why:
-        raise BuildError("the annotations cannot supply task(s): " + "; ".join(f"{k}: {v}" for k, v in why.items())
-                         + " (leave them out with --tasks)")
+        raise BuildError(
+            "the annotations cannot supply task(s): "
+            + "; ".join(f"{k}: {v}" for k, v in why.items())
+            + " (leave them out with --tasks)"
+        )
 
 
 def _fill_artifact_masks(table: pa.Table) -> pa.Table:
@@ -362,10 +427,13 @@ def _fill_artifact_masks(table: pa.Table) -> pa.Table:
     ws = table.column("image_width").to_pylist()
     vals = col.to_pylist()
     cache: dict = {}
-    filled = [v if v is not None or h is None or w is None else cache.setdefault((h, w), rle.empty(h, w))
-              for v, h, w in zip(vals, hs, ws)]
-    return table.set_column(table.schema.get_field_index("artifact_mask"), "artifact_mask",
-                            pa.array(filled, type=col.type))
+    filled = [
+        v if v is not None or h is None or w is None else cache.setdefault((h, w), rle.empty(h, w))
+        for v, h, w in zip(vals, hs, ws)
+    ]
+    return table.set_column(
+        table.schema.get_field_index("artifact_mask"), "artifact_mask", pa.array(filled, type=col.type)
+    )
 
 
 def _write_records(chunk: pl.DataFrame, writers: dict) -> None:

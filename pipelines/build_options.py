@@ -9,7 +9,7 @@ and the line that reports a build.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from fifa.core.tasks import TASK_IDS
 
@@ -20,13 +20,29 @@ from .splits import SplitRatios
 PathLike = str | os.PathLike
 
 
-def build_config(*, seed: int = 0, tasks: str | None = None, split_ratios: str = "0.8,0.1,0.1", rq_queries: int = 3,
-                 negative_fraction: float = 1 / 3, real_queries: int = 2, bench_per_class: int = 500,
-                 bench_cls: str = "method", methods: PathLike | None = None, review: Sequence[PathLike] | None = None,
-                 review_rule: str = "all", extra_qa: Sequence[PathLike] | None = None,
-                 image_root: PathLike | None = None, fc_llm: str = "offline", base_url: str | None = None,
-                 model: str = "gpt-4o-mini", api_key_file: PathLike | None = None, fc_concurrency: int = 8,
-                 fc_max_cost: float | None = None, cache_dir: PathLike | None = None) -> BuildConfig:
+def build_config(
+    *,
+    seed: int = 0,
+    tasks: str | None = None,
+    split_ratios: str = "0.8,0.1,0.1",
+    rq_queries: int = 3,
+    negative_fraction: float = 1 / 3,
+    real_queries: int = 2,
+    bench_per_class: int = 500,
+    bench_cls: str = "method",
+    methods: PathLike | None = None,
+    review: Sequence[PathLike] | None = None,
+    review_rule: str = "all",
+    extra_qa: Sequence[PathLike] | None = None,
+    image_root: PathLike | None = None,
+    fc_llm: str = "offline",
+    base_url: str | None = None,
+    model: str = "gpt-4o-mini",
+    api_key_file: PathLike | None = None,
+    fc_concurrency: int = 8,
+    fc_max_cost: float | None = None,
+    cache_dir: PathLike | None = None,
+) -> BuildConfig:
     """The build's settings as the command line gives them: ``tasks`` comma-separated (None: every task),
     ``split_ratios`` ``"train,validation,test"``, ``bench_per_class`` 0 for no cap, paths as paths; the fc
     conversations' OpenAI settings (the key is read from ``api_key_file``, else ``$OPENAI_API_KEY``, only for
@@ -38,21 +54,34 @@ def build_config(*, seed: int = 0, tasks: str | None = None, split_ratios: str =
         ratios = SplitRatios.parse(split_ratios)
     except ValueError as e:
         raise BuildError(str(e)) from None
-    oa = OpenAIConfig(model=model, base_url=base_url, api_key=read_api_key(api_key_file) if fc_llm == "openai" else None,
-                      cache_dir=str(cache_dir or default_cache_dir()))
+    oa = OpenAIConfig(
+        model=model,
+        base_url=base_url,
+        api_key=read_api_key(api_key_file) if fc_llm == "openai" else None,
+        cache_dir=str(cache_dir or default_cache_dir()),
+    )
     return BuildConfig(
-        seed=seed, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()) if tasks is not None else TASK_IDS,
+        seed=seed,
+        tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()) if tasks is not None else TASK_IDS,
         ratios=ratios,
-        rq_queries=rq_queries, negative_fraction=negative_fraction, real_queries=real_queries,
-        bench_per_class=bench_per_class or None, bench_cls=bench_cls, methods=str(methods) if methods else None,
-        review=tuple(str(p) for p in review) if review else None, review_rule=review_rule,
-        extra_qa=tuple(str(p) for p in extra_qa or ()), image_root=str(image_root) if image_root else None,
+        rq_queries=rq_queries,
+        negative_fraction=negative_fraction,
+        real_queries=real_queries,
+        bench_per_class=bench_per_class or None,
+        bench_cls=bench_cls,
+        methods=str(methods) if methods else None,
+        review=tuple(str(p) for p in review) if review else None,
+        review_rule=review_rule,
+        extra_qa=tuple(str(p) for p in extra_qa or ()),
+        image_root=str(image_root) if image_root else None,
         fc=ConversationConfig(llm=fc_llm, openai=oa, concurrency=fc_concurrency, max_cost=fc_max_cost),
     )
 
 
 def summary_line(s: BuildSummary) -> str:
     """What a build wrote, in one line (rows per split, bench questions, annotations kept, left out)."""
-    return (f"wrote {s.out}: {s.rows.get('train', 0)} train, {s.rows.get('validation', 0)} validation rows, "
-            f"{s.bench} bench questions from {s.annotations['kept']} of {s.annotations['read']} annotations"
-            + (f"; left out: {s.left_out}" if s.left_out else ""))
+    return (
+        f"wrote {s.out}: {s.rows.get('train', 0)} train, {s.rows.get('validation', 0)} validation rows, "
+        f"{s.bench} bench questions from {s.annotations['kept']} of {s.annotations['read']} annotations"
+        + (f"; left out: {s.left_out}" if s.left_out else "")
+    )

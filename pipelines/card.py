@@ -21,8 +21,10 @@ def load_sources(extra: str | None = None) -> dict:
 def _header(meta: dict) -> str:
     configs = []
     for name, splits in meta["configs"].items():
-        entry = {"config_name": name,
-                 "data_files": [{"split": s, "path": f"data/{name}/{s}-*.parquet"} for s in splits]}
+        entry = {
+            "config_name": name,
+            "data_files": [{"split": s, "path": f"data/{name}/{s}-*.parquet"} for s in splits],
+        }
         if name == "instruct":
             entry["default"] = True
         configs.append(entry)
@@ -46,18 +48,36 @@ def _table(rows: list[list], header: list[str]) -> str:
 def _stats_tables(stats: dict) -> str:
     splits = ("train", "validation", "test")
     bt = stats["rows"]["by_task_split"]
-    rows = [[f"`{t}`", TASKS[t].title if t in TASKS else ""] + [bt.get(t, {}).get(s, 0) for s in splits] for t in sorted(bt)]
-    out = ["### Instruction rows per task and split (test = before bench balancing)", "",
-           _table(rows, ["task", "what", *splits])]
+    rows = [
+        [f"`{t}`", TASKS[t].title if t in TASKS else ""] + [bt.get(t, {}).get(s, 0) for s in splits] for t in sorted(bt)
+    ]
+    out = [
+        "### Instruction rows per task and split (test = before bench balancing)",
+        "",
+        _table(rows, ["task", "what", *splits]),
+    ]
     for key, title in (("by_split_method", "method"), ("by_split_category", "category")):
         d = stats["annotations"][key]
         names = sorted({m for s in d.values() for m in s})
-        out += ["", f"### Annotated images per {title} and split", "",
-                _table([[n] + [d.get(s, {}).get(n, 0) for s in splits] for n in names], [title, *splits])]
+        out += [
+            "",
+            f"### Annotated images per {title} and split",
+            "",
+            _table([[n] + [d.get(s, {}).get(n, 0) for s in splits] for n in names], [title, *splits]),
+        ]
     bench = stats["bench"]["by_task_class"]
-    out += ["", "### Bench questions per task and class", "",
-            _table([[f"`{t}`", ", ".join(f"{c}: {n}" for c, n in sorted(v.items())), sum(v.values())]
-                    for t, v in sorted(bench.items())], ["task", "classes", "questions"])]
+    out += [
+        "",
+        "### Bench questions per task and class",
+        "",
+        _table(
+            [
+                [f"`{t}`", ", ".join(f"{c}: {n}" for c, n in sorted(v.items())), sum(v.values())]
+                for t, v in sorted(bench.items())
+            ],
+            ["task", "classes", "questions"],
+        ),
+    ]
     return "\n".join(out)
 
 
@@ -73,8 +93,11 @@ def _sources(stats: dict, extra: str | None) -> str:
             covered |= set(hit)
             rows.append([name, ", ".join(hit), s.get("licence", "?"), s.get("url", ""), s.get("get", "")])
     rest = sorted(methods - covered - {"(none)"})
-    text = _table(rows, ["source", "methods", "licence", "where", "how to get the images"]) if rows else \
-        "(no known source collection matched the methods of this release)"
+    text = (
+        _table(rows, ["source", "methods", "licence", "where", "how to get the images"])
+        if rows
+        else "(no known source collection matched the methods of this release)"
+    )
     if rest:
         text += f"\n\nMethods of unlisted sources: {', '.join(rest)} (see the build's inputs below)."
     return text
@@ -87,11 +110,13 @@ def _annotator(meta: dict) -> str:
         cfg = a.get("config") or {}
         sel = cfg.get("select") or {}
         diff = cfg.get("diff") or {}
-        lines.append(f"- `{inp['name']}`: {a.get('tool', 'fifa-annotate')} {a.get('version', '?')}, explainer "
-                     f"`{a.get('explainer', '?')}`, diff top {diff.get('top_percent', '?')} % / noise floor "
-                     f"{diff.get('noise_floor', '?')}, region selection min coverage {sel.get('min_coverage', '?')}, "
-                     f"min share {sel.get('min_share', '?')}, counts {a.get('counts', {})}, "
-                     f"cost {a.get('cost_usd_total', 0)} USD")
+        lines.append(
+            f"- `{inp['name']}`: {a.get('tool', 'fifa-annotate')} {a.get('version', '?')}, explainer "
+            f"`{a.get('explainer', '?')}`, diff top {diff.get('top_percent', '?')} % / noise floor "
+            f"{diff.get('noise_floor', '?')}, region selection min coverage {sel.get('min_coverage', '?')}, "
+            f"min share {sel.get('min_share', '?')}, counts {a.get('counts', {})}, "
+            f"cost {a.get('cost_usd_total', 0)} USD"
+        )
     return "\n".join(lines) or "- (no run.json found in the annotation folders)"
 
 
@@ -104,19 +129,27 @@ def _agreement(review: dict) -> str:
     ag = review.get("agreement") or {}
     parts = []
     for p in ag.get("pairs") or []:
-        parts.append(f"Cohen's kappa {p['reviewers'][0]}/{p['reviewers'][1]} {_fmt(p['cohen_kappa'])} "
-                     f"(agreement {_fmt(p['agreement'])}, {p['n']} samples both decided)")
+        parts.append(
+            f"Cohen's kappa {p['reviewers'][0]}/{p['reviewers'][1]} {_fmt(p['cohen_kappa'])} "
+            f"(agreement {_fmt(p['agreement'])}, {p['n']} samples both decided)"
+        )
     fl = ag.get("fleiss") or {}
     if fl.get("raters", 0) >= 2:
-        parts.append(f"Fleiss' kappa {_fmt(fl.get('kappa'))} over the {fl.get('n')} samples all {fl['raters']} "
-                     "reviewers decided")
+        parts.append(
+            f"Fleiss' kappa {_fmt(fl.get('kappa'))} over the {fl.get('n')} samples all {fl['raters']} reviewers decided"
+        )
     for a in ag.get("annotator") or []:
-        parts.append(f"{a['reviewer']} agrees with the annotator's status on {_fmt(a['agreement'])} of "
-                     f"{a['n']} samples (kappa {_fmt(a['cohen_kappa'])})")
+        parts.append(
+            f"{a['reviewer']} agrees with the annotator's status on {_fmt(a['agreement'])} of "
+            f"{a['n']} samples (kappa {_fmt(a['cohen_kappa'])})"
+        )
     if ag.get("reviewers") and len(ag["reviewers"]) > 1:
         parts.append(f"{ag.get('disputed', 0)} disputed sample(s); combined by the rule `{review.get('rule')}`")
-    return (" Agreement: " + "; ".join(parts) + ". A kappa is undefined where every decision was the same.") \
-        if parts else ""
+    return (
+        (" Agreement: " + "; ".join(parts) + ". A kappa is undefined where every decision was the same.")
+        if parts
+        else ""
+    )
 
 
 def _empty_splits(meta: dict) -> str:
@@ -126,25 +159,26 @@ def _empty_splits(meta: dict) -> str:
         return ""
     gone = [c for c in empty if c not in meta["configs"]]
     parts = ", ".join(f"`{c}` {'/'.join(s)}" for c, s in empty.items())
-    return (f"\n\n**Left out: {parts}** (no row: the build had {meta['build'].get('split_units')} split unit(s), "
-            f"at least 3 give every split one). An empty split is not registered, so `load_dataset` never meets it"
-            + (f"; the config(s) {', '.join(f'`{c}`' for c in gone)} are left out whole." if gone else "."))
+    return (
+        f"\n\n**Left out: {parts}** (no row: the build had {meta['build'].get('split_units')} split unit(s), "
+        f"at least 3 give every split one). An empty split is not registered, so `load_dataset` never meets it"
+        + (f"; the config(s) {', '.join(f'`{c}`' for c in gone)} are left out whole." if gone else ".")
+    )
 
 
 def render_card(meta: dict, stats: dict, config) -> str:
     title = config.title
-    body = (_card_intro(meta, title) + _PROVENANCE + _card_statistics(meta, stats, config) + _card_making(meta)
-            + _FILES)
+    body = _card_intro(meta, title) + _PROVENANCE + _card_statistics(meta, stats, config) + _card_making(meta) + _FILES
     return _header({**meta, "title": title}) + body.lstrip("\n")
 
 
 def _card_intro(meta: dict, title: str) -> str:
     """The card's title, how to load it, its configs and columns."""
     return f"""
-# {title} {meta['version']}
+# {title} {meta["version"]}
 
 Instruction data, a benchmark and grounded annotations for explainable deepfake analysis, made with
-fifa-toolkit from face images annotated by FiFa-Annotator.{' Date: ' + meta['date'] + '.' if meta.get('date') else ''}
+fifa-toolkit from face images annotated by FiFa-Annotator.{" Date: " + meta["date"] + "." if meta.get("date") else ""}
 
 ```python
 from datasets import load_dataset
@@ -178,18 +212,21 @@ stay in the `annotations` config (`explanation`, `regions`).
 def _card_statistics(meta: dict, stats: dict, config) -> str:
     """The card's statistics, images and source collections."""
     b = meta["build"]
-    images = ("embedded in the Parquet files (`image.bytes`, a `datasets` Image feature)" if meta["images"] == "embed"
-              else f"referenced: `image.path` is relative to the root of the source images, the folder "
-                   f"`{meta.get('image_root_name')}` of the collection(s) below (download them, then join the root "
-                   "and `image.path`)")
+    images = (
+        "embedded in the Parquet files (`image.bytes`, a `datasets` Image feature)"
+        if meta["images"] == "embed"
+        else f"referenced: `image.path` is relative to the root of the source images, the folder "
+        f"`{meta.get('image_root_name')}` of the collection(s) below (download them, then join the root "
+        "and `image.path`)"
+    )
     left = b.get("left_out") or {}
     return f"""
 ## Statistics
 
 {_stats_tables(stats)}
 
-Annotations read: {b.get('annotations', {}).get('read')}; kept: {b.get('annotations', {}).get('kept')};
-left out: {', '.join(f'{k} {v}' for k, v in sorted(left.items()) if not isinstance(v, dict)) or 'none'}.
+Annotations read: {b.get("annotations", {}).get("read")}; kept: {b.get("annotations", {}).get("kept")};
+left out: {", ".join(f"{k} {v}" for k, v in sorted(left.items()) if not isinstance(v, dict)) or "none"}.
 
 ## Images
 
@@ -205,10 +242,13 @@ def _card_making(meta: dict) -> str:
     """How the release was made: annotation, build, splits, review; the annotator's settings."""
     b = meta["build"]
     review = b.get("review")
-    review_text = (f"Reviewed with `{review['file']}` (sha256 `{review['sha256'][:16]}...`, reviewer "
-                   f"{review.get('reviewer') or 'unnamed'}): {review['accepted']} accepted, {review['rejected']} "
-                   f"rejected and left out, {review['unknown']} decisions for unknown samples."
-                   + _agreement(review) if review else "No review file was applied.")
+    review_text = (
+        f"Reviewed with `{review['file']}` (sha256 `{review['sha256'][:16]}...`, reviewer "
+        f"{review.get('reviewer') or 'unnamed'}): {review['accepted']} accepted, {review['rejected']} "
+        f"rejected and left out, {review['unknown']} decisions for unknown samples." + _agreement(review)
+        if review
+        else "No review file was applied."
+    )
     cfg = b.get("config", {})
     ratios = cfg.get("ratios", {})
     return f"""
@@ -216,16 +256,16 @@ def _card_making(meta: dict) -> str:
 
 1. Real/fake pairs (a fake and the pristine image it was made from) were annotated by FiFa-Annotator:
    an artifact mask from the pair's difference, the Facial Image Concept Tree (version
-   `{b.get('tree_version')}`; annotations made with {', '.join(b.get('annotation_tree_versions') or ['?'])})
+   `{b.get("tree_version")}`; annotations made with {", ".join(b.get("annotation_tree_versions") or ["?"])})
    regions it falls in, and an explanation whose region phrases carry masks.
-2. `fifa-data build` (seed {b.get('seed')}) turned every kept annotation into rows of the nine tasks
+2. `fifa-data build` (seed {b.get("seed")}) turned every kept annotation into rows of the nine tasks
    (`det, cls, toe, age, loc, rq_name, rq_mask, rq_box, fc`) with template libraries of at least 30 question
    phrasings per task; region queries include negatives on untouched regions (share
-   {round(cfg.get('negative_fraction') or 0, 3)}). Conversations: {b.get('fc', {}).get('backend')}.
+   {round(cfg.get("negative_fraction") or 0, 3)}). Conversations: {b.get("fc", {}).get("backend")}.
 3. Splits by source group, never cutting a group or an identity (connected components of groups linked by
-   shared identities, {b.get('split_units')} units), stratified by method, ratios
-   {ratios.get('train')}/{ratios.get('validation')}/{ratios.get('test')}. The bench is the test split,
-   balanced per task across classes (at most {cfg.get('bench_per_class')} per class).
+   shared identities, {b.get("split_units")} units), stratified by method, ratios
+   {ratios.get("train")}/{ratios.get("validation")}/{ratios.get("test")}. The bench is the test split,
+   balanced per task across classes (at most {cfg.get("bench_per_class")} per class).
 4. {review_text}
 
 ### Annotator settings

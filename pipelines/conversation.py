@@ -44,8 +44,13 @@ class ConversationConfig:
     max_tokens: int = 600
 
     def to_dict(self) -> dict:
-        return {"llm": self.llm, "openai": self.openai.to_dict() if self.llm == "openai" else None,
-                "concurrency": self.concurrency, "max_cost": self.max_cost, "prompt_version": PROMPT_VERSION}
+        return {
+            "llm": self.llm,
+            "openai": self.openai.to_dict() if self.llm == "openai" else None,
+            "concurrency": self.concurrency,
+            "max_cost": self.max_cost,
+            "prompt_version": PROMPT_VERSION,
+        }
 
 
 @dataclass
@@ -59,10 +64,18 @@ class ConversationResult:
 
 
 def response_schema() -> dict:
-    turn = {"type": "object", "additionalProperties": False, "required": ["user", "assistant"],
-            "properties": {"user": {"type": "string"}, "assistant": {"type": "string"}}}
-    return {"type": "object", "additionalProperties": False, "required": ["turns"],
-            "properties": {"turns": {"type": "array", "items": turn}}}
+    turn = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["user", "assistant"],
+        "properties": {"user": {"type": "string"}, "assistant": {"type": "string"}},
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["turns"],
+        "properties": {"turns": {"type": "array", "items": turn}},
+    }
 
 
 def build_request(facts: dict, cfg: ConversationConfig) -> dict:
@@ -75,14 +88,19 @@ def build_request(facts: dict, cfg: ConversationConfig) -> dict:
     if facts.get("regions_text"):
         lines.append(f"Affected regions (extent): {facts['regions_text']}.")
     lines.append(f"Annotator's explanation: {facts.get('plain') or ''}")
-    user = ("Facts about the image:\n" + "\n".join(lines) +
-            f"\n\nWrite a conversation of {MIN_TURNS} to {MAX_TURNS} turns: the user asks about the image "
-            "(authenticity, where, how, what to look for), the assistant answers from the facts.")
+    user = (
+        "Facts about the image:\n"
+        + "\n".join(lines)
+        + f"\n\nWrite a conversation of {MIN_TURNS} to {MAX_TURNS} turns: the user asks about the image "
+        "(authenticity, where, how, what to look for), the assistant answers from the facts."
+    )
     return {
         "model": cfg.openai.model,
         "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}],
-        "response_format": {"type": "json_schema",
-                            "json_schema": {"name": "fc_conversation", "strict": True, "schema": response_schema()}},
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "fc_conversation", "strict": True, "schema": response_schema()},
+        },
         "temperature": cfg.openai.temperature,
         "max_tokens": cfg.max_tokens,
     }
@@ -109,7 +127,10 @@ def validate(content: str | None, finish_reason: str | None) -> list[dict]:
                 raise InvalidAnswer("llm_invalid", f"turns[{i}].{k} must be a non-empty string")
             if has_markup(v) or "<image>" in v:
                 raise InvalidAnswer("llm_invalid", f"turns[{i}].{k} contains markup")
-        out += [{"role": "user", "content": t["user"].strip()}, {"role": "assistant", "content": t["assistant"].strip()}]
+        out += [
+            {"role": "user", "content": t["user"].strip()},
+            {"role": "assistant", "content": t["assistant"].strip()},
+        ]
     return out
 
 
@@ -135,14 +156,25 @@ class OpenAIConversations:
         self.client.close()
 
     def converse(self, facts: dict) -> ConversationResult:
-        ans = self.client.ask(build_request(facts, self.cfg), validate, _correction, budget=self.budget,
-                              estimate=self.client.cost_of(600, self.cfg.max_tokens))
+        ans = self.client.ask(
+            build_request(facts, self.cfg),
+            validate,
+            _correction,
+            budget=self.budget,
+            estimate=self.client.cost_of(600, self.cfg.max_tokens),
+        )
         with self._lock:
             self.calls += ans.calls
             self.cache_hits += ans.cached
         error = "--fc-max-cost reached" if ans.error_code == "budget" else ans.error
-        return ConversationResult(turns=ans.value if ans.ok else None, error_code=ans.error_code, error=error,
-                                  cost=ans.cost, cached=ans.cached, calls=ans.calls)
+        return ConversationResult(
+            turns=ans.value if ans.ok else None,
+            error_code=ans.error_code,
+            error=error,
+            cost=ans.cost,
+            cached=ans.cached,
+            calls=ans.calls,
+        )
 
     def converse_many(self, facts: list[dict]) -> list[ConversationResult]:
         """Results in the order of ``facts`` (requests run concurrently)."""
@@ -150,8 +182,13 @@ class OpenAIConversations:
             return list(pool.map(self.converse, facts))
 
     def summary(self) -> dict:
-        return {"backend": self.name, "cost_usd": round(self.budget.spent, 6), "llm_calls": self.calls,
-                "cache_hits": self.cache_hits, "budget_stops": self.budget.stops}
+        return {
+            "backend": self.name,
+            "cost_usd": round(self.budget.spent, 6),
+            "llm_calls": self.calls,
+            "cache_hits": self.cache_hits,
+            "budget_stops": self.budget.stops,
+        }
 
 
 def make_conversations(cfg: ConversationConfig):

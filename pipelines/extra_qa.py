@@ -8,9 +8,9 @@ are counted, not fatal. In the test split they join the bench as they are (outsi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -56,13 +56,18 @@ def extra_qa_rows(files: Sequence[str | Path], kept: pl.DataFrame, ctx: TaskCont
     qa = pl.concat(frames, how="vertical_relaxed")
     total = qa.height
     bad_task = qa.filter(~pl.col("task").is_in(list(EXTRA_TASKS)) | ~pl.col("task").is_in(list(ctx.tasks)))
-    empty = qa.filter(pl.col("question").fill_null("").str.strip_chars().eq("") |
-                      pl.col("answer").fill_null("").str.strip_chars().eq(""))
+    empty = qa.filter(
+        pl.col("question").fill_null("").str.strip_chars().eq("")
+        | pl.col("answer").fill_null("").str.strip_chars().eq("")
+    )
     qa = qa.join(bad_task.select("sample_id", "question"), on=["sample_id", "question"], how="anti").join(
-        empty.select("sample_id", "question"), on=["sample_id", "question"], how="anti")
-    samples = kept.select("sample_id", "label", "method", "category", "group", "split", "image_rel",
-                          *PROVENANCE).with_columns(
-        pl.struct(pl.lit(None, dtype=pl.Binary).alias("bytes"), pl.col("image_rel").alias("path")).alias("image"))
+        empty.select("sample_id", "question"), on=["sample_id", "question"], how="anti"
+    )
+    samples = kept.select(
+        "sample_id", "label", "method", "category", "group", "split", "image_rel", *PROVENANCE
+    ).with_columns(
+        pl.struct(pl.lit(None, dtype=pl.Binary).alias("bytes"), pl.col("image_rel").alias("path")).alias("image")
+    )
     matched = qa.join(samples, on="sample_id", how="inner")
     unmatched = qa.height - matched.height
     key = pl.concat_str([pl.col("origin").fill_null(""), pl.col("question"), pl.col("answer")], separator="\x1f")
@@ -74,11 +79,21 @@ def extra_qa_rows(files: Sequence[str | Path], kept: pl.DataFrame, ctx: TaskCont
     rows = None
     if dedup.height:
         f = dedup.select(*SAMPLE_COLUMNS, "task", "question", "answer", "_hx").with_columns(
-            two_turns(pl.col("question").str.strip_chars(), pl.col("answer").str.strip_chars()))
-        parts = [finish(f.filter(pl.col("task") == t), t, suffix=pl.lit("x") + pl.col("_hx"),
-                        cls=pl.lit("extra")) for t in EXTRA_TASKS if (f["task"] == t).any()]
+            two_turns(pl.col("question").str.strip_chars(), pl.col("answer").str.strip_chars())
+        )
+        parts = [
+            finish(f.filter(pl.col("task") == t), t, suffix=pl.lit("x") + pl.col("_hx"), cls=pl.lit("extra"))
+            for t in EXTRA_TASKS
+            if (f["task"] == t).any()
+        ]
         rows = pl.concat(parts) if parts else None
-    summary = {"files": [Path(x).name for x in files], "pairs": total, "used": 0 if rows is None else rows.height,
-               "unmatched_sample": unmatched, "other_task": bad_task.height, "empty": empty.height,
-               "repeated": repeated}
+    summary = {
+        "files": [Path(x).name for x in files],
+        "pairs": total,
+        "used": 0 if rows is None else rows.height,
+        "unmatched_sample": unmatched,
+        "other_task": bad_task.height,
+        "empty": empty.height,
+        "repeated": repeated,
+    }
     return ExtraQA(rows, summary)

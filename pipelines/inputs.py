@@ -10,26 +10,56 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fifa.core.errors import FifaError
 from fifa.annotator.store import ANN_DIR
+from fifa.core.errors import FifaError
 
 from .buildinfo import without_machine_paths
 
-INDEX_COLUMNS = ("sample_id", "status", "error_code", "label", "method", "category", "group", "identities",
-                 "collection", "video", "frame",
-                 "image_path", "tree_version", "explainer", "grounded", "mask_area", "artifact_regions")
-ROW_COLUMNS = ("sample_id", "label", "method", "category", "group", "explanation", "visible_explanation", "segments",
-               "artifact_mask",
-               "artifact_regions", "regions", "grounded", "mask_area", "image_height", "image_width")
+INDEX_COLUMNS = (
+    "sample_id",
+    "status",
+    "error_code",
+    "label",
+    "method",
+    "category",
+    "group",
+    "identities",
+    "collection",
+    "video",
+    "frame",
+    "image_path",
+    "tree_version",
+    "explainer",
+    "grounded",
+    "mask_area",
+    "artifact_regions",
+)
+ROW_COLUMNS = (
+    "sample_id",
+    "label",
+    "method",
+    "category",
+    "group",
+    "explanation",
+    "visible_explanation",
+    "segments",
+    "artifact_mask",
+    "artifact_regions",
+    "regions",
+    "grounded",
+    "mask_area",
+    "image_height",
+    "image_width",
+)
 RECORD_COLUMNS = ("mask_fraction", "explainer", "tree_version")
 
 
@@ -45,7 +75,7 @@ class AnnotationInput:
     run: dict = field(default_factory=dict)
 
     @classmethod
-    def open(cls, root: str | os.PathLike) -> "AnnotationInput":
+    def open(cls, root: str | os.PathLike) -> AnnotationInput:
         p = Path(root)
         ann = p / ANN_DIR
         shards = sorted(ann.glob("part-*.parquet")) if ann.is_dir() else []
@@ -79,14 +109,27 @@ def read_index(inputs: list[AnnotationInput]) -> pl.DataFrame:
             df = pl.from_arrow(t)
             if "artifact_regions" in df.columns:
                 df = df.with_columns(pl.col("artifact_regions").list.len().fill_null(0).alias("n_regions")).drop(
-                    "artifact_regions")
-            frames.append(df.with_columns(pl.lit(s).alias("src"), pl.lit(f).alias("file"),
-                                          pl.int_range(pl.len()).alias("row")))
+                    "artifact_regions"
+                )
+            frames.append(
+                df.with_columns(pl.lit(s).alias("src"), pl.lit(f).alias("file"), pl.int_range(pl.len()).alias("row"))
+            )
     df = pl.concat(frames, how="diagonal_relaxed")
-    for c, dt in (("identities", pl.String), ("grounded", pl.Boolean), ("mask_area", pl.Int64),
-                  ("n_regions", pl.UInt32), ("group", pl.String), ("method", pl.String), ("category", pl.String),
-                  ("error_code", pl.String), ("tree_version", pl.String), ("explainer", pl.String),
-                  ("collection", pl.String), ("video", pl.String), ("frame", pl.Int64)):
+    for c, dt in (
+        ("identities", pl.String),
+        ("grounded", pl.Boolean),
+        ("mask_area", pl.Int64),
+        ("n_regions", pl.UInt32),
+        ("group", pl.String),
+        ("method", pl.String),
+        ("category", pl.String),
+        ("error_code", pl.String),
+        ("tree_version", pl.String),
+        ("explainer", pl.String),
+        ("collection", pl.String),
+        ("video", pl.String),
+        ("frame", pl.Int64),
+    ):
         if c not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=dt).alias(c))
     return df.with_row_index("gidx")
@@ -144,13 +187,16 @@ def relative_paths(paths: pl.Series, root: Path) -> pl.Series:
     rel = paths.str.strip_prefix(prefix)
     outside = paths.filter(paths.is_not_null() & (rel == paths))
     if outside.len():
-        raise InputError(f"{outside.len()} image path(s) lie outside the image root {root}, e.g. {outside[0]} "
-                         "(pass a common --image-root)")
+        raise InputError(
+            f"{outside.len()} image path(s) lie outside the image root {root}, e.g. {outside[0]} "
+            "(pass a common --image-root)"
+        )
     return rel
 
 
-def iter_kept(inputs: list[AnnotationInput], kept: pl.DataFrame, chunk_rows: int,
-              extra_columns: tuple[str, ...] = ()) -> Iterator[tuple[pa.Table, pl.DataFrame]]:
+def iter_kept(
+    inputs: list[AnnotationInput], kept: pl.DataFrame, chunk_rows: int, extra_columns: tuple[str, ...] = ()
+) -> Iterator[tuple[pa.Table, pl.DataFrame]]:
     """(annotation rows, their kept-index rows) per chunk, in input order."""
     for s, inp in enumerate(inputs):
         for f, shard in enumerate(inp.shards):

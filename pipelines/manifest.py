@@ -6,8 +6,8 @@ import pipelines); it is re-exported here, plus :func:`write_manifest` for impor
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import pyarrow as pa
 
@@ -23,7 +23,6 @@ from fifa.annotator.manifest import (  # noqa: F401 (re-exports)
     read_table,
 )
 from fifa.core.atomic import atomic_path
-
 
 #: Optional column: every identity an image shows, ``|``-separated (FF++ fake ``000_003``:
 #: ``"000|003"``); null means the group alone. Builders union groups that share an identity.
@@ -51,8 +50,10 @@ def validate_rows(rows: Iterable[Mapping]) -> list[dict]:
         ids = r.get(IDENTITIES)
         if ids is not None and (not isinstance(ids, str) or not all(ids.split(IDENTITY_SEP))):
             raise ManifestError(f"sample {sid!r}: identities {ids!r} must be names joined by {IDENTITY_SEP!r}")
-        out.append({k: (None if r.get(k) is None else str(r.get(k))) for k in MANIFEST_SCHEMA.names} | {
-            k: v for k, v in r.items() if k not in MANIFEST_SCHEMA.names})
+        out.append(
+            {k: (None if r.get(k) is None else str(r.get(k))) for k in MANIFEST_SCHEMA.names}
+            | {k: v for k, v in r.items() if k not in MANIFEST_SCHEMA.names}
+        )
     return out
 
 
@@ -71,8 +72,9 @@ def manifest_table(rows: Iterable[Mapping]) -> pa.Table:
     extra = list(dict.fromkeys(k for r in rows for k in r if k not in MANIFEST_SCHEMA.names))
     if IDENTITIES in extra:
         extra.remove(IDENTITIES)
-        table = table.append_column(pa.field(IDENTITIES, pa.string()),
-                                    pa.array([r.get(IDENTITIES) for r in rows], pa.string()))
+        table = table.append_column(
+            pa.field(IDENTITIES, pa.string()), pa.array([r.get(IDENTITIES) for r in rows], pa.string())
+        )
     for k in extra:
         table = table.append_column(k, pa.array([r.get(k) for r in rows]))
     return table

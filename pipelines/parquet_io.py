@@ -16,8 +16,14 @@ import pyarrow.parquet as pq
 
 from fifa.core.atomic import write_text_atomic
 
-WRITER_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=True, write_statistics=True,
-                      data_page_version="1.0", version="2.6")
+WRITER_OPTIONS = dict(
+    compression="zstd",
+    compression_level=3,
+    use_dictionary=True,
+    write_statistics=True,
+    data_page_version="1.0",
+    version="2.6",
+)
 
 
 def writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:

@@ -32,7 +32,8 @@ def add_provenance(kept: pl.DataFrame, review: pl.DataFrame | None, sources: dic
     f = kept.with_columns(pl.coalesce(pl.col("collection"), guess).alias("collection"))
     r = review if review is not None else pl.DataFrame(schema=REVIEW_FRAME)
     f = f.drop([c for c in ("review", "reviewers") if c in f.columns]).join(
-        r.select(list(REVIEW_FRAME)), on="sample_id", how="left", maintain_order="left")
+        r.select(list(REVIEW_FRAME)), on="sample_id", how="left", maintain_order="left"
+    )
     f = f.with_columns(pl.col("reviewers").fill_null(pl.lit([], dtype=pl.List(pl.String))))
     assert all(c in f.columns for c in PROVENANCE)
     return f

@@ -8,7 +8,7 @@ and adding one sample does not reshuffle the others.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -20,8 +20,10 @@ _GOLD = np.uint64(0x9E3779B97F4A7C15)
 def string_hash(values: Iterable[str | None], seed: int = 0) -> np.ndarray:
     """uint64 hash of each string (blake2b, stable across runs and platforms); None hashes as ''."""
     salt = str(int(seed)).encode()
-    out = [int.from_bytes(hashlib.blake2b((v or "").encode("utf-8"), digest_size=8, salt=salt[:16]).digest(), "little")
-           for v in values]
+    out = [
+        int.from_bytes(hashlib.blake2b((v or "").encode("utf-8"), digest_size=8, salt=salt[:16]).digest(), "little")
+        for v in values
+    ]
     return np.asarray(out, dtype=np.uint64)
 
 

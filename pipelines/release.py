@@ -133,9 +133,13 @@ def _embed(t: pa.Table, image_root: Path) -> pa.Table:
     for p in paths:
         f = image_root / p
         if not f.is_file():
-            raise ReleaseError(f"image not found: {f} (image root {image_root}; is the build moved away from its images?)")
+            raise ReleaseError(
+                f"image not found: {f} (image root {image_root}; is the build moved away from its images?)"
+            )
         data.append(f.read_bytes())
-    img = pa.StructArray.from_arrays([pa.array(data, pa.binary()), pa.array(paths, pa.string())], names=["bytes", "path"])
+    img = pa.StructArray.from_arrays(
+        [pa.array(data, pa.binary()), pa.array(paths, pa.string())], names=["bytes", "path"]
+    )
     return t.set_column(t.schema.get_field_index("image"), "image", img)
 
 
@@ -168,8 +172,11 @@ def release(build_dir: str | os.PathLike, out: str | os.PathLike, config: Releas
     write_json(rel_meta, tmp / "release.json")
     (tmp / "README.md").write_text(render_card(rel_meta, stats, config), "utf-8")
     files = sorted(p for p in tmp.rglob("*") if p.is_file())
-    manifest = {"version": config.version, "algorithm": "sha256",
-                "files": {str(p.relative_to(tmp)): {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files}}
+    manifest = {
+        "version": config.version,
+        "algorithm": "sha256",
+        "files": {str(p.relative_to(tmp)): {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files},
+    }
     write_json(manifest, tmp / "MANIFEST.json")
     summary.empty = empty
     summary.files = {k: v["sha256"] for k, v in manifest["files"].items()}
@@ -187,8 +194,9 @@ def _check_release(b: Path, config: ReleaseConfig) -> None:
         raise ReleaseError(f"invalid --version {config.version!r}")
 
 
-def _write_configs(b: Path, tmp: Path, config: ReleaseConfig, image_root: Path,
-                   summary: ReleaseSummary) -> tuple[dict, dict]:
+def _write_configs(
+    b: Path, tmp: Path, config: ReleaseConfig, image_root: Path, summary: ReleaseSummary
+) -> tuple[dict, dict]:
     """Every non-empty split of every config as shards under ``tmp/data``: (layout, empty splits)."""
     embed = config.images == "embed"
     layout: dict = {}
@@ -202,15 +210,23 @@ def _write_configs(b: Path, tmp: Path, config: ReleaseConfig, image_root: Path,
                 empty.setdefault(name, []).append(split)  # an empty split is never registered (datasets refuses it)
                 continue
             groups = _shards(_unit_sizes(files, config.unit_rows, embed, image_root), config.max_shard_bytes)
-            rows = _write_shards(tmp, f"data/{name}/{split}", files, groups, config.unit_rows, wschema,
-                                 image_root if embed else None)
+            rows = _write_shards(
+                tmp, f"data/{name}/{split}", files, groups, config.unit_rows, wschema, image_root if embed else None
+            )
             layout.setdefault(name, {})[split] = {"rows": rows, "shards": len(groups)}
             summary.rows.setdefault(name, {})[split] = rows
     return layout, empty
 
 
-def _write_shards(tmp: Path, stem: str, files: list[Path], groups: list[list[int]], unit_rows: int,
-                  wschema: pa.Schema, embed_root: Path | None) -> int:
+def _write_shards(
+    tmp: Path,
+    stem: str,
+    files: list[Path],
+    groups: list[list[int]],
+    unit_rows: int,
+    wschema: pa.Schema,
+    embed_root: Path | None,
+) -> int:
     """One split's shards ``{stem}-00000-of-0000n.parquet`` (images embedded when ``embed_root``): rows written."""
     n = len(groups)
     rows = 0

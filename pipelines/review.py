@@ -21,9 +21,9 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from fifa.core.errors import UserError
 
@@ -133,13 +133,16 @@ def load_reviews(paths: Iterable[str | os.PathLike]) -> dict[str, dict[str, Deci
         obj_reviewer = next((d.reviewer for d in decisions.values()), None) or _file_reviewer(p)
         if obj_reviewer is None:
             if len(paths) > 1:
-                raise ReviewError(f"{p}: no reviewer name: with several review files each must name its reviewer "
-                                  '(export it again from fifa-data view, which asks for one, or add "reviewer": '
-                                  '"NAME")')
+                raise ReviewError(
+                    f"{p}: no reviewer name: with several review files each must name its reviewer "
+                    '(export it again from fifa-data view, which asks for one, or add "reviewer": '
+                    '"NAME")'
+                )
             obj_reviewer = "reviewer"
         if obj_reviewer in out:
-            raise ReviewError(f"{p}: reviewer {obj_reviewer!r} already has a file among the reviews given: one "
-                              "file per reviewer")
+            raise ReviewError(
+                f"{p}: reviewer {obj_reviewer!r} already has a file among the reviews given: one file per reviewer"
+            )
         out[obj_reviewer] = decisions
     return out
 
@@ -158,8 +161,10 @@ def dump_review(decisions: Iterable[Decision], reviewer: str | None = None) -> d
     return {
         "version": VERSION,
         "reviewer": reviewer,
-        "decisions": [{k: v for k, v in asdict(d).items() if k != "reviewer" and (d.blind or k not in ("seen", "blind"))}
-                      for d in items],
+        "decisions": [
+            {k: v for k, v in asdict(d).items() if k != "reviewer" and (d.blind or k not in ("seen", "blind"))}
+            for d in items
+        ],
     }
 
 
@@ -170,8 +175,10 @@ def review_frame(decisions: Mapping[str, Decision] | Mapping[str, tuple[str, lis
 
     from .provenance import REVIEW_FRAME
 
-    rows = [(s, d[0], list(d[1])) if isinstance(d, tuple) else (s, d.decision, [d.reviewer] if d.reviewer else [])
-            for s, d in decisions.items()]
+    rows = [
+        (s, d[0], list(d[1])) if isinstance(d, tuple) else (s, d.decision, [d.reviewer] if d.reviewer else [])
+        for s, d in decisions.items()
+    ]
     return pl.DataFrame(rows, schema=REVIEW_FRAME, orient="row")
 
 

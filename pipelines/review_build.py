@@ -9,9 +9,9 @@ Cohen's kappa per pair, Fleiss' kappa, agreement with the annotator's status, di
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import polars as pl
 
@@ -29,7 +29,7 @@ class Reviews:
     combined: dict[str, tuple[str, list[str]]]  # sample_id -> (decision, reviewers)
 
     @classmethod
-    def load(cls, paths: Sequence[str], rule: str = "all") -> "Reviews":
+    def load(cls, paths: Sequence[str], rule: str = "all") -> Reviews:
         """Raises ReviewError (bad file) or ValueError (unknown rule)."""
         if rule not in RULES:
             raise ValueError(f"--review-rule must be one of {', '.join(RULES)}, got {rule!r}")
@@ -56,19 +56,36 @@ class Reviews:
         rejected = sorted(s for s in self.rejected if s in known)
         all_decisions = {f"{r}\x00{s}": d for r, ds in self.by_reviewer.items() for s, d in ds.items()}
         info = summarize(all_decisions)
-        notes = {s: "; ".join(f"{r}: {self.by_reviewer[r][s].note}" if len(self.by_reviewer) > 1
-                              else self.by_reviewer[r][s].note
-                              for r in decided[s][1] if self.by_reviewer[r][s].rejected) for s in rejected[:1000]}
-        files = [{"file": p.name, "sha256": sha256_file(p), "reviewer": r, "decisions": len(ds)}
-                 for p, (r, ds) in zip(self.paths, self.by_reviewer.items())]
+        notes = {
+            s: "; ".join(
+                f"{r}: {self.by_reviewer[r][s].note}" if len(self.by_reviewer) > 1 else self.by_reviewer[r][s].note
+                for r in decided[s][1]
+                if self.by_reviewer[r][s].rejected
+            )
+            for s in rejected[:1000]
+        }
+        files = [
+            {"file": p.name, "sha256": sha256_file(p), "reviewer": r, "decisions": len(ds)}
+            for p, (r, ds) in zip(self.paths, self.by_reviewer.items())
+        ]
         return {
-            "file": ", ".join(f["file"] for f in files), "sha256": files[0]["sha256"] if files else None,
-            "files": files, "rule": self.rule,
+            "file": ", ".join(f["file"] for f in files),
+            "sha256": files[0]["sha256"] if files else None,
+            "files": files,
+            "rule": self.rule,
             "reviewer": ", ".join(r for r in self.by_reviewer if r) or None,
-            "first": info["first"], "last": info["last"],
-            "decisions": len(decided), "accepted": sum(1 for s, (d, _) in decided.items() if d == "accepted" and s in known),
-            "rejected": len(rejected), "rejected_ids": rejected[:1000], "rejected_notes": notes,
-            "unknown": len(unknown), "unknown_ids": unknown[:100],
-            "agreement": agreement({r: {s: d.decision for s, d in ds.items() if s in known}
-                                    for r, ds in self.by_reviewer.items()}, status, max_disputed=100),
+            "first": info["first"],
+            "last": info["last"],
+            "decisions": len(decided),
+            "accepted": sum(1 for s, (d, _) in decided.items() if d == "accepted" and s in known),
+            "rejected": len(rejected),
+            "rejected_ids": rejected[:1000],
+            "rejected_notes": notes,
+            "unknown": len(unknown),
+            "unknown_ids": unknown[:100],
+            "agreement": agreement(
+                {r: {s: d.decision for s, d in ds.items() if s in known} for r, ds in self.by_reviewer.items()},
+                status,
+                max_disputed=100,
+            ),
         }

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from .agreement import agreement
 from .review import load_reviews
@@ -18,14 +18,18 @@ class ReviewStats:
         fmt = lambda x: "undefined" if x is None else f"{x:.3f}"  # noqa: E731
         out = [f"{len(f['reviewers'])} reviewer(s): {', '.join(f['reviewers'])}; {f['samples']} sample(s) decided"]
         for p in f["pairs"]:
-            out.append(f"cohen kappa {p['reviewers'][0]} / {p['reviewers'][1]}: {fmt(p['cohen_kappa'])} "
-                       f"(agreement {fmt(p['agreement'])}, n {p['n']})")
+            out.append(
+                f"cohen kappa {p['reviewers'][0]} / {p['reviewers'][1]}: {fmt(p['cohen_kappa'])} "
+                f"(agreement {fmt(p['agreement'])}, n {p['n']})"
+            )
         fl = f["fleiss"]
         if fl["raters"] >= 2:
             out.append(f"fleiss kappa: {fmt(fl['kappa'])} (n {fl['n']} samples decided by all {fl['raters']})")
         for a in f["annotator"]:
-            out.append(f"{a['reviewer']} vs the annotator's status: agreement {fmt(a['agreement'])}, "
-                       f"kappa {fmt(a['cohen_kappa'])} (n {a['n']})")
+            out.append(
+                f"{a['reviewer']} vs the annotator's status: agreement {fmt(a['agreement'])}, "
+                f"kappa {fmt(a['cohen_kappa'])} (n {a['n']})"
+            )
         out.append(f"disputed samples: {f['disputed']}")
         for d in f["disputed_samples"][:show]:
             out.append(f"  {d['sample_id']}: " + ", ".join(f"{r} {v}" for r, v in d["decisions"].items()))

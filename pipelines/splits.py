@@ -41,7 +41,7 @@ class SplitRatios:
             raise ValueError(f"split ratios must be >= 0 and sum to 1, got {vals}")
 
     @classmethod
-    def parse(cls, text: str) -> "SplitRatios":
+    def parse(cls, text: str) -> SplitRatios:
         try:
             parts = [float(x) for x in text.split(",")]
         except ValueError:
@@ -56,22 +56,29 @@ def split_units(frame: pl.DataFrame) -> pl.Series:
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    group = frame["group"].fill_null("\x00sample:" + frame["sample_id"]) if "group" in frame.columns else \
-        pl.Series(["\x00sample:" + s for s in frame["sample_id"]])
+    group = (
+        frame["group"].fill_null("\x00sample:" + frame["sample_id"])
+        if "group" in frame.columns
+        else pl.Series(["\x00sample:" + s for s in frame["sample_id"]])
+    )
     gkey = group  # identities and groups share one namespace: a group is the identity of its source
     df = pl.DataFrame({"row": np.arange(frame.height), "g": gkey})
     if "identities" in frame.columns:
-        ids = frame["identities"].str.split("|").list.eval(pl.element().str.strip_chars()).list.eval(
-            pl.element().filter(pl.element() != ""))
-        edges = pl.DataFrame({"g": gkey, "i": ids}).explode("i").drop_nulls("i").with_columns(
-            pl.col("i"))
+        ids = (
+            frame["identities"]
+            .str.split("|")
+            .list.eval(pl.element().str.strip_chars())
+            .list.eval(pl.element().filter(pl.element() != ""))
+        )
+        edges = pl.DataFrame({"g": gkey, "i": ids}).explode("i").drop_nulls("i").with_columns(pl.col("i"))
     else:
         edges = pl.DataFrame({"g": [], "i": []}, schema={"g": pl.String, "i": pl.String})
     nodes = pl.concat([df["g"], edges["g"], edges["i"]]).unique(maintain_order=False).sort()
     index = pl.DataFrame({"key": nodes, "idx": np.arange(len(nodes))})
     gi = df.join(index, left_on="g", right_on="key", how="left").sort("row")["idx"].to_numpy()
     e = edges.join(index.rename({"idx": "a"}), left_on="g", right_on="key").join(
-        index.rename({"idx": "b"}), left_on="i", right_on="key")
+        index.rename({"idx": "b"}), left_on="i", right_on="key"
+    )
     n = len(nodes)
     a, b = e["a"].to_numpy(), e["b"].to_numpy()
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
@@ -86,7 +93,7 @@ def unit_targets(n_units: int, ratios: SplitRatios) -> dict[str, int]:
     quota = {s: round(r[s] * n_units, 9) for s in SPLIT_NAMES}  # 0.7 * 10 is 7, not 6.999...
     out = {s: int(quota[s]) for s in SPLIT_NAMES}
     order = sorted(SPLIT_NAMES, key=lambda s: (-(quota[s] - out[s]), SPLIT_NAMES.index(s)))
-    for s in order[:n_units - sum(out.values())]:
+    for s in order[: n_units - sum(out.values())]:
         out[s] += 1
     if n_units >= MIN_UNITS:
         for s in SPLIT_NAMES:
@@ -106,8 +113,8 @@ def stratum_counts(strata: dict[str, int], targets: dict[str, int], seed: int = 
     pairs with the largest fractional parts (ties in a seeded order of the strata), at most one per pair,
     then wherever a split still needs units."""
     names = sorted(strata, key=lambda s: (int(string_hash([s], seed)[0]), s))
-    out = {m: {s: 0 for s in SPLIT_NAMES} for m in names}
-    for m in sorted(names, key=lambda m: strata[m])[:targets["train"]]:
+    out = {m: dict.fromkeys(SPLIT_NAMES, 0) for m in names}
+    for m in sorted(names, key=lambda m: strata[m])[: targets["train"]]:
         out[m]["train"] = 1 if strata[m] else 0
     left = {m: strata[m] - out[m]["train"] for m in names}
     need = {s: targets[s] - sum(out[m][s] for m in names) for s in SPLIT_NAMES}
@@ -142,31 +149,44 @@ def assign_splits(frame: pl.DataFrame, ratios: SplitRatios = SplitRatios(), seed
     order, fill train, then validation, then test."""
     f = frame.with_columns(split_units(frame))
     f = f.with_columns(
-        pl.when(pl.col("label") == "real").then(pl.lit("real")).otherwise(pl.col("method").fill_null("(none)"))
+        pl.when(pl.col("label") == "real")
+        .then(pl.lit("real"))
+        .otherwise(pl.col("method").fill_null("(none)"))
         .alias("_stratum_m"),
         pl.col("group").fill_null("\x00sample:" + pl.col("sample_id")).alias("_gkey"),
     )
-    units = (f.group_by("unit").agg(
-        pl.col("_gkey").min().alias("key"),
-        pl.col("_stratum_m").mode().sort().first().alias("stratum"),
-    ))
+    units = f.group_by("unit").agg(
+        pl.col("_gkey").min().alias("key"), pl.col("_stratum_m").mode().sort().first().alias("stratum")
+    )
     units = units.with_columns(pl.Series("h", string_hash(units["key"].to_list(), seed)))
     units = units.sort(["stratum", "h", "key"]).with_columns(pl.int_range(pl.len()).over("stratum").alias("rank"))
     strata = dict(units.group_by("stratum").len().iter_rows())
     counts = stratum_counts(strata, unit_targets(units.height, ratios), seed)
-    cuts = pl.DataFrame({"stratum": list(counts), "c_train": [c["train"] for c in counts.values()],
-                         "c_val": [c["train"] + c["validation"] for c in counts.values()]},
-                        schema={"stratum": pl.String, "c_train": pl.Int64, "c_val": pl.Int64})
+    cuts = pl.DataFrame(
+        {
+            "stratum": list(counts),
+            "c_train": [c["train"] for c in counts.values()],
+            "c_val": [c["train"] + c["validation"] for c in counts.values()],
+        },
+        schema={"stratum": pl.String, "c_train": pl.Int64, "c_val": pl.Int64},
+    )
     units = units.join(cuts, on="stratum", how="left").with_columns(
-        pl.when(pl.col("rank") < pl.col("c_train")).then(pl.lit("train"))
-        .when(pl.col("rank") < pl.col("c_val")).then(pl.lit("validation")).otherwise(pl.lit("test")).alias("split"))
+        pl.when(pl.col("rank") < pl.col("c_train"))
+        .then(pl.lit("train"))
+        .when(pl.col("rank") < pl.col("c_val"))
+        .then(pl.lit("validation"))
+        .otherwise(pl.lit("test"))
+        .alias("split")
+    )
     return f.drop("_stratum_m", "_gkey").join(units.select("unit", "split"), on="unit", how="left")
 
 
 def empty_splits(frame: pl.DataFrame, ratios: SplitRatios) -> list[str]:
     """Splits with a positive ratio that ``frame`` (with ``split``) leaves without a row."""
     present = set(frame["split"].unique().to_list())
-    return [s for s, r in zip(SPLIT_NAMES, (ratios.train, ratios.validation, ratios.test)) if r > 0 and s not in present]
+    return [
+        s for s, r in zip(SPLIT_NAMES, (ratios.train, ratios.validation, ratios.test)) if r > 0 and s not in present
+    ]
 
 
 def leaks(frame: pl.DataFrame) -> dict[str, list[str]]:
@@ -176,8 +196,12 @@ def leaks(frame: pl.DataFrame) -> dict[str, list[str]]:
     out["group"] = sorted(g["group"].to_list())
     if "identities" in frame.columns:
         own = pl.col("identities").str.split("|").fill_null(pl.lit([], dtype=pl.List(pl.String)))
-        ids = frame.select(pl.concat_list([own, pl.concat_list(pl.col("group"))])
-                           .alias("i"), "split").explode("i").drop_nulls("i").filter(pl.col("i") != "")
+        ids = (
+            frame.select(pl.concat_list([own, pl.concat_list(pl.col("group"))]).alias("i"), "split")
+            .explode("i")
+            .drop_nulls("i")
+            .filter(pl.col("i") != "")
+        )
         i = ids.group_by("i").agg(pl.col("split").n_unique().alias("k")).filter(pl.col("k") > 1)
         out["identity"] = sorted(i["i"].to_list())
     else:

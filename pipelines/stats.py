@@ -15,9 +15,20 @@ class StatsCollector:
         self.parts.append(rows.group_by("task", "split", "label", "method", "category").len())
 
     def finish(self, kept: pl.DataFrame, bench: dict, notes: dict) -> dict:
-        f = pl.concat(self.parts) if self.parts else pl.DataFrame(
-            schema={"task": pl.String, "split": pl.String, "label": pl.String, "method": pl.String,
-                    "category": pl.String, "len": pl.UInt32})
+        f = (
+            pl.concat(self.parts)
+            if self.parts
+            else pl.DataFrame(
+                schema={
+                    "task": pl.String,
+                    "split": pl.String,
+                    "label": pl.String,
+                    "method": pl.String,
+                    "category": pl.String,
+                    "len": pl.UInt32,
+                }
+            )
+        )
         f = f.with_columns(pl.col("method").fill_null("(none)"), pl.col("category").fill_null("(none)"))
         f = f.group_by("task", "split", "label", "method", "category").agg(pl.col("len").sum())
 
@@ -50,5 +61,5 @@ class StatsCollector:
                 "by_split_label": nest(["split", "label"], a),
             },
             "bench": {"by_task_class": bench, "total": sum(sum(v.values()) for v in bench.values())},
-            "notes": {k: v for k, v in sorted(notes.items())},
+            "notes": dict(sorted(notes.items())),
         }

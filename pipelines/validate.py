@@ -16,8 +16,9 @@ import polars as pl
 import pyarrow.parquet as pq
 import yaml
 
+from fifa.core.marks import find as find_marks
+from fifa.core.marks import has_mark
 from fifa.core.rle import InvalidRLE, check_rle
-from fifa.core.marks import find as find_marks, has_mark
 
 from .parquet_io import sha256_file
 from .release import CONFIGS
@@ -97,18 +98,23 @@ def _card(root: Path, rep: ValidationReport) -> dict[str, dict[str, list[Path]]]
         rep.add("card", "README.md", "no YAML header (--- ... ---) at the top")
         return out
     try:
-        head = yaml.safe_load(text[4:text.index("\n---\n", 4)])
+        head = yaml.safe_load(text[4 : text.index("\n---\n", 4)])
     except yaml.YAMLError as e:
         rep.add("card", "README.md", f"YAML header does not parse: {e}")
         return out
-    data = sorted(str(p.relative_to(root)) for p in (root / "data").rglob("*.parquet")) if (root / "data").is_dir() else []
+    data = (
+        sorted(str(p.relative_to(root)) for p in (root / "data").rglob("*.parquet")) if (root / "data").is_dir() else []
+    )
     for c in (head or {}).get("configs") or []:
         name = c.get("config_name")
         for df in c.get("data_files") or []:
             hits = [root / p for p in data if fnmatch.fnmatch(p, df.get("path", ""))]
             if not hits:
-                rep.add("card", "README.md", f"config {name!r} split {df.get('split')!r}: path {df.get('path')!r} "
-                                             "matches no file")
+                rep.add(
+                    "card",
+                    "README.md",
+                    f"config {name!r} split {df.get('split')!r}: path {df.get('path')!r} matches no file",
+                )
             out.setdefault(name, {})[df.get("split")] = hits
     empty = _empty_splits(root)
     for name in CONFIGS:
@@ -117,8 +123,9 @@ def _card(root: Path, rep: ValidationReport) -> dict[str, dict[str, list[Path]]]
     for name, splits in sorted(empty.items()):
         for split in splits:
             if split in out.get(name, {}):
-                rep.add("card", "README.md", f"config {name!r} registers split {split!r}, which release.json lists "
-                                             "as empty")
+                rep.add(
+                    "card", "README.md", f"config {name!r} registers split {split!r}, which release.json lists as empty"
+                )
             rep.notes.append(f"{name}/{split} is left out: the build gave it no row (release.json empty_splits)")
     return out
 
@@ -159,8 +166,12 @@ def _check_instruct(rel: str, row: dict, i: int, rep: ValidationReport) -> None:
     marks = [mk for m in msgs if m["role"] == "assistant" for mk in _marks(m["content"])]
     n = len(row["masks"] or [])
     if len(marks) != n or len(row["mask_phrases"] or []) != n or len(row["mask_node_ids"] or []) != n:
-        rep.add("marks", where, f"{len(marks)} mark(s) in the assistant turns, {n} mask(s), "
-                                f"{len(row['mask_phrases'] or [])} phrase(s), {len(row['mask_node_ids'] or [])} node id(s)")
+        rep.add(
+            "marks",
+            where,
+            f"{len(marks)} mark(s) in the assistant turns, {n} mask(s), "
+            f"{len(row['mask_phrases'] or [])} phrase(s), {len(row['mask_node_ids'] or [])} node id(s)",
+        )
     elif [p for p, _ in marks] != list(row["mask_phrases"]) or [n for _, n in marks] != list(row["mask_node_ids"]):
         rep.add("marks", where, "mask_phrases / mask_node_ids differ from the marks of the text, in order")
     if masks is not None and len({tuple(m["size"]) for m in masks}) > 1:
@@ -189,8 +200,11 @@ def _check_record(rel: str, row: dict, i: int, rep: ValidationReport) -> None:
     _masks(where + " regions", [r["mask"] for r in row.get("regions") or []], rep)
     marks = _marks(row.get("explanation") or "")
     if [(s["phrase"], s["node_id"]) for s in segs] != marks and row.get("label") == "fake":
-        rep.add("marks", where, f"explanation has {len(marks)} mark(s), segments has {len(segs)} (k-th mark must "
-                                "match the k-th segment)")
+        rep.add(
+            "marks",
+            where,
+            f"explanation has {len(marks)} mark(s), segments has {len(segs)} (k-th mark must match the k-th segment)",
+        )
 
 
 CHECKS = {"instruct": _check_instruct, "bench": _check_bench, "annotations": _check_record}
@@ -213,8 +227,9 @@ def _image(rel: str, row: dict, i: int, rep: ValidationReport) -> None:
             rep.add("image", f"{rel} row {i}", f"embedded image does not decode: {e}")
 
 
-def _file_rows(name: str, rel: str, f: Path, split: str, schema, ids: Counter, frames: list,
-               rep: ValidationReport) -> None:
+def _file_rows(
+    name: str, rel: str, f: Path, split: str, schema, ids: Counter, frames: list, rep: ValidationReport
+) -> None:
     i = 0
     key = "question_id" if name == "bench" else ("sample_id" if name == "annotations" else "id")
     cols = [c for c in ("sample_id", "group", "identities", "split") if c in schema.names]
@@ -224,8 +239,11 @@ def _file_rows(name: str, rel: str, f: Path, split: str, schema, ids: Counter, f
             _image(rel, row, i, rep)
             ids[row[key]] += 1
             if "split" in row and row["split"] != split:
-                rep.add("leak", f"{rel} row {i} ({key} {row[key]})",
-                        f"split column says {row['split']!r}, file is {split!r}")
+                rep.add(
+                    "leak",
+                    f"{rel} row {i} ({key} {row[key]})",
+                    f"split column says {row['split']!r}, file is {split!r}",
+                )
             i += 1
         frames.append(pl.from_arrow(batch.select(cols)).with_columns(pl.lit(split).alias("file_split")))
     rep.checked[f"{name} rows"] += i
@@ -236,7 +254,7 @@ def _file_rows(name: str, rel: str, f: Path, split: str, schema, ids: Counter, f
 def _rows(root: Path, layout: dict, rep: ValidationReport) -> dict[str, pl.DataFrame]:
     """Row checks; returns per config a frame (sample_id, split, ...) for the leakage check."""
     seen: dict[str, pl.DataFrame] = {}
-    for name, (splits, schema) in CONFIGS.items():
+    for name, (_splits, schema) in CONFIGS.items():
         ids: Counter = Counter()
         frames = []
         for split, files in sorted((layout.get(name) or {}).items()):
@@ -248,9 +266,17 @@ def _rows(root: Path, layout: dict, rep: ValidationReport) -> dict[str, pl.DataF
                     rep.add("schema", rel, f"not a readable Parquet file: {e}")
                     continue
                 if not got.equals(schema):
-                    diff = [f"{x.name}: {x.type}" for x in got if x.name not in schema.names or schema.field(x.name).type != x.type]
+                    diff = [
+                        f"{x.name}: {x.type}"
+                        for x in got
+                        if x.name not in schema.names or schema.field(x.name).type != x.type
+                    ]
                     miss = [x for x in schema.names if x not in got.names]
-                    rep.add("schema", rel, f"schema differs from {name}'s: unexpected {diff or 'none'}, missing {miss or 'none'}")
+                    rep.add(
+                        "schema",
+                        rel,
+                        f"schema differs from {name}'s: unexpected {diff or 'none'}, missing {miss or 'none'}",
+                    )
                     continue
                 try:
                     _file_rows(name, rel, f, split, schema, ids, frames, rep)
@@ -283,12 +309,18 @@ def _leakage(seen: dict[str, pl.DataFrame], rep: ValidationReport) -> None:
         j = fr.join(split_of, on="sample_id", how="left")
         missing = j.filter(pl.col("ann_split").is_null())
         if missing.height:
-            rep.add("leak", name, f"{missing.height} row(s) whose sample has no annotation record, e.g. "
-                                  f"{missing['sample_id'][0]}")
+            rep.add(
+                "leak",
+                name,
+                f"{missing.height} row(s) whose sample has no annotation record, e.g. {missing['sample_id'][0]}",
+            )
         bad = j.filter(pl.col("ann_split").is_not_null() & (pl.col("ann_split") != pl.col("file_split")))
         for r in bad.head(20).iter_rows(named=True):
-            rep.add("leak", name, f"sample {r['sample_id']} is in {r['file_split']} here but in {r['ann_split']} "
-                                  "in the annotations")
+            rep.add(
+                "leak",
+                name,
+                f"sample {r['sample_id']} is in {r['file_split']} here but in {r['ann_split']} in the annotations",
+            )
 
 
 def validate(release: str | Path, max_problems: int = 50) -> ValidationReport:

@@ -67,9 +67,12 @@ print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "questions": len(res)}
 
 def _child(python: str, ck: Path, bench: Path, out: Path, n: int, in_order: bool) -> dict:
     """Questions/s of the prediction loop alone (model loaded first, not timed), in a process of its own."""
-    p = subprocess.run([python, "-c", CHILD, str(ck), str(bench), str(out), str(n), str(int(in_order))],
-                       capture_output=True, text=True,
-                       env={"OMP_NUM_THREADS": "2", "PATH": ""})
+    p = subprocess.run(
+        [python, "-c", CHILD, str(ck), str(bench), str(out), str(n), str(int(in_order))],
+        capture_output=True,
+        text=True,
+        env={"OMP_NUM_THREADS": "2", "PATH": ""},
+    )
     if p.returncode != 0:
         raise SystemExit(p.stderr[-3000:])
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -119,10 +122,16 @@ def main() -> None:
             r = _child(python, cks[name], build / "bench.parquet", out, a.questions, a.in_order)
             times[name].append(r["questions"] / r["seconds"])
             per_cpu[name].append(r["questions"] / r["cpu_seconds"])
-    result = {"machine": describe(machine()),
-              "questions": a.questions, "in_order": a.in_order, "questions_per_s": {k: max(v) for k, v in times.items()}, "runs": times,
-              "questions_per_cpu_s": {k: max(v) for k, v in per_cpu.items()}, "cpu_runs": per_cpu,
-              "date": time.strftime("%Y-%m-%d")}
+    result = {
+        "machine": describe(machine()),
+        "questions": a.questions,
+        "in_order": a.in_order,
+        "questions_per_s": {k: max(v) for k, v in times.items()},
+        "runs": times,
+        "questions_per_cpu_s": {k: max(v) for k, v in per_cpu.items()},
+        "cpu_runs": per_cpu,
+        "date": time.strftime("%Y-%m-%d"),
+    }
     if a.before:
         result["ratio"] = result["questions_per_s"]["after"] / result["questions_per_s"]["before"]
         result["cpu_ratio"] = result["questions_per_cpu_s"]["after"] / result["questions_per_cpu_s"]["before"]

@@ -36,8 +36,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _make_build(work: Path, n: int, seed: int, all_kinds: bool) -> Path:
     fixture = testkit("build_fixture")
-    return fixture.real_chain_build(work / ("chain_all" if all_kinds else "chain"), n=n, seed=seed,
-                                    kinds=None if all_kinds else fixture.VISIBLE_KINDS)
+    return fixture.real_chain_build(
+        work / ("chain_all" if all_kinds else "chain"),
+        n=n,
+        seed=seed,
+        kinds=None if all_kinds else fixture.VISIBLE_KINDS,
+    )
 
 
 def _child(args: list[str]) -> dict:
@@ -70,8 +74,14 @@ def child_ours(build: str, out: str, config: str, overrides: list[str]) -> dict:
     s = train(cfg, build, out, progress=False)
     wall = time.perf_counter() - t
     recs = [r for r in read_metrics(out) if "loss" in r]
-    return {"wall_s": wall, "steps": s["steps"], "peak_rss_mb": _peak_rss_mb(), "peak_gpu_mb": _peak_gpu_mb(),
-            "curve": recs, **_rate(recs)}
+    return {
+        "wall_s": wall,
+        "steps": s["steps"],
+        "peak_rss_mb": _peak_rss_mb(),
+        "peak_gpu_mb": _peak_gpu_mb(),
+        "curve": recs,
+        **_rate(recs),
+    }
 
 
 def _rate(recs: list[dict]) -> dict:
@@ -110,11 +120,16 @@ def child_plain(build: str, out: str, config: str, overrides: list[str]) -> dict
         lab = torch.full((len(items), L), -100)
         att = torch.zeros((len(items), L), dtype=torch.long)
         for b, x in enumerate(items):
-            ids[b, :len(x.input_ids)] = torch.tensor(x.input_ids)
-            lab[b, :len(x.labels)] = torch.tensor(x.labels)
-            att[b, :len(x.input_ids)] = 1
-        return {"input_ids": ids, "labels": lab, "attention_mask": att, **fam.batch_pixels([x.pixels for x in items]),
-                **fam.text_kwargs(ids)}  # Qwen2-VL's M-RoPE needs mm_token_type_ids
+            ids[b, : len(x.input_ids)] = torch.tensor(x.input_ids)
+            lab[b, : len(x.labels)] = torch.tensor(x.labels)
+            att[b, : len(x.input_ids)] = 1
+        return {
+            "input_ids": ids,
+            "labels": lab,
+            "attention_mask": att,
+            **fam.batch_pixels([x.pixels for x in items]),
+            **fam.text_kwargs(ids),
+        }  # Qwen2-VL's M-RoPE needs mm_token_type_ids
 
     times, toks = [], []
 
@@ -131,20 +146,37 @@ def child_plain(build: str, out: str, config: str, overrides: list[str]) -> dict
 
     compute = precision_for(loaded, device_for(cfg)).compute  # the same precision as ours (modeling/precision.py)
     bf16, fp16 = compute is torch.bfloat16, compute is torch.float16
-    targs = TrainingArguments(output_dir=out, max_steps=cfg.train.max_steps, per_device_train_batch_size=cfg.train.batch_size,
-                              gradient_accumulation_steps=cfg.train.grad_accum, learning_rate=cfg.train.lr,
-                              warmup_steps=cfg.train.warmup_steps, lr_scheduler_type=cfg.train.scheduler,
-                              logging_steps=cfg.train.log_every, save_strategy="no", report_to=[],
-                              use_cpu=not torch.cuda.is_available(), bf16=bf16, fp16=fp16,
-                              dataloader_num_workers=cfg.data.num_workers, remove_unused_columns=False,
-                              seed=cfg.train.seed, disable_tqdm=True)
+    targs = TrainingArguments(
+        output_dir=out,
+        max_steps=cfg.train.max_steps,
+        per_device_train_batch_size=cfg.train.batch_size,
+        gradient_accumulation_steps=cfg.train.grad_accum,
+        learning_rate=cfg.train.lr,
+        warmup_steps=cfg.train.warmup_steps,
+        lr_scheduler_type=cfg.train.scheduler,
+        logging_steps=cfg.train.log_every,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=not torch.cuda.is_available(),
+        bf16=bf16,
+        fp16=fp16,
+        dataloader_num_workers=cfg.data.num_workers,
+        remove_unused_columns=False,
+        seed=cfg.train.seed,
+        disable_tqdm=True,
+    )
     t = time.perf_counter()
-    Counting(model=loaded.model.lm, args=targs, train_dataset=ds, data_collator=collate,
-             callbacks=[Clock()]).train()
+    Counting(model=loaded.model.lm, args=targs, train_dataset=ds, data_collator=collate, callbacks=[Clock()]).train()
     wall = time.perf_counter() - t
     rate = sum(toks[1:]) / max(times[-1] - times[0], 1e-9) if len(times) > 1 else None
-    return {"wall_s": wall, "steps": len(times), "peak_rss_mb": _peak_rss_mb(), "peak_gpu_mb": _peak_gpu_mb(),
-            "tokens_per_s": rate, "timed_steps": len(times) - 1}
+    return {
+        "wall_s": wall,
+        "steps": len(times),
+        "peak_rss_mb": _peak_rss_mb(),
+        "peak_gpu_mb": _peak_gpu_mb(),
+        "tokens_per_s": rate,
+        "timed_steps": len(times) - 1,
+    }
 
 
 def child_predict(ckpt: str, bench: str, out: str) -> dict:
@@ -152,8 +184,7 @@ def child_predict(ckpt: str, bench: str, out: str) -> dict:
 
     t = time.perf_counter()
     s = predict_bench(ckpt, bench, out, progress=False)
-    return {"wall_s": time.perf_counter() - t, "questions": s.total, "failed": s.failed,
-            "peak_rss_mb": _peak_rss_mb()}
+    return {"wall_s": time.perf_counter() - t, "questions": s.total, "failed": s.failed, "peak_rss_mb": _peak_rss_mb()}
 
 
 # --------------------------------------------------------------------------- scoring
@@ -162,10 +193,9 @@ def trivial_submissions(bench_path: Path):
     import numpy as np
     import pandas as pd
 
-    from fifa.core import rle
     from fifa.concept_tree.imageio import load_rgb
     from fifa.concept_tree.segmentation.segment import Segmenter
-
+    from fifa.core import rle
     from fifa.pipelines.buildinfo import build_image_root
 
     b = pd.read_parquet(bench_path)
@@ -185,8 +215,14 @@ def trivial_submissions(bench_path: Path):
             faces.append(cache[key])
     face = pd.DataFrame({"question_id": b.question_id, "answer": "", "masks": faces})
     # "No." to every question and "real" to cls: the majority verdict of region queries (most queries are negative)
-    no = pd.DataFrame({"question_id": b.question_id, "answer": ["real" if t == "cls" else "No." for t in b.task],
-                       "score": 0.0, "masks": [[] for _ in range(len(b))]})
+    no = pd.DataFrame(
+        {
+            "question_id": b.question_id,
+            "answer": ["real" if t == "cls" else "No." for t in b.task],
+            "score": 0.0,
+            "masks": [[] for _ in range(len(b))],
+        }
+    )
     return {"all-fake": fake, "empty mask": empty, "whole-face mask": face, "all-no / real": no}
 
 
@@ -199,8 +235,13 @@ def headline(report, bench_path: Path, submission) -> dict:
 
     t = report.tasks
     out = {}
-    for task, keys in (("det", ("acc", "auc")), ("cls", ("acc", "macro_f1")), ("loc", ("giou", "ciou")),
-                       ("age", ("giou", "ciou", "grounded_recall", "rouge_l")), ("rq_box", ("rouge_l",))):
+    for task, keys in (
+        ("det", ("acc", "auc")),
+        ("cls", ("acc", "macro_f1")),
+        ("loc", ("giou", "ciou")),
+        ("age", ("giou", "ciou", "grounded_recall", "rouge_l")),
+        ("rq_box", ("rouge_l",)),
+    ):
         for k in keys:
             if task in t and t[task].get(k) is not None:
                 out[f"{task}/{k}"] = round(float(t[task][k]), 4)
@@ -222,8 +263,11 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("bench_train_out"))
     ap.add_argument("--config", default=str(ROOT / "modeling/configs/tiny-cpu.yaml"), help="training config")
     ap.add_argument("--n", type=int, default=600, help="fakes to forge when making the build")
-    ap.add_argument("--all-kinds", action="store_true",
-                    help="forge every edit kind (default: the kinds a single image shows, see VISIBLE_KINDS)")
+    ap.add_argument(
+        "--all-kinds",
+        action="store_true",
+        help="forge every edit kind (default: the kinds a single image shows, see VISIBLE_KINDS)",
+    )
     ap.add_argument("--steps", type=int, help="training steps (default: the config's train.max_steps)")
     ap.add_argument("--speed-steps", type=int, default=40)
     ap.add_argument("--speed-repeats", type=int, default=1, help="ours/plain pairs, alternated (the median ratio)")
@@ -242,8 +286,13 @@ def main() -> None:
 
     a.work.mkdir(parents=True, exist_ok=True)
     build = a.build or _make_build(a.work, a.n, 0, a.all_kinds)
-    result = {"machine": describe(machine(gpu=True)), "load_before": os.getloadavg(), "config": a.config, "overrides": a.overrides,
-              "build": str(build)}
+    result = {
+        "machine": describe(machine(gpu=True)),
+        "load_before": os.getloadavg(),
+        "config": a.config,
+        "overrides": a.overrides,
+        "build": str(build),
+    }
     if not a.skip_learn:
         ck = a.work / "ckpt"
         shutil.rmtree(ck, ignore_errors=True)
@@ -255,15 +304,25 @@ def main() -> None:
         bench = build / "bench.parquet"
         rep = score(bench, a.work / "preds.parquet", bootstrap=0, meteor=False)
         rep.write(a.work / "report")
-        result["learn"] = {"train": {k: v for k, v in tr.items() if k != "curve"}, "predict": pr,
-                           "ours": headline(rep, bench, a.work / "preds.parquet"),
-                           "curve": [{k: r[k] for k in ("step", "loss", "lm", "mask_dice", "det", "cls", "query", "marks") if k in r}
-                                     for r in tr["curve"]]}
+        result["learn"] = {
+            "train": {k: v for k, v in tr.items() if k != "curve"},
+            "predict": pr,
+            "ours": headline(rep, bench, a.work / "preds.parquet"),
+            "curve": [
+                {k: r[k] for k in ("step", "loss", "lm", "mask_dice", "det", "cls", "query", "marks") if k in r}
+                for r in tr["curve"]
+            ],
+        }
         for name, sub in trivial_submissions(bench).items():
             result["learn"][name] = headline(score(bench, sub, bootstrap=0, meteor=False), bench, sub)
     if not a.skip_speed:
-        sp = [f"train.max_steps={a.speed_steps}", "train.log_every=1", f"train.save_every={a.speed_steps}",
-              "eval.at_end=false", *a.overrides]
+        sp = [
+            f"train.max_steps={a.speed_steps}",
+            "train.log_every=1",
+            f"train.save_every={a.speed_steps}",
+            "eval.at_end=false",
+            *a.overrides,
+        ]
         pairs = []
         for _ in range(a.speed_repeats):  # alternated, so that load on a shared machine hits both alike
             shutil.rmtree(a.work / "speed_ours", ignore_errors=True)
@@ -273,9 +332,13 @@ def main() -> None:
             pairs.append((ours, plain))
         ratios = sorted(o["tokens_per_s"] / p["tokens_per_s"] for o, p in pairs)
         ours, plain = pairs[-1]
-        result["speed"] = {"ours": ours, "plain": plain, "tokens_per_s_ratio": ratios[len(ratios) // 2],
-                           "tokens_per_s_ratios": ratios,
-                           "peak_rss_ratio": ours["peak_rss_mb"] / plain["peak_rss_mb"]}
+        result["speed"] = {
+            "ours": ours,
+            "plain": plain,
+            "tokens_per_s_ratio": ratios[len(ratios) // 2],
+            "tokens_per_s_ratios": ratios,
+            "peak_rss_ratio": ours["peak_rss_mb"] / plain["peak_rss_mb"],
+        }
         if ours.get("peak_gpu_mb") and plain.get("peak_gpu_mb"):
             result["speed"]["peak_gpu_ratio"] = ours["peak_gpu_mb"] / plain["peak_gpu_mb"]
     result["load_after"] = os.getloadavg()
@@ -291,16 +354,20 @@ def _print(r: dict) -> None:
         print(f"{'':18}" + "".join(f"{k:>16}" for k in keys))
         for name in ("ours", "all-fake", "empty mask", "whole-face mask", "all-no / real"):
             print(f"{name:18}" + "".join(f"{L[name].get(k, float('nan')):>16.3f}" for k in keys))
-        print(f"train: {L['train']['steps']} steps in {L['train']['wall_s']:.0f} s; predict {L['predict']['questions']} "
-              f"questions in {L['predict']['wall_s']:.0f} s")
+        print(
+            f"train: {L['train']['steps']} steps in {L['train']['wall_s']:.0f} s; predict {L['predict']['questions']} "
+            f"questions in {L['predict']['wall_s']:.0f} s"
+        )
     if "speed" in r:
         s = r["speed"]
         for k in ("ours", "plain"):
             gpu = f"  peak GPU {s[k]['peak_gpu_mb']:7.0f} MB" if s[k].get("peak_gpu_mb") else ""
             print(f"{k:6} tokens/s {s[k]['tokens_per_s']:8.0f}  peak RSS {s[k]['peak_rss_mb']:7.0f} MB{gpu}")
         runs = ", ".join(f"{x:.2f}" for x in s.get("tokens_per_s_ratios", []))
-        print(f"ratio ours/plain: tokens/s {s['tokens_per_s_ratio']:.2f} (median of {runs}), "
-              f"peak RSS {s['peak_rss_ratio']:.2f}")
+        print(
+            f"ratio ours/plain: tokens/s {s['tokens_per_s_ratio']:.2f} (median of {runs}), "
+            f"peak RSS {s['peak_rss_ratio']:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -70,7 +70,9 @@ def test_a_calibration_agrees_better_on_faces_it_never_saw():
 
     photos = c68.sample_photo_faces(augment=True)
     lfw = c68.lfw_faces()
-    train = [f for f in photos if f.group == "astronaut"] + [f for f in lfw if int(f.name[3:6]) < 60 and f.group == "lfw_even"]
+    train = [f for f in photos if f.group == "astronaut"] + [
+        f for f in lfw if int(f.name[3:6]) < 60 and f.group == "lfw_even"
+    ]
     test = [f for f in photos if f.group == "grace_hopper" and not f.augmented]
     test += [f for f in lfw if int(f.name[3:6]) < 40 and f.group == "lfw_odd" and not f.mirrored]
     pairs, _ = c68.detect_pairs(train + test)
@@ -91,7 +93,9 @@ def test_mirror_average_gives_a_face_and_its_mirror_the_same_points(astronaut_rg
     with Dlib68Landmarks(calibration=None) as avg, Dlib68Landmarks(calibration=None, mirror_average=False) as plain:
         for rgb in (astronaut_rgb, grace_hopper_rgb):
             mirrored, w = np.ascontiguousarray(rgb[:, ::-1]), rgb.shape[1]
-            a, p = (np.abs(mirror_points(d.landmarks(mirrored)[0], w) - d.landmarks(rgb)[0]).mean() for d in (avg, plain))
+            a, p = (
+                np.abs(mirror_points(d.landmarks(mirrored)[0], w) - d.landmarks(rgb)[0]).mean() for d in (avg, plain)
+            )
             assert a < 0.8 * p and a < 1.3, (a, p)
             assert not np.allclose(avg.landmarks(rgb)[0], plain.landmarks(rgb)[0])
 
@@ -108,7 +112,9 @@ def test_partition_parents_and_unsupported(results):
         stack = np.stack([got.mask(k) for k in sorted(face_leaves - IBUG68_UNSUPPORTED)])
         assert stack.sum(axis=0).max() == 1, name
         # a parent is the union of its leaves
-        assert np.array_equal(got.mask("left_eye"), np.any([got.mask(n.id) for n in tree.leaves(under="left_eye")], axis=0))
+        assert np.array_equal(
+            got.mask("left_eye"), np.any([got.mask(n.id) for n in tree.leaves(under="left_eye")], axis=0)
+        )
         # eyeball pixels are unlabelled, not eyelid labels (measured: 0.67-0.9 of MediaPipe's eyeball;
         # the detected eye opening is a 6-point polygon and not where MediaPipe puts it exactly)
         eyeball = ref.mask("left_eyeball") | ref.mask("right_eyeball")
@@ -172,7 +178,9 @@ def test_missing_package_says_how_to_install(tmp_path, hidden):
         except BackendUnavailable as e:
             print("UNAVAILABLE:", e)
     """)
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_hide(tmp_path, hidden), timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_hide(tmp_path, hidden), timeout=120
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     assert "UNAVAILABLE:" in p.stdout and INSTALL_HINT in p.stdout, p.stdout
     assert "commercial" in p.stdout

@@ -42,7 +42,10 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def full_results(astronaut_rgb, grace_hopper_rgb):
     with Segmenter() as seg:
-        out = {"astronaut": (astronaut_rgb, seg.segment(astronaut_rgb)), "grace_hopper": (grace_hopper_rgb, seg.segment(grace_hopper_rgb))}
+        out = {
+            "astronaut": (astronaut_rgb, seg.segment(astronaut_rgb)),
+            "grace_hopper": (grace_hopper_rgb, seg.segment(grace_hopper_rgb)),
+        }
     for _, r in out.values():
         assert r.ok and r.landmarks.shape == (478, 2)
     return out
@@ -177,13 +180,18 @@ def test_face_alignment_missing_weights_names_files_and_folder(tmp_path, monkeyp
     assert "never downloads" in msg
     # an explicit torch_home wins over the environment; torch 1.6 has its own FAN build
     other = tmp_path / "other"
-    assert fab.missing_weights(other, torch_version="1.6.0")[0] == other / "hub" / "checkpoints" / "2DFAN4_1.6-c827573f02.zip"
+    assert (
+        fab.missing_weights(other, torch_version="1.6.0")[0]
+        == other / "hub" / "checkpoints" / "2DFAN4_1.6-c827573f02.zip"
+    )
     # once the files are there nothing is missing
     folder.mkdir(parents=True)
     for p in missing:
         p.write_bytes(b"x")
     assert fab.missing_weights() == []
-    assert fab.missing_weights(weights_dir=tmp_path / "empty") == [tmp_path / "empty" / n for n in fab.required_weights()]
+    assert fab.missing_weights(weights_dir=tmp_path / "empty") == [
+        tmp_path / "empty" / n for n in fab.required_weights()
+    ]
 
 
 def test_default_hub_dir_without_torch_home(monkeypatch, tmp_path):

@@ -29,13 +29,13 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-input.md"
 
 def cli(tool: str, *args, timeout: float = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, GLOG_minloglevel="2")
-    return subprocess.run([str(BIN / tool), *map(str, args)], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    return subprocess.run([str(BIN / tool), *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout)
 
 
 # ---------------------------------------------------------------------------------------- images
 def png_claiming(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims ``width`` x ``height`` (a decompression bomb's signature)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -60,19 +60,40 @@ def _write(data: Path, name: str, content: bytes) -> str:
 ROW_CASES = [
     RowCase("image-missing", "missing_file", lambda d, r: dict(r, image_path="nope.png")),
     RowCase("image-empty", "empty_file", lambda d, r: dict(r, image_path=_write(d, "empty.png", b""))),
-    RowCase("image-not-an-image", "not_an_image",
-            lambda d, r: dict(r, image_path=_write(d, "text.png", b"hello, I am text\n" * 50))),
-    RowCase("image-truncated", "truncated",
-            lambda d, r: dict(r, image_path=_write(d, "half.png", (d / r["image_path"]).read_bytes()[:3000]))),
-    RowCase("image-png-bomb", "decompression_bomb",
-            lambda d, r: dict(r, image_path=_write(d, "bomb.png", png_claiming(50_000, 50_000)))),
-    RowCase("image-strip-1x100000", "too_small",
-            lambda d, r: dict(r, image_path=_save(d, "strip.png", np.zeros((1, 100_000, 3), np.uint8)))),
-    RowCase("image-no-face", "no_face",
-            lambda d, r: dict(r, image_path=_save(d, "grey.png", np.full((256, 256, 3), 128, np.uint8)),
-                              source_path=_save(d, "grey_src.png", np.full((256, 256, 3), 127, np.uint8)))),
-    RowCase("pair-aspect-mismatch", "aspect_mismatch",
-            lambda d, r: dict(r, source_path=_save(d, "wide.png", np.zeros((100, 400, 3), np.uint8)))),
+    RowCase(
+        "image-not-an-image",
+        "not_an_image",
+        lambda d, r: dict(r, image_path=_write(d, "text.png", b"hello, I am text\n" * 50)),
+    ),
+    RowCase(
+        "image-truncated",
+        "truncated",
+        lambda d, r: dict(r, image_path=_write(d, "half.png", (d / r["image_path"]).read_bytes()[:3000])),
+    ),
+    RowCase(
+        "image-png-bomb",
+        "decompression_bomb",
+        lambda d, r: dict(r, image_path=_write(d, "bomb.png", png_claiming(50_000, 50_000))),
+    ),
+    RowCase(
+        "image-strip-1x100000",
+        "too_small",
+        lambda d, r: dict(r, image_path=_save(d, "strip.png", np.zeros((1, 100_000, 3), np.uint8))),
+    ),
+    RowCase(
+        "image-no-face",
+        "no_face",
+        lambda d, r: dict(
+            r,
+            image_path=_save(d, "grey.png", np.full((256, 256, 3), 128, np.uint8)),
+            source_path=_save(d, "grey_src.png", np.full((256, 256, 3), 127, np.uint8)),
+        ),
+    ),
+    RowCase(
+        "pair-aspect-mismatch",
+        "aspect_mismatch",
+        lambda d, r: dict(r, source_path=_save(d, "wide.png", np.zeros((100, 400, 3), np.uint8))),
+    ),
     RowCase("path-outside-root", "path_outside_root", lambda d, r: dict(r, image_path="../elsewhere.png")),
 ]
 
@@ -100,8 +121,7 @@ def annotated(tmp_path_factory):
     cols = ["sample_id", "image_path", "source_path", "label", "method", "category", "group"]
     pq.write_table(pa.Table.from_pylist([{c: r.get(c) for c in cols} for r in valid + bad]), data / "all.parquet")
     out = data.parent / "out"
-    p = cli("fifa-annotate", "run", "--manifest", data / "all.parquet", "--out", out, "--workers", "2",
-            "--no-progress")
+    p = cli("fifa-annotate", "run", "--manifest", data / "all.parquet", "--out", out, "--workers", "2", "--no-progress")
     from fifa.annotator.store import read_annotations
 
     return p, {r["sample_id"]: r for r in read_annotations(out).to_pylist()}, {r["sample_id"] for r in valid}
@@ -148,27 +168,68 @@ def _parquet(tmp: Path, table: pa.Table) -> Path:
 
 MANIFEST_CASES = [
     FileCase("manifest-missing-file", "fifa-annotate", "manifest not found", lambda t: _annotate(t / "absent.csv")),
-    FileCase("manifest-missing-column", "fifa-annotate", "lacks required column(s): label",
-             lambda t: _annotate(_manifest(t, "m.csv", "sample_id,image_path\na,x.png\n"))),
-    FileCase("manifest-duplicate-id", "fifa-annotate", "duplicate sample_id 'a'",
-             lambda t: _annotate(_manifest(t, "m.csv", "sample_id,image_path,label\na,x.png,real\na,y.png,real\n"))),
-    FileCase("manifest-bad-label", "fifa-annotate", "label 'maybe'",
-             lambda t: _annotate(_manifest(t, "m.csv", "sample_id,image_path,label\na,x.png,maybe\n"))),
-    FileCase("manifest-bad-category", "fifa-annotate", "category 'XX'",
-             lambda t: _annotate(_manifest(t, "m.csv", "sample_id,image_path,label,category\na,x.png,fake,XX\n"))),
-    FileCase("manifest-not-utf8", "fifa-annotate", "cannot read manifest",
-             lambda t: _annotate(_manifest(t, "m.csv", b"sample_id,image_path,label\n\xff\xfe\xe9t\xe9,x.png,real\n"))),
-    FileCase("manifest-csv-unbalanced-quotes", "fifa-annotate", "cannot read manifest",
-             lambda t: _annotate(_manifest(t, "m.csv", 'sample_id,image_path,label\n"a,x.png,real\nb,"y.png,real\n'))),
-    FileCase("manifest-jsonl-not-json", "fifa-annotate", ":2: not valid JSON",
-             lambda t: _annotate(_manifest(t, "m.jsonl", '{"sample_id": "a", "image_path": "x", "label": "real"}\n{oops\n'))),
-    FileCase("manifest-parquet-wrong-types", "fifa-annotate", "has label 1",
-             lambda t: _annotate(_parquet(t, pa.table({"sample_id": ["a"], "image_path": ["x.png"], "label": [1]})))),
-    FileCase("manifest-10mb-cell", "fifa-annotate", "holds 10485760 characters",
-             lambda t: _annotate(_parquet(t, pa.table({"sample_id": ["a"], "image_path": ["x" * (10 << 20)],
-                                                       "label": ["real"]})))),
-    FileCase("manifest-unsupported-format", "fifa-annotate", "unsupported manifest format",
-             lambda t: _annotate(_manifest(t, "m.xlsx", b"PK\x03\x04"))),
+    FileCase(
+        "manifest-missing-column",
+        "fifa-annotate",
+        "lacks required column(s): label",
+        lambda t: _annotate(_manifest(t, "m.csv", "sample_id,image_path\na,x.png\n")),
+    ),
+    FileCase(
+        "manifest-duplicate-id",
+        "fifa-annotate",
+        "duplicate sample_id 'a'",
+        lambda t: _annotate(_manifest(t, "m.csv", "sample_id,image_path,label\na,x.png,real\na,y.png,real\n")),
+    ),
+    FileCase(
+        "manifest-bad-label",
+        "fifa-annotate",
+        "label 'maybe'",
+        lambda t: _annotate(_manifest(t, "m.csv", "sample_id,image_path,label\na,x.png,maybe\n")),
+    ),
+    FileCase(
+        "manifest-bad-category",
+        "fifa-annotate",
+        "category 'XX'",
+        lambda t: _annotate(_manifest(t, "m.csv", "sample_id,image_path,label,category\na,x.png,fake,XX\n")),
+    ),
+    FileCase(
+        "manifest-not-utf8",
+        "fifa-annotate",
+        "cannot read manifest",
+        lambda t: _annotate(_manifest(t, "m.csv", b"sample_id,image_path,label\n\xff\xfe\xe9t\xe9,x.png,real\n")),
+    ),
+    FileCase(
+        "manifest-csv-unbalanced-quotes",
+        "fifa-annotate",
+        "cannot read manifest",
+        lambda t: _annotate(_manifest(t, "m.csv", 'sample_id,image_path,label\n"a,x.png,real\nb,"y.png,real\n')),
+    ),
+    FileCase(
+        "manifest-jsonl-not-json",
+        "fifa-annotate",
+        ":2: not valid JSON",
+        lambda t: _annotate(_manifest(t, "m.jsonl", '{"sample_id": "a", "image_path": "x", "label": "real"}\n{oops\n')),
+    ),
+    FileCase(
+        "manifest-parquet-wrong-types",
+        "fifa-annotate",
+        "has label 1",
+        lambda t: _annotate(_parquet(t, pa.table({"sample_id": ["a"], "image_path": ["x.png"], "label": [1]}))),
+    ),
+    FileCase(
+        "manifest-10mb-cell",
+        "fifa-annotate",
+        "holds 10485760 characters",
+        lambda t: _annotate(
+            _parquet(t, pa.table({"sample_id": ["a"], "image_path": ["x" * (10 << 20)], "label": ["real"]}))
+        ),
+    ),
+    FileCase(
+        "manifest-unsupported-format",
+        "fifa-annotate",
+        "unsupported manifest format",
+        lambda t: _annotate(_manifest(t, "m.xlsx", b"PK\x03\x04")),
+    ),
     FileCase("annotate-folder-in-use", "fifa-annotate", "in use by another run", lambda t: _locked(t)),
 ]
 
@@ -199,8 +260,10 @@ def _rle(side: int) -> dict:
 
 
 def _bench(tmp: Path) -> Path:
-    rows = [{"question_id": "q1", "task": "det", "answer": "yes", "label": "fake", "masks": []},
-            {"question_id": "q2", "task": "loc", "answer": "", "label": "fake", "masks": [_rle(4)]}]
+    rows = [
+        {"question_id": "q1", "task": "det", "answer": "yes", "label": "fake", "masks": []},
+        {"question_id": "q2", "task": "loc", "answer": "", "label": "fake", "masks": [_rle(4)]},
+    ]
     t = pa.Table.from_pylist(rows)
     pq.write_table(t, tmp / "bench.parquet")
     return tmp / "bench.parquet"
@@ -209,33 +272,81 @@ def _bench(tmp: Path) -> Path:
 def _score(tmp: Path, lines: list | bytes, name: str = "s.jsonl") -> list:
     p = tmp / name
     p.write_bytes(lines if isinstance(lines, bytes) else "".join(json.dumps(x) + "\n" for x in lines).encode())
-    return ["score", "--bench", _bench(tmp), "--submission", p, "--out", tmp / "o", "--bootstrap", "0", "--no-plots",
-            "--no-meteor"]
+    return [
+        "score",
+        "--bench",
+        _bench(tmp),
+        "--submission",
+        p,
+        "--out",
+        tmp / "o",
+        "--bootstrap",
+        "0",
+        "--no-plots",
+        "--no-meteor",
+    ]
 
 
 SUBMISSION_CASES = [
-    FileCase("submission-missing-file", "fifa-bench", "does not exist",
-             lambda t: ["score", "--bench", _bench(t), "--submission", t / "absent.jsonl", "--out", t / "o"]),
+    FileCase(
+        "submission-missing-file",
+        "fifa-bench",
+        "does not exist",
+        lambda t: ["score", "--bench", _bench(t), "--submission", t / "absent.jsonl", "--out", t / "o"],
+    ),
     FileCase("submission-garbage", "fifa-bench", "are not JSON objects", lambda t: _score(t, b"\x00\x01garbage\n")),
-    FileCase("submission-bad-parquet", "fifa-bench", "not a valid Parquet file",
-             lambda t: _score(t, b"PAR1 truncated", "s.parquet")),
-    FileCase("submission-missing-question-id", "fifa-bench", "missing column 'question_id'",
-             lambda t: _score(t, [{"answer": "yes"}])),
-    FileCase("submission-duplicate-id", "fifa-bench", "1 duplicate question_id(s)",
-             lambda t: _score(t, [{"question_id": "q1", "answer": "yes"}] * 2)),
+    FileCase(
+        "submission-bad-parquet",
+        "fifa-bench",
+        "not a valid Parquet file",
+        lambda t: _score(t, b"PAR1 truncated", "s.parquet"),
+    ),
+    FileCase(
+        "submission-missing-question-id",
+        "fifa-bench",
+        "missing column 'question_id'",
+        lambda t: _score(t, [{"answer": "yes"}]),
+    ),
+    FileCase(
+        "submission-duplicate-id",
+        "fifa-bench",
+        "1 duplicate question_id(s)",
+        lambda t: _score(t, [{"question_id": "q1", "answer": "yes"}] * 2),
+    ),
     FileCase("submission-unknown-id", "fifa-bench", "not in the bench", lambda t: _score(t, [{"question_id": "zz"}])),
-    FileCase("submission-wrong-types", "fifa-bench", "wrong type",
-             lambda t: _score(t, [{"question_id": "q1", "answer": 7}])),
-    FileCase("submission-nan-score", "fifa-bench", "are NaN",
-             lambda t: _score(t, b'{"question_id": "q1", "answer": "yes", "score": NaN}\n')),
-    FileCase("submission-score-out-of-range", "fifa-bench", "outside [0, 1]",
-             lambda t: _score(t, [{"question_id": "q1", "answer": "yes", "score": 1.5}])),
-    FileCase("submission-malformed-rle", "fifa-bench", "do not decode",
-             lambda t: _score(t, [{"question_id": "q2", "answer": "", "masks": [{"size": [4, 4], "counts": "0"}]}])),
-    FileCase("submission-mask-wrong-size", "fifa-bench", "do not decode or do not fit",
-             lambda t: _score(t, [{"question_id": "q2", "answer": "", "masks": [_rle(5)]}])),
-    FileCase("submission-answer-too-long", "fifa-bench", "longer than 200000 characters",
-             lambda t: _score(t, [{"question_id": "q1", "answer": "x" * 250_000}])),
+    FileCase(
+        "submission-wrong-types", "fifa-bench", "wrong type", lambda t: _score(t, [{"question_id": "q1", "answer": 7}])
+    ),
+    FileCase(
+        "submission-nan-score",
+        "fifa-bench",
+        "are NaN",
+        lambda t: _score(t, b'{"question_id": "q1", "answer": "yes", "score": NaN}\n'),
+    ),
+    FileCase(
+        "submission-score-out-of-range",
+        "fifa-bench",
+        "outside [0, 1]",
+        lambda t: _score(t, [{"question_id": "q1", "answer": "yes", "score": 1.5}]),
+    ),
+    FileCase(
+        "submission-malformed-rle",
+        "fifa-bench",
+        "do not decode",
+        lambda t: _score(t, [{"question_id": "q2", "answer": "", "masks": [{"size": [4, 4], "counts": "0"}]}]),
+    ),
+    FileCase(
+        "submission-mask-wrong-size",
+        "fifa-bench",
+        "do not decode or do not fit",
+        lambda t: _score(t, [{"question_id": "q2", "answer": "", "masks": [_rle(5)]}]),
+    ),
+    FileCase(
+        "submission-answer-too-long",
+        "fifa-bench",
+        "longer than 200000 characters",
+        lambda t: _score(t, [{"question_id": "q1", "answer": "x" * 250_000}]),
+    ),
     FileCase("bench-invalid-reference-mask", "fifa-bench", "invalid reference mask", lambda t: _bad_bench(t)),
 ]
 
@@ -249,8 +360,12 @@ def _bad_bench(tmp: Path) -> list:
 
 
 OTHER_CASES = [
-    FileCase("import-wrong-folder", "fifa-data", "not a FaceForensics++ folder",
-             lambda t: ["import", "ffpp", t, "--out", t / "m.parquet"]),
+    FileCase(
+        "import-wrong-folder",
+        "fifa-data",
+        "not a FaceForensics++ folder",
+        lambda t: ["import", "ffpp", t, "--out", t / "m.parquet"],
+    ),
     FileCase("import-unknown-method", "fifa-data", "unknown forgery method 'MyNewSwap'", lambda t: _unknown_method(t)),
     FileCase("methods-file-invalid", "fifa-data", "not in ('FS', 'FR', 'FE', 'EFS')", lambda t: _bad_methods(t)),
 ]

@@ -40,7 +40,9 @@ def _random_map(rank=3, seed=0) -> Ibug68Calibration:
     modes = np.linalg.qr(rng.normal(size=(468 * 3, rank)))[0].T
     mesh = np.column_stack([ref, rng.normal(0, 0.1, len(ref))])
     mean = ref[list(MEDIAPIPE_TO_IBUG68)]
-    return Ibug68Calibration(c.to_frame(mean, face_frame(mean)), mesh, rng.normal(0, 0.5, (136, rank)), modes, {"made_by": "test"})
+    return Ibug68Calibration(
+        c.to_frame(mean, face_frame(mean)), mesh, rng.normal(0, 0.5, (136, rank)), modes, {"made_by": "test"}
+    )
 
 
 def test_map_turns_and_scales_with_the_face():
@@ -71,7 +73,12 @@ def test_fit_recovers_a_linear_map_and_treats_left_and_right_alike():
     rng = np.random.default_rng(4)
     pts, meshes = [], []
     for _ in range(300):
-        p = _turn(_face(scale=1.0, shift=(0, 0)) + rng.normal(0, 0.03, (68, 2)), rng.uniform(30, 90), rng.uniform(-0.3, 0.3), rng.uniform(100, 300, 2))
+        p = _turn(
+            _face(scale=1.0, shift=(0, 0)) + rng.normal(0, 0.03, (68, 2)),
+            rng.uniform(30, 90),
+            rng.uniform(-0.3, 0.3),
+            rng.uniform(100, 300, 2),
+        )
         pts.append(p)
         meshes.append(truth(p) + rng.normal(0, 0.002, (468, 3)))
     fit = fit_mesh_map(pts, meshes, ridge=1e-6, rank=8)

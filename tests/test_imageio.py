@@ -75,7 +75,7 @@ def test_rgba_is_composited_on_white(tmp_path, astronaut_rgb):
 
 
 def test_16_bit_png(tmp_path, astronaut_rgb):
-    g16 = (np.asarray(Image.fromarray(astronaut_rgb).convert("L"), dtype=np.uint16) * 257)
+    g16 = np.asarray(Image.fromarray(astronaut_rgb).convert("L"), dtype=np.uint16) * 257
     p = tmp_path / "g16.png"
     Image.fromarray(g16).save(p)
     assert Image.open(p).mode.startswith("I")

@@ -68,7 +68,9 @@ def test_regions_parquet_contract(mixed_run, astronaut_rgb):
         m = row["mask"]
         assert list(m["size"]) == [512, 512]
         assert rle.area({"size": list(m["size"]), "counts": m["counts"]}) == row["area"] > 0
-    assert astro.loc["face", "area"] == sum(astro.loc[n.id, "area"] for n in tree.leaves(under="face") if n.id in astro.index)
+    assert astro.loc["face", "area"] == sum(
+        astro.loc[n.id, "area"] for n in tree.leaves(under="face") if n.id in astro.index
+    )
 
 
 def test_statuses_with_reasons(mixed_run):
@@ -78,7 +80,12 @@ def test_statuses_with_reasons(mixed_run):
     assert imgs.loc["astronaut.png", "status"] == "ok"
     assert imgs.loc["sub/grace.jpg", "status"] == "ok"
     assert imgs.loc["coffee.png", "status"] == "no_face"
-    expected = {"empty.jpg": "empty_file", "notes.png": "not_an_image", "truncated.jpg": "truncated", "tiny.png": "too_small"}
+    expected = {
+        "empty.jpg": "empty_file",
+        "notes.png": "not_an_image",
+        "truncated.jpg": "truncated",
+        "tiny.png": "too_small",
+    }
     for name, code in expected.items():
         assert imgs.loc[name, "status"] == "failed"
         assert imgs.loc[name, "error_code"] == code

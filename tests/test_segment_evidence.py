@@ -35,7 +35,7 @@ def _crop18(img, seg):
     half = 0.9 * max(x1 - x0, y1 - y0)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     a, b = int(max(0, cy - half)), int(max(0, cx - half))
-    return cv2.resize(img[a: int(cy + half), b: int(cx + half)], (384, 384), interpolation=cv2.INTER_AREA)
+    return cv2.resize(img[a : int(cy + half), b : int(cx + half)], (384, 384), interpolation=cv2.INTER_AREA)
 
 
 def test_shipped_atlas_is_a_fresh_build():
@@ -50,7 +50,9 @@ def test_atlas_is_left_right_symmetric():
 
     a = face_atlas()
     names = np.array(a.names, dtype=object)
-    swapped = np.array([n.replace("left_", "@").replace("right_", "left_").replace("@", "right_") for n in names], dtype=object)
+    swapped = np.array(
+        [n.replace("left_", "@").replace("right_", "left_").replace("@", "right_") for n in names], dtype=object
+    )
     mirrored = swapped[a.labels[:, ::-1]]
     inside = _oval_cells(a.labels.shape, a.origin, a.step)
     assert (mirrored == names[a.labels])[inside].mean() > 0.999
@@ -104,7 +106,7 @@ def test_painted_shirt_is_never_neck(seg, grace_hopper_rgb):
     img = _crop18(grace_hopper_rgb, seg).copy()
     lm = seg.segment(img, outside_face=False).landmarks
     shirt = np.zeros(img.shape[:2], bool)
-    shirt[int(lm[152, 1] + 25):, :] = True  # a blue shirt from a little below the chin down
+    shirt[int(lm[152, 1] + 25) :, :] = True  # a blue shirt from a little below the chin down
     img[shirt] = (70, 110, 190)
     r = seg.segment(img)
     assert not (r.mask("neck") & shirt).any()

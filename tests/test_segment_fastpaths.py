@@ -46,7 +46,9 @@ def faces(astronaut_rgb, grace_hopper_rgb):
 
 
 def _labels(faces, person=True):
-    return [regions_from_landmarks(lm, img.shape[:2], p if person else None, image=img).label_map for img, lm, p in faces]
+    return [
+        regions_from_landmarks(lm, img.shape[:2], p if person else None, image=img).label_map for img, lm, p in faces
+    ]
 
 
 # ------------------------------------------------------------------ plain references
@@ -98,7 +100,9 @@ def _compose_ref(fr, pairs):
     def choice(k):
         return np.where(fr.u >= 0, k.left, k.right) if isinstance(k, offface._Side) else k
 
-    return np.select([c for c, _ in pairs[:-1]], [choice(k) for _, k in pairs[:-1]], default=choice(pairs[-1][1])).astype(np.int16)
+    return np.select(
+        [c for c, _ in pairs[:-1]], [choice(k) for _, k in pairs[:-1]], default=choice(pairs[-1][1])
+    ).astype(np.int16)
 
 
 def _is_grey_ref(grid, rules):

@@ -150,7 +150,7 @@ def test_left_right_pairs_are_symmetric(tree):
     for n in tree.nodes:
         for a, b in (("left", "right"), ("right", "left")):
             if n.id.startswith(a + "_"):
-                twin = b + n.id[len(a):]
+                twin = b + n.id[len(a) :]
                 assert twin in tree, f"{n.id} has no {twin}"
                 t = tree[twin]
                 assert t.is_leaf == n.is_leaf
@@ -198,9 +198,12 @@ def test_parent_children_ancestors_descendants(tree):
     assert tree.parent("left_iris").id == "left_eyeball"
     assert tree.parent("face_image") is None
     assert [c.id for c in tree.children("left_eyeball")] == [
-        "left_iris", "left_pupil", "left_medial_sclera", "left_lateral_sclera"]
-    assert [a.id for a in tree.ancestors("left_iris")] == [
-        "left_eyeball", "left_eye", "eyes", "face", "face_image"]
+        "left_iris",
+        "left_pupil",
+        "left_medial_sclera",
+        "left_lateral_sclera",
+    ]
+    assert [a.id for a in tree.ancestors("left_iris")] == ["left_eyeball", "left_eye", "eyes", "face", "face_image"]
     desc = {n.id for n in tree.descendants("mouth")}
     assert {"upper_lip", "philtrum", "inner_mouth", "left_mouth_corner"} <= desc
     assert "mouth" not in desc and "chin_center" not in desc
@@ -269,8 +272,9 @@ def test_to_dict_json_yaml_round_trip(tree):
 # ------------------------------------------------------------------ broken trees
 def _write(tmp_path: Path, data: dict) -> Path:
     p = tmp_path / "broken.yaml"
-    p.write_text(yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False),
-                 encoding="utf-8")
+    p.write_text(
+        yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False), encoding="utf-8"
+    )
     return p
 
 

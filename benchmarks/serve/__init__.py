@@ -15,8 +15,16 @@ Library API::
 from .config import ScoreOptions, ServeConfig
 from .db import DatabaseError, add_team, list_teams, make_engine
 
-__all__ = ["ScoreOptions", "ServeConfig", "DatabaseError", "add_team", "list_teams", "make_engine", "run_server",
-           "create_app"]
+__all__ = [
+    "ScoreOptions",
+    "ServeConfig",
+    "DatabaseError",
+    "add_team",
+    "list_teams",
+    "make_engine",
+    "run_server",
+    "create_app",
+]
 
 
 def run_server(cfg: ServeConfig) -> None:

@@ -36,13 +36,19 @@ from .config import ServeConfig
 from .db import make_engine, team_for_token
 from .logs import log_event
 from .page import render_page
-from .queue import (give_back_quota, get_submission, leaderboard_rows, queue_counts, sort_rows, store_submission,
-                    take_quota)
+from .queue import (
+    get_submission,
+    give_back_quota,
+    leaderboard_rows,
+    queue_counts,
+    sort_rows,
+    store_submission,
+    take_quota,
+)
 
 log = logging.getLogger("fifa.serve.http")
 MULTIPART_SLACK = 64 << 10  # multipart framing around the file, allowed on top of the file limit
-SECURITY_HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "no-referrer",
-                    "x-frame-options": "DENY"}
+SECURITY_HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "no-referrer", "x-frame-options": "DENY"}
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'"
 
 
@@ -79,9 +85,15 @@ class UploadGuard:
             else:
                 await self.app(scope, receive, send_logged)
         finally:
-            log_event(log, "http.request", method=scope["method"], path=scope["path"], status=status["code"],
-                      ms=round(1000 * (time.perf_counter() - t0), 2),
-                      client=(scope.get("client") or ("?",))[0])
+            log_event(
+                log,
+                "http.request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status["code"],
+                ms=round(1000 * (time.perf_counter() - t0), 2),
+                client=(scope.get("client") or ("?",))[0],
+            )
 
     async def _upload(self, scope, receive, send):
         headers = dict(scope.get("headers") or [])
@@ -173,8 +185,11 @@ class _Handlers:
         limit = team.daily_limit if team.daily_limit is not None else cfg.daily_limit
         if not await run_in_threadpool(take_quota, engine, team.id, limit):
             log_event(log, "submission.over_limit", team=team.name, limit=limit)
-            return _error(429, f"daily limit reached: {limit} submission(s) per UTC day for this team",
-                          **{"retry-after": str(_seconds_to_utc_midnight())})
+            return _error(
+                429,
+                f"daily limit reached: {limit} submission(s) per UTC day for this team",
+                **{"retry-after": str(_seconds_to_utc_midnight())},
+            )
         try:
             data, filename = await _read_upload(request, cfg.max_upload_bytes)
         except BodyTooLarge:
@@ -203,8 +218,13 @@ class _Handlers:
         if sort not in cols and sort not in ("team", "submissions"):
             sort = cols[0] if cols else None
         desc = request.query_params.get("order", "desc") != "asc"
-        return {"bench": self.cfg.display_name, "columns": cols, "sort": sort, "order": "desc" if desc else "asc",
-                "rows": sort_rows(rows, sort, desc)}
+        return {
+            "bench": self.cfg.display_name,
+            "columns": cols,
+            "sort": sort,
+            "order": "desc" if desc else "asc",
+            "rows": sort_rows(rows, sort, desc),
+        }
 
     async def leaderboard(self, request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(self._board, request), headers=SECURITY_HEADERS)
@@ -224,13 +244,16 @@ def create_app(cfg: ServeConfig) -> Starlette:
     load_bench(cfg.bench)  # a broken bench is refused at start, not job after job
     engine = make_engine(cfg.db)
     h = _Handlers(cfg, engine)
-    routes = [Route("/api/submissions", h.post_submission, methods=["POST"]),
-              Route("/api/submissions/{sid}", h.get_one, methods=["GET"]),
-              Route("/api/leaderboard", h.leaderboard, methods=["GET"]),
-              Route("/healthz", h.health, methods=["GET"]),
-              Route("/", h.page, methods=["GET"])]
-    app = Starlette(routes=routes,
-                    middleware=[Middleware(UploadGuard, max_body=cfg.max_upload_bytes + MULTIPART_SLACK)])
+    routes = [
+        Route("/api/submissions", h.post_submission, methods=["POST"]),
+        Route("/api/submissions/{sid}", h.get_one, methods=["GET"]),
+        Route("/api/leaderboard", h.leaderboard, methods=["GET"]),
+        Route("/healthz", h.health, methods=["GET"]),
+        Route("/", h.page, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes, middleware=[Middleware(UploadGuard, max_body=cfg.max_upload_bytes + MULTIPART_SLACK)]
+    )
     app.state.engine = engine
     return app
 

@@ -17,12 +17,27 @@ import hashlib
 import re
 import secrets
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
-from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text,
-                        create_engine, event, func, insert, select)
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
@@ -31,7 +46,8 @@ from fifa.core.errors import EXIT_USAGE, FifaError
 metadata = MetaData()
 
 teams = Table(
-    "teams", metadata,
+    "teams",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(100), nullable=False, unique=True),
     Column("token_hash", String(64), nullable=False, unique=True),
@@ -40,7 +56,8 @@ teams = Table(
 )
 
 blobs = Table(
-    "blobs", metadata,
+    "blobs",
+    metadata,
     Column("sha256", String(64), primary_key=True),
     Column("size", Integer, nullable=False),
     Column("data", LargeBinary, nullable=False),
@@ -48,7 +65,8 @@ blobs = Table(
 )
 
 submissions = Table(
-    "submissions", metadata,
+    "submissions",
+    metadata,
     Column("id", String(32), primary_key=True),
     Column("team_id", Integer, ForeignKey("teams.id"), nullable=False),
     Column("sha256", String(64), ForeignKey("blobs.sha256"), nullable=False),
@@ -69,7 +87,8 @@ submissions = Table(
 )
 
 scores = Table(
-    "scores", metadata,
+    "scores",
+    metadata,
     Column("submission_id", String(32), ForeignKey("submissions.id"), primary_key=True),
     Column("col", String(64), primary_key=True),  # TASK/METRIC: the task's headline metric
     Column("team_id", Integer, nullable=False),
@@ -78,7 +97,8 @@ scores = Table(
 )
 
 quota = Table(
-    "quota", metadata,
+    "quota",
+    metadata,
     Column("team_id", Integer, primary_key=True),
     Column("day", String(10), primary_key=True),  # UTC date, YYYY-MM-DD
     Column("used", Integer, nullable=False),
@@ -96,7 +116,7 @@ def normalize_url(url: str) -> str:
     url = url.strip()
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     if url.startswith(("sqlite:", "postgresql+")):
         return url
     raise DatabaseError(f"unsupported database URL {redact(url)!r}: use sqlite:///FILE or postgresql://USER@HOST/DB")
@@ -116,8 +136,9 @@ def make_engine(url: str, create: bool = True) -> Engine:
     norm = normalize_url(url)
     try:
         if norm.startswith("sqlite"):
-            engine = create_engine(norm, connect_args={"timeout": 60, "check_same_thread": False},
-                                   pool_size=20, max_overflow=40)
+            engine = create_engine(
+                norm, connect_args={"timeout": 60, "check_same_thread": False}, pool_size=20, max_overflow=40
+            )
             _sqlite_events(engine)
         else:
             engine = create_engine(norm, pool_size=10, max_overflow=40, pool_pre_ping=True)
@@ -149,16 +170,14 @@ def _sqlite_events(engine: Engine) -> None:
 @contextmanager
 def write_tx(engine: Engine) -> Iterator[Connection]:
     """A write transaction (SQLite: ``BEGIN IMMEDIATE``, so it waits for the lock instead of failing later)."""
-    with engine.connect().execution_options(write=True) as conn:
-        with conn.begin():
-            yield conn
+    with engine.connect().execution_options(write=True) as conn, conn.begin():
+        yield conn
 
 
 @contextmanager
 def read_tx(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as conn:
-        with conn.begin():
-            yield conn
+    with engine.connect() as conn, conn.begin():
+        yield conn
 
 
 # ------------------------------------------------------------------------------------------- teams
@@ -193,8 +212,9 @@ def add_team(engine: Engine, name: str, daily_limit: int | None = None) -> tuple
     now = time.time()
     try:
         with write_tx(engine) as c:
-            tid = c.execute(insert(teams).values(name=name, token_hash=hash_token(token), daily_limit=daily_limit,
-                                                 created_at=now)).inserted_primary_key[0]
+            tid = c.execute(
+                insert(teams).values(name=name, token_hash=hash_token(token), daily_limit=daily_limit, created_at=now)
+            ).inserted_primary_key[0]
     except IntegrityError:
         raise ValueError(f"a team named {name!r} exists already") from None
     return Team(int(tid), name, daily_limit, now), token
@@ -214,5 +234,13 @@ def list_teams(engine: Engine) -> list[dict]:
     with read_tx(engine) as c:
         counts = dict(c.execute(select(submissions.c.team_id, func.count()).group_by(submissions.c.team_id)).all())
         rows = c.execute(select(teams).order_by(teams.c.id)).all()
-    return [{"id": r.id, "name": r.name, "daily_limit": r.daily_limit, "created_at": r.created_at,
-             "submissions": int(counts.get(r.id, 0))} for r in rows]
+    return [
+        {
+            "id": r.id,
+            "name": r.name,
+            "daily_limit": r.daily_limit,
+            "created_at": r.created_at,
+            "submissions": int(counts.get(r.id, 0)),
+        }
+        for r in rows
+    ]

@@ -40,7 +40,7 @@ def _header(key: str, label: str, board: dict) -> str:
     href = "?" + urlencode({"sort": key, "order": order})
     cls = ' class="sorted"' if active else ""
     aria = f' aria-sort="{"descending" if board["order"] == "desc" else "ascending"}"' if active else ""
-    return (f'<th{cls}{aria} data-col="{escape(key)}"><a href="{escape(href)}">{escape(label)}{arrow}</a></th>')
+    return f'<th{cls}{aria} data-col="{escape(key)}"><a href="{escape(href)}">{escape(label)}{arrow}</a></th>'
 
 
 def render_page(board: dict) -> str:
@@ -58,12 +58,12 @@ def render_page(board: dict) -> str:
         body.append(f'<tr><td colspan="{len(cols) + 3}" class="muted">no scored submission yet</td></tr>')
     name = escape(board["bench"])
     return (
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>DFA-Bench leaderboard: {name}</title><style>{STYLE}</style></head><body>"
         f"<h1>DFA-Bench leaderboard</h1><p>bench <b>{name}</b>: each team's best scored submission per task "
         "(the task's headline metric); click a column to sort.</p>"
-        f"<table id=\"leaderboard\"><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-        "<p class=\"muted\">Submissions: <code>POST api/submissions</code> with a team token; "
-        "JSON: <a href=\"api/leaderboard\">api/leaderboard</a>.</p></body></html>\n"
+        f'<table id="leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+        '<p class="muted">Submissions: <code>POST api/submissions</code> with a team token; '
+        'JSON: <a href="api/leaderboard">api/leaderboard</a>.</p></body></html>\n'
     )

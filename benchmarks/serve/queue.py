@@ -48,16 +48,22 @@ def take_quota(engine: Engine, team_id: int, limit: int, now: float | None = Non
     except IntegrityError:  # another upload created today's row first
         pass
     with write_tx(engine) as c:
-        r = c.execute(update(quota).where(quota.c.team_id == team_id, quota.c.day == day, quota.c.used < limit)
-                      .values(used=quota.c.used + 1))
+        r = c.execute(
+            update(quota)
+            .where(quota.c.team_id == team_id, quota.c.day == day, quota.c.used < limit)
+            .values(used=quota.c.used + 1)
+        )
         return r.rowcount == 1
 
 
 def give_back_quota(engine: Engine, team_id: int, now: float | None = None) -> None:
     """Undo :func:`take_quota` for an upload that was refused after all (too large)."""
     with write_tx(engine) as c:
-        c.execute(update(quota).where(quota.c.team_id == team_id, quota.c.day == utc_day(now), quota.c.used > 0)
-                  .values(used=quota.c.used - 1))
+        c.execute(
+            update(quota)
+            .where(quota.c.team_id == team_id, quota.c.day == utc_day(now), quota.c.used > 0)
+            .values(used=quota.c.used - 1)
+        )
 
 
 # ---------------------------------------------------------------------------------------- uploads
@@ -72,8 +78,18 @@ def store_submission(engine: Engine, team_id: int, data: bytes, filename: str, f
         pass
     sid = uuid.uuid4().hex
     with write_tx(engine) as c:
-        c.execute(insert(submissions).values(id=sid, team_id=team_id, sha256=sha256, filename=filename, fmt=fmt,
-                                             status="queued", created_at=now, attempts=0))
+        c.execute(
+            insert(submissions).values(
+                id=sid,
+                team_id=team_id,
+                sha256=sha256,
+                filename=filename,
+                fmt=fmt,
+                status="queued",
+                created_at=now,
+                attempts=0,
+            )
+        )
     return sid
 
 
@@ -83,8 +99,16 @@ def get_submission(engine: Engine, sid: str, team_id: int) -> dict | None:
         r = c.execute(select(submissions).where(submissions.c.id == sid, submissions.c.team_id == team_id)).first()
     if r is None:
         return None
-    return {"id": r.id, "status": r.status, "sha256": r.sha256, "filename": r.filename, "created_at": r.created_at,
-            "finished_at": r.finished_at, "metrics": json.loads(r.metrics) if r.metrics else None, "error": r.error}
+    return {
+        "id": r.id,
+        "status": r.status,
+        "sha256": r.sha256,
+        "filename": r.filename,
+        "created_at": r.created_at,
+        "finished_at": r.finished_at,
+        "metrics": json.loads(r.metrics) if r.metrics else None,
+        "error": r.error,
+    }
 
 
 # ------------------------------------------------------------------------------------------ queue
@@ -115,14 +139,26 @@ def claim(engine: Engine, worker: str, lease_s: float) -> Job | None:
         sid = c.execute(q).scalar()
         if sid is None:
             return None
-        r = c.execute(update(submissions).where(submissions.c.id == sid, submissions.c.status == "queued")
-                      .values(status="running", worker=worker, started_at=now, lease_until=now + lease_s,
-                              attempts=submissions.c.attempts + 1))
+        r = c.execute(
+            update(submissions)
+            .where(submissions.c.id == sid, submissions.c.status == "queued")
+            .values(
+                status="running",
+                worker=worker,
+                started_at=now,
+                lease_until=now + lease_s,
+                attempts=submissions.c.attempts + 1,
+            )
+        )
         if r.rowcount != 1:  # taken in between (only without the row lock): the caller polls again
             return None
-        r = c.execute(select(submissions.c.team_id, submissions.c.filename, submissions.c.fmt, submissions.c.attempts,
-                             blobs.c.data).join(blobs, blobs.c.sha256 == submissions.c.sha256)
-                      .where(submissions.c.id == sid)).first()
+        r = c.execute(
+            select(
+                submissions.c.team_id, submissions.c.filename, submissions.c.fmt, submissions.c.attempts, blobs.c.data
+            )
+            .join(blobs, blobs.c.sha256 == submissions.c.sha256)
+            .where(submissions.c.id == sid)
+        ).first()
     return Job(sid, r.team_id, r.filename, r.fmt, bytes(r.data), r.attempts)
 
 
@@ -140,33 +176,48 @@ def _held(sid: str, worker: str):
 def finish(engine: Engine, job: Job, worker: str, report: dict, headline: dict[str, float | None]) -> bool:
     """Store a done job's report and headline scores; False when ``worker`` no longer holds the job."""
     with write_tx(engine) as c:
-        r = c.execute(update(submissions).where(_held(job.id, worker))
-                      .values(status="done", metrics=json.dumps(report, allow_nan=False), finished_at=time.time(),
-                              lease_until=None))
+        r = c.execute(
+            update(submissions)
+            .where(_held(job.id, worker))
+            .values(
+                status="done", metrics=json.dumps(report, allow_nan=False), finished_at=time.time(), lease_until=None
+            )
+        )
         if r.rowcount != 1:
             return False
         if headline:
-            c.execute(insert(scores), [{"submission_id": job.id, "col": k, "team_id": job.team_id, "value": v}
-                                       for k, v in headline.items()])
+            c.execute(
+                insert(scores),
+                [{"submission_id": job.id, "col": k, "team_id": job.team_id, "value": v} for k, v in headline.items()],
+            )
         return True
 
 
 def fail(engine: Engine, job: Job, worker: str, error: str) -> bool:
     """Mark a held job failed with ``error`` (the validator's message)."""
     with write_tx(engine) as c:
-        r = c.execute(update(submissions).where(_held(job.id, worker))
-                      .values(status="failed", error=error, finished_at=time.time(), lease_until=None))
+        r = c.execute(
+            update(submissions)
+            .where(_held(job.id, worker))
+            .values(status="failed", error=error, finished_at=time.time(), lease_until=None)
+        )
         return r.rowcount == 1
 
 
 def requeue_worker(engine: Engine, worker: str) -> list[str]:
     """Put the running jobs of a worker that died back in the queue; returns their ids."""
     with write_tx(engine) as c:
-        ids = list(c.execute(select(submissions.c.id).where(submissions.c.worker == worker,
-                                                            submissions.c.status == "running")).scalars())
+        ids = list(
+            c.execute(
+                select(submissions.c.id).where(submissions.c.worker == worker, submissions.c.status == "running")
+            ).scalars()
+        )
         if ids:
-            c.execute(update(submissions).where(submissions.c.id.in_(ids), submissions.c.status == "running")
-                      .values(status="queued", worker=None, lease_until=None))
+            c.execute(
+                update(submissions)
+                .where(submissions.c.id.in_(ids), submissions.c.status == "running")
+                .values(status="queued", worker=None, lease_until=None)
+            )
     return ids
 
 
@@ -179,8 +230,11 @@ def reap_expired(engine: Engine, now: float | None = None) -> list[str]:
     with write_tx(engine) as c:
         ids = list(c.execute(q).scalars())
         if ids:
-            c.execute(update(submissions).where(submissions.c.id.in_(ids), submissions.c.status == "running")
-                      .values(status="queued", worker=None, lease_until=None))
+            c.execute(
+                update(submissions)
+                .where(submissions.c.id.in_(ids), submissions.c.status == "running")
+                .values(status="queued", worker=None, lease_until=None)
+            )
     return ids
 
 
@@ -202,16 +256,26 @@ def leaderboard_rows(engine: Engine) -> tuple[list[str], list[dict]]:
     """Columns (``TASK/METRIC`` headline metrics) and one row per team with a done submission:
     its best value per column over its done submissions, its number of done submissions."""
     with read_tx(engine) as c:
-        best = c.execute(select(scores.c.team_id, scores.c.col, func.max(scores.c.value), func.min(scores.c.value))
-                         .group_by(scores.c.team_id, scores.c.col)).all()
-        done = c.execute(select(submissions.c.team_id, func.count(), func.max(submissions.c.finished_at))
-                         .where(submissions.c.status == "done").group_by(submissions.c.team_id)).all()
+        best = c.execute(
+            select(scores.c.team_id, scores.c.col, func.max(scores.c.value), func.min(scores.c.value)).group_by(
+                scores.c.team_id, scores.c.col
+            )
+        ).all()
+        done = c.execute(
+            select(submissions.c.team_id, func.count(), func.max(submissions.c.finished_at))
+            .where(submissions.c.status == "done")
+            .group_by(submissions.c.team_id)
+        ).all()
         names = dict(c.execute(select(teams.c.id, teams.c.name)).all())
     cols = sorted({r[1] for r in best}, key=lambda k: (_task_order(k), k))
     rows: dict[int, dict] = {}
     for tid, n, last in done:
-        rows[tid] = {"team": names.get(tid, "?"), "scores": {k: None for k in cols}, "submissions": int(n),
-                     "last_finished_at": last}
+        rows[tid] = {
+            "team": names.get(tid, "?"),
+            "scores": dict.fromkeys(cols),
+            "submissions": int(n),
+            "last_finished_at": last,
+        }
     for tid, col, hi, lo in best:
         if tid in rows:
             rows[tid]["scores"][col] = lo if col.split("/", 1)[-1] in LOWER_IS_BETTER else hi

@@ -50,8 +50,9 @@ class Supervisor(threading.Thread):
     def _spawn(self) -> None:
         self.started_total += 1
         wid = f"{self._prefix}:w{self.started_total}"
-        p = self.ctx.Process(target=worker_entry, args=(json.dumps(self.cfg.to_dict()), wid, os.getpid()),
-                             name=wid, daemon=True)
+        p = self.ctx.Process(
+            target=worker_entry, args=(json.dumps(self.cfg.to_dict()), wid, os.getpid()), name=wid, daemon=True
+        )
         p.start()
         self.procs[wid] = p
         log_event(log, "worker.started", worker=wid, worker_pid=p.pid)
@@ -71,8 +72,9 @@ class Supervisor(threading.Thread):
                         continue
                     del self.procs[wid]
                     ids = requeue_worker(self.engine, wid)
-                    log_event(log, "worker.died", logging.WARNING, worker=wid, worker_pid=p.pid, returncode=rc,
-                              requeued=ids)
+                    log_event(
+                        log, "worker.died", logging.WARNING, worker=wid, worker_pid=p.pid, returncode=rc, requeued=ids
+                    )
                     quick_deaths = quick_deaths + 1 if rc not in (0, -9) else 0
                     if quick_deaths > 5:  # a worker that cannot start (bad bench, database gone): slow down
                         time.sleep(min(30.0, 0.5 * quick_deaths))
@@ -109,16 +111,34 @@ def run_server(cfg: ServeConfig) -> None:
     setup_logging()
     app = create_app(cfg)  # loads the bench and opens the database: errors surface before anything starts
     sup = Supervisor(cfg)
-    log_event(log, "server.start", host=cfg.host, port=cfg.port, workers=cfg.workers, db=redact(cfg.db),
-              bench=cfg.display_name, root_path=cfg.root_path)
+    log_event(
+        log,
+        "server.start",
+        host=cfg.host,
+        port=cfg.port,
+        workers=cfg.workers,
+        db=redact(cfg.db),
+        bench=cfg.display_name,
+        root_path=cfg.root_path,
+    )
     sup.start()
     # uvicorn re-raises the signal that stopped it once it has shut down: exit through `finally` then
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        uvicorn.Server(uvicorn.Config(
-            app, host=cfg.host, port=cfg.port, log_config=None, access_log=False, proxy_headers=True,
-            forwarded_allow_ips=cfg.forwarded_allow_ips, root_path=cfg.root_path, timeout_keep_alive=5,
-            server_header=False)).run()
+        uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=cfg.host,
+                port=cfg.port,
+                log_config=None,
+                access_log=False,
+                proxy_headers=True,
+                forwarded_allow_ips=cfg.forwarded_allow_ips,
+                root_path=cfg.root_path,
+                timeout_keep_alive=5,
+                server_header=False,
+            )
+        ).run()
     finally:
         sup.stop()
         log_event(log, "server.stop")

@@ -97,8 +97,15 @@ def process(engine, bench, cfg: ServeConfig, job: Job, worker: str) -> None:
     else:
         kept = fail(engine, job, worker, error)
         status = "failed"
-    log_event(log, "job.finished" if kept else "job.discarded", id=job.id, status=status, worker=worker,
-              attempt=job.attempts, ms=round(1000 * (time.perf_counter() - t0), 1))
+    log_event(
+        log,
+        "job.finished" if kept else "job.discarded",
+        id=job.id,
+        status=status,
+        worker=worker,
+        attempt=job.attempts,
+        ms=round(1000 * (time.perf_counter() - t0), 1),
+    )
 
 
 def _process_identity(pid: int) -> tuple[int, float | None]:

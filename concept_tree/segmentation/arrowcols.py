@@ -8,7 +8,7 @@ buffers instead (same arrays: ``Array.equals`` holds, tested).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -47,7 +47,9 @@ def int_list_column(rows: Sequence[Sequence[int]], width: int) -> pa.Array:
     flat = np.array(rows, dtype=np.int64).reshape(-1)
     offsets = np.arange(0, flat.size + 1, width, dtype=np.int32)
     values = pa.Array.from_buffers(pa.int64(), flat.size, [None, pa.py_buffer(flat)])
-    return pa.ListArray.from_arrays(pa.Array.from_buffers(pa.int32(), offsets.size, [None, pa.py_buffer(offsets)]), values)
+    return pa.ListArray.from_arrays(
+        pa.Array.from_buffers(pa.int32(), offsets.size, [None, pa.py_buffer(offsets)]), values
+    )
 
 
 def table(records: Sequence[dict], schema: pa.Schema) -> pa.Table:

@@ -192,7 +192,8 @@ class AtlasOutlines:
     def _columns(self) -> tuple[np.ndarray, ...]:
         """Weights and corner ids as contiguous columns (a gather from a contiguous vector each)."""
         return tuple(np.ascontiguousarray(self.weights[:, k]) for k in range(3)) + tuple(
-            np.ascontiguousarray(self.corners[:, k]).astype(np.intp) for k in range(3))
+            np.ascontiguousarray(self.corners[:, k]).astype(np.intp) for k in range(3)
+        )
 
     def place(self, mesh: np.ndarray) -> np.ndarray:
         """Vertex positions (V, 2) for mesh vertex positions (468, 2)."""
@@ -222,7 +223,9 @@ def outlines(atlas: Atlas, tolerance: float = 0.5, max_edge: float = 4.0) -> Atl
     labels, loops, verts = [], [], []
     n = 0
     for k in range(len(atlas.names)):
-        contours, _ = cv2.findContours(((atlas.labels == k) & inside).astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+        contours, _ = cv2.findContours(
+            ((atlas.labels == k) & inside).astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE
+        )
         group = []
         for c in contours:
             c = _subdivide(cv2.approxPolyDP(c, tolerance, True).reshape(-1, 2).astype(np.float64), max_edge)
@@ -235,7 +238,10 @@ def outlines(atlas: Atlas, tolerance: float = 0.5, max_edge: float = 4.0) -> Atl
             labels.append(k)
             loops.append(tuple(group))
     v = np.concatenate(verts)
-    t = tid[np.clip(np.rint(v[:, 1]).astype(int), 0, tid.shape[0] - 1), np.clip(np.rint(v[:, 0]).astype(int), 0, tid.shape[1] - 1)]
+    t = tid[
+        np.clip(np.rint(v[:, 1]).astype(int), 0, tid.shape[0] - 1),
+        np.clip(np.rint(v[:, 0]).astype(int), 0, tid.shape[1] - 1),
+    ]
     w = _barycentric(v, cells[tris[t]])
     corners = tris[t]
     depth = _group_depth(loops, corners, w, len(ref))

@@ -21,9 +21,10 @@ module (e.g. for a command line's choices) costs nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -133,8 +134,10 @@ def check_backend(name: str) -> None:
     if spec is None:
         raise ValueError(f"unknown segmentation backend {name!r}; choose from {', '.join(BACKENDS)}")
     if spec.load is None:
-        raise ValueError(f"the {name} backend takes 68 given points, not images (ibug68.regions_from_ibug68); "
-                         f"image backends: {', '.join(BACKENDS)}")
+        raise ValueError(
+            f"the {name} backend takes 68 given points, not images (ibug68.regions_from_ibug68); "
+            f"image backends: {', '.join(BACKENDS)}"
+        )
     if spec.check is not None:
         spec.check()
 

@@ -12,10 +12,10 @@ import logging
 import multiprocessing as mp
 import os
 import time
+from collections.abc import Iterable
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Union
 
 import numpy as np
 import pyarrow as pa
@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 from fifa.core.atomic import atomic_path
 from fifa.core.rle import RLE_TYPE
 
-from .arrowcols import column, int_list_column, table
 from ..imageio import ImageError, LoadOptions, load_rgb
+from .arrowcols import column, int_list_column, table
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ IMAGES_SCHEMA = pa.schema(
 class BatchOptions:
     all_faces: bool = False
     overlays: bool = True
-    level: Union[str, int] = "anchor"  # overlay colouring level
+    level: str | int = "anchor"  # overlay colouring level
     workers: int = 0  # 0: one per core
     backend: str = "mediapipe"  # landmark backend (backends.BACKENDS)
     outside_face: bool = True  # False: face concepts only (no person model)
@@ -150,7 +150,7 @@ def overlay_name(key: str) -> str:
 
 
 # ------------------------------------------------------------------ parent side
-def image_tasks(source: Union[str, Path], files: Iterable[Path]) -> list[tuple[str, str]]:
+def image_tasks(source: str | Path, files: Iterable[Path]) -> list[tuple[str, str]]:
     src = Path(source)
     base = src if src.is_dir() else src.parent
     tasks = []
@@ -164,10 +164,7 @@ def image_tasks(source: Union[str, Path], files: Iterable[Path]) -> list[tuple[s
 
 
 def segment_folder(
-    tasks: list[tuple[str, str]],
-    out_dir: Union[str, Path],
-    options: BatchOptions = BatchOptions(),
-    progress: bool = True,
+    tasks: list[tuple[str, str]], out_dir: str | Path, options: BatchOptions = BatchOptions(), progress: bool = True
 ) -> BatchSummary:
     """Segment ``(key, path)`` tasks in worker processes (in this process for one worker); write Parquet
     (and overlays) under ``out_dir``.
@@ -199,7 +196,7 @@ def segment_folder(
     return summary
 
 
-def _output_dirs(out_dir: Union[str, Path], options: BatchOptions) -> tuple[Path, Path | None]:
+def _output_dirs(out_dir: str | Path, options: BatchOptions) -> tuple[Path, Path | None]:
     """The output folder and its ``overlays`` folder (None without overlays), created."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

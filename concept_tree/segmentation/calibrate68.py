@@ -82,7 +82,9 @@ class FacePair:
 def _mirror(face: FaceImage, tag: str = "_mirror") -> FaceImage:
     w = face.rgb.shape[1]
     flip = np.array([[-1.0, 0, w - 1], [0, 1, 0], [0, 0, 1]])
-    return FaceImage(face.group, face.name + tag, np.ascontiguousarray(face.rgb[:, ::-1]), flip @ face.transform, face.augmented)
+    return FaceImage(
+        face.group, face.name + tag, np.ascontiguousarray(face.rgb[:, ::-1]), flip @ face.transform, face.augmented
+    )
 
 
 def _with_mirrors(faces: list[FaceImage]) -> list[FaceImage]:
@@ -207,7 +209,9 @@ def lfw_faces(augment: bool = False) -> list[FaceImage]:
             m = _scale(s, LFW_PAD + (s - 1) / 2, LFW_PAD + (s - 1) / 2)  # pixel centres of the resize
             if angle:
                 turn = np.vstack([cv2.getRotationMatrix2D((up.shape[1] / 2, up.shape[0] / 2), angle, 1.0), [0, 0, 1]])
-                up = cv2.warpAffine(up, turn[:2], up.shape[::-1], flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+                up = cv2.warpAffine(
+                    up, turn[:2], up.shape[::-1], flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+                )
                 m = turn @ m
             name = f"lfw{i:03d}" + ("" if (size, angle) == (LFW_SIZE, 0) else f"_s{size}_r{angle}")
             rgb = np.ascontiguousarray(np.repeat(up[:, :, None], 3, axis=2))
@@ -249,7 +253,17 @@ def detect_pairs(faces: list[FaceImage], progress: bool = False) -> tuple[list[F
             found = mp.faces(f.rgb)
             pts = dl.landmarks(f.rgb) if found else []
             if pts and _same_face(pts[0], found[0].landmarks):
-                pairs.append(FacePair(f.name, f.group, f.rgb.shape[:2], pts[0], found[0].landmarks_with_depth, f.transform, f.augmented))
+                pairs.append(
+                    FacePair(
+                        f.name,
+                        f.group,
+                        f.rgb.shape[:2],
+                        pts[0],
+                        found[0].landmarks_with_depth,
+                        f.transform,
+                        f.augmented,
+                    )
+                )
                 c["both_detected"] += 1
             if progress and (k + 1) % 100 == 0:
                 log.info("detected %d / %d faces", k + 1, len(faces))
@@ -272,7 +286,9 @@ def pair_weights(pairs: list[FacePair]) -> np.ndarray:
     return np.where(lfw, LFW_SHARE / lfw.sum(), (1 - LFW_SHARE) / (~lfw).sum())
 
 
-def fit_calibration(pairs: list[FacePair], groups: tuple[str, ...] | None = None, about: dict | None = None) -> Ibug68Calibration:
+def fit_calibration(
+    pairs: list[FacePair], groups: tuple[str, ...] | None = None, about: dict | None = None
+) -> Ibug68Calibration:
     """The learned map from every pair (original and augmented) of ``groups`` (default: all)."""
     train = [p for p in pairs if groups is None or p.group in groups]
     if not train:
@@ -318,7 +334,10 @@ def cross_validate(pairs: list[FacePair], folds=FOLDS) -> list[dict]:
         for g in test:
             held = [p for p in pairs if p.group == g and not p.augmented]
             if held:
-                fold["held_out"][g] = {"raw": summarise(agreement(held, None)), "calibrated": summarise(agreement(held, cal))}
+                fold["held_out"][g] = {
+                    "raw": summarise(agreement(held, None)),
+                    "calibrated": summarise(agreement(held, cal)),
+                }
         out.append(fold)
     return out
 

@@ -29,7 +29,7 @@ class ColourModel:
     luma: float  # median Y of the sample
     cov: np.ndarray | None = None
 
-    def chroma(self) -> "ColourModel":
+    def chroma(self) -> ColourModel:
         """The (Cr, Cb) marginal of a 3-channel model."""
         cov = self.cov[1:, 1:]
         return ColourModel(self.mean[1:], _inv_small(cov), self.luma, cov)
@@ -98,8 +98,14 @@ SKIN_SEED_LEAVES: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def skin_model(rgb: np.ndarray, face_labels: np.ndarray, leaf_ids: tuple[str, ...], rules: OutsideFaceRules,
-               max_samples: int = 2000, box: tuple[int, int, int, int] | None = None) -> ColourModel | None:
+def skin_model(
+    rgb: np.ndarray,
+    face_labels: np.ndarray,
+    leaf_ids: tuple[str, ...],
+    rules: OutsideFaceRules,
+    max_samples: int = 2000,
+    box: tuple[int, int, int, int] | None = None,
+) -> ColourModel | None:
     """Skin colour of this face, from its cheeks, forehead and nose (``face_labels``: the
     image-sized label map of the face; ``box``: x0, y0, x1, y1 holding the face, to look only
     there). ``None`` for a grey image or too few skin pixels."""
@@ -147,7 +153,12 @@ def face_skin(rgb, landmarks, grid, face_labels, leaf_ids, rules: OutsideFaceRul
     """The face's own skin colour (sampled inside the landmarks' box); None for a grey image."""
     h, w = rgb.shape[:2]
     pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    box = (int(max(0, pts[:, 0].min())), int(max(0, pts[:, 1].min())), int(min(w, pts[:, 0].max() + 1)), int(min(h, pts[:, 1].max() + 1)))
+    box = (
+        int(max(0, pts[:, 0].min())),
+        int(max(0, pts[:, 1].min())),
+        int(min(w, pts[:, 0].max() + 1)),
+        int(min(h, pts[:, 1].max() + 1)),
+    )
     return None if is_grey(grid, rules) else skin_model(rgb, face_labels, leaf_ids, rules, box=box)
 
 
@@ -168,7 +179,9 @@ class Evidence:
     r_smooth: int
 
 
-def colour_evidence(fr: FaceFrame, grid: np.ndarray, person: np.ndarray, skin: ColourModel, rules: OutsideFaceRules) -> Evidence:
+def colour_evidence(
+    fr: FaceFrame, grid: np.ndarray, person: np.ndarray, skin: ColourModel, rules: OutsideFaceRules
+) -> Evidence:
     """The colour tests of the off-face pass: which cells around the person are skin (near the
     face's own skin colour, and nearer it than the hair's), and the hair's colour model."""
     pgrid = gm.to_grid(np.asarray(person, dtype=np.float32), fr.step, fr.shape) >= rules.person_threshold
@@ -185,9 +198,13 @@ def colour_evidence(fr: FaceFrame, grid: np.ndarray, person: np.ndarray, skin: C
     d_skin = skin.distance(col[:, 1:])
     luma_ok = (col[:, 0] >= rules.skin_min_luma * skin.luma) & (col[:, 0] <= rules.skin_max_luma * skin.luma + 10)
     # hair colour: person pixels above and beside the upper face, the least skin-like of them
-    hair_zone = pgrid.ravel()[at] & ((vp < fr.v_top + 0.15) | ((vp < rules.ear_top_v) & (fr.lateral.ravel()[at] > 0.35)))
+    hair_zone = pgrid.ravel()[at] & (
+        (vp < fr.v_top + 0.15) | ((vp < rules.ear_top_v) & (fr.lateral.ravel()[at] > 0.35))
+    )
     hair_sample = hair_zone & (d_skin > 1.5)
-    hair_model = fit_colour(col[hair_sample], rules.skin_chroma_floor, dims=(0, 1, 2)) if hair_sample.sum() > 20 else None
+    hair_model = (
+        fit_colour(col[hair_sample], rules.skin_chroma_floor, dims=(0, 1, 2)) if hair_sample.sum() > 20 else None
+    )
     hair_chroma = hair_model.chroma() if hair_model is not None else None
     if hair_chroma is not None and skin.distance(hair_chroma.mean) < 1.5:
         hair_chroma = None  # hair (or what covers the head) has the skin's colour: no hair evidence
@@ -195,4 +212,6 @@ def colour_evidence(fr: FaceFrame, grid: np.ndarray, person: np.ndarray, skin: C
     if hair_chroma is not None:  # nearer the face's skin than the hair's colour
         skin_p &= d_skin < hair_chroma.distance(col[:, 1:])
     skin_near = gm.scatter(skin_p, at, fr.shape)
-    return Evidence(pgrid, near, at, col, hair_model, skin_near, skin_near & pgrid, cell, max(1, int(round(0.04 / cell))))
+    return Evidence(
+        pgrid, near, at, col, hair_model, skin_near, skin_near & pgrid, cell, max(1, int(round(0.04 / cell)))
+    )

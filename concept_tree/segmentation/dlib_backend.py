@@ -37,9 +37,7 @@ log = logging.getLogger(__name__)
 
 BACKEND = "dlib68"
 INSTALL_HINT = "install with: pip install 'fifa-toolkit[dlib]'"
-LICENCE_NOTE = (
-    "dlib's 68-point shape predictor was trained on iBUG 300-W, whose terms exclude commercial use"
-)
+LICENCE_NOTE = "dlib's 68-point shape predictor was trained on iBUG 300-W, whose terms exclude commercial use"
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 CNN_DETECTOR_FILE = "mmod_human_face_detector.dat"
 DETECTORS = ("hog", "cnn")
@@ -64,7 +62,9 @@ def model_file(name: str) -> Path:
     package, whose ``__init__`` needs the removed ``pkg_resources``)."""
     spec = importlib.util.find_spec("face_recognition_models")  # None also when blocked via sys.modules
     if spec is None or not spec.submodule_search_locations:
-        raise _unavailable("the dlib68 backend needs the 'face-recognition-models' package (it ships the 68-point model)")
+        raise _unavailable(
+            "the dlib68 backend needs the 'face-recognition-models' package (it ships the 68-point model)"
+        )
     folders = list(spec.submodule_search_locations)
     for folder in folders:
         path = Path(folder) / "models" / name
@@ -174,7 +174,9 @@ class Dlib68Landmarks:
                                 error="no face detected")]  # fmt: skip
         person = self.person_probability(rgb) if outside_face else None
         return [
-            regions_from_ibug68(p, (h, w), person, face_index=i, rules=rules, backend=BACKEND, calibration=self.calibration)
+            regions_from_ibug68(
+                p, (h, w), person, face_index=i, rules=rules, backend=BACKEND, calibration=self.calibration
+            )
             for i, p in enumerate(faces)
         ]
 
@@ -185,7 +187,7 @@ class Dlib68Landmarks:
     def close(self) -> None:
         self._person.close()
 
-    def __enter__(self) -> "Dlib68Landmarks":
+    def __enter__(self) -> Dlib68Landmarks:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -33,7 +33,13 @@ from .landmarks import BackendUnavailable, PersonSegmenter
 from .offface import OutsideFaceRules
 from .regions import FaceRegions
 
-__all__ = ["BackendUnavailable", "FaceAlignmentLandmarks", "check_available", "missing_weights", "missing_weights_message"]
+__all__ = [
+    "BackendUnavailable",
+    "FaceAlignmentLandmarks",
+    "check_available",
+    "missing_weights",
+    "missing_weights_message",
+]
 
 BACKEND = "face_alignment"  # its name in backends.REGISTRY and FaceRegions.backend
 INSTALL_HINT = "install with: pip install 'fifa-toolkit[facealign]'"
@@ -103,7 +109,9 @@ def _import_face_alignment():
     try:
         import face_alignment  # noqa: F401
     except ImportError as e:  # the package or one of its own dependencies is missing
-        raise BackendUnavailable(f"the face-alignment backend needs the 'face_alignment' package ({e}); {INSTALL_HINT}") from e
+        raise BackendUnavailable(
+            f"the face-alignment backend needs the 'face_alignment' package ({e}); {INSTALL_HINT}"
+        ) from e
     return face_alignment
 
 
@@ -167,8 +175,13 @@ class FaceAlignmentLandmarks:
     model is constructed (so nothing is downloaded).
     """
 
-    def __init__(self, device: str = "cpu", weights_dir: str | os.PathLike | None = None, flip_input: bool = False,
-                 calibration=None):
+    def __init__(
+        self,
+        device: str = "cpu",
+        weights_dir: str | os.PathLike | None = None,
+        flip_input: bool = False,
+        calibration=None,
+    ):
         """``calibration``: an :class:`~fifa.concept_tree.segmentation.ibug68_calibration.Ibug68Calibration` applied
         to the points before the mesh fit (2D-FAN follows the iBUG convention like dlib; the shipped
         calibration was measured on dlib only), or ``None``."""
@@ -229,7 +242,7 @@ class FaceAlignmentLandmarks:
     def close(self) -> None:
         self._person.close()
 
-    def __enter__(self) -> "FaceAlignmentLandmarks":
+    def __enter__(self) -> FaceAlignmentLandmarks:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -119,7 +119,9 @@ def validate_labels(labels, num_labels: int | None = None) -> list[str]:
 class FaceParser:
     """A CelebAMask-HQ face parser (Segformer via ``transformers``) loaded from a local folder."""
 
-    def __init__(self, model_path: str | os.PathLike, labels: list[str], device: str = "cpu", input_size: int | None = None):
+    def __init__(
+        self, model_path: str | os.PathLike, labels: list[str], device: str = "cpu", input_size: int | None = None
+    ):
         path = Path(model_path).expanduser()
         if not path.exists():
             raise FileNotFoundError(
@@ -164,8 +166,7 @@ class FaceParser:
         names = [str(config.id2label.get(i, "")) for i in range(config.num_labels)] if config.id2label else []
         if names and all(n in CELEBAMASK_HQ_CLASSES for n in names) and names != self.labels:
             warnings.warn(
-                f"the labels given differ from the model's own id2label {names}; using the labels given",
-                stacklevel=3,
+                f"the labels given differ from the model's own id2label {names}; using the labels given", stacklevel=3
             )
 
     # ------------------------------------------------------------------ parsing
@@ -178,7 +179,9 @@ class FaceParser:
             raise ValueError(f"expected an HxWx3 uint8 RGB image, got {a.shape} {a.dtype}")
         h, w = a.shape[:2]
         s = self.input_size
-        x = np.asarray(Image.fromarray(np.ascontiguousarray(a[..., :3])).resize((s, s), Image.BILINEAR), dtype=np.float32)
+        x = np.asarray(
+            Image.fromarray(np.ascontiguousarray(a[..., :3])).resize((s, s), Image.BILINEAR), dtype=np.float32
+        )
         x = (x / 255.0 - self._mean) / self._std
         torch = self._torch
         t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(self.device)
@@ -214,12 +217,16 @@ class FaceParser:
         return out
 
     # ------------------------------------------------------------------ refine
-    def refine(self, regions: FaceRegions, parsed: dict[str, np.ndarray], rules: OutsideFaceRules = OutsideFaceRules()) -> FaceRegions:
+    def refine(
+        self, regions: FaceRegions, parsed: dict[str, np.ndarray], rules: OutsideFaceRules = OutsideFaceRules()
+    ) -> FaceRegions:
         """See :func:`refine`."""
         return refine(regions, parsed, rules)
 
 
-def refine(regions: FaceRegions, parsed: dict[str, np.ndarray], rules: OutsideFaceRules = OutsideFaceRules()) -> FaceRegions:
+def refine(
+    regions: FaceRegions, parsed: dict[str, np.ndarray], rules: OutsideFaceRules = OutsideFaceRules()
+) -> FaceRegions:
     """Off-face concepts from a face parser; the face partition is kept as it is.
 
     Outside the face oval, a pixel the parser calls ``hair`` becomes the hair leaf our geometry
@@ -300,7 +307,9 @@ def _occluders(regions: FaceRegions, parsed: dict[str, np.ndarray]) -> dict:
     return occ
 
 
-def _nearest_in_group(geo: np.ndarray, codes: np.ndarray, target: np.ndarray, lm: np.ndarray, group, index) -> np.ndarray:
+def _nearest_in_group(
+    geo: np.ndarray, codes: np.ndarray, target: np.ndarray, lm: np.ndarray, group, index
+) -> np.ndarray:
     """For the target pixels, the label of the nearest pixel of ``geo`` whose label is in ``codes``;
     when the geometry has none of the group in the image, a side rule (eye frame)."""
     from scipy import ndimage

@@ -19,9 +19,9 @@ def face_cells(face_full: np.ndarray, step: int, shape: tuple[int, int]) -> np.n
     if bw == 0 or bh == 0:
         return out
     gx0, gy0 = x // step, y // step
-    window = face_full[gy0 * step: -(-(y + bh) // step) * step, gx0 * step: -(-(x + bw) // step) * step]
+    window = face_full[gy0 * step : -(-(y + bh) // step) * step, gx0 * step : -(-(x + bw) // step) * step]
     cells = block_any(window, step)
-    out[gy0: gy0 + cells.shape[0], gx0: gx0 + cells.shape[1]] = cells
+    out[gy0 : gy0 + cells.shape[0], gx0 : gx0 + cells.shape[1]] = cells
     return out
 
 
@@ -31,7 +31,9 @@ def block_any(mask: np.ndarray, step: int) -> np.ndarray:
         return mask.copy()
     h, w = mask.shape
     gh, gw = -(-h // step), -(-w // step)
-    padded = cv2.copyMakeBorder(mask.astype(np.uint8) * 255, 0, gh * step - h, 0, gw * step - w, cv2.BORDER_CONSTANT, value=0)
+    padded = cv2.copyMakeBorder(
+        mask.astype(np.uint8) * 255, 0, gh * step - h, 0, gw * step - w, cv2.BORDER_CONSTANT, value=0
+    )
     return cv2.resize(padded, (gw, gh), interpolation=cv2.INTER_AREA) > 0
 
 
@@ -62,7 +64,9 @@ def scatter(values: np.ndarray, flat_index: np.ndarray, shape: tuple[int, int]) 
 
 def attached(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
     """The connected pieces of ``mask`` that touch ``seed``."""
-    n, lab = cv2.connectedComponents(mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8), connectivity=8)
+    n, lab = cv2.connectedComponents(
+        mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8), connectivity=8
+    )
     if n <= 1:
         return np.zeros_like(mask)
     keep = np.zeros(n, bool)
@@ -100,7 +104,7 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
         return mask
     outside = np.pad(~mask, 1, constant_values=True).astype(np.uint8)
     cv2.floodFill(outside, None, (0, 0), 2)
-    return (outside[1:-1, 1:-1] != 2)
+    return outside[1:-1, 1:-1] != 2
 
 
 def drop_small(mask: np.ndarray, min_cells: float) -> None:

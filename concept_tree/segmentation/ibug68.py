@@ -130,7 +130,7 @@ def regions_from_ibug68(
     face_index: int = 0,
     rules: OutsideFaceRules = OutsideFaceRules(),
     backend: str = "ibug68",
-    calibration: "Ibug68Calibration | None" = None,
+    calibration: Ibug68Calibration | None = None,
 ) -> FaceRegions:
     """68 iBUG points (pixel x, y) of one face (and optionally a person probability map, HxW)
     -> :class:`FaceRegions` with the usual leaf ids; :data:`IBUG68_UNSUPPORTED` leaves are absent.

@@ -139,7 +139,9 @@ class Ibug68Calibration:
     about: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        arrays = {k: np.asarray(getattr(self, k), dtype=np.float64) for k in ("mean_points", "mean_mesh", "coef", "modes")}
+        arrays = {
+            k: np.asarray(getattr(self, k), dtype=np.float64) for k in ("mean_points", "mean_mesh", "coef", "modes")
+        }
         rank = arrays["coef"].shape[1] if arrays["coef"].ndim == 2 else -1
         expected = {"mean_points": (68, 2), "mean_mesh": (N_MESH, 3), "coef": (136, rank), "modes": (rank, N_MESH * 3)}
         for k, shape in expected.items():
@@ -178,7 +180,7 @@ class Ibug68Calibration:
                 "mean_mesh": r(self.mean_mesh), "coef": r(self.coef), "modes": r(self.modes)}  # fmt: skip
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Ibug68Calibration":
+    def from_dict(cls, data: dict) -> Ibug68Calibration:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             got = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise CalibrationError(f"not a 68-point calibration of format {FORMAT!r} (got {got!r})")
@@ -190,14 +192,17 @@ class Ibug68Calibration:
 
     def save(self, path: str | Path) -> None:
         """JSON with a readable ``about`` block and one line per array."""
+
         def value(k, v) -> str:
-            return json.dumps(v, indent=1).replace("\n", "\n ") if k == "about" else json.dumps(v, separators=(",", ":"))
+            return (
+                json.dumps(v, indent=1).replace("\n", "\n ") if k == "about" else json.dumps(v, separators=(",", ":"))
+            )
 
         lines = [f" {json.dumps(k)}: {value(k, v)}" for k, v in self.to_dict().items()]
         Path(path).write_text("{\n" + ",\n".join(lines) + "\n}\n")
 
     @classmethod
-    def load(cls, path: str | Path) -> "Ibug68Calibration":
+    def load(cls, path: str | Path) -> Ibug68Calibration:
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -248,7 +253,9 @@ def default_calibration() -> Ibug68Calibration:
         text = resources.files("fifa.concept_tree").joinpath(CALIBRATION_FILE).read_text()
         return Ibug68Calibration.from_dict(json.loads(text))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, CalibrationError) as e:
-        raise CalibrationError(f"the shipped 68-point calibration {CALIBRATION_FILE} is missing or corrupt ({e}); {hint}") from e
+        raise CalibrationError(
+            f"the shipped 68-point calibration {CALIBRATION_FILE} is missing or corrupt ({e}); {hint}"
+        ) from e
 
 
 def anchor_ious(reference, other, anchors: tuple[str, ...] = COMPARED_ANCHORS) -> dict[str, float]:

@@ -11,7 +11,7 @@ The concepts outside the face oval (hair, ears, neck, background) are in :mod:`.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import cv2
 import numpy as np
@@ -25,7 +25,7 @@ _SKIPPED = -2  # drawn for a concept the landmarks cannot support; unlabelled in
 _SCALE = 1 << _SHIFT
 
 
-@lru_cache(maxsize=None)
+@cache
 def _leaf_codes(leaf_ids: tuple[str, ...]) -> dict[str, int]:
     return {k: i for i, k in enumerate(leaf_ids)}
 
@@ -42,10 +42,7 @@ def _fixed(pts: np.ndarray) -> np.ndarray:
 
 
 def face_label_map(
-    landmarks: np.ndarray,
-    image_size: tuple[int, int],
-    leaf_ids: tuple[str, ...],
-    skip: frozenset[str] = frozenset(),
+    landmarks: np.ndarray, image_size: tuple[int, int], leaf_ids: tuple[str, ...], skip: frozenset[str] = frozenset()
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
     """Label the face oval of one face.
 
@@ -79,8 +76,14 @@ def face_label_map(
     return labels, facemask, (x0, y0, x1, y1)
 
 
-def warp_atlas(labels: np.ndarray, where: np.ndarray, mesh: np.ndarray, depth: np.ndarray | None,
-               codes: np.ndarray, fold_tolerance: float = 0.003) -> None:
+def warp_atlas(
+    labels: np.ndarray,
+    where: np.ndarray,
+    mesh: np.ndarray,
+    depth: np.ndarray | None,
+    codes: np.ndarray,
+    fold_tolerance: float = 0.003,
+) -> None:
     """Draw the concept atlas onto ``labels`` (crop coordinates) through the mesh (a piecewise-affine
     warp): every pixel of ``where`` gets ``codes[atlas label]``, except the eye and mouth openings
     (holes of the mesh, drawn by :func:`_draw_openings`).
@@ -100,8 +103,13 @@ def warp_atlas(labels: np.ndarray, where: np.ndarray, mesh: np.ndarray, depth: n
         _draw_pixels(labels, where, img_tri, flipped, depth, codes)
     topo = mesh_topology()
     holes = np.zeros(labels.shape, np.uint8)
-    cv2.fillPoly(holes, [_fixed(mesh[list(loop)]) for loop in (topo.right_eye, topo.left_eye, topo.lips_inner)], 1,
-                 lineType=cv2.LINE_8, shift=_SHIFT)
+    cv2.fillPoly(
+        holes,
+        [_fixed(mesh[list(loop)]) for loop in (topo.right_eye, topo.left_eye, topo.lips_inner)],
+        1,
+        lineType=cv2.LINE_8,
+        shift=_SHIFT,
+    )
     _fill_gaps(labels, where & (labels == UNLABELLED) & ~holes.astype(bool))
     labels[labels == _SKIPPED] = UNLABELLED
 
@@ -115,8 +123,13 @@ def _draw_outlines(labels: np.ndarray, mesh: np.ndarray, depth: np.ndarray | Non
         order = np.argsort(-(ol.group_depth * depth).sum(axis=1), kind="stable")  # far (large z) first; no BLAS call
     for g in order:
         code = int(codes[ol.label[g]])
-        cv2.fillPoly(labels, [pos[a:b] for a, b in ol.loops[g]], code if code >= 0 else _SKIPPED,
-                     lineType=cv2.LINE_8, shift=_SHIFT)
+        cv2.fillPoly(
+            labels,
+            [pos[a:b] for a, b in ol.loops[g]],
+            code if code >= 0 else _SKIPPED,
+            lineType=cv2.LINE_8,
+            shift=_SHIFT,
+        )
 
 
 def _draw_pixels(labels, where, img_tri, flipped, depth, codes) -> None:

@@ -81,8 +81,9 @@ class PersonSegmenter:
 class MediaPipeFaceMesh:
     """MediaPipe FaceMesh (478 points with iris), SelfieSegmentation and Pose, offline."""
 
-    def __init__(self, max_faces: int = 5, min_confidence: float = 0.5, person_model: int = 1,
-                 refine_landmarks: bool = True):
+    def __init__(
+        self, max_faces: int = 5, min_confidence: float = 0.5, person_model: int = 1, refine_landmarks: bool = True
+    ):
         import mediapipe as mp
 
         # refine_landmarks=False: 468 points without the iris model (faster; enough for face crops)
@@ -126,7 +127,11 @@ class MediaPipeFaceMesh:
             self._pose = self._mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)
         h, w = rgb.shape[:2]
         s = min(1.0, max_side / max(h, w))
-        small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) if s < 1 else rgb
+        small = (
+            cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+            if s < 1
+            else rgb
+        )
         res = self._pose.process(np.ascontiguousarray(small))
         nan = np.full(2, np.nan)
         if res.pose_landmarks is None:

@@ -215,8 +215,9 @@ def _around_mouth(c: _Cascade, ctx: _Context, pt: _Points) -> None:
     c.rule(upper_lip_skin & (a < 0.1), "philtrum")
     c.rule(upper_lip_skin, "{side}_upper_lip_skin")
     sgn = np.where(left, 1.0, -1.0)
-    fold = segment_distance(p, np.column_stack([0.40 * sgn, np.full_like(u, 0.56)]),
-                            np.column_stack([0.60 * sgn, np.full_like(u, 1.02)]))
+    fold = segment_distance(
+        p, np.column_stack([0.40 * sgn, np.full_like(u, 0.56)]), np.column_stack([0.60 * sgn, np.full_like(u, 1.02)])
+    )
     c.rule(fold < 0.075, "{side}_nasolabial_fold")
 
 

@@ -101,8 +101,10 @@ def _brow_polygon(edges) -> tuple[int, ...]:
     # Join the chains end to end: the second one reversed when both start at the same end of the brow,
     # which the reference layout tells (shorter closing edges).
     ref, _ = mesh_reference()
+
     def closing(x, y):
         return np.linalg.norm(ref[x[-1]] - ref[y[0]]) + np.linalg.norm(ref[y[-1]] - ref[x[0]])
+
     return tuple(a + b[::-1]) if closing(a, b[::-1]) <= closing(a, b) else tuple(a + b)
 
 

@@ -114,7 +114,9 @@ def grid_step(image_size: tuple[int, int], iod: float, cells_per_iod: float = 20
     return max(1, int(round(iod / cells_per_iod)), -(-max(image_size) // max_cells))
 
 
-def face_frame(landmarks: np.ndarray, image_size: tuple[int, int], face_full: np.ndarray, step: int | None = None) -> FaceFrame:
+def face_frame(
+    landmarks: np.ndarray, image_size: tuple[int, int], face_full: np.ndarray, step: int | None = None
+) -> FaceFrame:
     h, w = image_size
     topo = mesh_topology()
     pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
@@ -201,7 +203,9 @@ def _compose(fr: FaceFrame, pairs: list) -> np.ndarray:
     if pairs[-1][0] is not None:
         raise ValueError("the last pair must be the default (condition None)")
     table = np.array([[k.right, k.left] if isinstance(k, _Side) else [k, k] for _, k in pairs], np.uint8)  # codes < 256
-    kind = np.select([c for c, _ in pairs[:-1]], np.arange(len(pairs) - 1, dtype=np.uint8), default=np.uint8(len(pairs) - 1))
+    kind = np.select(
+        [c for c, _ in pairs[:-1]], np.arange(len(pairs) - 1, dtype=np.uint8), default=np.uint8(len(pairs) - 1)
+    )
     return table.ravel()[kind.astype(np.intp) * 2 + fr.left.view(np.uint8)]
 
 
@@ -248,7 +252,9 @@ def outside_face_labels(
     beside_jaw = (v > rules.ear_bottom_v) & (v < fr.v_chin) & (fr.lateral > 0.15)
     hair = ~ear & ((v < rules.ear_top_v) | ear_band | beside_jaw)
     neck = (a < rules.neck_half_width) & (v < fr.v_chin + rules.neck_length)
-    pairs = _ear_leaves(fr, ear, rules, code) + _hair_leaves(fr, hair, rules, code) + _neck_leaves(fr, neck, rules, code)
+    pairs = (
+        _ear_leaves(fr, ear, rules, code) + _hair_leaves(fr, hair, rules, code) + _neck_leaves(fr, neck, rules, code)
+    )
     person_code = _compose(fr, pairs + [(None, code["upper_body"])])
     return _finish(person_code, _background(fr, rules, code), fr, person, face_full, rules, image_size)
 
@@ -295,10 +301,16 @@ def evidence_outside_labels(
     gm.drop_small(ear, rules.min_ear / ev.cell**2)
     hair = _hair(fr, ev, rules, ear, neck)
 
-    pairs = _ear_leaves(fr, ear, rules, code) + _neck_leaves(fr, neck, rules, code) + _hair_leaves(fr, hair, rules, code)
+    pairs = (
+        _ear_leaves(fr, ear, rules, code) + _neck_leaves(fr, neck, rules, code) + _hair_leaves(fr, hair, rules, code)
+    )
     person_code = _compose(fr, pairs + [(None, code["upper_body"])])
     out = _finish(person_code, _background(fr, rules, code), fr, person, face_full, rules, (h, w), also_person=ear)
-    report = {"mode": "evidence", "skin_mean_crcb": [round(float(x), 1) for x in skin.mean], "shoulders": shoulder is not None}
+    report = {
+        "mode": "evidence",
+        "skin_mean_crcb": [round(float(x), 1) for x in skin.mean],
+        "shoulders": shoulder is not None,
+    }
     return out, report
 
 
@@ -313,11 +325,19 @@ def _neck(fr: FaceFrame, ev: Evidence, rules: OutsideFaceRules, shoulder: np.nda
     return gm.fill_holes(neck | fr.face) & neck_zone & ev.pgrid  # shadow under the chin, enclosed by face and neck
 
 
-def _ears(fr: FaceFrame, ev: Evidence, rules: OutsideFaceRules, pose: PosePoints | None, neck: np.ndarray) -> np.ndarray:
+def _ears(
+    fr: FaceFrame, ev: Evidence, rules: OutsideFaceRules, pose: PosePoints | None, neck: np.ndarray
+) -> np.ndarray:
     """Skin pieces attached to the face contour in the ear band (closed first: a thin ear beside
     the contour is often broken up by shadow; too small a piece is dropped by the caller)."""
     v = fr.v
-    ear_zone = (v >= rules.ear_top_v) & (v <= rules.ear_bottom_v) & (fr.lateral > -0.1) & (fr.lateral < rules.ear_width) & ~fr.face
+    ear_zone = (
+        (v >= rules.ear_top_v)
+        & (v <= rules.ear_bottom_v)
+        & (fr.lateral > -0.1)
+        & (fr.lateral < rules.ear_width)
+        & ~fr.face
+    )
     candidates = gm.close(ev.skin_near & ear_zone, max(1, int(round(0.05 / ev.cell)))) & ear_zone
     seeds = gm.ring(fr.face, max(1, int(round(0.12 / ev.cell)))) & ear_zone
     if pose is not None:  # a seen ear point also seeds its ear
@@ -347,5 +367,3 @@ def _hair(fr: FaceFrame, ev: Evidence, rules: OutsideFaceRules, ear: np.ndarray,
         like = gm.smooth(gm.scatter(like_p, ev.at[rest_p], fr.shape), 2 * ev.r_smooth)
         long_hair = gm.attached(like | hair, hair) & like
     return hair | long_hair
-
-

@@ -79,14 +79,15 @@ def reference_skin_lab(rgb: np.ndarray, landmarks: np.ndarray, radius_frac: floa
     patches = []
     for i in SKIN_REFERENCE_VERTICES:
         x, y = np.round(np.asarray(landmarks)[i, :2]).astype(int)
-        patch = lab[max(0, y - r): min(h, y + r + 1), max(0, x - r): min(w, x + r + 1)].reshape(-1, 3)
+        patch = lab[max(0, y - r) : min(h, y + r + 1), max(0, x - r) : min(w, x + r + 1)].reshape(-1, 3)
         if len(patch):
             patches.append(patch)
     return np.median(np.concatenate(patches), axis=0)
 
 
-def skin_share(mask: np.ndarray, rgb: np.ndarray, landmarks: np.ndarray, max_ab: float = 12.0,
-               min_light: float = 0.25) -> float:
+def skin_share(
+    mask: np.ndarray, rgb: np.ndarray, landmarks: np.ndarray, max_ab: float = 12.0, min_light: float = 0.25
+) -> float:
     """Share of ``mask``'s pixels with the colour of the face's skin: within ``max_ab`` of the
     reference (a*, b*) chroma and at least ``min_light`` times its lightness (shadow allowed).
     NaN for an empty mask."""

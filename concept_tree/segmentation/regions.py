@@ -21,7 +21,7 @@ def node_membership(leaf_ids: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
     nodes = [n.id for n in tree.nodes]
     m = np.zeros((len(nodes), len(leaf_ids)), dtype=np.int64)
     for r, node in enumerate(tree.nodes):
-        for leaf in ([node] if node.is_leaf else tree.leaves(under=node.id)):
+        for leaf in [node] if node.is_leaf else tree.leaves(under=node.id):
             if leaf.id in col:
                 m[r, col[leaf.id]] = 1
     return nodes, m

@@ -71,7 +71,12 @@ def regions_from_landmarks(
     labels = np.full((h, w), UNLABELLED, dtype=np.int16)
     labels[y0:y1, x0:x1] = crop  # the crop is unlabelled outside the face already
     pts = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    box = (int(max(0, pts[:, 0].min())), int(max(0, pts[:, 1].min())), int(min(w, pts[:, 0].max())), int(min(h, pts[:, 1].max())))
+    box = (
+        int(max(0, pts[:, 0].min())),
+        int(max(0, pts[:, 1].min())),
+        int(min(w, pts[:, 0].max())),
+        int(min(h, pts[:, 1].max())),
+    )
     regions = FaceRegions(
         image_size=(h, w),
         status="ok",
@@ -114,7 +119,10 @@ def with_outside_face(
         outside, report = evidence_outside_labels(image, regions.landmarks, person, face_full, regions.label_map,
                                                   regions.leaf_ids, rules, pose)  # fmt: skip
     else:
-        outside, report = outside_face_labels(regions.landmarks, (h, w), person, face_full, regions.leaf_ids, rules), {"mode": "geometry"}
+        outside, report = (
+            outside_face_labels(regions.landmarks, (h, w), person, face_full, regions.leaf_ids, rules),
+            {"mode": "geometry"},
+        )
     labels = outside  # a fresh array: face pixels copied in place, no second full-size array
     cv2.copyTo(np.ascontiguousarray(regions.label_map, dtype=np.int16), face_full.view(np.uint8), labels)
     meta = dict(regions.meta, outside_face=report["mode"], outside_face_report=report)
@@ -126,7 +134,9 @@ class MediaPipeBackend(MediaPipeFaceMesh):
     off-face concepts from SelfieSegmentation, image evidence and, with ``config.pose``, Pose."""
 
     def __init__(self, config: SegmentConfig):
-        super().__init__(max_faces=config.max_faces, min_confidence=config.min_confidence, person_model=config.person_model)
+        super().__init__(
+            max_faces=config.max_faces, min_confidence=config.min_confidence, person_model=config.person_model
+        )
         self.config = config
 
     def segment_all(self, rgb: np.ndarray, limit: int | None, outside_face: bool,
@@ -140,7 +150,9 @@ class MediaPipeBackend(MediaPipeFaceMesh):
         return add_outside(self, self.config, rgb, out) if outside_face else out
 
 
-def add_outside(models: LandmarkBackend, config: SegmentConfig, rgb: np.ndarray, faces: list[FaceRegions]) -> list[FaceRegions]:
+def add_outside(
+    models: LandmarkBackend, config: SegmentConfig, rgb: np.ndarray, faces: list[FaceRegions]
+) -> list[FaceRegions]:
     """``faces`` of ``rgb`` with the off-face concepts added: the backend's person map, Pose when
     ``config.pose``, image evidence unless ``config.evidence`` is off."""
     person = models.person_probability(rgb)
@@ -166,7 +178,9 @@ class Segmenter:
         faces = self.segment_all(image, limit=1, outside_face=outside_face)
         return faces[0]
 
-    def segment_all(self, image: np.ndarray, limit: int | None = None, *, outside_face: bool | None = None) -> list[FaceRegions]:
+    def segment_all(
+        self, image: np.ndarray, limit: int | None = None, *, outside_face: bool | None = None
+    ) -> list[FaceRegions]:
         """Regions of every detected face, largest first (``face_index`` 0, 1, ...)."""
         cfg = self.config
         n = cfg.max_faces if limit is None else min(limit, cfg.max_faces)
@@ -183,7 +197,7 @@ class Segmenter:
     def close(self) -> None:
         self._models.close()
 
-    def __enter__(self) -> "Segmenter":
+    def __enter__(self) -> Segmenter:
         return self
 
     def __exit__(self, *exc) -> None:

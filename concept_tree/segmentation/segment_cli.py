@@ -15,10 +15,12 @@ from .backends import BackendChoice, backends_help
 from .batch import BatchOptions, image_tasks, segment_folder
 from .landmarks import BackendUnavailable
 
-SEGMENT_EXAMPLES = ("fifa-tree segment photos/ --out regions_out --level anchor",
-                    "fifa-tree segment face.jpg --out one --level leaf --no-overlays",
-                    "fifa-tree segment photos/ --out dlib_out --backend dlib68",
-                    "fifa-tree segment crops/ --out faces_only --face-only --no-overlays")
+SEGMENT_EXAMPLES = (
+    "fifa-tree segment photos/ --out regions_out --level anchor",
+    "fifa-tree segment face.jpg --out one --level leaf --no-overlays",
+    "fifa-tree segment photos/ --out dlib_out --backend dlib68",
+    "fifa-tree segment crops/ --out faces_only --face-only --no-overlays",
+)
 
 
 def _level(value: str):
@@ -33,14 +35,25 @@ def _level(value: str):
 def segment(
     source: Annotated[Path, typer.Argument(help="A face image or a folder of images.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")],
-    all_faces: Annotated[bool, typer.Option("--all-faces", help="Segment every face (face_index in the output), "
-                                                                "not only the largest.")] = False,
+    all_faces: Annotated[
+        bool, typer.Option("--all-faces", help="Segment every face (face_index in the output), not only the largest.")
+    ] = False,
     no_overlays: Annotated[bool, typer.Option("--no-overlays", help="Skip the overlay PNGs.")] = False,
     level: Annotated[str, typer.Option(help="Overlay colouring: anchor, leaf, or a tree depth.")] = "anchor",
-    face_only: Annotated[bool, typer.Option("--face-only", help="Only the face concepts (no person model: faster); "
-                                                                "ears, hair, neck and background are left out.")] = False,
-    pose: Annotated[bool, typer.Option("--pose", help="Also run MediaPipe Pose for the shoulder line and ear points "
-                                                      "(about 5x the time of FaceMesh).")] = False,
+    face_only: Annotated[
+        bool,
+        typer.Option(
+            "--face-only",
+            help="Only the face concepts (no person model: faster); ears, hair, neck and background are left out.",
+        ),
+    ] = False,
+    pose: Annotated[
+        bool,
+        typer.Option(
+            "--pose",
+            help="Also run MediaPipe Pose for the shoulder line and ear points (about 5x the time of FaceMesh).",
+        ),
+    ] = False,
     workers: Annotated[int, typer.Option(help="Worker processes (0: one per core).")] = 0,
     backend: Annotated[BackendChoice, typer.Option(help=backends_help())] = BackendChoice.mediapipe,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
@@ -59,8 +72,15 @@ def segment(
         raise UserError(f"no images found in {source}")
     if face_only and pose:
         raise UserError("--pose has no use with --face-only (the pose model only places off-face concepts)")
-    opts = BatchOptions(all_faces=all_faces, overlays=not no_overlays, level=lvl, workers=workers,
-                        backend=BackendChoice(backend).value, outside_face=not face_only, pose=pose)
+    opts = BatchOptions(
+        all_faces=all_faces,
+        overlays=not no_overlays,
+        level=lvl,
+        workers=workers,
+        backend=BackendChoice(backend).value,
+        outside_face=not face_only,
+        pose=pose,
+    )
     try:
         summary = segment_folder(image_tasks(source, files), out_dir, opts, progress=not quiet and sys.stderr.isatty())
     except BackendUnavailable as e:
@@ -78,8 +98,14 @@ def _report(summary, out_dir: Path) -> None:
     t = Table(title=f"fifa-tree segment → {out_dir}")
     for col in ("images", "ok", "no face", "failed", "faces", "seconds"):
         t.add_column(col, justify="right")
-    t.add_row(str(summary.total), str(summary.ok), str(summary.no_face), str(summary.failed), str(summary.faces),
-              f"{summary.seconds:.1f}")
+    t.add_row(
+        str(summary.total),
+        str(summary.ok),
+        str(summary.no_face),
+        str(summary.failed),
+        str(summary.faces),
+        f"{summary.seconds:.1f}",
+    )
     console.print(t)
     for image, reason in summary.failures[:20]:
         console.print(f"  [yellow]{image}[/]: {reason}")

@@ -29,13 +29,24 @@ import json
 import os
 import shutil
 import uuid
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO, Any, Iterator, TypeAlias
+from typing import IO, Any, TypeAlias
 
 __all__ = [
-    "atomic_path", "atomic_open", "write_bytes_atomic", "write_text_atomic", "write_json_atomic",
-    "write_table_atomic", "move", "fsync_dir", "staging_dir", "swap_folder", "clean_stale", "pid_alive",
+    "atomic_path",
+    "atomic_open",
+    "write_bytes_atomic",
+    "write_text_atomic",
+    "write_json_atomic",
+    "write_table_atomic",
+    "move",
+    "fsync_dir",
+    "staging_dir",
+    "swap_folder",
+    "clean_stale",
+    "pid_alive",
 ]
 
 StrPath: TypeAlias = "str | os.PathLike[str]"
@@ -68,10 +79,8 @@ def _fsync_file(p: Path) -> None:
 
 
 def _unlink_quietly(p: Path) -> None:
-    try:
+    with suppress(OSError):
         p.unlink()
-    except OSError:
-        pass
 
 
 @contextmanager
@@ -92,8 +101,7 @@ def atomic_path(path: StrPath, *, durable: bool = True) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_open(path: StrPath, mode: str = "w", *, durable: bool = True,
-                encoding: str = "utf-8") -> Iterator[IO[Any]]:
+def atomic_open(path: StrPath, mode: str = "w", *, durable: bool = True, encoding: str = "utf-8") -> Iterator[IO[Any]]:
     """An open temp file (text mode in ``encoding``, or binary) that replaces ``path`` when closed."""
     with atomic_path(path, durable=durable) as tmp:
         with open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
@@ -191,7 +199,7 @@ def pid_alive(pid: int) -> bool:
 def _stale(out: Path) -> list[tuple[Path, str]]:
     found = []
     for p in out.parent.glob(f".{out.name}.*-*"):
-        kind_pid = p.name[len(out.name) + 2:]
+        kind_pid = p.name[len(out.name) + 2 :]
         kind, _, pid = kind_pid.rpartition("-")
         if kind in ("tmp", "old") and pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             found.append((p, kind))

@@ -80,7 +80,9 @@ class OpenAIConfig:
         return (prompt_tokens * self.price_in_per_mtok + completion_tokens * self.price_out_per_mtok) / 1e6
 
 
-def read_api_key(api_key_file: str | os.PathLike[str] | None = None, env: Iterable[str] = ("OPENAI_API_KEY",)) -> str | None:
+def read_api_key(
+    api_key_file: str | os.PathLike[str] | None = None, env: Iterable[str] = ("OPENAI_API_KEY",)
+) -> str | None:
     """The key in ``api_key_file`` (stripped) if given, else the first set variable of ``env``; None if none.
     An unreadable file raises ``OSError`` (the CLIs turn it into a user error)."""
     if api_key_file:
@@ -142,10 +144,13 @@ class OpenAIClient:
         self._openai = openai
         self._completion_type = ChatCompletion
         self.client = openai.OpenAI(
-            api_key=cfg.api_key or NO_KEY, base_url=cfg.base_url, timeout=cfg.timeout,
+            api_key=cfg.api_key or NO_KEY,
+            base_url=cfg.base_url,
+            timeout=cfg.timeout,
             max_retries=0,  # the retry policy of .llm_retry honours Retry-After and our codes
             http_client=httpx.Client(  # type: ignore[arg-type]  # openai's stubs name its own httpx fork
-                timeout=cfg.timeout, limits=httpx.Limits(max_connections=256, max_keepalive_connections=128)),
+                timeout=cfg.timeout, limits=httpx.Limits(max_connections=256, max_keepalive_connections=128)
+            ),
         )
         self.cache = ResponseCache(cfg.cache_dir)
         self._lock = threading.Lock()
@@ -187,8 +192,9 @@ class OpenAIClient:
         except o.APITimeoutError as e:
             raise TransportError("llm_timeout", f"request timed out after {calls} attempt(s)", calls) from e
         except o.APIConnectionError as e:
-            raise TransportError("llm_http_error", f"connection error after {calls} attempt(s): {type(e).__name__}",
-                                 calls) from e
+            raise TransportError(
+                "llm_http_error", f"connection error after {calls} attempt(s): {type(e).__name__}", calls
+            ) from e
         except o.APIStatusError as e:
             raise TransportError("llm_http_error", f"HTTP {e.status_code} after {calls} attempt(s)", calls) from e
         except ValueError as e:  # unparsable body from a broken server
@@ -219,8 +225,15 @@ class OpenAIClient:
         except (InvalidAnswer, KeyError, TypeError):
             return None  # a stale or damaged entry: ask again
 
-    def ask(self, request: Request, check: Check, correction: Callable[[InvalidAnswer], str], *,
-            budget: CostBudget | None = None, estimate: float = 0.0) -> Answer:
+    def ask(
+        self,
+        request: Request,
+        check: Check,
+        correction: Callable[[InvalidAnswer], str],
+        *,
+        budget: CostBudget | None = None,
+        estimate: float = 0.0,
+    ) -> Answer:
         """A checked answer: from the cache, else from the model (see the module docstring). ``correction(e)``
         is the user message that asks again after the check rejected an answer; ``budget`` refused gives
         ``error_code="budget"`` without a call."""
@@ -238,8 +251,9 @@ class OpenAIClient:
                 budget.settle(estimate, ans.cost)
         return ans
 
-    def _ask(self, request: Request, key: str, check: Check, correction: Callable[[InvalidAnswer], str],
-             ans: Answer) -> None:
+    def _ask(
+        self, request: Request, key: str, check: Check, correction: Callable[[InvalidAnswer], str], ans: Answer
+    ) -> None:
         messages = list(request["messages"])
         for attempt in range(2):
             try:
@@ -256,12 +270,15 @@ class OpenAIClient:
                 ans.value = check(out["content"], out["finish_reason"])
             except InvalidAnswer as e:
                 ans.error_code, ans.error, ans.rejected = e.code, e.message, True
-                messages = messages + [{"role": "assistant", "content": out["content"] or ""},
-                                       {"role": "user", "content": correction(e)}]
+                messages = messages + [
+                    {"role": "assistant", "content": out["content"] or ""},
+                    {"role": "user", "content": correction(e)},
+                ]
                 continue
             ans.error_code = ans.error = None
             ans.rejected = False
             if key:
-                self.cache.put(key, {"content": out["content"], "finish_reason": out["finish_reason"],
-                                     "attempt": attempt + 1})
+                self.cache.put(
+                    key, {"content": out["content"], "finish_reason": out["finish_reason"], "attempt": attempt + 1}
+                )
             return

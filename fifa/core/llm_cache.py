@@ -48,8 +48,12 @@ def normalize_endpoint(base_url: str | None) -> str:
 
 def request_key(request: dict[str, Any], endpoint: str | None = None) -> str:
     """Stable hash of an endpoint (see :func:`normalize_endpoint`) and a request body (canonical JSON)."""
-    blob = json.dumps({"endpoint": normalize_endpoint(endpoint), "request": request}, sort_keys=True,
-                      separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    blob = json.dumps(
+        {"endpoint": normalize_endpoint(endpoint), "request": request},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()
 
 
@@ -91,8 +95,12 @@ class ResponseCache:
         except OSError as e:
             self.write_errors += 1
             if self.write_errors == 1:
-                log.warning("cannot write the LLM response cache in %s (%s): answers are kept in the rows, "
-                            "but a rerun would ask again", self.root, e.strerror or e)
+                log.warning(
+                    "cannot write the LLM response cache in %s (%s): answers are kept in the rows, "
+                    "but a rerun would ask again",
+                    self.root,
+                    e.strerror or e,
+                )
             return False
 
     @staticmethod

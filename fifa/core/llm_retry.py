@@ -79,5 +79,10 @@ def retrying(max_retries: int, first: float, longest: float) -> tenacity.Retryin
         exc = state.outcome.exception() if state.outcome else None
         log.debug("retrying after %s (attempt %d)", type(exc).__name__, state.attempt_number)
 
-    return tenacity.Retrying(retry=tenacity.retry_if_exception(is_retryable), wait=wait,
-                             stop=tenacity.stop_after_attempt(max_retries + 1), before_sleep=before_sleep, reraise=True)
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception(is_retryable),
+        wait=wait,
+        stop=tenacity.stop_after_attempt(max_retries + 1),
+        before_sleep=before_sleep,
+        reraise=True,
+    )

@@ -145,6 +145,25 @@ def strip_submitted(text: str | None) -> str:
     return _SPACES_RE.sub(" ", text).strip()
 
 
-__all__ = ["MARK_PATTERN", "MARK_RE", "PHRASE_CLOSE", "PHRASE_OPEN", "PHRASE_REPLACEMENT", "SEG_TOKEN", "Mark",
-           "clean_model_text", "find", "has_mark", "has_markup", "mark", "marked_ids", "parse", "parse_submitted",
-           "plain_generated", "render_glamm", "strip", "strip_submitted", "tidy_generated"]
+__all__ = [
+    "MARK_PATTERN",
+    "MARK_RE",
+    "PHRASE_CLOSE",
+    "PHRASE_OPEN",
+    "PHRASE_REPLACEMENT",
+    "SEG_TOKEN",
+    "Mark",
+    "clean_model_text",
+    "find",
+    "has_mark",
+    "has_markup",
+    "mark",
+    "marked_ids",
+    "parse",
+    "parse_submitted",
+    "plain_generated",
+    "render_glamm",
+    "strip",
+    "strip_submitted",
+    "tidy_generated",
+]

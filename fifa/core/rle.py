@@ -15,7 +15,8 @@ the process. Every RLE that comes from outside (submissions, imported data) must
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence, TypedDict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypedDict
 
 import numpy as np
 import pyarrow as pa
@@ -228,8 +229,9 @@ def label_runs(labels: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any], int]:
     return start, flat[start], flat.size
 
 
-def encode_runs(runs: tuple[NDArray[Any], NDArray[Any], int], h: int, w: int,
-                ids: Iterable[int] | None = None) -> dict[int, dict[str, Any]]:
+def encode_runs(
+    runs: tuple[NDArray[Any], NDArray[Any], int], h: int, w: int, ids: Iterable[int] | None = None
+) -> dict[int, dict[str, Any]]:
     """pycocotools RLE objects (``counts`` as bytes, ready for :func:`pycocotools.mask.merge`) of
     every label of ``runs`` (:func:`label_runs`), or of those in ``ids``.
 
@@ -268,7 +270,7 @@ def encode_label_map(labels: NDArray[Any], ids: Iterable[int] | None = None) -> 
     listed in ``ids`` (then they get an empty mask).
     """
     h, w = labels.shape
-    wanted = set(int(i) for i in ids) if ids is not None else None
+    wanted = {int(i) for i in ids} if ids is not None else None
     enc = encode_runs(label_runs(labels), h, w, wanted)
     out: dict[int, RLE] = {k: {"size": [h, w], "counts": r["counts"].decode("ascii")} for k, r in enc.items()}
     if wanted is not None:

@@ -152,8 +152,20 @@ EXTRA_QA_SCHEMA = pa.schema(
     ]
 )
 
-_KEEP = ("artifact_mask", "artifact_regions", "regions", "explanation", "segments", "explainer", "tree_version",
-         "grounded", "image_height", "image_width", "mask_area", "mask_fraction")
+_KEEP = (
+    "artifact_mask",
+    "artifact_regions",
+    "regions",
+    "explanation",
+    "segments",
+    "explainer",
+    "tree_version",
+    "grounded",
+    "image_height",
+    "image_width",
+    "mask_area",
+    "mask_fraction",
+)
 _PROVENANCE = [(n, t) for n, t in PROVENANCE_FIELDS if n not in _KEEP]
 
 AGE_RECORD_SCHEMA = pa.schema(
@@ -172,7 +184,8 @@ AGE_RECORD_SCHEMA = pa.schema(
 )
 
 #: A submission (DESIGN.md "Submission"): Parquet, or JSONL with the same keys.
-SUBMISSION_SCHEMA = pa.schema([("question_id", pa.string()), ("answer", pa.string()), ("score", pa.float64()),
-                               ("masks", pa.list_(RLE_TYPE))])
+SUBMISSION_SCHEMA = pa.schema(
+    [("question_id", pa.string()), ("answer", pa.string()), ("score", pa.float64()), ("masks", pa.list_(RLE_TYPE))]
+)
 #: ``fifa-train predict``'s resumable parts: a submission's columns and the ``error`` of a failed question.
 PREDICTION_PARTS_SCHEMA = SUBMISSION_SCHEMA.append(pa.field("error", pa.string()))

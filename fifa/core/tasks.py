@@ -18,8 +18,9 @@ Data shapes:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Mapping
+from typing import Literal
 
 #: what an answer is: yes/no (+ optional score), a class name, text, text with marked phrases and their masks,
 #: or one mask (with a short text)
@@ -61,20 +62,33 @@ class Task:
 
 
 def _region(kind: RegionQuery, title: str) -> Task:
-    return Task(f"rq_{kind}", title, "text", TEXT_METRICS, "rouge_l", text=True, region_query=kind,
-                question_sets=(f"rq_{kind}",))
+    return Task(
+        f"rq_{kind}",
+        title,
+        "text",
+        TEXT_METRICS,
+        "rouge_l",
+        text=True,
+        region_query=kind,
+        question_sets=(f"rq_{kind}",),
+    )
 
 
 _ALL = (
     Task("det", "detection (yes/no with a reason)", "yes_no", DET_METRICS, "auc", question_sets=("det",)),
-    Task("cls", "forgery method / category", "class", CLS_METRICS, "acc",
-         question_sets=("cls_method", "cls_category")),
+    Task("cls", "forgery method / category", "class", CLS_METRICS, "acc", question_sets=("cls_method", "cls_category")),
     Task("toe", "text-only explanation", "text", TEXT_METRICS, "rouge_l", text=True, question_sets=("toe",)),
-    Task("age", "artifact-grounding explanation (masks)", "grounded_text",
-         TEXT_METRICS + MASK_METRICS + ("miou",) + GROUNDING_METRICS, "giou", masks=True, text=True,
-         question_sets=("age",)),
-    Task("loc", "artifact localisation (one mask)", "mask", MASK_METRICS, "giou", masks=True,
-         question_sets=("loc",)),
+    Task(
+        "age",
+        "artifact-grounding explanation (masks)",
+        "grounded_text",
+        TEXT_METRICS + MASK_METRICS + ("miou",) + GROUNDING_METRICS,
+        "giou",
+        masks=True,
+        text=True,
+        question_sets=("age",),
+    ),
+    Task("loc", "artifact localisation (one mask)", "mask", MASK_METRICS, "giou", masks=True, question_sets=("loc",)),
     _region("name", "region query by name"),
     _region("mask", "region query by mask"),
     _region("box", "region query by box"),
@@ -96,6 +110,19 @@ def task_order(task_id: str) -> tuple[int, str]:
     return (ids.index(task_id) if task_id in TASKS else len(ids), task_id)
 
 
-__all__ = ["AnswerKind", "CLS_METRICS", "DET_METRICS", "GROUNDING_METRICS", "MASK_METRICS", "MASK_TASKS",
-           "REGION_QUERY_TASKS", "RegionQuery", "TASKS", "TASK_IDS", "TEXT_METRICS", "TEXT_TASKS", "Task",
-           "task_order"]
+__all__ = [
+    "AnswerKind",
+    "CLS_METRICS",
+    "DET_METRICS",
+    "GROUNDING_METRICS",
+    "MASK_METRICS",
+    "MASK_TASKS",
+    "REGION_QUERY_TASKS",
+    "RegionQuery",
+    "TASKS",
+    "TASK_IDS",
+    "TEXT_METRICS",
+    "TEXT_TASKS",
+    "Task",
+    "task_order",
+]

@@ -6,14 +6,14 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pyarrow.parquet as pq
 
-from fifa.core.errors import EXIT_USAGE, FifaError
 from fifa.core.atomic import atomic_open, atomic_path
+from fifa.core.errors import EXIT_USAGE, FifaError
 from fifa.core.marks import strip as plain_text
 
 from ..buildinfo import build_image_root
@@ -67,8 +67,9 @@ class ImageStore:
         else:
             src = self.root / key
             if not src.is_file():
-                raise ExportError(f"image not found: {src} (image root {self.root}; is the build folder moved "
-                                  "away from its images?)")
+                raise ExportError(
+                    f"image not found: {src} (image root {self.root}; is the build folder moved away from its images?)"
+                )
             digest = _sha256(src)
         ext = Path(key).suffix.lower() or ".png"
         rel = f"images/{digest[:2]}/{digest}{ext}"
@@ -146,8 +147,12 @@ def export(build_dir: str | os.PathLike, fmt: str, out: str | os.PathLike) -> Ex
     """Write the build's instruction data in format ``fmt`` under ``out`` (see the package docstring)."""
     from . import glamm, llamafactory, llava, swift
 
-    writers: dict[str, Callable] = {"llava": llava.write, "llamafactory": llamafactory.write,
-                                    "swift": swift.write, "glamm": glamm.write}
+    writers: dict[str, Callable] = {
+        "llava": llava.write,
+        "llamafactory": llamafactory.write,
+        "swift": swift.write,
+        "glamm": glamm.write,
+    }
     if fmt not in writers:
         raise ExportError(f"unknown format {fmt!r}; formats: {', '.join(writers)}")
     b = Path(build_dir)

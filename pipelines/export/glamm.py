@@ -26,7 +26,7 @@ def grounded_caption(text: str, masks: list[dict]) -> tuple[str, dict]:
     """(plain caption, groundings) of a marked text whose k-th mark has ``masks[k]``."""
     out, pos, caption_len, groundings = [], 0, 0, {}
     for k, m in enumerate(marks.find(text)):
-        before = text[pos:m.start]
+        before = text[pos : m.start]
         out.append(before)
         caption_len += len(before)
         phrase = m.phrase
@@ -37,8 +37,10 @@ def grounded_caption(text: str, masks: list[dict]) -> tuple[str, dict]:
         while key in groundings:
             n += 1
             key = f"{phrase}#{n}"
-        groundings[key] = {"token_positives": [start, caption_len],
-                           "rle_masks": [{"size": list(masks[k]["size"]), "counts": masks[k]["counts"]}]}
+        groundings[key] = {
+            "token_positives": [start, caption_len],
+            "rle_masks": [{"size": list(masks[k]["size"]), "counts": masks[k]["counts"]}],
+        }
         pos = m.end
     out.append(text[pos:])
     return "".join(out), groundings
@@ -60,8 +62,14 @@ def items(build: Path, split: str, store: ImageStore, summary):
             continue
         text = r["messages"][-1]["content"]
         caption, groundings = grounded_caption(text, r["masks"])
-        yield {"id": r["id"], "file_name": store.add(r["image"]), "caption": caption, "groundings": groundings,
-               "question": r["messages"][0]["content"].replace("<image>\n", "", 1), "answer": tag_caption(caption, [g["token_positives"] for g in groundings.values()])}
+        yield {
+            "id": r["id"],
+            "file_name": store.add(r["image"]),
+            "caption": caption,
+            "groundings": groundings,
+            "question": r["messages"][0]["content"].replace("<image>\n", "", 1),
+            "answer": tag_caption(caption, [g["token_positives"] for g in groundings.values()]),
+        }
 
 
 def write(build: Path, out: Path, store: ImageStore, summary) -> None:

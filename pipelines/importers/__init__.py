@@ -19,7 +19,19 @@ from .folders import FoldersConfig, import_folders
 from .report import Failure, ImportLayoutError, ImportReport
 
 __all__ = [
-    "CropConfig", "CropTransform", "DDVQAConfig", "DFBConfig", "FFPPConfig", "FaceCropper", "Failure",
-    "FoldersConfig", "ImportLayoutError", "ImportReport", "import_ddvqa", "import_deepfakebench", "import_ffpp",
-    "import_folders", "scan_ffpp",
+    "CropConfig",
+    "CropTransform",
+    "DDVQAConfig",
+    "DFBConfig",
+    "FFPPConfig",
+    "FaceCropper",
+    "Failure",
+    "FoldersConfig",
+    "ImportLayoutError",
+    "ImportReport",
+    "import_ddvqa",
+    "import_deepfakebench",
+    "import_ffpp",
+    "import_folders",
+    "scan_ffpp",
 ]

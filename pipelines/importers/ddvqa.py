@@ -33,9 +33,9 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import pyarrow as pa
 
@@ -51,8 +51,17 @@ ATTACH = ("middle", "all", "first")
 _KEY = re.compile(r"^(\d+)_(.+)$")
 _REGION = re.compile(r"person'?s\s+([a-z ]+?)\s+looks?\b", re.IGNORECASE)
 #: DD-VQA region words the tree has under another name
-REGION_FALLBACK = {"skin": "face", "eye": "eyes", "eyebrow": "eyebrows", "cheek": "cheeks", "lip": "mouth",
-                   "lips": "mouth", "ear": "ears", "tooth": "inner_mouth", "teeth": "inner_mouth"}
+REGION_FALLBACK = {
+    "skin": "face",
+    "eye": "eyes",
+    "eyebrow": "eyebrows",
+    "cheek": "cheeks",
+    "lip": "mouth",
+    "lips": "mouth",
+    "ear": "ears",
+    "tooth": "inner_mouth",
+    "teeth": "inner_mouth",
+}
 
 
 @dataclass(frozen=True)
@@ -98,8 +107,10 @@ def json_files(paths: Iterable[str | Path]) -> list[Path]:
         else:
             raise FileNotFoundError(p)
     if not out:
-        raise ImportLayoutError(f"no DD-VQA JSON files under {', '.join(map(str, paths))} "
-                                "(expected DQ_FF++/train_set/<Method>/<Method>.json, total_fake.json, ...)")
+        raise ImportLayoutError(
+            f"no DD-VQA JSON files under {', '.join(map(str, paths))} "
+            "(expected DQ_FF++/train_set/<Method>/<Method>.json, total_fake.json, ...)"
+        )
     return out
 
 
@@ -117,26 +128,36 @@ def read_qa(files: list[Path]) -> tuple[dict[str, list[tuple[str, str, str]]], l
         if isinstance(doc, list):  # split/*.json: lists of FF++ id pairs
             notes.append(f"{f}: a list (a split file), skipped")
             continue
-        if not isinstance(doc, dict) or not doc or not all(_KEY.match(str(k)) and isinstance(v, dict)
-                                                            for k, v in doc.items()):
-            raise ImportLayoutError(f"{f} is not a DD-VQA JSON: expected "
-                                    '{"<id>_<video>": {"0": {"question": "...", "answer": ["..."]}}}')
+        if (
+            not isinstance(doc, dict)
+            or not doc
+            or not all(_KEY.match(str(k)) and isinstance(v, dict) for k, v in doc.items())
+        ):
+            raise ImportLayoutError(
+                f"{f} is not a DD-VQA JSON: expected "
+                '{"<id>_<video>": {"0": {"question": "...", "answer": ["..."]}}}'
+            )
         for key, pairs in doc.items():
             for qid, item in pairs.items():
                 q = item.get("question") if isinstance(item, dict) else None
                 ans = item.get("answer") if isinstance(item, dict) else None
                 ans = [ans] if isinstance(ans, str) else ans
                 if not isinstance(q, str) or not isinstance(ans, list) or not all(isinstance(a, str) for a in ans):
-                    failures.append(Failure(f"{key}#{qid}", f"{f.name}: needs a question string and a list of "
-                                            "answer strings", "format"))
+                    failures.append(
+                        Failure(
+                            f"{key}#{qid}", f"{f.name}: needs a question string and a list of answer strings", "format"
+                        )
+                    )
                     continue
                 for a in ans:
                     if (key, q, a) not in seen and a.strip():
                         seen.add((key, q, a))
                         qa.setdefault(key, []).append((str(qid), q.strip(), a.strip()))
     if len(notes) == len(files):
-        raise ImportLayoutError(f"only split lists given ({', '.join(f.name for f in files)}): pass the DD-VQA "
-                                "question files (train_set/, test_set/, total_*.json)")
+        raise ImportLayoutError(
+            f"only split lists given ({', '.join(f.name for f in files)}): pass the DD-VQA "
+            "question files (train_set/, test_set/, total_*.json)"
+        )
     return qa, failures, notes
 
 
@@ -147,8 +168,10 @@ def _frames_index(frames_manifest: Path) -> tuple[dict[tuple[str | None, str], l
         raise ImportLayoutError(str(e)) from None
     missing = [c for c in ("sample_id", "image_path", "label", "method", "video") if c not in table.column_names]
     if missing:
-        raise ImportLayoutError(f"{frames_manifest} lacks column(s) {', '.join(missing)}: use a manifest made by "
-                                "`fifa-data import ffpp` (or deepfakebench) of FaceForensics++")
+        raise ImportLayoutError(
+            f"{frames_manifest} lacks column(s) {', '.join(missing)}: use a manifest made by "
+            "`fifa-data import ffpp` (or deepfakebench) of FaceForensics++"
+        )
     index: dict[tuple[str | None, str], list[dict]] = {}
     for r in table.to_pylist():
         method = r.get("method") if r.get("label") == "fake" else None
@@ -163,8 +186,9 @@ def _pick(rows: list[dict], attach: str) -> list[dict]:
     return [rows[0] if attach == "first" else rows[(len(rows) - 1) // 2]]
 
 
-def import_ddvqa(paths: Iterable[str | Path], frames_manifest: str | Path, out: str | Path,
-                 config: DDVQAConfig = DDVQAConfig()) -> ImportReport:
+def import_ddvqa(
+    paths: Iterable[str | Path], frames_manifest: str | Path, out: str | Path, config: DDVQAConfig = DDVQAConfig()
+) -> ImportReport:
     """Attach DD-VQA pairs to the frames of ``frames_manifest``; writes ``out`` and ``<stem>.qa.parquet``."""
     from fifa.concept_tree.tree import load_tree
 
@@ -182,14 +206,25 @@ def import_ddvqa(paths: Iterable[str | Path], frames_manifest: str | Path, out: 
     for key in sorted(qa):
         mid, video = _KEY.match(key).groups()
         if int(mid) not in ids:
-            failures.append(Failure(key, f"DD-VQA manipulation id {mid} is not documented: map it with "
-                                    f"--id-map {mid}=METHOD (or {mid}=real)", "method"))
+            failures.append(
+                Failure(
+                    key,
+                    f"DD-VQA manipulation id {mid} is not documented: map it with "
+                    f"--id-map {mid}=METHOD (or {mid}=real)",
+                    "method",
+                )
+            )
             continue
         method = ids[int(mid)]
         frames = index.get((method, video))
         if not frames:
-            failures.append(Failure(key, f"no frames of {'real' if method is None else method} video {video} in "
-                                    f"{frames_manifest}", "match"))
+            failures.append(
+                Failure(
+                    key,
+                    f"no frames of {'real' if method is None else method} video {video} in {frames_manifest}",
+                    "match",
+                )
+            )
             continue
         for r in _pick(frames, config.attach):
             rows.setdefault(r["sample_id"], _rebase(r, fbase, out.parent))
@@ -199,16 +234,32 @@ def import_ddvqa(paths: Iterable[str | Path], frames_manifest: str | Path, out: 
                     continue
                 done.add(qid)
                 node = nodes[q] if q in nodes else nodes.setdefault(q, region_node(q, tree))
-                qa_rows.append({"sample_id": r["sample_id"], "task": "rq_name" if node else "toe", "question": q,
-                                "answer": a, "node_id": node, "origin": f"ddvqa:{key}#{qid}"})
+                qa_rows.append(
+                    {
+                        "sample_id": r["sample_id"],
+                        "task": "rq_name" if node else "toe",
+                        "question": q,
+                        "answer": a,
+                        "node_id": node,
+                        "origin": f"ddvqa:{key}#{qid}",
+                    }
+                )
     qa_path = out.with_name(out.stem + ".qa.parquet")
     files_out = {}
     if rows:
         out.parent.mkdir(parents=True, exist_ok=True)
         write_table_atomic(pa.Table.from_pylist(qa_rows, schema=EXTRA_QA_SCHEMA), qa_path)
         files_out["qa"] = str(qa_path)
-    rep = finish("ddvqa", list(rows.values()), failures, out, started=started, files=files_out, notes=notes,
-                 stats={"qa_pairs": len(qa_rows), "videos": len(qa)})
+    rep = finish(
+        "ddvqa",
+        list(rows.values()),
+        failures,
+        out,
+        started=started,
+        files=files_out,
+        notes=notes,
+        stats={"qa_pairs": len(qa_rows), "videos": len(qa)},
+    )
     return rep
 
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from fifa.pipelines.methods import MethodTable, load_methods
 
@@ -34,10 +34,21 @@ from .report import Failure, ImportLayoutError, ImportReport, finish, rel_path
 from .video import frame_indices
 
 LABEL_METHODS = {
-    "FF-DF": "Deepfakes", "FF-F2F": "Face2Face", "FF-FS": "FaceSwap", "FF-NT": "NeuralTextures",
-    "FF-FH": "FaceShifter", "FF-SH": "FaceShifter", "DFD_fake": "DeepFakeDetection",
-    "CelebDFv1_fake": "CelebDF", "CelebDFv2_fake": "CelebDF", "DFDCP_FakeA": "DFDC", "DFDCP_FakeB": "DFDC",
-    "DFDC_Fake": "DFDC", "DF_fake": "DeeperForensics", "UADFV_Fake": "UADFV", "roop_Fake": "InSwapper",
+    "FF-DF": "Deepfakes",
+    "FF-F2F": "Face2Face",
+    "FF-FS": "FaceSwap",
+    "FF-NT": "NeuralTextures",
+    "FF-FH": "FaceShifter",
+    "FF-SH": "FaceShifter",
+    "DFD_fake": "DeepFakeDetection",
+    "CelebDFv1_fake": "CelebDF",
+    "CelebDFv2_fake": "CelebDF",
+    "DFDCP_FakeA": "DFDC",
+    "DFDCP_FakeB": "DFDC",
+    "DFDC_Fake": "DFDC",
+    "DF_fake": "DeeperForensics",
+    "UADFV_Fake": "UADFV",
+    "roop_Fake": "InSwapper",
 }
 SPLITS = {"train": "train", "val": "validation", "test": "test"}
 COMPRESSIONS = ("raw", "c23", "c40")
@@ -92,8 +103,10 @@ def _is_video(node: object) -> bool:
 def read_videos(doc: dict, source: str, config: DFBConfig) -> tuple[list[_Video], list[str]]:
     """Every video of a DeepfakeBench JSON document, merged across splits; and notes."""
     if not isinstance(doc, dict) or not doc or not all(isinstance(v, dict) for v in doc.values()):
-        raise ImportLayoutError(f"{source} is not a DeepfakeBench dataset JSON: expected "
-                                "{dataset: {label: {split: {[compression:] {video: {label, frames}}}}}}")
+        raise ImportLayoutError(
+            f"{source} is not a DeepfakeBench dataset JSON: expected "
+            "{dataset: {label: {split: {[compression:] {video: {label, frames}}}}}}"
+        )
     merged: dict[tuple, dict] = {}
     notes: list[str] = []
     for dataset, labels in doc.items():
@@ -101,8 +114,10 @@ def read_videos(doc: dict, source: str, config: DFBConfig) -> tuple[list[_Video]
             continue
         for label, splits in labels.items():
             if not isinstance(splits, dict) or not (set(splits) & set(SPLITS)):
-                raise ImportLayoutError(f"{source}: {dataset}/{label} has no train/val/test splits "
-                                        f"(keys: {sorted(splits)[:5] if isinstance(splits, dict) else splits!r})")
+                raise ImportLayoutError(
+                    f"{source}: {dataset}/{label} has no train/val/test splits "
+                    f"(keys: {sorted(splits)[:5] if isinstance(splits, dict) else splits!r})"
+                )
             for split, node in splits.items():
                 if split not in SPLITS or not isinstance(node, dict):
                     continue
@@ -117,11 +132,14 @@ def read_videos(doc: dict, source: str, config: DFBConfig) -> tuple[list[_Video]
                     if not _is_video(info):
                         continue
                     key = (dataset, label, comp, video)
-                    m = merged.setdefault(key, {"frames": info.get("frames") or [], "masks": info.get("masks") or [],
-                                                "splits": []})
+                    m = merged.setdefault(
+                        key, {"frames": info.get("frames") or [], "masks": info.get("masks") or [], "splits": []}
+                    )
                     m["splits"].append(SPLITS[split])
-    videos = [_Video(d, lab, c, v, tuple(m["frames"]), tuple(m["masks"]), tuple(dict.fromkeys(m["splits"])))
-              for (d, lab, c, v), m in merged.items()]
+    videos = [
+        _Video(d, lab, c, v, tuple(m["frames"]), tuple(m["masks"]), tuple(dict.fromkeys(m["splits"])))
+        for (d, lab, c, v), m in merged.items()
+    ]
     return videos, notes
 
 
@@ -145,11 +163,13 @@ def _check_root(videos: list[_Video], root: Path, source: str) -> None:
     if rel and not any(_resolve(f, root).exists() for f in rel):
         raise ImportLayoutError(
             f"{source}: frame paths are relative (e.g. {_norm(rel[0])!r}) and none is found under {root}: "
-            "pass --root DIR, DeepfakeBench's rgb_dir that they are relative to")
+            "pass --root DIR, DeepfakeBench's rgb_dir that they are relative to"
+        )
 
 
-def import_deepfakebench(json_paths: Iterable[str | Path], out: str | Path, config: DFBConfig = DFBConfig()
-                         ) -> ImportReport:
+def import_deepfakebench(
+    json_paths: Iterable[str | Path], out: str | Path, config: DFBConfig = DFBConfig()
+) -> ImportReport:
     """Import one or more DeepfakeBench dataset JSON files into the manifest ``out``."""
     started = time.perf_counter()
     out = Path(out)
@@ -179,7 +199,8 @@ def _rows(videos, roots, methods, table, base: Path, config: DFBConfig) -> tuple
     for v, root in zip(videos, roots):
         if methods[v.label] is None:
             reals[(v.dataset, v.compression, family_of(v.dataset, v.label), v.name)] = {
-                Path(_norm(f)).name: _resolve(f, root) for f in v.frames}
+                Path(_norm(f)).name: _resolve(f, root) for f in v.frames
+            }
     rows: dict[str, dict] = {}
     failures: list[Failure] = []
     for v, root in zip(videos, roots):

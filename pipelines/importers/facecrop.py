@@ -68,8 +68,9 @@ class CropTransform:
         ``mode="none"`` returns the frame itself."""
         if self.detector == "none":
             return image
-        return cv2.warpAffine(image, self.matrix, self.out_size, flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return cv2.warpAffine(
+            image, self.matrix, self.out_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
 
 
 def similarity_matrix(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -85,7 +86,7 @@ def similarity_matrix(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     if np.linalg.det(u) * np.linalg.det(vt) < 0:
         e[1, 1] = -1
     rot = u @ e @ vt
-    var = (s ** 2).sum() / len(src)
+    var = (s**2).sum() / len(src)
     c = (sig * np.diag(e)).sum() / var if var > 0 else 1.0
     m = np.empty((2, 3))
     m[:, :2] = c * rot
@@ -124,8 +125,9 @@ def box_matrix(box: tuple[float, float, float, float], size: int, scale: float) 
 def mesh_points(landmarks: np.ndarray) -> np.ndarray:
     """The five DeepfakeBench points from FaceMesh landmarks (pixels), image-left eye first."""
     lm = np.asarray(landmarks, np.float64)
-    return np.stack([lm[list(_RIGHT_EYE)].mean(0), lm[list(_LEFT_EYE)].mean(0), lm[_NOSE_TIP],
-                     lm[_MOUTH_RIGHT], lm[_MOUTH_LEFT]])
+    return np.stack(
+        [lm[list(_RIGHT_EYE)].mean(0), lm[list(_LEFT_EYE)].mean(0), lm[_NOSE_TIP], lm[_MOUTH_RIGHT], lm[_MOUTH_LEFT]]
+    )
 
 
 class FaceCropper:
@@ -179,8 +181,9 @@ class FaceCropper:
         if self._mesh is None:
             from fifa.concept_tree.segmentation.landmarks import MediaPipeFaceMesh
 
-            self._mesh = MediaPipeFaceMesh(max_faces=4, min_confidence=self.config.min_confidence,
-                                           refine_landmarks=False)
+            self._mesh = MediaPipeFaceMesh(
+                max_faces=4, min_confidence=self.config.min_confidence, refine_landmarks=False
+            )
         return self._mesh
 
     def _facedetection(self, rgb: np.ndarray, w: int, h: int):
@@ -189,12 +192,15 @@ class FaceCropper:
             import mediapipe as mp
 
             self._detector = mp.solutions.face_detection.FaceDetection(
-                model_selection=1, min_detection_confidence=self.config.min_confidence)
+                model_selection=1, min_detection_confidence=self.config.min_confidence
+            )
         dets = self._detector.process(rgb).detections or []
         if not dets:
             return None
-        best = max(dets, key=lambda d: d.location_data.relative_bounding_box.width
-                   * d.location_data.relative_bounding_box.height)
+        best = max(
+            dets,
+            key=lambda d: d.location_data.relative_bounding_box.width * d.location_data.relative_bounding_box.height,
+        )
         loc = best.location_data
         kp = np.array([(k.x * w, k.y * h) for k in loc.relative_keypoints[:4]], np.float64)
         # keypoint 0 is the subject's right eye (image left), 1 the left eye, 2 nose tip, 3 mouth centre
@@ -210,7 +216,7 @@ class FaceCropper:
             self._detector.close()
             self._detector = None
 
-    def __enter__(self) -> "FaceCropper":
+    def __enter__(self) -> FaceCropper:
         return self
 
     def __exit__(self, *exc) -> None:

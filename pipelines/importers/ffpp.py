@@ -26,10 +26,10 @@ import logging
 import multiprocessing as mp
 import time
 from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from fifa.pipelines.methods import load_methods
 
@@ -113,7 +113,8 @@ def _check_root(root: Path) -> tuple[Path, Path]:
     raise ImportLayoutError(
         f"{root} is not a FaceForensics++ folder: it has no original_sequences/ or manipulated_sequences/{hint}. "
         "Expected ROOT/original_sequences/youtube/c23/videos/000.mp4 and "
-        "ROOT/manipulated_sequences/Deepfakes/c23/videos/000_003.mp4")
+        "ROOT/manipulated_sequences/Deepfakes/c23/videos/000_003.mp4"
+    )
 
 
 def _load_splits(splits_dir: Path | None) -> dict[str, str]:
@@ -150,8 +151,9 @@ def scan_ffpp(root: str | Path, config: FFPPConfig) -> tuple[list[SourceTask], l
         found_c |= {p.name for p in sdir.iterdir() if p.is_dir()} if sdir.is_dir() else set()
         for name, path in _media(sdir / c, config.source):
             vid = video_identity(name, family, fake=False)
-            reals[(family, name)] = VideoRef("real", subset, None, "real", name, str(path), vid.group,
-                                             vid.identities, splits.get(name))
+            reals[(family, name)] = VideoRef(
+                "real", subset, None, "real", name, str(path), vid.group, vid.identities, splits.get(name)
+            )
     fakes: list[tuple[tuple[str, str] | None, VideoRef]] = []
     for mdir in sorted(p for p in manip.iterdir() if p.is_dir()) if manip.is_dir() else []:
         method = table.canonical(mdir.name)  # UnknownMethodError names the folder and the file
@@ -161,28 +163,48 @@ def scan_ffpp(root: str | Path, config: FFPPConfig) -> tuple[list[SourceTask], l
         family = "dfd" if method == "DeepFakeDetection" else "ffpp"
         for name, path in _media(mdir / c, config.source):
             vid = video_identity(name, family, fake=True)
-            ref = VideoRef("fake", method, method, table.category(method), name, str(path), vid.group,
-                           vid.identities, splits.get(name))
+            ref = VideoRef(
+                "fake",
+                method,
+                method,
+                table.category(method),
+                name,
+                str(path),
+                vid.group,
+                vid.identities,
+                splits.get(name),
+            )
             fakes.append(((family, vid.source) if vid.source else None, ref))
     if not reals and not fakes:
         have = ", ".join(sorted(found_c & set(COMPRESSIONS))) or "none"
         raise ImportLayoutError(
             f"{root}: no {config.source} under */{c}/{'videos' if config.source == 'videos' else 'frames'}/ "
-            f"(compression folders found: {have}; choose one with --compression, or --from frames|videos)")
+            f"(compression folders found: {have}; choose one with --compression, or --from frames|videos)"
+        )
     by_source: dict[tuple[str, str], list[VideoRef]] = {k: [] for k in reals}
     alone: list[VideoRef] = []
     for key, ref in fakes:
         (by_source[key].append(ref) if key in reals else alone.append(ref))
-    notes = [f"{len(alone)} fake video(s) without their source video in the tree: cropped on their own frames, "
-             "no source_path"] if alone else []
+    notes = (
+        [
+            f"{len(alone)} fake video(s) without their source video in the tree: cropped on their own frames, "
+            "no source_path"
+        ]
+        if alone
+        else []
+    )
     tasks = [SourceTask(reals[k], tuple(v)) for k, v in sorted(by_source.items(), key=lambda kv: kv[0][1])]
     tasks += [SourceTask(None, (ref,)) for ref in sorted(alone, key=lambda r: (r.name, r.subset))]
     return tasks, notes
 
 
 # ------------------------------------------------------------------ running the tasks
-def import_ffpp(root: str | Path, out: str | Path, config: FFPPConfig = FFPPConfig(),
-                progress: Callable[[int, int, int], None] | None = None) -> ImportReport:
+def import_ffpp(
+    root: str | Path,
+    out: str | Path,
+    config: FFPPConfig = FFPPConfig(),
+    progress: Callable[[int, int, int], None] | None = None,
+) -> ImportReport:
     """Import a FaceForensics++ tree into the manifest ``out`` (see the module docstring).
 
     ``progress(done_tasks, total_tasks, frames_so_far)`` is called once the tree is scanned and
@@ -196,8 +218,13 @@ def import_ffpp(root: str | Path, out: str | Path, config: FFPPConfig = FFPPConf
     if config.limit is not None:
         tasks = tasks[: max(0, config.limit)]
     frames_dir = Path(config.frames_dir) if config.frames_dir else out.parent / "frames"
-    wcfg = WorkerConfig(crop=config.crop, frames=config.frames, compression=config.compression,
-                        frames_dir=str(frames_dir), manifest_dir=str(out.parent))
+    wcfg = WorkerConfig(
+        crop=config.crop,
+        frames=config.frames,
+        compression=config.compression,
+        frames_dir=str(frames_dir),
+        manifest_dir=str(out.parent),
+    )
     results: list = [None] * len(tasks)
     interrupted = False
     done = frames = 0
@@ -220,11 +247,15 @@ def import_ffpp(root: str | Path, out: str | Path, config: FFPPConfig = FFPPConf
     detectors = Counter()
     for res in results:
         detectors.update(res.detectors if res else {})
-    stats = {"tasks": len(tasks), "frames_cropped": n_frames,
-             "frames_per_s": round(n_frames / elapsed, 2) if elapsed > 0 else 0.0}
+    stats = {
+        "tasks": len(tasks),
+        "frames_cropped": n_frames,
+        "frames_per_s": round(n_frames / elapsed, 2) if elapsed > 0 else 0.0,
+    }
     stats |= {f"detected_by_{k}": v for k, v in sorted(detectors.items())}
-    rep = finish("ffpp", rows, failures, out, started=started, files={"frames": str(frames_dir)}, notes=notes,
-                 stats=stats)
+    rep = finish(
+        "ffpp", rows, failures, out, started=started, files={"frames": str(frames_dir)}, notes=notes, stats=stats
+    )
     if interrupted:
         raise KeyboardInterrupt
     return rep
@@ -272,8 +303,12 @@ def _run(tasks: list[SourceTask], wcfg, workers: int, init, work) -> Iterator[tu
             for i, t in sorted(pending.values(), key=lambda it: -it[0]):
                 tries[i] += 1
                 if tries[i] >= 2:
-                    yield i, failed_task(t, "the worker process died twice on this video (decoder crash or "
-                                            "out of memory)", "crash")
+                    yield (
+                        i,
+                        failed_task(
+                            t, "the worker process died twice on this video (decoder crash or out of memory)", "crash"
+                        ),
+                    )
                 else:
                     queue.appendleft((i, t))
         finally:
@@ -297,8 +332,7 @@ def _start_pool(wcfg, workers: int) -> cf.ProcessPoolExecutor:
     ctx = mp.get_context("forkserver")  # not fork: the parent may hold MediaPipe threads
     # MediaPipe imported once in the fork server (it starts no threads), not in every worker
     ctx.set_forkserver_preload(["fifa.pipelines.importers.ffpp_worker", "mediapipe"])
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_pool_worker,
-                                  initargs=(wcfg,))
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_pool_worker, initargs=(wcfg,))
     with no_main_reimport():  # start every worker now, without re-running an unguarded calling script
         cf.wait([pool.submit(warm_up) for _ in range(workers)])
     return pool

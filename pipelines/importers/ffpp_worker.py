@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -124,8 +124,13 @@ def run_task(task) -> TaskResult:
             _crop_video(f, [i for i in idx if i in transforms], transforms, cropper, cfg, res, src)
             for i in idx:
                 if i not in transforms:
-                    res.failures.append(Failure(_sample_id(cfg, f, i), f"source frame {i} has no crop (no face, "
-                                                f"or not decodable: see {_sample_id(cfg, src, i)})", "source"))
+                    res.failures.append(
+                        Failure(
+                            _sample_id(cfg, f, i),
+                            f"source frame {i} has no crop (no face, or not decodable: see {_sample_id(cfg, src, i)})",
+                            "source",
+                        )
+                    )
     else:
         for f in fakes:
             got = pos[f.path]
@@ -137,8 +142,15 @@ def _sample_id(cfg: WorkerConfig, ref, i: int) -> str:
     return f"ffpp/{cfg.compression}/{ref.subset}/{ref.name}/f{i:04d}"
 
 
-def _crop_video(ref, idx: list[int], transforms: dict[int, CropTransform] | None, cropper: FaceCropper,
-                cfg: WorkerConfig, res: TaskResult, source=None) -> dict[int, CropTransform]:
+def _crop_video(
+    ref,
+    idx: list[int],
+    transforms: dict[int, CropTransform] | None,
+    cropper: FaceCropper,
+    cfg: WorkerConfig,
+    res: TaskResult,
+    source=None,
+) -> dict[int, CropTransform]:
     """Crop frames ``idx`` of one video: with the given per-index transforms (a fake of a source),
     or detecting the face in each frame (a source, or a fake alone). Returns the transforms used."""
     used: dict[int, CropTransform] = {}
@@ -165,9 +177,14 @@ def _crop_video(ref, idx: list[int], transforms: dict[int, CropTransform] | None
         res.failures.append(Failure(ref.path, f"decoding failed: {e}", "decode"))
     for i in idx:
         if i not in seen:
-            res.failures.append(Failure(_sample_id(cfg, ref, i), f"frame {i} could not be read from {ref.path} "
-                                        "(the video ends earlier than its header says, or the frame is damaged)",
-                                        "decode"))
+            res.failures.append(
+                Failure(
+                    _sample_id(cfg, ref, i),
+                    f"frame {i} could not be read from {ref.path} "
+                    "(the video ends earlier than its header says, or the frame is damaged)",
+                    "decode",
+                )
+            )
     return used
 
 

@@ -34,8 +34,13 @@ class FoldersConfig:
 
 
 def _images(d: Path) -> list[Path]:
-    return sorted(p for p in d.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                  and not any(part.startswith(".") for part in p.relative_to(d).parts))
+    return sorted(
+        p
+        for p in d.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(d).parts)
+    )
 
 
 def _group(rel: Path) -> str:
@@ -46,8 +51,10 @@ def _check(root: Path) -> None:
     if (root / "real").is_dir() or (root / "fake").is_dir():
         return
     hint = f" (pass its parent {root.parent})" if root.name in ("real", "fake", "source") else ""
-    raise ImportLayoutError(f"{root} has neither real/ nor fake/<method>/{hint}: expected ROOT/real/*.jpg, "
-                            "ROOT/fake/<method>/*.png and optionally ROOT/source/*.jpg")
+    raise ImportLayoutError(
+        f"{root} has neither real/ nor fake/<method>/{hint}: expected ROOT/real/*.jpg, "
+        "ROOT/fake/<method>/*.png and optionally ROOT/source/*.jpg"
+    )
 
 
 def import_folders(root: str | Path, out: str | Path, config: FoldersConfig = FoldersConfig()) -> ImportReport:
@@ -87,19 +94,22 @@ def import_folders(root: str | Path, out: str | Path, config: FoldersConfig = Fo
                 ambiguous += len(cands) > 1
             unpaired += src is None and src_dir.is_dir()
             group = _group(src.relative_to(src_dir)) if src is not None else _group(rel)
-            rows.append(_row(f"{config.prefix}/fake/{d.name}", method, table.category(method), rel, p, src, group,
-                             base))
+            rows.append(
+                _row(f"{config.prefix}/fake/{d.name}", method, table.category(method), rel, p, src, group, base)
+            )
     notes = []
     if unpaired:
-        notes.append(f"{unpaired} fake(s) without a matching image in source/ ({ambiguous} with several "
-                     "same-named candidates)")
+        notes.append(
+            f"{unpaired} fake(s) without a matching image in source/ ({ambiguous} with several same-named candidates)"
+        )
     if not rows and not failures:
         failures.append(Failure(str(root), "no images under real/ or fake/<method>/", "missing"))
     return finish("folders", rows, failures, out, started=started, notes=notes)
 
 
-def _row(prefix: str, method: str | None, category: str, rel: Path, path: Path, src: Path | None, group: str,
-         base: Path) -> dict:
+def _row(
+    prefix: str, method: str | None, category: str, rel: Path, path: Path, src: Path | None, group: str, base: Path
+) -> dict:
     return {
         "sample_id": f"{prefix}/{rel.as_posix()}",  # the folder's own name: stable, unique per file
         "image_path": rel_path(path, base),

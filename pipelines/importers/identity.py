@@ -18,8 +18,8 @@ alone). A builder unions groups that share an identity, so no person lands in tw
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,15 @@ class _Naming:
 
 _NAMING = {
     "ffpp": _Naming(re.compile(r"^(\d{3})_(\d{3})$"), re.compile(r"^(\d{3})$"), "", lambda m: m[1]),
-    "dfd": _Naming(re.compile(r"^(\d{2})_(\d{2})__(.+?)__[A-Za-z0-9]+$"), re.compile(r"^(\d{2})__(.+)$"), "DFD:",
-                   lambda m: f"{m[1]}__{m[3]}"),
-    "celebdf": _Naming(re.compile(r"^(id\d+)_(id\d+)_(\d+)$"), re.compile(r"^(id\d+)_(\d+)$"), "CelebDF:",
-                       lambda m: f"{m[1]}_{m[3]}"),
+    "dfd": _Naming(
+        re.compile(r"^(\d{2})_(\d{2})__(.+?)__[A-Za-z0-9]+$"),
+        re.compile(r"^(\d{2})__(.+)$"),
+        "DFD:",
+        lambda m: f"{m[1]}__{m[3]}",
+    ),
+    "celebdf": _Naming(
+        re.compile(r"^(id\d+)_(id\d+)_(\d+)$"), re.compile(r"^(id\d+)_(\d+)$"), "CelebDF:", lambda m: f"{m[1]}_{m[3]}"
+    ),
 }
 FAMILIES = tuple(_NAMING)
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
-from fifa.core.errors import FifaError
 from fifa.core.atomic import write_json_atomic
+from fifa.core.errors import FifaError
 from fifa.pipelines.manifest import write_manifest
 
 
@@ -71,13 +71,28 @@ def outside(rel: str | None) -> bool:
     return rel is not None and (rel == ".." or rel.startswith("../") or os.path.isabs(rel))
 
 
-def finish(importer: str, rows: list[Mapping], failures: Iterable[Failure], out: str | Path, *,
-           started: float, files: Mapping[str, str] | None = None, notes: Iterable[str] = (),
-           stats: Mapping[str, float] | None = None) -> ImportReport:
+def finish(
+    importer: str,
+    rows: list[Mapping],
+    failures: Iterable[Failure],
+    out: str | Path,
+    *,
+    started: float,
+    files: Mapping[str, str] | None = None,
+    notes: Iterable[str] = (),
+    stats: Mapping[str, float] | None = None,
+) -> ImportReport:
     """Write the manifest (when there are rows) and ``<stem>.import.json``; return the report."""
     out = Path(out)
-    rep = ImportReport(importer, out, rows=len(rows), failures=list(failures), files=dict(files or {}),
-                       notes=list(notes), stats=dict(stats or {}))
+    rep = ImportReport(
+        importer,
+        out,
+        rows=len(rows),
+        failures=list(failures),
+        files=dict(files or {}),
+        notes=list(notes),
+        stats=dict(stats or {}),
+    )
     rep.labels = dict(Counter(r["label"] for r in rows))
     rep.methods = dict(Counter(r.get("method") for r in rows if r.get("method")))
     n_out = sum(1 for r in rows if outside(r.get("image_path")) or outside(r.get("source_path")))
@@ -85,7 +100,8 @@ def finish(importer: str, rows: list[Mapping], failures: Iterable[Failure], out:
         rep.notes.append(
             f"{n_out} row(s) point outside the manifest's folder ({out.parent}): run the annotator with "
             f"--data-root set to the collection's root, or --allow-outside-root, or write the manifest at "
-            f"the collection's root")
+            f"the collection's root"
+        )
     if rows:
         write_manifest(rows, out)
     rep.elapsed_s = round(time.perf_counter() - started, 3)

@@ -9,9 +9,9 @@ Sequential reading is exact where seeking (``CAP_PROP_POS_FRAMES``) is not for e
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -42,8 +42,13 @@ def probe(path: str | Path) -> VideoInfo:
         if not cap.isOpened():
             raise VideoError(f"cannot open video {p} (not a video OpenCV can decode, or truncated)")
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        info = VideoInfo(p, count, int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
-                         int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0), float(cap.get(cv2.CAP_PROP_FPS) or 0.0))
+        info = VideoInfo(
+            p,
+            count,
+            int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
+            int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0),
+            float(cap.get(cv2.CAP_PROP_FPS) or 0.0),
+        )
     finally:
         cap.release()
     if info.frame_count < 1:
@@ -67,7 +72,7 @@ def read_frames(path: str | Path, indices: Sequence[int]) -> Iterator[tuple[int,
     Stops early when the video ends; the caller sees which indices never came (a truncated
     video). :class:`VideoError` when the file cannot be opened at all.
     """
-    wanted = sorted(set(int(i) for i in indices))
+    wanted = sorted({int(i) for i in indices})
     if not wanted:
         return
     cap = cv2.VideoCapture(str(path))

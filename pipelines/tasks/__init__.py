@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from fifa.core.tasks import REGION_QUERY_TASKS
 
+from .basic import cls_rows, det_rows, toe_rows  # noqa: F401
 from .common import ROW_COLUMNS, TaskContext, prepare_chunk  # noqa: F401
-from .basic import det_rows, cls_rows, toe_rows  # noqa: F401
+from .conversation import fc_rows  # noqa: F401
 from .grounded import age_rows, loc_rows  # noqa: F401
 from .region import region_rows  # noqa: F401
-from .conversation import fc_rows  # noqa: F401
 
 
-def generate(chunk, ctx: "TaskContext"):
+def generate(chunk, ctx: TaskContext):
     """All rows of the requested tasks for one chunk (a polars DataFrame in ROW_COLUMNS)."""
     import polars as pl
 

@@ -34,8 +34,26 @@ NO_STR = pl.lit([], dtype=pl.List(pl.String))
 
 #: Columns of a generated row (before it becomes an instruction row or a bench question).
 PROVENANCE = list(schemas.PROVENANCE)
-ROW_COLUMNS = ["id", "sample_id", "task", "turns", "masks", "mask_phrases", "mask_node_ids", "query_mask",
-               "query_box", "bench_masks", "cls", "image", "label", "method", "category", "group", "split", *PROVENANCE]
+ROW_COLUMNS = [
+    "id",
+    "sample_id",
+    "task",
+    "turns",
+    "masks",
+    "mask_phrases",
+    "mask_node_ids",
+    "query_mask",
+    "query_box",
+    "bench_masks",
+    "cls",
+    "image",
+    "label",
+    "method",
+    "category",
+    "group",
+    "split",
+    *PROVENANCE,
+]
 SAMPLE_COLUMNS = ["sample_id", "image", "label", "method", "category", "group", "split", *PROVENANCE]
 
 
@@ -99,25 +117,36 @@ def capitalize(e: pl.Expr) -> pl.Expr:
 
 
 def two_turns(question: pl.Expr, answer: pl.Expr) -> pl.Expr:
-    return pl.concat_list([
-        pl.struct(pl.lit("user").alias("role"), question.alias("content")),
-        pl.struct(pl.lit("assistant").alias("role"), answer.alias("content")),
-    ]).alias("turns")
+    return pl.concat_list(
+        [
+            pl.struct(pl.lit("user").alias("role"), question.alias("content")),
+            pl.struct(pl.lit("assistant").alias("role"), answer.alias("content")),
+        ]
+    ).alias("turns")
 
 
 def join_names(lst: pl.Expr) -> pl.Expr:
     """["a", "b", "c"] -> "a, b and c"."""
     n = lst.list.len()
-    return (pl.when(n == 0).then(pl.lit(""))
-            .when(n == 1).then(lst.list.first())
-            .otherwise(lst.list.head(n - 1).list.join(", ") + " and " + lst.list.last()))
+    return (
+        pl.when(n == 0)
+        .then(pl.lit(""))
+        .when(n == 1)
+        .then(lst.list.first())
+        .otherwise(lst.list.head(n - 1).list.join(", ") + " and " + lst.list.last())
+    )
 
 
 def finish(frame: pl.DataFrame, task: str, suffix: pl.Expr | str = "0", **cols) -> pl.DataFrame:
     """Rows in ROW_COLUMNS from ``frame`` (sample columns + ``turns``) and task-specific columns."""
     defaults = {
-        "masks": EMPTY_MASKS, "mask_phrases": NO_STR, "mask_node_ids": NO_STR, "query_mask": NO_MASK,
-        "query_box": NO_BOX, "bench_masks": None, "cls": pl.col("label"),
+        "masks": EMPTY_MASKS,
+        "mask_phrases": NO_STR,
+        "mask_node_ids": NO_STR,
+        "query_mask": NO_MASK,
+        "query_box": NO_BOX,
+        "bench_masks": None,
+        "cls": pl.col("label"),
     }
     defaults.update(cols)
     suffix = pl.lit(suffix) if isinstance(suffix, str) else suffix
@@ -149,8 +178,14 @@ def prepare_chunk(table, extra: dict) -> pl.DataFrame:
         df = df.to_frame()
     df = df.with_columns(*(pl.Series(k, v) for k, v in extra.items()))
     plain = pl.col("visible").fill_null("").str.replace_all(MARK_PATTERN, PHRASE_REPLACEMENT).str.strip_chars()
-    for c, dt in (("grounded", pl.Boolean), ("mask_fraction", pl.Float64), ("mask_area", pl.Int64),
-                  ("explainer", pl.String), ("tree_version", pl.String), ("visible_explanation", pl.String)):
+    for c, dt in (
+        ("grounded", pl.Boolean),
+        ("mask_fraction", pl.Float64),
+        ("mask_area", pl.Int64),
+        ("explainer", pl.String),
+        ("tree_version", pl.String),
+        ("visible_explanation", pl.String),
+    ):
         if c not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=dt).alias(c))
     df = df.with_columns(pl.coalesce("visible_explanation", "explanation").alias("visible"))
@@ -166,10 +201,19 @@ def prepare_chunk(table, extra: dict) -> pl.DataFrame:
 
 def top_regions(chunk: pl.DataFrame, ctx: TaskContext, k: int = 3) -> pl.DataFrame:
     """Per sample with chosen regions: ``regions_top`` ("the mouth, the nose and the chin"), strongest first."""
-    chosen = chunk.select("sample_id", "artifact_regions").explode("artifact_regions").drop_nulls(
-        "artifact_regions").rename({"artifact_regions": "node_id"}).with_columns(
-        pl.int_range(pl.len()).over("sample_id").alias("order")).filter(pl.col("order") < k)
+    chosen = (
+        chunk.select("sample_id", "artifact_regions")
+        .explode("artifact_regions")
+        .drop_nulls("artifact_regions")
+        .rename({"artifact_regions": "node_id"})
+        .with_columns(pl.int_range(pl.len()).over("sample_id").alias("order"))
+        .filter(pl.col("order") < k)
+    )
     names = {n: ctx.region_phrase(n) for n in chosen["node_id"].unique().to_list()}
-    return chosen.with_columns(pl.col("node_id").replace_strict(names, default=None, return_dtype=pl.String).alias("n")).group_by(
-        "sample_id").agg(pl.col("n").sort_by("order")).with_columns(join_names(pl.col("n")).alias("regions_top")).select(
-        "sample_id", "regions_top")
+    return (
+        chosen.with_columns(pl.col("node_id").replace_strict(names, default=None, return_dtype=pl.String).alias("n"))
+        .group_by("sample_id")
+        .agg(pl.col("n").sort_by("order"))
+        .with_columns(join_names(pl.col("n")).alias("regions_top"))
+        .select("sample_id", "regions_top")
+    )

@@ -29,21 +29,39 @@ def region_summary(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
     from .region import _extent
 
     f = chunk.filter(FAKE).select("sample_id", "artifact_regions", "regions")
-    chosen = f.select("sample_id", "artifact_regions").explode("artifact_regions").drop_nulls(
-        "artifact_regions").rename({"artifact_regions": "node_id"}).with_columns(
-        pl.int_range(pl.len()).over("sample_id").alias("order")).filter(pl.col("order") < MAX_REGIONS)
-    reg = f.select("sample_id", "regions").explode("regions").drop_nulls("regions").unnest("regions").select(
-        "sample_id", "node_id", "coverage")
+    chosen = (
+        f.select("sample_id", "artifact_regions")
+        .explode("artifact_regions")
+        .drop_nulls("artifact_regions")
+        .rename({"artifact_regions": "node_id"})
+        .with_columns(pl.int_range(pl.len()).over("sample_id").alias("order"))
+        .filter(pl.col("order") < MAX_REGIONS)
+    )
+    reg = (
+        f.select("sample_id", "regions")
+        .explode("regions")
+        .drop_nulls("regions")
+        .unnest("regions")
+        .select("sample_id", "node_id", "coverage")
+    )
     c = chosen.join(reg, on=["sample_id", "node_id"], how="left")
     names = {n: ctx.region_phrase(n) for n in c["node_id"].unique().to_list()}
     c = c.with_columns(pl.col("node_id").replace_strict(names, default=None, return_dtype=pl.String).alias("name"))
-    c = c.with_columns(pl.when(pl.col("coverage").is_null()).then(pl.col("name"))
-                       .otherwise(pl.col("name") + " (" + _extent(ctx) + ")").alias("item"))
-    return c.group_by("sample_id").agg(
-        pl.col("item").sort_by("order").alias("regions_text"),
-        pl.col("name").sort_by("order").first().alias("top"),
-        pl.col("node_id").sort_by("order").first().alias("top_id"),
-    ).with_columns(join_names(pl.col("regions_text")).alias("regions_text"))
+    c = c.with_columns(
+        pl.when(pl.col("coverage").is_null())
+        .then(pl.col("name"))
+        .otherwise(pl.col("name") + " (" + _extent(ctx) + ")")
+        .alias("item")
+    )
+    return (
+        c.group_by("sample_id")
+        .agg(
+            pl.col("item").sort_by("order").alias("regions_text"),
+            pl.col("name").sort_by("order").first().alias("top"),
+            pl.col("node_id").sort_by("order").first().alias("top_id"),
+        )
+        .with_columns(join_names(pl.col("regions_text")).alias("regions_text"))
+    )
 
 
 def fc_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
@@ -55,12 +73,18 @@ def fc_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
     for nid in summary["top_id"].drop_nulls().unique().to_list():
         if nid in ctx.tree and ctx.tree[nid].artifacts:
             cues[nid] = "; ".join(a.rstrip(".") for a in ctx.tree[nid].artifacts[:CUES])
-    f = slim(chunk, "plain", "reason").join(summary, on="sample_id", how="left", maintain_order="left").with_columns(
-        pl.col("top_id").replace_strict(cues, default=None, return_dtype=pl.String).alias("cues"))
+    f = (
+        slim(chunk, "plain", "reason")
+        .join(summary, on="sample_id", how="left", maintain_order="left")
+        .with_columns(pl.col("top_id").replace_strict(cues, default=None, return_dtype=pl.String).alias("cues"))
+    )
     f = f.with_columns(
-        pick(f, t.q("fc_open"), "fc/q1", "_q1"), pick(f, t.a("fc_verdict_fake"), "fc/a1", "_a1f"),
-        pick(f, t.a("fc_verdict_real"), "fc/a1", "_a1r"), pick(f, t.q("fc_where"), "fc/q2", "_q2f"),
-        pick(f, t.q("fc_real_followup"), "fc/q2", "_q2r"), pick(f, t.q("fc_cues"), "fc/q3", "_q3"),
+        pick(f, t.q("fc_open"), "fc/q1", "_q1"),
+        pick(f, t.a("fc_verdict_fake"), "fc/a1", "_a1f"),
+        pick(f, t.a("fc_verdict_real"), "fc/a1", "_a1r"),
+        pick(f, t.q("fc_where"), "fc/q2", "_q2f"),
+        pick(f, t.q("fc_real_followup"), "fc/q2", "_q2r"),
+        pick(f, t.q("fc_cues"), "fc/q3", "_q3"),
         pick(f, t.a("fc_real_followup"), "fc/a2", "_a2r"),
         pl.Series("_third", rand.uniform(f["h"].to_numpy().astype(np.uint64), "fc/turns") < 0.5),
     )
@@ -68,8 +92,11 @@ def fc_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
     rest = pl.col("plain").str.slice(pl.col("reason").str.len_chars()).str.strip_chars()
     a1 = fill(pl.when(FAKE).then(pl.col("_a1f")).otherwise(pl.col("_a1r")), reason=reason)
     q2 = pl.when(FAKE).then(pl.col("_q2f")).otherwise(pl.col("_q2r"))
-    a2 = pl.when(FAKE).then(fill(t.a("fc_where"), regions=pl.col("regions_text").fill_null("the face")))\
+    a2 = (
+        pl.when(FAKE)
+        .then(fill(t.a("fc_where"), regions=pl.col("regions_text").fill_null("the face")))
         .otherwise(pl.when(rest == "").then(pl.col("_a2r")).otherwise(rest))
+    )
     q3 = fill(pl.col("_q3"), region=pl.col("top").fill_null(""))
     a3 = fill(t.a("fc_cues"), region=pl.col("top").fill_null(""), cues=pl.col("cues").fill_null(""))
     two = pl.concat_list([_msg("user", pl.col("_q1")), _msg("assistant", a1), _msg("user", q2), _msg("assistant", a2)])
@@ -96,6 +123,7 @@ def _remote_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
             turns.append(r.turns)
         else:
             ctx.count(f"fc_{r.error_code or 'failed'}", 1)
-    f = f[keep].with_columns(pl.Series("turns", turns, dtype=pl.List(pl.Struct({"role": pl.String,
-                                                                                 "content": pl.String}))))
+    f = f[keep].with_columns(
+        pl.Series("turns", turns, dtype=pl.List(pl.Struct({"role": pl.String, "content": pl.String})))
+    )
     return finish(f, "fc")

@@ -19,11 +19,11 @@ def _repair(text: str, segments: list[dict]) -> tuple[str, list[dict]]:
     mask). A kept segment takes the phrase of its mark (the visible text may word or case it differently)."""
     out, j, pos, kept = [], 0, 0, []
     for m in marks.find(text):
-        out.append(text[pos:m.start])
+        out.append(text[pos : m.start])
         seg = segments[j] if j < len(segments) else None
         if seg is not None and seg["node_id"] == m.node_id:
             seg = dict(seg, phrase=m.phrase)
-            out.append(text[m.start:m.end])
+            out.append(text[m.start : m.end])
             kept.append(seg)
             j += 1
         else:
@@ -59,10 +59,24 @@ def age_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
     segs = pl.col("segments").fill_null([])
     f = f.with_columns(pick(f, t.q("age"), "age/q", "_q"))
     f = f.with_columns(two_turns(pl.col("_q"), answer))
-    masks = pl.when(FAKE).then(segs.list.eval(pl.element().struct.field("mask"))).otherwise(pl.lit([], dtype=pl.List(RLE)))
-    phrases = pl.when(FAKE).then(pl.col("visible").fill_null("").str.extract_all(MARK_PATTERN).list.eval(
-        pl.element().str.extract(MARK_PATTERN, 1))).otherwise(pl.lit([], dtype=pl.List(pl.String)))
-    ids = pl.when(FAKE).then(segs.list.eval(pl.element().struct.field("node_id"))).otherwise(pl.lit([], dtype=pl.List(pl.String)))
+    masks = (
+        pl.when(FAKE).then(segs.list.eval(pl.element().struct.field("mask"))).otherwise(pl.lit([], dtype=pl.List(RLE)))
+    )
+    phrases = (
+        pl.when(FAKE)
+        .then(
+            pl.col("visible")
+            .fill_null("")
+            .str.extract_all(MARK_PATTERN)
+            .list.eval(pl.element().str.extract(MARK_PATTERN, 1))
+        )
+        .otherwise(pl.lit([], dtype=pl.List(pl.String)))
+    )
+    ids = (
+        pl.when(FAKE)
+        .then(segs.list.eval(pl.element().struct.field("node_id")))
+        .otherwise(pl.lit([], dtype=pl.List(pl.String)))
+    )
     return finish(f, "age", masks=masks, mask_phrases=phrases, mask_node_ids=ids)
 
 
@@ -78,5 +92,11 @@ def loc_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
     answer = fill(pl.when(FAKE).then(pl.col("_af")).otherwise(pl.col("_ar")), mark=mark)
     f = f.with_columns(two_turns(pl.col("_q"), answer))
     one = pl.concat_list([pl.col("artifact_mask")])
-    return finish(f, "loc", masks=one, mask_phrases=pl.lit([phrase]), mask_node_ids=pl.lit(["artifact"]),
-                  bench_masks=pl.when(FAKE).then(one).otherwise(pl.lit([], dtype=pl.List(RLE))))
+    return finish(
+        f,
+        "loc",
+        masks=one,
+        mask_phrases=pl.lit([phrase]),
+        mask_node_ids=pl.lit(["artifact"]),
+        bench_masks=pl.when(FAKE).then(one).otherwise(pl.lit([], dtype=pl.List(RLE))),
+    )

@@ -17,8 +17,11 @@ _MATCH = "(" + SOURCE_MENTION.replace("(?i)", "", 1) + ")"
 
 def source_mentions(rows: pl.DataFrame) -> pl.DataFrame:
     """Rows (``id, sample_id, task, said``) whose assistant turns mention the source; empty when none."""
-    answers = pl.col("turns").list.eval(
-        pl.element().filter(pl.element().struct.field("role") == "assistant").struct.field("content")).list.join("\n")
+    answers = (
+        pl.col("turns")
+        .list.eval(pl.element().filter(pl.element().struct.field("role") == "assistant").struct.field("content"))
+        .list.join("\n")
+    )
     f = rows.select("id", "sample_id", "task", answers.alias("_a"))
     hit = f.filter(pl.col("_a").str.contains(SOURCE_MENTION))
     return hit.select("id", "sample_id", "task", pl.col("_a").str.extract("(?i)" + _MATCH, 1).alias("said"))

@@ -22,8 +22,22 @@ from .common import RLE, TaskContext, capitalize, fill, finish, pick, sentences,
 FAKE = pl.col("label") == "fake"
 MEASURED = FAKE & pl.col("grounded") & (pl.col("mask_area").fill_null(0) > 0)
 #: facial anchors offered as negative rq_name queries (the always-visible ones)
-ANCHORS = ("forehead", "left_eyebrow", "right_eyebrow", "left_eye", "right_eye", "nose", "left_cheek",
-           "right_cheek", "mouth", "chin", "left_jaw", "right_jaw", "left_temple", "right_temple")
+ANCHORS = (
+    "forehead",
+    "left_eyebrow",
+    "right_eyebrow",
+    "left_eye",
+    "right_eye",
+    "nose",
+    "left_cheek",
+    "right_cheek",
+    "mouth",
+    "chin",
+    "left_jaw",
+    "right_jaw",
+    "left_temple",
+    "right_temple",
+)
 GRID = 4
 MARGIN = 0.02
 
@@ -36,8 +50,9 @@ def _bbox(masks: pl.Series) -> np.ndarray:
         return np.zeros((0, 4))
     counts = masks.struct.field("counts").to_list()
     sizes = masks.struct.field("size").list.to_array(2).to_numpy().tolist()
-    b = np.asarray(mask_utils.toBbox([{"size": s, "counts": c} for s, c in zip(sizes, counts)]),
-                   dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(
+        mask_utils.toBbox([{"size": s, "counts": c} for s, c in zip(sizes, counts)]), dtype=np.float64
+    ).reshape(-1, 4)
     b[:, 2] += b[:, 0]
     b[:, 3] += b[:, 1]
     return b
@@ -61,8 +76,11 @@ def _box_rles(boxes: np.ndarray, sizes: np.ndarray) -> pl.Series:
         for i, r in zip(idx.tolist(), mask_utils.frPyObjects(np.ascontiguousarray(xywh), hh, ww)):
             counts[i] = r["counts"].decode("ascii")
     size = pl.Series("size", np.ascontiguousarray(sizes, dtype=np.int64)).cast(pl.List(pl.Int64))
-    return pl.DataFrame([size, pl.Series("counts", counts, dtype=pl.String)]).select(
-        pl.struct("size", "counts").alias("mask")).to_series()
+    return (
+        pl.DataFrame([size, pl.Series("counts", counts, dtype=pl.String)])
+        .select(pl.struct("size", "counts").alias("mask"))
+        .to_series()
+    )
 
 
 def _extent(ctx: TaskContext) -> pl.Expr:
@@ -90,8 +108,11 @@ def _take(frame: pl.DataFrame, hashes: pl.DataFrame, salt: str, limit: pl.Expr) 
 
 
 def _negative_counts(samples: pl.DataFrame, npos: pl.DataFrame, ctx: TaskContext, salt: str) -> pl.DataFrame:
-    f = samples.select("sample_id", "h", "label").join(npos, on="sample_id", how="left").with_columns(
-        pl.col("npos").fill_null(0))
+    f = (
+        samples.select("sample_id", "h", "label")
+        .join(npos, on="sample_id", how="left")
+        .with_columns(pl.col("npos").fill_null(0))
+    )
     r = min(max(ctx.negative_fraction, 0.0), 0.95)
     u = rand.uniform(f["h"].to_numpy().astype(np.uint64), salt)
     want = np.floor(f["npos"].to_numpy() * (r / (1 - r)) + u).astype(np.int64)
@@ -101,16 +122,21 @@ def _negative_counts(samples: pl.DataFrame, npos: pl.DataFrame, ctx: TaskContext
 
 
 def region_rows(chunk: pl.DataFrame, ctx: TaskContext) -> list[pl.DataFrame]:
-    samples = slim(chunk, "grounded", "mask_area", "height", "width", "artifact_mask", "artifact_regions", "regions",
-                   "visible").filter(MEASURED | (pl.col("label") == "real"))
+    samples = slim(
+        chunk, "grounded", "mask_area", "height", "width", "artifact_mask", "artifact_regions", "regions", "visible"
+    ).filter(MEASURED | (pl.col("label") == "real"))
     ctx.count("rq_fake_without_measured_mask", chunk.filter(FAKE & ~MEASURED).height)
     fakes = samples.filter(FAKE)
     names = {n: ctx.region_phrase(n) for n in ANCHORS}
     # candidate positives: chosen regions with the artifact inside them
     reg = fakes.select("sample_id", "regions").explode("regions").drop_nulls("regions").unnest("regions")
-    chosen = fakes.select("sample_id", "artifact_regions").explode("artifact_regions").drop_nulls(
-        "artifact_regions").rename({"artifact_regions": "node_id"}).with_columns(
-        pl.int_range(pl.len()).over("sample_id").alias("order"))
+    chosen = (
+        fakes.select("sample_id", "artifact_regions")
+        .explode("artifact_regions")
+        .drop_nulls("artifact_regions")
+        .rename({"artifact_regions": "node_id"})
+        .with_columns(pl.int_range(pl.len()).over("sample_id").alias("order"))
+    )
     pos = chosen.join(reg, on=["sample_id", "node_id"], how="inner")
     for nid in pos["node_id"].unique().to_list():
         names.setdefault(nid, ctx.region_phrase(nid))
@@ -118,9 +144,13 @@ def region_rows(chunk: pl.DataFrame, ctx: TaskContext) -> list[pl.DataFrame]:
     desc = sentences(fakes).explode("ids").drop_nulls("ids").rename({"ids": "node_id", "text": "sentence"})
     desc = desc.group_by(["sample_id", "node_id"]).agg(pl.col("sentence").first())
     pos = pos.join(desc, on=["sample_id", "node_id"], how="left").with_columns(
-        region_name.alias("region"), _extent(ctx).alias("extent"), pl.col("sentence").fill_null(""))
-    base = slim(samples, "height", "width", "artifact_mask").join(top_regions(fakes, ctx).rename({"regions_top": "elsewhere"}), on="sample_id",
-                        how="left").with_columns(pl.col("elsewhere").fill_null("other regions"))
+        region_name.alias("region"), _extent(ctx).alias("extent"), pl.col("sentence").fill_null("")
+    )
+    base = (
+        slim(samples, "height", "width", "artifact_mask")
+        .join(top_regions(fakes, ctx).rename({"regions_top": "elsewhere"}), on="sample_id", how="left")
+        .with_columns(pl.col("elsewhere").fill_null("other regions"))
+    )
     touched = reg.select("sample_id", "node_id").unique()
     hashes = samples.select("sample_id", "h")
     if "rq_mask" in ctx.tasks or "rq_box" in ctx.tasks:
@@ -160,9 +190,21 @@ def _cells(base: pl.DataFrame, nneg: pl.DataFrame, hashes: pl.DataFrame, task: s
             y0, y1 = np.floor(i * h / GRID), np.floor((i + 1) * h / GRID)
             meets = (x0 < ab[:, 2] + m) & (ab[:, 0] - m < x1) & (y0 < ab[:, 3] + m) & (ab[:, 1] - m < y1)
             ok = ~(fake & meets)
-            rows.append(pl.DataFrame({"sample_id": b["sample_id"], "node_id": f"cell_{i}{j}", "ok": ok,
-                                      "x0": x0, "y0": y0, "x1": x1, "y1": y1, "height": b["height"],
-                                      "width": b["width"]}))
+            rows.append(
+                pl.DataFrame(
+                    {
+                        "sample_id": b["sample_id"],
+                        "node_id": f"cell_{i}{j}",
+                        "ok": ok,
+                        "x0": x0,
+                        "y0": y0,
+                        "x1": x1,
+                        "y1": y1,
+                        "height": b["height"],
+                        "width": b["width"],
+                    }
+                )
+            )
     cells = pl.concat(rows).filter(pl.col("ok")).join(nneg, on="sample_id")
     cells = _take(cells, hashes, f"{task}/negpick", pl.col("nneg"))
     boxes = cells.select("x0", "y0", "x1", "y1").to_numpy()
@@ -178,9 +220,11 @@ def _rows(task: str, base: pl.DataFrame, pos: pl.DataFrame, neg: pl.DataFrame, c
     if area and "box" not in pos.columns:
         pos = pos.with_columns(pl.lit(None, dtype=pl.List(pl.Float64)).alias("box"))
     p = pos.select(*cols, "region", "extent", "sentence", *(["mask", "box"] if area else [])).with_columns(
-        pl.lit(True).alias("positive"))
+        pl.lit(True).alias("positive")
+    )
     n = neg.select(*cols, *([] if area else ["region"]), *(["mask", "box"] if area else [])).with_columns(
-        pl.lit(True).alias("positive").not_())
+        pl.lit(True).alias("positive").not_()
+    )
     allq = pl.concat([p, n], how="diagonal_relaxed")
     if not allq.height:
         return None
@@ -189,16 +233,28 @@ def _rows(task: str, base: pl.DataFrame, pos: pl.DataFrame, neg: pl.DataFrame, c
     f = f.with_columns(pl.Series("h", hq))
     key = "rq_area" if area else "rq"
     opts_pos, opts_nf, opts_nr = t.a(f"{key}_positive"), t.a(f"{key}_negative_fake"), t.a(f"{key}_negative_real")
-    f = f.with_columns(pick(f, t.q(task), f"{task}/q", "_q"), pick(f, opts_pos, f"{task}/a", "_ap"),
-                       pick(f, opts_nf, f"{task}/a", "_anf"), pick(f, opts_nr, f"{task}/a", "_anr"))
-    tpl = (pl.when(pl.col("positive")).then(pl.col("_ap"))
-           .when(FAKE).then(pl.col("_anf")).otherwise(pl.col("_anr")))
+    f = f.with_columns(
+        pick(f, t.q(task), f"{task}/q", "_q"),
+        pick(f, opts_pos, f"{task}/a", "_ap"),
+        pick(f, opts_nf, f"{task}/a", "_anf"),
+        pick(f, opts_nr, f"{task}/a", "_anr"),
+    )
+    tpl = pl.when(pl.col("positive")).then(pl.col("_ap")).when(FAKE).then(pl.col("_anf")).otherwise(pl.col("_anr"))
     region = pl.col("region").fill_null("this region")
-    answer = fill(tpl, Region=capitalize(region), region=region, extent=pl.col("extent").fill_null(""),
-                  sentence=pl.col("sentence").fill_null(""), elsewhere=pl.col("elsewhere"))
+    answer = fill(
+        tpl,
+        Region=capitalize(region),
+        region=region,
+        extent=pl.col("extent").fill_null(""),
+        sentence=pl.col("sentence").fill_null(""),
+        elsewhere=pl.col("elsewhere"),
+    )
     answer = answer.str.replace_all(r"\s{2,}", " ").str.strip_chars()
-    box_text = pl.lit("[") + pl.col("box").list.eval(pl.element().round(0).cast(pl.Int64).cast(pl.String)).list.join(
-        ", ") + pl.lit("]")
+    box_text = (
+        pl.lit("[")
+        + pl.col("box").list.eval(pl.element().round(0).cast(pl.Int64).cast(pl.String)).list.join(", ")
+        + pl.lit("]")
+    )
     question = pl.col("_q")
     if task == "rq_box":
         question = fill(pl.col("_q"), box=box_text)
@@ -212,5 +268,10 @@ def _rows(task: str, base: pl.DataFrame, pos: pl.DataFrame, neg: pl.DataFrame, c
         extra["query_mask"] = pl.col("mask")
     if task == "rq_box":
         extra["query_box"] = pl.col("box")
-    return finish(f.sort(["sample_id", "positive", "node_id"], descending=[False, True, False]), task,
-                  suffix=suffix, cls=klass, **extra)
+    return finish(
+        f.sort(["sample_id", "positive", "node_id"], descending=[False, True, False]),
+        task,
+        suffix=suffix,
+        cls=klass,
+        **extra,
+    )

@@ -62,8 +62,10 @@ def check(questions: dict, source: str) -> None:
         if not isinstance(qs, list) or not all(isinstance(q, str) and q.strip() for q in qs):
             raise TemplateError(f"{source}: question set {name!r} must be a list of strings")
         if len(set(qs)) < MIN_PHRASINGS:
-            raise TemplateError(f"{source}: question set {name!r} has {len(set(qs))} distinct phrasings, "
-                                f"at least {MIN_PHRASINGS} are required")
+            raise TemplateError(
+                f"{source}: question set {name!r} has {len(set(qs))} distinct phrasings, "
+                f"at least {MIN_PHRASINGS} are required"
+            )
 
 
 @lru_cache(maxsize=4)

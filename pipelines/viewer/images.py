@@ -24,9 +24,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from fifa.core.errors import FifaError
 from fifa.concept_tree.imageio import ImageError, LoadOptions, load_rgb
 from fifa.core.atomic import write_bytes_atomic
+from fifa.core.errors import FifaError
 
 _LOAD = LoadOptions(min_side=1)
 
@@ -50,8 +50,9 @@ class ImageMissing(FifaError):
 class ImageStore:
     """Writes site images into ``out_dir`` (``SITE/img``), once per distinct input."""
 
-    def __init__(self, out_dir: Path, roots: list[Path], max_side: int = 512, quality: int = 85,
-                 allow_absolute: bool = True):
+    def __init__(
+        self, out_dir: Path, roots: list[Path], max_side: int = 512, quality: int = 85, allow_absolute: bool = True
+    ):
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.roots = [Path(r) for r in roots]

@@ -9,10 +9,10 @@ Masks are shipped as validated COCO RLE, deduplicated per sample; the page decod
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
-from fifa.core.rle import InvalidRLE, check_rle
 from fifa.core.marks import find as find_marks
+from fifa.core.rle import InvalidRLE, check_rle
 from fifa.core.tasks import TASKS
 
 Token = str | list
@@ -42,14 +42,15 @@ class MaskTable:
         return self._index[key]
 
 
-def marked_tokens(text: str, masks: list[int], nodes: list[str | None], start: int, warn: list[str],
-                  where: str) -> tuple[list[Token], int]:
+def marked_tokens(
+    text: str, masks: list[int], nodes: list[str | None], start: int, warn: list[str], where: str
+) -> tuple[list[Token], int]:
     """Tokens of a marked text whose marks take masks ``start, start+1, ...``; returns (tokens, next)."""
     out: list[Token] = []
     pos, k = 0, start
     for m in find_marks(text):
         if m.start > pos:
-            out.append(text[pos:m.start])
+            out.append(text[pos : m.start])
         phrase, node = m.phrase, m.node_id
         idx = masks[k] if k < len(masks) else -1
         if k >= len(masks):
@@ -128,8 +129,15 @@ def instruct_qa(row: dict, table: MaskTable, warn: list[str]) -> dict:
     if k < len(ids):
         warn.append(f"{qid}: {len(ids)} masks but {k} marks")
     linked = {t[1] for turn in turns for t in turn["t"] if isinstance(t, list)}
-    return {"id": qid, "task": row.get("task"), "split": row.get("split"), "from": "instruct", "turns": turns,
-            "extra": _extra(ids, linked), "query": _query(row, table, qid)}
+    return {
+        "id": qid,
+        "task": row.get("task"),
+        "split": row.get("split"),
+        "from": "instruct",
+        "turns": turns,
+        "extra": _extra(ids, linked),
+        "query": _query(row, table, qid),
+    }
 
 
 def bench_qa(row: dict, table: MaskTable) -> dict:
@@ -140,16 +148,22 @@ def bench_qa(row: dict, table: MaskTable) -> dict:
     answer = phrase_tokens(row.get("answer") or "", list(row.get("mask_phrases") or []), ids, nodes)
     turns.append({"r": "assistant", "t": answer})
     linked = {t[1] for t in answer if isinstance(t, list)}
-    return {"id": qid, "task": row.get("task"), "split": "test", "from": "bench", "turns": turns,
-            "extra": _extra(ids, linked), "query": _query(row, table, qid)}
+    return {
+        "id": qid,
+        "task": row.get("task"),
+        "split": "test",
+        "from": "bench",
+        "turns": turns,
+        "extra": _extra(ids, linked),
+        "query": _query(row, table, qid),
+    }
 
 
 def annotation_block(row: dict, table: MaskTable, warn: list[str]) -> dict:
     segs = row.get("segments") or []
     art = table.add(row.get("artifact_mask"), "artifact mask", "artifact", "artifact")
     ids = [table.add(s.get("mask"), s.get("phrase") or s.get("node_id") or "?", s.get("node_id")) for s in segs]
-    toks, k = marked_tokens(row.get("explanation") or "", ids, [s.get("node_id") for s in segs], 0, warn,
-                            "explanation")
+    toks, k = marked_tokens(row.get("explanation") or "", ids, [s.get("node_id") for s in segs], 0, warn, "explanation")
     if k < len(ids):
         warn.append(f"explanation: {len(ids)} segments but {k} marks")
     cover = {r.get("node_id"): r for r in row.get("regions") or []}
@@ -159,9 +173,16 @@ def annotation_block(row: dict, table: MaskTable, warn: list[str]) -> dict:
             c = r.get("coverage")
             label = f"region {node}" + (f" ({c:.0%} covered)" if isinstance(c, float) else "")
             table.add(r.get("mask"), label, node, "region")
-    return {"status": row.get("status"), "error": row.get("error"), "error_code": row.get("error_code"),
-            "explainer": row.get("explainer"), "grounded": row.get("grounded"),
-            "mask_fraction": row.get("mask_fraction"), "tokens": toks, "artifact": art}
+    return {
+        "status": row.get("status"),
+        "error": row.get("error"),
+        "error_code": row.get("error_code"),
+        "explainer": row.get("explainer"),
+        "grounded": row.get("grounded"),
+        "mask_fraction": row.get("mask_fraction"),
+        "tokens": toks,
+        "artifact": art,
+    }
 
 
 def build_sample(sid: str, ann: list[dict], ins: list[dict], bench: list[dict], images: dict) -> dict:

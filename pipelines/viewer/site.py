@@ -30,8 +30,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fifa.core.errors import FifaError
 from fifa.core.atomic import write_text_atomic
+from fifa.core.errors import FifaError
 
 from .images import ImageMissing, ImageStore
 from .samples import build_sample
@@ -134,8 +134,9 @@ class _Images:
                 for batch in ann.select(cols).to_batches(max_chunksize=64):
                     rows = batch.to_pylist()
                     self._run(pool, [(r["sample_id"], r["image_path"], self.img) for r in rows if r["image_path"]])
-                    self._run(pool, [(r["sample_id"], r["source_path"], self.src) for r in rows
-                                     if r.get("source_path")])
+                    self._run(
+                        pool, [(r["sample_id"], r["source_path"], self.src) for r in rows if r.get("source_path")]
+                    )
                     progress(len(rows))
             for part in self.source.parts:
                 self._stream_part(pool, part.path, progress)
@@ -209,8 +210,14 @@ class _Facets:
 def _progress_bar(enabled: bool):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    disable=not enabled, transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=True,
+    )
 
 
 def build_site(src: str | Path, out: str | Path, config: ViewerConfig = ViewerConfig()) -> SiteSummary:
@@ -229,8 +236,9 @@ def build_site(src: str | Path, out: str | Path, config: ViewerConfig = ViewerCo
     tables = {role: read_role(source, role) for role in ROLES}
     spans = {role: _groups(t)[1] for role, t in tables.items()}
     sids = sorted(set().union(*(s.keys() for s in spans.values())))
-    store = ImageStore(out / "img", source.image_roots, config.max_side, config.jpeg_quality,
-                       allow_absolute=source.kind != "release")
+    store = ImageStore(
+        out / "img", source.image_roots, config.max_side, config.jpeg_quality, allow_absolute=source.kind != "release"
+    )
     images = _Images(source, store, config.workers)
     summary = SiteSummary(out=str(out), kind=source.kind, samples=len(sids))
     facets = _Facets()
@@ -241,10 +249,18 @@ def build_site(src: str | Path, out: str | Path, config: ViewerConfig = ViewerCo
         images.collect(tables["annotations"], lambda n: bar.advance(task, n))
         task = bar.add_task("pages", total=pages)
         for p in range(pages):
-            page_ids = sids[p * config.page_size:(p + 1) * config.page_size]
+            page_ids = sids[p * config.page_size : (p + 1) * config.page_size]
             rows = {role: _rows(tables[role], spans[role], page_ids) for role in ROLES}
-            samples = [build_sample(s, rows["annotations"].get(s, []), rows["instruct"].get(s, []),
-                                    rows["bench"].get(s, []), images.for_sample(s)) for s in page_ids]
+            samples = [
+                build_sample(
+                    s,
+                    rows["annotations"].get(s, []),
+                    rows["instruct"].get(s, []),
+                    rows["bench"].get(s, []),
+                    images.for_sample(s),
+                )
+                for s in page_ids
+            ]
             for s in samples:
                 facets.add(s)
             _write(out / "data" / f"p{p:05d}.js", _js("page", p, {"page": p, "samples": samples}))

@@ -32,21 +32,62 @@ ROLES = ("annotations", "instruct", "bench")
 #: The columns the viewer uses, per role (others are not read).
 COLUMNS = {
     "annotations": [
-        "sample_id", "status", "error", "error_code", "label", "method", "category", "group", "image_path",
-        "source_path", "artifact_mask", "artifact_regions", "regions", "explanation", "segments", "explainer",
-        "grounded", "mask_fraction", "split",
+        "sample_id",
+        "status",
+        "error",
+        "error_code",
+        "label",
+        "method",
+        "category",
+        "group",
+        "image_path",
+        "source_path",
+        "artifact_mask",
+        "artifact_regions",
+        "regions",
+        "explanation",
+        "segments",
+        "explainer",
+        "grounded",
+        "mask_fraction",
+        "split",
     ],
     "instruct": [
-        "id", "sample_id", "task", "messages", "masks", "mask_phrases", "mask_node_ids", "query_mask",
-        "query_box", "label", "method", "category", "group", "split",
+        "id",
+        "sample_id",
+        "task",
+        "messages",
+        "masks",
+        "mask_phrases",
+        "mask_node_ids",
+        "query_mask",
+        "query_box",
+        "label",
+        "method",
+        "category",
+        "group",
+        "split",
     ],
     "bench": [
-        "question_id", "sample_id", "task", "question", "answer", "label", "method", "category", "group",
-        "masks", "mask_phrases", "mask_node_ids", "query_mask", "query_box", "history",
+        "question_id",
+        "sample_id",
+        "task",
+        "question",
+        "answer",
+        "label",
+        "method",
+        "category",
+        "group",
+        "masks",
+        "mask_phrases",
+        "mask_node_ids",
+        "query_mask",
+        "query_box",
+        "history",
     ],
 }
 
-_SPLIT_RE = re.compile(r"^(%s)(?:[-_.]|$)" % "|".join(SPLITS))
+_SPLIT_RE = re.compile(r"^({})(?:[-_.]|$)".format("|".join(SPLITS)))
 
 
 class SourceError(FifaError, ValueError):
@@ -144,9 +185,13 @@ def _meta(path: Path) -> dict:
                 continue
             if isinstance(v, dict) and depth < 1 and k not in ("config", "env", "environment"):
                 visit(key + ".", v, depth + 1)
-            elif isinstance(v, bool) or isinstance(v, (int, float)):
-                out[key] = v
-            elif isinstance(v, str) and len(v) <= 80 and "/" not in v and "\\" not in v:
+            elif (
+                isinstance(v, (bool, int, float))
+                or isinstance(v, str)
+                and len(v) <= 80
+                and "/" not in v
+                and "\\" not in v
+            ):
                 out[key] = v
 
     visit("", _read_json(path), 0)

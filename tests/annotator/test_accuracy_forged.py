@@ -70,16 +70,35 @@ def test_suspect_manifest_shows_only_reencoded_pairs_as_fakes(tmp_path):
     from fifa.core import rle
 
     empty = rle.empty(4, 4)
-    rows = [dict(sample_id=s, image_path=f"{s}.png", source_path=src, label=lab, method=m, category=c, group="g",
-                 truth=[], truth_target=None, truth_mask=empty, edit=None, pair_kind=k)
-            for s, src, lab, m, c, k in [("base", None, "real", None, "real", "pristine"),
-                                         ("fake", "base.png", "fake", "Blur", "FE", "forgery"),
-                                         ("copy", "base.png", "real", None, "real", "reencoded")]]
+    rows = [
+        dict(
+            sample_id=s,
+            image_path=f"{s}.png",
+            source_path=src,
+            label=lab,
+            method=m,
+            category=c,
+            group="g",
+            truth=[],
+            truth_target=None,
+            truth_mask=empty,
+            edit=None,
+            pair_kind=k,
+        )
+        for s, src, lab, m, c, k in [
+            ("base", None, "real", None, "real", "pristine"),
+            ("fake", "base.png", "fake", "Blur", "FE", "forgery"),
+            ("copy", "base.png", "real", None, "real", "reencoded"),
+        ]
+    ]
     man = tmp_path / "manifest.parquet"
     pq.write_table(pa.Table.from_pylist(rows, schema=manifest_schema()), man)
     out = pq.read_table(suspect_manifest(man)).to_pylist()
     assert [(r["sample_id"], r["label"], r["category"]) for r in out] == [
-        ("base", "real", "real"), ("fake", "fake", "FE"), ("copy", "fake", None)]
+        ("base", "real", "real"),
+        ("fake", "fake", "FE"),
+        ("copy", "fake", None),
+    ]
     assert pq.read_table(man).column("label").to_pylist() == ["real", "fake", "real"]  # the original stays
 
 

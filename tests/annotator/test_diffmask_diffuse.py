@@ -100,8 +100,11 @@ def test_dark_flat_and_edge_areas_do_not_fool_the_signed_test(face384):
     frame[200:350, 420:570] = cv2.resize(face384, (150, 150), interpolation=cv2.INTER_AREA)
     for f in (0.56, 0.75):
         h, w = frame.shape[:2]
-        back = cv2.resize(cv2.resize(frame, (round(w * f), round(h * f)), interpolation=cv2.INTER_LINEAR), (w, h),
-                          interpolation=cv2.INTER_LANCZOS4)
+        back = cv2.resize(
+            cv2.resize(frame, (round(w * f), round(h * f)), interpolation=cv2.INTER_LINEAR),
+            (w, h),
+            interpolation=cv2.INTER_LANCZOS4,
+        )
         assert artifact_mask(back, frame).stats["mask_area"] == 0
     for q in (80, 88):
         assert artifact_mask(_jpeg(frame, q), frame).stats["mask_area"] == 0

@@ -19,8 +19,16 @@ import pyarrow.parquet as pq
 
 from .conftest import annotate_cmd, read_rows, run_cli
 
-COMPARED = ("sample_id", "status", "error_code", "label", "artifact_mask", "artifact_regions", "explanation",
-            "segments")
+COMPARED = (
+    "sample_id",
+    "status",
+    "error_code",
+    "label",
+    "artifact_mask",
+    "artifact_regions",
+    "explanation",
+    "segments",
+)
 
 
 def _dataset(forged: Path, dest: Path, n_missing: int = 4) -> tuple[Path, list[Path]]:
@@ -49,8 +57,9 @@ def _args(cmd: str, man: Path, out: Path) -> list[str]:
 def _kill_after(args: list[str], seconds: float) -> bool:
     """Start the command, SIGKILL its process group after ``seconds``; True if it was still running."""
     env = dict(os.environ, GLOG_minloglevel="2")
-    p = subprocess.Popen(annotate_cmd(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                         start_new_session=True)
+    p = subprocess.Popen(
+        annotate_cmd(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True
+    )
     try:
         p.wait(timeout=seconds)
         return False
@@ -99,8 +108,7 @@ def test_sigkill_at_ten_random_moments_of_run_and_retry(forged, tmp_path):
 
 def test_a_half_written_shard_is_set_aside_and_its_rows_redone(forged, tmp_path):
     out = tmp_path / "out"
-    args = ["run", "--manifest", str(forged), "--out", str(out), "--workers", "1", "--shard-rows", "5",
-            "--no-progress"]
+    args = ["run", "--manifest", str(forged), "--out", str(out), "--workers", "1", "--shard-rows", "5", "--no-progress"]
     assert run_cli(*args).returncode == 0
     reference = _comparable(out)
     shard = sorted((out / "annotations").glob("part-*.parquet"))[1]
@@ -118,9 +126,14 @@ def test_a_half_written_shard_is_set_aside_and_its_rows_redone(forged, tmp_path)
 def _enospc_run(target: str, nth: int, args: list[str]) -> subprocess.CompletedProcess:
     env = dict(os.environ, GLOG_minloglevel="2", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     with tempfile.TemporaryFile("w+") as log:
-        p = subprocess.run([sys.executable, "-m", "testkit.killpoints", target, str(nth), "enospc", "--",
-                            "fifa-annotate", *args], env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
-                           timeout=300)
+        p = subprocess.run(
+            [sys.executable, "-m", "testkit.killpoints", target, str(nth), "enospc", "--", "fifa-annotate", *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=300,
+        )
         log.seek(0)
         p.stderr = log.read()
     return p
@@ -128,8 +141,7 @@ def _enospc_run(target: str, nth: int, args: list[str]) -> subprocess.CompletedP
 
 def test_full_disk_is_a_clear_error_and_the_rerun_completes(forged, tmp_path):
     out = tmp_path / "out"
-    args = ["run", "--manifest", str(forged), "--out", str(out), "--workers", "1", "--shard-rows", "4",
-            "--no-progress"]
+    args = ["run", "--manifest", str(forged), "--out", str(out), "--workers", "1", "--shard-rows", "4", "--no-progress"]
     p = _enospc_run("pyarrow.parquet:write_table", 4, args)  # write 1 is the manifest copy: shards 3.. fail
     assert p.returncode == 1, p.stderr[-3000:]
     assert "no space left on the device" in p.stderr and "Traceback" not in p.stderr

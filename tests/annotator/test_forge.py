@@ -39,9 +39,28 @@ def _rgb(p: Path) -> np.ndarray:
 
 
 def _forge_cli(out: Path, seed: int, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "fifa-data"), "forge", "--out", str(out), "--n", "10", "--seed", str(seed),
-                           "--identities", "lfw", "--max-identities", "8", "--identity-size", "128", *extra],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            str(BIN / "fifa-data"),
+            "forge",
+            "--out",
+            str(out),
+            "--n",
+            "10",
+            "--seed",
+            str(seed),
+            "--identities",
+            "lfw",
+            "--max-identities",
+            "8",
+            "--identity-size",
+            "128",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +68,15 @@ def lossless(tmp_path_factory) -> Path:
     """Every edit kind twice, all saved losslessly, plus re-encoded pairs."""
     from fifa.annotator.forge import EDIT_TYPES, forge
 
-    return forge(tmp_path_factory.mktemp("lossless"), n=2 * len(EDIT_TYPES), seed=5, base_tags=BASES,
-                 jpeg_fraction=0.0, jpeg_pair_fraction=0.0, reencoded_fraction=0.2)
+    return forge(
+        tmp_path_factory.mktemp("lossless"),
+        n=2 * len(EDIT_TYPES),
+        seed=5,
+        base_tags=BASES,
+        jpeg_fraction=0.0,
+        jpeg_pair_fraction=0.0,
+        reencoded_fraction=0.2,
+    )
 
 
 def test_forge_cli_is_deterministic_with_lfw_identities_as_groups(tmp_path):
@@ -102,8 +128,11 @@ def test_truth_is_exactly_where_the_lossless_fake_differs(lossless):
 
 
 def test_subtle_edits_change_a_few_grey_levels(lossless):
-    rows = [r for r in pq.read_table(lossless).to_pylist() if r["method"] in ("GentleWarp", "LightBlur", "Tint",
-                                                                             "SkinSmooth")]
+    rows = [
+        r
+        for r in pq.read_table(lossless).to_pylist()
+        if r["method"] in ("GentleWarp", "LightBlur", "Tint", "SkinSmooth")
+    ]
     assert rows
     means = []
     for r in rows:
@@ -131,8 +160,17 @@ def test_reencoded_pairs_are_real_rows_without_truth(lossless):
 def test_jpeg_pairs_point_at_a_reencoded_source(tmp_path):
     from fifa.annotator.forge import forge
 
-    man = forge(tmp_path / "j", n=6, seed=2, identities="lfw", max_identities=4, identity_size=128,
-                jpeg_fraction=0.0, jpeg_pair_fraction=1.0, reencoded_fraction=0.0)
+    man = forge(
+        tmp_path / "j",
+        n=6,
+        seed=2,
+        identities="lfw",
+        max_identities=4,
+        identity_size=128,
+        jpeg_fraction=0.0,
+        jpeg_pair_fraction=1.0,
+        reencoded_fraction=0.0,
+    )
     rows = pq.read_table(man).to_pylist()
     by_path = {r["image_path"]: r for r in rows}
     for r in (r for r in rows if r["label"] == "fake"):

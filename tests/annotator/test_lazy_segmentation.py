@@ -15,8 +15,11 @@ def _rows(manifest, lazy: bool):
     base = manifest.parent
     out = []
     for r in pq.read_table(manifest).to_pylist():
-        r = dict(r, image_path=str(base / r["image_path"]),
-                 source_path=str(base / r["source_path"]) if r["source_path"] else None)
+        r = dict(
+            r,
+            image_path=str(base / r["image_path"]),
+            source_path=str(base / r["source_path"]) if r["source_path"] else None,
+        )
         out.append(worker.process_row(r).row)
     worker.close_worker()
     return out

@@ -17,13 +17,24 @@ def _colour(de: float, dl: float) -> dict:
 
 def _ctx(sample_id: str = "fake_1") -> ExplainContext:
     regions = [
-        RegionInfo("nose", "Nose", 0.9, 0.5, _geometry(14.2), artifacts=["nose shape changing between frames",
-                                                                        "nose shading inconsistent with the light"]),
+        RegionInfo(
+            "nose",
+            "Nose",
+            0.9,
+            0.5,
+            _geometry(14.2),
+            artifacts=["nose shape changing between frames", "nose shading inconsistent with the light"],
+        ),
         RegionInfo("left_cheek", "Left cheek", 0.4, 0.2, _colour(6.0, -5.0), artifacts=["tone mismatch with the nose"]),
         RegionInfo("philtrum", "Philtrum", 0.7, 0.2, _geometry(5.7), artifacts=["moustache hairs smeared"]),
     ]
-    return ExplainContext(sample_id=sample_id, label="fake", category="FE", regions=regions,
-                          stats={"mask_fraction": 0.047, "mask_area": 100})
+    return ExplainContext(
+        sample_id=sample_id,
+        label="fake",
+        category="FE",
+        regions=regions,
+        stats={"mask_fraction": 0.047, "mask_area": 100},
+    )
 
 
 def test_regions_with_the_same_change_share_one_clause():

@@ -57,11 +57,29 @@ def marked(tmp_path_factory, forged):
             expect[r["sample_id"]] = ("ok", None)
         p = d / f"{r['sample_id']}.png"
         Image.fromarray(img).save(p)
-        out.append(dict(sample_id=r["sample_id"], image_path=str(p), source_path=str(base / r["source_path"]),
-                        label="fake", method=r["method"], category=r["category"], group=r["group"]))
+        out.append(
+            dict(
+                sample_id=r["sample_id"],
+                image_path=str(p),
+                source_path=str(base / r["source_path"]),
+                label="fake",
+                method=r["method"],
+                category=r["category"],
+                group=r["group"],
+            )
+        )
     for r in reals:
-        out.append(dict(sample_id=r["sample_id"], image_path=str(base / r["image_path"]), source_path=None,
-                        label="real", method=None, category="real", group=r["group"]))
+        out.append(
+            dict(
+                sample_id=r["sample_id"],
+                image_path=str(base / r["image_path"]),
+                source_path=None,
+                label="real",
+                method=None,
+                category="real",
+                group=r["group"],
+            )
+        )
         expect[r["sample_id"]] = ("ok", None)
     man = d / "manifest.parquet"
     pq.write_table(pa.Table.from_pylist(out), man)
@@ -69,10 +87,34 @@ def marked(tmp_path_factory, forged):
 
 
 def _args(man, out, url, cache):
-    return ["run", "--manifest", str(man), "--out", str(out), "--llm", "openai", "--base-url", url,
-            "--model", "test-vlm", "--timeout", "0.6", "--max-retries", "2", "--retry-max-wait", "3",
-            "--cache-dir", str(cache), "--concurrency", "4", "--workers", "2", "--no-progress", "-v",
-            "--allow-outside-root"]
+    return [
+        "run",
+        "--manifest",
+        str(man),
+        "--out",
+        str(out),
+        "--llm",
+        "openai",
+        "--base-url",
+        url,
+        "--model",
+        "test-vlm",
+        "--timeout",
+        "0.6",
+        "--max-retries",
+        "2",
+        "--retry-max-wait",
+        "3",
+        "--cache-dir",
+        str(cache),
+        "--concurrency",
+        "4",
+        "--workers",
+        "2",
+        "--no-progress",
+        "-v",
+        "--allow-outside-root",
+    ]
 
 
 @pytest.mark.parametrize("executor", ["local", "ray"])
@@ -187,8 +229,14 @@ def test_max_cost_stops_cleanly_and_dry_run(marked, tmp_path):
         assert d.returncode == 0
         assert '"requests": 12' in d.stdout and srv.requests == 0
         # A budget for about three requests: the run stops, the rest stays pending (not written).
-        p = run_cli(*_args(man, out, srv.url, cache), "--max-cost", "0.012", "--concurrency", "1",
-                    env={"OPENAI_API_KEY": SECRET})
+        p = run_cli(
+            *_args(man, out, srv.url, cache),
+            "--max-cost",
+            "0.012",
+            "--concurrency",
+            "1",
+            env={"OPENAI_API_KEY": SECRET},
+        )
         assert p.returncode == 0, p.stderr[-2000:]
         run = json.loads((out / "run.json").read_text())
         assert run["invocations"][-1]["stopped"] == "budget"

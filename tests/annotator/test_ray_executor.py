@@ -15,8 +15,16 @@ import psutil
 from .conftest import annotate_cmd, read_rows, run_cli
 from .test_resume_and_bad_rows import _big_manifest, _ledger_entries
 
-COMPARED = ["sample_id", "status", "error_code", "artifact_mask", "artifact_regions", "explanation", "segments",
-            "grounded"]
+COMPARED = [
+    "sample_id",
+    "status",
+    "error_code",
+    "artifact_mask",
+    "artifact_regions",
+    "explanation",
+    "segments",
+    "grounded",
+]
 
 
 def test_ray_executor_gives_the_same_rows_as_local(forged, tmp_path):
@@ -52,9 +60,24 @@ def test_ray_sigkill_leaves_no_process_and_resumes_exactly_once(forged, tmp_path
     out = tmp_path / "out"
     env = dict(os.environ, GLOG_minloglevel="2")
     proc = subprocess.Popen(
-        annotate_cmd("run", "--manifest", str(man), "--out", str(out), "--executor", "ray", "--workers", "2",
-                     "--shard-rows", "3", "--no-progress"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+        annotate_cmd(
+            "run",
+            "--manifest",
+            str(man),
+            "--out",
+            str(out),
+            "--executor",
+            "ray",
+            "--workers",
+            "2",
+            "--shard-rows",
+            "3",
+            "--no-progress",
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
     )
     deadline = time.time() + 180
     while time.time() < deadline and proc.poll() is None and _ledger_entries(out) < 2:
@@ -69,18 +92,36 @@ def test_ray_sigkill_leaves_no_process_and_resumes_exactly_once(forged, tmp_path
         time.sleep(0.2)
     assert not _alive(cluster), "processes of the killed run's Ray cluster survived it"
     assert 0 < len(read_rows(out)) < len(ids)
-    p = run_cli("run", "--manifest", str(man), "--out", str(out), "--executor", "ray", "--workers", "2",
-                "--no-progress")
+    p = run_cli(
+        "run", "--manifest", str(man), "--out", str(out), "--executor", "ray", "--workers", "2", "--no-progress"
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     got = [r["sample_id"] for r in read_rows(out)]
     assert sorted(got) == sorted(ids) and len(got) == len(set(got))
 
 
 def test_ray_missing_is_a_clear_user_error(forged, tmp_path):
-    code = ("import sys; sys.modules['ray'] = None; sys.argv = ['fifa-annotate'] + sys.argv[1:];"
-            "from fifa.annotator.cli import main; main()")
-    p = subprocess.run([sys.executable, "-c", code, "run", "--manifest", str(forged), "--out", str(tmp_path / "o"),
-                        "--executor", "ray"], capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; sys.modules['ray'] = None; sys.argv = ['fifa-annotate'] + sys.argv[1:];"
+        "from fifa.annotator.cli import main; main()"
+    )
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "run",
+            "--manifest",
+            str(forged),
+            "--out",
+            str(tmp_path / "o"),
+            "--executor",
+            "ray",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 2
     assert "pip install 'fifa-toolkit[ray]'" in p.stderr
     assert "Traceback" not in p.stderr
@@ -97,12 +138,35 @@ def test_ray_joins_a_running_cluster(forged, tmp_path):
     """`--ray-address HOST:PORT` runs on a cluster started apart (`ray start --head`), and leaves it up."""
     port = _free_port()
     # Ray >= 2.5x: token authentication, which an explicit address must opt into (Ray's rule)
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", GLOG_minloglevel="2", RAY_AUTH_MODE="token",
-               RAY_AUTH_TOKEN="fifa-test-" + "0" * 32)
+    env = dict(
+        os.environ,
+        RAY_USAGE_STATS_ENABLED="0",
+        GLOG_minloglevel="2",
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN="fifa-test-" + "0" * 32,
+    )
     ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
-    head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(port),
-                             "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    head = subprocess.Popen(
+        [
+            ray_bin,
+            "start",
+            "--head",
+            "--block",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--num-cpus",
+            "2",
+            "--include-dashboard",
+            "false",
+            "--disable-usage-stats",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
     try:
         out = tmp_path / "out"
         address = f"127.0.0.1:{port}"
@@ -112,8 +176,21 @@ def test_ray_joins_a_running_cluster(forged, tmp_path):
                 break
             time.sleep(0.5)
         while True:  # the GCS may still be starting: a run before that is a clear user error (exit 2)
-            p = run_cli("run", "--manifest", str(forged), "--out", str(out), "--executor", "ray",
-                        "--ray-address", address, "--workers", "2", "--no-progress", env=env)
+            p = run_cli(
+                "run",
+                "--manifest",
+                str(forged),
+                "--out",
+                str(out),
+                "--executor",
+                "ray",
+                "--ray-address",
+                address,
+                "--workers",
+                "2",
+                "--no-progress",
+                env=env,
+            )
             if p.returncode != 2 or time.time() > deadline:
                 break
             assert "cannot start or join the Ray cluster" in p.stderr
@@ -124,8 +201,21 @@ def test_ray_joins_a_running_cluster(forged, tmp_path):
         assert all(r["status"] == "ok" for r in rows)
         assert head.poll() is None  # the cluster the run joined is still up
         # more workers than the cluster's free CPUs: a clear error, not actors waiting forever
-        p = run_cli("run", "--manifest", str(forged), "--out", str(tmp_path / "out2"), "--executor", "ray",
-                    "--ray-address", address, "--workers", "8", "--no-progress", env=env)
+        p = run_cli(
+            "run",
+            "--manifest",
+            str(forged),
+            "--out",
+            str(tmp_path / "out2"),
+            "--executor",
+            "ray",
+            "--ray-address",
+            address,
+            "--workers",
+            "8",
+            "--no-progress",
+            env=env,
+        )
         assert p.returncode == 2 and "--workers 8 but the Ray cluster has 2 free CPU(s)" in p.stderr
         assert head.poll() is None
     finally:

@@ -29,9 +29,17 @@ def _big_manifest(forged: Path, d: Path, copies: int) -> tuple[Path, list[str]]:
     out = []
     for c in range(copies):
         for r in rows:
-            out.append(dict(sample_id=f"{r['sample_id']}__{c}", image_path=r["image_path"],
-                            source_path=r["source_path"], label=r["label"], method=r["method"],
-                            category=r["category"], group=r["group"]))
+            out.append(
+                dict(
+                    sample_id=f"{r['sample_id']}__{c}",
+                    image_path=r["image_path"],
+                    source_path=r["source_path"],
+                    label=r["label"],
+                    method=r["method"],
+                    category=r["category"],
+                    group=r["group"],
+                )
+            )
     man = forged.parent / f"big_{d.name}_{copies}.parquet"
     pq.write_table(pa.Table.from_pylist(out), man)
     return man, [r["sample_id"] for r in out]
@@ -47,9 +55,24 @@ def _ledger_entries(out: Path) -> int:
 def _start(man: Path, out: Path, root: Path) -> subprocess.Popen:
     env = dict(os.environ, GLOG_minloglevel="2")
     return subprocess.Popen(
-        annotate_cmd("run", "--manifest", str(man), "--out", str(out), "--workers", "2", "--shard-rows", "3",
-                     "--data-root", str(root), "--no-progress"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+        annotate_cmd(
+            "run",
+            "--manifest",
+            str(man),
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+            "--shard-rows",
+            "3",
+            "--data-root",
+            str(root),
+            "--no-progress",
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
     )
 
 
@@ -77,8 +100,18 @@ def test_sigkill_at_several_points_then_resume(forged, tmp_path):
     assert kills >= 3
     rows_mid = read_rows(out)
     assert len(rows_mid) < len(ids)  # really interrupted
-    p = run_cli("run", "--manifest", str(man), "--out", str(out), "--workers", "2", "--no-progress",
-                "--data-root", str(forged.parent))
+    p = run_cli(
+        "run",
+        "--manifest",
+        str(man),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--no-progress",
+        "--data-root",
+        str(forged.parent),
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     rows = read_rows(out)
     got = [r["sample_id"] for r in rows]
@@ -91,8 +124,9 @@ def test_sigkill_at_several_points_then_resume(forged, tmp_path):
     # No orphaned worker survives its killed parent.
     assert children
     deadline = time.time() + 10
-    while time.time() < deadline and any(psutil.pid_exists(c) and psutil.Process(c).status() != "zombie"
-                                         for c in children):
+    while time.time() < deadline and any(
+        psutil.pid_exists(c) and psutil.Process(c).status() != "zombie" for c in children
+    ):
         time.sleep(0.2)
     alive = [c for c in children if psutil.pid_exists(c) and psutil.Process(c).status() != "zombie"]
     assert not alive, f"orphaned worker processes: {alive}"
@@ -132,8 +166,13 @@ def test_bad_rows_are_recorded_and_the_rest_done(forged_copy, tmp_path):
     assert "Traceback" not in p.stderr
     by = {r["sample_id"]: r for r in read_rows(out)}
     assert len(by) == len(good) + len(bad)
-    expect = {"bad_missing": "missing_file", "bad_corrupt": "not_an_image", "bad_truncated": "truncated",
-              "bad_noface": "no_face", "bad_aspect": "aspect_mismatch"}
+    expect = {
+        "bad_missing": "missing_file",
+        "bad_corrupt": "not_an_image",
+        "bad_truncated": "truncated",
+        "bad_noface": "no_face",
+        "bad_aspect": "aspect_mismatch",
+    }
     for sid, code in expect.items():
         assert by[sid]["status"] == "failed" and by[sid]["error_code"] == code, (sid, by[sid]["error"])
         assert by[sid]["error"]
@@ -171,8 +210,14 @@ def _killed_run(target: str, nth: int, when: str, *args: str) -> subprocess.Comp
     may hold inherited pipes open for a moment, a file does not make us wait for them."""
     env = dict(os.environ, GLOG_minloglevel="2", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     with tempfile.TemporaryFile("w+") as log:
-        p = subprocess.run([*KILL, target, str(nth), when, "--", "fifa-annotate", *args], env=env,
-                           stdout=log, stderr=subprocess.STDOUT, text=True, timeout=300)
+        p = subprocess.run(
+            [*KILL, target, str(nth), when, "--", "fifa-annotate", *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=300,
+        )
         log.seek(0)
         p.stderr = log.read()
     return p
@@ -181,8 +226,7 @@ def _killed_run(target: str, nth: int, when: str, *args: str) -> subprocess.Comp
 @pytest.mark.parametrize("nth", [1, 3])
 def test_kill_between_shard_rename_and_ledger_write(forged, tmp_path, nth):
     out = tmp_path / "out"
-    args = ("run", "--manifest", str(forged), "--out", str(out), "--workers", "1", "--shard-rows", "4",
-            "--no-progress")
+    args = ("run", "--manifest", str(forged), "--out", str(out), "--workers", "1", "--shard-rows", "4", "--no-progress")
     p = _killed_run("fifa.annotator.store:AnnotationStore._append_ledger", nth, "before", *args)
     assert p.returncode == -signal.SIGKILL, p.stderr[-2000:]
     shards = sorted((out / "annotations").glob("part-*.parquet"))
@@ -193,11 +237,14 @@ def test_kill_between_shard_rename_and_ledger_write(forged, tmp_path, nth):
     assert sorted(ids) == sorted(pq.read_table(forged).column("sample_id").to_pylist())
 
 
-@pytest.mark.parametrize("target, nth, when", [
-    ("fifa.annotator.store:AnnotationStore._finish_commit", 1, "before"),  # journal written, nothing applied
-    ("fifa.annotator.store:AnnotationStore._drop_rows", 1, "after"),  # old rows gone, staged not yet adopted
-    ("fifa.annotator.store:AnnotationStore._adopt", 1, "after"),  # half the staged shards adopted
-])
+@pytest.mark.parametrize(
+    "target, nth, when",
+    [
+        ("fifa.annotator.store:AnnotationStore._finish_commit", 1, "before"),  # journal written, nothing applied
+        ("fifa.annotator.store:AnnotationStore._drop_rows", 1, "after"),  # old rows gone, staged not yet adopted
+        ("fifa.annotator.store:AnnotationStore._adopt", 1, "after"),  # half the staged shards adopted
+    ],
+)
 def test_kill_inside_a_retry_commit_then_finish(forged, tmp_path, target, nth, when):
     data = tmp_path / "data"
     shutil.copytree(forged.parent, data)
@@ -225,8 +272,10 @@ def test_kill_inside_a_retry_commit_then_finish(forged, tmp_path, target, nth, w
 
 
 def test_a_ten_megabyte_cell_is_a_clear_manifest_error(tmp_path):
-    for name, writer in (("m.parquet", lambda p, t: pq.write_table(t, p)),
-                         ("m.jsonl", lambda p, t: p.write_text("\n".join(json.dumps(r) for r in t.to_pylist())))):
+    for name, writer in (
+        ("m.parquet", lambda p, t: pq.write_table(t, p)),
+        ("m.jsonl", lambda p, t: p.write_text("\n".join(json.dumps(r) for r in t.to_pylist()))),
+    ):
         t = pa.Table.from_pylist([{"sample_id": "a", "image_path": "x" * (10 << 20), "label": "fake"}])
         writer(tmp_path / name, t)
         p = run_cli("run", "--manifest", str(tmp_path / name), "--out", str(tmp_path / f"o_{name}"))

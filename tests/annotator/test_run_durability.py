@@ -24,14 +24,32 @@ KEY = {"OPENAI_API_KEY": "sk-test-durability"}
 
 
 def _openai(man: Path, out: Path, url: str, *extra: str) -> list[str]:
-    return ["run", "--manifest", str(man), "--out", str(out), "--llm", "openai", "--base-url", url, "--model", "m",
-            "--workers", "1", "--no-progress", "--timeout", "5", *extra]
+    return [
+        "run",
+        "--manifest",
+        str(man),
+        "--out",
+        str(out),
+        "--llm",
+        "openai",
+        "--base-url",
+        url,
+        "--model",
+        "m",
+        "--workers",
+        "1",
+        "--no-progress",
+        "--timeout",
+        "5",
+        *extra,
+    ]
 
 
 def _popen(args: list[str]) -> subprocess.Popen:
     env = dict(os.environ, GLOG_minloglevel="2", **KEY)
-    return subprocess.Popen(annotate_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, start_new_session=True)
+    return subprocess.Popen(
+        annotate_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
 
 
 def _wait_for(cond, timeout: float = 120.0) -> None:
@@ -94,8 +112,9 @@ def test_killed_worker_is_replaced_and_every_row_done_once(forged, tmp_path):
     man = forged.parent / f"many_{tmp_path.name}.parquet"
     pq.write_table(pa.Table.from_pylist(many), man)
     out = tmp_path / "out"
-    p = _popen(["run", "--manifest", str(man), "--out", str(out), "--workers", "2", "--no-progress",
-                "--shard-rows", "5"])
+    p = _popen(
+        ["run", "--manifest", str(man), "--out", str(out), "--workers", "2", "--no-progress", "--shard-rows", "5"]
+    )
     _wait_for(lambda: (out / "ledger.jsonl").is_file())
     server = next(c for c in psutil.Process(p.pid).children() if "forkserver" in " ".join(c.cmdline()))
     victim = server.children()[0]
@@ -124,9 +143,14 @@ def test_a_row_that_kills_its_worker_fails_alone(forged, tmp_path):
     store = AnnotationStore(tmp_path / "out")
     try:
         with RowSink(store) as sink:
-            pipe = Pipeline(executor=ex, explainer=OfflineExplainer(), offline=OfflineExplainer(), sink=sink,
-                            cfg=PipelineConfig(window=16, concurrency=1, llm_needed=False))
-            assert pipe.run([rows[i:i + 4] for i in range(0, len(rows), 4)]) is None
+            pipe = Pipeline(
+                executor=ex,
+                explainer=OfflineExplainer(),
+                offline=OfflineExplainer(),
+                sink=sink,
+                cfg=PipelineConfig(window=16, concurrency=1, llm_needed=False),
+            )
+            assert pipe.run([rows[i : i + 4] for i in range(0, len(rows), 4)]) is None
     finally:
         ex.shutdown()
     got = {r["sample_id"]: r for r in read_rows(tmp_path / "out")}
@@ -157,8 +181,9 @@ def test_an_explainer_exception_fails_one_row_not_the_run(forged, tmp_path):
     from fifa.annotator.run import AnnotateConfig, run_annotation
 
     fakes = [r["sample_id"] for r in pq.read_table(forged).to_pylist() if r["label"] == "fake"]
-    summary = run_annotation(forged, tmp_path / "out", AnnotateConfig(llm="openai", workers=1, progress=False),
-                             explainer=_Flaky(fakes[2]))
+    summary = run_annotation(
+        forged, tmp_path / "out", AnnotateConfig(llm="openai", workers=1, progress=False), explainer=_Flaky(fakes[2])
+    )
     got = {r["sample_id"]: r for r in read_rows(tmp_path / "out")}
     assert got[fakes[2]]["status"] == "failed" and got[fakes[2]]["error_code"] == "llm_internal_error"
     assert "No space left" in got[fakes[2]]["error"]
@@ -186,8 +211,9 @@ def test_cache_never_mixes_endpoints(forged, tmp_path):
         assert run_cli(*_openai(forged, tmp_path / "o2", b.url, "--cache-dir", str(cache)), env=KEY).returncode == 0
         assert b.requests == n_a  # same model name, another server: asked again
         url_variant = a.url.replace("127.0.0.1", "127.0.0.1") + "/"  # trailing slash: the same endpoint
-        assert run_cli(*_openai(forged, tmp_path / "o3", url_variant, "--cache-dir", str(cache)),
-                       env=KEY).returncode == 0
+        assert (
+            run_cli(*_openai(forged, tmp_path / "o3", url_variant, "--cache-dir", str(cache)), env=KEY).returncode == 0
+        )
         assert a.requests == n_a
 
 
@@ -196,11 +222,13 @@ def test_manifest_copy_follows_an_extended_manifest(forged, tmp_path):
     first = forged.parent / f"first_{tmp_path.name}.parquet"
     pq.write_table(t.slice(0, 10), first)
     out = tmp_path / "out"
-    assert run_cli("run", "--manifest", str(first), "--out", str(out), "--workers", "1",
-                   "--no-progress").returncode == 0
+    assert (
+        run_cli("run", "--manifest", str(first), "--out", str(out), "--workers", "1", "--no-progress").returncode == 0
+    )
     assert pq.read_metadata(out / "manifest.resolved.parquet").num_rows == 10
-    assert run_cli("run", "--manifest", str(forged), "--out", str(out), "--workers", "1",
-                   "--no-progress").returncode == 0
+    assert (
+        run_cli("run", "--manifest", str(forged), "--out", str(out), "--workers", "1", "--no-progress").returncode == 0
+    )
     copy = pq.read_table(out / "manifest.resolved.parquet")
     assert sorted(copy.column("sample_id").to_pylist()) == sorted(t.column("sample_id").to_pylist())
 
@@ -232,8 +260,9 @@ def test_paths_outside_the_data_root_are_refused_and_never_opened(forged, tmp_pa
     import pyarrow.csv as pcsv
 
     pcsv.write_csv(pq.read_table(data / "m.parquet"), man)
-    p = run_cli("run", "--manifest", str(man), "--out", str(tmp_path / "out"), "--workers", "1", "--no-progress",
-                timeout=120)
+    p = run_cli(
+        "run", "--manifest", str(man), "--out", str(tmp_path / "out"), "--workers", "1", "--no-progress", timeout=120
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     got = {r["sample_id"]: r for r in read_rows(tmp_path / "out")}
     assert got["good"]["status"] == "ok"
@@ -242,7 +271,18 @@ def test_paths_outside_the_data_root_are_refused_and_never_opened(forged, tmp_pa
         assert "--allow-outside-root" in got[sid]["error"]
     assert "symlink" in got["symlink"]["error"]
     # The user's explicit choice lets a path out (a regular file here, not the FIFO).
-    (data / "m2.csv").write_text(f"sample_id,image_path,source_path,label\nx,{outside / 'secret.png'},ok_src.png,fake\n")
-    p = run_cli("run", "--manifest", str(data / "m2.csv"), "--out", str(tmp_path / "out2"), "--workers", "1",
-                "--no-progress", "--allow-outside-root")
+    (data / "m2.csv").write_text(
+        f"sample_id,image_path,source_path,label\nx,{outside / 'secret.png'},ok_src.png,fake\n"
+    )
+    p = run_cli(
+        "run",
+        "--manifest",
+        str(data / "m2.csv"),
+        "--out",
+        str(tmp_path / "out2"),
+        "--workers",
+        "1",
+        "--no-progress",
+        "--allow-outside-root",
+    )
     assert p.returncode == 0 and read_rows(tmp_path / "out2")[0]["status"] == "ok", p.stderr[-2000:]

@@ -49,8 +49,9 @@ def test_run_with_dlib68_regions(forged, tmp_path):
     assert named and not (named & IBUG68_UNSUPPORTED)
 
 
-@pytest.mark.parametrize(("backend", "module", "extra"), [("dlib68", "dlib", "dlib"),
-                                                         ("face_alignment", "face_alignment", "facealign")])
+@pytest.mark.parametrize(
+    ("backend", "module", "extra"), [("dlib68", "dlib", "dlib"), ("face_alignment", "face_alignment", "facealign")]
+)
 def test_run_without_the_backend_package_is_a_user_error(forged, tmp_path, backend, module, extra):
     site = tmp_path / "hide"
     site.mkdir()

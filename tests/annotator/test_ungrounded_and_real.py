@@ -16,12 +16,31 @@ def test_fake_without_source_and_real_rows(forged, tmp_path):
     fake = next(r for r in rows if r["label"] == "fake" and r["category"] == "FS")
     real = next(r for r in rows if r["label"] == "real")
     man = tmp_path / "m.parquet"
-    pq.write_table(pa.Table.from_pylist([
-        dict(sample_id="nosrc", image_path=str(base / fake["image_path"]), source_path=None, label="fake",
-             method=fake["method"], category="FS", group="g"),
-        dict(sample_id="real", image_path=str(base / real["image_path"]), source_path=None, label="real",
-             method=None, category="real", group="g"),
-    ]), man)
+    pq.write_table(
+        pa.Table.from_pylist(
+            [
+                dict(
+                    sample_id="nosrc",
+                    image_path=str(base / fake["image_path"]),
+                    source_path=None,
+                    label="fake",
+                    method=fake["method"],
+                    category="FS",
+                    group="g",
+                ),
+                dict(
+                    sample_id="real",
+                    image_path=str(base / real["image_path"]),
+                    source_path=None,
+                    label="real",
+                    method=None,
+                    category="real",
+                    group="g",
+                ),
+            ]
+        ),
+        man,
+    )
     run_annotation(man, tmp_path / "out", AnnotateConfig(progress=False, workers=1, data_root=str(base)))
     by = {r["sample_id"]: r for r in read_annotations(tmp_path / "out").to_pylist()}
     r = by["nosrc"]

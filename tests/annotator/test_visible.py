@@ -26,8 +26,13 @@ KINDS = {
     "geometry": {"kind": "geometry", "delta_e": 14.2, "dL": 0.3, "da": 0.1, "db": -0.2, "detail": 0.2},
     "mixed": {"kind": "mixed", "delta_e": 9.0, "dL": -3.0, "da": -4.0, "db": 2.0, "detail": -2.0},
 }
-REGIONS = [("nose", "Nose"), ("left_cheek", "Left cheek"), ("mouth", "Mouth"), ("left_iris", "Left iris"),
-           ("forehead", "Forehead")]
+REGIONS = [
+    ("nose", "Nose"),
+    ("left_cheek", "Left cheek"),
+    ("mouth", "Mouth"),
+    ("left_iris", "Left iris"),
+    ("forehead", "Forehead"),
+]
 
 
 def contexts() -> list[ExplainContext]:
@@ -36,17 +41,38 @@ def contexts() -> list[ExplainContext]:
     kinds = list(KINDS)
     for i in range(60):
         n = 1 + i % 5
-        regs = [RegionInfo(rid, name, 0.1 + 0.18 * k, 0.2, dict(KINDS[kinds[(i + k * (i % 3)) % len(kinds)]]),
-                           artifacts=["blurred edges and a colour mismatch", "shape warped against the jaw"])
-                for k, (rid, name) in enumerate(REGIONS[:n])]
-        out.append(ExplainContext(sample_id=f"fake_{i}", label="fake", category=["FE", "FS", "FR", "EFS"][i % 4],
-                                  regions=regs, stats={"mask_fraction": 0.039, "mask_area": 500}))
+        regs = [
+            RegionInfo(
+                rid,
+                name,
+                0.1 + 0.18 * k,
+                0.2,
+                dict(KINDS[kinds[(i + k * (i % 3)) % len(kinds)]]),
+                artifacts=["blurred edges and a colour mismatch", "shape warped against the jaw"],
+            )
+            for k, (rid, name) in enumerate(REGIONS[:n])
+        ]
+        out.append(
+            ExplainContext(
+                sample_id=f"fake_{i}",
+                label="fake",
+                category=["FE", "FS", "FR", "EFS"][i % 4],
+                regions=regs,
+                stats={"mask_fraction": 0.039, "mask_area": 500},
+            )
+        )
     out.append(ExplainContext("none_0", "fake", "FE", regions=[], stats={"mask_fraction": 0.0, "mask_area": 0}))
     out.append(ExplainContext("none_1", "fake", "FS", regions=[], stats={"mask_fraction": 0.02, "mask_area": 90}))
     for i in range(6):
-        out.append(ExplainContext(f"ungrounded_{i}", "fake", "FS", grounded=False,
-                                  regions=[RegionInfo(r, nm, artifacts=["seam at the face boundary"])
-                                           for r, nm in REGIONS[: i % 4]]))
+        out.append(
+            ExplainContext(
+                f"ungrounded_{i}",
+                "fake",
+                "FS",
+                grounded=False,
+                regions=[RegionInfo(r, nm, artifacts=["seam at the face boundary"]) for r, nm in REGIONS[: i % 4]],
+            )
+        )
     out.append(ExplainContext("real_0", "real", "real"))
     return out
 
@@ -65,10 +91,19 @@ def test_offline_visible_description_has_the_marks_and_no_source():
 
 def test_offline_visible_names_the_kind_of_edit():
     ex = OfflineExplainer()
-    for kind, words in (("blur", "smooth|softer"), ("noise", "grain"), ("geometry", "displaced|warped"),
-                        ("colour", "redder")):
-        ctx = ExplainContext("k", "fake", "FE", regions=[RegionInfo("nose", "Nose", 0.7, 0.5, dict(KINDS[kind]))],
-                             stats={"mask_fraction": 0.02, "mask_area": 10})
+    for kind, words in (
+        ("blur", "smooth|softer"),
+        ("noise", "grain"),
+        ("geometry", "displaced|warped"),
+        ("colour", "redder"),
+    ):
+        ctx = ExplainContext(
+            "k",
+            "fake",
+            "FE",
+            regions=[RegionInfo("nose", "Nose", 0.7, 0.5, dict(KINDS[kind]))],
+            stats={"mask_fraction": 0.02, "mask_area": 10},
+        )
         import re
 
         assert re.search(words, ex.explain(ctx).visible), (kind, ex.explain(ctx).visible)
@@ -83,10 +118,13 @@ def _jpeg(colour) -> bytes:
 
 
 def _ctx(jpeg: bytes) -> ExplainContext:
-    regs = [RegionInfo("nose", "Nose", 0.8, 0.6, dict(KINDS["colour"]), artifacts=["tone mismatch"]),
-            RegionInfo("mouth", "Mouth", 0.3, 0.4, dict(KINDS["blur"]), artifacts=["blurred lips"])]
-    return ExplainContext("s1", "fake", "FE", regions=regs, stats={"mask_fraction": 0.05}, image_jpeg=jpeg,
-                          source_jpeg=jpeg)
+    regs = [
+        RegionInfo("nose", "Nose", 0.8, 0.6, dict(KINDS["colour"]), artifacts=["tone mismatch"]),
+        RegionInfo("mouth", "Mouth", 0.3, 0.4, dict(KINDS["blur"]), artifacts=["blurred lips"]),
+    ]
+    return ExplainContext(
+        "s1", "fake", "FE", regions=regs, stats={"mask_fraction": 0.05}, image_jpeg=jpeg, source_jpeg=jpeg
+    )
 
 
 def test_openai_request_asks_for_the_visible_description_as_schema_fields():
@@ -98,12 +136,15 @@ def test_openai_request_asks_for_the_visible_description_as_schema_fields():
     assert "visible_summary" in text and "must not" in text
 
 
-@pytest.mark.parametrize("script, ok", [(["ok"], True), (["source_in_visible", "ok"], True),
-                                        (["source_in_visible", "source_in_visible"], False)])
+@pytest.mark.parametrize(
+    "script, ok",
+    [(["ok"], True), (["source_in_visible", "ok"], True), (["source_in_visible", "source_in_visible"], False)],
+)
 def test_openai_visible_description_is_stored_and_a_source_mention_is_refused(script, ok, tmp_path):
     with FakeLLMServer(markers={"red": script}) as srv:
-        ex = OpenAIExplainer(OpenAIConfig(model="test-vlm", base_url=srv.url, api_key="sk-test", cache_dir=None,
-                                          max_retries=0))
+        ex = OpenAIExplainer(
+            OpenAIConfig(model="test-vlm", base_url=srv.url, api_key="sk-test", cache_dir=None, max_retries=0)
+        )
         try:
             res = ex.explain(_ctx(_jpeg(MARKER_COLOURS["red"])))
         finally:

@@ -14,7 +14,35 @@ from PIL import Image
 from fifa.core.rle import RLE_TYPE, encode
 
 METHODS = {"FS": ["Deepfakes", "FaceSwap"], "FR": ["Face2Face", "NeuralTextures"], "FE": ["FaceApp"]}
-WORDS = ["the", "left", "eye", "shows", "blurred", "edges", "and", "inconsistent", "lighting", "around", "the", "mouth", "region", "with", "unnatural", "skin", "texture", "near", "nose", "chin", "cheek", "boundary,", "blending", "artifacts;", "it's", "a", "face-swap!"]
+WORDS = [
+    "the",
+    "left",
+    "eye",
+    "shows",
+    "blurred",
+    "edges",
+    "and",
+    "inconsistent",
+    "lighting",
+    "around",
+    "the",
+    "mouth",
+    "region",
+    "with",
+    "unnatural",
+    "skin",
+    "texture",
+    "near",
+    "nose",
+    "chin",
+    "cheek",
+    "boundary,",
+    "blending",
+    "artifacts;",
+    "it's",
+    "a",
+    "face-swap!",
+]
 
 
 def png_bytes(h: int, w: int) -> bytes:
@@ -45,9 +73,19 @@ def make_bench(seed=0, n_det=40, n_cls=30, n_text=12, n_loc=10, n_age=10, size=(
         fake = bool(rng.random() < 0.6)
         cat = str(rng.choice(list(METHODS))) if fake else "real"
         method = str(rng.choice(METHODS[cat])) if fake else None
-        return {"question_id": f"{task}-{k}", "sample_id": f"s{task}{k}", "task": task, "image": img,
-                "question": "?", "label": "fake" if fake else "real", "method": method, "category": cat,
-                "masks": [], "mask_phrases": [], "query_mask": None}
+        return {
+            "question_id": f"{task}-{k}",
+            "sample_id": f"s{task}{k}",
+            "task": task,
+            "image": img,
+            "question": "?",
+            "label": "fake" if fake else "real",
+            "method": method,
+            "category": cat,
+            "masks": [],
+            "mask_phrases": [],
+            "query_mask": None,
+        }
 
     for k in range(n_det):
         r = base("det", k)
@@ -76,13 +114,22 @@ def make_bench(seed=0, n_det=40, n_cls=30, n_text=12, n_loc=10, n_age=10, size=(
 
 def write_bench(rows: list[dict], path: Path) -> Path:
     mask_t = pa.list_(RLE_TYPE)
-    schema = pa.schema([
-        ("question_id", pa.string()), ("sample_id", pa.string()), ("task", pa.string()),
-        ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])), ("question", pa.string()),
-        ("answer", pa.string()), ("label", pa.string()), ("method", pa.string()), ("category", pa.string()),
-        ("masks", mask_t), ("mask_phrases", pa.list_(pa.string())),
-        ("query_mask", RLE_TYPE),
-    ])
+    schema = pa.schema(
+        [
+            ("question_id", pa.string()),
+            ("sample_id", pa.string()),
+            ("task", pa.string()),
+            ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+            ("question", pa.string()),
+            ("answer", pa.string()),
+            ("label", pa.string()),
+            ("method", pa.string()),
+            ("category", pa.string()),
+            ("masks", mask_t),
+            ("mask_phrases", pa.list_(pa.string())),
+            ("query_mask", RLE_TYPE),
+        ]
+    )
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
     return path
 

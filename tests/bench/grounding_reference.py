@@ -14,9 +14,27 @@ import numpy as np
 from fifa.concept_tree.tree import load_tree
 from fifa.core.rle import decode
 
-ANCHOR_IDS = {"forehead", "left_temple", "right_temple", "left_eyebrow", "right_eyebrow", "left_eye", "right_eye",
-              "nose", "left_cheek", "right_cheek", "mouth", "chin", "left_jaw", "right_jaw", "left_ear", "right_ear",
-              "hair", "neck", "background"}
+ANCHOR_IDS = {
+    "forehead",
+    "left_temple",
+    "right_temple",
+    "left_eyebrow",
+    "right_eyebrow",
+    "left_eye",
+    "right_eye",
+    "nose",
+    "left_cheek",
+    "right_cheek",
+    "mouth",
+    "chin",
+    "left_jaw",
+    "right_jaw",
+    "left_ear",
+    "right_ear",
+    "hair",
+    "neck",
+    "background",
+}
 GLAMM = re.compile(r"<p>(.*?)</p>\s*\[SEG\]", re.I | re.S)
 OURS = re.compile(r"\[([^\[\]]+?)\]\(([A-Za-z0-9_:.\-]+)\)")
 
@@ -115,5 +133,8 @@ class Reference:
         """rows: (answer or None, masks, ref_ids, ref_masks, anchors) -> the three pooled metrics."""
         t = np.array([self.row(*r) for r in rows], dtype=float).reshape(-1, 5).sum(axis=0)
         div = lambda a, b: a / b if b else None  # noqa: E731
-        return {"grounded_recall": div(t[0], t[1]), "grounded_precision": div(t[0], t[2]),
-                "consistency": div(t[3], t[4])}
+        return {
+            "grounded_recall": div(t[0], t[1]),
+            "grounded_precision": div(t[0], t[2]),
+            "consistency": div(t[3], t[4]),
+        }

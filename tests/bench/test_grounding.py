@@ -28,7 +28,8 @@ TREE = load_tree()
 REF = Reference()
 #: reference nodes drawn for the synthetic rows: anchors, leaves under them, grouping parents
 NODES = ["left_eye", "nose", "mouth", "chin", "right_cheek", "hair", "eyes"] + [
-    n.id for n in TREE.leaves() if TREE.anchor_of(n.id) in ("left_eye", "nose", "mouth", "forehead")][:12]
+    n.id for n in TREE.leaves() if TREE.anchor_of(n.id) in ("left_eye", "nose", "mouth", "forehead")
+][:12]
 
 
 def _png() -> bytes:
@@ -43,7 +44,7 @@ def _cells() -> dict[str, np.ndarray]:
     for k, a in enumerate(ANCHORS):
         m = np.zeros((H, W), dtype=bool)
         r, c = divmod(k, 5)
-        m[r * 10:(r + 1) * 10, c * 10:(c + 1) * 10 if k < 18 else W] = True
+        m[r * 10 : (r + 1) * 10, c * 10 : (c + 1) * 10 if k < 18 else W] = True
         out[a] = m
     return out
 
@@ -58,19 +59,31 @@ def _node_mask(node: str, rng) -> np.ndarray:
     for a in anchors:
         ys, xs = np.nonzero(CELLS[a])
         y0, x0 = ys.min() + int(rng.integers(0, 3)), xs.min() + int(rng.integers(0, 3))
-        m[y0:y0 + int(rng.integers(5, 9)), x0:x0 + int(rng.integers(5, 10))] = True
+        m[y0 : y0 + int(rng.integers(5, 9)), x0 : x0 + int(rng.integers(5, 10))] = True
     if rng.random() < 0.5:
         m[int(rng.integers(0, H)), int(rng.integers(0, W))] = True
     return m
 
 
 def _row(k: int, label: str, refs: list[tuple[str, np.ndarray]], anchors: list[str], method: str) -> dict:
-    return {"question_id": f"age-{k:03d}", "sample_id": f"s{k}", "task": "age", "image": {"bytes": _png(), "path": None},
-            "question": "Explain.", "answer": "reference text", "label": label, "method": method,
-            "category": "FS" if label == "fake" else "real",
-            "masks": [encode(m) for _, m in refs], "mask_phrases": [TREE[n].name for n, _ in refs],
-            "mask_node_ids": [n for n, _ in refs], "query_mask": None, "query_box": None, "history": [],
-            "anchor_masks": [{"node_id": a, "mask": encode(CELLS[a])} for a in anchors]}
+    return {
+        "question_id": f"age-{k:03d}",
+        "sample_id": f"s{k}",
+        "task": "age",
+        "image": {"bytes": _png(), "path": None},
+        "question": "Explain.",
+        "answer": "reference text",
+        "label": label,
+        "method": method,
+        "category": "FS" if label == "fake" else "real",
+        "masks": [encode(m) for _, m in refs],
+        "mask_phrases": [TREE[n].name for n, _ in refs],
+        "mask_node_ids": [n for n, _ in refs],
+        "query_mask": None,
+        "query_box": None,
+        "history": [],
+        "anchor_masks": [{"node_id": a, "mask": encode(CELLS[a])} for a in anchors],
+    }
 
 
 def write_bench(rows: list[dict], path: Path, drop: tuple[str, ...] = ()) -> Path:
@@ -92,8 +105,18 @@ def synthetic(seed: int, n: int = 70):
     """A bench of age rows and a submission mixing every kind of answer; also (answer, masks) per row."""
     rng = np.random.default_rng(seed)
     rows, sub = [], []
-    kinds = ["perfect", "glamm", "wrong_names", "shifted", "unresolvable", "fewer_masks", "artifact", "missing",
-             "real_pred", "real_plain"]
+    kinds = [
+        "perfect",
+        "glamm",
+        "wrong_names",
+        "shifted",
+        "unresolvable",
+        "fewer_masks",
+        "artifact",
+        "missing",
+        "real_pred",
+        "real_plain",
+    ]
     for k in range(n):
         kind = kinds[k % len(kinds)]
         present = [a for a in ANCHORS if rng.random() > 0.15]
@@ -102,12 +125,19 @@ def synthetic(seed: int, n: int = 70):
             rows.append(_row(k, "real", [], present, method))
             if kind == "real_pred":
                 node = str(rng.choice(NODES))
-                sub.append({"question_id": rows[-1]["question_id"], "answer": _answer([(_mark(node, "ours"), 0)]),
-                            "masks": [encode(_node_mask(node, rng))]})
+                sub.append(
+                    {
+                        "question_id": rows[-1]["question_id"],
+                        "answer": _answer([(_mark(node, "ours"), 0)]),
+                        "masks": [encode(_node_mask(node, rng))],
+                    }
+                )
             else:
                 sub.append({"question_id": rows[-1]["question_id"], "answer": "It is real.", "masks": []})
             continue
-        refs = [(str(x), _node_mask(str(x), rng)) for x in rng.choice(NODES, size=int(rng.integers(1, 4)), replace=False)]
+        refs = [
+            (str(x), _node_mask(str(x), rng)) for x in rng.choice(NODES, size=int(rng.integers(1, 4)), replace=False)
+        ]
         rows.append(_row(k, "fake", refs, present, method))
         if kind == "missing":
             continue
@@ -129,8 +159,7 @@ def synthetic(seed: int, n: int = 70):
         if kind == "artifact":
             marks.append("[the manipulated area](artifact)")
             masks.append(encode(np.logical_or.reduce([m for _, m in refs])))
-        sub.append({"question_id": rows[-1]["question_id"], "answer": _answer([(x, 0) for x in marks]),
-                    "masks": masks})
+        sub.append({"question_id": rows[-1]["question_id"], "answer": _answer([(x, 0) for x in marks]), "masks": masks})
     return rows, sub
 
 
@@ -141,14 +170,27 @@ def _expected(rows, sub, keep=lambda r: True):
         if not keep(r):
             continue
         s = by_q.get(r["question_id"])
-        args.append((s["answer"] if s else None, s.get("masks") if s else None, r["mask_node_ids"], r["masks"],
-                     {a["node_id"]: a["mask"] for a in r["anchor_masks"]}))
+        args.append(
+            (
+                s["answer"] if s else None,
+                s.get("masks") if s else None,
+                r["mask_node_ids"],
+                r["masks"],
+                {a["node_id"]: a["mask"] for a in r["anchor_masks"]},
+            )
+        )
     return REF.metrics(args)
 
 
 def _score(rows, sub, tmp_path, **kw):
-    return score(write_bench(rows, tmp_path / "bench.parquet"), sub, bootstrap=kw.pop("bootstrap", 0),
-                 use_java=False, meteor=False, **kw)
+    return score(
+        write_bench(rows, tmp_path / "bench.parquet"),
+        sub,
+        bootstrap=kw.pop("bootstrap", 0),
+        use_java=False,
+        meteor=False,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -174,8 +216,9 @@ def test_dataframe_bench_scores_like_its_parquet(tmp_path):
     rows, sub = synthetic(11, n=30)
     want = _score(rows, sub, tmp_path).tasks["age"]
     got = score(pd.DataFrame(rows), sub, bootstrap=0, use_java=False, meteor=False).tasks["age"]
-    assert {k: got[k] for k in ("grounded_recall", "grounded_precision", "consistency")} == \
-        {k: want[k] for k in ("grounded_recall", "grounded_precision", "consistency")}
+    assert {k: got[k] for k in ("grounded_recall", "grounded_precision", "consistency")} == {
+        k: want[k] for k in ("grounded_recall", "grounded_precision", "consistency")
+    }
 
 
 def _single(kind_rows, kind_sub, tmp_path):
@@ -189,9 +232,14 @@ def _fakes(rng, n=6, nodes=("left_eye", "nose", "mouth")):
 
 def test_perfect_answers_score_one(tmp_path):
     rows = _fakes(np.random.default_rng(1))
-    sub = [{"question_id": r["question_id"], "masks": r["masks"],
-            "answer": _answer([(f"[{p}]({i})", 0) for p, i in zip(r["mask_phrases"], r["mask_node_ids"])])}
-           for r in rows]
+    sub = [
+        {
+            "question_id": r["question_id"],
+            "masks": r["masks"],
+            "answer": _answer([(f"[{p}]({i})", 0) for p, i in zip(r["mask_phrases"], r["mask_node_ids"])]),
+        }
+        for r in rows
+    ]
     got = _single(rows, sub, tmp_path)
     assert got["grounded_recall"] == 1.0 and got["grounded_precision"] == 1.0
     assert got["consistency"] == pytest.approx(_expected(rows, sub)["consistency"], abs=1e-12)
@@ -201,8 +249,14 @@ def test_perfect_answers_score_one(tmp_path):
 def test_wrong_region_names_with_right_masks_match_nothing(tmp_path):
     rows = _fakes(np.random.default_rng(2))
     swap = {"left_eye": "the nose", "nose": "the mouth", "mouth": "the left eye"}
-    sub = [{"question_id": r["question_id"], "masks": r["masks"],
-            "answer": _answer([(f"<p>{swap[i]}</p> [SEG]", 0) for i in r["mask_node_ids"]])} for r in rows]
+    sub = [
+        {
+            "question_id": r["question_id"],
+            "masks": r["masks"],
+            "answer": _answer([(f"<p>{swap[i]}</p> [SEG]", 0) for i in r["mask_node_ids"]]),
+        }
+        for r in rows
+    ]
     got = _single(rows, sub, tmp_path)
     assert got["grounded_recall"] == 0.0 and got["grounded_precision"] == 0.0
     assert got["consistency"] < 0.2  # each mask lies outside the region its text names
@@ -212,9 +266,14 @@ def test_wrong_region_names_with_right_masks_match_nothing(tmp_path):
 def test_right_names_with_shifted_masks(tmp_path):
     rows = _fakes(np.random.default_rng(3))
     for shift, matched in ((1, True), (12, False)):
-        sub = [{"question_id": r["question_id"], "masks": [encode(np.roll(decode(m), shift, axis=1)) for m in r["masks"]],
-                "answer": _answer([(f"[{p}]({i})", 0) for p, i in zip(r["mask_phrases"], r["mask_node_ids"])])}
-               for r in rows]
+        sub = [
+            {
+                "question_id": r["question_id"],
+                "masks": [encode(np.roll(decode(m), shift, axis=1)) for m in r["masks"]],
+                "answer": _answer([(f"[{p}]({i})", 0) for p, i in zip(r["mask_phrases"], r["mask_node_ids"])]),
+            }
+            for r in rows
+        ]
         got = _single(rows, sub, tmp_path)
         assert got == pytest.approx(_expected(rows, sub), abs=1e-12)
         assert (got["grounded_recall"] == 1.0) is matched and (got["grounded_recall"] == 0.0) is not matched
@@ -222,15 +281,25 @@ def test_right_names_with_shifted_masks(tmp_path):
 
 def test_unresolvable_phrases_count_against_precision_only(tmp_path):
     rows = _fakes(np.random.default_rng(4))
-    sub = [{"question_id": r["question_id"], "masks": r["masks"] + [r["masks"][0]],
-            "answer": _answer([(f"[{p}]({i})", 0) for p, i in zip(r["mask_phrases"], r["mask_node_ids"])]
-                              + [("<p>a sparkly unicorn</p>[SEG]", 0)])} for r in rows]
+    sub = [
+        {
+            "question_id": r["question_id"],
+            "masks": r["masks"] + [r["masks"][0]],
+            "answer": _answer(
+                [(f"[{p}]({i})", 0) for p, i in zip(r["mask_phrases"], r["mask_node_ids"])]
+                + [("<p>a sparkly unicorn</p>[SEG]", 0)]
+            ),
+        }
+        for r in rows
+    ]
     got = _single(rows, sub, tmp_path)
     assert got["grounded_recall"] == 1.0 and got["grounded_precision"] == pytest.approx(3 / 4)
     assert got == pytest.approx(_expected(rows, sub), abs=1e-12)
     # the unresolved pair is left out of consistency: the same as without it
-    plain = [{**s, "masks": s["masks"][:-1], "answer": s["answer"].replace(", <p>a sparkly unicorn</p>[SEG]", "")}
-             for s in sub]
+    plain = [
+        {**s, "masks": s["masks"][:-1], "answer": s["answer"].replace(", <p>a sparkly unicorn</p>[SEG]", "")}
+        for s in sub
+    ]
     (tmp_path / "p").mkdir()
     assert _single(rows, plain, tmp_path / "p")["consistency"] == got["consistency"]
 
@@ -238,9 +307,11 @@ def test_unresolvable_phrases_count_against_precision_only(tmp_path):
 def test_bench_without_grounding_columns_scores_the_rest_and_says_so(tmp_path):
     rows, sub = synthetic(7, n=20)
     full = _score(rows, sub, tmp_path)
-    for drop, missing in ((("mask_node_ids",), {"grounded_recall", "grounded_precision"}),
-                          (("anchor_masks",), {"consistency"}),
-                          (("mask_node_ids", "anchor_masks"), {"grounded_recall", "grounded_precision", "consistency"})):
+    for drop, missing in (
+        (("mask_node_ids",), {"grounded_recall", "grounded_precision"}),
+        (("anchor_masks",), {"consistency"}),
+        (("mask_node_ids", "anchor_masks"), {"grounded_recall", "grounded_precision", "consistency"}),
+    ):
         p = write_bench(rows, tmp_path / f"b-{len(drop)}-{drop[0]}.parquet", drop=drop)
         rep = score(p, sub, bootstrap=0, use_java=False, meteor=False)
         age = rep.tasks["age"]
@@ -289,8 +360,11 @@ def real_build(tmp_path_factory):
     d = tmp_path_factory.mktemp("grounding-build")
     manifest = forge(d / "forged", n=8, seed=11)
     run_annotation(manifest, d / "ann", AnnotateConfig(progress=False, workers=1))
-    build([d / "ann"], d / "build", BuildConfig(seed=3, ratios=SplitRatios(0.0, 0.0, 1.0), bench_per_class=None,
-                                                tasks=("age", "det")))
+    build(
+        [d / "ann"],
+        d / "build",
+        BuildConfig(seed=3, ratios=SplitRatios(0.0, 0.0, 1.0), bench_per_class=None, tasks=("age", "det")),
+    )
     return d / "build" / "bench.parquet"
 
 
@@ -319,11 +393,21 @@ def test_real_images_with_and_without_predictions(real_build, tmp_path):
         amap = {a["node_id"]: a["mask"] for a in r["anchor_masks"]}
         if r["label"] == "fake":  # the reference's own pairs
             marks = [f"[{p}]({i})" for p, i in zip(r["mask_phrases"], r["mask_node_ids"])]
-            sub.append({"question_id": r["question_id"], "answer": "The image shows " + ", ".join(marks) + ".",
-                        "masks": r["masks"]})
+            sub.append(
+                {
+                    "question_id": r["question_id"],
+                    "answer": "The image shows " + ", ".join(marks) + ".",
+                    "masks": r["masks"],
+                }
+            )
         elif k % 2:  # a real image with a prediction: the nose, drawn on the nose
-            sub.append({"question_id": r["question_id"], "answer": "Artifacts on <p>the nose</p> [SEG].",
-                        "masks": [amap["nose"]]})
+            sub.append(
+                {
+                    "question_id": r["question_id"],
+                    "answer": "Artifacts on <p>the nose</p> [SEG].",
+                    "masks": [amap["nose"]],
+                }
+            )
         else:  # ... and without
             sub.append({"question_id": r["question_id"], "answer": "The face is authentic.", "masks": []})
     rep = score(real_build, sub, bootstrap=0, use_java=False, meteor=False)
@@ -340,12 +424,39 @@ def test_real_images_with_and_without_predictions(real_build, tmp_path):
 def test_cli_report_has_grounding_metrics(real_build, tmp_path):
     sub = tmp_path / "sub.jsonl"
     rows = [r for r in pq.read_table(real_build).to_pylist() if r["task"] == "age"]
-    sub.write_text("".join(json.dumps({"question_id": r["question_id"], "masks": r["masks"], "answer": " ".join(
-        f"[{p}]({i})" for p, i in zip(r["mask_phrases"], r["mask_node_ids"]))}) + "\n" for r in rows))
+    sub.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "question_id": r["question_id"],
+                    "masks": r["masks"],
+                    "answer": " ".join(f"[{p}]({i})" for p, i in zip(r["mask_phrases"], r["mask_node_ids"])),
+                }
+            )
+            + "\n"
+            for r in rows
+        )
+    )
     out = tmp_path / "out"
-    r = subprocess.run([str(FIFA_BENCH), "score", "--bench", str(real_build), "--submission", str(sub), "--out",
-                        str(out), "--bootstrap", "50", "--no-meteor", "--no-plots"], capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        [
+            str(FIFA_BENCH),
+            "score",
+            "--bench",
+            str(real_build),
+            "--submission",
+            str(sub),
+            "--out",
+            str(out),
+            "--bootstrap",
+            "50",
+            "--no-meteor",
+            "--no-plots",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     rep = json.loads((out / "report.json").read_text())
     assert rep["age"]["grounded_recall"] == 1.0 and rep["age"]["grounded_precision"] == 1.0

@@ -70,10 +70,19 @@ class JudgeServer(FakeLLMServer):
             content = json.dumps({"score": 7, "reason": "too good"})
         elif action == "length":
             content, finish = '{"score": 3', "length"
-        h._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": req["model"],
-                      "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                   "finish_reason": finish}],
-                      "usage": {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}})
+        h._send(
+            200,
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": req["model"],
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
+                ],
+                "usage": {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100},
+            },
+        )
 
 
 def _bench(tmp_path, seed=3):
@@ -108,8 +117,11 @@ def test_judge_mean_per_task_equals_the_scripted_scores(tmp_path):
     with JudgeServer() as srv:
         rep = score(bench, sub, bootstrap=200, use_java=False, meteor=False, judge=_cfg(srv, tmp_path))
     for t in TEXT:
-        want = [truth(r["answer"], by_q[r["question_id"]]["answer"]) if r["question_id"] in by_q else 1
-                for r in rows if r["task"] == t]
+        want = [
+            truth(r["answer"], by_q[r["question_id"]]["answer"]) if r["question_id"] in by_q else 1
+            for r in rows
+            if r["task"] == t
+        ]
         assert rep.tasks[t]["judge_mean"] == pytest.approx(np.mean(want), abs=1e-12)
         tm = rep.meta["tasks"][t]
         ci = tm["cis"]["judge_mean"]
@@ -134,12 +146,14 @@ def test_faults_are_retried_or_counted_and_the_cache_answers_reruns(tmp_path):
     sub = _sub(rows, np.random.default_rng(1))
     text_answers = [s["answer"] for s, r in zip(sub, rows) if r["task"] in TEXT]
     a = text_answers
-    script = {a[0]: ["429", "500", "ok"],            # transport faults: retried, then scored
-              a[1]: ["malformed", "ok"],            # corrective retry
-              a[2]: ["schema", "ok"],
-              a[3]: ["length", "length"],           # fails twice: unscored
-              a[4]: ["400"],                        # not retried: unscored
-              a[5]: ["stall", "stall", "stall", "stall", "stall", "stall"]}  # times out every attempt
+    script = {
+        a[0]: ["429", "500", "ok"],  # transport faults: retried, then scored
+        a[1]: ["malformed", "ok"],  # corrective retry
+        a[2]: ["schema", "ok"],
+        a[3]: ["length", "length"],  # fails twice: unscored
+        a[4]: ["400"],  # not retried: unscored
+        a[5]: ["stall", "stall", "stall", "stall", "stall", "stall"],
+    }  # times out every attempt
     with JudgeServer(script, stall_seconds=1.5) as srv:
         cfg = _cfg(srv, tmp_path, max_retries=2)
         rep = score(bench, sub, bootstrap=0, use_java=False, meteor=False, judge=cfg)
@@ -181,11 +195,36 @@ def test_cli_judge_key_from_env_never_written(tmp_path):
     out = tmp_path / "out"
     env = {"PATH": "/usr/bin:/bin", "FIFA_JUDGE_API_KEY": KEY, "HOME": str(tmp_path)}
     with JudgeServer() as srv:
-        r = subprocess.run([str(FIFA_BENCH), "score", "--bench", str(bench), "--submission", str(sp), "--out",
-                            str(out), "--bootstrap", "20", "--no-meteor", "--no-plots", "--judge-model", "judge-test",
-                            "--judge-base-url", srv.url, "--judge-cache-dir", str(tmp_path / "c"),
-                            "--judge-price-in", "1", "--judge-price-out", "0"],
-                           capture_output=True, text=True, env=env, timeout=300)
+        r = subprocess.run(
+            [
+                str(FIFA_BENCH),
+                "score",
+                "--bench",
+                str(bench),
+                "--submission",
+                str(sp),
+                "--out",
+                str(out),
+                "--bootstrap",
+                "20",
+                "--no-meteor",
+                "--no-plots",
+                "--judge-model",
+                "judge-test",
+                "--judge-base-url",
+                srv.url,
+                "--judge-cache-dir",
+                str(tmp_path / "c"),
+                "--judge-price-in",
+                "1",
+                "--judge-price-out",
+                "0",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
     assert r.returncode == 0, r.stderr
     assert srv.auth_headers == {f"Bearer {KEY}"}
     rep = json.loads((out / "report.json").read_text())
@@ -200,12 +239,19 @@ def test_cli_judge_key_from_env_never_written(tmp_path):
     # judge-agreement against a ratings file
     ratings = tmp_path / "human.csv"
     rng = np.random.default_rng(9)
-    rated = [(x["question_id"], x["task"], x["score"], int(np.clip(x["score"] + rng.integers(-1, 2), 1, 5)))
-             for x in lines[:-3]]
-    ratings.write_text("question_id,rating\n" + "".join(f"{q},{h}\n" for q, _, _, h in rated)
-                       + f"{rated[0][0]},{rated[0][3]}\n")  # a second rater of one question
-    r = subprocess.run([str(FIFA_BENCH), "judge-agreement", "--judge", str(out), "--human", str(ratings), "--json"],
-                       capture_output=True, text=True, timeout=120)
+    rated = [
+        (x["question_id"], x["task"], x["score"], int(np.clip(x["score"] + rng.integers(-1, 2), 1, 5)))
+        for x in lines[:-3]
+    ]
+    ratings.write_text(
+        "question_id,rating\n" + "".join(f"{q},{h}\n" for q, _, _, h in rated) + f"{rated[0][0]},{rated[0][3]}\n"
+    )  # a second rater of one question
+    r = subprocess.run(
+        [str(FIFA_BENCH), "judge-agreement", "--judge", str(out), "--human", str(ratings), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     j = np.array([s for _, _, s, _ in rated], dtype=float)
@@ -227,11 +273,16 @@ def test_agreement_by_hand_and_bad_files(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("question_id,rating\na,9\n")
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "judge_scores.jsonl").write_text(json.dumps({"question_id": "a", "task": "toe", "score": 4})
-                                                        + "\n")
+    (tmp_path / "run" / "judge_scores.jsonl").write_text(
+        json.dumps({"question_id": "a", "task": "toe", "score": 4}) + "\n"
+    )
     for human_file, msg in ((bad, "outside 1-5"), (tmp_path / "none.csv", "file not found")):
-        r = subprocess.run([str(FIFA_BENCH), "judge-agreement", "--judge", str(tmp_path / "run"), "--human",
-                            str(human_file)], capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [str(FIFA_BENCH), "judge-agreement", "--judge", str(tmp_path / "run"), "--human", str(human_file)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
 
 
@@ -239,6 +290,21 @@ def test_judge_options_need_a_model(tmp_path):
     rows, bench = _bench(tmp_path)
     sp = tmp_path / "s.jsonl"
     sp.write_text("".join(json.dumps(s) + "\n" for s in _sub(rows, np.random.default_rng(0))))
-    r = subprocess.run([str(FIFA_BENCH), "score", "--bench", str(bench), "--submission", str(sp), "--out",
-                        str(tmp_path / "o"), "--judge-max-cost", "1"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            str(FIFA_BENCH),
+            "score",
+            "--bench",
+            str(bench),
+            "--submission",
+            str(sp),
+            "--out",
+            str(tmp_path / "o"),
+            "--judge-max-cost",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and "need --judge-model" in r.stderr

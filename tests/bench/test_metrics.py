@@ -24,8 +24,9 @@ def test_det_against_sklearn(n, seed):
     y[0], y[1] = 0, 1
     parsed = [None if rng.random() < 0.15 else int(v) for v in rng.integers(0, 2, n)]
     scores = [None if rng.random() < 0.3 else float(np.round(v, 2)) for v in rng.random(n)]  # rounding: ties
-    s = np.array([sc if sc is not None else (float(p) if p is not None else 1.0 - t)
-                  for sc, p, t in zip(scores, parsed, y)])
+    s = np.array(
+        [sc if sc is not None else (float(p) if p is not None else 1.0 - t) for sc, p, t in zip(scores, parsed, y)]
+    )
     sc = ranking_scores(y, parsed, scores)
     np.testing.assert_array_equal(sc, s)
     m, warn = det_metrics(y, parsed, sc)
@@ -80,7 +81,8 @@ def test_cls_against_sklearn(n):
     p = ["__none__" if x is None else x for x in preds]
     assert m["acc"] == pytest.approx(accuracy_score(refs, p), abs=1e-12)
     assert m["macro_f1"] == pytest.approx(
-        f1_score(refs, p, labels=classes, average="macro", zero_division=0), abs=1e-12)
+        f1_score(refs, p, labels=classes, average="macro", zero_division=0), abs=1e-12
+    )
 
 
 def test_cls_all_unparsed():
@@ -127,7 +129,7 @@ def _random_masks(rng, k, h, w, p_empty=0.15):
         m = np.zeros((h, w), bool)
         if rng.random() > p_empty:
             y0, x0 = rng.integers(0, h), rng.integers(0, w)
-            m[y0:y0 + rng.integers(1, h), x0:x0 + rng.integers(1, w)] = True
+            m[y0 : y0 + rng.integers(1, h), x0 : x0 + rng.integers(1, w)] = True
             m ^= rng.random((h, w)) < 0.05
         out.append(m)
     return out

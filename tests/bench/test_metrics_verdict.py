@@ -6,7 +6,9 @@ from fifa.benchmarks.metrics_verdict import anchor_named_rate, verdict_accuracy,
 def test_verdict_of_reads_the_opening_word_only():
     assert verdict_of("Yes. The nose is manipulated.") == "yes"
     assert verdict_of("  no, the left jaw is untouched") == "no"
-    assert verdict_of("Nothing here; yes it is") is None and verdict_of("Yesterday") is None and verdict_of(None) is None
+    assert (
+        verdict_of("Nothing here; yes it is") is None and verdict_of("Yesterday") is None and verdict_of(None) is None
+    )
 
 
 def test_verdict_accuracy_counts_missing_answers_wrong_and_skips_unlabelled_references():
@@ -16,9 +18,12 @@ def test_verdict_accuracy_counts_missing_answers_wrong_and_skips_unlabelled_refe
 
 
 def test_anchor_named_rate_matches_by_anchor_and_skips_real_images():
-    answers = ["Within <p>the left eyeball</p> [SEG] the colour ...",  # left_eyeball: anchor left_eye
-               "Around <p>the nose</p> [SEG] ...",
-               "No manipulation.", "anything"]
+    answers = [
+        "Within <p>the left eyeball</p> [SEG] the colour ...",  # left_eyeball: anchor left_eye
+        "Around <p>the nose</p> [SEG] ...",
+        "No manipulation.",
+        "anything",
+    ]
     refs = [["left_upper_eyelashes"], ["mouth"], ["nose"], []]
     # left_eyeball and left_upper_eyelashes share the left eye's anchor; nose != mouth; no mark; real image skipped
     assert anchor_named_rate(answers, refs) == 1 / 3

@@ -46,8 +46,13 @@ def test_every_answer_kind_goes_through_registered_scorers():
 
 def test_scorer_tasks_run_order_and_task_order():
     plan = scorer_tasks(["age", "det", "fc", "loc", "zz"])  # the bench's order; unknown tasks skipped
-    assert plan == [(score_yes_no, ["det"]), (score_text, ["age", "fc"]), (score_judge, ["age", "fc"]),
-                    (score_masks, ["age", "loc"]), (score_grounding, ["age"])]
+    assert plan == [
+        (score_yes_no, ["det"]),
+        (score_text, ["age", "fc"]),
+        (score_judge, ["age", "fc"]),
+        (score_masks, ["age", "loc"]),
+        (score_grounding, ["age"]),
+    ]
     assert scorer_tasks(["zz"]) == []
 
 
@@ -81,14 +86,28 @@ def test_validate_inputs_turns_bad_files_into_user_errors(files, tmp_path):
     with pytest.raises(UserError, match="bench not found"):
         validate_inputs(tmp_path / "missing.parquet", files[1])
     with pytest.raises(UserError, match="--strict"):
-        validate_inputs(files[0], write_jsonl([{"question_id": "det-0", "answer": "yes"}], tmp_path / "t.jsonl"),
-                        strict=True)
+        validate_inputs(
+            files[0], write_jsonl([{"question_id": "det-0", "answer": "yes"}], tmp_path / "t.jsonl"), strict=True
+        )
 
 
 def test_judge_config_from_options(tmp_path):
     assert judge_config(None, max_cost=2.0) is None
-    cfg = judge_config("m", base_url="http://127.0.0.1:9/v1", max_cost=2.0, concurrency=3, images=False,
-                       price_in=1.0, price_out=4.0, cache_dir=tmp_path)
+    cfg = judge_config(
+        "m",
+        base_url="http://127.0.0.1:9/v1",
+        max_cost=2.0,
+        concurrency=3,
+        images=False,
+        price_in=1.0,
+        price_out=4.0,
+        cache_dir=tmp_path,
+    )
     assert (cfg.model, cfg.base_url, cfg.max_cost, cfg.concurrency, cfg.images) == (
-        "m", "http://127.0.0.1:9/v1", 2.0, 3, False)
+        "m",
+        "http://127.0.0.1:9/v1",
+        2.0,
+        3,
+        False,
+    )
     assert (cfg.price_in_per_mtok, cfg.price_out_per_mtok, cfg.cache_dir) == (1.0, 4.0, str(tmp_path))

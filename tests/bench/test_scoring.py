@@ -27,11 +27,29 @@ FIFA_BENCH = Path(sys.executable).parent / "fifa-bench"
 JAVA = metrics_text.java_available()
 
 # what make_submission says, and what it means (written here, not taken from the parser)
-DET_TRUTH = {"Yes, it is fake.": 1, "The face has been manipulated.": 1, "yes": 1, "It is a deepfake.": 1,
-             "not real": 1, "No.": 0, "It is real.": 0, "No signs of manipulation.": 0, "not fake": 0,
-             "authentic": 0, "I cannot tell.": None}
-CLS_TRUTH = {"It is a face swap.": "FS", "face reenactment": "FR", "FE": "FE", "This image is real.": "real",
-             "FS": "FS", "FR": "FR", "real": "real", "no idea": None}
+DET_TRUTH = {
+    "Yes, it is fake.": 1,
+    "The face has been manipulated.": 1,
+    "yes": 1,
+    "It is a deepfake.": 1,
+    "not real": 1,
+    "No.": 0,
+    "It is real.": 0,
+    "No signs of manipulation.": 0,
+    "not fake": 0,
+    "authentic": 0,
+    "I cannot tell.": None,
+}
+CLS_TRUTH = {
+    "It is a face swap.": "FS",
+    "face reenactment": "FR",
+    "FE": "FE",
+    "This image is real.": "real",
+    "FS": "FS",
+    "FR": "FR",
+    "real": "real",
+    "no idea": None,
+}
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +60,35 @@ def run(tmp_path_factory):
     bench_p = write_bench(rows, d / "bench.parquet")
     sub_p = write_jsonl(sub, d / "sub.jsonl")
     out = d / "out"
-    r = subprocess.run([str(FIFA_BENCH), "score", "--bench", str(bench_p), "--submission", str(sub_p),
-                        "--out", str(out), "--seed", "3", "--bootstrap", "200"],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            str(FIFA_BENCH),
+            "score",
+            "--bench",
+            str(bench_p),
+            "--submission",
+            str(sub_p),
+            "--out",
+            str(out),
+            "--seed",
+            "3",
+            "--bootstrap",
+            "200",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr
-    return {"rows": rows, "sub": {s["question_id"]: s for s in sub}, "out": out, "stdout": r.stdout,
-            "report": json.loads((out / "report.json").read_text()), "bench": bench_p, "sub_path": sub_p}
+    return {
+        "rows": rows,
+        "sub": {s["question_id"]: s for s in sub},
+        "out": out,
+        "stdout": r.stdout,
+        "report": json.loads((out / "report.json").read_text()),
+        "bench": bench_p,
+        "sub_path": sub_p,
+    }
 
 
 def _task(run, task):
@@ -103,9 +144,11 @@ def test_det_matches_sklearn(run):
     fpr, tpr, _ = roc_curve(ys, s)
     assert rep["eer"] == pytest.approx(fpr[np.nanargmin(np.abs(1 - tpr - fpr))], abs=1e-12)
     meta = run["report"]["_meta"]["tasks"]["det"]
-    assert meta["unparsed"] == sum(1 for r in _task(run, "det")
-                                   if r["question_id"] in run["sub"]
-                                   and DET_TRUTH[run["sub"][r["question_id"]]["answer"]] is None)
+    assert meta["unparsed"] == sum(
+        1
+        for r in _task(run, "det")
+        if r["question_id"] in run["sub"] and DET_TRUTH[run["sub"][r["question_id"]]["answer"]] is None
+    )
 
 
 def test_cls_matches_sklearn(run):
@@ -118,8 +161,9 @@ def test_cls_matches_sklearn(run):
     classes = sorted(set(refs))
     rep = run["report"]["cls"]
     assert rep["acc"] == pytest.approx(accuracy_score(refs, p), abs=1e-12)
-    assert rep["macro_f1"] == pytest.approx(f1_score(refs, p, labels=classes, average="macro", zero_division=0),
-                                            abs=1e-12)
+    assert rep["macro_f1"] == pytest.approx(
+        f1_score(refs, p, labels=classes, average="macro", zero_division=0), abs=1e-12
+    )
     assert run["report"]["_meta"]["tasks"]["cls"]["classes"] == classes
 
 
@@ -137,8 +181,7 @@ def coco_reference(run):
     for task in ("toe", "fc", "age"):
         rows = _task(run, task)
         gts = {k: [{"caption": r["answer"]}] for k, r in enumerate(rows)}
-        res = {k: [{"caption": run["sub"].get(r["question_id"], {}).get("answer", "")}]
-               for k, r in enumerate(rows)}
+        res = {k: [{"caption": run["sub"].get(r["question_id"], {}).get("answer", "")}] for k, r in enumerate(rows)}
         tok = PTBTokenizer()
         g, s = tok.tokenize(gts), tok.tokenize(res)
         bleu, _ = Bleu(4).compute_score(g, s, verbose=0)
@@ -196,8 +239,12 @@ def test_python_api_accepts_dataframes_and_matches_files(run):
     bench_df = pd.read_parquet(run["bench"])
     sub_df = pd.DataFrame([s for s in run["sub"].values() if s["question_id"].startswith(("det", "cls", "loc"))])
     a = score(bench_df, sub_df, bootstrap=0, use_java=False)
-    b = score(run["bench"], [s for s in run["sub"].values() if s["question_id"].startswith(("det", "cls", "loc"))],
-              bootstrap=0, use_java=False)
+    b = score(
+        run["bench"],
+        [s for s in run["sub"].values() if s["question_id"].startswith(("det", "cls", "loc"))],
+        bootstrap=0,
+        use_java=False,
+    )
     for t in ("det", "cls", "loc"):
         assert a.tasks[t] == b.tasks[t] == dict(run["report"][t].items())
     assert isinstance(a, Report) and a.main_metrics()["det/auc"] == run["report"]["det"]["auc"]
@@ -245,14 +292,22 @@ def test_compare_leaderboard(run, tmp_path):
     other = tmp_path / "other"
     rep = score(run["bench"], run["sub_path"], bootstrap=0, use_java=False)
     rep.write(other, plots=False)
-    r = subprocess.run([str(FIFA_BENCH), "compare", str(run["out"]), str(other), "--format", "md"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [str(FIFA_BENCH), "compare", str(run["out"]), str(other), "--format", "md"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert lines[0].startswith("| run | det/auc | cls/acc |") and len(lines) == 4
     assert f"{run['report']['det']['auc']:.4f}" in lines[2]
-    r = subprocess.run([str(FIFA_BENCH), "compare", str(run["out"]), str(other), "--sort", "det/auc"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [str(FIFA_BENCH), "compare", str(run["out"]), str(other), "--sort", "det/auc"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0 and "leaderboard" in r.stdout
     r = subprocess.run([str(FIFA_BENCH), "compare", str(tmp_path / "nothing")], capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr

@@ -53,8 +53,19 @@ def _expect_error(bench_path, sub, tmp_path, *needles, strict=False):
     for n in needles:
         assert n in msg, msg
     if isinstance(sub, Path):
-        r = _cli("score", "--bench", bench_path, "--submission", sub, "--out", tmp_path / "out",
-                 *(["--strict"] if strict else []), "--bootstrap", "0", "--no-plots")
+        r = _cli(
+            "score",
+            "--bench",
+            bench_path,
+            "--submission",
+            sub,
+            "--out",
+            tmp_path / "out",
+            *(["--strict"] if strict else []),
+            "--bootstrap",
+            "0",
+            "--no-plots",
+        )
         assert r.returncode == 2, r.stderr
         assert "Traceback" not in r.stderr + r.stdout
         for n in needles:
@@ -78,7 +89,7 @@ def test_good_submission_is_accepted(bench, good):
 
 def test_unreadable_files(bench, tmp_path):
     bad = tmp_path / "garbage.jsonl"
-    bad.write_bytes(b"\x00\x01 this is not json\n{\"question_id\": \"det-0\"}\n")
+    bad.write_bytes(b'\x00\x01 this is not json\n{"question_id": "det-0"}\n')
     _expect_error(bench[1], bad, tmp_path, "unreadable file", "line")
     pq_bad = tmp_path / "broken.parquet"
     pq_bad.write_bytes(b"PAR1 definitely not parquet")
@@ -112,8 +123,15 @@ def test_wrong_types(bench, good, tmp_path):
     loc = next(r for r in rows if r["question_id"] == fake_loc_qid(bench[0]))
     loc["masks"] = "not a list of masks"
     p = _write(tmp_path, rows)
-    _expect_error(bench[1], p, tmp_path, "answer(s) are not strings", "score(s) are not numbers",
-                  "question_id value(s) are not strings or integers", "masks value(s) are not lists")
+    _expect_error(
+        bench[1],
+        p,
+        tmp_path,
+        "answer(s) are not strings",
+        "score(s) are not numbers",
+        "question_id value(s) are not strings or integers",
+        "masks value(s) are not lists",
+    )
 
 
 def test_nan_and_out_of_range_scores(bench, good, tmp_path):
@@ -124,22 +142,25 @@ def test_nan_and_out_of_range_scores(bench, good, tmp_path):
     dets[2]["score"] = -0.1
     dets[3]["score"] = math.inf
     p = _write(tmp_path, rows)
-    _expect_error(bench[1], p, tmp_path, "1 score(s) are NaN", "3 score(s) outside [0, 1]",
-                  repr(dets[0]["question_id"]))
+    _expect_error(
+        bench[1], p, tmp_path, "1 score(s) are NaN", "3 score(s) outside [0, 1]", repr(dets[0]["question_id"])
+    )
 
 
 def test_parquet_null_score_is_fine_but_nan_is_not(bench, good, tmp_path):
     b = load_bench(bench[1])
     qids = [r["question_id"] for r in good]
     scores = [None] * len(qids)
-    t = pa.table({"question_id": qids, "answer": [r.get("answer") for r in good],
-                  "score": pa.array(scores, type=pa.float64())})
+    t = pa.table(
+        {"question_id": qids, "answer": [r.get("answer") for r in good], "score": pa.array(scores, type=pa.float64())}
+    )
     pq.write_table(t, tmp_path / "ok.parquet")
     sub = load_submission(tmp_path / "ok.parquet", b)
     assert all(s is None for s in sub.score)
     scores[0] = float("nan")
-    t = pa.table({"question_id": qids, "answer": [r.get("answer") for r in good],
-                  "score": pa.array(scores, type=pa.float64())})
+    t = pa.table(
+        {"question_id": qids, "answer": [r.get("answer") for r in good], "score": pa.array(scores, type=pa.float64())}
+    )
     pq.write_table(t, tmp_path / "nan.parquet")
     _expect_error(bench[1], tmp_path / "nan.parquet", tmp_path, "score(s) are NaN", repr(qids[0]))
 
@@ -152,8 +173,9 @@ def test_masks_that_do_not_decode_or_do_not_fit(bench, good, tmp_path):
     by[fake]["masks"] = [{"size": [24, 32], "counts": "0"}]
     by[real]["masks"] = [encode(np.ones((10, 10), bool))]  # image is 24x32 (read from the PNG header)
     p = _write(tmp_path, rows)
-    msg = _expect_error(bench[1], p, tmp_path, "2 answer(s) with masks", repr(fake), repr(real),
-                        "differs from image size")
+    msg = _expect_error(
+        bench[1], p, tmp_path, "2 answer(s) with masks", repr(fake), repr(real), "differs from image size"
+    )
     assert "counts sum to" in msg
 
 
@@ -163,8 +185,14 @@ def test_missing_questions_counted_or_refused_with_strict(bench, good, tmp_path)
     b = load_bench(bench[1])
     sub = load_submission(p, b)
     assert sum(not x for x in sub.present) == 3
-    _expect_error(bench[1], p, tmp_path, "3 bench question(s) have no answer (--strict)",
-                  repr(good[0]["question_id"]), strict=True)
+    _expect_error(
+        bench[1],
+        p,
+        tmp_path,
+        "3 bench question(s) have no answer (--strict)",
+        repr(good[0]["question_id"]),
+        strict=True,
+    )
 
 
 def test_several_problems_reported_together(bench, good, tmp_path):
@@ -189,14 +217,14 @@ for path in sys.argv[2:]:
 """
 
 MALFORMED = [
-    "0",                      # pycocotools reads uninitialised memory
-    "",                       # idem
-    "0O0O",                   # parses, but the runs do not sum to h*w
+    "0",  # pycocotools reads uninitialised memory
+    "",  # idem
+    "0O0O",  # parses, but the runs do not sum to h*w
     "PPPPPPPPPPPPPPPPPPPPP",  # a value that never ends
-    "\x7f\x7f\x7f",           # characters outside the alphabet
-    "]]]]",                   # negative run lengths
-    "a" * 5000,               # huge runs
-    "\u00ff\u00ff",             # non-ASCII
+    "\x7f\x7f\x7f",  # characters outside the alphabet
+    "]]]]",  # negative run lengths
+    "a" * 5000,  # huge runs
+    "\u00ff\u00ff",  # non-ASCII
 ]
 
 
@@ -215,8 +243,12 @@ def malformed_subs(bench, good, tmp_path_factory):
 def test_malformed_rle_never_reaches_pycocotools(bench, malformed_subs):
     # one process scores every malformed submission: a heap corruption or abort would kill it
     fake, paths = malformed_subs
-    r = subprocess.run([sys.executable, "-c", MALFORMED_SCRIPT, str(bench[1]), *map(str, paths)],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", MALFORMED_SCRIPT, str(bench[1]), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)  # a crash gives a signal / abort code
     assert r.stdout.count("REFUSED") == len(MALFORMED) and r.stdout.count(repr(fake)) == len(MALFORMED)
 
@@ -263,8 +295,10 @@ def test_size_limits_are_clear_errors(bench, good, tmp_path):
     with pytest.raises(SubmissionError, match="line 1 is longer than"):
         load_submission(p, b, limits=SubmissionLimits(max_line_bytes=10))
     many = good + [dict(good[0], question_id=f"extra-{k}") for k in range(len(b))]
-    pq.write_table(pa.Table.from_pylist([{"question_id": r["question_id"], "answer": r.get("answer")}
-                                         for r in many]), tmp_path / "many.parquet")
+    pq.write_table(
+        pa.Table.from_pylist([{"question_id": r["question_id"], "answer": r.get("answer")} for r in many]),
+        tmp_path / "many.parquet",
+    )
     for path in (write_jsonl(many, tmp_path / "many.jsonl"), tmp_path / "many.parquet"):
         with pytest.raises(SubmissionError, match="too many rows"):
             load_submission(path, b, limits=SubmissionLimits(max_rows=len(b)))

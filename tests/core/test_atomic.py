@@ -104,20 +104,25 @@ def folder(d, version, files=3):
 def _child(code: str, tmp_path: Path, stdout=subprocess.DEVNULL) -> subprocess.Popen:
     """A real Python process running ``code`` (with ``folder`` defined) on ``tmp_path``."""
     env = dict(os.environ, PYTHONPATH=str(TESTS))
-    return subprocess.Popen([sys.executable, "-c", CHILD_FOLDER + textwrap.dedent(code), str(tmp_path)], env=env,
-                            stdout=stdout)
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD_FOLDER + textwrap.dedent(code), str(tmp_path)], env=env, stdout=stdout
+    )
 
 
-@pytest.mark.parametrize("target, when, exchange, expect", [
-    ("fifa.core.atomic:swap_folder", "before", True, 1),  # new folder written, swap not started
-    ("fifa.core.atomic:_remove_tree", "before", True, 2),  # swapped, the old one not yet removed
-    ("os:replace", "after", False, 1),  # two-rename swap cut between its renames: out is missing
-    ("fifa.core.atomic:_remove_tree", "before", False, 2),
-])
+@pytest.mark.parametrize(
+    "target, when, exchange, expect",
+    [
+        ("fifa.core.atomic:swap_folder", "before", True, 1),  # new folder written, swap not started
+        ("fifa.core.atomic:_remove_tree", "before", True, 2),  # swapped, the old one not yet removed
+        ("os:replace", "after", False, 1),  # two-rename swap cut between its renames: out is missing
+        ("fifa.core.atomic:_remove_tree", "before", False, 2),
+    ],
+)
 def test_sigkill_at_each_step_of_a_swap_leaves_one_complete_folder(tmp_path, target, when, exchange, expect):
     out = tmp_path / "rel"
     swap_folder(_folder(staging_dir(out, pid=1), 1, files=50), out)
-    p = _child(f"""
+    p = _child(
+        f"""
         import sys
         from pathlib import Path
         from testkit.killpoints import install
@@ -126,7 +131,9 @@ def test_sigkill_at_each_step_of_a_swap_leaves_one_complete_folder(tmp_path, tar
         new = folder(a.staging_dir(out), 2)
         install({target!r}, 1, {when!r})
         a.swap_folder(new, out, exchange={exchange})
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert p.wait(60) == -signal.SIGKILL
     if target == "os:replace":
         assert not out.exists() and list(tmp_path.glob(".rel.old-*")), "the kill was not between the renames"
@@ -144,7 +151,8 @@ def test_sigkill_at_random_moments_of_swaps_never_loses_the_folder(tmp_path):
     rng = random.Random(7)
     seen = set()
     for _ in range(16):
-        p = _child("""
+        p = _child(
+            """
             import sys
             from pathlib import Path
             import fifa.core.atomic as a
@@ -156,7 +164,10 @@ def test_sigkill_at_random_moments_of_swaps_never_loses_the_folder(tmp_path):
                 new = folder(a.staging_dir(out), v, files=100)
                 print("swap", flush=True)
                 a.swap_folder(new, out, exchange=bool(v % 2))
-        """, tmp_path, stdout=subprocess.PIPE)
+        """,
+            tmp_path,
+            stdout=subprocess.PIPE,
+        )
         assert p.stdout.readline() == b"swap\n"
         time.sleep(rng.random() * 0.02)
         p.send_signal(signal.SIGKILL)

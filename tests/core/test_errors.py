@@ -13,8 +13,14 @@ from fifa.cli_utils import make_app, run_app
 from fifa.core.errors import EXIT_FAILED, EXIT_USAGE, FifaError, UserError
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = {"fifa": "fifa", "concept_tree": "fifa.concept_tree", "annotator": "fifa.annotator",
-            "pipelines": "fifa.pipelines", "benchmarks": "fifa.benchmarks", "modeling": "fifa.modeling"}
+PACKAGES = {
+    "fifa": "fifa",
+    "concept_tree": "fifa.concept_tree",
+    "annotator": "fifa.annotator",
+    "pipelines": "fifa.pipelines",
+    "benchmarks": "fifa.benchmarks",
+    "modeling": "fifa.modeling",
+}
 #: modeling/ belongs to another issue in flight (only its import lines move in this one): a control-flow
 #: exception of the example builder, caught where it is raised.
 NOT_YET: set[str] = set()
@@ -68,8 +74,15 @@ class _Broken(FifaError):
     exit_code = 3
 
 
-@pytest.mark.parametrize("exc, code", [(UserError("bad --out"), EXIT_USAGE), (FifaError("nothing done"), EXIT_FAILED),
-                                       (_Broken("odd"), 3), (UserError("soft", exit_code=EXIT_FAILED), EXIT_FAILED)])
+@pytest.mark.parametrize(
+    "exc, code",
+    [
+        (UserError("bad --out"), EXIT_USAGE),
+        (FifaError("nothing done"), EXIT_FAILED),
+        (_Broken("odd"), 3),
+        (UserError("soft", exit_code=EXIT_FAILED), EXIT_FAILED),
+    ],
+)
 def test_run_app_maps_a_fifa_error_to_its_exit_code_without_a_traceback(exc, code, capsys):
     app = make_app("test app")
 

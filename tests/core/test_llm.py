@@ -46,14 +46,28 @@ class ScriptServer(FakeLLMServer):
             time.sleep(self.stall_seconds)
             return h._send(504, {"error": {"message": "stalled"}})
         content = json.dumps({"echo": prompt} if action == "ok" else {"nope": 1})
-        h._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": req["model"], "usage": USAGE,
-                      "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                   "finish_reason": "stop"}]})
+        h._send(
+            200,
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": req["model"],
+                "usage": USAGE,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                ],
+            },
+        )
 
 
 def _request(prompt: str) -> dict:
-    return {"model": "m", "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": prompt}],
-            "temperature": 0.0, "max_tokens": 50}
+    return {
+        "model": "m",
+        "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": prompt}],
+        "temperature": 0.0,
+        "max_tokens": 50,
+    }
 
 
 def check(content, finish_reason) -> str:
@@ -69,8 +83,16 @@ def fix(e: InvalidAnswer) -> str:
 
 def _client(srv, tmp_path=None, **kw) -> OpenAIClient:
     kw.setdefault("cache_dir", str(tmp_path / "cache") if tmp_path else None)
-    cfg = OpenAIConfig(model="m", base_url=srv.url, api_key=SECRET, timeout=kw.pop("timeout", 2.0),
-                       max_retries=kw.pop("max_retries", 3), retry_initial_wait=0.001, retry_max_wait=2.0, **kw)
+    cfg = OpenAIConfig(
+        model="m",
+        base_url=srv.url,
+        api_key=SECRET,
+        timeout=kw.pop("timeout", 2.0),
+        max_retries=kw.pop("max_retries", 3),
+        retry_initial_wait=0.001,
+        retry_max_wait=2.0,
+        **kw,
+    )
     return OpenAIClient(cfg)
 
 
@@ -162,8 +184,13 @@ def test_api_key_is_sent_but_never_logged_written_or_shown(tmp_path, monkeypatch
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     caplog.set_level(logging.DEBUG)
     with ScriptServer({"a": ["429", "ok"], "b": ["400"]}) as srv:
-        cfg = OpenAIConfig(model="m", base_url=srv.url, api_key=read_api_key(), cache_dir=str(tmp_path / "cache"),
-                           retry_initial_wait=0.001)
+        cfg = OpenAIConfig(
+            model="m",
+            base_url=srv.url,
+            api_key=read_api_key(),
+            cache_dir=str(tmp_path / "cache"),
+            retry_initial_wait=0.001,
+        )
         with OpenAIClient(cfg) as c:
             answers = [c.ask(_request(p), check, fix) for p in ("a", "b")]
     assert srv.auth_headers == {f"Bearer {SECRET}"}  # the key did reach the server

@@ -9,12 +9,30 @@ import pytest
 from fifa.core import marks
 
 #: phrases already in canonical form (what :func:`marks.mark` writes): they come back unchanged
-CANONICAL = ["left iris", "the (odd) phrase", "ΔE 12 naïve Ünïcode — 眼睛", "a.b, c; d!", "x", "(", ")",
-             "phrase)(with parens", "tab\tinside", "emoji 🙂 and \u2028 a separator", "ids(look)like(this)"]
+CANONICAL = [
+    "left iris",
+    "the (odd) phrase",
+    "ΔE 12 naïve Ünïcode — 眼睛",
+    "a.b, c; d!",
+    "x",
+    "(",
+    ")",
+    "phrase)(with parens",
+    "tab\tinside",
+    "emoji 🙂 and \u2028 a separator",
+    "ids(look)like(this)",
+]
 #: tricky phrases and the phrase a mark of them holds
-TRICKY = [("the [odd] phrase", "the (odd) phrase"), ("[", "("), ("]]", "))"), ("  padded  ", "padded"),
-          ("two\nlines", "two lines"), ("crlf\r\n line", "crlf line"), ("a [b](nose) c", "a (b)(nose) c"),
-          ("[x](mouth)", "(x)(mouth)")]
+TRICKY = [
+    ("the [odd] phrase", "the (odd) phrase"),
+    ("[", "("),
+    ("]]", "))"),
+    ("  padded  ", "padded"),
+    ("two\nlines", "two lines"),
+    ("crlf\r\n line", "crlf line"),
+    ("a [b](nose) c", "a (b)(nose) c"),
+    ("[x](mouth)", "(x)(mouth)"),
+]
 IDS = ["nose", "left_iris", "artifact", "a1_b2"]
 
 
@@ -31,7 +49,7 @@ def test_parse_of_rendered_marks_is_the_marks(seed):
     assert marks.parse(text) == pairs
     assert marks.marked_ids(text) == [n for n, _ in pairs]
     assert [(m.node_id, m.phrase) for m in marks.find(text)] == pairs
-    assert all(text[m.start:m.end] == marks.mark(m.phrase, m.node_id) for m in marks.find(text))
+    assert all(text[m.start : m.end] == marks.mark(m.phrase, m.node_id) for m in marks.find(text))
     assert marks.has_mark(text) == bool(pairs) == marks.has_markup(text)
 
 
@@ -47,8 +65,9 @@ def test_renderings():
     text = "The [left iris](left_iris) is blurred, and [the upper lip](upper_lip) is redder (ΔE 12)."
     assert marks.parse(text) == [("left_iris", "left iris"), ("upper_lip", "the upper lip")]
     assert marks.strip(text) == "The left iris is blurred, and the upper lip is redder (ΔE 12)."
-    assert marks.render_glamm(text) == ("The <p>left iris</p> [SEG] is blurred, and <p>the upper lip</p> [SEG] "
-                                        "is redder (ΔE 12).")
+    assert marks.render_glamm(text) == (
+        "The <p>left iris</p> [SEG] is blurred, and <p>the upper lip</p> [SEG] is redder (ΔE 12)."
+    )
     assert marks.strip(None) == marks.render_glamm(None) == "" and marks.parse(None) == []
 
 
@@ -82,8 +101,12 @@ def test_scorer_reads_our_marks_and_glamm_renderings(seed):
 
 def test_scorer_reading_is_looser_than_ours():
     answer = "The <P>left\neye</P>\n[seg] and [the mouth](Mouth-2:a.b) and <p>nose</p>[SEG] and [x](nose)."
-    assert marks.parse_submitted(answer) == [("left\neye", None), ("the mouth", "Mouth-2:a.b"), ("nose", None),
-                                             ("x", "nose")]
+    assert marks.parse_submitted(answer) == [
+        ("left\neye", None),
+        ("the mouth", "Mouth-2:a.b"),
+        ("nose", None),
+        ("x", "nose"),
+    ]
     assert marks.parse(answer) == [("nose", "x")]  # our grammar: lower-case ids, no markup of GLaMM
     assert marks.strip_submitted(answer) == "The left\neye \n and the mouth and nose and x."
     assert marks.strip_submitted("a <p>b</p>  [SEG]\t\tc") == "a b c"

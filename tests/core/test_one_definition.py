@@ -11,9 +11,15 @@ ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("fifa", "concept_tree", "annotator", "pipelines", "benchmarks", "scripts")
 TASK_IDS = {"det", "cls", "toe", "age", "loc", "rq_name", "rq_mask", "rq_box", "fc"}
 #: texts that hold each form of grounding markup, and the part of each a markup regex must cover
-SAMPLES = tuple((pre + text, part) for pre in ("", "see ")
-                for text, part in (("[left eye](left_eye) here", "]("), ("<p>left eye</p> [SEG] here", "<p>"),
-                                   ("<p>left eye</p> [SEG] here", "[SEG]")))
+SAMPLES = tuple(
+    (pre + text, part)
+    for pre in ("", "see ")
+    for text, part in (
+        ("[left eye](left_eye) here", "]("),
+        ("<p>left eye</p> [SEG] here", "<p>"),
+        ("<p>left eye</p> [SEG] here", "[SEG]"),
+    )
+)
 #: the same texts without markup: a markup regex finds nothing in them
 PLAIN = ("see left eye here", "left eye here", "a/b c/d e", "see [x] y. (z)")
 
@@ -67,7 +73,9 @@ def task_lists() -> list[str]:
         if rel == "fifa/core/tasks.py":
             continue
         for n in ast.walk(tree):
-            elts = n.keys if isinstance(n, ast.Dict) else n.elts if isinstance(n, (ast.Tuple, ast.List, ast.Set)) else []
+            elts = (
+                n.keys if isinstance(n, ast.Dict) else n.elts if isinstance(n, (ast.Tuple, ast.List, ast.Set)) else []
+            )
             ids = [e.value for e in elts if isinstance(e, ast.Constant) and e.value in TASK_IDS]
             if len(ids) >= 3:
                 out.append(f"{rel}:{n.lineno}: {ids}")
@@ -83,14 +91,35 @@ def test_one_task_list():
 
 
 def test_the_scanners_see_what_they_look_for():
-    for rx in (r"\[([^\[\]\n]+?)\]\(([a-z][a-z0-9_]*)\)", r"</?p>|\[SEG\]", r"\s*\[SEG\]", r"^\[(.*)\]\(",
-               r"<p>(?P<g>.*?)</p>\s*\[SEG\]"):
+    for rx in (
+        r"\[([^\[\]\n]+?)\]\(([a-z][a-z0-9_]*)\)",
+        r"</?p>|\[SEG\]",
+        r"\s*\[SEG\]",
+        r"^\[(.*)\]\(",
+        r"<p>(?P<g>.*?)</p>\s*\[SEG\]",
+    ):
         assert is_markup_regex(rx), rx
-    for s in ("[SEG]", "<image>", "the left eye", r"\w+|[^\w\s]", "${1}", r"\(([a-z0-9_]+)\)$", "](", "[x](y)", ".*",
-              r"[^.!?]+[.!?]"):
+    for s in (
+        "[SEG]",
+        "<image>",
+        "the left eye",
+        r"\w+|[^\w\s]",
+        "${1}",
+        r"\(([a-z0-9_]+)\)$",
+        "](",
+        "[x](y)",
+        ".*",
+        r"[^.!?]+[.!?]",
+    ):
         assert not is_markup_regex(s), s
     tree = ast.parse('A = ("det", "loc", "fc")\nB = {"toe": 1, "age": 2, "cls": 3}\nC = ("det", "loc")\n')
-    found = [n.lineno for n in ast.walk(tree) if isinstance(n, (ast.Tuple, ast.Dict))
-             and sum(isinstance(e, ast.Constant) and e.value in TASK_IDS
-                     for e in (n.keys if isinstance(n, ast.Dict) else n.elts)) >= 3]
+    found = [
+        n.lineno
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Tuple, ast.Dict))
+        and sum(
+            isinstance(e, ast.Constant) and e.value in TASK_IDS for e in (n.keys if isinstance(n, ast.Dict) else n.elts)
+        )
+        >= 3
+    ]
     assert found == [1, 2]

@@ -32,9 +32,22 @@ def test_one_atomic_rename_implementation():
     assert _where(r"\bdef (\w*_atomic|atomic_\w+|swap_folder|_?fsync_dir)\(") == ["fifa/core/atomic.py"]
 
 
-@pytest.mark.parametrize("name", ["ANNOTATION_SCHEMA", "INSTRUCT_SCHEMA", "BENCH_SCHEMA", "AGE_RECORD_SCHEMA",
-                                  "EXTRA_QA_SCHEMA", "SUBMISSION_SCHEMA", "IMAGE_TYPE", "MESSAGE_TYPE", "BOX_TYPE",
-                                  "ANCHOR_MASKS_TYPE", "PROVENANCE_FIELDS"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ANNOTATION_SCHEMA",
+        "INSTRUCT_SCHEMA",
+        "BENCH_SCHEMA",
+        "AGE_RECORD_SCHEMA",
+        "EXTRA_QA_SCHEMA",
+        "SUBMISSION_SCHEMA",
+        "IMAGE_TYPE",
+        "MESSAGE_TYPE",
+        "BOX_TYPE",
+        "ANCHOR_MASKS_TYPE",
+        "PROVENANCE_FIELDS",
+    ],
+)
 def test_each_schema_is_defined_once(name):
     assert _where(rf"^{name}\s*=") == ["fifa/core/schemas.py"]
 

@@ -45,7 +45,15 @@ def test_merge_iou_and_empty():
 
 @pytest.mark.parametrize(
     "counts,reason",
-    [("0", "sum"), ("", "sum"), ("!!", "invalid character"), ("PPYo1", "sum"), ("1\x7f", "invalid character"), ("1`", "ends inside"), ("1O", "negative")],
+    [
+        ("0", "sum"),
+        ("", "sum"),
+        ("!!", "invalid character"),
+        ("PPYo1", "sum"),
+        ("1\x7f", "invalid character"),
+        ("1`", "ends inside"),
+        ("1O", "negative"),
+    ],
 )
 def test_invalid_counts_strings_are_refused(counts, reason):
     with pytest.raises(rle.InvalidRLE) as e:

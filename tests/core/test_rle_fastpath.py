@@ -26,7 +26,7 @@ def test_agrees_with_check_rle_on_random_strings():
         m = rng.random((h, w)) < rng.random()
         if rng.random() < 0.5:
             m = np.zeros((h, w), bool)
-            m[rng.integers(0, h):, rng.integers(0, w):] = True
+            m[rng.integers(0, h) :, rng.integers(0, w) :] = True
         c = encode(m)["counts"]
         strings.append(c)
         chars = list(c)
@@ -69,7 +69,7 @@ def test_every_accepted_rle_decodes_in_pycocotools_to_the_parsed_runs():
         m = rng.random((h, w)) < rng.random()
         if k % 3 == 0:  # blobs, not only noise
             m = np.zeros((h, w), bool)
-            m[rng.integers(0, h):rng.integers(0, h) + 3, rng.integers(0, w):] = True
+            m[rng.integers(0, h) : rng.integers(0, h) + 3, rng.integers(0, w) :] = True
         r = encode(m)
         assert np.array_equal(mask_utils.decode({"size": [h, w], "counts": r["counts"].encode()}), m)
         chars = list(r["counts"])

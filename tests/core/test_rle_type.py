@@ -27,8 +27,16 @@ def test_an_encoded_mask_round_trips_through_an_arrow_column():
     assert (decode(back) == m).all()
 
 
-@pytest.mark.parametrize("bad", [{"size": [2, 2], "counts": "4!"}, {"size": [2, 2], "counts": "5"},
-                                 {"size": [2], "counts": "4"}, {"counts": "4"}, "4"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"size": [2, 2], "counts": "4!"},
+        {"size": [2, 2], "counts": "5"},
+        {"size": [2], "counts": "4"},
+        {"counts": "4"},
+        "4",
+    ],
+)
 def test_the_validator_refuses_what_pycocotools_would_misread(bad):
     with pytest.raises(InvalidRLE):
         check_rle(bad)
@@ -50,8 +58,16 @@ def test_every_mask_column_of_the_stage_schemas_is_the_one_rle_type():
     from fifa.concept_tree.segmentation.batch import REGIONS_SCHEMA
     from fifa.core.schemas import ANNOTATION_SCHEMA, BENCH_SCHEMA, INSTRUCT_SCHEMA
 
-    found = [x for name, schema in [("annotation", ANNOTATION_SCHEMA), ("regions", REGIONS_SCHEMA),
-                                    ("instruct", INSTRUCT_SCHEMA), ("bench", BENCH_SCHEMA)]
-             for f in schema for x in _rle_like(f.type, f"{name}.{f.name}")]
+    found = [
+        x
+        for name, schema in [
+            ("annotation", ANNOTATION_SCHEMA),
+            ("regions", REGIONS_SCHEMA),
+            ("instruct", INSTRUCT_SCHEMA),
+            ("bench", BENCH_SCHEMA),
+        ]
+        for f in schema
+        for x in _rle_like(f.type, f"{name}.{f.name}")
+    ]
     assert len(found) >= 8, found
     assert [w for w, t in found if t != RLE_TYPE] == []

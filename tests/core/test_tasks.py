@@ -28,11 +28,24 @@ def test_the_nine_tasks_of_design_in_report_order():
     assert TEXT_TASKS == ("toe", "age", "rq_name", "rq_mask", "rq_box", "fc")
     assert MASK_TASKS == ("age", "loc") and REGION_QUERY_TASKS == ("rq_name", "rq_mask", "rq_box")
     assert {t.id: t.answer for t in TASKS.values()} == {
-        "det": "yes_no", "cls": "class", "toe": "text", "age": "grounded_text", "loc": "mask", "rq_name": "text",
-        "rq_mask": "text", "rq_box": "text", "fc": "text"}
+        "det": "yes_no",
+        "cls": "class",
+        "toe": "text",
+        "age": "grounded_text",
+        "loc": "mask",
+        "rq_name": "text",
+        "rq_mask": "text",
+        "rq_box": "text",
+        "fc": "text",
+    }
     assert [TASKS[t].region_query for t in REGION_QUERY_TASKS] == ["name", "mask", "box"]
-    assert {t: TASKS[t].main_metric for t in TASK_IDS} == {"det": "auc", "cls": "acc", "loc": "giou", "age": "giou",
-                                                          **{t: "rouge_l" for t in TEXT_TASKS if t != "age"}}
+    assert {t: TASKS[t].main_metric for t in TASK_IDS} == {
+        "det": "auc",
+        "cls": "acc",
+        "loc": "giou",
+        "age": "giou",
+        **{t: "rouge_l" for t in TEXT_TASKS if t != "age"},
+    }
     assert set(GROUNDING_METRICS) < set(TASKS["age"].metrics) and "miou" in TASKS["age"].metrics
 
 
@@ -59,9 +72,13 @@ def test_build_default_tasks_cli_and_card_read_the_registry():
 
     assert BuildConfig().tasks == TASK_IDS
     bt = {t: {"train": 1} for t in ("loc", "zz")}
-    table = _stats_tables({"rows": {"by_task_split": bt},
-                           "annotations": {"by_split_method": {}, "by_split_category": {}},
-                           "bench": {"by_task_class": {}}})
+    table = _stats_tables(
+        {
+            "rows": {"by_task_split": bt},
+            "annotations": {"by_split_method": {}, "by_split_category": {}},
+            "bench": {"by_task_class": {}},
+        }
+    )
     assert f"| `loc` | {TASKS['loc'].title} | 1 | 0 | 0 |" in table and "| `zz` |  | 1 | 0 | 0 |" in table
 
 
@@ -74,8 +91,13 @@ def test_the_scorer_reports_each_task_as_the_registry_says(tmp_path):
     bench = make_bench(n_det=12, n_cls=8, n_text=4, n_loc=4, n_age=4)
     for task in REGION_QUERY_TASKS:  # the helper's bench has no region queries: text rows under their ids
         bench += [dict(r, task=task, question_id=f"{task}-{r['question_id']}") for r in bench if r["task"] == "toe"]
-    rep = score(write_bench(bench, tmp_path / "bench.parquet"), write_jsonl(make_submission(bench), tmp_path / "s.jsonl"),
-                bootstrap=0, use_java=False, meteor=False).to_dict()
+    rep = score(
+        write_bench(bench, tmp_path / "bench.parquet"),
+        write_jsonl(make_submission(bench), tmp_path / "s.jsonl"),
+        bootstrap=0,
+        use_java=False,
+        meteor=False,
+    ).to_dict()
     assert sorted(k for k in rep if k != "_meta") == sorted(TASK_IDS)
     assert list(rep)[:-1] == list(TASK_IDS)  # report order
     for t in TASK_IDS:

@@ -69,8 +69,10 @@ def conversation_server(script: list[str] | None = None, latency: float = 0.0):
                 return h._send(429, {"error": {"message": "slow down"}}, headers={"Retry-After": "0.01"})
             facts = req["messages"][-1]["content"]
             verdict = "manipulated" if "Verdict: manipulated" in facts else "authentic"
-            turns = [{"user": "Is this face real?", "assistant": f"The face looks {verdict} to me."},
-                     {"user": "Why?", "assistant": "Because of what the measurements show."}]
+            turns = [
+                {"user": "Is this face real?", "assistant": f"The face looks {verdict} to me."},
+                {"user": "Why?", "assistant": "Because of what the measurements show."},
+            ]
             content, finish = json.dumps({"turns": turns}), "stop"
             if action == "malformed":
                 content = '{"turns": [{"user": '
@@ -78,9 +80,18 @@ def conversation_server(script: list[str] | None = None, latency: float = 0.0):
                 content = json.dumps({"turns": [{"user": "Where?", "assistant": "In [the eye](left_eye)."}] * 2})
             elif action == "length":
                 finish = "length"
-            h._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": req.get("model"),
-                          "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                       "finish_reason": finish}],
-                          "usage": {"prompt_tokens": 300, "completion_tokens": 100, "total_tokens": 400}})
+            h._send(
+                200,
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": req.get("model"),
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
+                    ],
+                    "usage": {"prompt_tokens": 300, "completion_tokens": 100, "total_tokens": 400},
+                },
+            )
 
     return ConversationServer()

@@ -39,12 +39,25 @@ def _regroup(manifest: Path) -> Path:
     for r in t:
         r.setdefault("identities", None)
     real = next(r for r in t if r["label"] == "real")
-    t.append(dict(real, sample_id="fake_broken_missing", image_path="images/fake/missing.png",
-                  source_path=real["image_path"], label="fake", method="Blur", category="FE", identities=None,
-                  truth=[], truth_target=None, edit=None))
+    t.append(
+        dict(
+            real,
+            sample_id="fake_broken_missing",
+            image_path="images/fake/missing.png",
+            source_path=real["image_path"],
+            label="fake",
+            method="Blur",
+            category="FE",
+            identities=None,
+            truth=[],
+            truth_target=None,
+            edit=None,
+        )
+    )
     out = manifest.with_name("manifest_grouped.parquet")
-    pq.write_table(pa.Table.from_pylist(t, schema=pq.read_schema(manifest).append(pa.field("identities", pa.string()))),
-                   out)
+    pq.write_table(
+        pa.Table.from_pylist(t, schema=pq.read_schema(manifest).append(pa.field("identities", pa.string()))), out
+    )
     return out
 
 

@@ -23,8 +23,11 @@ def instruct(b: Path) -> pl.DataFrame:
 
 
 def file_hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_all_tasks_with_exact_schemas(built):
@@ -51,8 +54,12 @@ def test_kth_mark_is_kth_mask(built):
     df = instruct(built).filter(pl.col("task").is_in(["age", "loc"]))
     n_masks = 0
     for r in df.to_dicts():
-        marks = [(m.group(1), m.group(2)) for x in r["messages"] if x["role"] == "assistant"
-                 for m in MARK_RE.finditer(x["content"])]
+        marks = [
+            (m.group(1), m.group(2))
+            for x in r["messages"]
+            if x["role"] == "assistant"
+            for m in MARK_RE.finditer(x["content"])
+        ]
         assert [p for p, _ in marks] == r["mask_phrases"]
         assert [n for _, n in marks] == r["mask_node_ids"]
         assert len(r["masks"]) == len(marks)
@@ -143,7 +150,9 @@ def test_stats_counts_match_the_files(built):
             assert by.get(split, 0) == df.filter((pl.col("task") == task) & (pl.col("split") == split)).height
     bench = pl.read_parquet(built / "bench.parquet")
     assert st["bench"]["total"] == bench.height
-    assert set(st["rows"]["by_split_method"]["train"]) >= {"(none)"} | set(df.filter(pl.col("label") == "fake")["method"])
+    assert set(st["rows"]["by_split_method"]["train"]) >= {"(none)"} | set(
+        df.filter(pl.col("label") == "fake")["method"]
+    )
 
 
 def test_no_machine_paths_and_images_resolve(built, annotated):
@@ -196,8 +205,10 @@ def test_perfect_submission_scores_one(built):
         assert rep.tasks[t]["giou"] == pytest.approx(1.0) and rep.tasks[t]["ciou"] == pytest.approx(1.0)
     assert rep.tasks["age"]["miou"] == pytest.approx(1.0)
     # and a wrong one does not
-    wrong = [dict(s, answer="No." if r["task"] == "det" and r["label"] == "fake" else s["answer"], masks=[])
-             for s, r in zip(sub, bench)]
+    wrong = [
+        dict(s, answer="No." if r["task"] == "det" and r["label"] == "fake" else s["answer"], masks=[])
+        for s, r in zip(sub, bench)
+    ]
     rep2 = score(built / "bench.parquet", wrong, bootstrap=0, use_java=False, meteor=False)
     assert rep2.tasks["det"]["acc"] < 1.0 and rep2.tasks["loc"]["giou"] < 1.0
 
@@ -221,8 +232,11 @@ def test_duplicate_sample_ids_across_runs(annotated, tmp_path):
     assert any("more than once" in w for w in s.warnings)
     df = instruct(out)
     assert df["id"].n_unique() == df.height
-    assert df.filter(pl.col("task") == "det").height + json.loads((out / "stats.json").read_text())[
-        "rows"]["by_task_split"]["det"].get("test", 0) == kept
+    assert (
+        df.filter(pl.col("task") == "det").height
+        + json.loads((out / "stats.json").read_text())["rows"]["by_task_split"]["det"].get("test", 0)
+        == kept
+    )
 
 
 def test_task_the_annotations_cannot_supply(annotated, tmp_path):
@@ -237,8 +251,9 @@ def test_task_the_annotations_cannot_supply(annotated, tmp_path):
         build([only_real], tmp_path / "b", build_config(tasks=("det", "age")))
     s = build([only_real], tmp_path / "b2", build_config(tasks=("det",)))
     assert s.annotations["kept"] > 0
-    r = run_data("build", "--annotations", str(only_real), "--out", str(tmp_path / "b3"), "--tasks", "loc",
-                 "--no-progress")
+    r = run_data(
+        "build", "--annotations", str(only_real), "--out", str(tmp_path / "b3"), "--tasks", "loc", "--no-progress"
+    )
     assert r.returncode == 2 and "cannot supply" in r.stderr and "Traceback" not in r.stderr
     r = run_data("build", "--annotations", str(only_real), "--out", str(tmp_path / "b3"), "--tasks", "nope")
     assert r.returncode == 2 and "unknown task" in r.stderr
@@ -267,8 +282,20 @@ def test_annotations_without_identities_column(annotated, tmp_path):
 
 
 def test_cli_build_exit_codes(annotated, tmp_path):
-    r = run_data("build", "--annotations", str(annotated["ann"]), "--out", str(tmp_path / "b"), "--tasks", "det,cls",
-                 "--seed", "3", "--split-ratios", "0.6,0.2,0.2", "--no-progress")
+    r = run_data(
+        "build",
+        "--annotations",
+        str(annotated["ann"]),
+        "--out",
+        str(tmp_path / "b"),
+        "--tasks",
+        "det,cls",
+        "--seed",
+        "3",
+        "--split-ratios",
+        "0.6,0.2,0.2",
+        "--no-progress",
+    )
     assert r.returncode == 0, r.stderr
     assert "left out" in r.stdout and "failed" in r.stdout
     r = run_data("build", "--annotations", str(annotated["ann"]), "--out", str(tmp_path / "b"), "--split-ratios", "1,2")

@@ -16,21 +16,40 @@ TESTS = Path(__file__).resolve().parents[1]
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _build(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "fifa-data"), "build", *map(str, args)], capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [str(BIN / "fifa-data"), "build", *map(str, args)], capture_output=True, text=True, timeout=600
+    )
 
 
 def _killed_build(target: str, nth: int, *args) -> int:
     env = dict(os.environ, PYTHONPATH=str(TESTS), GLOG_minloglevel="2")
     with tempfile.TemporaryFile("w+") as log:
-        p = subprocess.run([sys.executable, "-m", "testkit.killpoints", target, str(nth), "before", "--",
-                            "fifa-data", "build", *map(str, args)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                           timeout=600)
+        p = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "testkit.killpoints",
+                target,
+                str(nth),
+                "before",
+                "--",
+                "fifa-data",
+                "build",
+                *map(str, args),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+        )
     return p.returncode
 
 

@@ -30,13 +30,22 @@ def ann_ids(annotated) -> list[str]:
 
 def test_review_file_leaves_rejected_out_and_is_recorded(annotated, tmp_path):
     fakes = ann_ids(annotated)
-    review = {"version": 1, "reviewer": "ana", "decisions": [
-        {"sample_id": fakes[0], "decision": "rejected", "note": "mask misses the mouth", "at": "2026-11-01T10:00:00Z"},
-        {"sample_id": fakes[1], "decision": "rejected", "note": "", "at": "2026-11-01T10:01:00Z"},
-        {"sample_id": fakes[2], "decision": "rejected", "note": "oops", "at": "2026-11-01T10:02:00Z"},
-        {"sample_id": fakes[2], "decision": "accepted", "note": "fine after all", "at": "2026-11-01T10:03:00Z"},
-        {"sample_id": "no_such_sample", "decision": "rejected", "note": "", "at": "2026-11-01T10:04:00Z"},
-    ]}
+    review = {
+        "version": 1,
+        "reviewer": "ana",
+        "decisions": [
+            {
+                "sample_id": fakes[0],
+                "decision": "rejected",
+                "note": "mask misses the mouth",
+                "at": "2026-11-01T10:00:00Z",
+            },
+            {"sample_id": fakes[1], "decision": "rejected", "note": "", "at": "2026-11-01T10:01:00Z"},
+            {"sample_id": fakes[2], "decision": "rejected", "note": "oops", "at": "2026-11-01T10:02:00Z"},
+            {"sample_id": fakes[2], "decision": "accepted", "note": "fine after all", "at": "2026-11-01T10:03:00Z"},
+            {"sample_id": "no_such_sample", "decision": "rejected", "note": "", "at": "2026-11-01T10:04:00Z"},
+        ],
+    }
     rf = tmp_path / "review.json"
     rf.write_text(json.dumps(review))
     s = build([annotated["ann"]], tmp_path / "b", build_config(review=str(rf), tasks=("det", "age")))
@@ -56,11 +65,14 @@ def test_review_file_leaves_rejected_out_and_is_recorded(annotated, tmp_path):
     assert "Reviewed with `review.json`" in card and "reviewer ana): 1 accepted, 2 rejected" in card
 
 
-@pytest.mark.parametrize("doc,msg", [
-    ({"version": 2, "decisions": []}, "version"),
-    ({"version": 1, "reviewer": None, "decisions": [{"sample_id": "x", "decision": "maybe"}]}, "decision"),
-    ({"version": 1, "reviewer": None, "decisions": [{"decision": "accepted"}]}, "sample_id"),
-])
+@pytest.mark.parametrize(
+    "doc,msg",
+    [
+        ({"version": 2, "decisions": []}, "version"),
+        ({"version": 1, "reviewer": None, "decisions": [{"sample_id": "x", "decision": "maybe"}]}, "decision"),
+        ({"version": 1, "reviewer": None, "decisions": [{"decision": "accepted"}]}, "sample_id"),
+    ],
+)
 def test_bad_review_file_is_a_user_error(annotated, tmp_path, doc, msg):
     rf = tmp_path / "review.json"
     rf.write_text(json.dumps(doc))
@@ -73,12 +85,30 @@ def test_bad_review_file_is_a_user_error(annotated, tmp_path, doc, msg):
 def test_extra_qa_pairs_become_rows(annotated, tmp_path):
     fakes = ann_ids(annotated)
     qa = [
-        dict(sample_id=fakes[0], task="rq_name", question="Is the mouth manipulated?", answer="Yes, it is.",
-             node_id="mouth", origin="ddvqa:v1#0"),
-        dict(sample_id=fakes[0], task="toe", question="What is odd here?", answer="The mouth is blurred.",
-             node_id=None, origin="ddvqa:v1#1"),
-        dict(sample_id=fakes[0], task="toe", question="What is odd here?", answer="The mouth is blurred.",
-             node_id=None, origin="ddvqa:v1#1"),  # repeated
+        dict(
+            sample_id=fakes[0],
+            task="rq_name",
+            question="Is the mouth manipulated?",
+            answer="Yes, it is.",
+            node_id="mouth",
+            origin="ddvqa:v1#0",
+        ),
+        dict(
+            sample_id=fakes[0],
+            task="toe",
+            question="What is odd here?",
+            answer="The mouth is blurred.",
+            node_id=None,
+            origin="ddvqa:v1#1",
+        ),
+        dict(
+            sample_id=fakes[0],
+            task="toe",
+            question="What is odd here?",
+            answer="The mouth is blurred.",
+            node_id=None,
+            origin="ddvqa:v1#1",
+        ),  # repeated
         dict(sample_id="fake_broken_missing", task="toe", question="Q?", answer="A.", node_id=None, origin="x"),
         dict(sample_id="unknown_frame", task="toe", question="Q?", answer="A.", node_id=None, origin="y"),
         dict(sample_id=fakes[1], task="det", question="Real?", answer="No.", node_id=None, origin="z"),
@@ -100,8 +130,16 @@ def _fc_config(server, tmp_path, **kw):
     from fifa.core.llm import OpenAIConfig
     from fifa.pipelines.conversation import ConversationConfig
 
-    oa = OpenAIConfig(model="test-model", base_url=server.url, api_key="sk-test", cache_dir=str(tmp_path / "cache"),
-                      retry_initial_wait=0.01, retry_max_wait=0.05, max_retries=3, timeout=10)
+    oa = OpenAIConfig(
+        model="test-model",
+        base_url=server.url,
+        api_key="sk-test",
+        cache_dir=str(tmp_path / "cache"),
+        retry_initial_wait=0.01,
+        retry_max_wait=0.05,
+        max_retries=3,
+        timeout=10,
+    )
     return build_config(tasks=("det", "fc"), fc=ConversationConfig(llm="openai", openai=oa, concurrency=2, **kw))
 
 
@@ -138,8 +176,25 @@ def test_fc_budget_stops_dispatch_and_counts(annotated, tmp_path):
         assert srv.fc_requests == 1
         notes = json.loads((tmp_path / "b" / "build.json").read_text())["task_notes"]
         assert notes["fc_budget"] == s.annotations["kept"] - 1
-        r = run_data("build", "--annotations", str(annotated["ann"]), "--out", str(tmp_path / "c"), "--tasks", "fc",
-                     "--fc-llm", "openai", "--base-url", srv.url, "--model", "m", "--fc-max-cost", "0.0001",
-                     "--cache-dir", str(tmp_path / "cache2"), "--no-progress")
+        r = run_data(
+            "build",
+            "--annotations",
+            str(annotated["ann"]),
+            "--out",
+            str(tmp_path / "c"),
+            "--tasks",
+            "fc",
+            "--fc-llm",
+            "openai",
+            "--base-url",
+            srv.url,
+            "--model",
+            "m",
+            "--fc-max-cost",
+            "0.0001",
+            "--cache-dir",
+            str(tmp_path / "cache2"),
+            "--no-progress",
+        )
         assert r.returncode == 1, r.stderr
         assert "fc conversations left out" in r.stderr

@@ -55,14 +55,48 @@ def test_llava(built, exported):
 #   data/mm_plugin.py    MMPluginMixin._validate_messages over ``prompt + response`` (IMAGE_PLACEHOLDER "<image>")
 # The real functions were run on a real export (docs/export.md, "Verified with"): same rows, none dropped.
 LF_ATTR_DEFAULTS = {
-    "formatting": "alpaca", "ranking": False, "subset": None, "split": "train", "folder": None, "num_samples": None,
-    "system": None, "tools": None, "images": None, "videos": None, "audios": None, "chosen": None, "rejected": None,
-    "kto_tag": None, "prompt": "instruction", "query": "input", "response": "output", "history": None,
-    "messages": "conversations", "role_tag": "from", "content_tag": "value", "user_tag": "human",
-    "assistant_tag": "gpt", "observation_tag": "observation", "function_tag": "function_call", "system_tag": "system",
+    "formatting": "alpaca",
+    "ranking": False,
+    "subset": None,
+    "split": "train",
+    "folder": None,
+    "num_samples": None,
+    "system": None,
+    "tools": None,
+    "images": None,
+    "videos": None,
+    "audios": None,
+    "chosen": None,
+    "rejected": None,
+    "kto_tag": None,
+    "prompt": "instruction",
+    "query": "input",
+    "response": "output",
+    "history": None,
+    "messages": "conversations",
+    "role_tag": "from",
+    "content_tag": "value",
+    "user_tag": "human",
+    "assistant_tag": "gpt",
+    "observation_tag": "observation",
+    "function_tag": "function_call",
+    "system_tag": "system",
 }
-LF_COLUMNS = ["prompt", "query", "response", "history", "messages", "system", "tools", "images", "videos", "audios",
-              "chosen", "rejected", "kto_tag"]
+LF_COLUMNS = [
+    "prompt",
+    "query",
+    "response",
+    "history",
+    "messages",
+    "system",
+    "tools",
+    "images",
+    "videos",
+    "audios",
+    "chosen",
+    "rejected",
+    "kto_tag",
+]
 LF_TAGS = ["role_tag", "content_tag", "user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag"]
 LF_FILEEXT2TYPE = {"arrow": "arrow", "csv": "csv", "json": "json", "jsonl": "json", "parquet": "parquet", "txt": "text"}
 
@@ -73,8 +107,14 @@ def llamafactory_attr(dataset_info: dict, name: str) -> dict:
     entry = dataset_info[name]  # get_dataset_list: "Undefined dataset {name}" when missing
     assert not {"hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name"} & set(entry)
     attr = dict(LF_ATTR_DEFAULTS, load_from="file", dataset_name=entry["file_name"])
-    for key, default in (("formatting", "alpaca"), ("ranking", False), ("subset", None), ("split", "train"),
-                         ("folder", None), ("num_samples", None)):
+    for key, default in (
+        ("formatting", "alpaca"),
+        ("ranking", False),
+        ("subset", None),
+        ("split", "train"),
+        ("folder", None),
+        ("num_samples", None),
+    ):
         attr[key] = entry.get(key, default)
     if "columns" in entry:
         attr.update({c: entry["columns"].get(c) for c in LF_COLUMNS})
@@ -94,12 +134,18 @@ def llamafactory_read(dataset_dir: Path, name: str) -> tuple[list[dict], list[st
     local_path = os.path.join(str(dataset_dir), attr["dataset_name"])
     assert os.path.isfile(local_path), f"File {local_path} not found."
     data_path = LF_FILEEXT2TYPE[os.path.splitext(local_path)[-1][1:]]
-    ds = datasets.load_dataset(path=data_path, name=attr["subset"], data_dir=attr["folder"], data_files=[local_path],
-                               split=attr["split"])
+    ds = datasets.load_dataset(
+        path=data_path, name=attr["subset"], data_dir=attr["folder"], data_files=[local_path], split=attr["split"]
+    )
     assert attr["formatting"] == "sharegpt" and not attr["ranking"] and not attr["kto_tag"]
     media_dir = str(dataset_dir)
-    tag_mapping = {attr["user_tag"]: "user", attr["assistant_tag"]: "assistant", attr["observation_tag"]: "observation",
-                   attr["function_tag"]: "function", attr["system_tag"]: "system"}
+    tag_mapping = {
+        attr["user_tag"]: "user",
+        attr["assistant_tag"]: "assistant",
+        attr["observation_tag"]: "observation",
+        attr["function_tag"]: "function",
+        attr["system_tag"]: "system",
+    }
     accept_tags = ((attr["user_tag"], attr["observation_tag"]), (attr["assistant_tag"], attr["function_tag"]))
     kept, problems = [], []
     for i, example in enumerate(ds):
@@ -141,16 +187,20 @@ def test_llamafactory_through_its_own_loader_steps(built, exported):
         assert len(got) == carried(built, split) > 0
         assert all(len(x["_images"]) == 1 and os.path.isabs(x["_images"][0]) for x in got)
         assert any(len(x["_prompt"]) > 1 for x in got)  # fc: multi-turn conversations survive
-    assert llamafactory_attr(json.loads((exported / "dataset_info.json").read_text()), "fifa_train")["messages"] \
+    assert (
+        llamafactory_attr(json.loads((exported / "dataset_info.json").read_text()), "fifa_train")["messages"]
         == "conversations"
+    )
 
 
 def test_llamafactory_restatement_finds_what_its_loader_rejects(tmp_path):
     """The re-statement is not vacuous: samples LLaMA-Factory 0.9.5 drops or fails on are reported."""
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "a.png").write_bytes(b"png")
-    good = {"conversations": [{"from": "human", "value": "<image>\nq"}, {"from": "gpt", "value": "a"}],
-            "images": ["images/a.png"]}
+    good = {
+        "conversations": [{"from": "human", "value": "<image>\nq"}, {"from": "gpt", "value": "a"}],
+        "images": ["images/a.png"],
+    }
     bad = [
         {**good, "conversations": good["conversations"][:1]},  # odd message count
         {**good, "conversations": [{"from": "user", "value": "<image>\nq"}, {"from": "gpt", "value": "a"}]},
@@ -158,7 +208,11 @@ def test_llamafactory_restatement_finds_what_its_loader_rejects(tmp_path):
         {**good, "images": ["images/a.png", "images/a.png"]},  # two images, one <image>
     ]
     (tmp_path / "d.json").write_text(json.dumps([good, *bad]))
-    entry = {"file_name": "d.json", "formatting": "sharegpt", "columns": {"messages": "conversations", "images": "images"}}
+    entry = {
+        "file_name": "d.json",
+        "formatting": "sharegpt",
+        "columns": {"messages": "conversations", "images": "images"},
+    }
     (tmp_path / "dataset_info.json").write_text(json.dumps({"d": entry}))
     kept, problems = llamafactory_read(tmp_path, "d")
     assert len(kept) == 3  # the good one, and the two whose images are wrong (they fail later, in the plugin)
@@ -202,7 +256,9 @@ def test_swift(built, exported):
                 assert item["objects"]["bbox_type"] == "real" and item["objects"]["ref"] == []
                 x0, y0, x1, y1 = item["objects"]["bbox"][0]
                 assert x1 > x0 and y1 > y0
-    assert boxes == sum(instruct_rows(built, s).filter(pl.col("task") == "rq_box").height for s in ("train", "validation"))
+    assert boxes == sum(
+        instruct_rows(built, s).filter(pl.col("task") == "rq_box").height for s in ("train", "validation")
+    )
     assert set(labels) == {0, 1}
 
 
@@ -219,22 +275,21 @@ def glamm_parse_annotations(ann_info, image_folder):
     from PIL import Image
     from pycocotools import mask
 
-    image_path = os.path.join(image_folder, ann_info['file_name'])
-    annotations = {'labels': [], 'caption': [], 'masks': [], 'tokens_positive': [],
-                   'file_name': ann_info['file_name']}
+    image_path = os.path.join(image_folder, ann_info["file_name"])
+    annotations = {"labels": [], "caption": [], "masks": [], "tokens_positive": [], "file_name": ann_info["file_name"]}
     width, height = Image.open(image_path).size
-    annotations['caption'] = ann_info['caption'].strip('"').strip()
+    annotations["caption"] = ann_info["caption"].strip('"').strip()
 
     for word, grounding in ann_info["groundings"].items():
-        annotations['labels'].append(word)
-        annotations['tokens_positive'].append(grounding["token_positives"])
+        annotations["labels"].append(word)
+        annotations["tokens_positive"].append(grounding["token_positives"])
 
         # Convert segmentation to binary mask
         binary_mask = np.zeros((height, width), dtype=np.uint8)
         for rle in grounding["rle_masks"]:
             m = mask.decode(rle).astype(np.uint8)
             binary_mask += m.squeeze()
-        annotations['masks'].append(binary_mask)
+        annotations["masks"].append(binary_mask)
 
     return annotations
 
@@ -271,8 +326,11 @@ def test_images_written_once_and_shared(built, exported):
     referenced = set()
     for split in ("train", "validation"):
         referenced |= {x["image"] for x in json.loads((exported / "llava" / f"{split}.json").read_text())}
-        referenced |= {p for line in (exported / "swift" / f"{split}.jsonl").read_text().splitlines()
-                       for p in json.loads(line)["images"]}
+        referenced |= {
+            p
+            for line in (exported / "swift" / f"{split}.jsonl").read_text().splitlines()
+            for p in json.loads(line)["images"]
+        }
     assert referenced <= {str(p.relative_to(exported)) for p in files}
 
 

@@ -16,11 +16,23 @@ from build_helpers import build_config, fake_llm_server_class, run_data
 
 from fifa.annotator.visible import source_mention
 
-SAMPLE = {"reason": "The face shows an unnatural tint.", "method": "Deepfakes", "definition": "A face swap.",
-          "category": "face swap", "Category": "Face swap", "code": "FS", "category_definition": "A swap.",
-          "mark": "[the manipulated region](artifact)", "region": "the left eye", "Region": "The left eye",
-          "extent": "most of it", "sentence": "The left eye looks smoothed.", "elsewhere": "the mouth",
-          "regions": "the mouth and the nose", "cues": "blur; seams"}
+SAMPLE = {
+    "reason": "The face shows an unnatural tint.",
+    "method": "Deepfakes",
+    "definition": "A face swap.",
+    "category": "face swap",
+    "Category": "Face swap",
+    "code": "FS",
+    "category_definition": "A swap.",
+    "mark": "[the manipulated region](artifact)",
+    "region": "the left eye",
+    "Region": "The left eye",
+    "extent": "most of it",
+    "sentence": "The left eye looks smoothed.",
+    "elsewhere": "the mouth",
+    "regions": "the mouth and the nose",
+    "cues": "blur; seams",
+}
 
 
 def _strings(node):
@@ -50,16 +62,24 @@ def test_every_packaged_template_describes_the_image():
 def answers(build: Path) -> pl.DataFrame:
     """Every answer of a build: assistant turns of the instruction rows, bench answers (task, id, text)."""
     inst = pl.concat([pl.read_parquet(p) for p in sorted((build / "instruct").glob("*.parquet"))])
-    turns = inst.select("id", "task", "messages").explode("messages").unnest("messages").filter(
-        pl.col("role") == "assistant").select("id", "task", pl.col("content").alias("text"))
-    bench = pl.read_parquet(build / "bench.parquet").select(pl.col("question_id").alias("id"), "task",
-                                                            pl.col("answer").alias("text"))
+    turns = (
+        inst.select("id", "task", "messages")
+        .explode("messages")
+        .unnest("messages")
+        .filter(pl.col("role") == "assistant")
+        .select("id", "task", pl.col("content").alias("text"))
+    )
+    bench = pl.read_parquet(build / "bench.parquet").select(
+        pl.col("question_id").alias("id"), "task", pl.col("answer").alias("text")
+    )
     return pl.concat([turns, bench])
 
 
 def assert_image_only(build: Path) -> pl.DataFrame:
     a = answers(build)
-    bad = [(r["task"], r["id"], source_mention(r["text"])) for r in a.iter_rows(named=True) if source_mention(r["text"])]
+    bad = [
+        (r["task"], r["id"], source_mention(r["text"])) for r in a.iter_rows(named=True) if source_mention(r["text"])
+    ]
     assert bad == []
     assert set(a["task"]) >= {"det", "toe", "age", "rq_name", "rq_mask", "rq_box", "fc"}
     return a
@@ -89,9 +109,12 @@ def openai_build(annotated, tmp_path_factory) -> Path:
     sub = man.with_name("manifest_openai.parquet")
     pq.write_table(pa.Table.from_pylist(fakes + reals, schema=pq.read_schema(man)), sub)
     with fake_llm_server_class()() as srv:
-        cfg = AnnotateConfig(progress=False, workers=1, llm="openai",
-                             openai=OpenAIConfig(model="test-vlm", base_url=srv.url, api_key="sk-test",
-                                                 cache_dir=str(d / "cache")))
+        cfg = AnnotateConfig(
+            progress=False,
+            workers=1,
+            llm="openai",
+            openai=OpenAIConfig(model="test-vlm", base_url=srv.url, api_key="sk-test", cache_dir=str(d / "cache")),
+        )
         run_annotation(sub, d / "ann", cfg)
     out = d / "build"
     build([d / "ann"], out, build_config(tasks=("det", "toe", "age", "loc", "rq_name", "rq_mask", "rq_box", "fc")))

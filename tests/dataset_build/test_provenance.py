@@ -17,9 +17,11 @@ from fifa.core.schemas import AGE_RECORD_SCHEMA, BENCH_SCHEMA, INSTRUCT_SCHEMA, 
 
 def frames(build: Path) -> dict[str, pl.DataFrame]:
     read = lambda ps: pl.concat([pl.read_parquet(p) for p in ps])  # noqa: E731
-    return {"instruct": read(sorted((build / "instruct").glob("*.parquet"))),
-            "bench": pl.read_parquet(build / "bench.parquet"),
-            "annotations": read(sorted((build / "annotations").glob("*.parquet")))}
+    return {
+        "instruct": read(sorted((build / "instruct").glob("*.parquet"))),
+        "bench": pl.read_parquet(build / "bench.parquet"),
+        "annotations": read(sorted((build / "annotations").glob("*.parquet"))),
+    }
 
 
 def test_every_row_kind_carries_the_provenance_columns(built):
@@ -44,10 +46,11 @@ def _with_video(ann: Path, out: Path) -> Path:
         t = pq.read_table(s)
         ids = t["sample_id"].to_pylist()
         labels = t["label"].to_pylist()
-        for name, vals, typ in (("collection", [None if lab == "real" else "FaceForensics++" for lab in labels],
-                                 pa.string()),
-                                ("video", [f"v_{i}" for i in ids], pa.string()),
-                                ("frame", [k * 10 for k in range(len(ids))], pa.int64())):
+        for name, vals, typ in (
+            ("collection", [None if lab == "real" else "FaceForensics++" for lab in labels], pa.string()),
+            ("video", [f"v_{i}" for i in ids], pa.string()),
+            ("frame", [k * 10 for k in range(len(ids))], pa.int64()),
+        ):
             t = t.set_column(t.schema.get_field_index(name), name, pa.array(vals, typ))
         pq.write_table(t, s)
     return out
@@ -61,8 +64,17 @@ def test_video_frame_collection_and_review_reach_every_row(annotated, tmp_path):
     src = src.filter(pl.col("status") == "ok")
     reviewed = sorted(src["sample_id"].to_list())[:6]
     rf = tmp_path / "review.json"
-    rf.write_text(json.dumps({"version": 1, "reviewer": "ana", "decisions": [
-        {"sample_id": s, "decision": "accepted", "note": "", "at": "2026-12-01T10:00:00Z"} for s in reviewed]}))
+    rf.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "reviewer": "ana",
+                "decisions": [
+                    {"sample_id": s, "decision": "accepted", "note": "", "at": "2026-12-01T10:00:00Z"} for s in reviewed
+                ],
+            }
+        )
+    )
     out = tmp_path / "b"
     build([ann], out, build_config(review=str(rf)))
     want = src.select("sample_id", pl.col("video").alias("v"), pl.col("frame").alias("fr"), "method", "label")

@@ -17,7 +17,11 @@ from fifa.pipelines.buildinfo import MACHINE_PATH
 from fifa.pipelines.release import ReleaseConfig, ReleaseError, release
 from fifa.pipelines.validate import validate
 
-CONFIG_SPLITS = {"instruct": ("train", "validation"), "bench": ("test",), "annotations": ("train", "validation", "test")}
+CONFIG_SPLITS = {
+    "instruct": ("train", "validation"),
+    "bench": ("test",),
+    "annotations": ("train", "validation", "test"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +83,12 @@ def test_datasets_loads_every_config_and_split(built, releases, tmp_path):
             ds = datasets.load_dataset("parquet", data_files=files, cache_dir=cache)
             by_card = datasets.load_dataset(str(rel), config, cache_dir=cache)
             for s in splits:
-                assert ds[s].num_rows == by_card[s].num_rows == rows_in_build(built, config, s) == layout[config][s]["rows"]
+                assert (
+                    ds[s].num_rows
+                    == by_card[s].num_rows
+                    == rows_in_build(built, config, s)
+                    == layout[config][s]["rows"]
+                )
             assert set(by_card) == set(splits)
         default = datasets.load_dataset(str(rel), cache_dir=cache)  # no config name: the card's default, instruct
         assert {s: d.num_rows for s, d in default.items()} == {s: v["rows"] for s, v in layout["instruct"].items()}
@@ -184,9 +193,13 @@ def test_validate_finds_split_leakage(releases, tmp_path):
 
     other = pq.read_table(rel / test_file).to_pylist()
     # one more image of a test group, filed under train
-    _rewrite(rel, "data/annotations/train-00000-of-00001.parquet",
-             lambda rows: rows.append(dict(next(r for r in other if r["group"] == group), sample_id="leaked",
-                                           split="train")))
+    _rewrite(
+        rel,
+        "data/annotations/train-00000-of-00001.parquet",
+        lambda rows: rows.append(
+            dict(next(r for r in other if r["group"] == group), sample_id="leaked", split="train")
+        ),
+    )
     leaks = [str(p) for p in validate(rel).problems if p.kind == "leak"]
     assert any(f"group {group!r} is in more than one split" in x for x in leaks)
 

@@ -23,8 +23,11 @@ TESTS = Path(__file__).resolve().parents[1]
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _complete(folder: Path) -> str:
@@ -38,17 +41,25 @@ def _complete(folder: Path) -> str:
 def _killed_release(target: str, when: str, *args: str) -> int:
     env = dict(os.environ, PYTHONPATH=str(TESTS), GLOG_minloglevel="2")
     with tempfile.TemporaryFile("w+") as log:
-        p = subprocess.run([sys.executable, "-m", "testkit.killpoints", target, "1", when, "--",
-                            "fifa-data", "release", *args], env=env, stdout=log, stderr=subprocess.STDOUT, timeout=600)
+        p = subprocess.run(
+            [sys.executable, "-m", "testkit.killpoints", target, "1", when, "--", "fifa-data", "release", *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+        )
     return p.returncode
 
 
-@pytest.mark.parametrize("target, when, version_after", [
-    ("fifa.pipelines.release:write_json", "before", "1"),  # half the new release written: the old one whole
-    ("fifa.pipelines.release:swap_folder", "before", "1"),  # the new release complete, not swapped in yet
-    ("fifa.core.atomic:_remove_tree", "before", "2"),  # swapped in; the old one not yet removed
-    ("fifa.core.atomic:_remove_tree", "after", "2"),  # the old one removed (the old code: before the new was in)
-])
+@pytest.mark.parametrize(
+    "target, when, version_after",
+    [
+        ("fifa.pipelines.release:write_json", "before", "1"),  # half the new release written: the old one whole
+        ("fifa.pipelines.release:swap_folder", "before", "1"),  # the new release complete, not swapped in yet
+        ("fifa.core.atomic:_remove_tree", "before", "2"),  # swapped in; the old one not yet removed
+        ("fifa.core.atomic:_remove_tree", "after", "2"),  # the old one removed (the old code: before the new was in)
+    ],
+)
 def test_a_killed_release_leaves_one_complete_release(built, tmp_path, target, when, version_after):
     out = tmp_path / "rel"
     r = run_data("release", "--build", str(built), "--version", "1", "--out", str(out))

@@ -73,8 +73,9 @@ def test_release_registers_only_splits_with_rows_and_datasets_loads_them(pilots,
 
     rel, s = pilots[n]["release"], pilots[n]["rel_summary"]
     meta = json.loads((rel / "release.json").read_text())
-    want_empty = {"instruct": ["validation"], "bench": ["test"], "annotations": ["validation", "test"]} \
-        if EMPTY[n] else {}
+    want_empty = (
+        {"instruct": ["validation"], "bench": ["test"], "annotations": ["validation", "test"]} if EMPTY[n] else {}
+    )
     assert meta["empty_splits"] == s.empty == want_empty
     card = (rel / "README.md").read_text()
     head = yaml.safe_load(card.split("---\n")[1])
@@ -82,8 +83,9 @@ def test_release_registers_only_splits_with_rows_and_datasets_loads_them(pilots,
     for config, splits in registered.items():
         assert all(meta["configs"][config][sp]["rows"] > 0 for sp in splits)
         assert not set(splits) & set(want_empty.get(config, []))
-    assert sorted(p.name.split("-")[0] for p in (rel / "data" / "annotations").iterdir()) == \
-        (["train"] if EMPTY[n] else ["test", "train", "validation"])
+    assert sorted(p.name.split("-")[0] for p in (rel / "data" / "annotations").iterdir()) == (
+        ["train"] if EMPTY[n] else ["test", "train", "validation"]
+    )
     if EMPTY[n]:
         assert "bench" not in registered and "**Left out:" in card and "`bench` test" in card
     else:
@@ -126,10 +128,14 @@ def test_validate_refuses_a_registered_empty_split(pilots, tmp_path):
     card = (rel / "README.md").read_text()
     head_end = card.index("\n---\n", 4)
     head = yaml.safe_load(card[4:head_end])
-    head["configs"].append({"config_name": "bench", "data_files": [{"split": "test", "path": "data/bench/test-*.parquet"}]})
-    (rel / "README.md").write_text("---\n" + yaml.safe_dump(head, sort_keys=False) + card[head_end + 1:])
+    head["configs"].append(
+        {"config_name": "bench", "data_files": [{"split": "test", "path": "data/bench/test-*.parquet"}]}
+    )
+    (rel / "README.md").write_text("---\n" + yaml.safe_dump(head, sort_keys=False) + card[head_end + 1 :])
     lines = "\n".join(validate(rel).lines())
-    assert "bench/test but holds no row" in lines and "registers split 'test', which release.json lists as empty" in lines
+    assert (
+        "bench/test but holds no row" in lines and "registers split 'test', which release.json lists as empty" in lines
+    )
 
 
 @pytest.mark.parametrize("n", [2, 3])
@@ -141,8 +147,9 @@ def test_exports_leave_an_empty_split_out_and_llamafactory_loads_the_rest(pilots
     # a stale entry and file of an earlier export into the same folder must not survive
     (out / "llamafactory").mkdir()
     (out / "llamafactory" / "validation.json").write_text("[]\n")
-    (out / "dataset_info.json").write_text(json.dumps({"mine": {"file_name": "x.json"},
-                                                       "fifa_validation": {"file_name": "llamafactory/validation.json"}}))
+    (out / "dataset_info.json").write_text(
+        json.dumps({"mine": {"file_name": "x.json"}, "fifa_validation": {"file_name": "llamafactory/validation.json"}})
+    )
     for fmt in ("llava", "llamafactory", "swift", "glamm"):
         s = export(pilots[n]["build"], fmt, out)
         want = ["validation"] if EMPTY[n] else []

@@ -31,8 +31,13 @@ def ffpp_like(n_videos: int = 400) -> pl.DataFrame:
 
 
 def test_identities_link_groups_into_one_unit():
-    f = pl.DataFrame(dict(sample_id=["a", "b", "c", "d", "e"], group=["000", "003", "003", "010", None],
-                          identities=["000|003", None, None, "010", None]))
+    f = pl.DataFrame(
+        dict(
+            sample_id=["a", "b", "c", "d", "e"],
+            group=["000", "003", "003", "010", None],
+            identities=["000|003", None, None, "010", None],
+        )
+    )
     u = split_units(f).to_list()
     assert u[0] == u[1] == u[2]  # 000 names identity 003 = group 003
     assert u[3] != u[0] and u[4] not in (u[0], u[3])  # a null group is its own unit
@@ -49,8 +54,14 @@ def test_no_group_or_identity_in_two_splits_and_ratios_per_method():
 
 
 def test_leak_detector_sees_a_cut_identity():
-    f = pl.DataFrame(dict(sample_id=["a", "b", "c"], group=["A", "B", "C"], identities=["A|B", None, None],
-                          split=["train", "test", "test"]))
+    f = pl.DataFrame(
+        dict(
+            sample_id=["a", "b", "c"],
+            group=["A", "B", "C"],
+            identities=["A|B", None, None],
+            split=["train", "test", "test"],
+        )
+    )
     assert leaks(f) == {"group": [], "identity": ["B"]}
     g = f.with_columns(pl.Series("group", ["A", "C", "C"]))
     assert leaks(g)["group"] == []  # C is in test only
@@ -80,12 +91,21 @@ def units_frame(n_units: int, methods=("Deepfakes", "FaceSwap")) -> pl.DataFrame
         m = methods[u % len(methods)]
         rows.append(dict(sample_id=f"r{u}", group=f"g{u}", identities=None, method=None, label="real"))
         rows += [dict(sample_id=f"f{u}_{k}", group=f"g{u}", identities=None, method=m, label="fake") for k in range(2)]
-    return pl.DataFrame(rows, schema={"sample_id": pl.String, "group": pl.String, "identities": pl.String,
-                                      "method": pl.String, "label": pl.String})
+    return pl.DataFrame(
+        rows,
+        schema={
+            "sample_id": pl.String,
+            "group": pl.String,
+            "identities": pl.String,
+            "method": pl.String,
+            "label": pl.String,
+        },
+    )
 
 
-@pytest.mark.parametrize("n_units, want", [(1, (1, 0, 0)), (2, (2, 0, 0)), (3, (1, 1, 1)), (6, (4, 1, 1)),
-                                           (100, (80, 10, 10))])
+@pytest.mark.parametrize(
+    "n_units, want", [(1, (1, 0, 0)), (2, (2, 0, 0)), (3, (1, 1, 1)), (6, (4, 1, 1)), (100, (80, 10, 10))]
+)
 def test_units_per_split_largest_remainder_with_one_per_split_from_three_units(n_units, want):
     ratios = SplitRatios(0.8, 0.1, 0.1)
     assert tuple(unit_targets(n_units, ratios).values()) == want
@@ -112,27 +132,38 @@ def test_six_linked_units_each_its_own_method_give_every_split_one():
         for k in range(2):  # two groups per unit, linked through a shared identity
             g = f"g{u}{k}"
             rows.append(dict(sample_id=f"r{g}", group=g, identities=None, method=None, label="real"))
-            rows += [dict(sample_id=f"f{g}{j}", group=g, identities=f"{g}|id{u}", method=f"M{u}", label="fake")
-                     for j in range(3)]
+            rows += [
+                dict(sample_id=f"f{g}{j}", group=g, identities=f"{g}|id{u}", method=f"M{u}", label="fake")
+                for j in range(3)
+            ]
     f = assign_splits(pl.DataFrame(rows), SplitRatios(0.8, 0.1, 0.1), seed=2)
     assert f["unit"].n_unique() == 6 and leaks(f) == {"group": [], "identity": []}
-    assert f.group_by("split").agg(pl.col("unit").n_unique()).sort("split").rows() == \
-        [("test", 1), ("train", 4), ("validation", 1)]
+    assert f.group_by("split").agg(pl.col("unit").n_unique()).sort("split").rows() == [
+        ("test", 1),
+        ("train", 4),
+        ("validation", 1),
+    ]
     # which units go to validation and test follows the seed
-    picks = {tuple(assign_splits(pl.DataFrame(rows), seed=s).filter(pl.col("split") == "test")["group"].unique())
-             for s in range(8)}
+    picks = {
+        tuple(assign_splits(pl.DataFrame(rows), seed=s).filter(pl.col("split") == "test")["group"].unique())
+        for s in range(8)
+    }
     assert len(picks) > 1
 
 
 def test_stratum_counts_follow_the_strata_and_the_targets():
     targets = unit_targets(100, SplitRatios(0.8, 0.1, 0.1))
     got = stratum_counts({"a": 50, "b": 30, "c": 20}, targets)
-    assert got == {"a": {"train": 40, "validation": 5, "test": 5}, "b": {"train": 24, "validation": 3, "test": 3},
-                   "c": {"train": 16, "validation": 2, "test": 2}}
+    assert got == {
+        "a": {"train": 40, "validation": 5, "test": 5},
+        "b": {"train": 24, "validation": 3, "test": 3},
+        "c": {"train": 16, "validation": 2, "test": 2},
+    }
     odd = stratum_counts({"a": 7, "b": 5, "c": 1}, unit_targets(13, SplitRatios(0.6, 0.2, 0.2)), seed=4)
     assert {m: sum(v.values()) for m, v in odd.items()} == {"a": 7, "b": 5, "c": 1}
-    assert {s: sum(v[s] for v in odd.values()) for s in ("train", "validation", "test")} == \
-        unit_targets(13, SplitRatios(0.6, 0.2, 0.2))
+    assert {s: sum(v[s] for v in odd.values()) for s in ("train", "validation", "test")} == unit_targets(
+        13, SplitRatios(0.6, 0.2, 0.2)
+    )
     assert odd["a"]["train"] in (4, 5) and odd["b"]["train"] in (3, 4)  # proportional within one unit
 
 

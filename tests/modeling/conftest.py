@@ -31,8 +31,9 @@ def chain_build(tmp_path_factory) -> Path:
     bench only; its image paths are relative to the forge's image folder, outside the build."""
     from testkit.build_fixture import real_chain_build
 
-    return real_chain_build(tmp_path_factory.mktemp("chain"), n=150, seed=2, identity_size=96, max_identities=80,
-                            test_share=0.3)
+    return real_chain_build(
+        tmp_path_factory.mktemp("chain"), n=150, seed=2, identity_size=96, max_identities=80, test_share=0.3
+    )
 
 
 @pytest.fixture(scope="session")

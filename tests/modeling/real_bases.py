@@ -29,11 +29,23 @@ def make_base(family: str, dest: Path) -> Path:
 
 def recipe_overrides(family: str, base: Path, dtype: str = "bfloat16") -> list[str]:
     """CPU-sized overrides of a shipped recipe (the model's sizes come from the base folder)."""
-    return [f"model.base={base}", f"model.image_size={IMAGE_SIZE[family]}", f"model.dtype={dtype}",
-            "heads.mask_dim=16", "heads.pixel_channels=8", "heads.mask_size=32", "train.batch_size=2",
-            "train.grad_accum=1", "train.log_every=1", "data.num_workers=0", "data.max_length=200",
-            "predict.max_new_tokens=6", "predict.batch_size=4", "model.gradient_checkpointing=false",
-            "train.threads=1"]
+    return [
+        f"model.base={base}",
+        f"model.image_size={IMAGE_SIZE[family]}",
+        f"model.dtype={dtype}",
+        "heads.mask_dim=16",
+        "heads.pixel_channels=8",
+        "heads.mask_size=32",
+        "train.batch_size=2",
+        "train.grad_accum=1",
+        "train.log_every=1",
+        "data.num_workers=0",
+        "data.max_length=200",
+        "predict.max_new_tokens=6",
+        "predict.batch_size=4",
+        "model.gradient_checkpointing=false",
+        "train.threads=1",
+    ]
 
 
 def recipe(family: str) -> Path:

@@ -23,15 +23,39 @@ def test_help_shows_examples(cmd):
 
 def test_user_mistakes_exit_2_with_a_message(small_build, tmp_path, tiny_cfg_path):
     cases = [
-        (["run", "--data", str(small_build), "--out", str(tmp_path / "a"), "--set", "train.max_stpes=3"],
-         "unknown config key 'train.max_stpes'; did you mean 'train.max_steps'?"),
-        (["run", "--data", str(small_build), "--out", str(tmp_path / "b"), "--set", f"model.base={tmp_path}/missing"],
-         "model path not found"),
+        (
+            ["run", "--data", str(small_build), "--out", str(tmp_path / "a"), "--set", "train.max_stpes=3"],
+            "unknown config key 'train.max_stpes'; did you mean 'train.max_steps'?",
+        ),
+        (
+            [
+                "run",
+                "--data",
+                str(small_build),
+                "--out",
+                str(tmp_path / "b"),
+                "--set",
+                f"model.base={tmp_path}/missing",
+            ],
+            "model path not found",
+        ),
         (["run", "--data", str(tmp_path / "nobuild"), "--out", str(tmp_path / "c")], "build folder not found"),
-        (["run", "--data", str(small_build), "--out", str(tmp_path / "d"), "--set", "data.tasks.fc=1"],
-         "no rows for task(s) fc"),
-        (["predict", "--checkpoint", str(tmp_path), "--bench", str(small_build / "bench.parquet"), "--out",
-          str(tmp_path / "p.parquet")], "holds no checkpoint"),
+        (
+            ["run", "--data", str(small_build), "--out", str(tmp_path / "d"), "--set", "data.tasks.fc=1"],
+            "no rows for task(s) fc",
+        ),
+        (
+            [
+                "predict",
+                "--checkpoint",
+                str(tmp_path),
+                "--bench",
+                str(small_build / "bench.parquet"),
+                "--out",
+                str(tmp_path / "p.parquet"),
+            ],
+            "holds no checkpoint",
+        ),
     ]
     for args, msg in cases:
         p = _run(*args)

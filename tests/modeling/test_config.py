@@ -16,8 +16,10 @@ def test_shipped_config_and_overrides(tiny_cfg_path):
     assert cfg.heads.bce_weight == 2.0 and cfg.heads.dice_weight == 0.5  # LISA's defaults
 
 
-@pytest.mark.parametrize("item, hint", [("train.max_step=3", "train.max_steps"), ("lora.rank=8", "lora.r"),
-                                        ("heads.dice_wieght=1", "heads.dice_weight")])
+@pytest.mark.parametrize(
+    "item, hint",
+    [("train.max_step=3", "train.max_steps"), ("lora.rank=8", "lora.r"), ("heads.dice_wieght=1", "heads.dice_weight")],
+)
 def test_unknown_key_names_the_closest(item, hint):
     with pytest.raises(UserError, match=rf"unknown config key '{item.split('=')[0]}'.*{hint}"):
         load_config(None, [item])
@@ -55,8 +57,13 @@ def test_config_is_frozen_and_choices_are_checked():
     cfg = load_config(None, [])
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.train.lr = 1.0  # configs are values: a changed run is a new config (load_config / overrides)
-    for key, bad in (("heads.mask_decoder", "unet"), ("train.precision", "fp8"), ("predict.verdicts", "maybe"),
-                     ("model.tiny.family", "gpt"), ("train.scheduler", "step")):
+    for key, bad in (
+        ("heads.mask_decoder", "unet"),
+        ("train.precision", "fp8"),
+        ("predict.verdicts", "maybe"),
+        ("model.tiny.family", "gpt"),
+        ("train.scheduler", "step"),
+    ):
         with pytest.raises(UserError, match=key.replace(".", r"\.")):
             load_config(None, [f"{key}={bad}"])
     assert load_config(None, ["heads.mask_decoder=linear"]).heads.mask_decoder == "linear"

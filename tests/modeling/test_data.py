@@ -57,16 +57,21 @@ def test_bad_rows_are_skipped_and_counted(small_build, tmp_path):
     b = tmp_path / "b"
     (b / "instruct").mkdir(parents=True)
     (b / "forged").symlink_to(small_build / "forged")
-    pq.write_table(pa.Table.from_pylist(_rows_with_bad_images(small_build), schema=INSTRUCT_SCHEMA),
-                   b / "instruct" / "train.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(_rows_with_bad_images(small_build), schema=INSTRUCT_SCHEMA),
+        b / "instruct" / "train.parquet",
+    )
     data = InstructData(b)
     cfg = load_config(None, MICRO)
     loaded = create(cfg, list(training_texts(data)), [], None)
     enc = Encoder(loaded.tokenizer, loaded.fam, [], "category", 32, 160)
     batch = Collator(loaded.fam, 0)([InstructDataset(data, enc)[i] for i in range(len(data))])
     assert batch["n"] == 2
-    assert batch["skipped"] == {"image: not_an_image": 1, "image: missing_file": 1,
-                                "mask does not decode or does not fit the image": 1}
+    assert batch["skipped"] == {
+        "image: not_an_image": 1,
+        "image: missing_file": 1,
+        "mask does not decode or does not fit the image": 1,
+    }
 
 
 def test_empty_split_and_missing_build(tmp_path):
@@ -90,13 +95,16 @@ def test_marks_render_as_seg_and_loc_gets_its_seg(small_build):
         def convert_ids_to_tokens(self, i):
             return "<image>"
 
-    msgs = [{"role": "user", "content": "<image>\nExplain."},
-            {"role": "assistant", "content": "The [left eye](left_eye) and the [nose](nose) are blurred."}]
+    msgs = [
+        {"role": "user", "content": "<image>\nExplain."},
+        {"role": "assistant", "content": "The [left eye](left_eye) and the [nose](nose) are blurred."},
+    ]
     out = render_messages(msgs, region=False, n_masks=2)
     assert out[1]["content"] == "The <p>left eye</p> [SEG] and the <p>nose</p> [SEG] are blurred."
     assert expand_image("USER: <image>\nExplain.", fam, Tok()).count("<image>") == 16  # one per patch, 4x4
-    loc = render_messages([{"role": "user", "content": "Where?"}, {"role": "assistant", "content": "Here."}],
-                          region=True, n_masks=1)
+    loc = render_messages(
+        [{"role": "user", "content": "Where?"}, {"role": "assistant", "content": "Here."}], region=True, n_masks=1
+    )
     assert loc[1]["content"] == "Here. [SEG]" and loc[0]["content"] == "<image>\n<region>\nWhere?"
     with pytest.raises(Skip, match="more \\[SEG\\] marks than masks"):
         render_messages(msgs, region=False, n_masks=1)
@@ -108,7 +116,7 @@ def test_marks_render_as_seg_and_loc_gets_its_seg(small_build):
 @pytest.mark.parametrize("h, w", [(60, 100), (100, 60), (64, 64)])
 def test_letterbox_roundtrip_of_masks(h, w):
     m = np.zeros((h, w), bool)
-    m[h // 4: h // 2, w // 3: w // 2 + 5] = True
+    m[h // 4 : h // 2, w // 3 : w // 2 + 5] = True
     lb = Letterbox(h, w, 64)
     sq = lb.mask(m)
     back = lb.unbox_logits(sq * 2 - 1) > 0

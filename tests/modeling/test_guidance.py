@@ -28,8 +28,17 @@ def guided(small_build, tmp_path_factory):
     from fifa.modeling.train import train
 
     out = tmp_path_factory.mktemp("guided") / "ck"
-    cfg = load_config(None, [*MICRO, "train.max_steps=40", "train.save_every=40", "data.tasks.age=3",
-                             "heads.cls_field=method", "predict.max_new_tokens=40"])
+    cfg = load_config(
+        None,
+        [
+            *MICRO,
+            "train.max_steps=40",
+            "train.save_every=40",
+            "data.tasks.age=3",
+            "heads.cls_field=method",
+            "predict.max_new_tokens=40",
+        ],
+    )
     train(cfg, small_build, out, progress=False)
     loaded = from_checkpoint(out)
     rows = pq.read_table(small_build / "bench.parquet").to_pylist()
@@ -107,10 +116,18 @@ def test_age_marks_name_the_mark_heads_regions(guided):
     mark_p[2], mark_p[0], mark_p[1] = 0.9, 0.7, 0.3
     opener, word = p.phrase_open, tok.convert_tokens_to_ids("<unk>")
     got = _drive(p, mark_p, [opener, word], 40)
-    want = [opener, *p.region_phrase_ids[2], p.phrase_close, p.seg_id,
-            opener, *p.region_phrase_ids[0], p.phrase_close, p.seg_id]
-    assert got[:len(want)] == want  # the two likely regions, most likely first, each closed with its [SEG]
-    assert opener not in got[len(want):]  # then no mark opens: no region left with p >= 0.5
+    want = [
+        opener,
+        *p.region_phrase_ids[2],
+        p.phrase_close,
+        p.seg_id,
+        opener,
+        *p.region_phrase_ids[0],
+        p.phrase_close,
+        p.seg_id,
+    ]
+    assert got[: len(want)] == want  # the two likely regions, most likely first, each closed with its [SEG]
+    assert opener not in got[len(want) :]  # then no mark opens: no region left with p >= 0.5
     assert tok.decode(p.region_phrase_ids[2]).strip() == regions[2]["phrase"]
     assert _drive(p, [0.0] * len(regions), [opener, word], 4)[0] == opener  # the model may open a first mark
     # on an image the detection head calls real the heads' probabilities are zeros: no mark after the first
@@ -147,8 +164,11 @@ def test_age_answer_announces_the_mark_heads_count(guided):
 def test_named_region_reads_the_question_longest_match_first():
     from fifa.modeling.guide import named_region
 
-    regions = [{"id": "temple", "phrase": "the temple"}, {"id": "right_upper_temple", "phrase": "the right upper temple"},
-               {"id": "nose", "phrase": "nose"}]
+    regions = [
+        {"id": "temple", "phrase": "the temple"},
+        {"id": "right_upper_temple", "phrase": "the right upper temple"},
+        {"id": "nose", "phrase": "nose"},
+    ]
     assert named_region("Is the right upper temple manipulated?", regions) == 1
     assert named_region("Was the TEMPLE edited?", regions) == 0
     assert named_region("Has the nose-tip been edited?", regions) == 2  # words, not characters
@@ -175,7 +195,9 @@ def test_each_guided_mark_gives_its_seg_the_named_region(guided):
 
     loaded, _, _ = guided
     model, tok = loaded.model, loaded.tokenizer
-    assert model.heads.mask.regions is not None and model.heads.mask.regions.num_embeddings == len(model.heads.regions) + 1
+    assert (
+        model.heads.mask.regions is not None and model.heads.mask.regions.num_embeddings == len(model.heads.regions) + 1
+    )
     p = Predictor(model.eval(), tok, loaded.fam, "cpu", 40, "head", "head")
     guide = HeadGuide(p, None, None, None, None, ["age"])
     mark_p = [0.0] * len(model.heads.regions)
@@ -206,7 +228,7 @@ def test_encoder_gives_each_seg_its_marked_region(guided, small_build):
         ex = enc(row, data.resolve_image)
         nodes = [n for m in row["messages"] if m["role"] == "assistant" for n, _ in parse_marks(m["content"])]
         assert len(ex.seg_regions) == len(ex.masks)
-        assert ex.seg_regions.tolist() == [regions.index(n) if n in regions else -1 for n in nodes][:len(ex.masks)]
+        assert ex.seg_regions.tolist() == [regions.index(n) if n in regions else -1 for n in nodes][: len(ex.masks)]
         seen += int((ex.seg_regions >= 0).sum())
     assert seen > 0
     loc = next(i for i in np.flatnonzero(data.tasks == "loc").tolist() if data.rows.row(i)["masks"])

@@ -37,9 +37,19 @@ def _rq_verdicts(build, predictions) -> tuple[float, float]:
 
 
 def _run(build, out, tiny_cfg_path, steps, *extra):
-    cfg = load_config(tiny_cfg_path, [*MICRO, *AT_64, f"train.max_steps={steps}", f"train.save_every={max(steps, 1)}",
-                                      "train.log_every=50", "train.warmup_steps=10", "predict.max_new_tokens=20",
-                                      *extra])
+    cfg = load_config(
+        tiny_cfg_path,
+        [
+            *MICRO,
+            *AT_64,
+            f"train.max_steps={steps}",
+            f"train.save_every={max(steps, 1)}",
+            "train.log_every=50",
+            "train.warmup_steps=10",
+            "predict.max_new_tokens=20",
+            *extra,
+        ],
+    )
     train(cfg, build, out / "ck", progress=False)
     predict_bench(out / "ck", build / "bench.parquet", out / "p.parquet", progress=False)
     tasks = score(build / "bench.parquet", out / "p.parquet", bootstrap=0, meteor=False, use_java=False).tasks
@@ -69,6 +79,9 @@ def test_train_demo_function(small_build, tmp_path):
     """What `make demo` calls after the build: train, predict the bench, score."""
     from fifa.modeling.demo import run_train_demo
 
-    out = run_train_demo(small_build, tmp_path / "demo", steps=3, progress=False,
-                         overrides=(*MICRO, "predict.max_new_tokens=8"))
-    assert out["steps"] == 3 and "det/auc" in out["metrics"] and (tmp_path / "demo" / "report" / "report.json").is_file()
+    out = run_train_demo(
+        small_build, tmp_path / "demo", steps=3, progress=False, overrides=(*MICRO, "predict.max_new_tokens=8")
+    )
+    assert (
+        out["steps"] == 3 and "det/auc" in out["metrics"] and (tmp_path / "demo" / "report" / "report.json").is_file()
+    )

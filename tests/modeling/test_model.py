@@ -20,8 +20,17 @@ from fifa.modeling.vocab import classes_of
 
 
 def _model(build, family, extra=()):
-    cfg = load_config(None, [*MICRO, "model.base=tiny", f"model.tiny.family={family}", "model.freeze_vision=false",
-                             "model.train_embeddings=all", *extra])
+    cfg = load_config(
+        None,
+        [
+            *MICRO,
+            "model.base=tiny",
+            f"model.tiny.family={family}",
+            "model.freeze_vision=false",
+            "model.train_embeddings=all",
+            *extra,
+        ],
+    )
     data = InstructData(build)
     torch.manual_seed(0)
     loaded = create(cfg, list(training_texts(data)), classes_of(data, cfg), None)
@@ -30,8 +39,11 @@ def _model(build, family, extra=()):
 
 
 def _batch(ds, coll, data, tasks, n=4, fake=None):
-    idx = [i for i in range(len(data)) if data.tasks[i] in tasks
-           and (fake is None or (data.rows.row(i)["label"] == "fake") == fake)][:n]
+    idx = [
+        i
+        for i in range(len(data))
+        if data.tasks[i] in tasks and (fake is None or (data.rows.row(i)["label"] == "fake") == fake)
+    ][:n]
     return coll([ds[i] for i in idx])
 
 
@@ -67,7 +79,7 @@ def test_region_token_carries_the_region(small_build):
     assert len(pos) == 2
     before = h1[:, : pos[0, 1]]
     assert torch.equal(before, h2[:, : pos[0, 1]])  # causal: tokens before <region> are unchanged
-    assert not torch.allclose(h1[:, pos[0, 1]:], h2[:, pos[0, 1]:])
+    assert not torch.allclose(h1[:, pos[0, 1] :], h2[:, pos[0, 1] :])
 
 
 def test_batch_without_seg_still_touches_every_trainable_parameter(small_build):
@@ -119,11 +131,25 @@ def test_real_base_folder_with_the_recipe_config(small_build, tmp_path):
     tok.save_pretrained(base)
     (base / "preprocessor_config.json").write_text(json.dumps({"image_mean": [0.5] * 3, "image_std": [0.25] * 3}))
     recipe = Path(__file__).resolve().parents[2] / "modeling" / "configs" / "qwen2-vl-2b.yaml"
-    over = [f"model.base={base}", "model.image_size=32", "model.dtype=float32", "heads.mask_dim=16",
-            "heads.pixel_channels=8", "heads.mask_size=32", "train.max_steps=2", "train.batch_size=2",
-            "train.grad_accum=1", "data.num_workers=0", "data.max_length=160", "eval.every=0", "eval.at_end=false",
-            "train.save_every=2", "predict.max_new_tokens=6", "model.gradient_checkpointing=true",
-            "heads.det_score=tokens"]
+    over = [
+        f"model.base={base}",
+        "model.image_size=32",
+        "model.dtype=float32",
+        "heads.mask_dim=16",
+        "heads.pixel_channels=8",
+        "heads.mask_size=32",
+        "train.max_steps=2",
+        "train.batch_size=2",
+        "train.grad_accum=1",
+        "data.num_workers=0",
+        "data.max_length=160",
+        "eval.every=0",
+        "eval.at_end=false",
+        "train.save_every=2",
+        "predict.max_new_tokens=6",
+        "model.gradient_checkpointing=true",
+        "heads.det_score=tokens",
+    ]
     cfg = load_config(recipe, over)
     train(cfg, small_build, tmp_path / "ck", progress=False)
     names = json.loads((tmp_path / "ck" / "adapter" / "adapter_config.json").read_text())
@@ -146,17 +172,31 @@ def test_mask_head_shares_image_maps_between_seg_tokens(decoder):
     from fifa.modeling.config import HeadsConfig
     from fifa.modeling.heads import FifaHeads
 
-    cfg = HeadsConfig(mask_decoder=decoder, pixel_adapter=False, pixel_channels=8, pixel_stem="forensic",
-                      mask_dim=16, region_encoder=False, cls_head=False, det_head=True, query_head=False)
+    cfg = HeadsConfig(
+        mask_decoder=decoder,
+        pixel_adapter=False,
+        pixel_channels=8,
+        pixel_stem="forensic",
+        mask_dim=16,
+        region_encoder=False,
+        cls_head=False,
+        det_head=True,
+        query_head=False,
+    )
     torch.manual_seed(0)
     heads = FifaHeads(llm_dim=24, feat_dim=12, classes=[], cfg=cfg)
     feats, images = torch.randn(3, 4, 4, 12), torch.randn(3, 3, 32, 32)
     pix = heads.pixels(images) if heads.pixels is not None else None
     seg_h, rows = torch.randn(5, 24), torch.tensor([2, 0, 2, 2, 1])
     together = heads.mask(seg_h, rows, feats, pix, 32)
-    alone = torch.stack([heads.mask(seg_h[i:i + 1], torch.tensor([0]), feats[r:r + 1],
-                                    pix[r:r + 1] if pix is not None else None, 32)[0]
-                         for i, r in enumerate(rows.tolist())])
+    alone = torch.stack(
+        [
+            heads.mask(
+                seg_h[i : i + 1], torch.tensor([0]), feats[r : r + 1], pix[r : r + 1] if pix is not None else None, 32
+            )[0]
+            for i, r in enumerate(rows.tolist())
+        ]
+    )
     assert together.shape == (5, 32, 32)
     torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(together[0], together[2])  # two queries on one image give two masks

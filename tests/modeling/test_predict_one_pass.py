@@ -76,24 +76,35 @@ def reference(p: Predictor, rows, resolve, guide: bool = True):
     m._pending_regions = m.region_embeddings({**base, "input_ids": ids}, feats)
     try:
         kw = {"image_grid_thw": base["image_grid_thw"]} if "image_grid_thw" in base else {}
-        out = m.lm.generate(input_ids=ids, attention_mask=att, mm_encoder_outputs={"image": img_out}, **kw,
-                            **m.fam.text_kwargs(ids), max_new_tokens=p.max_new_tokens, do_sample=False,
-                            eos_token_id=p.eos, pad_token_id=tok.pad_token_id, bad_words_ids=p.bad or None)
+        out = m.lm.generate(
+            input_ids=ids,
+            attention_mask=att,
+            mm_encoder_outputs={"image": img_out},
+            **kw,
+            **m.fam.text_kwargs(ids),
+            max_new_tokens=p.max_new_tokens,
+            do_sample=False,
+            eos_token_id=p.eos,
+            pad_token_id=tok.pad_token_id,
+            bad_words_ids=p.bad or None,
+        )
     finally:
         m._pending_regions = None
     gen = []
-    for f, g in zip(forced, out[:, ids.shape[1]:].tolist()):
+    for f, g in zip(forced, out[:, ids.shape[1] :].tolist()):
         cut = next((i for i, t in enumerate(g) if t in p.eos), len(g))
         g = f + [t for t in g[:cut] if t != tok.pad_token_id]
         gen.append(g)
-    gen = [g + [p.seg_id] if guide and r["task"] in ("loc", "age") and fake_p[b] >= 0.5 and p.seg_id not in g else g
-           for b, (g, r) in enumerate(zip(gen, ok))]
+    gen = [
+        g + [p.seg_id] if guide and r["task"] in ("loc", "age") and fake_p[b] >= 0.5 and p.seg_id not in g else g
+        for b, (g, r) in enumerate(zip(gen, ok))
+    ]
     full = [x + g for x, g in zip(prompts, gen)]
     ids, att = _pad(full, tok.pad_token_id, left=False)
     h, feats, px = m.hidden({**base, "input_ids": ids, "attention_mask": att})
     answer = torch.zeros_like(ids, dtype=torch.bool)
     for b, x in enumerate(prompts):
-        answer[b, len(x):len(full[b])] = True
+        answer[b, len(x) : len(full[b])] = True
     seg_h, seg_rows = m.seg_queries(ids, h, answer)
     logits = m.masks(seg_h, seg_rows, feats, px, p.fam.image_size, base["images"]).numpy() if len(seg_h) else []
     masks = [[] for _ in ok]
@@ -111,7 +122,9 @@ def reference(p: Predictor, rows, resolve, guide: bool = True):
                 text = text if re.match(rf"\s*{word}\b", text, re.I) else word + "."
             elif r["task"] == "cls":
                 best = choice[b]
-                text = text if parse_cls(text, m.heads.classes) == best else m.heads.class_openings.get(best, best) + "."
+                text = (
+                    text if parse_cls(text, m.heads.classes) == best else m.heads.class_openings.get(best, best) + "."
+                )
         res.append({"answer": text, "score": fake_p[b] if r["task"] == "det" else None, "masks": masks[b]})
     return res
 
@@ -122,8 +135,18 @@ def trained(small_build, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("onepass") / "ck"
     # mark_head off: the reference has no mark guidance (tests/modeling/test_guidance.py covers it)
-    cfg = load_config(None, [*MICRO, "train.max_steps=60", "train.save_every=60", "data.tasks.loc=4", "data.tasks.age=2",
-                             "predict.max_new_tokens=12", "heads.mark_head=false"])
+    cfg = load_config(
+        None,
+        [
+            *MICRO,
+            "train.max_steps=60",
+            "train.save_every=60",
+            "data.tasks.loc=4",
+            "data.tasks.age=2",
+            "predict.max_new_tokens=12",
+            "heads.mark_head=false",
+        ],
+    )
     train(cfg, small_build, out, progress=False)
     return out
 
@@ -134,8 +157,9 @@ def test_one_pass_gives_the_three_pass_answers_scores_and_masks(trained, small_b
     model = loaded.model.eval()
     p = Predictor(model, loaded.tokenizer, loaded.fam, "cpu", 12, "head", verdicts)
     rows = pq.read_table(small_build / "bench.parquet").to_pylist()
-    rows = ([r for r in rows if r["task"] in ("loc", "age") and r["label"] == "fake"]
-            + [r for t in ("det", "rq_box", "rq_mask", "rq_name", "cls") for r in [x for x in rows if x["task"] == t][:8]])
+    rows = [r for r in rows if r["task"] in ("loc", "age") and r["label"] == "fake"] + [
+        r for t in ("det", "rq_box", "rq_mask", "rq_name", "cls") for r in [x for x in rows if x["task"] == t][:8]
+    ]
     resolve = bench_resolver(small_build / "bench.parquet")
     logits = []  # mask logits of every [SEG], in the order each predictor decodes them
     masks_fn = model.masks
@@ -149,15 +173,15 @@ def test_one_pass_gives_the_three_pass_answers_scores_and_masks(trained, small_b
     compared = 0
     with torch.no_grad():
         for i in range(0, len(rows), 8):
-            got = p(rows[i:i + 8], resolve)
+            got = p(rows[i : i + 8], resolve)
             mine = logits.pop() if logits else None
-            want = reference(p, rows[i:i + 8], resolve, guide=verdicts == "head")
+            want = reference(p, rows[i : i + 8], resolve, guide=verdicts == "head")
             theirs = logits.pop() if logits else None
             assert (mine is None) == (theirs is None)
             if mine is not None:
                 torch.testing.assert_close(mine, theirs, rtol=1e-3, atol=1e-3)
                 compared += len(mine)
-            for g, w, r in zip(got, want, rows[i:i + 8]):
+            for g, w, r in zip(got, want, rows[i : i + 8]):
                 assert g["answer"] == w["answer"], r["task"]
                 if r["task"] == "det":
                     assert abs(g["score"] - w["score"]) < 1e-4
@@ -166,6 +190,7 @@ def test_one_pass_gives_the_three_pass_answers_scores_and_masks(trained, small_b
     del model.masks
     if verdicts == "head":  # loc answers on images the head calls fake get their [SEG]: masks were compared
         assert compared >= 4
+
 
 def test_prompts_end_where_generation_starts(trained, small_build):
     """The predictor's prompt is the training prompt of the same question (no answer token in it)."""

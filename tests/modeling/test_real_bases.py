@@ -102,8 +102,7 @@ def test_trained_parameters_are_fp32_master_weights_over_a_low_precision_base(dt
     from fifa.modeling.train import make_optimizer
 
     prec = "bf16" if dtype == "bfloat16" else "fp16"
-    loaded, cfg = _loaded("qwen2_vl", bases["qwen2_vl"], small_build, f"model.dtype={dtype}",
-                          f"train.precision={prec}")
+    loaded, cfg = _loaded("qwen2_vl", bases["qwen2_vl"], small_build, f"model.dtype={dtype}", f"train.precision={prec}")
     model = loaded.model
     trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
     frozen = [p for p in model.lm.parameters() if not p.requires_grad]
@@ -163,10 +162,25 @@ def test_shipped_recipe_trains_evaluates_resumes_predicts_and_scores_in_bf16(fam
     """fifa-train run with the family's recipe on a real-file base (bf16 weights, autocast on CPU): evaluation
     and checkpoints every step, a resumed second run, prediction, scoring: all through the command lines."""
     out = tmp_path / "ck"
-    sets = [*recipe_overrides(family, bases[family]), "train.max_steps=2", "train.save_every=1", "eval.every=1",
-            "eval.max_questions=6"]
-    args = ["fifa-train", "run", "--config", str(recipe(family)), "--data", str(small_build), "--out", str(out),
-            "--no-progress", *[x for s in sets for x in ("--set", s)]]
+    sets = [
+        *recipe_overrides(family, bases[family]),
+        "train.max_steps=2",
+        "train.save_every=1",
+        "eval.every=1",
+        "eval.max_questions=6",
+    ]
+    args = [
+        "fifa-train",
+        "run",
+        "--config",
+        str(recipe(family)),
+        "--data",
+        str(small_build),
+        "--out",
+        str(out),
+        "--no-progress",
+        *[x for s in sets for x in ("--set", s)],
+    ]
     _cli(*args)
     rows = read_metrics(out)
     evals = [r for r in rows if any(k.startswith("eval/") for k in r)]
@@ -176,12 +190,26 @@ def test_shipped_recipe_trains_evaluates_resumes_predicts_and_scores_in_bf16(fam
     assert [r["step"] for r in read_metrics(out) if "loss" in r][-2:] == [2, 3]
     bench = tmp_path / "bench.parquet"  # a few questions of each task, images resolved from the build
     table = pq.read_table(small_build / "bench.parquet")
-    keep = [i for t in ("det", "loc", "age", "rq_box") for i in
-            [k for k, x in enumerate(table.column("task").to_pylist()) if x == t][:2]]
+    keep = [
+        i
+        for t in ("det", "loc", "age", "rq_box")
+        for i in [k for k, x in enumerate(table.column("task").to_pylist()) if x == t][:2]
+    ]
     pq.write_table(table.take(keep), bench)
     sub = tmp_path / "sub.jsonl"
-    _cli("fifa-train", "predict", "--checkpoint", str(out), "--bench", str(bench), "--out", str(sub),
-         "--image-root", str(small_build), "--no-progress")
+    _cli(
+        "fifa-train",
+        "predict",
+        "--checkpoint",
+        str(out),
+        "--bench",
+        str(bench),
+        "--out",
+        str(sub),
+        "--image-root",
+        str(small_build),
+        "--no-progress",
+    )
     preds = [json.loads(x) for x in sub.read_text().splitlines()]
     assert len(preds) == len(keep) and all(p["answer"] is not None for p in preds)
     assert all(0 <= p["score"] <= 1 for p in preds if p["question_id"].endswith(":det"))
@@ -190,8 +218,9 @@ def test_shipped_recipe_trains_evaluates_resumes_predicts_and_scores_in_bf16(fam
     assert {"det", "loc", "age", "rq_box"} <= set(report)
 
 
-def test_checkpoint_is_written_before_evaluation_and_a_failed_evaluation_loses_nothing(bases, small_build,
-                                                                                       tmp_path, monkeypatch):
+def test_checkpoint_is_written_before_evaluation_and_a_failed_evaluation_loses_nothing(
+    bases, small_build, tmp_path, monkeypatch
+):
     import fifa.modeling.evaluate as ev
     from fifa.modeling.train import train
 
@@ -200,8 +229,16 @@ def test_checkpoint_is_written_before_evaluation_and_a_failed_evaluation_loses_n
         raise RuntimeError("out of memory while evaluating")
 
     monkeypatch.setattr(ev, "predict_share", broken)
-    cfg = load_config(recipe("llava"), [*recipe_overrides("llava", bases["llava"]), "train.max_steps=2",
-                                         "train.save_every=1", "eval.every=1", "eval.at_end=false"])
+    cfg = load_config(
+        recipe("llava"),
+        [
+            *recipe_overrides("llava", bases["llava"]),
+            "train.max_steps=2",
+            "train.save_every=1",
+            "eval.every=1",
+            "eval.at_end=false",
+        ],
+    )
     summary = train(cfg, small_build, tmp_path / "ck", progress=False)
     assert summary["steps"] == 2
     errors = [r for r in read_metrics(tmp_path / "ck") if "eval_error" in r]

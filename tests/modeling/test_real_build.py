@@ -34,8 +34,13 @@ def test_a_run_that_can_use_no_row_stops_with_the_reasons(chain_build, tmp_path)
     with pytest.raises(UserError, match="every row of the first 5 steps was skipped: image: missing_file"):
         train(cfg, b, tmp_path / "ck", progress=False)
     with pytest.raises(UserError, match="image root not found"):  # the bench side: a wrong root is a clear error
-        predict_bench(tmp_path / "ck", chain_build / "bench.parquet", tmp_path / "p.parquet",
-                      image_root=tmp_path / "nope", progress=False)
+        predict_bench(
+            tmp_path / "ck",
+            chain_build / "bench.parquet",
+            tmp_path / "p.parquet",
+            image_root=tmp_path / "nope",
+            progress=False,
+        )
 
 
 def test_det_answers_follow_the_detection_head(chain_build, tmp_path):

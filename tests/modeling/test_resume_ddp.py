@@ -19,8 +19,16 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
 def _cmd(build, out, *extra):
-    return [str(BIN / "fifa-train"), "run", "--data", str(build), "--out", str(out), "--no-progress",
-            *[x for s in (*MICRO, *extra) for x in ("--set", s)]]
+    return [
+        str(BIN / "fifa-train"),
+        "run",
+        "--data",
+        str(build),
+        "--out",
+        str(out),
+        "--no-progress",
+        *[x for s in (*MICRO, *extra) for x in ("--set", s)],
+    ]
 
 
 def _losses(out) -> dict[int, float]:
@@ -36,8 +44,9 @@ def test_resume_after_sigkill_continues_exactly(small_build, tmp_path):
     assert sorted(full) == list(range(1, 11))
 
     run = tmp_path / "run"
-    proc = subprocess.Popen(_cmd(small_build, run, *extra), env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cmd(small_build, run, *extra), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 600
     while time.time() < deadline and not (run / "latest.json").is_file():
         time.sleep(0.05)
@@ -52,16 +61,26 @@ def test_resume_after_sigkill_continues_exactly(small_build, tmp_path):
     assert resumed == full  # bit-identical losses, before and after the interruption
 
     # the same run folder with another config is refused, naming the keys
-    p = subprocess.run(_cmd(small_build, run, *extra, "train.lr=0.5"), env=ENV, capture_output=True, text=True,
-                       timeout=300)
+    p = subprocess.run(
+        _cmd(small_build, run, *extra, "train.lr=0.5"), env=ENV, capture_output=True, text=True, timeout=300
+    )
     assert p.returncode == 2 and "train.lr" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_ddp_two_cpu_processes_with_batches_without_seg(small_build, tmp_path):
     out = tmp_path / "ddp"
-    args = _cmd(small_build, out, "train.max_steps=4", "train.batch_size=2", "train.save_every=2",
-                "data.tasks.det=1", "data.tasks.loc=0.3", "eval.every=2", "eval.max_questions=8",
-                "predict.max_new_tokens=6")[1:]
+    args = _cmd(
+        small_build,
+        out,
+        "train.max_steps=4",
+        "train.batch_size=2",
+        "train.save_every=2",
+        "data.tasks.det=1",
+        "data.tasks.loc=0.3",
+        "eval.every=2",
+        "eval.max_questions=8",
+        "predict.max_new_tokens=6",
+    )[1:]
     cmd = [str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_port", "29517", "-m", "fifa.modeling.cli", *args]
     p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-4000:]

@@ -17,12 +17,24 @@ from fifa.modeling.config import load_config
 def tiny_sam(dest):
     from transformers import SamConfig, SamModel
 
-    cfg = SamConfig(vision_config=dict(hidden_size=32, output_channels=16, num_hidden_layers=2, num_attention_heads=2,
-                                       image_size=64, patch_size=8, window_size=4, global_attn_indexes=[1],
-                                       mlp_dim=64, num_pos_feats=8),
-                    prompt_encoder_config=dict(hidden_size=16, image_size=64, patch_size=8, mask_input_channels=4),
-                    mask_decoder_config=dict(hidden_size=16, mlp_dim=32, num_hidden_layers=2, num_attention_heads=2,
-                                             iou_head_hidden_dim=16))
+    cfg = SamConfig(
+        vision_config=dict(
+            hidden_size=32,
+            output_channels=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=64,
+            patch_size=8,
+            window_size=4,
+            global_attn_indexes=[1],
+            mlp_dim=64,
+            num_pos_feats=8,
+        ),
+        prompt_encoder_config=dict(hidden_size=16, image_size=64, patch_size=8, mask_input_channels=4),
+        mask_decoder_config=dict(
+            hidden_size=16, mlp_dim=32, num_hidden_layers=2, num_attention_heads=2, iou_head_hidden_dim=16
+        ),
+    )
     torch.manual_seed(0)
     SamModel(cfg).save_pretrained(dest)
     return dest
@@ -44,15 +56,24 @@ def test_sam_decoder_trains_only_its_mask_decoder_and_predicts(sam_dir, small_bu
     from fifa.modeling.submit import predict_bench
     from fifa.modeling.train import train
 
-    cfg = _cfg(sam_dir, "train.max_steps=3", "train.save_every=3", "data.tasks.loc=1", "data.tasks.age=1",
-               "data.tasks.det=0", "data.tasks.cls=0", "data.tasks.rq_box=0", "data.tasks.rq_mask=0",
-               "predict.max_new_tokens=8")
+    cfg = _cfg(
+        sam_dir,
+        "train.max_steps=3",
+        "train.save_every=3",
+        "data.tasks.loc=1",
+        "data.tasks.age=1",
+        "data.tasks.det=0",
+        "data.tasks.cls=0",
+        "data.tasks.rq_box=0",
+        "data.tasks.rq_mask=0",
+        "predict.max_new_tokens=8",
+    )
     train(cfg, small_build, tmp_path / "ck", progress=False)
     saved = load_file(str(tmp_path / "ck" / "heads.safetensors"))
     sam_keys = [k for k in saved if k.startswith("mask.decoder.sam.")]
     assert sam_keys and all(k.startswith("mask.decoder.sam.mask_decoder.") for k in sam_keys)
     original = SamModel.from_pretrained(sam_dir).state_dict()
-    changed = [k for k in sam_keys if not torch.equal(saved[k], original[k[len("mask.decoder.sam."):]])]
+    changed = [k for k in sam_keys if not torch.equal(saved[k], original[k[len("mask.decoder.sam.") :]])]
     assert changed, "the SAM mask decoder did not train"
     # prediction rebuilds SAM from its folder and the trained decoder from the checkpoint
     s = predict_bench(tmp_path / "ck", small_build / "bench.parquet", tmp_path / "p.jsonl", limit=12, progress=False)
@@ -68,8 +89,17 @@ def test_image_encoder_runs_once_per_image_and_masks_match_decoding_alone(sam_di
     sam = load_sam(str(sam_dir), torch.float32)
     calls = []
     sam.vision_encoder.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
-    cfg = HeadsConfig(mask_decoder="sam", pixel_adapter=False, pixel_channels=8, pixel_stem="forensic",
-                      mask_dim=99, region_encoder=False, cls_head=False, det_head=True, query_head=False)
+    cfg = HeadsConfig(
+        mask_decoder="sam",
+        pixel_adapter=False,
+        pixel_channels=8,
+        pixel_stem="forensic",
+        mask_dim=99,
+        region_encoder=False,
+        cls_head=False,
+        det_head=True,
+        query_head=False,
+    )
     torch.manual_seed(0)
     heads = FifaHeads(llm_dim=24, feat_dim=12, classes=[], cfg=cfg, decoder=SamDecoder(sam, (0.5,) * 3, (0.25,) * 3))
     assert heads.mask.query[-1].out_features == 16  # queries at SAM's prompt width, whatever mask_dim says
@@ -77,8 +107,12 @@ def test_image_encoder_runs_once_per_image_and_masks_match_decoding_alone(sam_di
     seg_h, rows = torch.randn(5, 24), torch.tensor([2, 0, 2, 2, 1])
     together = heads.mask(seg_h, rows, feats, None, 32, images)
     assert calls == [3]  # one encoder pass over the three images, not one per [SEG]
-    alone = torch.stack([heads.mask(seg_h[i:i + 1], torch.tensor([0]), feats[r:r + 1], None, 32, images[r:r + 1])[0]
-                         for i, r in enumerate(rows.tolist())])
+    alone = torch.stack(
+        [
+            heads.mask(seg_h[i : i + 1], torch.tensor([0]), feats[r : r + 1], None, 32, images[r : r + 1])[0]
+            for i, r in enumerate(rows.tolist())
+        ]
+    )
     torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-4)
     assert not torch.allclose(together[0], together[2])
     trainable = {n for n, p in heads.named_parameters() if p.requires_grad and n.startswith("mask.decoder.sam.")}
@@ -98,7 +132,10 @@ def test_clear_errors_without_sam_weights(sam_dir, small_build, tmp_path):
     not_sam = tmp_path / "not-sam"
     not_sam.mkdir()
     (not_sam / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    for folder, msg in ((no_weights, "cannot load SAM's weights"), (not_sam, "not SAM"),
-                        (tmp_path / "missing", "no SAM config there")):
+    for folder, msg in (
+        (no_weights, "cannot load SAM's weights"),
+        (not_sam, "not SAM"),
+        (tmp_path / "missing", "no SAM config there"),
+    ):
         with pytest.raises(UserError, match=msg):
             create(_cfg(folder), texts, classes_of(InstructData(small_build), _cfg(folder)), None)

@@ -18,7 +18,7 @@ def face_frame(rgb: np.ndarray) -> np.ndarray:
     h, w = rgb.shape[:2]
     s = min(h, w)
     x0 = (w - s) // 2
-    crop = rgb[:s, x0: x0 + s]
+    crop = rgb[:s, x0 : x0 + s]
     return cv2.resize(np.ascontiguousarray(crop[:, :, ::-1]), (SIDE, SIDE), interpolation=cv2.INTER_AREA)
 
 
@@ -86,15 +86,23 @@ def write_video(path: Path, frames: list[np.ndarray]) -> Path:
     return path
 
 
-def ffpp_tree(root: Path, faces: dict[str, np.ndarray], n: int = 12, c: str = "c23",
-              fakes: dict[str, dict[str, str]] | None = None, suffix: str = ".mp4") -> Path:
+def ffpp_tree(
+    root: Path,
+    faces: dict[str, np.ndarray],
+    n: int = 12,
+    c: str = "c23",
+    fakes: dict[str, dict[str, str]] | None = None,
+    suffix: str = ".mp4",
+) -> Path:
     """FF++ layout: original_sequences/youtube/<c>/videos/<id>.mp4 for each face (id -> RGB), and
     manipulated_sequences/<Method>/<c>/videos/<target>_<source>.mp4 for each fake
     ({method: {"000_001": edit kind}}), the fake being the target video's frames edited."""
     bases = {vid: face_frame(rgb) for vid, rgb in faces.items()}
     for vid, base in bases.items():
-        write_video(root / "original_sequences" / "youtube" / c / "videos" / f"{vid}{suffix}",
-                    [moving(base, k) for k in range(n)])
+        write_video(
+            root / "original_sequences" / "youtube" / c / "videos" / f"{vid}{suffix}",
+            [moving(base, k) for k in range(n)],
+        )
     for method, vids in (fakes or {}).items():
         for name, kind in vids.items():
             target = name.split("_")[0]

@@ -31,24 +31,38 @@ def _qa(*pairs) -> dict:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory, astronaut_rgb, grace_hopper_rgb):
     tmp = tmp_path_factory.mktemp("ddvqa")
-    root = ffpp_tree(tmp / "FF", {"000": astronaut_rgb, "001": grace_hopper_rgb}, n=6,
-                     fakes={"Deepfakes": {"000_001": "colour"}, "FaceShifter": {"001_000": "colour"}})
+    root = ffpp_tree(
+        tmp / "FF",
+        {"000": astronaut_rgb, "001": grace_hopper_rgb},
+        n=6,
+        fakes={"Deepfakes": {"000_001": "colour"}, "FaceShifter": {"001_000": "colour"}},
+    )
     frames = tmp / "ffpp" / "ffpp.parquet"
     import_ffpp(root, frames, FFPPConfig(frames=3, workers=0))  # frames 0, 2, 5 of each video
     dq = tmp / "DQ_FF++"
     files = {
-        "train_set/Deepfakes/Deepfakes.json": {"0_000_001": _qa(
-            (Q_IMAGE, ["The image looks fake. The eyes look asymmetric.", "The image looks fake. Blurry hairline."]),
-            (Q_EYES, ["The person's eyes look very fake because the eyes look unnaturally asymmetric."]),
-            (Q_SKIN, ["The person's skin looks a bit fake because the skin is overly smooth."]))},
-        "train_set/Original/Original.json": {"5_000": _qa(
-            (Q_IMAGE, ["The image looks real. Smooth illuminated skin."]),
-            (Q_MOUTH, ["The person's mouth looks real. Full mouth, aligned teeth."]))},
+        "train_set/Deepfakes/Deepfakes.json": {
+            "0_000_001": _qa(
+                (
+                    Q_IMAGE,
+                    ["The image looks fake. The eyes look asymmetric.", "The image looks fake. Blurry hairline."],
+                ),
+                (Q_EYES, ["The person's eyes look very fake because the eyes look unnaturally asymmetric."]),
+                (Q_SKIN, ["The person's skin looks a bit fake because the skin is overly smooth."]),
+            )
+        },
+        "train_set/Original/Original.json": {
+            "5_000": _qa(
+                (Q_IMAGE, ["The image looks real. Smooth illuminated skin."]),
+                (Q_MOUTH, ["The person's mouth looks real. Full mouth, aligned teeth."]),
+            )
+        },
         "test_set/FaceShifter/FaceShifter.json": {"2_001_000": _qa((Q_EYES, ["The eyes look a bit fake."]))},
         "test_set/FaceSwap/FaceSwap.json": {"3_001_000": _qa((Q_IMAGE, ["The image looks fake."]))},
         "total_fake.json": {  # overlaps the sets (as the real file does) and holds an undocumented id 4
             "0_000_001": _qa((Q_IMAGE, ["The image looks fake. The eyes look asymmetric."])),
-            "4_29829": _qa((Q_IMAGE, ["The image looks fake."]))},
+            "4_29829": _qa((Q_IMAGE, ["The image looks fake."])),
+        },
         "split/test.json": [["001", "000"]],
     }
     for rel, doc in files.items():
@@ -63,8 +77,11 @@ def test_questions_attach_to_the_middle_frame(data):
     out = tmp / "dd" / "ddvqa.parquet"
     assert _cli(str(dq), "--frames-manifest", str(frames), "--out", str(out)) == 0
     rows = {r["sample_id"]: r for r in pq.read_table(out).to_pylist()}
-    assert set(rows) == {"ffpp/c23/Deepfakes/000_001/f0002", "ffpp/c23/youtube/000/f0002",
-                         "ffpp/c23/FaceShifter/001_000/f0002"}
+    assert set(rows) == {
+        "ffpp/c23/Deepfakes/000_001/f0002",
+        "ffpp/c23/youtube/000/f0002",
+        "ffpp/c23/FaceShifter/001_000/f0002",
+    }
     for r in rows.values():  # paths rebased onto the new manifest's folder
         assert r["image_path"].startswith("../ffpp/frames/") and (out.parent / r["image_path"]).is_file()
     assert rows["ffpp/c23/Deepfakes/000_001/f0002"]["identities"] == "000|001"
@@ -91,14 +108,38 @@ def test_questions_attach_to_the_middle_frame(data):
 def test_attach_all_and_first_answer_and_id_map(data, tmp_path):
     _, frames, dq = data
     out = tmp_path / "all.parquet"
-    assert _cli(str(dq / "train_set"), "--frames-manifest", str(frames), "--out", str(out), "--attach", "all",
-                "--answers", "first", "--id-map", "4=DeepFakeDetection") == 0
+    assert (
+        _cli(
+            str(dq / "train_set"),
+            "--frames-manifest",
+            str(frames),
+            "--out",
+            str(out),
+            "--attach",
+            "all",
+            "--answers",
+            "first",
+            "--id-map",
+            "4=DeepFakeDetection",
+        )
+        == 0
+    )
     rows = pq.read_table(out).to_pylist()
     assert sorted(r["frame"] for r in rows if r["video"] == "000_001") == [0, 2, 5]
     qa = pq.read_table(tmp_path / "all.qa.parquet").to_pylist()
     assert sum(r["sample_id"] == "ffpp/c23/Deepfakes/000_001/f0005" for r in qa) == 3  # one answer per question
-    assert _cli(str(dq / "total_fake.json"), "--frames-manifest", str(frames), "--out", str(out), "--id-map",
-                "4=DeepFakeDetection") == 0
+    assert (
+        _cli(
+            str(dq / "total_fake.json"),
+            "--frames-manifest",
+            str(frames),
+            "--out",
+            str(out),
+            "--id-map",
+            "4=DeepFakeDetection",
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "all.import.json").read_text())
     assert {f["item"]: f["stage"] for f in report["failures"]} == {"4_29829": "match"}
 

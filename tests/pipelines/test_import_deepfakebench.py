@@ -43,26 +43,44 @@ def dfb(tmp_path_factory, astronaut_rgb, grace_hopper_rgb):
     ks = [0, 10, 20, 30]
     yt = "FaceForensics++/original_sequences/youtube/c23/frames"
     df = "FaceForensics++/manipulated_sequences/Deepfakes/c23/frames"
-    real = {v: {"label": "FF-real", "frames": _frames(rgb, f"{yt}/{v}", [(k, moving(b, k // 10)) for k in ks])}
-            for v, b in bases.items()}
-    fake = {f"{a}_{b}": {"label": "FF-DF", "frames": _frames(rgb, f"{df}/{a}_{b}",
-                                                              [(k, edit(bases[a], k // 10, "colour")) for k in ks]),
-                         "masks": []} for a, b in (("000", "001"), ("001", "000"))}
+    real = {
+        v: {"label": "FF-real", "frames": _frames(rgb, f"{yt}/{v}", [(k, moving(b, k // 10)) for k in ks])}
+        for v, b in bases.items()
+    }
+    fake = {
+        f"{a}_{b}": {
+            "label": "FF-DF",
+            "frames": _frames(rgb, f"{df}/{a}_{b}", [(k, edit(bases[a], k // 10, "colour")) for k in ks]),
+            "masks": [],
+        }
+        for a, b in (("000", "001"), ("001", "000"))
+    }
     split = {"000": "train", "001": "test"}
-    doc = {"FF-DF": {
-        "FF-real": {s: {"c23": {v: e for v, e in real.items() if split[v] == s}, "c40": {}} for s in ("train", "val",
-                                                                                                       "test")},
-        "FF-DF": {s: {"c23": {v: e for v, e in fake.items() if split[v[:3]] == s}} for s in ("train", "val", "test")},
-    }}
+    doc = {
+        "FF-DF": {
+            "FF-real": {
+                s: {"c23": {v: e for v, e in real.items() if split[v] == s}, "c40": {}}
+                for s in ("train", "val", "test")
+            },
+            "FF-DF": {
+                s: {"c23": {v: e for v, e in fake.items() if split[v[:3]] == s}} for s in ("train", "val", "test")
+            },
+        }
+    }
     ffdf = dfb_json(tmp / "dataset_json" / "FF-DF.json", doc)
     celeb_real = _frames(rgb, "Celeb-DF-v2/Celeb-real/frames/id3_0002", [(0, moving(bases["001"], 0))])
     celeb_fake = _frames(rgb, "Celeb-DF-v2/Celeb-synthesis/frames/id3_id7_0002", [(0, edit(bases["001"], 0, "colour"))])
     entry_r = {"label": "CelebDFv2_real", "frames": celeb_real}
     entry_f = {"label": "CelebDFv2_fake", "frames": celeb_fake}
-    celeb = dfb_json(tmp / "dataset_json" / "Celeb-DF-v2.json", {"Celeb-DF-v2": {
-        "CelebDFv2_real": {"train": {}, "val": {"id3_0002": entry_r}, "test": {"id3_0002": entry_r}},
-        "CelebDFv2_fake": {"train": {}, "val": {"id3_id7_0002": entry_f}, "test": {"id3_id7_0002": entry_f}},
-    }})
+    celeb = dfb_json(
+        tmp / "dataset_json" / "Celeb-DF-v2.json",
+        {
+            "Celeb-DF-v2": {
+                "CelebDFv2_real": {"train": {}, "val": {"id3_0002": entry_r}, "test": {"id3_0002": entry_r}},
+                "CelebDFv2_fake": {"train": {}, "val": {"id3_id7_0002": entry_f}, "test": {"id3_id7_0002": entry_f}},
+            }
+        },
+    )
     return tmp, rgb, ffdf, celeb
 
 
@@ -74,13 +92,23 @@ def test_ffpp_json_rows_pairs_and_splits(dfb, tmp_path):
     assert rep.failures == [] and len(rows) == 2 * 4 + 2 * 4 + 2
     f = rows["dfb/FF-DF/c23/FF-DF/001_000/020"]
     assert (f["label"], f["method"], f["category"], f["group"], f["identities"], f["official_split"]) == (
-        "fake", "Deepfakes", "FS", "001", "001|000", "test")
+        "fake",
+        "Deepfakes",
+        "FS",
+        "001",
+        "001|000",
+        "test",
+    )
     assert f["image_path"] == "datasets/rgb/FaceForensics++/manipulated_sequences/Deepfakes/c23/frames/001_000/020.png"
     assert f["source_path"] == rows["dfb/FF-DF/c23/FF-real/001/020"]["image_path"]
     assert rows["dfb/FF-DF/c23/FF-real/000/000"]["official_split"] == "train"
     c = rows["dfb/Celeb-DF-v2/CelebDFv2_fake/id3_id7_0002/000"]
     assert (c["method"], c["group"], c["identities"], c["official_split"]) == (
-        "CelebDF", "id3_0002", "CelebDF:id3|CelebDF:id7", "validation|test")
+        "CelebDF",
+        "id3_0002",
+        "CelebDF:id3|CelebDF:id7",
+        "validation|test",
+    )
     assert c["source_path"] == rows["dfb/Celeb-DF-v2/CelebDFv2_real/id3_0002/000"]["image_path"]
     for r in rows.values():
         assert (out.parent / r["image_path"]).is_file()
@@ -101,7 +129,8 @@ def test_missing_frames_are_recorded(dfb, tmp_path):
     tmp, rgb, ffdf, _ = dfb
     doc = json.loads(ffdf.read_text())
     doc["FF-DF"]["FF-DF"]["train"]["c23"]["000_001"]["frames"].append(
-        "FaceForensics++\\manipulated_sequences\\Deepfakes\\c23\\frames\\000_001\\040.png")
+        "FaceForensics++\\manipulated_sequences\\Deepfakes\\c23\\frames\\000_001\\040.png"
+    )
     broken = dfb_json(tmp_path / "FF-DF.json", doc)
     rep = import_deepfakebench([broken], tmp_path / "m.parquet", DFBConfig(root=rgb))
     assert rep.rows == 16
@@ -146,5 +175,9 @@ def test_dfdc_split_stored_as_a_video_is_skipped_with_a_note(tmp_path, astronaut
     rep = import_deepfakebench([p], tmp_path / "m.parquet")
     row = pq.read_table(tmp_path / "m.parquet").to_pylist()[0]
     assert rep.rows == 1 and (row["method"], row["category"], row["group"], row["identities"]) == (
-        "DFDC", "FS", "aaa", None)
+        "DFDC",
+        "FS",
+        "aaa",
+        None,
+    )
     assert any("single video entry" in n for n in rep.notes)

@@ -11,7 +11,9 @@ from fifa.pipelines.importers.video import frame_indices
 
 def _similarity(angle_deg: float, scale: float, shift) -> np.ndarray:
     a = np.deg2rad(angle_deg)
-    return np.array([[scale * np.cos(a), -scale * np.sin(a), shift[0]], [scale * np.sin(a), scale * np.cos(a), shift[1]]])
+    return np.array(
+        [[scale * np.cos(a), -scale * np.sin(a), shift[0]], [scale * np.sin(a), scale * np.cos(a), shift[1]]]
+    )
 
 
 def _apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:

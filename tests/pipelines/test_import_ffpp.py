@@ -38,8 +38,12 @@ def ffpp(tmp_path_factory, faces):
     """000 (astronaut) and 001 (Grace Hopper), fakes 000_001 / 001_000 (colour edits) and a FaceSwap
     000_001 whose face is a flat patch, imported once with two worker processes."""
     root = tmp_path_factory.mktemp("ffpp") / "FaceForensics++"
-    ffpp_tree(root, faces, n=N_VIDEO, fakes={"Deepfakes": {"000_001": "colour", "001_000": "colour"},
-                                             "FaceSwap": {"000_001": "flat"}})
+    ffpp_tree(
+        root,
+        faces,
+        n=N_VIDEO,
+        fakes={"Deepfakes": {"000_001": "colour", "001_000": "colour"}, "FaceSwap": {"000_001": "flat"}},
+    )
     out = root.parent / "out" / "ffpp.parquet"
     rep = import_ffpp(root, out, FFPPConfig(frames=4, workers=2))
     return root, out, rep
@@ -52,11 +56,22 @@ def test_rows_ids_groups_and_identities(ffpp):
     by_id = {r["sample_id"]: r for r in rows}
     assert sorted(r["frame"] for r in rows if r["video"] == "000_001" and r["method"] == "Deepfakes") == PICKED
     real = by_id["ffpp/c23/youtube/000/f0007"]
-    assert (real["label"], real["method"], real["category"], real["group"], real["identities"],
-            real["source_path"]) == ("real", None, "real", "000", "000", None)
+    assert (
+        real["label"],
+        real["method"],
+        real["category"],
+        real["group"],
+        real["identities"],
+        real["source_path"],
+    ) == ("real", None, "real", "000", "000", None)
     fake = by_id["ffpp/c23/Deepfakes/001_000/f0011"]
     assert (fake["label"], fake["method"], fake["category"], fake["group"], fake["identities"]) == (
-        "fake", "Deepfakes", "FS", "001", "001|000")
+        "fake",
+        "Deepfakes",
+        "FS",
+        "001",
+        "001|000",
+    )
     # the fake's source is the real crop of its target video at the same frame index
     assert fake["source_path"] == by_id["ffpp/c23/youtube/001/f0011"]["image_path"]
     # paths are relative to the manifest's folder and exist there
@@ -150,14 +165,18 @@ def test_bad_videos_are_recorded_and_the_rest_go_on(tmp_path, faces):
     assert len(unpaired) == 4 and all(r["source_path"] is None for r in unpaired)
     # the faceless source: each of its frames recorded, and each frame of its fake
     assert {f["item"] for f in report["failures"] if f["stage"] == "face"} == {
-        f"ffpp/c23/youtube/003/f{i:04d}" for i in PICKED}
+        f"ffpp/c23/youtube/003/f{i:04d}" for i in PICKED
+    }
     assert {f["item"] for f in report["failures"] if f["stage"] == "source"} == {
-        f"ffpp/c23/Face2Face/003_000/f{i:04d}" for i in PICKED}
+        f"ffpp/c23/Face2Face/003_000/f{i:04d}" for i in PICKED
+    }
     assert not any(r["video"] in ("003", "003_000") for r in rows.values())
     # the good pairs are all there
     assert sum(r["video"] in ("000", "001", "000_001") for r in rows.values()) == 12
-    assert _cli("ffpp", str(root), "--out", str(tmp_path / "s.parquet"), "--frames", "2", "--workers", "0",
-                "--strict") == 1
+    assert (
+        _cli("ffpp", str(root), "--out", str(tmp_path / "s.parquet"), "--frames", "2", "--workers", "0", "--strict")
+        == 1
+    )
 
 
 def test_truncated_video_records_the_missing_frames(tmp_path, faces):
@@ -241,15 +260,22 @@ def test_a_killed_worker_is_replaced_and_its_task_retried(tmp_path, faces):
     import psutil
 
     root = tmp_path / "FF"
-    ffpp_tree(root, {f"{i:03d}": faces["000" if i % 2 else "001"] for i in range(6)}, n=6,
-              fakes={"Deepfakes": {f"{i:03d}_{(i + 1) % 6:03d}": "colour" for i in range(6)}})
+    ffpp_tree(
+        root,
+        {f"{i:03d}": faces["000" if i % 2 else "001"] for i in range(6)},
+        n=6,
+        fakes={"Deepfakes": {f"{i:03d}_{(i + 1) % 6:03d}": "colour" for i in range(6)}},
+    )
     killed = []
 
     def progress(done, total, frames):
         if done == 1 and not killed:
             me = os.getpid()
-            workers = [p for p in psutil.Process(me).children(recursive=True)
-                       if p.ppid() != me and "python" in p.name().lower()]
+            workers = [
+                p
+                for p in psutil.Process(me).children(recursive=True)
+                if p.ppid() != me and "python" in p.name().lower()
+            ]
             assert workers, "no worker processes found"
             os.kill(workers[0].pid, signal.SIGKILL)
             killed.append(workers[0].pid)
@@ -271,12 +297,28 @@ def test_ctrl_c_keeps_the_finished_videos(tmp_path, faces):
     import time
 
     root = tmp_path / "FF"
-    ffpp_tree(root, {f"{i:03d}": faces["000" if i % 2 else "001"] for i in range(10)}, n=8,
-              fakes={"Deepfakes": {f"{i:03d}_{(i + 1) % 10:03d}": "colour" for i in range(10)}})
+    ffpp_tree(
+        root,
+        {f"{i:03d}": faces["000" if i % 2 else "001"] for i in range(10)},
+        n=8,
+        fakes={"Deepfakes": {f"{i:03d}_{(i + 1) % 10:03d}": "colour" for i in range(10)}},
+    )
     out = tmp_path / "m.parquet"
     env = dict(os.environ, GLOG_minloglevel="2")
-    cmd = [sys.executable, "-m", "fifa.pipelines.cli", "import", "ffpp", str(root), "--out", str(out),
-           "--frames", "8", "--workers", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fifa.pipelines.cli",
+        "import",
+        "ffpp",
+        str(root),
+        "--out",
+        str(out),
+        "--frames",
+        "8",
+        "--workers",
+        "2",
+    ]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not list((tmp_path / "frames").rglob("*.png")) and time.monotonic() < deadline and proc.poll() is None:

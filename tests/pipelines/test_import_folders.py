@@ -47,12 +47,21 @@ def test_rows_sources_and_groups(tree):
     out = tree / "manifest.parquet"
     assert _cli(str(tree), "--out", str(out)) == 0
     rows = {r["sample_id"]: r for r in pq.read_table(out).to_pylist()}
-    assert set(rows) == {"folders/real/alice/a1.jpg", "folders/real/bob.png", "folders/fake/FaceApp/alice/a1.jpg",
-                         "folders/fake/FaceApp/bob.jpg", "folders/fake/SimSwap/dup.png",
-                         "folders/fake/SimSwap/lonely.png"}
+    assert set(rows) == {
+        "folders/real/alice/a1.jpg",
+        "folders/real/bob.png",
+        "folders/fake/FaceApp/alice/a1.jpg",
+        "folders/fake/FaceApp/bob.jpg",
+        "folders/fake/SimSwap/dup.png",
+        "folders/fake/SimSwap/lonely.png",
+    }
     r = rows["folders/fake/FaceApp/alice/a1.jpg"]
-    assert (r["source_path"], r["method"], r["category"], r["group"]) == ("source/alice/a1.jpg", "FaceApp", "FE",
-                                                                         "alice")
+    assert (r["source_path"], r["method"], r["category"], r["group"]) == (
+        "source/alice/a1.jpg",
+        "FaceApp",
+        "FE",
+        "alice",
+    )
     assert rows["folders/fake/FaceApp/bob.jpg"]["source_path"] == "source/bob.png"
     assert rows["folders/fake/SimSwap/dup.png"]["source_path"] is None
     assert rows["folders/real/alice/a1.jpg"]["group"] == "alice" and rows["folders/real/bob.png"]["group"] == "bob"
@@ -89,13 +98,23 @@ def test_identities_column_is_optional_and_checked(tmp_path):
     base = {"image_path": "a.png", "label": "fake", "method": "Deepfakes", "category": "FS", "group": "000"}
     write_manifest([{"sample_id": "a", **base}], tmp_path / "plain.parquet")
     assert pq.read_table(tmp_path / "plain.parquet").to_pylist()[0].get("identities") is None  # absent or null
-    rows = [{"sample_id": "a", **base, "identities": join_identities(["000", "003", "000"])},
-            {"sample_id": "b", **base, "identities": None}]
+    rows = [
+        {"sample_id": "a", **base, "identities": join_identities(["000", "003", "000"])},
+        {"sample_id": "b", **base, "identities": None},
+    ]
     for suffix in (".parquet", ".csv", ".jsonl"):
         write_manifest(rows, tmp_path / f"m{suffix}")
     t = pq.read_table(tmp_path / "m.parquet")
-    assert t.column_names[:8] == ["sample_id", "image_path", "source_path", "label", "method", "category", "group",
-                                  "identities"]
+    assert t.column_names[:8] == [
+        "sample_id",
+        "image_path",
+        "source_path",
+        "label",
+        "method",
+        "category",
+        "group",
+        "identities",
+    ]
     assert t.column("identities").to_pylist() == ["000|003", None]
     assert (tmp_path / "m.csv").read_text().splitlines()[1].endswith('"000|003"')
     with pytest.raises(ManifestError, match="identities"):

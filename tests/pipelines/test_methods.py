@@ -10,7 +10,12 @@ from fifa.pipelines.methods import MethodTableError, UnknownMethodError, load_me
 def test_ffpp_methods_have_their_published_categories():
     t = load_methods()
     assert {m: t.category(m) for m in ("Deepfakes", "FaceSwap", "FaceShifter", "Face2Face", "NeuralTextures")} == {
-        "Deepfakes": "FS", "FaceSwap": "FS", "FaceShifter": "FS", "Face2Face": "FR", "NeuralTextures": "FR"}
+        "Deepfakes": "FS",
+        "FaceSwap": "FS",
+        "FaceShifter": "FS",
+        "Face2Face": "FR",
+        "NeuralTextures": "FR",
+    }
     assert t.canonical("neural_textures") == "NeuralTextures"
     assert t.canonical("F2F") == "Face2Face"
     assert t.category("stylegan2") == "EFS"
@@ -34,8 +39,10 @@ def test_unknown_method_names_it_and_the_file(tmp_path, monkeypatch):
 
 def test_user_file_extends_and_overrides(tmp_path, monkeypatch):
     f = tmp_path / "mine.yaml"
-    f.write_text("methods:\n  MyNewSwap: {category: FS, definition: a swap of ours., aliases: [mns]}\n"
-                 "  Deepfakes: {category: FE, definition: overridden.}\n")
+    f.write_text(
+        "methods:\n  MyNewSwap: {category: FS, definition: a swap of ours., aliases: [mns]}\n"
+        "  Deepfakes: {category: FE, definition: overridden.}\n"
+    )
     t = load_methods(f)
     assert t.category("mns") == "FS" and t.definition("MyNewSwap") == "a swap of ours."
     assert t.category("Deepfakes") == "FE"
@@ -47,8 +54,15 @@ def test_user_file_extends_and_overrides(tmp_path, monkeypatch):
     assert str(f) in str(e.value)
 
 
-@pytest.mark.parametrize("text", ["methods: [1, 2]", "methods:\n  X: {category: XX}", "nothing: 1",
-                                  "methods:\n  X: {category: FS, aliases: notalist}"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "methods: [1, 2]",
+        "methods:\n  X: {category: XX}",
+        "nothing: 1",
+        "methods:\n  X: {category: FS, aliases: notalist}",
+    ],
+)
 def test_bad_user_file_is_a_clear_error(tmp_path, text):
     f = tmp_path / "bad.yaml"
     f.write_text(text)

@@ -23,8 +23,7 @@ import server_kit  # noqa: E402
 @pytest.fixture(scope="session")
 def small_bench(tmp_path_factory):
     d = tmp_path_factory.mktemp("srv_bench")
-    rows, path = server_kit.secret_bench(d / "bench.parquet", seed=0, n_det=16, n_cls=8, n_text=4, n_loc=4,
-                                         n_age=4)
+    rows, path = server_kit.secret_bench(d / "bench.parquet", seed=0, n_det=16, n_cls=8, n_text=4, n_loc=4, n_age=4)
     return rows, path
 
 
@@ -33,7 +32,9 @@ def sqlite_server(small_bench, tmp_path_factory):
     """One SQLite server for a test module: 2 workers, 0.25 MiB uploads, 10 per team and day."""
     d = tmp_path_factory.mktemp("srv_sqlite")
     db = f"sqlite:///{d / 'serve.db'}"
-    srv = server_kit.Server(small_bench[1], db, d, *server_kit.SCORE_ARGS, "--max-upload-mb", "0.25", "--daily-limit", "10")
+    srv = server_kit.Server(
+        small_bench[1], db, d, *server_kit.SCORE_ARGS, "--max-upload-mb", "0.25", "--daily-limit", "10"
+    )
     srv.db, srv.dir = db, d
     yield srv
     srv.stop()

@@ -20,8 +20,10 @@ from bench_helpers import make_bench, make_submission, write_bench, write_jsonl
 
 BIN = Path(sys.executable).parent
 FIFA_BENCH = BIN / "fifa-bench"
-PG_HINT = ("the PostgreSQL tests need Debian's `postgresql` package (initdb, pg_ctl): `apt-get install -y "
-           "postgresql` (`.ci/run` does it), or point FIFA_PG_BINDIR at a folder holding initdb and pg_ctl.")
+PG_HINT = (
+    "the PostgreSQL tests need Debian's `postgresql` package (initdb, pg_ctl): `apt-get install -y "
+    "postgresql` (`.ci/run` does it), or point FIFA_PG_BINDIR at a folder holding initdb and pg_ctl."
+)
 SCORE_ARGS = ("--bootstrap", "200", "--seed", "3", "--no-meteor")  # the server's and the CLI's
 SECRET = "refsecret"  # every reference text answer carries it: no response may ever hold it
 
@@ -67,11 +69,23 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / f"server-{self.port}.log"
-        self.args = [str(FIFA_BENCH), "serve", "--bench", str(bench), "--db", db, "--port", str(self.port),
-                     "--workers", str(workers), *extra]
+        self.args = [
+            str(FIFA_BENCH),
+            "serve",
+            "--bench",
+            str(bench),
+            "--db",
+            db,
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+            *extra,
+        ]
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (open while the server runs)
-        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=dict(os.environ, GLOG_minloglevel="2"))
+        self.proc = subprocess.Popen(
+            self.args, stdout=self._log, stderr=subprocess.STDOUT, env=dict(os.environ, GLOG_minloglevel="2")
+        )
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 90) -> None:
@@ -147,8 +161,23 @@ def wait_done(url: str, token: str, ids: list[str], timeout: float = 120) -> dic
 
 def cli_report(bench: Path, sub: Path, out: Path, *score_args: str) -> dict:
     """report.json of the real `fifa-bench score` on the same files."""
-    r = subprocess.run([str(FIFA_BENCH), "score", "--bench", str(bench), "--submission", str(sub), "--out", str(out),
-                        "--no-plots", *score_args], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            str(FIFA_BENCH),
+            "score",
+            "--bench",
+            str(bench),
+            "--submission",
+            str(sub),
+            "--out",
+            str(out),
+            "--no-plots",
+            *score_args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     return json.loads((out / "report.json").read_text())
 
@@ -196,8 +225,9 @@ class Postgres:
 
     def _run(self, tool: str, *args: str) -> None:
         kw = {"user": self.user.pw_uid, "group": self.user.pw_gid} if self.user is not None else {}
-        r = subprocess.run([str(self.bindir / tool), *args], capture_output=True, text=True, timeout=120,
-                           cwd=str(self.dir), **kw)
+        r = subprocess.run(
+            [str(self.bindir / tool), *args], capture_output=True, text=True, timeout=120, cwd=str(self.dir), **kw
+        )
         assert r.returncode == 0, f"{tool} failed: {r.stdout}\n{r.stderr}"
 
     def stop(self) -> None:

@@ -36,10 +36,12 @@ def test_serve_mistakes_exit_2_without_traceback(tmp_path):
     bad = tmp_path / "broken.parquet"
     bad.write_bytes(b"not parquet")
     good = write_bench(make_bench(seed=0, n_det=4, n_cls=0, n_text=0, n_loc=0, n_age=0), tmp_path / "b.parquet")
-    cases = [(["--bench", tmp_path / "missing.parquet"], "bench not found"),
-             (["--bench", bad, "--db", f"sqlite:///{tmp_path / 'x.db'}"], "cannot read bench"),
-             (["--bench", good, "--db", "mysql://h/db"], "unsupported database URL"),
-             (["--bench", good, "--db", "postgresql://u:secret@127.0.0.1:1/x"], "cannot open database")]
+    cases = [
+        (["--bench", tmp_path / "missing.parquet"], "bench not found"),
+        (["--bench", bad, "--db", f"sqlite:///{tmp_path / 'x.db'}"], "cannot read bench"),
+        (["--bench", good, "--db", "mysql://h/db"], "unsupported database URL"),
+        (["--bench", good, "--db", "postgresql://u:secret@127.0.0.1:1/x"], "cannot open database"),
+    ]
     for args, needle in cases:
         r = _cli("serve", *args, "--port", "1")
         assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
@@ -49,6 +51,11 @@ def test_serve_mistakes_exit_2_without_traceback(tmp_path):
 def test_serve_help_shows_the_reverse_proxy_setup():
     r = _cli("serve", "--help")
     assert r.returncode == 0
-    for needle in ("proxy_pass http://127.0.0.1:8000/", "--root-path", "client_max_body_size",
-                   "--forwarded-allow-ips", "Example"):
+    for needle in (
+        "proxy_pass http://127.0.0.1:8000/",
+        "--root-path",
+        "client_max_body_size",
+        "--forwarded-allow-ips",
+        "Example",
+    ):
         assert needle in r.stdout

@@ -45,8 +45,9 @@ def test_50_concurrent_uploads_from_5_teams_each_scored_once(backend, tmp_path):
     db = new_db("concurrent")
     tokens = [_token(db, f"{name}-team-{k}") for k in range(5)]
     # det, cls and loc without method/category breakdowns: a job takes tens of ms, 50 score in seconds
-    rows, bench = secret_bench(tmp_path / "bench.parquet", seed=2, n_det=16, n_cls=8, n_text=0, n_loc=6, n_age=0,
-                               breakdowns=False)
+    rows, bench = secret_bench(
+        tmp_path / "bench.parquet", seed=2, n_det=16, n_cls=8, n_text=0, n_loc=6, n_age=0, breakdowns=False
+    )
     files = [write_sub(rows, tmp_path / f"s{k}.jsonl", seed=k) for k in range(50)]
     srv = Server(bench, db, d, *SCORE_ARGS, "--daily-limit", "10")
     try:

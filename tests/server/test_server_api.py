@@ -80,15 +80,17 @@ def _bad_suite(rows: list[dict]) -> dict[str, bytes]:
 
     dets = [r["question_id"] for r in good if r["question_id"].startswith("det-")]
     suite = {
-        "garbage.jsonl": b"\x00\x01 this is not json\n{\"question_id\": \"det-0\"}\n",
+        "garbage.jsonl": b'\x00\x01 this is not json\n{"question_id": "det-0"}\n',
         "broken.parquet": b"PAR1 definitely not parquet",
         "no_id.jsonl": jl([{"id": "det-0", "answer": "yes"}]),
         "dups.jsonl": jl(good + [dict(good[0]), dict(good[1])]),
         "unknown.jsonl": jl(good + [{"question_id": f"zz-{k}", "answer": "yes"} for k in range(13)]),
-        "types.jsonl": jl([dict(r, answer=7) if k == 0 else r for k, r in enumerate(good)]
-                          + [{"question_id": 1.5, "answer": "yes"}]),
-        "nan.jsonl": jl([dict(r, score=math.nan) if r["question_id"] == dets[0] else r
-                         for r in with_(dets[1], score=1.5)]),
+        "types.jsonl": jl(
+            [dict(r, answer=7) if k == 0 else r for k, r in enumerate(good)] + [{"question_id": 1.5, "answer": "yes"}]
+        ),
+        "nan.jsonl": jl(
+            [dict(r, score=math.nan) if r["question_id"] == dets[0] else r for r in with_(dets[1], score=1.5)]
+        ),
         "undecodable_mask.jsonl": jl(with_(loc, masks=[{"size": [24, 32], "counts": "]]]]"}])),
         "wrong_size_mask.jsonl": jl(with_(real_loc, masks=[encode(np.ones((10, 10), bool))])),
         "non_ascii_mask.jsonl": jl(with_(loc, masks=[{"size": [24, 32], "counts": "\u00ff\u00ff"}])),
@@ -121,8 +123,13 @@ def test_wrong_or_missing_token_is_401(sqlite_server, small_bench, team_a, tmp_p
     for token in (None, "fifa_not-a-real-token", team_a + "x", team_a[:-1]):
         r = seen(upload(sqlite_server.url, token, p))
         assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer"), (token, r.text)
-    r = seen(httpx.post(sqlite_server.url + "/api/submissions", files={"file": ("s.jsonl", p.read_bytes())},
-                        headers={"Authorization": f"Basic {team_a}"}))
+    r = seen(
+        httpx.post(
+            sqlite_server.url + "/api/submissions",
+            files={"file": ("s.jsonl", p.read_bytes())},
+            headers={"Authorization": f"Basic {team_a}"},
+        )
+    )
     assert r.status_code == 401
     r = seen(httpx.get(sqlite_server.url + "/api/submissions/0123", headers={"Authorization": "Bearer nope"}))
     assert r.status_code == 401
@@ -138,14 +145,19 @@ def test_oversize_upload_is_413_and_not_counted(sqlite_server, small_bench, tmp_
     assert r.status_code == 413 and "too large" in r.json()["error"], r.text
 
     def chunks():  # no Content-Length: refused while the body streams in
-        yield b"--xx\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.jsonl\"\r\n\r\n"
+        yield b'--xx\r\nContent-Disposition: form-data; name="file"; filename="c.jsonl"\r\n\r\n'
         for _ in range(40):
             yield b" " * (16 << 10)
         yield b"\r\n--xx--\r\n"
 
-    r = seen(httpx.post(sqlite_server.url + "/api/submissions", content=chunks(), timeout=60,
-                        headers={"Authorization": f"Bearer {token}",
-                                 "Content-Type": "multipart/form-data; boundary=xx"}))
+    r = seen(
+        httpx.post(
+            sqlite_server.url + "/api/submissions",
+            content=chunks(),
+            timeout=60,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "multipart/form-data; boundary=xx"},
+        )
+    )
     assert r.status_code == 413, r.text
     ok = write_jsonl(make_submission(small_bench[0], seed=1), tmp_path / "ok.jsonl")  # its one upload is left
     assert seen(upload(sqlite_server.url, token, ok)).status_code == 202
@@ -165,8 +177,9 @@ def test_a_team_cannot_read_another_teams_submission(sqlite_server, small_bench,
     sid = seen(upload(sqlite_server.url, team_a, p)).json()["id"]
     wait_done(sqlite_server.url, team_a, [sid])
     other = seen(httpx.get(f"{sqlite_server.url}/api/submissions/{sid}", headers={"Authorization": f"Bearer {team_b}"}))
-    unknown = seen(httpx.get(f"{sqlite_server.url}/api/submissions/{'0' * 32}",
-                             headers={"Authorization": f"Bearer {team_b}"}))
+    unknown = seen(
+        httpx.get(f"{sqlite_server.url}/api/submissions/{'0' * 32}", headers={"Authorization": f"Bearer {team_b}"})
+    )
     assert other.status_code == unknown.status_code == 404 and other.text == unknown.text  # no existence oracle
     mine = seen(httpx.get(f"{sqlite_server.url}/api/submissions/{sid}", headers={"Authorization": f"Bearer {team_a}"}))
     assert mine.status_code == 200 and mine.json()["status"] == "done"
@@ -175,8 +188,12 @@ def test_a_team_cannot_read_another_teams_submission(sqlite_server, small_bench,
 def test_leaderboard_is_each_teams_best(sqlite_server, small_bench, tmp_path):
     rows = small_bench[0]
     best, failing = team_add(sqlite_server.db, "board-c"), team_add(sqlite_server.db, "board-only-failed")
-    ids = [seen(upload(sqlite_server.url, best, write_jsonl(make_submission(rows, seed=s), tmp_path / f"{s}.jsonl")))
-           .json()["id"] for s in (11, 12)]
+    ids = [
+        seen(
+            upload(sqlite_server.url, best, write_jsonl(make_submission(rows, seed=s), tmp_path / f"{s}.jsonl"))
+        ).json()["id"]
+        for s in (11, 12)
+    ]
     bad = seen(upload(sqlite_server.url, failing, write_jsonl([{"id": 1}], tmp_path / "bad.jsonl"))).json()["id"]
     metrics = [m["metrics"] for m in wait_done(sqlite_server.url, best, ids).values()]
     assert wait_done(sqlite_server.url, failing, [bad])[bad]["status"] == "failed"
@@ -187,8 +204,10 @@ def test_leaderboard_is_each_teams_best(sqlite_server, small_bench, tmp_path):
     for col in board["columns"]:
         t, m = col.split("/")
         assert by_team["board-c"]["scores"][col] == max(x[t][m] for x in metrics)
-    assert len({by_team["board-c"]["scores"][c] == metrics[0][c.split("/")[0]][c.split("/")[1]]
-                for c in board["columns"]}) == 2  # the best of each column comes from either submission
+    assert (
+        len({by_team["board-c"]["scores"][c] == metrics[0][c.split("/")[0]][c.split("/")[1]] for c in board["columns"]})
+        == 2
+    )  # the best of each column comes from either submission
     values = [r["scores"]["det/auc"] for r in board["rows"]]
     assert values == sorted(values, reverse=True)
 
@@ -196,8 +215,11 @@ def test_leaderboard_is_each_teams_best(sqlite_server, small_bench, tmp_path):
 def test_no_reference_answer_mask_or_label_in_any_response(sqlite_server, small_bench, tmp_path):
     rows = small_bench[0]
     token = team_add(sqlite_server.db, "leak-check", daily_limit=50)
-    ids = [seen(upload(sqlite_server.url, token, write_jsonl(make_submission(rows, seed=21), tmp_path / "g.jsonl")))
-           .json()["id"]]
+    ids = [
+        seen(
+            upload(sqlite_server.url, token, write_jsonl(make_submission(rows, seed=21), tmp_path / "g.jsonl"))
+        ).json()["id"]
+    ]
     for name, data in _bad_suite(rows).items():
         (tmp_path / name).write_bytes(data)
         ids.append(seen(upload(sqlite_server.url, token, tmp_path / name)).json()["id"])
@@ -234,13 +256,20 @@ def test_leaderboard_page_in_chromium_sorts_and_escapes(sqlite_server, small_ben
     tokens = {name: team_add(sqlite_server.db, name) for name in (HOSTILE, "page-y", "page-z")}
     ids = {}
     for k, (_name, tok) in enumerate(tokens.items()):
-        ids[tok] = [seen(upload(sqlite_server.url, tok, write_jsonl(make_submission(rows, seed=40 + k),
-                                                                     tmp_path / f"p{k}.jsonl"))).json()["id"]]
+        ids[tok] = [
+            seen(
+                upload(
+                    sqlite_server.url, tok, write_jsonl(make_submission(rows, seed=40 + k), tmp_path / f"p{k}.jsonl")
+                )
+            ).json()["id"]
+        ]
     for tok, sids in ids.items():
         wait_done(sqlite_server.url, tok, sids)
     ctx = browser.new_context(java_script_enabled=True)
-    ctx.add_init_script("window.__csp = []; document.addEventListener('securitypolicyviolation', "
-                        "(e) => window.__csp.push(e.violatedDirective));")
+    ctx.add_init_script(
+        "window.__csp = []; document.addEventListener('securitypolicyviolation', "
+        "(e) => window.__csp.push(e.violatedDirective));"
+    )
     page = ctx.new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))

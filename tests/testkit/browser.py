@@ -13,19 +13,37 @@ import os
 import shutil
 from pathlib import Path
 
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-INSTALL_HINT = ("the browser tests need a headless Chromium: `apt-get install -y chromium` (Debian/Ubuntu; "
-                "`make test` and `.ci/run` do it through scripts/install_system_deps.sh), or point FIFA_CHROMIUM "
-                "at a Chromium/Chrome binary; and the `playwright` Python package (`make install`). "
-                "Playwright's own browser download is not needed.")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+INSTALL_HINT = (
+    "the browser tests need a headless Chromium: `apt-get install -y chromium` (Debian/Ubuntu; "
+    "`make test` and `.ci/run` do it through scripts/install_system_deps.sh), or point FIFA_CHROMIUM "
+    "at a Chromium/Chrome binary; and the `playwright` Python package (`make install`). "
+    "Playwright's own browser download is not needed."
+)
 
 
 def find_chromium() -> str | None:
     """FIFA_CHROMIUM when set (and only it), else Debian's chromium or one on PATH."""
     env = os.environ.get("FIFA_CHROMIUM")
-    cands = [env] if env else ["/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium"),
-                               shutil.which("chromium-browser"), shutil.which("google-chrome")]
+    cands = (
+        [env]
+        if env
+        else [
+            "/usr/bin/chromium",
+            "/usr/bin/chromium-browser",
+            shutil.which("chromium"),
+            shutil.which("chromium-browser"),
+            shutil.which("google-chrome"),
+        ]
+    )
     for cand in cands:
         if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
             return cand
@@ -51,4 +69,5 @@ def launch(fail):
                 yield b
             finally:
                 b.close()
+
     return cm()

@@ -60,26 +60,58 @@ def _rows_for(r: dict, size: tuple[int, int]) -> list[dict]:
     else:
         box = [w * 0.35, h * 0.35, w * 0.65, h * 0.65]
         sq = np.zeros((h, w), np.uint8)
-        sq[int(box[1]):int(box[3]), int(box[0]):int(box[2])] = 1
+        sq[int(box[1]) : int(box[3]), int(box[0]) : int(box[2])] = 1
         qmask = rle_utils.encode(sq)
     target = _phrase(r["truth_target"])
     out = [
         dict(task="det", q=DET_Q, a="Yes, the face is fake." if fake else "No, the face is real.", masks=[]),
         dict(task="cls", q=CLS_Q, a=r["category"], masks=[]),
-        dict(task="loc", q=LOC_Q, a="The manipulation is confined to [the manipulated region](artifact)." if fake
-             else "No region is manipulated.", masks=[truth] if fake else [], phrases=["the manipulated region"]),
-        dict(task="age", q=AGE_Q, a=f"The [{target}]({r['truth_target'] or 'face'}) shows {r['method']} artifacts."
-             if fake else "The face shows no artifacts.", masks=[truth] if fake else [], phrases=[target]),
-        dict(task="rq_box", q=RQ_Q, a=f"Yes, this region shows {r['method']} artifacts." if fake
-             else "No, this region is authentic.", masks=[], box=box),
-        dict(task="rq_mask", q=RQ_Q, a=f"Yes, this region shows {r['method']} artifacts." if fake
-             else "No, this region is authentic.", masks=[], qmask=qmask),
+        dict(
+            task="loc",
+            q=LOC_Q,
+            a="The manipulation is confined to [the manipulated region](artifact)."
+            if fake
+            else "No region is manipulated.",
+            masks=[truth] if fake else [],
+            phrases=["the manipulated region"],
+        ),
+        dict(
+            task="age",
+            q=AGE_Q,
+            a=f"The [{target}]({r['truth_target'] or 'face'}) shows {r['method']} artifacts."
+            if fake
+            else "The face shows no artifacts.",
+            masks=[truth] if fake else [],
+            phrases=[target],
+        ),
+        dict(
+            task="rq_box",
+            q=RQ_Q,
+            a=f"Yes, this region shows {r['method']} artifacts." if fake else "No, this region is authentic.",
+            masks=[],
+            box=box,
+        ),
+        dict(
+            task="rq_mask",
+            q=RQ_Q,
+            a=f"Yes, this region shows {r['method']} artifacts." if fake else "No, this region is authentic.",
+            masks=[],
+            qmask=qmask,
+        ),
     ]
     return out
 
 
-def write_build(forged: Path, build: Path, bench_share: float = 0.2, seed: int = 0, val_share: float = 0.1,
-                bench_groups: set[str] | None = None, embed_every: int = 0, tasks: tuple[str, ...] | None = None) -> Path:
+def write_build(
+    forged: Path,
+    build: Path,
+    bench_share: float = 0.2,
+    seed: int = 0,
+    val_share: float = 0.1,
+    bench_groups: set[str] | None = None,
+    embed_every: int = 0,
+    tasks: tuple[str, ...] | None = None,
+) -> Path:
     """Write ``build/instruct/{train,validation}.parquet`` and ``build/bench.parquet`` from a forge folder
     (which must be inside ``build``). Returns ``build``."""
     from fifa.core.marks import strip as to_plain
@@ -103,24 +135,46 @@ def write_build(forged: Path, build: Path, bench_share: float = 0.2, seed: int =
             if tasks and x["task"] not in tasks:
                 continue
             qid = f"{r['sample_id']}:{x['task']}"
-            common = dict(sample_id=r["sample_id"], task=x["task"], label=r["label"], method=r["method"],
-                          category=r["category"], masks=x["masks"], query_mask=x.get("qmask"),
-                          query_box=x.get("box"), mask_phrases=x.get("phrases", [])[: len(x["masks"])])
+            common = dict(
+                sample_id=r["sample_id"],
+                task=x["task"],
+                label=r["label"],
+                method=r["method"],
+                category=r["category"],
+                masks=x["masks"],
+                query_mask=x.get("qmask"),
+                query_box=x.get("box"),
+                mask_phrases=x.get("phrases", [])[: len(x["masks"])],
+            )
             if split == "test":
                 emb = embed_every and len(bench) % embed_every == 0
-                image = {"bytes": (forged / r["image_path"]).read_bytes(), "path": None} if emb else \
-                    {"bytes": None, "path": rel}
-                bench.append(dict(common, question_id=qid, image=image, question=x["q"], answer=to_plain(x["a"]),
-                                  history=[]))
+                image = (
+                    {"bytes": (forged / r["image_path"]).read_bytes(), "path": None}
+                    if emb
+                    else {"bytes": None, "path": rel}
+                )
+                bench.append(
+                    dict(common, question_id=qid, image=image, question=x["q"], answer=to_plain(x["a"]), history=[])
+                )
             else:
-                instruct[split].append(dict(
-                    common, id=qid, image={"bytes": None, "path": rel},
-                    messages=[{"role": "user", "content": x["q"]}, {"role": "assistant", "content": x["a"]}],
-                    mask_node_ids=["artifact"] * len(x["masks"]), group=r["group"], split=split))
+                instruct[split].append(
+                    dict(
+                        common,
+                        id=qid,
+                        image={"bytes": None, "path": rel},
+                        messages=[{"role": "user", "content": x["q"]}, {"role": "assistant", "content": x["a"]}],
+                        mask_node_ids=["artifact"] * len(x["masks"]),
+                        group=r["group"],
+                        split=split,
+                    )
+                )
     (build / "instruct").mkdir(parents=True, exist_ok=True)
     for split, rows in instruct.items():
-        pq.write_table(pa.Table.from_pylist(rows, schema=INSTRUCT_SCHEMA), build / "instruct" / f"{split}.parquet",
-                       row_group_size=512)
+        pq.write_table(
+            pa.Table.from_pylist(rows, schema=INSTRUCT_SCHEMA),
+            build / "instruct" / f"{split}.parquet",
+            row_group_size=512,
+        )
     pq.write_table(pa.Table.from_pylist(bench, schema=BENCH_SCHEMA), build / "bench.parquet")
     return build
 
@@ -131,9 +185,15 @@ def write_build(forged: Path, build: Path, bench_share: float = 0.2, seed: int =
 VISIBLE_KINDS = ("SBI", "ColorShift", "Noise", "Tint", "IrisRecolour", "RegionSwap")
 
 
-def real_chain_build(work: Path, n: int = 600, seed: int = 0, identity_size: int = 128,
-                     kinds: tuple[str, ...] | None = VISIBLE_KINDS, test_share: float = 0.2,
-                     max_identities: int | None = None) -> Path:
+def real_chain_build(
+    work: Path,
+    n: int = 600,
+    seed: int = 0,
+    identity_size: int = 128,
+    kinds: tuple[str, ...] | None = VISIBLE_KINDS,
+    test_share: float = 0.2,
+    max_identities: int | None = None,
+) -> Path:
     """``work/build`` made by the real chain on lfw_subset identities (each its own group, so the bench
     holds identities that training never saw). Reuses what an earlier call left in ``work``."""
     from fifa.annotator.forge import forge
@@ -145,8 +205,15 @@ def real_chain_build(work: Path, n: int = 600, seed: int = 0, identity_size: int
     if (out / "build.json").is_file():
         return out
     if not (forged / "manifest.parquet").is_file():
-        forge(forged, n=n, seed=seed, identities="lfw", identity_size=identity_size, kinds=kinds,
-              max_identities=max_identities)
+        forge(
+            forged,
+            n=n,
+            seed=seed,
+            identities="lfw",
+            identity_size=identity_size,
+            kinds=kinds,
+            max_identities=max_identities,
+        )
     # one worker: shards hold the rows in manifest order, so the build (and what trains on it) is the same
     # on every run; with two, completion order changes the rows' storage order and so the training order
     run_annotation(forged / "manifest.parquet", ann, AnnotateConfig(progress=False, workers=1))

@@ -180,8 +180,11 @@ class FakeLLMServer:
         allowed = _allowed_ids(req)
         usage = {"prompt_tokens": 400 + 85 * len(imgs), "completion_tokens": 120, "total_tokens": 520 + 85 * len(imgs)}
         if action == "429":
-            return h._send(429, {"error": {"message": "rate limited", "type": "rate_limit"}},
-                           headers={"Retry-After": f"{self.retry_after:g}"})
+            return h._send(
+                429,
+                {"error": {"message": "rate limited", "type": "rate_limit"}},
+                headers={"Retry-After": f"{self.retry_after:g}"},
+            )
         if action == "500":
             return h._send(500, {"error": {"message": "internal error"}})
         if action == "400":
@@ -201,38 +204,65 @@ class FakeLLMServer:
             regs = [_region_answer(a) for a in allowed[:2]]
             if regs:  # a mark split across the summary and the first explanation, and a whole one
                 regs[0]["explanation"] = "](nose) and [the forehead](forehead) " + regs[0]["explanation"]
-            content = json.dumps({"summary": "See [the chin](chin) and [the left ear",
-                                  "visible_summary": "See [the nose](nose) too.", "regions": regs})
+            content = json.dumps(
+                {
+                    "summary": "See [the chin](chin) and [the left ear",
+                    "visible_summary": "See [the nose](nose) too.",
+                    "regions": regs,
+                }
+            )
         elif action == "hallucinate":
-            content = json.dumps({
-                "summary": "Several regions look edited.", "visible_summary": "Several regions look edited.",
-                "regions": [{"id": "left_ear_lobe_xyz", "phrase": "the left earlobe", "explanation": "The left earlobe is smeared.",
-                             "visible": "The left earlobe is smeared."}]
-                + [_region_answer(a) for a in allowed[:1]],
-            })
+            content = json.dumps(
+                {
+                    "summary": "Several regions look edited.",
+                    "visible_summary": "Several regions look edited.",
+                    "regions": [
+                        {
+                            "id": "left_ear_lobe_xyz",
+                            "phrase": "the left earlobe",
+                            "explanation": "The left earlobe is smeared.",
+                            "visible": "The left earlobe is smeared.",
+                        }
+                    ]
+                    + [_region_answer(a) for a in allowed[:1]],
+                }
+            )
         elif action == "source_in_visible":  # the visible description compares with the source
-            content = json.dumps({
-                "summary": "The image shows localized manipulation traces.",
-                "visible_summary": "Compared with the source, the face was edited.",
-                "regions": [_region_answer(a) for a in allowed[:4]],
-            })
+            content = json.dumps(
+                {
+                    "summary": "The image shows localized manipulation traces.",
+                    "visible_summary": "Compared with the source, the face was edited.",
+                    "regions": [_region_answer(a) for a in allowed[:4]],
+                }
+            )
         else:
-            content = json.dumps({
-                "summary": "The image shows localized manipulation traces." if allowed else "No clear artifact is visible.",
-                "visible_summary": "The face shows localized editing traces." if allowed else "No artifact is visible.",
-                "regions": [_region_answer(a) for a in allowed[:4]],
-            })
+            content = json.dumps(
+                {
+                    "summary": "The image shows localized manipulation traces."
+                    if allowed
+                    else "No clear artifact is visible.",
+                    "visible_summary": "The face shows localized editing traces."
+                    if allowed
+                    else "No artifact is visible.",
+                    "regions": [_region_answer(a) for a in allowed[:4]],
+                }
+            )
         self.times.append(time.time() - t0)
         with self.lock:
             self.answered.append(key)
-        h._send(200, {
-            "id": "chatcmpl-test",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": req.get("model", "test-model"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
-            "usage": usage,
-        })
+        h._send(
+            200,
+            {
+                "id": "chatcmpl-test",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": req.get("model", "test-model"),
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
+                ],
+                "usage": usage,
+            },
+        )
 
 
 def _allowed_ids(req: dict) -> list[str]:
@@ -245,9 +275,12 @@ def _allowed_ids(req: dict) -> list[str]:
 
 def _region_answer(node_id: str) -> dict:
     words = node_id.replace("_", " ")
-    return {"id": node_id, "phrase": f"the {words}",
-            "explanation": f"The {words} shows a colour and texture change compared with the source.",
-            "visible": f"The {words} looks smoothed, with an unnatural tint."}
+    return {
+        "id": node_id,
+        "phrase": f"the {words}",
+        "explanation": f"The {words} shows a colour and texture change compared with the source.",
+        "visible": f"The {words} looks smoothed, with an unnatural tint.",
+    }
 
 
 def main() -> None:  # pragma: no cover - used by the benchmark

@@ -46,7 +46,11 @@ def main(argv: list[str]) -> None:
     target, nth, when, sep, command, *args = argv
     assert sep == "--", "usage: TARGET N before|after|enospc -- COMMAND ARGS..."
     install(target, int(nth), when)
-    mains = {"fifa-annotate": "fifa.annotator.cli", "fifa-data": "fifa.pipelines.cli", "fifa-train": "fifa.modeling.cli"}
+    mains = {
+        "fifa-annotate": "fifa.annotator.cli",
+        "fifa-data": "fifa.pipelines.cli",
+        "fifa-train": "fifa.modeling.cli",
+    }
     importlib.import_module(mains[command]).main(args)
 
 

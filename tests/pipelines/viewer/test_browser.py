@@ -47,8 +47,10 @@ def build_site_dir(build_dir, tmp_path_factory) -> Path:
 @pytest.fixture()
 def page(browser):
     ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
-    ctx.add_init_script("window.__csp = []; document.addEventListener('securitypolicyviolation', "
-                        "(e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));")
+    ctx.add_init_script(
+        "window.__csp = []; document.addEventListener('securitypolicyviolation', "
+        "(e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
     pg = ctx.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
@@ -102,8 +104,12 @@ def list_ids(page) -> list[str]:
 
 
 def wait_list(page, ids: list[str]) -> None:
-    page.wait_for_function("(ids) => JSON.stringify([...document.querySelectorAll('#samples li.item')]"
-                           ".map((e) => e.dataset.sid)) === JSON.stringify(ids)", arg=ids, timeout=10_000)
+    page.wait_for_function(
+        "(ids) => JSON.stringify([...document.querySelectorAll('#samples li.item')]"
+        ".map((e) => e.dataset.sid)) === JSON.stringify(ids)",
+        arg=ids,
+        timeout=10_000,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +176,11 @@ def test_filters_paging_and_qa_rows(page, build_site_dir, http_url):
 
     def expect(facet, value):
         code = facets[facet].index(value)
-        return [s for i, s in enumerate(ids) if (code in cols[facet][i] if facet in ("task", "split")
-                                                 else cols[facet][i] == code)]
+        return [
+            s
+            for i, s in enumerate(ids)
+            if (code in cols[facet][i] if facet in ("task", "split") else cols[facet][i] == code)
+        ]
 
     page.select_option("#filter-task", label="loc")
     wait_list(page, expect("task", "loc"))
@@ -235,7 +244,9 @@ def test_review_marks_download_reload_and_import(page, build_site_dir, tmp_path)
     assert obj["version"] == 1 and obj["reviewer"] == "ana <b>x</b>"
     got = load_review(path)
     assert {k: (d.decision, d.note) for k, d in got.items()} == {
-        "s00": ("rejected", 'the <b>lip</b> mask misses "half"'), "s01": ("accepted", "")}
+        "s00": ("rejected", 'the <b>lip</b> mask misses "half"'),
+        "s01": ("accepted", ""),
+    }
     assert [d["sample_id"] for d in obj["decisions"]] == ["s00", "s01"]  # time order
     # reload: decisions, reviewer and review mode survive (localStorage)
     page.reload()
@@ -247,9 +258,18 @@ def test_review_marks_download_reload_and_import(page, build_site_dir, tmp_path)
     assert page.input_value("#note") == 'the <b>lip</b> mask misses "half"'
     # importing a file (e.g. a colleague's) merges it; later entries win
     other = tmp_path / "other.json"
-    other.write_text(json.dumps({"version": 1, "reviewer": "bo", "decisions": [
-        {"sample_id": "s02", "decision": "rejected", "note": "", "at": "2025-01-01T00:00:00Z"},
-        {"sample_id": "s00", "decision": "accepted", "note": "ok after all", "at": "2025-01-02T00:00:00Z"}]}))
+    other.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "reviewer": "bo",
+                "decisions": [
+                    {"sample_id": "s02", "decision": "rejected", "note": "", "at": "2025-01-01T00:00:00Z"},
+                    {"sample_id": "s00", "decision": "accepted", "note": "ok after all", "at": "2025-01-02T00:00:00Z"},
+                ],
+            }
+        )
+    )
     page.set_input_files("#import", str(other))
     page.wait_for_function("() => document.querySelector('#review-count').textContent === '2 decisions imported'")
     page.wait_for_function("() => document.querySelector('#review-count').textContent === '2 accepted, 1 rejected'")
@@ -320,8 +340,10 @@ def test_reviewer_name_required_and_blind_review(page, build_site_dir, tmp_path)
     page.keyboard.press("a")  # no decision before the annotation is shown
     page.wait_for_timeout(300)
     assert page.locator('#samples li.item[data-sid="s01"] .review-accepted').count() == 0
-    assert page.evaluate("Object.keys(JSON.parse(localStorage.getItem(Object.keys(localStorage).find("
-                         "(k) => k.endsWith(':review')))).decisions)") == ["s00"]
+    assert page.evaluate(
+        "Object.keys(JSON.parse(localStorage.getItem(Object.keys(localStorage).find("
+        "(k) => k.endsWith(':review')))).decisions)"
+    ) == ["s00"]
     page.fill("#seen", "the <b>lips</b> look smoothed")
     page.click("#reveal")
     page.wait_for_selector("#detail .toggles")
@@ -339,6 +361,9 @@ def test_reviewer_name_required_and_blind_review(page, build_site_dir, tmp_path)
     obj = json.loads(path.read_text())
     assert obj["reviewer"] == "ana"
     got = load_review(path)
-    assert (got["s01"].blind, got["s01"].seen, got["s01"].decision) == (True, "the <b>lips</b> look smoothed",
-                                                                        "rejected")
+    assert (got["s01"].blind, got["s01"].seen, got["s01"].decision) == (
+        True,
+        "the <b>lips</b> look smoothed",
+        "rejected",
+    )
     assert (got["s00"].blind, got["s00"].seen) == (False, None)

@@ -138,8 +138,9 @@ def test_release_image_paths_cannot_reach_outside_files(release_dir, tmp_path, g
     build_site(rel, tmp_path / "site", CFG)
     s4 = site_samples(tmp_path / "site")["s04"]
     assert s4["img"] is None
-    assert s4["warnings"] == ["absolute image path refused in a release" if kind == "absolute"
-                              else f"image path leaves its root: {path}"]
+    assert s4["warnings"] == [
+        "absolute image path refused in a release" if kind == "absolute" else f"image path leaves its root: {path}"
+    ]
 
 
 def test_invalid_masks_are_dropped_with_a_warning_not_a_crash(build_dir, tmp_path):
@@ -178,8 +179,16 @@ def test_rebuild_replaces_a_site_and_refuses_other_folders(ann_run, build_dir, t
 def test_static_page_never_writes_markup_and_has_a_strict_csp(tmp_path, build_dir):
     build_site(build_dir, tmp_path / "site", CFG)
     js = (tmp_path / "site" / "viewer.js").read_text()
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function",
-                 "setAttribute('on", 'setAttribute("on'):
+    for sink in (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+        "setAttribute('on",
+        'setAttribute("on',
+    ):
         assert sink not in js, sink
     html = (tmp_path / "site" / "index.html").read_text()
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html).group(1)

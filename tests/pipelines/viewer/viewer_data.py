@@ -26,8 +26,10 @@ SIZE = 96  # side of every test image
 METHODS = ["Deepfakes", "Face2Face", "FaceSwap", None]
 #: Strings that must show literally in the page and never run.
 HOSTILE_ID = 'evil"><img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
-HOSTILE_TEXT = ("<script>window.__pwned=3;document.title='pwned'</script> The "
-                "[edge <img src=x onerror=window.__pwned=4>](left_eye) is blurred & <b>odd</b>.")
+HOSTILE_TEXT = (
+    "<script>window.__pwned=3;document.title='pwned'</script> The "
+    "[edge <img src=x onerror=window.__pwned=4>](left_eye) is blurred & <b>odd</b>."
+)
 
 
 def faces(astronaut: np.ndarray, grace: np.ndarray) -> list[np.ndarray]:
@@ -59,37 +61,110 @@ def sample_ids(n: int) -> list[str]:
 
 
 def _instruct_rows(sid: str, k: int, split: str, image: dict, label: str, method: str | None) -> list[dict]:
-    base = dict(sample_id=sid, image=image, label=label, method=method, category="FS" if label == "fake" else "real",
-                group=f"g{k}", split=split, masks=[], mask_phrases=[], mask_node_ids=[], query_mask=None,
-                query_box=None)
+    base = dict(
+        sample_id=sid,
+        image=image,
+        label=label,
+        method=method,
+        category="FS" if label == "fake" else "real",
+        group=f"g{k}",
+        split=split,
+        masks=[],
+        mask_phrases=[],
+        mask_node_ids=[],
+        query_mask=None,
+        query_box=None,
+    )
     first = "<image>\n"
-    rows = [dict(base, id=f"{sid}-det", task="det",
-                 messages=[{"role": "user", "content": first + "Is this face forged?"},
-                           {"role": "assistant", "content": "Yes." if label == "fake" else "No."}])]
+    rows = [
+        dict(
+            base,
+            id=f"{sid}-det",
+            task="det",
+            messages=[
+                {"role": "user", "content": first + "Is this face forged?"},
+                {"role": "assistant", "content": "Yes." if label == "fake" else "No."},
+            ],
+        )
+    ]
     if label == "fake":
         a, b = encode(MASK_A), encode(MASK_B)
-        rows.append(dict(base, id=f"{sid}-age", task="age", masks=[a, b],
-                         mask_phrases=["left cheek", "lower lip"], mask_node_ids=["left_cheek", "lower_lip"],
-                         messages=[{"role": "user", "content": first + "Explain the artifacts."},
-                                   {"role": "assistant", "content": "The [left cheek](left_cheek) is smeared and "
-                                    "the [lower lip](lower_lip) has a seam."}]))
-        rows.append(dict(base, id=f"{sid}-rq_box", task="rq_box", query_box=[50.0, 70.0, 92.0, 90.0],
-                         messages=[{"role": "user", "content": first + "Is the boxed region manipulated?"},
-                                   {"role": "assistant", "content": "Yes, it has a seam."}]))
+        rows.append(
+            dict(
+                base,
+                id=f"{sid}-age",
+                task="age",
+                masks=[a, b],
+                mask_phrases=["left cheek", "lower lip"],
+                mask_node_ids=["left_cheek", "lower_lip"],
+                messages=[
+                    {"role": "user", "content": first + "Explain the artifacts."},
+                    {
+                        "role": "assistant",
+                        "content": "The [left cheek](left_cheek) is smeared and the [lower lip](lower_lip) has a seam.",
+                    },
+                ],
+            )
+        )
+        rows.append(
+            dict(
+                base,
+                id=f"{sid}-rq_box",
+                task="rq_box",
+                query_box=[50.0, 70.0, 92.0, 90.0],
+                messages=[
+                    {"role": "user", "content": first + "Is the boxed region manipulated?"},
+                    {"role": "assistant", "content": "Yes, it has a seam."},
+                ],
+            )
+        )
     return rows
 
 
 def _bench_rows(sid: str, image: dict, label: str, method: str | None) -> list[dict]:
-    base = dict(sample_id=sid, image=image, label=label, method=method, category="FS" if label == "fake" else "real",
-                masks=[], mask_phrases=[], query_mask=None, query_box=None, history=[])
-    rows = [dict(base, question_id=f"{sid}-det", task="det", question="Is this face forged?",
-                 answer="yes" if label == "fake" else "no")]
+    base = dict(
+        sample_id=sid,
+        image=image,
+        label=label,
+        method=method,
+        category="FS" if label == "fake" else "real",
+        masks=[],
+        mask_phrases=[],
+        query_mask=None,
+        query_box=None,
+        history=[],
+    )
+    rows = [
+        dict(
+            base,
+            question_id=f"{sid}-det",
+            task="det",
+            question="Is this face forged?",
+            answer="yes" if label == "fake" else "no",
+        )
+    ]
     if label == "fake":
-        rows.append(dict(base, question_id=f"{sid}-age", task="age", question="Explain.",
-                         answer="The left cheek is smeared; the lower lip has a seam.",
-                         masks=[encode(MASK_A), encode(MASK_B)], mask_phrases=["left cheek", "lower lip"]))
-        rows.append(dict(base, question_id=f"{sid}-loc", task="loc", question="Where?", answer="Here.",
-                         masks=[encode(MASK_A | MASK_B)]))
+        rows.append(
+            dict(
+                base,
+                question_id=f"{sid}-age",
+                task="age",
+                question="Explain.",
+                answer="The left cheek is smeared; the lower lip has a seam.",
+                masks=[encode(MASK_A), encode(MASK_B)],
+                mask_phrases=["left cheek", "lower lip"],
+            )
+        )
+        rows.append(
+            dict(
+                base,
+                question_id=f"{sid}-loc",
+                task="loc",
+                question="Where?",
+                answer="Here.",
+                masks=[encode(MASK_A | MASK_B)],
+            )
+        )
     return rows
 
 
@@ -128,8 +203,12 @@ def write_build(root: Path, face_images: list[np.ndarray], n: int = 10, hostile:
     for split, rows in ins.items():
         pq.write_table(pa.Table.from_pylist(rows, schema=INSTRUCT_SCHEMA), root / "instruct" / f"{split}.parquet")
     pq.write_table(pa.Table.from_pylist(bench, schema=BENCH_SCHEMA), root / "bench.parquet")
-    (root / "build.json").write_text(json.dumps({"version": "test", "seed": 0, "image_root": f"../{img_root.name}",
-                                                 "annotations": str(root.parent / "ann")}), "utf-8")
+    (root / "build.json").write_text(
+        json.dumps(
+            {"version": "test", "seed": 0, "image_root": f"../{img_root.name}", "annotations": str(root.parent / "ann")}
+        ),
+        "utf-8",
+    )
     (root / "stats.json").write_text(json.dumps({"samples": n, "rows": {"train": len(ins["train"])}}), "utf-8")
     return root
 
@@ -150,15 +229,25 @@ def write_release(root: Path, face_images: list[np.ndarray], n: int = 6) -> Path
     pq.write_table(_embed(pq.read_table(build / "bench.parquet"), build), files[-1])
     ann = []
     for sid in sample_ids(n)[:2]:
-        ann.append({"sample_id": sid, "status": "ok", "label": "fake", "method": "Deepfakes", "category": "FS",
-                    "artifact_mask": encode(MASK_A | MASK_B),
-                    "explanation": "The [left cheek](left_cheek) is smeared.",
-                    "segments": [{"node_id": "left_cheek", "phrase": "left cheek", "mask": encode(MASK_A)}]})
+        ann.append(
+            {
+                "sample_id": sid,
+                "status": "ok",
+                "label": "fake",
+                "method": "Deepfakes",
+                "category": "FS",
+                "artifact_mask": encode(MASK_A | MASK_B),
+                "explanation": "The [left cheek](left_cheek) is smeared.",
+                "segments": [{"node_id": "left_cheek", "phrase": "left cheek", "mask": encode(MASK_A)}],
+            }
+        )
     files.append(data / "annotations" / "train-00000-of-00001.parquet")
     pq.write_table(rows_to_table(ann), files[-1])
     (root / "README.md").write_text("---\nconfigs: []\n---\n# test release\n", "utf-8")
-    manifest = {"version": "0.0.1", "files": {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest()
-                                              for f in files}}
+    manifest = {
+        "version": "0.0.1",
+        "files": {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files},
+    }
     (root / "MANIFEST.json").write_text(json.dumps(manifest), "utf-8")
     return root
 
@@ -194,7 +283,7 @@ def read_js(path: Path):
     text = path.read_text("ascii")
     head = text.index("{")
     assert text.startswith("fifaViewerData(") and text.rstrip().endswith(");")
-    return json.loads(text[head:text.rstrip().rindex(")")])
+    return json.loads(text[head : text.rstrip().rindex(")")])
 
 
 def site_samples(site: Path) -> dict[str, dict]:
