@@ -95,6 +95,7 @@ class HeadsConfig:
     mark_weight: float = 0.5
     mark_regions: int = 64  # the most often marked regions of the training answers make its vocabulary
     mark_queries: bool = True  # the named region's learned embedding joins each mark's [SEG] query
+    region_gate: bool = False  # a mark's mask = its [SEG] mask AND its named region's own query mask
     det_score: Literal["head", "tokens"] = "head"  # where det scores in predictions come from
 
     def __post_init__(self):

@@ -114,6 +114,7 @@ class MaskHead(nn.Module):
         decoder: str | nn.Module = "conv",
         pixel_channels: int = 32,
         n_regions: int = 0,
+        region_gate: bool = False,
     ):
         super().__init__()
         #: the named region's embedding joins a mark's [SEG] state (index n_regions: none; zero at the start)
@@ -129,6 +130,10 @@ class MaskHead(nn.Module):
                 else LinearMaskDecoder(feat_dim, mask_dim)
             )
         self.query = mlp(llm_dim, llm_dim, mask_dim)
+        #: per region of the mark vocabulary, a query of its own: where that region lies in this image. A mark's
+        #: mask is its [SEG] query's mask AND its region's (``gated``): the [SEG] finds the traces, the region
+        #: query keeps the named region's part of them (an iris recolour marks both eyeballs and the lashes)
+        self.gate = nn.Embedding(n_regions, mask_dim) if region_gate and n_regions else None
 
     def forward(
         self,
@@ -153,7 +158,19 @@ class MaskHead(nn.Module):
             images[which_images] if images is not None else None,
         )
         logits = self.decoder(self.query(seg_hidden), maps[which])
+        if self.gate is not None and regions is not None:
+            logits = self._gated(logits, maps[which], regions.to(logits.device))
         return F.interpolate(logits[:, None], size=(out_size, out_size), mode="bilinear", align_corners=False)[:, 0]
+
+    def _gated(self, logits: torch.Tensor, maps: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+        """Masks of marks that name a vocabulary region: p = p(trace) * p(region), returned as logits."""
+        named = regions >= 0
+        if not bool(named.any()):
+            return logits + 0 * self.gate.weight.sum()  # keeps DDP ranks in step
+        region_logits = self.decoder(self.gate(regions[named]).to(maps.dtype), maps[named])
+        out = logits.clone()
+        out[named] = and_logits(logits[named].float(), region_logits.float()).to(logits.dtype)
+        return out
 
 
 class RegionEncoder(nn.Module):
@@ -264,7 +281,9 @@ class FifaHeads(nn.Module):
         use_pix = cfg.mask_decoder == "conv" or cfg.pixel_adapter
         self.pixels = PixelEncoder(cfg.pixel_channels, feat_dim, cfg.pixel_adapter, cfg.pixel_stem) if use_pix else None
         n_marked = len(regions or []) if cfg.mark_head and cfg.mark_queries else 0
-        self.mask = MaskHead(llm_dim, feat_dim, cfg.mask_dim, decoder or cfg.mask_decoder, cfg.pixel_channels, n_marked)
+        self.mask = MaskHead(
+            llm_dim, feat_dim, cfg.mask_dim, decoder or cfg.mask_decoder, cfg.pixel_channels, n_marked, cfg.region_gate
+        )
         self.region = RegionEncoder(feat_dim, llm_dim) if cfg.region_encoder else None
         self.verdict = VerdictHeads(
             llm_dim, feat_dim, len(classes) if cfg.cls_head else 0, cfg.det_head, cfg.pixel_channels if use_pix else 0
@@ -301,6 +320,12 @@ class FifaHeads(nn.Module):
             return set()
         prefix = "mask.decoder.sam."
         return {prefix + k for k in sam.state_dict() if not k.startswith("mask_decoder.")}
+
+
+def and_logits(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """logit(sigmoid(a) * sigmoid(b)), stable for large |a|, |b|."""
+    log_p = (F.logsigmoid(a) + F.logsigmoid(b)).clamp(max=-1e-6)
+    return log_p - torch.log(-torch.expm1(log_p))
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, scale: float = 1000.0, eps: float = 1e-6) -> torch.Tensor:

@@ -200,3 +200,33 @@ def test_mask_head_shares_image_maps_between_seg_tokens(decoder):
     assert together.shape == (5, 32, 32)
     torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(together[0], together[2])  # two queries on one image give two masks
+
+
+def test_region_gate_keeps_the_named_regions_part_of_the_traces():
+    """`heads.region_gate`: a mark naming a vocabulary region gets p(trace) * p(region), so its mask lies
+    inside both its [SEG] mask and its region's own mask; a [SEG] naming no region keeps its mask."""
+    from fifa.modeling.config import HeadsConfig
+    from fifa.modeling.heads import FifaHeads, and_logits
+
+    a, b = torch.linspace(-60, 60, 41)[:, None], torch.linspace(-60, 60, 41)[None, :]
+    want = torch.sigmoid(a.double()) * torch.sigmoid(b.double())
+    got = torch.sigmoid(and_logits(a, b).double())
+    assert torch.isfinite(and_logits(a, b)).all() and torch.allclose(got, want, atol=2e-6)
+
+    cfg = HeadsConfig(mask_decoder="conv", pixel_channels=8, mask_dim=16, region_gate=True, query_head=False)
+    torch.manual_seed(0)
+    regions = [{"id": f"r{k}", "phrase": f"region {k}"} for k in range(3)]
+    heads = FifaHeads(llm_dim=24, feat_dim=12, classes=[], cfg=cfg, regions=regions, grid=4)
+    feats, images = torch.randn(2, 4, 4, 12), torch.randn(2, 3, 32, 32)
+    pix = heads.pixels(images)
+    seg_h, rows, named = torch.randn(4, 24), torch.tensor([0, 0, 1, 1]), torch.tensor([0, 2, -1, 1])
+    gated = heads.mask(seg_h, rows, feats, pix, 32, regions=named)
+    plain = heads.mask(seg_h, rows, feats, pix, 32, regions=torch.full((4,), -1))
+    alone = FifaHeads(llm_dim=24, feat_dim=12, classes=[], cfg=cfg, regions=regions, grid=4)
+    alone.load_state_dict(heads.state_dict())
+    alone.mask.gate = None  # the same heads without the gate: the [SEG] masks of named marks, ungated
+    traces = alone.mask(seg_h, rows, feats, pix, 32, regions=named)
+    assert torch.equal(gated[2], plain[2])  # names no region: unchanged
+    for i in (0, 1, 3):
+        assert not torch.allclose(gated[i], traces[i])
+        assert (gated[i].sigmoid() <= traces[i].sigmoid() + 1e-5).all()
