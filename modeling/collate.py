@@ -6,6 +6,7 @@ Rows that cannot be used (an image that does not decode, a mask that does not fi
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from .examples import (
     render_messages,
 )
 from .family import Family
+from .region_maps import RegionMaps, image_key, pick_regions, region_targets
 from .tokenizer import SEG
 
 
@@ -52,8 +54,13 @@ class Encoder:
         max_length: int,
         marks: dict[str, list[int]] | None = None,
         regions: list[str] | tuple[str, ...] = (),
+        region_maps: RegionMaps | None = None,
+        region_samples: int = 0,
     ):
         self.tok, self.fam = tokenizer, fam
+        self.regions = list(regions)
+        #: where the vocabulary's regions lie in each image (region_maps.py); ``region_samples`` of them per row
+        self.region_maps, self.region_samples = region_maps, region_samples
         self.marks = marks  # the mark head's targets per sample (vocab.sample_marks)
         self.region_index = {r: k for k, r in enumerate(regions)}  # the mark vocabulary's node ids
         self.n_regions = len(regions)
@@ -74,7 +81,7 @@ class Encoder:
             raise Skip("more [SEG] marks than masks")
         rq = region_query(row, lb, self.fam.grid) if region else None
         cls = self.classes.get(class_value(row, self.cls_field), -1) if self.classes else -1
-        return Example(
+        ex = Example(
             str(row.get("id")),
             task,
             enc.input_ids,
@@ -90,6 +97,18 @@ class Encoder:
             self._marks(row),
             self._seg_regions(row.get("messages") or [], enc.n_seg),
         )
+        return self._parse_targets(ex, row, lb)
+
+    def _parse_targets(self, ex: Example, row: dict, lb) -> Example:
+        """The example with ``region_samples`` vocabulary regions of its image and their masks (face parsing)."""
+        found = None if self.region_maps is None else self.region_maps.get(image_key(row.get("image")) or "")
+        if found is None or not self.region_samples or not self.regions:
+            return ex
+        rng = np.random.default_rng(zlib.crc32(str(row.get("id")).encode()))
+        chosen = pick_regions(found, self.regions, self.region_samples, rng)
+        ex.region_ids = np.asarray(chosen, np.int64)
+        ex.region_maps = region_targets(found, self.regions, chosen, lb, self.mask_size)
+        return ex
 
     def _seg_regions(self, messages: list[dict], n_seg: int) -> np.ndarray:
         """The vocabulary index of the region each [SEG] marks (the k-th [SEG] is the k-th mark of the answers;
@@ -174,11 +193,24 @@ def collate(items: list, fam: Family, pad_id: int) -> dict:
         query=torch.tensor([x.query for x in ok]),
         marks=torch.from_numpy(np.stack([x.marks for x in ok])),
         seg_regions=torch.from_numpy(np.concatenate([x.seg_regions for x in ok])),
+        **_parse_batch(ok),
         tasks=[x.task for x in ok],
         ids=[x.id for x in ok],
         **fam.batch_pixels([x.pixels for x in ok]),
     )
     return batch
+
+
+def _parse_batch(ok: list[Example]) -> dict:
+    """The face-parsing targets of a batch: region ids, their rows and masks (absent when no row has any)."""
+    has = [b for b, x in enumerate(ok) if len(x.region_ids)]
+    if not has:
+        return {}
+    return dict(
+        parse_ids=torch.from_numpy(np.concatenate([ok[b].region_ids for b in has])),
+        parse_rows=torch.tensor([b for b in has for _ in ok[b].region_ids]),
+        parse_targets=torch.from_numpy(np.concatenate([ok[b].region_maps for b in has])),
+    )
 
 
 class Collator:

@@ -96,6 +96,8 @@ class HeadsConfig:
     mark_regions: int = 64  # the most often marked regions of the training answers make its vocabulary
     mark_queries: bool = True  # the named region's learned embedding joins each mark's [SEG] query
     region_gate: bool = False  # a mark's mask = its [SEG] mask AND its named region's own query mask
+    region_parse_weight: float = 0.0  # face parsing by those region queries, on the FICT segmentation of each image
+    region_parse_samples: int = 8  # vocabulary regions parsed per training row (found ones first)
     det_score: Literal["head", "tokens"] = "head"  # where det scores in predictions come from
 
     def __post_init__(self):

@@ -78,6 +78,8 @@ class Example:
     query: int = -1  # region-query verdict: 1 yes (manipulated), 0 no, -1 not a region query
     marks: np.ndarray = field(default_factory=lambda: np.full(1, -1.0, np.float32))  # mark head targets (-1: unknown)
     seg_regions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # per [SEG]: region index or -1
+    region_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # vocabulary regions to parse
+    region_maps: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), np.float32))  # their masks
     extra: dict = field(default_factory=dict)
 
 

@@ -162,6 +162,26 @@ class MaskHead(nn.Module):
             logits = self._gated(logits, maps[which], regions.to(logits.device))
         return F.interpolate(logits[:, None], size=(out_size, out_size), mode="bilinear", align_corners=False)[:, 0]
 
+    def region_logits(
+        self,
+        ids: torch.Tensor,
+        rows: torch.Tensor,
+        feats: torch.Tensor,
+        pix: torch.Tensor | None,
+        out_size: int,
+        images: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(N, out, out) logits of "pixel in region ids[n]" for the image ``rows[n]``: the region queries alone,
+        trained on the FICT segmentation (modeling/region_maps.py)."""
+        which_images, which = torch.unique(rows, return_inverse=True)
+        maps = self.decoder.image_maps(
+            feats[which_images],
+            pix[which_images] if pix is not None else None,
+            images[which_images] if images is not None else None,
+        )
+        logits = self.decoder(self.gate(ids.to(maps.device)).to(maps.dtype), maps[which])
+        return F.interpolate(logits[:, None], size=(out_size, out_size), mode="bilinear", align_corners=False)[:, 0]
+
     def _gated(self, logits: torch.Tensor, maps: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
         """Masks of marks that name a vocabulary region: p = p(trace) * p(region), returned as logits."""
         named = regions >= 0

@@ -186,6 +186,21 @@ class FifaModel(nn.Module):
         logs["marks"] = ml.detach()
         return self.cfg.heads.mark_weight * ml
 
+    def _parse_loss(self, batch: dict, feats: torch.Tensor, pix: torch.Tensor | None, logs: dict) -> torch.Tensor:
+        """Face parsing by the mask head's region queries (rows with region targets: region_maps.py)."""
+        gate, w = self.heads.mask.gate, self.cfg.heads.region_parse_weight
+        if gate is None or not w:
+            return torch.zeros((), device=feats.device)
+        if batch.get("parse_ids") is None:
+            return gate.weight.sum() * 0
+        t = batch["parse_targets"]
+        pred = self.heads.mask.region_logits(
+            batch["parse_ids"], batch["parse_rows"].to(feats.device), feats, pix, t.shape[-1], batch["images"]
+        )
+        pl, pl_logs = mask_loss(pred, t.to(pred.device), self.cfg.heads.bce_weight, self.cfg.heads.dice_weight)
+        logs["parse_dice"] = pl_logs["mask_dice"]
+        return w * pl
+
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """Training loss and its logs: detached loss terms (device tensors, read once per step by the
         loop) and token counts (ints)."""
@@ -235,6 +250,7 @@ class FifaModel(nn.Module):
             else:
                 loss = loss + cls.sum() * 0
         loss = loss + self._query_loss(batch, h, feats, pix, logs) + self._mark_loss(batch, feats, pix, logs)
+        loss = loss + self._parse_loss(batch, feats, pix, logs)
         logs["loss"] = loss.detach()
         logs["tokens"] = int(sel.sum())  # answer tokens (the LM loss's)
         logs["seq_tokens"] = int(batch["attention_mask"].sum())  # every token processed, image tokens included

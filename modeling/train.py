@@ -28,10 +28,12 @@ from .collate import Collator, Encoder, InstructDataset, OrderSampler
 from .config import TrainConfig
 from .data import InstructData, epoch_order, split_files, task_weights
 from .dist import Dist, barrier, init_dist, sum_over_ranks
+from .examples import load_image
 from .heads import unused_zero
 from .loading import Loaded, create, device_for, from_checkpoint, precision_for
 from .logs import MetricsLog, progress_bar
 from .precision import Precision
+from .region_maps import RegionMaps, segment_images
 from .vocab import class_openings, classes_of, mark_vocabulary, sample_marks
 
 log = logging.getLogger(__name__)
@@ -210,6 +212,14 @@ def train(cfg: TrainConfig, build: str | Path, out: str | Path, progress: bool =
     return _finish(run)
 
 
+def parse_maps(data: InstructData, model, cfg: TrainConfig) -> RegionMaps | None:
+    """The FICT segmentation of every training image, for the region queries' face parsing (when trained)."""
+    if model.heads.mask.gate is None or not cfg.heads.region_parse_weight:
+        return None
+    ids = [r["id"] for r in model.heads.regions]
+    return segment_images(data.rows.column("image"), ids, lambda img: load_image(data.resolve_image(img)))
+
+
 def _start(cfg: TrainConfig, build: Path, out: Path) -> _Run:
     """The model (new or resumed), its optimizer state, the data and its order, the metrics log."""
     d = init_dist()
@@ -242,6 +252,8 @@ def _start(cfg: TrainConfig, build: Path, out: Path) -> _Run:
         cfg.data.max_length,
         sample_marks(data, model.heads.regions) if model.heads.marks is not None else None,
         [r["id"] for r in model.heads.regions],
+        parse_maps(data, model, cfg),
+        cfg.heads.region_parse_samples,
     )
     orders = EpochOrders(data, weights, cfg, d)
     per_step = cfg.train.batch_size * cfg.train.grad_accum

@@ -1,0 +1,117 @@
+"""Where each region of the mark vocabulary lies in each training image: the auxiliary face-parsing task of
+the mask head's region queries (``heads.region_gate`` + ``heads.region_seg_weight``).
+
+A mark's mask is the AND of its [SEG] query's mask (the traces) and its region's own query mask
+(:class:`fifa.modeling.heads.MaskHead`). The answers' masks alone teach the region queries little: a small
+region (an eyeball, the lashes) covers a few dozen pixels of a few marks. The FICT segmentation of every
+training image (the annotator's segmenter) is dense supervision for every region in every image, real ones
+included, so the region queries learn to parse the face as the tree does.
+
+Shapes: ``RegionMaps`` is ``{image key: {node id: COCO RLE (counts as str)}}``, the vocabulary's regions
+found in the image; an image the segmenter finds no face in maps to ``{}`` (every region absent), an
+image it cannot read is left out (no targets). Made once per distinct image, before training.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from fifa.core.rle import decode
+
+from .imaging import Letterbox
+
+log = logging.getLogger(__name__)
+
+RegionMaps = dict[str, dict[str, dict]]
+
+
+def image_key(image: dict | None) -> str | None:
+    """A training row's image, as one key per distinct image (its path, else a digest of its bytes)."""
+    if not image:
+        return None
+    if image.get("path"):
+        return str(image["path"])
+    if image.get("bytes"):
+        import hashlib
+
+        return "sha1:" + hashlib.sha1(image["bytes"]).hexdigest()
+    return None
+
+
+def segment_images(
+    images: Sequence[dict | None],
+    regions: Sequence[str],
+    load: Callable[[dict], np.ndarray],
+    segmenter=None,
+    progress: bool = False,
+) -> RegionMaps:
+    """The vocabulary's regions in each distinct image of ``images`` (``load`` reads one to RGB)."""
+    from fifa.concept_tree.segmentation.segment import Segmenter
+
+    todo: dict[str, dict] = {}
+    for img in images:
+        key = image_key(img)
+        if key is not None and key not in todo:
+            todo[key] = img
+    wanted, out, counts = set(regions), {}, {"no_face": 0, "unreadable": 0}
+    seg = segmenter if segmenter is not None else Segmenter()
+    try:
+        for key, img in _progress(todo.items(), len(todo), progress):
+            try:
+                found = seg.segment(load(img))
+            except Exception as e:  # noqa: BLE001 - one bad image must not stop training: it gets no targets
+                log.warning("region maps: cannot segment %s: %s", key, e)
+                counts["unreadable"] += 1
+                continue
+            rles = found.rles(include_parents=True) if found.ok else {}
+            counts["no_face"] += not found.ok
+            out[key] = {n: r for n, r in rles.items() if n in wanted}
+    finally:
+        if segmenter is None:
+            seg.close()
+    log.info(
+        "region maps: %d image(s) segmented, %d without a face, %d unreadable",
+        len(out),
+        counts["no_face"],
+        counts["unreadable"],
+    )
+    return out
+
+
+def _progress(items, total: int, on: bool):
+    if not on:
+        yield from items
+        return
+    from rich.progress import track
+
+    yield from track(items, total=total, description="segmenting training images")
+
+
+def pick_regions(found: dict[str, dict], regions: Sequence[str], k: int, rng: np.random.Generator) -> list[int]:
+    """``k`` vocabulary indices for one example, at random: regions found in the image, and a quarter absent
+    ones (their target is empty: "not in this image"), fewer of either kind where the other runs short."""
+    present = [i for i, r in enumerate(regions) if r in found]
+    absent = [i for i, r in enumerate(regions) if r not in found]
+    n_present = min(len(present), k - min(len(absent), k // 4))
+    n_absent = min(len(absent), k - n_present)
+    chosen = list(rng.choice(present, n_present, replace=False)) if n_present else []
+    chosen += list(rng.choice(absent, n_absent, replace=False)) if n_absent else []
+    return [int(i) for i in chosen]
+
+
+def region_targets(
+    found: dict[str, dict], regions: Sequence[str], chosen: Sequence[int], lb: Letterbox, size: int
+) -> np.ndarray:
+    """(len(chosen), size, size) float targets of the chosen regions, letterboxed as the image is."""
+    out = np.zeros((len(chosen), size, size), np.float32)
+    for j, i in enumerate(chosen):
+        rle = found.get(regions[i])
+        if rle is not None:
+            out[j] = lb.mask(decode(rle), size) >= 0.5
+    return out
+
+
+__all__ = ["RegionMaps", "image_key", "pick_regions", "region_targets", "segment_images"]
