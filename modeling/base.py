@@ -28,8 +28,7 @@ QWEN_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>")
 
 def tiny_model_config(cfg: TrainConfig, tokenizer):
     """A small random LLaVA or Qwen2-VL config over the tiny tokenizer's vocabulary."""
-    t, size = cfg.model.tiny, cfg.model.image_size
-    ids = tokenizer.convert_tokens_to_ids
+    t = cfg.model.tiny
     common = dict(
         vocab_size=len(tokenizer),
         hidden_size=t.hidden,
@@ -44,28 +43,40 @@ def tiny_model_config(cfg: TrainConfig, tokenizer):
         tie_word_embeddings=False,
     )
     if t.family == "llava":
-        from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
+        return _tiny_llava_config(cfg, common, tokenizer.convert_tokens_to_ids)
+    return _tiny_qwen2vl_config(cfg, common, tokenizer.convert_tokens_to_ids)
 
-        vision = CLIPVisionConfig(
-            hidden_size=t.vision_hidden,
-            intermediate_size=2 * t.vision_hidden,
-            num_hidden_layers=t.vision_layers,
-            num_attention_heads=t.vision_heads,
-            image_size=size,
-            patch_size=t.patch,
-        )
-        text = LlamaConfig(**common)
-        return LlavaConfig(
-            vision_config=vision,
-            text_config=text,
-            image_token_id=ids(IMAGE),
-            vision_feature_layer=-1,
-            vision_feature_select_strategy="default",
-            projector_hidden_act="gelu",
-            tie_word_embeddings=False,
-        )
+
+def _tiny_llava_config(cfg: TrainConfig, common: dict, ids):
+    """LLaVA: a CLIP vision tower and a Llama language model (``common``: the language model's sizes)."""
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
+
+    t = cfg.model.tiny
+    vision = CLIPVisionConfig(
+        hidden_size=t.vision_hidden,
+        intermediate_size=2 * t.vision_hidden,
+        num_hidden_layers=t.vision_layers,
+        num_attention_heads=t.vision_heads,
+        image_size=cfg.model.image_size,
+        patch_size=t.patch,
+    )
+    text = LlamaConfig(**common)
+    return LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_id=ids(IMAGE),
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="default",
+        projector_hidden_act="gelu",
+        tie_word_embeddings=False,
+    )
+
+
+def _tiny_qwen2vl_config(cfg: TrainConfig, common: dict, ids):
+    """Qwen2-VL: its own vision tower and a language model with multimodal rotary positions."""
     from transformers import Qwen2VLConfig
 
+    t = cfg.model.tiny
     head_dim = t.hidden // t.heads
     q = head_dim // 2  # 2 * sum(mrope_section) == head_dim
     section = [q - 2 * (q * 3 // 8), q * 3 // 8, q * 3 // 8]
@@ -188,9 +199,9 @@ def load_base(
 def _module_names(model, suffixes: list[str]) -> list[str]:
     names = []
     for n, _ in model.named_modules():
-        if any(n == s or n.endswith("." + s) for s in suffixes):
-            if not any(n.startswith(x + ".") for x in names):
-                names.append(n)
+        matches = any(n == s or n.endswith("." + s) for s in suffixes)
+        if matches and not any(n.startswith(x + ".") for x in names):
+            names.append(n)
     return names
 
 

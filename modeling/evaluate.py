@@ -23,8 +23,9 @@ def _absolute(image: dict | None, data: InstructData) -> dict | None:
 
 
 def validation_bench(data: InstructData, max_questions: int) -> pd.DataFrame:
-    """``max_questions`` validation rows (a fixed seeded sample, so every evaluation asks the same) in bench form: question = last user turn
-    before the first answer, answer = that answer as plain text, earlier turns as history."""
+    """``max_questions`` validation rows (a fixed seeded sample, so every evaluation asks the same) in bench
+    form: question = last user turn before the first answer, answer = that answer as plain text, earlier turns
+    as history."""
     rows = []
     ids = [str(x) for x in data.rows.column("id")]
     by_id = sorted(range(len(data)), key=ids.__getitem__)  # storage order must not matter

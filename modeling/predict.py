@@ -13,9 +13,9 @@ With ``predict.verdicts: head`` (the default when the model has a detection head
 score cannot disagree: at the first decoding step the heads read the prompt's last state, a ``det``
 answer starts with the verdict it implies ("Yes" / "No", the first answer token of the training
 answers), an ``rq_*`` answer with the query head's yes / no, a ``cls`` answer with the opening words of
-the classification head's class, and the model writes the rest; ``loc`` / ``age`` masks of an image the head calls real are
-empty, and a ``loc`` / ``age`` answer on an image it calls fake gets a ``[SEG]`` when the text has none.
-A det answer whose words still read as the other verdict is cut to the bare "Yes." / "No."
+the classification head's class, and the model writes the rest; ``loc`` / ``age`` masks of an image the
+head calls real are empty, and a ``loc`` / ``age`` answer on an image it calls fake gets a ``[SEG]`` when
+the text has none. A det answer whose words still read as the other verdict is cut to the bare "Yes." / "No."
 (:func:`consistent_verdict`). ``text`` leaves everything to the generated text.
 """
 

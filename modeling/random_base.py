@@ -76,7 +76,7 @@ def shrink_config(config: dict, s: Shrink) -> dict:
         return cfg
     if mt not in ("qwen2_vl", "qwen2_5_vl"):
         raise ValueError(f"cannot shrink a {mt!r} config (llava, qwen2_vl, qwen2_5_vl)")
-    text = cfg["text_config"] if "text_config" in cfg else cfg  # published Qwen configs are flat
+    text = cfg.get("text_config", cfg)  # published Qwen configs are flat
     _shrink_text(text, s)
     for holder in (text, cfg):
         for key in ("rope_scaling", "rope_parameters"):

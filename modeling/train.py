@@ -8,9 +8,7 @@ the optimizer, scheduler, RNG states and data position restored, so the losses c
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
 import shutil
 import time
 from collections import Counter
@@ -24,14 +22,14 @@ import torch.distributed as dist
 from fifa.core.errors import UserError
 
 from . import checkpoint as ck
-from .collate import Collator, Encoder, InstructDataset, OrderSampler
+from .collate import Collator, Encoder, InstructDataset
 from .config import TrainConfig
 from .data import InstructData, epoch_order, split_files, task_weights
 from .dist import Dist, barrier, init_dist, sum_over_ranks
 from .examples import load_image
-from .heads import unused_zero
 from .loading import Loaded, create, device_for, from_checkpoint, precision_for
 from .logs import MetricsLog, progress_bar
+from .optim import Position, make_loader, make_optimizer, optimizer_step
 from .precision import Precision
 from .region_maps import RegionMaps, segment_images
 from .vocab import class_openings, classes_of, mark_vocabulary, sample_marks
@@ -55,58 +53,6 @@ def training_texts(data: InstructData, extra: InstructData | None = None):
         for msgs in src.rows.column("messages"):
             for m in msgs or []:
                 yield to_glamm(m["content"] or "")
-
-
-def lr_lambda(cfg: TrainConfig):
-    t = cfg.train
-
-    def f(step: int) -> float:
-        if step < t.warmup_steps:
-            return (step + 1) / max(1, t.warmup_steps)
-        if t.scheduler == "constant":
-            return 1.0
-        frac = (step - t.warmup_steps) / max(1, t.max_steps - t.warmup_steps)
-        frac = min(1.0, frac)
-        return 0.5 * (1 + math.cos(math.pi * frac)) if t.scheduler == "cosine" else 1.0 - frac
-
-    return f
-
-
-def make_optimizer(model, cfg: TrainConfig):
-    heads = [p for p in model.heads.parameters() if p.requires_grad]
-    base = [p for p in model.lm.parameters() if p.requires_grad]
-    groups = [{"params": base, "lr": cfg.train.lr}, {"params": heads, "lr": cfg.train.head_lr}]
-    # fused: one kernel for every parameter (on CPU torch otherwise loops over them one by one); the master
-    # weights are fp32 (precision.py), which fused AdamW needs
-    fused = all(p.dtype == torch.float32 for p in base + heads)
-    opt = torch.optim.AdamW(groups, weight_decay=cfg.train.weight_decay, fused=fused or None)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
-    return opt, sched
-
-
-@dataclass
-class Position:
-    step: int = 0
-    skipped: Counter = field(default_factory=Counter)
-
-
-def _loader(ds, collator, order, start: int, cfg: TrainConfig, epoch: int):
-    g = torch.Generator().manual_seed(cfg.train.seed * 1000 + epoch)  # workers never draw from the global RNG
-    nw = cfg.data.num_workers
-    return torch.utils.data.DataLoader(
-        ds,
-        batch_size=cfg.train.batch_size,
-        sampler=OrderSampler(order, start),
-        collate_fn=collator,
-        num_workers=nw,
-        generator=g,
-        persistent_workers=False,
-        prefetch_factor=4 if nw else None,
-    )
-
-
-def _to(batch: dict, device) -> dict:
-    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
 def _prepare(cfg: TrainConfig, build: Path, out: Path, d: Dist):
@@ -289,9 +235,9 @@ def _loop(run: _Run, bar) -> None:
     steps_per_epoch = len(run.orders(0)) // per_step
     while pos.step < cfg.train.max_steps:
         epoch, k = divmod(pos.step, steps_per_epoch)
-        loader = iter(_loader(run.ds, run.collator, run.orders(epoch), k * per_step, cfg, epoch))
+        loader = iter(make_loader(run.ds, run.collator, run.orders(epoch), k * per_step, cfg, epoch))
         for _ in range(steps_per_epoch - k):
-            logs = _step(
+            logs = optimizer_step(
                 run.ddp, run.model, loader, run.opt, run.sched, run.scaler, run.precision, cfg, run.device, pos, run.d
             )
             pos.step += 1
@@ -421,41 +367,3 @@ def _save(out: Path, loaded: Loaded, opt, sched, scaler, cfg: TrainConfig, pos: 
     barrier(d)
     if d.main:
         ck.mark_latest(out, target, pos.step, cfg.train.keep_checkpoints)
-
-
-def _step(ddp, model, loader, opt, sched, scaler, precision: Precision, cfg, device, pos: Position, d: Dist) -> dict:
-    """One optimizer step over ``grad_accum`` micro-batches; returns averaged logs."""
-    acc: dict = {}
-    n_micro = cfg.train.grad_accum
-    for micro in range(n_micro):
-        batch = next(loader)
-        pos.skipped.update(batch["skipped"])
-        acc["rows"] = acc.get("rows", 0) + batch["n"]
-        sync = micro == n_micro - 1 or d.world == 1
-        ctx = contextlib.nullcontext() if sync else ddp.no_sync()
-        with ctx:
-            if batch["n"] == 0:  # every row of this micro-batch was skipped: keep ranks in step
-                loss, logs = unused_zero(model), {}
-            else:
-                with precision.autocast():
-                    loss, logs = ddp(_to(batch, device))
-            loss = loss / n_micro
-            (scaler.scale(loss) if scaler else loss).backward()
-        for k, v in logs.items():
-            acc[k] = acc.get(k, 0) + (v if k in ("tokens", "seq_tokens") else v / n_micro)
-    if scaler:
-        scaler.unscale_(opt)
-    if cfg.train.max_grad_norm:
-        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], cfg.train.max_grad_norm)
-    if scaler:
-        scaler.step(opt)
-        scaler.update()
-    else:
-        opt.step()
-    sched.step()
-    opt.zero_grad(set_to_none=True)
-    # loss terms stay on the device until here: one host read per step, not several per micro-batch
-    acc = {k: float(v) if torch.is_tensor(v) else v for k, v in acc.items()}
-    if d.world > 1:  # the logged loss is the mean over ranks
-        acc["loss"] = sum_over_ranks([acc.get("loss", 0.0)], d, device)[0] / d.world
-    return acc

@@ -99,7 +99,7 @@ def test_fallback_template_is_llava_1_5_with_the_vicuna_system_prompt(bases, sma
 def test_trained_parameters_are_fp32_master_weights_over_a_low_precision_base(dtype, bases, small_build):
     from fifa.modeling.collate import InstructDataset
     from fifa.modeling.loading import precision_for
-    from fifa.modeling.train import make_optimizer
+    from fifa.modeling.optim import make_optimizer
 
     prec = "bf16" if dtype == "bfloat16" else "fp16"
     loaded, cfg = _loaded("qwen2_vl", bases["qwen2_vl"], small_build, f"model.dtype={dtype}", f"train.precision={prec}")
