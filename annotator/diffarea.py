@@ -12,7 +12,7 @@ wider Gaussian window (``area_sigma``, px at 384):
 * the window's RMS of the unblurred lightness difference (smoothing and grain are zero-mean but
   raise the difference energy everywhere in the edit).
 
-They go through the same measurement as the per-pixel terms (:func:`.diffmask.noise_floors`: per
+They go through the same measurement as the per-pixel terms (:func:`.diffnoise.noise_floors`: per
 texture class, median + k MAD of the pair's own map away from connected structure), so their
 floors are the pair's own *area-level* noise; the pixel's significance is the larger of its
 per-pixel and its area-level one.

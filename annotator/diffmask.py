@@ -46,7 +46,8 @@ import numpy as np
 from fifa.core.errors import FifaError
 
 from .diffarea import area_terms, erode_spill, signed_significance, signed_weight, trim_components
-from .diffclean import clean, disk, strength
+from .diffclean import clean, strength
+from .diffnoise import noise_floors, significance_map
 
 REF_SIDE = 384.0
 __all__ = [
@@ -205,6 +206,7 @@ def prepare_source(source: np.ndarray, config: DiffConfig = DiffConfig()) -> dic
         "classes": classes,
         "signed_weight": signed_weight(source, classes, len(edges) + 1 - config.signed_skip_classes),
         "n_classes": len(edges) + 1,
+        "scale": scale,  # what the noise measurement's exclusion radius is scaled by
         "grid": g,
         "order": order,
         "bounds": bounds,
@@ -268,90 +270,6 @@ def _max(maps: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _class_floors(
-    values: np.ndarray,
-    bounds: np.ndarray,
-    k: float,
-    minima: np.ndarray,
-    share: float,
-    cap: np.ndarray,
-    min_samples: int = 32,
-) -> np.ndarray | None:
-    """Per term (rows of ``values``, ordered by class along the columns: class j in
-    ``bounds[j]:bounds[j + 1]``) and texture class: median + k * 1.4826 * MAD, at most ``cap[j]``
-    (re-encoding noise is bounded by the texture: a larger value means an edit covering most of the
-    class, as a face swap of a tight crop does), at least ``share`` times the term's median over
-    classes (in flat areas a JPEG leaves most pixels exact and the MAD collapses) and the term's
-    minimum. Shape (terms, classes); None when no class has enough samples."""
-    n_classes = len(bounds) - 1
-    floors = np.full((values.shape[0], n_classes), np.nan, np.float32)
-    for j in range(n_classes):
-        seg = values[:, bounds[j] : bounds[j + 1]]
-        n = seg.shape[1]
-        if n < min_samples:
-            continue
-        med = np.partition(seg, n // 2, axis=1)[:, n // 2]  # upper median: cheaper than np.median
-        mad = np.partition(np.abs(seg - med[:, None]), n // 2, axis=1)[:, n // 2]
-        floors[:, j] = med + k * 1.4826 * mad
-    ok = ~np.isnan(floors[0])
-    if not ok.any():
-        return None
-    if not ok.all():  # a class with too few samples takes the nearest measured one
-        idx = np.flatnonzero(ok)
-        floors = floors[:, idx[np.abs(np.arange(n_classes)[:, None] - idx[None, :]).argmin(axis=1)]]
-    floors = np.minimum(floors, cap[None, :])
-    low = np.maximum(minima, share * np.median(floors, axis=1))
-    return np.maximum(floors, low[:, None]).astype(np.float32)
-
-
-def noise_floors(terms: list[np.ndarray], prepared: dict, config: DiffConfig = DiffConfig()) -> tuple[np.ndarray, dict]:
-    """Per term and texture class, the noise floor measured on the pair itself (see module doc);
-    shape (terms, classes).
-
-    First pass on every grid sample; second pass without the connected structure the first pass
-    finds (grown by ``exclude_radius``), so an edit does not count as noise.
-    """
-    g, order, bounds = prepared["grid"], prepared["order"], prepared["bounds"]
-    gh, gw = terms[0][::g, ::g].shape
-    grid = np.stack([t[::g, ::g].ravel() for t in terms])[:, order]  # class-ordered samples
-    minima = np.full(len(terms), config.noise_floor, np.float32)
-    cap = config.max_noise[0] + config.max_noise[1] * prepared["class_texture"]
-    floors = _class_floors(grid, bounds, config.noise_k, minima, config.class_share, cap)
-    if floors is None:  # a tiny image: the absolute floors only
-        return np.repeat(minima[:, None], len(bounds) - 1, axis=1), {"noise_excluded": 0.0}
-    if (floors <= minima[:, None]).all():  # no noise at all (a lossless pair): nothing to refine
-        return floors, {"noise_excluded": 0.0}
-    cls_sorted = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
-    over = np.zeros(gh * gw, bool)
-    over[order[(grid > floors[:, cls_sorted]).any(axis=0)]] = True
-    excluded = 0.0
-    if over.any():
-        n, lab, st, _ = cv2.connectedComponentsWithStats(over.reshape(gh, gw).astype(np.uint8), connectivity=8)
-        big = st[:, cv2.CC_STAT_AREA] >= 4  # isolated spikes are noise, not structure
-        big[0] = False
-        if big.any():
-            r = max(1, int(round(config.exclude_radius * _scale(terms[0].shape) / g)))
-            struct = cv2.dilate(big[lab].astype(np.uint8), disk(r) if r > 1 else np.ones((3, 3), np.uint8))
-            keep = struct.ravel()[order] == 0  # class-ordered
-            excluded = 1.0 - float(keep.mean())
-            kb = np.concatenate([[0], np.cumsum(keep)])[bounds]  # class bounds among the kept samples
-            second = _class_floors(grid[:, keep], kb, config.noise_k, minima, config.class_share, cap)
-            if second is not None:
-                floors = second
-    return floors, {"noise_excluded": excluded}
-
-
-def significance_map(terms: list[np.ndarray], floors: list[np.ndarray], classes: np.ndarray) -> np.ndarray:
-    """How many times its own noise floor each pixel's strongest term is (1 = at the floor)."""
-    return _max([cv2.multiply(t, cv2.LUT(classes, _lut256(1.0 / f))) for t, f in zip(terms, floors)])
-
-
-def _lut256(values: np.ndarray) -> np.ndarray:
-    lut = np.zeros(256, np.float32)
-    lut[: len(values)] = values
-    return lut
-
-
 def artifact_mask(
     fake: np.ndarray, source: np.ndarray, config: DiffConfig = DiffConfig(), prepared: dict | None = None
 ) -> DiffResult:
@@ -361,7 +279,6 @@ def artifact_mask(
     """
     if fake.shape[:2] != source.shape[:2]:
         raise PairError("size_mismatch", f"fake {fake.shape[:2]} and source {source.shape[:2]} differ in size")
-    h, w = fake.shape[:2]
     scale = _scale(fake.shape)
     if prepared is None or prepared["shape"] != source.shape:
         prepared = prepare_source(source, config)
@@ -369,41 +286,8 @@ def artifact_mask(
     diff = _max(t.terms)
     floors, fstats = noise_floors(t.terms, prepared, config)
     z_pixel = significance_map(t.terms, floors, prepared["classes"])
-    z = z_pixel
-    if config.area_sigma > 0:  # diffuse edits: the same test on window statistics (see diffarea)
-        at = area_terms(t.delta, scale, config.area_sigma, config.rms_weight)
-        af = noise_floors(at, prepared, replace(config, noise_k=config.area_noise_k))[0]
-        za = significance_map(at, af, prepared["classes"])
-        if config.area_chi_k > 0:
-            za = cv2.max(
-                za,
-                signed_significance(
-                    t.delta,
-                    scale,
-                    config.area_sigma,
-                    prepared,
-                    config.area_chi_k,
-                    config.noise_floor / config.area_chi_k,
-                ),
-            )
-        z = cv2.max(z_pixel, erode_spill(za, config.area_erode * config.area_sigma * scale))
-    g = prepared["grid"]
-    top = float(np.clip(config.top_percent, 0.0, 100.0))
-    q = float(np.quantile(z[::g, ::g], 1.0 - top / 100.0)) if top > 0 else float(z.max())
-    seeds = z > max(q, 1.0)
-    low_t = max(q, 1.0)
-    mask = np.zeros((h, w), dtype=bool)
-    ncomp_clean = 0
-    if seeds.any():
-        low_t = max(1.0, config.grow_ratio * strength(z[seeds], config.grow_ratio, config.strength_quantile))
-        cand = (z > low_t).astype(np.uint8)
-        ncomp, lab = cv2.connectedComponents(cand, connectivity=8)
-        keep = np.zeros(ncomp, dtype=bool)
-        keep[np.unique(lab[seeds])] = True
-        keep[0] = False
-        mask, ncomp_clean = clean(keep[lab], z, t.delta, scale, config)
-        if config.trim_ratio > 0:
-            mask = trim_components(mask, z_pixel, t.shift, config.trim_max_area * scale * scale, config.trim_ratio)
+    z = _with_area_significance(z_pixel, t, prepared, config, scale)
+    mask, ncomp_clean, q, low_t = _grow_mask(z, z_pixel, t, prepared["grid"], config, scale)
     area = int(mask.sum())
     stats = {
         "mask_area": area,
@@ -431,3 +315,45 @@ def artifact_mask(
         source_abs_hp=prepared["abs_hp"],
         scale=scale,
     )
+
+
+def _with_area_significance(
+    z_pixel: np.ndarray, t: DiffTerms, prepared: dict, config: DiffConfig, scale: float
+) -> np.ndarray:
+    """The per-pixel significance raised to the (eroded) area-level one where that is larger: diffuse edits,
+    the same test on window statistics (see :mod:`.diffarea`). Unchanged when ``area_sigma`` is 0."""
+    if config.area_sigma <= 0:
+        return z_pixel
+    at = area_terms(t.delta, scale, config.area_sigma, config.rms_weight)
+    af = noise_floors(at, prepared, replace(config, noise_k=config.area_noise_k))[0]
+    za = significance_map(at, af, prepared["classes"])
+    if config.area_chi_k > 0:
+        chi = signed_significance(
+            t.delta, scale, config.area_sigma, prepared, config.area_chi_k, config.noise_floor / config.area_chi_k
+        )
+        za = cv2.max(za, chi)
+    return cv2.max(z_pixel, erode_spill(za, config.area_erode * config.area_sigma * scale))
+
+
+def _grow_mask(
+    z: np.ndarray, z_pixel: np.ndarray, t: DiffTerms, g: int, config: DiffConfig, scale: float
+) -> tuple[np.ndarray, int, float, float]:
+    """Steps 3-4 (module doc): seeds, hysteresis growth, clean-up and trimming; returns (mask, components
+    after the clean-up, the seeds' quantile of the significance, the growth threshold)."""
+    top = float(np.clip(config.top_percent, 0.0, 100.0))
+    q = float(np.quantile(z[::g, ::g], 1.0 - top / 100.0)) if top > 0 else float(z.max())
+    seeds = z > max(q, 1.0)
+    low_t = max(q, 1.0)
+    mask = np.zeros(z.shape[:2], dtype=bool)
+    ncomp_clean = 0
+    if seeds.any():
+        low_t = max(1.0, config.grow_ratio * strength(z[seeds], config.grow_ratio, config.strength_quantile))
+        cand = (z > low_t).astype(np.uint8)
+        ncomp, lab = cv2.connectedComponents(cand, connectivity=8)
+        keep = np.zeros(ncomp, dtype=bool)
+        keep[np.unique(lab[seeds])] = True
+        keep[0] = False
+        mask, ncomp_clean = clean(keep[lab], z, t.delta, scale, config)
+        if config.trim_ratio > 0:
+            mask = trim_components(mask, z_pixel, t.shift, config.trim_max_area * scale * scale, config.trim_ratio)
+    return mask, ncomp_clean, q, low_t
