@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from fifa.core.errors import FifaError
 from fifa.core.rle import InvalidRLE, check_rle
+from fifa.core.submission import list_ids
 from fifa.core.tasks import TASKS
 
 REQUIRED_BENCH_COLUMNS = ("question_id", "task", "answer")
@@ -31,13 +32,6 @@ CLASS_TASKS = tuple(t.id for t in TASKS.values() if t.answer == "class")
 
 class BenchError(FifaError, ValueError):
     """The bench itself cannot be used."""
-
-
-def list_ids(ids, limit: int = 10, quote: bool = True) -> str:
-    """Up to ``limit`` ids, comma-separated, then "... and N more"."""
-    ids = [str(i) for i in ids]
-    head = ", ".join(repr(i) if quote else i for i in ids[:limit])
-    return head + (f" ... and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
 def label_value(v: Any) -> int | None:

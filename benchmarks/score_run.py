@@ -1,7 +1,7 @@
 """What ``fifa-bench score`` does, as a library: validate the two files, build the judge's config, score, write.
 
 * :func:`validate_inputs`: the bench and the submission, read and validated before the heavier metric
-  imports (so a bad file fails fast): ``(Bench, Submission)``, or :class:`~fifa.core.errors.UserError`.
+  imports (so a bad file fails fast): ``(Bench, AlignedSubmission)``, or :class:`~fifa.core.errors.UserError`.
 * :func:`judge_config`: a :class:`~fifa.benchmarks.judge.JudgeConfig` from the judge options, None without a
   model.
 * :func:`score_to_folder`: :func:`fifa.benchmarks.scoring.score` of validated inputs, its report written to
@@ -16,14 +16,16 @@ from typing import TYPE_CHECKING, Any
 from fifa.core.errors import UserError
 
 from .bench import Bench, BenchError, load_bench
-from .submission import Submission, SubmissionError, load_submission
+from .submission import AlignedSubmission, SubmissionError, load_submission
 
 if TYPE_CHECKING:
     from .judge import JudgeConfig
     from .report import Report
 
 
-def validate_inputs(bench: Path | str, submission: Path | str, *, strict: bool = False) -> tuple[Bench, Submission]:
+def validate_inputs(
+    bench: Path | str, submission: Path | str, *, strict: bool = False
+) -> tuple[Bench, AlignedSubmission]:
     """The bench and the submission validated against it; an unusable one is a :class:`UserError`."""
     try:
         b = load_bench(bench)
@@ -62,7 +64,7 @@ def judge_config(
 
 def score_to_folder(
     bench: Bench,
-    sub: Submission,
+    sub: AlignedSubmission,
     out: Path | str,
     *,
     strict: bool = False,

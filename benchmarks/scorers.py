@@ -35,7 +35,7 @@ from .metrics_ground import GROUNDING_METRICS, grounding_scores
 from .metrics_mask import mask_scores
 from .metrics_text import MeteorProcess, text_scores
 from .parsing import class_parser, parse_det
-from .submission import Submission
+from .submission import AlignedSubmission
 
 _parse_det_cached = lru_cache(maxsize=200_000)(parse_det)
 
@@ -45,7 +45,7 @@ class ScoreContext:
     """What the scorers read (see the module's data shapes); ``resamples`` 0: no confidence intervals."""
 
     bench: Bench
-    sub: Submission
+    sub: AlignedSubmission
     seed: int = 0
     resamples: int = 1000
     use_java: bool = False

@@ -21,7 +21,7 @@ from .bootstrap import LEVEL
 from .metrics_text import MeteorProcess, java_available
 from .report import Report
 from .scorers import ScoreContext, ScoreState, scorer_tasks
-from .submission import Submission, load_submission
+from .submission import AlignedSubmission, load_submission
 
 
 # ------------------------------------------------------------------- score
@@ -47,7 +47,7 @@ def score(
     :class:`~fifa.benchmarks.judge.Judge`) adds ``judge_mean`` to every text task.
     """
     b = load_bench(bench)
-    if isinstance(submission, Submission):  # already validated against this bench (the CLI does that first)
+    if isinstance(submission, AlignedSubmission):  # already validated against this bench (the CLI does that first)
         sub = submission
     else:
         sub = load_submission(submission, b, strict=strict)

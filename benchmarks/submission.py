@@ -1,22 +1,18 @@
-"""Loading and validating a submission before anything is scored.
+"""Loading a submission and validating it against a bench before anything is scored.
 
-A submission is Parquet or JSONL (one JSON object per line) with
-``question_id``, ``answer`` and optional ``score`` and ``masks``.  Every
-problem found becomes one line of a :class:`SubmissionError` that lists up to
-ten offending ids; nothing is scored unless the whole file is valid.
-Submission masks are checked with :func:`fifa.core.rle.check_rle`
-(counts parsed in Python, non-negative, summing to height*width) and against
-the image size of the bench row before pycocotools ever sees them.
+A submission is Parquet or JSONL (one JSON object per line) with ``question_id``, ``answer`` and optional
+``score`` and ``masks``. This module reads the file (with size limits, so a huge or hostile file is refused
+before it is parsed); the record and its one validator are :class:`fifa.core.submission.Submission`, given the
+bench's question ids and image sizes. Every problem found becomes one line of a :class:`SubmissionError` that
+lists up to ten offending ids; nothing is scored unless the whole file is valid. :class:`AlignedSubmission`
+holds the validated answers aligned with the bench's rows, as the scorers read them.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import numbers
 import os
-from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,29 +20,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fifa.core.errors import FifaError
-from fifa.core.rle import InvalidRLE, check_rle
+from fifa.core.submission import MAX_ANSWER_CHARS, Submission, SubmissionError, list_ids
 
-from .bench import Bench, list_ids
+from .bench import Bench
 
-
-class SubmissionError(FifaError, ValueError):
-    """An invalid submission; ``problems`` holds one message per kind of problem."""
-
-    def __init__(self, problems: list[str], source: str = "submission"):
-        self.problems = list(problems)
-        self.source = source
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        if len(self.problems) == 1:
-            return f"invalid submission {self.source}: {self.problems[0]}"
-        return f"invalid submission {self.source}:\n" + "\n".join(f"  - {p}" for p in self.problems)
+__all__ = ["AlignedSubmission", "SubmissionError", "SubmissionLimits", "load_submission", "read_columns"]
 
 
 @dataclass
-class Submission:
-    """Answers aligned with the bench rows (``None`` where absent)."""
+class AlignedSubmission:
+    """A validated submission's answers aligned with the bench rows (``None`` where absent)."""
 
     present: list[bool]
     answer: list[str | None]
@@ -70,7 +53,7 @@ class SubmissionLimits:
     max_line_bytes: int = 64 << 20  # one JSONL line
     max_rows: int | None = None  # default: 10x the bench's questions (at least 100,000): beyond that
     # no diagnosis (duplicates, unknown ids) is worth reading the file
-    max_answer_chars: int = 200_000  # one answer (the PTB tokenizer and METEOR hold it in memory)
+    max_answer_chars: int = MAX_ANSWER_CHARS  # one answer (the PTB tokenizer and METEOR hold it in memory)
 
 
 def _too_many_rows(n: int, limit: int) -> SubmissionError:
@@ -172,149 +155,40 @@ def read_columns(
 
 
 # ---------------------------------------------------------------- validation
-def _qid(v: Any) -> str | None:
-    if isinstance(v, bool) or v is None:
-        return None
-    if isinstance(v, str):
-        return v
-    if isinstance(v, numbers.Integral):
-        return str(int(v))
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return None
-
-
 def load_submission(
     sub: Any, bench: Bench, *, strict: bool = False, limits: SubmissionLimits = SubmissionLimits()
-) -> Submission:
-    """Read and validate ``sub`` against ``bench``; raises :class:`SubmissionError`."""
+) -> AlignedSubmission:
+    """Read ``sub`` and validate it against ``bench``; raises :class:`SubmissionError`."""
     cap = limits.max_rows or max(10 * len(bench), 100_000)
     cols, src = read_columns(sub, limits, max_rows=cap)
-    n = len(cols["__n__"])
+    n = len(cols.pop("__n__"))
     if n > cap:
         raise _too_many_rows(n, cap)
-    if "question_id" not in cols:
-        found = sorted(k for k in cols if k != "__n__")
-        raise SubmissionError([f"missing column 'question_id' (columns found: {', '.join(found) or 'none'})"], src)
-    problems: list[str] = []
-    qids = _check_ids(cols["question_id"], bench, problems)
-    label = lambda k: repr(qids[k]) if qids[k] is not None else f"row {k}"  # noqa: E731
-    answers = cols.get("answer", [None] * n)
-    _check_answers(answers, label, limits, problems)
-    scores = cols.get("score", [None] * n)
-    _check_scores(scores, label, problems)
-    masks = _check_masks(cols.get("masks", [None] * n), qids, bench, label, problems)
-    if problems:
-        raise SubmissionError(problems, src)
-    return _aligned(bench, qids, answers, scores, masks, "score" in cols, "masks" in cols, src, strict)
+    record = Submission.from_columns(
+        cols,
+        n,
+        src,
+        known_ids=bench.index,
+        image_size=lambda q: bench.image_size(bench.index[q]) if q in bench.index else None,
+        max_answer_chars=limits.max_answer_chars,
+    )
+    return _aligned(bench, record, strict)
 
 
-def _check_ids(raw_ids: list, bench: Bench, problems: list[str]) -> list[str | None]:
-    """The question ids as strings (None where not a string or an integer); problems: types, dups, unknown."""
-    qids = [_qid(v) for v in raw_ids]
-    bad_id_rows = [f"row {k} ({raw_ids[k]!r})" for k in range(len(qids)) if qids[k] is None]
-    if bad_id_rows:
-        problems.append(
-            f"wrong type: {len(bad_id_rows)} question_id value(s) are not strings or integers: "
-            f"{list_ids(bad_id_rows, quote=False)}"
-        )
-    counts = Counter(q for q in qids if q is not None)
-    dups = [q for q, c in counts.items() if c > 1]
-    if dups:
-        problems.append(f"{len(dups)} duplicate question_id(s): {list_ids(dups)}")
-    unknown = [q for q in counts if q not in bench.index]
-    if unknown:
-        problems.append(f"{len(unknown)} question_id(s) not in the bench: {list_ids(unknown)}")
-    return qids
-
-
-def _check_answers(answers: list, label: Callable[[int], str], limits: SubmissionLimits, problems: list[str]) -> None:
-    bad = [label(k) for k, a in enumerate(answers) if a is not None and not isinstance(a, str)]
-    if bad:
-        problems.append(f"wrong type: {len(bad)} answer(s) are not strings: {list_ids(bad, quote=False)}")
-    long = [label(k) for k, a in enumerate(answers) if isinstance(a, str) and len(a) > limits.max_answer_chars]
-    if long:
-        problems.append(
-            f"{len(long)} answer(s) longer than {limits.max_answer_chars} characters: {list_ids(long, quote=False)}"
-        )
-
-
-def _check_scores(scores: list, label: Callable[[int], str], problems: list[str]) -> None:
-    wrong, nan, rng = [], [], []
-    for k, s in enumerate(scores):
-        if s is None:
-            continue
-        if isinstance(s, bool) or not isinstance(s, numbers.Real):
-            wrong.append(label(k))
-        elif math.isnan(s):
-            nan.append(label(k))
-        elif not (0.0 <= float(s) <= 1.0):
-            rng.append(f"{label(k)} ({s})")
-    if wrong:
-        problems.append(f"wrong type: {len(wrong)} score(s) are not numbers: {list_ids(wrong, quote=False)}")
-    if nan:
-        problems.append(f"{len(nan)} score(s) are NaN: {list_ids(nan, quote=False)}")
-    if rng:
-        problems.append(f"{len(rng)} score(s) outside [0, 1]: {list_ids(rng, quote=False)}")
-
-
-def _check_masks(
-    raw_masks: list, qids: list[str | None], bench: Bench, label: Callable[[int], str], problems: list[str]
-) -> list[list[dict] | None]:
-    """Each row's masks checked against its bench image's size (a single mask: a list of one)."""
-    masks: list[list[dict] | None] = [None] * len(raw_masks)
-    wrong_m, bad_m = [], []
-    for k, ms in enumerate(raw_masks):
-        if ms is None:
-            continue
-        if isinstance(ms, Mapping):  # a single mask is accepted as a list of one
-            ms = [ms]
-        if not isinstance(ms, (list, tuple)) or not all(isinstance(m, Mapping) for m in ms):
-            wrong_m.append(label(k))
-            continue
-        i = bench.index.get(qids[k]) if qids[k] is not None else None
-        size = bench.image_size(i) if i is not None else None
-        try:
-            checked = [check_rle(m, expect_size=size) for m in ms]
-            if len({tuple(m["size"]) for m in checked}) > 1:
-                raise InvalidRLE("masks of one answer differ in size")
-            masks[k] = checked
-        except InvalidRLE as e:
-            bad_m.append(f"{label(k)} ({e})")
-    if wrong_m:
-        problems.append(
-            f"wrong type: {len(wrong_m)} masks value(s) are not lists of RLE objects: {list_ids(wrong_m, quote=False)}"
-        )
-    if bad_m:
-        problems.append(
-            f"{len(bad_m)} answer(s) with masks that do not decode or do not fit the image: "
-            f"{list_ids(bad_m, quote=False)}"
-        )
-    return masks
-
-
-def _aligned(
-    bench: Bench,
-    qids: list,
-    answers: list,
-    scores: list,
-    masks: list,
-    has_score: bool,
-    has_masks: bool,
-    src: str,
-    strict: bool,
-) -> Submission:
+def _aligned(bench: Bench, sub: Submission, strict: bool) -> AlignedSubmission:
     """The validated rows aligned with the bench's rows (``--strict``: every question answered)."""
     m = len(bench)
-    out = Submission([False] * m, [None] * m, [None] * m, [None] * m, has_score, has_masks, src)
-    for k, q in enumerate(qids):
+    out = AlignedSubmission([False] * m, [None] * m, [None] * m, [None] * m, sub.has_score, sub.has_masks, sub.source)
+    for q, answer, score, masks in zip(sub.question_id, sub.answer, sub.score, sub.masks):
         i = bench.index[q]
         out.present[i] = True
-        out.answer[i] = answers[k]
-        out.score[i] = None if scores[k] is None else float(scores[k])
-        out.masks[i] = masks[k]
+        out.answer[i] = answer
+        out.score[i] = score
+        out.masks[i] = None if masks is None else [dict(m) for m in masks]
     if strict:
         miss = [bench.question_id[i] for i in range(m) if not out.present[i]]
         if miss:
-            raise SubmissionError([f"{len(miss)} bench question(s) have no answer (--strict): {list_ids(miss)}"], src)
+            raise SubmissionError(
+                [f"{len(miss)} bench question(s) have no answer (--strict): {list_ids(miss)}"], sub.source
+            )
     return out

@@ -1,13 +1,13 @@
 """``fifa-train predict``: a checkpoint and a bench -> a submission file, resumable.
 
 Predictions are written in shards under ``OUT.parts/`` (atomic writes); a rerun skips the question
-ids already there, so a large bench survives interruptions. The submission (Parquet, or JSONL when
-``OUT`` ends in ``.jsonl``) is assembled at the end and the shards removed.
+ids already there, so a large bench survives interruptions. The submission, a
+:class:`fifa.core.submission.Submission` (validated like any other before it is written: Parquet, or JSONL
+when ``OUT`` ends in ``.jsonl``), is assembled at the end and the shards removed.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from dataclasses import dataclass
@@ -16,9 +16,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fifa.core.atomic import atomic_open, write_table_atomic
+from fifa.core.atomic import write_table_atomic
 from fifa.core.errors import UserError
-from fifa.core.schemas import PREDICTION_PARTS_SCHEMA as SUBMISSION_SCHEMA
+from fifa.core.schemas import PREDICTION_PARTS_SCHEMA
+from fifa.core.submission import Submission
 
 from .data import ParquetRows
 from .loading import device_for, from_checkpoint, precision_for
@@ -50,39 +51,15 @@ def _done_ids(parts: Path) -> set[str]:
 
 
 def _write(out: Path, parts: Path) -> int:
+    """Assemble the parts into the submission ``out``; returns how many questions failed."""
     files = sorted(parts.glob("part-*.parquet"))
-    table = pa.concat_tables([pq.read_table(f) for f in files]) if files else SUBMISSION_SCHEMA.empty_table()
-    sub = table.drop_columns(["error"])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".jsonl":
-        with atomic_open(out, "w") as f:
-            for r in sub.to_pylist():
-                f.write(json.dumps({k: v for k, v in r.items() if v is not None or k == "answer"}) + "\n")
-    else:
-        write_table_atomic(sub, out)
+    table = pa.concat_tables([pq.read_table(f) for f in files]) if files else PREDICTION_PARTS_SCHEMA.empty_table()
+    Submission.from_arrow(table.drop_columns(["error"]), str(out)).write(out)
     return sum(1 for e in table.column("error").to_pylist() if e)
 
 
-def predict_bench(
-    checkpoint: str | Path,
-    bench: str | Path,
-    out: str | Path,
-    batch_size: int | None = None,
-    limit: int | None = None,
-    progress: bool = True,
-    image_root: str | Path | None = None,
-) -> PredictSummary:
-    """Predict every question of ``bench`` (or the first ``limit``) with ``checkpoint`` into ``out``.
-
-    Relative image paths are resolved against ``image_root`` (default: the image root of the build the
-    bench lies in, or the bench's folder)."""
-    import torch
-
-    bench, out = Path(bench), Path(out)
-    if not bench.is_file():
-        raise UserError(f"bench not found: {bench}")
-    if image_root is not None and not Path(image_root).is_dir():
-        raise UserError(f"image root not found: {image_root}")
+def _predictor(checkpoint: str | Path, batch_size: int | None) -> tuple[Predictor, int, int]:
+    """The checkpoint's predictor on its device, the batch size and the rows per shard."""
     loaded = from_checkpoint(checkpoint)
     cfg = loaded.cfg
     bs = batch_size or cfg.predict.batch_size
@@ -98,6 +75,49 @@ def predict_bench(
         cfg.predict.verdicts,
         precision_for(loaded, device),
     )
+    return pred, bs, max(bs, cfg.predict.shard_rows // bs * bs)
+
+
+def _predict_shards(
+    pred: Predictor, rows: ParquetRows, qids: list[str], todo: list[int], parts: Path, shard: int, bs: int, resolve, bar
+) -> int:
+    """Predict the ``todo`` rows, ``shard`` at a time, each shard written as the next part; returns the count."""
+    import torch
+
+    n_part = len(list(parts.glob("part-*.parquet")))
+    predicted = 0
+    for s in range(0, len(todo), shard):
+        chunk = [dict(rows.row(i), question_id=qids[i]) for i in todo[s : s + shard]]
+        with torch.no_grad():
+            res = predict_rows(pred, chunk, resolve, bs)
+        table = pa.Table.from_pylist(res, schema=PREDICTION_PARTS_SCHEMA)
+        write_table_atomic(table, parts / f"part-{n_part:05d}.parquet")
+        n_part += 1
+        predicted += len(res)
+        for _ in res:
+            bar.advance({})
+    return predicted
+
+
+def predict_bench(
+    checkpoint: str | Path,
+    bench: str | Path,
+    out: str | Path,
+    batch_size: int | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+    image_root: str | Path | None = None,
+) -> PredictSummary:
+    """Predict every question of ``bench`` (or the first ``limit``) with ``checkpoint`` into ``out``.
+
+    Relative image paths are resolved against ``image_root`` (default: the image root of the build the
+    bench lies in, or the bench's folder)."""
+    bench, out = Path(bench), Path(out)
+    if not bench.is_file():
+        raise UserError(f"bench not found: {bench}")
+    if image_root is not None and not Path(image_root).is_dir():
+        raise UserError(f"image root not found: {image_root}")
+    pred, bs, shard = _predictor(checkpoint, batch_size)
     try:
         rows = ParquetRows([bench])
     except (OSError, pa.ArrowInvalid) as e:
@@ -109,24 +129,11 @@ def predict_bench(
     done = _done_ids(parts)
     todo = [i for i in range(total) if qids[i] not in done]
     resolve = bench_resolver(bench, Path(image_root) if image_root is not None else None)
-    shard = max(bs, cfg.predict.shard_rows // bs * bs)
-    n_part = len(list(parts.glob("part-*.parquet")))
     from .logs import progress_bar
 
     bar = progress_bar(total, total - len(todo), enabled=progress, label="predict")
-    predicted = 0
     try:
-        for s in range(0, len(todo), shard):
-            chunk = [dict(rows.row(i), question_id=qids[i]) for i in todo[s : s + shard]]
-            with torch.no_grad():
-                res = predict_rows(pred, chunk, resolve, bs)
-            write_table_atomic(
-                pa.Table.from_pylist(res, schema=SUBMISSION_SCHEMA), parts / f"part-{n_part:05d}.parquet"
-            )
-            n_part += 1
-            predicted += len(res)
-            for _ in res:
-                bar.advance({})
+        predicted = _predict_shards(pred, rows, qids, todo, parts, shard, bs, resolve, bar)
     finally:
         bar.close()
     failed = _write(out, parts)
