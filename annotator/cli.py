@@ -8,15 +8,17 @@ import logging
 import typing
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated
 
 import typer
 
+from fifa.cli_options import CliOption, FieldOption, config_from, option_parameters
 from fifa.cli_utils import command, examples, make_app, run_app, setup_logging
 from fifa.concept_tree.segmentation.backends import BackendChoice, backends_help, check_backend
 from fifa.concept_tree.segmentation.landmarks import BackendUnavailable
 from fifa.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError
-from fifa.core.llm import OpenAIConfig
+
+from .run import AnnotateConfig
 
 log = logging.getLogger(__name__)
 
@@ -30,111 +32,95 @@ app = make_app(
 )
 
 
-class LLM(str, Enum):
-    offline = "offline"
-    openai = "openai"
-
-
-class Executor(str, Enum):
-    local = "local"
-    ray = "ray"
-
-
-class Detail(str, Enum):
+class Detail(str, Enum):  # OpenAIConfig.image_detail's values (fifa.core.llm keeps it a str)
     low = "low"
     high = "high"
     auto = "auto"
 
 
-def _opt(name: str, annotation: Any, default: Any, *flags: str, **kw) -> inspect.Parameter:
-    return inspect.Parameter(
-        name,
-        inspect.Parameter.KEYWORD_ONLY,
-        default=default,
-        annotation=Annotated[annotation, typer.Option(*flags, **kw)],
-    )
+def _path_str(p: Path | None) -> str | None:
+    return str(p) if p else None
 
 
-#: Options shared by `run` and `retry` (one definition; see `_with_run_options`); the LLM transport's defaults are
-#: OpenAIConfig's (fifa.core.llm), written there once.
-RUN_OPTIONS = [
-    _opt("llm", LLM, LLM.offline, help="Explainer backend."),
-    _opt("base_url", Optional[str], None, help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."),
-    _opt("model", str, OpenAIConfig.model, help="Model name for --llm openai."),
-    _opt("api_key_file", Optional[Path], None, dir_okay=False, help="File holding the API key (else OPENAI_API_KEY)."),
-    _opt("concurrency", int, 8, help="LLM requests in flight."),
-    _opt("workers", int, 0, help="CPU worker processes (0: all cores)."),
-    _opt(
-        "executor",
-        Executor,
-        Executor.local,
-        help="Where CPU work runs: local processes, or Ray actors (pip install 'fifa-toolkit[ray]').",
+#: Options shared by `run` and `retry` (one definition; see `_with_run_options`). Each FieldOption's default and
+#: type are those of its AnnotateConfig field (annotator/run.py; the LLM transport's: OpenAIConfig, fifa.core.llm),
+#: written there once; CliOptions are the command's own.
+RUN_OPTION_SPECS: list[FieldOption | CliOption] = [
+    FieldOption("llm", "llm", "Explainer backend."),
+    FieldOption("base_url", "openai.base_url", "OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."),
+    FieldOption("model", "openai.model", "Model name for --llm openai."),
+    CliOption(
+        "api_key_file",
+        Path | None,
+        None,
+        "File holding the API key (else OPENAI_API_KEY).",
+        typer_kw={"dir_okay": False},
     ),
-    _opt(
+    FieldOption("concurrency", "concurrency", "LLM requests in flight."),
+    FieldOption("workers", "workers", "CPU worker processes (0: all cores)."),
+    FieldOption(
+        "executor", "executor", "Where CPU work runs: local processes, or Ray actors (pip install 'fifa-toolkit[ray]')."
+    ),
+    FieldOption(
         "ray_address",
-        Optional[str],
-        None,
-        help="--executor ray: cluster to join ('auto', ray://host:10001); default starts a local one.",
+        "ray_address",
+        "--executor ray: cluster to join ('auto', ray://host:10001); default starts a local one.",
     ),
-    _opt("segmenter", BackendChoice, BackendChoice.mediapipe, help=backends_help("Landmarks of the tree regions")),
-    _opt("timeout", float, OpenAIConfig.timeout, help="LLM request timeout (s)."),
-    _opt("max_retries", int, OpenAIConfig.max_retries, help="Transport retries per request."),
-    _opt(
-        "retry_max_wait",
-        float,
-        OpenAIConfig.retry_max_wait,
-        help="Longest wait between retries (s), Retry-After included.",
-    ),
-    _opt(
+    FieldOption("segmenter", "segmenter", backends_help("Landmarks of the tree regions"), choices=BackendChoice),
+    FieldOption("timeout", "openai.timeout", "LLM request timeout (s)."),
+    FieldOption("max_retries", "openai.max_retries", "Transport retries per request."),
+    FieldOption("retry_max_wait", "openai.retry_max_wait", "Longest wait between retries (s), Retry-After included."),
+    CliOption(
         "cache_dir",
-        Optional[Path],
+        Path | None,
         None,
-        file_okay=False,
-        help="LLM response cache (default: $FIFA_CACHE_DIR/llm or ~/.cache/fifa-toolkit/llm).",
+        "LLM response cache (default: $FIFA_CACHE_DIR/llm or ~/.cache/fifa-toolkit/llm).",
+        typer_kw={"file_okay": False},
     ),
-    _opt("no_cache", bool, False, "--no-cache", help="Do not read or write the LLM response cache."),
-    _opt("max_cost", Optional[float], None, help="Stop cleanly once this many USD are spent."),
-    _opt("price_in", float, OpenAIConfig.price_in_per_mtok, help="USD per 1M prompt tokens."),
-    _opt("price_out", float, OpenAIConfig.price_out_per_mtok, help="USD per 1M completion tokens."),
-    _opt("image_size", int, 512, help="Max side of the JPEGs sent to the LLM."),
-    _opt("jpeg_quality", int, 85, help="JPEG quality of the images sent to the LLM."),
-    _opt("image_detail", Detail, Detail(OpenAIConfig.image_detail), help="Image detail asked of the LLM."),
-    _opt("diff_top_percent", float, 5.0, help="Seed share of strongest differences (published: 5)."),
-    _opt(
+    CliOption("no_cache", bool, False, "Do not read or write the LLM response cache.", ("--no-cache",)),
+    FieldOption("max_cost", "max_cost", "Stop cleanly once this many USD are spent."),
+    FieldOption("price_in", "openai.price_in_per_mtok", "USD per 1M prompt tokens."),
+    FieldOption("price_out", "openai.price_out_per_mtok", "USD per 1M completion tokens."),
+    FieldOption("image_size", "llm_image_size", "Max side of the JPEGs sent to the LLM."),
+    FieldOption("jpeg_quality", "llm_jpeg_quality", "JPEG quality of the images sent to the LLM."),
+    FieldOption("image_detail", "openai.image_detail", "Image detail asked of the LLM.", choices=Detail),
+    FieldOption("diff_top_percent", "diff.top_percent", "Seed share of strongest differences (published: 5)."),
+    FieldOption(
         "noise_floor",
-        float,
-        0.5,
-        help="Lowest noise floor (ΔE): the floor is measured on each pair (its own "
+        "diff.noise_floor",
+        "Lowest noise floor (ΔE): the floor is measured on each pair (its own "
         "compression noise, per texture) and never set below this.",
     ),
-    _opt("min_coverage", float, 0.30, help="A leaf at least this much covered is chosen."),
-    _opt("min_share", float, 0.06, help="A leaf holding this share of the artifact is chosen (if >= 8% covered)."),
-    _opt(
+    FieldOption("min_coverage", "select.min_coverage", "A leaf at least this much covered is chosen."),
+    FieldOption(
+        "min_share", "select.min_share", "A leaf holding this share of the artifact is chosen (if >= 8% covered)."
+    ),
+    FieldOption(
         "parent_fraction",
-        float,
-        0.5,
-        help="A parent replaces its children when more than this share of them is chosen.",
+        "select.parent_fraction",
+        "A parent replaces its children when more than this share of them is chosen.",
     ),
-    _opt(
+    FieldOption(
         "data_root",
-        Optional[Path],
-        None,
-        file_okay=False,
-        help="Folder every manifest path must resolve inside (default: the manifest's folder).",
+        "data_root",
+        "Folder every manifest path must resolve inside (default: the manifest's folder).",
+        annotation=Path | None,
+        to_config=_path_str,
+        typer_kw={"file_okay": False},
     ),
-    _opt(
+    FieldOption(
         "allow_outside_root",
-        bool,
-        False,
-        "--allow-outside-root",
-        help="Let manifest paths reach outside the data root ('..', absolute paths, symlinks).",
+        "allow_outside_root",
+        "Let manifest paths reach outside the data root ('..', absolute paths, symlinks).",
+        ("--allow-outside-root",),
     ),
-    _opt("shard_rows", int, 500, help="Rows per output shard."),
-    _opt("limit", Optional[int], None, help="Annotate at most this many pending rows."),
-    _opt("dry_run", bool, False, "--dry-run", help="Print what would be done and the cost estimate; no calls."),
-    _opt("no_progress", bool, False, "--no-progress", help="No progress bar."),
-    _opt("verbose", bool, False, "-v", "--verbose", help="Debug logging."),
+    FieldOption("shard_rows", "shard_rows", "Rows per output shard."),
+    FieldOption("limit", "limit", "Annotate at most this many pending rows."),
+    FieldOption("dry_run", "dry_run", "Print what would be done and the cost estimate; no calls.", ("--dry-run",)),
+    FieldOption("no_progress", "progress", "No progress bar.", ("--no-progress",), invert=True),
+    CliOption("verbose", bool, False, "Debug logging.", ("-v", "--verbose")),
 ]
+RUN_OPTIONS = option_parameters(AnnotateConfig, RUN_OPTION_SPECS)
 
 
 def _with_run_options(func):
@@ -150,15 +136,7 @@ def _with_run_options(func):
     return func
 
 
-def _config(kw: dict):
-    from fifa.core.llm import read_api_key
-    from fifa.core.llm_cache import default_cache_dir
-
-    from .diffmask import DiffConfig
-    from .regions import RegionSelectConfig
-    from .run import AnnotateConfig
-
-    llm, executor = LLM(kw["llm"]).value, Executor(kw["executor"]).value
+def _check_executor(executor: str) -> None:
     if executor == "ray":
         try:
             import ray  # noqa: F401
@@ -166,55 +144,35 @@ def _config(kw: dict):
             raise UserError(
                 "--executor ray needs Ray: pip install 'fifa-toolkit[ray]' (or use --executor local)"
             ) from None
-    api_key = None
-    if llm == "openai":
-        try:
-            api_key = read_api_key(kw["api_key_file"])
-        except OSError as e:
-            raise UserError(f"cannot read --api-key-file: {e.strerror}") from None
-        if api_key is None and not kw["dry_run"] and kw["base_url"] is None:
-            raise UserError("--llm openai needs OPENAI_API_KEY or --api-key-file (or a --base-url of a local server)")
-    cache_dir = None if kw["no_cache"] else str(kw["cache_dir"] or default_cache_dir())
+
+
+def _api_key(kw: dict) -> str | None:
+    from fifa.core.llm import read_api_key
+
+    try:
+        api_key = read_api_key(kw["api_key_file"])
+    except OSError as e:
+        raise UserError(f"cannot read --api-key-file: {e.strerror}") from None
+    if api_key is None and not kw["dry_run"] and kw["base_url"] is None:
+        raise UserError("--llm openai needs OPENAI_API_KEY or --api-key-file (or a --base-url of a local server)")
+    return api_key
+
+
+def _config(kw: dict) -> AnnotateConfig:
+    """The run's config from the parsed options, after the checks that need the environment."""
+    from fifa.core.llm_cache import default_cache_dir
+
+    _check_executor(kw["executor"].value)
+    api_key = _api_key(kw) if kw["llm"].value == "openai" else None
     if kw["concurrency"] < 1:
         raise UserError("--concurrency must be >= 1")
-    segmenter = BackendChoice(kw["segmenter"]).value
+    segmenter = kw["segmenter"].value
     try:
         check_backend(segmenter)
     except BackendUnavailable as e:
         raise UserError(f"--segmenter {segmenter}: {e}") from None
-    return AnnotateConfig(
-        llm=llm,
-        workers=kw["workers"],
-        executor=executor,
-        ray_address=kw["ray_address"],
-        concurrency=kw["concurrency"],
-        diff=DiffConfig(top_percent=kw["diff_top_percent"], noise_floor=kw["noise_floor"]),
-        select=RegionSelectConfig(
-            min_coverage=kw["min_coverage"], min_share=kw["min_share"], parent_fraction=kw["parent_fraction"]
-        ),
-        openai=OpenAIConfig(
-            model=kw["model"],
-            base_url=kw["base_url"],
-            api_key=api_key,
-            timeout=kw["timeout"],
-            max_retries=kw["max_retries"],
-            retry_max_wait=kw["retry_max_wait"],
-            image_detail=Detail(kw["image_detail"]).value,
-            price_in_per_mtok=kw["price_in"],
-            price_out_per_mtok=kw["price_out"],
-            cache_dir=cache_dir,
-        ),
-        llm_image_size=kw["image_size"],
-        llm_jpeg_quality=kw["jpeg_quality"],
-        shard_rows=kw["shard_rows"],
-        data_root=str(kw["data_root"]) if kw["data_root"] else None,
-        allow_outside_root=kw["allow_outside_root"],
-        max_cost=kw["max_cost"],
-        dry_run=kw["dry_run"],
-        progress=not kw["no_progress"],
-        limit=kw["limit"],
-        segmenter=segmenter,
-    )
+    cache_dir = None if kw["no_cache"] else str(kw["cache_dir"] or default_cache_dir())
+    return config_from(AnnotateConfig, RUN_OPTION_SPECS, kw, openai__api_key=api_key, openai__cache_dir=cache_dir)
 
 
 def _report(summary, dry_run: bool) -> int:

@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 from fifa.core.llm import OpenAIConfig
 
@@ -30,11 +31,17 @@ from .worker import WorkerConfig, base_row, failed
 log = logging.getLogger(__name__)
 
 
-@dataclass
+LLMBackend = Literal["offline", "openai"]
+ExecutorKind = Literal["local", "ray"]  # see executors.py
+
+
+@dataclass(frozen=True)
 class AnnotateConfig:
-    llm: str = "offline"  # offline | openai
+    """How ``run_annotation`` works; its fields' defaults are also ``fifa-annotate``'s (annotator/cli.py)."""
+
+    llm: LLMBackend = "offline"
     workers: int = 0  # 0: every core (local) or every free CPU of the cluster (ray)
-    executor: str = "local"  # local | ray (see executors.py)
+    executor: ExecutorKind = "local"
     ray_address: str | None = None  # ray: None starts a local cluster; "auto" or ray://... joins one
     concurrency: int = 8  # LLM requests in flight
     diff: DiffConfig = field(default_factory=DiffConfig)
@@ -54,6 +61,13 @@ class AnnotateConfig:
     batch_rows: int = 8  # rows per worker task; rows sharing a source go in one task (see source_batches)
     data_root: str | None = None  # manifest paths must resolve inside it (default: the manifest's folder)
     allow_outside_root: bool = False  # let manifest paths reach outside the data root
+
+    def __post_init__(self) -> None:
+        for name, kind in (("llm", LLMBackend), ("executor", ExecutorKind)):
+            if getattr(self, name) not in get_args(kind):
+                raise ValueError(f"{name} must be one of {', '.join(get_args(kind))}, not {getattr(self, name)!r}")
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
 
     def to_dict(self) -> dict:
         d = asdict(self)
