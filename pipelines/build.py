@@ -27,20 +27,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 
 from fifa.core.atomic import clean_stale, staging_dir, swap_folder
 from fifa.core.errors import EXIT_USAGE, FifaError
-from fifa.core.schemas import AGE_RECORD_SCHEMA, INSTRUCT_SCHEMA, PROVENANCE
 from fifa.core.tasks import REGION_QUERY_TASKS, TASK_IDS, TASKS
 
 from . import rand
-from .bench_rows import BenchCollector, to_instruct
+from .bench_rows import BenchCollector
 from .buildinfo import resolve_image  # noqa: F401  (part of this module's API)
 from .conversation import ConversationConfig, make_conversations
-from .extra_qa import extra_qa_rows
-from .inputs import AnnotationInput, InputError, image_root, iter_kept, read_index, relative_paths, select
-from .parquet_io import to_schema, write_json, writer
+from .inputs import AnnotationInput, InputError, image_root, read_index, relative_paths, select
+from .parquet_io import write_json
 from .provenance import add_provenance
 from .splits import MIN_UNITS, SplitRatios, assign_splits, empty_splits, leaks
 from .stats import StatsCollector
@@ -121,14 +118,16 @@ class _Kept:
 def build(
     annotations: Sequence[str | os.PathLike],
     out: str | os.PathLike,
-    config: BuildConfig = BuildConfig(),
+    config: BuildConfig | None = None,
     progress: bool = False,
 ) -> BuildSummary:
-    """Build instruction data, bench and stats from annotation folders (see the module docstring)."""
+    """Build instruction data, bench and stats from annotation folders (see the module docstring);
+    ``config`` defaults to ``BuildConfig()``."""
     from fifa.concept_tree.tree import load_tree
 
-    from .tasks import TaskContext
+    from .build_rows import stream_rows
 
+    config = config if config is not None else BuildConfig()
     inputs, methods, templates, review = _open_inputs(annotations, config)
     _check_out(Path(out))
     names = [i.name for i in inputs]
@@ -144,34 +143,15 @@ def build(
     clean_stale(out)  # what killed builds left (a swap cut between its renames is finished)
     shutil.rmtree(tmp, ignore_errors=True)
     conv = make_conversations(config.fc)
-    ctx = TaskContext(
-        templates=templates,
-        tasks=tuple(config.tasks),
-        methods=methods,
-        tree=tree,
-        rq_queries=config.rq_queries,
-        negative_fraction=config.negative_fraction,
-        real_queries=config.real_queries,
-        bench_cls=config.bench_cls,
-        conversations=conv,
-    )
+    ctx = _task_context(config, templates, methods, tree, conv)
     stats = StatsCollector()
     bench = BenchCollector(config.seed, image_root=k.root)
-    xqa = _pass2(inputs, k.kept, ctx, conv, config, tmp, stats, bench, warnings, progress)
+    xqa = stream_rows(inputs, k.kept, ctx, conv, config, tmp, stats, bench, warnings, progress)
     bench_table, bench_counts = bench.finish(config.bench_per_class)
     from .parquet_io import write_table
 
     write_table(bench_table, tmp / "bench.parquet")
-    counters = dict(ctx.counters)
-    unknown_methods = sorted(counters.pop("_unknown_methods", set()))
-    if unknown_methods:
-        warnings.append(
-            f"method(s) not in the method table: {', '.join(unknown_methods)} (cls answers give no "
-            "definition; add them with --methods FILE)"
-        )
-    incomplete = {n: v for n, v in counters.items() if n.startswith("fc_")}
-    if incomplete:
-        warnings.append(f"fc conversations left out: {incomplete}")
+    counters, incomplete = _task_notes(ctx.counters, warnings)
     st = stats.finish(k.kept, bench_counts, counters)
     write_json(st, tmp / "stats.json")
     meta = _build_meta(config, names, inputs, out, tree, templates, methods, k, counters, xqa, conv, warnings)
@@ -186,6 +166,39 @@ def build(
         warnings,
         complete=not incomplete,
     )
+
+
+def _task_context(config: BuildConfig, templates, methods, tree, conv):
+    """What every task's row generator reads: templates, method table, concept tree, query settings."""
+    from .tasks import TaskContext
+
+    return TaskContext(
+        templates=templates,
+        tasks=tuple(config.tasks),
+        methods=methods,
+        tree=tree,
+        rq_queries=config.rq_queries,
+        negative_fraction=config.negative_fraction,
+        real_queries=config.real_queries,
+        bench_cls=config.bench_cls,
+        conversations=conv,
+    )
+
+
+def _task_notes(task_counters: dict, warnings: list[str]) -> tuple[dict, dict]:
+    """(the tasks' counters for build.json, the fc conversations left out): unknown methods and left-out
+    conversations become warnings."""
+    counters = dict(task_counters)
+    unknown_methods = sorted(counters.pop("_unknown_methods", set()))
+    if unknown_methods:
+        warnings.append(
+            f"method(s) not in the method table: {', '.join(unknown_methods)} (cls answers give no "
+            "definition; add them with --methods FILE)"
+        )
+    incomplete = {n: v for n, v in counters.items() if n.startswith("fc_")}
+    if incomplete:
+        warnings.append(f"fc conversations left out: {incomplete}")
+    return counters, incomplete
 
 
 def _open_inputs(annotations: Sequence[str | os.PathLike], config: BuildConfig):
@@ -254,71 +267,6 @@ def _pass1(inputs: list, review, config: BuildConfig, warnings: list[str]) -> _K
     return _Kept(index, kept, dict(sel.left_out), root, n_units, empty, review_summary)
 
 
-def _pass2(
-    inputs: list,
-    kept: pl.DataFrame,
-    ctx,
-    conv,
-    config: BuildConfig,
-    tmp: Path,
-    stats: StatsCollector,
-    bench: BenchCollector,
-    warnings: list[str],
-    progress: bool,
-):
-    """Pass 2: the rows of every task (and the extra QA), streamed into the staging folder; the extra QA or None."""
-    from .tasks import generate, prepare_chunk
-
-    iw = {s: writer(tmp / "instruct" / f"{s}.parquet", INSTRUCT_SCHEMA) for s in ("train", "validation")}
-    aw = {s: writer(tmp / "annotations" / f"{s}.parquet", AGE_RECORD_SCHEMA) for s in ("train", "validation", "test")}
-    try:
-        for table, sub in _progress(
-            iter_kept(inputs, kept, config.chunk_rows, ("mask_fraction", "explainer", "tree_version")),
-            kept.height,
-            progress,
-        ):
-            extra = {
-                "split": sub["split"],
-                "h": sub["h"],
-                "image_rel": sub["image_rel"],
-                "identities": sub["identities"],
-                **{c: sub[c] for c in PROVENANCE},
-            }
-            chunk = prepare_chunk(_fill_artifact_masks(table), extra)
-            _write_records(chunk, aw)
-            rows = generate(chunk, ctx)
-            if rows is None:
-                continue
-            _check_image_only(rows)
-            _write_rows(rows, stats, iw, bench)
-        xqa = extra_qa_rows(config.extra_qa, kept, ctx) if config.extra_qa else None
-        if xqa is not None and xqa.rows is not None and xqa.rows.height:
-            xqa = _drop_source_mentions(xqa, warnings)
-        if xqa is not None and xqa.rows is not None and xqa.rows.height:
-            _write_rows(xqa.rows, stats, iw, bench, balance=False)
-    except BuildError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        for w in (*iw.values(), *aw.values()):
-            w.close()
-        if conv is not None:
-            conv.close()
-    return xqa
-
-
-def _write_rows(
-    rows: pl.DataFrame, stats: StatsCollector, iw: dict, bench: BenchCollector, balance: bool = True
-) -> None:
-    """Count the rows, write the train/validation ones as instruction rows, hand the test ones to the bench."""
-    stats.add(rows)
-    for s in ("train", "validation"):
-        part = rows.filter(pl.col("split") == s)
-        if part.height:
-            iw[s].write_table(to_instruct(part))
-    bench.add(rows.filter(pl.col("split") == "test"), balance=balance)
-
-
 def _build_meta(
     config: BuildConfig,
     names: list[str],
@@ -364,35 +312,6 @@ def _build_meta(
     return meta
 
 
-def _check_image_only(rows: pl.DataFrame) -> None:
-    """Refuse answers that mention the source image or a figure measured against it (a model sees only the image)."""
-    from .tasks.image_only import describe, source_mentions
-
-    hits = source_mentions(rows)
-    if hits.height:
-        raise BuildError(
-            f"{hits.height} answer(s) of one chunk mention the source image or a figure measured against it "
-            f"(DESIGN.md 'Answers describe the image'), e.g. {describe(hits)}. Answers come from the annotator's "
-            "visible description: annotations made before it (no visible_explanation column) need "
-            "`fifa-annotate run` again; custom --answers templates must not compare with the source or use {pct}"
-        )
-
-
-def _drop_source_mentions(xqa, warnings: list[str]):
-    """Imported QA pairs are not ours to rewrite: those that mention the source are left out and counted."""
-    from .tasks.image_only import describe, source_mentions
-
-    hits = source_mentions(xqa.rows)
-    if hits.height:
-        xqa.rows = xqa.rows.filter(~pl.col("id").is_in(hits["id"].implode()))
-        xqa.summary["mentions_source"] = hits.height
-        warnings.append(
-            f"extra QA: {hits.height} imported answer(s) mention the source image and are left out, "
-            f"e.g. {describe(hits, 2)}"
-        )
-    return xqa
-
-
 def _check_supply(kept: pl.DataFrame, tasks: Sequence[str]) -> None:
     """Refuse tasks the annotations cannot supply (exit 2 with the reason)."""
     fake = kept.filter(pl.col("label") == "fake")
@@ -416,49 +335,6 @@ def _check_supply(kept: pl.DataFrame, tasks: Sequence[str]) -> None:
         )
 
 
-def _fill_artifact_masks(table: pa.Table) -> pa.Table:
-    """Real images without an artifact mask get the empty mask of their size (one per distinct size)."""
-    from fifa.core import rle
-
-    col = table.column("artifact_mask")
-    if col.null_count == 0:
-        return table
-    hs = table.column("image_height").to_pylist()
-    ws = table.column("image_width").to_pylist()
-    vals = col.to_pylist()
-    cache: dict = {}
-    filled = [
-        v if v is not None or h is None or w is None else cache.setdefault((h, w), rle.empty(h, w))
-        for v, h, w in zip(vals, hs, ws)
-    ]
-    return table.set_column(
-        table.schema.get_field_index("artifact_mask"), "artifact_mask", pa.array(filled, type=col.type)
-    )
-
-
-def _write_records(chunk: pl.DataFrame, writers: dict) -> None:
-    cols = AGE_RECORD_SCHEMA.names
-    for s, w in writers.items():
-        part = chunk.filter(pl.col("split") == s)
-        if not part.height:
-            continue
-        part = part.with_columns(*(pl.lit(None).alias(c) for c in cols if c not in part.columns))
-        w.write_table(to_schema(part.select(cols).to_arrow(), AGE_RECORD_SCHEMA))
-
-
 def _check_out(out: Path) -> None:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "build.json").is_file())):
         raise BuildError(f"{out} exists and is not a build folder: choose another --out")
-
-
-def _progress(it, total: int, enabled: bool):
-    if not enabled:
-        yield from it
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("build"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
-        task = bar.add_task("rows", total=total)
-        for table, sub in it:
-            yield table, sub
-            bar.advance(task, sub.height)

@@ -91,6 +91,21 @@ def cls_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
     ctx.count("cls_without_class", dropped.height)
     f = f.filter(ok)
     cat_name = pl.col("code").replace_strict(CATEGORY_NAMES, default="")
+    is_method = pl.col("_variant") == "method"
+    answer = _cls_answer(t, real, is_method, cat_name)
+    qm = pick(f, t.q("cls_method"), "cls/qm", "_qm")
+    qc = pick(f, t.q("cls_category"), "cls/qc", "_qc")
+    f = f.with_columns(qm, qc).with_columns(
+        two_turns(pl.when(is_method).then(pl.col("_qm")).otherwise(pl.col("_qc")), answer)
+    )
+    # the class the scorer compares: the method name or the category name ("real" for pristine images)
+    klass = pl.when(real).then(pl.lit("real")).when(is_method).then(pl.col("m_name")).otherwise(cat_name)
+    return finish(f, "cls", cls=klass)
+
+
+def _cls_answer(t, real: pl.Expr, is_method: pl.Expr, cat_name: pl.Expr) -> pl.Expr:
+    """The cls answer: the method variant's or the category variant's template (real, fake of an unknown method,
+    fake), filled with the method's and the category's name and definition."""
     cat_def = pl.col("code").replace_strict(t.a("category_definitions"), default="")
     method_answer = (
         pl.when(real)
@@ -106,8 +121,7 @@ def cls_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
         .then(pl.lit(t.a("cls_category_nomethod")))
         .otherwise(pl.lit(t.a("cls_category_fake")))
     )
-    is_method = pl.col("_variant") == "method"
-    answer = fill(
+    return fill(
         pl.when(is_method).then(method_answer).otherwise(cat_answer),
         method=pl.col("m_name").fill_null(""),
         definition=capitalize(pl.col("m_def").fill_null("")),
@@ -116,14 +130,6 @@ def cls_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
         code=pl.col("code").fill_null(""),
         category_definition=capitalize(cat_def),
     )
-    qm = pick(f, t.q("cls_method"), "cls/qm", "_qm")
-    qc = pick(f, t.q("cls_category"), "cls/qc", "_qc")
-    f = f.with_columns(qm, qc).with_columns(
-        two_turns(pl.when(is_method).then(pl.col("_qm")).otherwise(pl.col("_qc")), answer)
-    )
-    # the class the scorer compares: the method name or the category name ("real" for pristine images)
-    klass = pl.when(real).then(pl.lit("real")).when(is_method).then(pl.col("m_name")).otherwise(cat_name)
-    return finish(f, "cls", cls=klass)
 
 
 def toe_rows(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:

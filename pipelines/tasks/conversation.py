@@ -25,7 +25,8 @@ def _msg(role: str, content: pl.Expr) -> pl.Expr:
 
 
 def region_summary(chunk: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame:
-    """Per fake: ``regions_text`` ("the mouth (most of it) and the nose (part of it)"), ``top`` (region phrase), ``top_id``."""
+    """Per fake: ``regions_text`` ("the mouth (most of it) and the nose (part of it)"), ``top`` (region phrase),
+    ``top_id``."""
     from .region import _extent
 
     f = chunk.filter(FAKE).select("sample_id", "artifact_regions", "regions")

@@ -213,6 +213,20 @@ def _cells(base: pl.DataFrame, nneg: pl.DataFrame, hashes: pl.DataFrame, task: s
     return cells.with_columns(masks, _boxes_series("box", boxes.reshape(-1, 4)))
 
 
+def _question(task: str, region: pl.Expr) -> pl.Expr:
+    """The picked question template (``_q``), filled with the queried box (rq_box) or region name (rq_name)."""
+    if task == "rq_box":
+        box_text = (
+            pl.lit("[")
+            + pl.col("box").list.eval(pl.element().round(0).cast(pl.Int64).cast(pl.String)).list.join(", ")
+            + pl.lit("]")
+        )
+        return fill(pl.col("_q"), box=box_text)
+    if task == "rq_name":
+        return fill(pl.col("_q"), region=region)
+    return pl.col("_q")
+
+
 def _rows(task: str, base: pl.DataFrame, pos: pl.DataFrame, neg: pl.DataFrame, ctx: TaskContext) -> pl.DataFrame | None:
     t = ctx.templates
     area = task != "rq_name"
@@ -250,17 +264,7 @@ def _rows(task: str, base: pl.DataFrame, pos: pl.DataFrame, neg: pl.DataFrame, c
         elsewhere=pl.col("elsewhere"),
     )
     answer = answer.str.replace_all(r"\s{2,}", " ").str.strip_chars()
-    box_text = (
-        pl.lit("[")
-        + pl.col("box").list.eval(pl.element().round(0).cast(pl.Int64).cast(pl.String)).list.join(", ")
-        + pl.lit("]")
-    )
-    question = pl.col("_q")
-    if task == "rq_box":
-        question = fill(pl.col("_q"), box=box_text)
-    elif task == "rq_name":
-        question = fill(pl.col("_q"), region=region)
-    f = f.with_columns(two_turns(question, answer))
+    f = f.with_columns(two_turns(_question(task, region), answer))
     suffix = pl.when(pl.col("positive")).then(pl.lit("p")).otherwise(pl.lit("n")) + pl.col("node_id")
     klass = pl.col("label") + pl.when(pl.col("positive")).then(pl.lit("/yes")).otherwise(pl.lit("/no"))
     extra = {}

@@ -60,7 +60,7 @@ def test_killed_build_keeps_the_old_build_and_the_rerun_is_identical(annotated, 
     out = tmp_path / "b"
     assert _build(*args, "--out", out).returncode == 0
     assert _digest(out) == _digest(ref)  # same inputs, same bytes
-    assert _killed_build("fifa.pipelines.build:_write_records", 1, *args, "--out", out) == -signal.SIGKILL
+    assert _killed_build("fifa.pipelines.build_rows:_write_records", 1, *args, "--out", out) == -signal.SIGKILL
     assert _digest(out) == _digest(ref), "the previous build was damaged by the killed one"
     assert list(tmp_path.glob(".b.tmp-*")), "the kill happened before the build started writing"
     p = _build(*args, "--out", out)
