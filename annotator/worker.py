@@ -257,20 +257,7 @@ def _process(row: dict, out: dict, cfg: WorkerConfig) -> CpuResult:
         for nid, hh in sorted(sel.hits.items(), key=lambda kv: (-kv[1].share, kv[0]))
         if nid in node_masks
     ]
-    tree = _tree()
-    infos = []
-    from .regions import _tree_index
-
-    _, leaves_under = _tree_index()
-    lidx = {k: i for i, k in enumerate(regions.leaf_ids)}
-    profs = change_profiles(
-        diff, regions.label_map, {nid: [lidx[x] for x in leaves_under[nid] if x in lidx] for nid in sel.chosen}
-    )
-    for nid in sel.chosen:
-        node = tree[nid]
-        hh = sel.hits[nid]
-        prof = profs[nid]
-        infos.append(RegionInfo(nid, node.name, hh.coverage, hh.share, prof, node.description, list(node.artifacts)))
+    infos = _region_infos(diff, regions, sel)
     ctx = ExplainContext(
         sample_id=row["sample_id"],
         label="fake",
@@ -285,6 +272,27 @@ def _process(row: dict, out: dict, cfg: WorkerConfig) -> CpuResult:
         ctx.image_jpeg = _jpeg(fake, cfg.llm_image_size, cfg.llm_jpeg_quality)
         ctx.source_jpeg = _jpeg(source, cfg.llm_image_size, cfg.llm_jpeg_quality)
     return CpuResult(out, ctx, {k: node_masks[k] for k in sel.chosen if k in node_masks})
+
+
+def _region_infos(diff, regions, sel) -> list[RegionInfo]:
+    """What the explainer is told of each chosen region: its concept, how much of it the artifact covers,
+    and what changed inside it (:func:`change_profiles` over the leaves under the region)."""
+    from .regions import _tree_index
+
+    tree = _tree()
+    _, leaves_under = _tree_index()
+    lidx = {k: i for i, k in enumerate(regions.leaf_ids)}
+    profs = change_profiles(
+        diff, regions.label_map, {nid: [lidx[x] for x in leaves_under[nid] if x in lidx] for nid in sel.chosen}
+    )
+    infos = []
+    for nid in sel.chosen:
+        node = tree[nid]
+        hh = sel.hits[nid]
+        infos.append(
+            RegionInfo(nid, node.name, hh.coverage, hh.share, profs[nid], node.description, list(node.artifacts))
+        )
+    return infos
 
 
 def _node_intersections(regions, mask: np.ndarray, hits: dict) -> dict[str, dict]:
