@@ -35,7 +35,10 @@ KIND_KEYWORDS = {
 }
 
 OPENERS = [
-    "This {cat} image was altered locally; the differences from its source concentrate in {n} region{s} and cover {pct} of the frame.",
+    (
+        "This {cat} image was altered locally; the differences from its source concentrate in {n} region{s} "
+        "and cover {pct} of the frame."
+    ),
     "Compared with the pristine source, the {cat} manipulation is confined to {n} region{s} ({pct} of the image).",
     "The forgery ({cat}) leaves measurable traces in {n} region{s}, about {pct} of the pixels.",
 ]
@@ -113,7 +116,9 @@ VISIBLE_CLOSERS = {
 CLOSERS = {
     "colour": "No loss of detail or change of shape comes with the shift: the edit changed tone, not structure.",
     "geometry": "Colour is essentially unchanged, so the edit moved pixels rather than repainting them.",
-    "blur": "The smoothing has no matching colour shift, as when a region is blurred or re-rendered at a lower resolution.",
+    "blur": (
+        "The smoothing has no matching colour shift, as when a region is blurred or re-rendered at a lower resolution."
+    ),
     "noise": "The added grain is local, unlike sensor noise, which would cover the whole frame.",
     "several": "The mix of changes points to a region-wise edit followed by blending, not a global filter.",
 }

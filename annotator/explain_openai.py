@@ -87,7 +87,8 @@ def build_request(ctx: ExplainContext, cfg: OpenAIConfig) -> dict:
         lines.append(f"- {r.id}: {r.name}{meas}. {r.description} Typical cues: {cues}")
     st = ctx.stats or {}
     stats_line = (
-        f"artifact mask covers {st.get('mask_fraction', 0):.1%} of the image in {st.get('components', 0)} component(s); "
+        f"artifact mask covers {st.get('mask_fraction', 0):.1%} of the image in "
+        f"{st.get('components', 0)} component(s); "
         f"mean colour difference inside it ΔE {st.get('diff_mean_in_mask', 0):.1f}"
         if ctx.grounded
         else "none (no source image to compare with)"
@@ -104,7 +105,10 @@ def build_request(ctx: ExplainContext, cfg: OpenAIConfig) -> dict:
         grounding_line=(
             "The regions below were selected from a measured artifact mask."
             if ctx.grounded
-            else "There is no measured artifact mask: the regions below are candidates; explain only those where you see artifacts."
+            else (
+                "There is no measured artifact mask: the regions below are candidates; explain only those where "
+                "you see artifacts."
+            )
         ),
         region_lines="\n".join(lines) if lines else "(none)",
         stats_line=stats_line,

@@ -47,10 +47,9 @@ def score(
     :class:`~fifa.benchmarks.judge.Judge`) adds ``judge_mean`` to every text task.
     """
     b = load_bench(bench)
-    if isinstance(submission, AlignedSubmission):  # already validated against this bench (the CLI does that first)
-        sub = submission
-    else:
-        sub = load_submission(submission, b, strict=strict)
+    # an AlignedSubmission is already validated against this bench (the CLI does that first)
+    aligned = isinstance(submission, AlignedSubmission)
+    sub = submission if aligned else load_submission(submission, b, strict=strict)
     if use_java is None:
         use_java = java_available()
     proc = None

@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import yaml
 
@@ -45,7 +45,7 @@ MASK_SOURCES: frozenset[str] = frozenset(
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-Level = Union[str, int]
+Level = str | int
 
 
 def _norm(text: str) -> str:

@@ -24,7 +24,8 @@ from fifa.concept_tree.segmentation.segment import Segmenter, leaf_ids
 from fifa.concept_tree.tree import load_tree
 
 # Anchors both paths support. Measured on the two sample faces (MediaPipe 0.10.21, 68 points
-# taken from the 478-point mesh, so this is a unit test of the fit, not of detected points; region rules of 9969dfd): eyes 0.77-0.82 (the 68-point eye lacks the eyeball; without it
+# taken from the 478-point mesh, so this is a unit test of the fit, not of detected points; region
+# rules of 9969dfd): eyes 0.77-0.82 (the 68-point eye lacks the eyeball; without it
 # 0.90-0.92), brows 0.89-0.93, nose 0.95-0.97, mouth 0.95-0.98, chin 0.97, cheeks 0.88-0.90,
 # jaws 0.89-0.93. The threshold leaves a margin of about 0.07 below the lowest.
 ANCHORS = (

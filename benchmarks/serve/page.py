@@ -32,10 +32,9 @@ def _when(ts: float | None) -> str:
 
 def _header(key: str, label: str, board: dict) -> str:
     active = board["sort"] == key
-    if active:
-        order = "asc" if board["order"] == "desc" else "desc"
-    else:  # names read A to Z first, scores best first
-        order = "asc" if key == "team" else "desc"
+    flipped = "asc" if board["order"] == "desc" else "desc"
+    first = "asc" if key == "team" else "desc"  # names read A to Z first, scores best first
+    order = flipped if active else first
     arrow = (" ▼" if board["order"] == "desc" else " ▲") if active else ""
     href = "?" + urlencode({"sort": key, "order": order})
     cls = ' class="sorted"' if active else ""

@@ -80,7 +80,8 @@ class BatchSummary:
 
 
 # ------------------------------------------------------------------ worker side
-_WORKER: dict = {}  # per-process state of a worker (its models): a pool worker, or the parent while it runs a one-worker job
+# per-process state of a worker (its models): a pool worker, or the parent while it runs a one-worker job
+_WORKER: dict = {}
 
 
 def _init_worker(opts: BatchOptions, overlay_dir: str | None) -> None:

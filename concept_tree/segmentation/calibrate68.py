@@ -112,8 +112,8 @@ def photo_variants(group: str, rgb: np.ndarray) -> list[FaceImage]:
     import cv2
 
     h, w = rgb.shape[:2]
-    out = [FaceImage(group, group, rgb, np.eye(3)),
-           FaceImage(group, f"{group}_half", cv2.resize(rgb, (w // 2, h // 2), interpolation=cv2.INTER_AREA), _scale(0.5))]  # fmt: skip
+    half = cv2.resize(rgb, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    out = [FaceImage(group, group, rgb, np.eye(3)), FaceImage(group, f"{group}_half", half, _scale(0.5))]
     box = _mediapipe_box(rgb)
     if box is not None:
         x0, y0, x1, y1 = box
@@ -319,8 +319,9 @@ FOLDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
 def summarise(ious: np.ndarray) -> dict:
     """Mean IoU per anchor, over anchors, and the weakest anchor, for a block of :func:`agreement`."""
     per = ious.mean(axis=0) if len(ious) else np.full(len(COMPARED_ANCHORS), np.nan)
+    per_anchor = {a: round(float(v), 4) for a, v in zip(COMPARED_ANCHORS, per)}
     return {"faces": int(len(ious)), "mean": round(float(per.mean()), 4),
-            "min_anchor": round(float(per.min()), 4), "per_anchor": {a: round(float(v), 4) for a, v in zip(COMPARED_ANCHORS, per)}}  # fmt: skip
+            "min_anchor": round(float(per.min()), 4), "per_anchor": per_anchor}  # fmt: skip
 
 
 def cross_validate(pairs: list[FacePair], folds=FOLDS) -> list[dict]:
@@ -370,8 +371,9 @@ def self_agreement(pairs: list[FacePair], calibration: Ibug68Calibration, scale_
             continue
         p, q = by_name[a], by_name[b]
         mp = anchor_ious(p.reference(), regions_from_landmarks(_in_image_of(p, q, q.mesh, mirror478), p.image_size))
+        q_in_p = _in_image_of(p, q, q.points68, None)
         dl = anchor_ious(regions_from_ibug68(p.points68, p.image_size, calibration=calibration),
-                         regions_from_ibug68(_in_image_of(p, q, q.points68, None), p.image_size, calibration=calibration))  # fmt: skip
+                         regions_from_ibug68(q_in_p, p.image_size, calibration=calibration))  # fmt: skip
         rows["mediapipe"].append([mp[k] for k in COMPARED_ANCHORS])
         rows["dlib68"].append([dl[k] for k in COMPARED_ANCHORS])
     return {k: summarise(np.asarray(v, dtype=np.float64).reshape(-1, len(COMPARED_ANCHORS))) for k, v in rows.items()}

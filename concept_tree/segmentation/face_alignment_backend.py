@@ -220,7 +220,8 @@ class FaceAlignmentLandmarks:
         return self._person(rgb)
 
     def segment_all(self, rgb: np.ndarray, limit: int | None = None, outside_face: bool = True,
-                    rules: OutsideFaceRules = OutsideFaceRules(), person: np.ndarray | None = None) -> list[FaceRegions]:  # fmt: skip
+                    rules: OutsideFaceRules = OutsideFaceRules(),
+                    person: np.ndarray | None = None) -> list[FaceRegions]:  # fmt: skip
         """Regions of every detected face, largest first, at most ``limit`` (one ``no_face`` result
         when none); ``person``: a person probability map to use instead of SelfieSegmentation's."""
         h, w = rgb.shape[:2]
@@ -232,8 +233,8 @@ class FaceAlignmentLandmarks:
                                 error="no face detected")]  # fmt: skip
         if person is None and outside_face:
             person = self.person_probability(rgb)
-        return [regions_from_ibug68(p, (h, w), person, face_index=i, rules=rules, backend=BACKEND, calibration=self.calibration)
-                for i, p in enumerate(faces)]  # fmt: skip
+        return [regions_from_ibug68(p, (h, w), person, face_index=i, rules=rules, backend=BACKEND,
+                                    calibration=self.calibration) for i, p in enumerate(faces)]  # fmt: skip
 
     def segment(self, rgb: np.ndarray, person: np.ndarray | None = None, outside_face: bool = True) -> FaceRegions:
         """Regions of the largest face (``status == "no_face"`` when none)."""

@@ -109,8 +109,8 @@ class _Cascade:
 
 def _by_side(left: np.ndarray, values: dict) -> np.ndarray:
     """Per point, the value of its side's entry (``values[side]`` is a scalar or an array)."""
-    l, r = np.asarray(values["left"]), np.asarray(values["right"])
-    return np.where(left.reshape(left.shape + (1,) * (max(l.ndim, r.ndim) - 1)), l, r)
+    lv, rv = np.asarray(values["left"]), np.asarray(values["right"])
+    return np.where(left.reshape(left.shape + (1,) * (max(lv.ndim, rv.ndim) - 1)), lv, rv)
 
 
 class _Points(NamedTuple):

@@ -143,13 +143,13 @@ def _eye_loops() -> tuple[np.ndarray, np.ndarray]:
 def eye_frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Origin (between the eye centres), unit axes (x: towards the subject's left, y: down) and scale (IOD)."""
     right, left = _eye_loops()  # index arrays made once: this runs several times per face
-    r = points[right].mean(axis=0)
-    l = points[left].mean(axis=0)
-    x = l - r
+    rc = points[right].mean(axis=0)  # eye centres
+    lc = points[left].mean(axis=0)
+    x = lc - rc
     iod = math.sqrt(x[0] * x[0] + x[1] * x[1])
     x = x / max(iod, 1e-9)
     axes = np.array([[x[0], x[1]], [-x[1], x[0]]])
-    return (r + l) / 2, axes, iod
+    return (rc + lc) / 2, axes, iod
 
 
 def eye_normalise(points: np.ndarray) -> np.ndarray:

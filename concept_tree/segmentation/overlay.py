@@ -5,7 +5,6 @@ from __future__ import annotations
 import colorsys
 import hashlib
 from dataclasses import replace
-from typing import Union
 
 import cv2
 import numpy as np
@@ -13,7 +12,7 @@ import numpy as np
 from ..tree import ConceptTree, load_tree
 from .regions import FaceRegions
 
-Level = Union[str, int]
+Level = str | int
 
 
 def node_colour(node_id: str) -> tuple[int, int, int]:

@@ -103,9 +103,8 @@ def atomic_path(path: StrPath, *, durable: bool = True) -> Iterator[Path]:
 @contextmanager
 def atomic_open(path: StrPath, mode: str = "w", *, durable: bool = True, encoding: str = "utf-8") -> Iterator[IO[Any]]:
     """An open temp file (text mode in ``encoding``, or binary) that replaces ``path`` when closed."""
-    with atomic_path(path, durable=durable) as tmp:
-        with open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
-            yield f
+    with atomic_path(path, durable=durable) as tmp, open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
+        yield f
 
 
 def write_bytes_atomic(path: StrPath, data: bytes, *, durable: bool = True) -> None:

@@ -132,6 +132,35 @@ def _load_splits(splits_dir: Path | None) -> dict[str, str]:
     return out
 
 
+def _fake_refs(
+    manip: Path, table, wanted: set[str] | None, config: FFPPConfig, splits: dict, found_c: set[str]
+) -> list[tuple[tuple[str, str] | None, VideoRef]]:
+    """Every fake video of the wanted methods with the (family, source video) it was made from (None when its
+    name does not tell); adds the compression folders seen to ``found_c``."""
+    fakes: list[tuple[tuple[str, str] | None, VideoRef]] = []
+    for mdir in sorted(p for p in manip.iterdir() if p.is_dir()) if manip.is_dir() else []:
+        method = table.canonical(mdir.name)  # UnknownMethodError names the folder and the file
+        found_c |= {p.name for p in mdir.iterdir() if p.is_dir()}
+        if wanted is not None and method not in wanted:
+            continue
+        family = "dfd" if method == "DeepFakeDetection" else "ffpp"
+        for name, path in _media(mdir / config.compression, config.source):
+            vid = video_identity(name, family, fake=True)
+            ref = VideoRef(
+                "fake",
+                method,
+                method,
+                table.category(method),
+                name,
+                str(path),
+                vid.group,
+                vid.identities,
+                splits.get(name),
+            )
+            fakes.append(((family, vid.source) if vid.source else None, ref))
+    return fakes
+
+
 def scan_ffpp(root: str | Path, config: FFPPConfig) -> tuple[list[SourceTask], list[str]]:
     """The import tasks of a FaceForensics++ tree (one per source video) and notes.
 
@@ -154,27 +183,7 @@ def scan_ffpp(root: str | Path, config: FFPPConfig) -> tuple[list[SourceTask], l
             reals[(family, name)] = VideoRef(
                 "real", subset, None, "real", name, str(path), vid.group, vid.identities, splits.get(name)
             )
-    fakes: list[tuple[tuple[str, str] | None, VideoRef]] = []
-    for mdir in sorted(p for p in manip.iterdir() if p.is_dir()) if manip.is_dir() else []:
-        method = table.canonical(mdir.name)  # UnknownMethodError names the folder and the file
-        found_c |= {p.name for p in mdir.iterdir() if p.is_dir()}
-        if wanted is not None and method not in wanted:
-            continue
-        family = "dfd" if method == "DeepFakeDetection" else "ffpp"
-        for name, path in _media(mdir / c, config.source):
-            vid = video_identity(name, family, fake=True)
-            ref = VideoRef(
-                "fake",
-                method,
-                method,
-                table.category(method),
-                name,
-                str(path),
-                vid.group,
-                vid.identities,
-                splits.get(name),
-            )
-            fakes.append(((family, vid.source) if vid.source else None, ref))
+    fakes = _fake_refs(manip, table, wanted, config, splits, found_c)
     if not reals and not fakes:
         have = ", ".join(sorted(found_c & set(COMPRESSIONS))) or "none"
         raise ImportLayoutError(
@@ -294,7 +303,7 @@ def _run(tasks: list[SourceTask], wcfg, workers: int, init, work) -> Iterator[tu
                     yield i, (failed_task(t, f"worker error: {err!r}", "error") if err else fut.result())
         except KeyboardInterrupt:  # keep what is running: wait for it, drop what has not started
             pool.shutdown(wait=True, cancel_futures=True)
-            for fut, (i, t) in pending.items():
+            for fut, (i, _task) in pending.items():
                 if not fut.cancelled() and fut.exception() is None:
                     yield i, fut.result()
             raise
