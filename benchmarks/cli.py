@@ -20,6 +20,23 @@ app = make_app(
 )
 
 
+# the longer options of `fifa-bench score` (declared here so that the command reads as its list of options)
+_NoMeteor = Annotated[bool, typer.Option("--no-meteor", help="Skip METEOR (the slowest metric; a warning says so).")]
+_JudgeModel = Annotated[
+    str | None,
+    typer.Option(help="Judge the text answers with this model (any OpenAI-compatible endpoint): adds judge_mean."),
+]
+_JudgeMaxCost = Annotated[
+    float | None, typer.Option(help="Stop judging once this many USD are spent; the rest stays unscored.", min=0)
+]
+_JudgeCacheDir = Annotated[
+    Path | None, typer.Option(help="Judge response cache (default: the annotator's cache folder).", file_okay=False)
+]
+_JudgePriceIn = Annotated[
+    float, typer.Option(help="Judge: USD per 1M prompt tokens (for cost and --judge-max-cost).", min=0)
+]
+
+
 @command(
     app,
     "fifa-bench score --bench BUILD/bench.parquet --submission preds.jsonl --out runs/tiny",
@@ -35,25 +52,14 @@ def score(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs (0 disables).")] = 1000,
     no_plots: Annotated[bool, typer.Option("--no-plots", help="Skip the PNG plots.")] = False,
-    no_meteor: Annotated[
-        bool, typer.Option("--no-meteor", help="Skip METEOR (the slowest metric; a warning says so).")
-    ] = False,
-    judge_model: Annotated[
-        str | None,
-        typer.Option(help="Judge the text answers with this model (any OpenAI-compatible endpoint): adds judge_mean."),
-    ] = None,
+    no_meteor: _NoMeteor = False,
+    judge_model: _JudgeModel = None,
     judge_base_url: Annotated[str | None, typer.Option(help="The judge's endpoint (default: OpenAI's).")] = None,
-    judge_max_cost: Annotated[
-        float | None, typer.Option(help="Stop judging once this many USD are spent; the rest stays unscored.", min=0)
-    ] = None,
+    judge_max_cost: _JudgeMaxCost = None,
     judge_concurrency: Annotated[int, typer.Option(help="Judge requests in flight.", min=1)] = 8,
-    judge_cache_dir: Annotated[
-        Path | None, typer.Option(help="Judge response cache (default: the annotator's cache folder).", file_okay=False)
-    ] = None,
+    judge_cache_dir: _JudgeCacheDir = None,
     judge_images: Annotated[bool, typer.Option(help="Send each question's image to the judge.")] = True,
-    judge_price_in: Annotated[
-        float, typer.Option(help="Judge: USD per 1M prompt tokens (for cost and --judge-max-cost).", min=0)
-    ] = 2.50,
+    judge_price_in: _JudgePriceIn = 2.50,
     judge_price_out: Annotated[float, typer.Option(help="Judge: USD per 1M completion tokens.", min=0)] = 10.00,
 ) -> None:
     """Score a submission against a bench and write a report.
@@ -178,6 +184,26 @@ proxy's own body limit to --max-upload-mb. nginx:
 X-Forwarded-For/-Proto are trusted from --forwarded-allow-ips only (default 127.0.0.1)."""
 
 
+# the longer options of `fifa-bench serve`
+_ServedBench = Annotated[
+    Path, typer.Option(help="Bench Parquet file (its references never leave the server).", dir_okay=False)
+]
+_DbUrl = Annotated[str, typer.Option(help="Database URL: sqlite:///FILE or postgresql://USER[:PASS]@HOST/DB.")]
+_ServeWorkers = Annotated[int, typer.Option(help="Scoring worker processes on this machine (0: uploads only).", min=0)]
+_DailyLimit = Annotated[
+    int, typer.Option(help="Submissions per team and UTC day (a team's own limit wins); over it: 429.", min=0)
+]
+_ForwardedAllowIps = Annotated[
+    str, typer.Option(help="Proxies trusted for X-Forwarded-* headers (comma-separated, '*' for any).")
+]
+_Lease = Annotated[
+    float,
+    typer.Option(
+        help="Seconds a running job may go without its worker's heartbeat before another worker takes it.", min=1.0
+    ),
+]
+
+
 @app.command(
     name="serve",
     context_settings=CONTEXT_SETTINGS,
@@ -191,36 +217,21 @@ X-Forwarded-For/-Proto are trusted from --forwarded-allow-ips only (default 127.
     + PROXY_HELP,
 )
 def serve(
-    bench: Annotated[
-        Path, typer.Option(help="Bench Parquet file (its references never leave the server).", dir_okay=False)
-    ],
-    db: Annotated[
-        str, typer.Option(help="Database URL: sqlite:///FILE or postgresql://USER[:PASS]@HOST/DB.")
-    ] = "sqlite:///fifa-serve.db",
+    bench: _ServedBench,
+    db: _DbUrl = "sqlite:///fifa-serve.db",
     host: Annotated[str, typer.Option(help="Address to listen on (keep 127.0.0.1 behind a proxy).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[
-        int, typer.Option(help="Scoring worker processes on this machine (0: uploads only).", min=0)
-    ] = 2,
+    workers: _ServeWorkers = 2,
     max_upload_mb: Annotated[float, typer.Option(help="Largest submission file accepted (MiB); larger: 413.")] = 64.0,
-    daily_limit: Annotated[
-        int, typer.Option(help="Submissions per team and UTC day (a team's own limit wins); over it: 429.", min=0)
-    ] = 10,
+    daily_limit: _DailyLimit = 10,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap (as fifa-bench score).")] = 0,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs (as fifa-bench score).")] = 1000,
     no_meteor: Annotated[bool, typer.Option("--no-meteor", help="Skip METEOR (as fifa-bench score).")] = False,
     strict: Annotated[bool, typer.Option(help="Refuse submissions that miss bench questions.")] = False,
     root_path: Annotated[str, typer.Option(help="Path prefix the reverse proxy serves the app under.")] = "",
-    forwarded_allow_ips: Annotated[
-        str, typer.Option(help="Proxies trusted for X-Forwarded-* headers (comma-separated, '*' for any).")
-    ] = "127.0.0.1",
+    forwarded_allow_ips: _ForwardedAllowIps = "127.0.0.1",
     bench_name: Annotated[str | None, typer.Option(help="Name shown on the page (default: the file's name).")] = None,
-    lease: Annotated[
-        float,
-        typer.Option(
-            help="Seconds a running job may go without its worker's heartbeat before another worker takes it.", min=1.0
-        ),
-    ] = 60.0,
+    lease: _Lease = 60.0,
 ) -> None:
     """Serve a bench for hidden-label evaluation: uploads, a scoring queue, a leaderboard.
 

@@ -118,20 +118,42 @@ def _progress(what: str) -> Iterator[Callable[[int, int, int], None]]:
         yield update
 
 
+# fifa-data import ffpp's longer options (declared here so that the command reads as its list of options)
+FFPPRootArg = Annotated[
+    Path,
+    typer.Argument(
+        help="FaceForensics++ root (holds original_sequences/, manipulated_sequences/).", exists=True, file_okay=False
+    ),
+]
+CropModeOpt = Annotated[
+    str,
+    typer.Option(
+        help="align (DeepfakeBench's 5-point alignment), box (FF++'s square box, no rotation) or none (whole frames)."
+    ),
+]
+FFPPFromOpt = Annotated[
+    str,
+    typer.Option(
+        "--from", help="videos, or frames (read <c>/frames/<video>/NNN.png or <c>/images/<video>/NNNN.png instead)."
+    ),
+]
+FFPPSplitsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="FF++'s dataset/splits folder (train/val/test.json): adds an official_split column.",
+        exists=True,
+        file_okay=False,
+    ),
+]
+
+
 @command(
     import_app,
     "fifa-data import ffpp /data/FaceForensics++ --out data/ffpp_c23.parquet --frames 32 --workers 2",
     "fifa-data import ffpp /data/FaceForensics++ --out try.parquet --limit 5 --method Deepfakes --frames 4",
 )
 def ffpp(
-    root: Annotated[
-        Path,
-        typer.Argument(
-            help="FaceForensics++ root (holds original_sequences/, manipulated_sequences/).",
-            exists=True,
-            file_okay=False,
-        ),
-    ],
+    root: FFPPRootArg,
     out: OutOpt,
     compression: Annotated[str, typer.Option(help="raw, c23 or c40.")] = "c23",
     frames: Annotated[
@@ -139,33 +161,15 @@ def ffpp(
     ] = 32,
     size: Annotated[int, typer.Option(help="Side of the face crops in pixels.")] = 256,
     scale: Annotated[float, typer.Option(help="Crop margin: the crop covers SCALE times the face.")] = 1.3,
-    crop: Annotated[
-        str,
-        typer.Option(
-            help="align (DeepfakeBench's 5-point alignment), box (FF++'s square box, "
-            "no rotation) or none (whole frames)."
-        ),
-    ] = "align",
-    source: Annotated[
-        str,
-        typer.Option(
-            "--from", help="videos, or frames (read <c>/frames/<video>/NNN.png or <c>/images/<video>/NNNN.png instead)."
-        ),
-    ] = "videos",
+    crop: CropModeOpt = "align",
+    source: FFPPFromOpt = "videos",
     workers: Annotated[int, typer.Option(help="Worker processes for decoding and cropping (0: this process).")] = 2,
     limit: Annotated[int | None, typer.Option(help="Only the first N source videos (with their fakes).")] = None,
     method: Annotated[list[str] | None, typer.Option("--method", help="Only this method (repeatable).")] = None,
     frames_dir: Annotated[
         Path | None, typer.Option(help="Where the crops go (default: frames/ next to the manifest).", file_okay=False)
     ] = None,
-    splits: Annotated[
-        Path | None,
-        typer.Option(
-            help="FF++'s dataset/splits folder (train/val/test.json): adds an official_split column.",
-            exists=True,
-            file_okay=False,
-        ),
-    ] = None,
+    splits: FFPPSplitsOpt = None,
     methods: MethodsOpt = None,
     strict: StrictOpt = False,
     verbose: VerboseOpt = False,
