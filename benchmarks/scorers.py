@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -102,6 +102,20 @@ def _ci(stats: np.ndarray, metric: str, resamples: int, seed: int) -> dict | Non
     if iv is None:
         return None
     return {"metric": metric, "low": iv[0], "high": iv[1], "level": LEVEL, "resamples": resamples, "seed": seed}
+
+
+# The metrics of one group of a task's rows (``pos``: positions in the task's row list), for _breakdowns;
+# bound with functools.partial to the task's own values, so they never read a later loop iteration's.
+def _cls_subset_metrics(refs: list, preds: list, classes: list[str], pos: list[int]) -> dict:
+    return cls_metrics([refs[k] for k in pos], [preds[k] for k in pos], classes)
+
+
+def _text_subset_means(per_sample: dict, pos: list[int]) -> dict:
+    return {k: float(per_sample[k][pos].mean()) for k in ("rouge_l", "cider", "meteor") if k in per_sample}
+
+
+def _mask_subset_summary(ms, with_miou: bool, pos: list[int]) -> dict:
+    return ms.subset(pos).summary(with_miou)
 
 
 # ------------------------------------------------------------------- yes/no
@@ -190,9 +204,7 @@ def score_class(ctx: ScoreContext, task_ids: list[str], state: ScoreState) -> No
         }
         if resamples and rows:
             tm["ci"] = _ci(bootstrap_mean(correct, resamples, task_rng(seed, t)), "acc", resamples, seed)
-        tm.update(
-            _breakdowns(b, rows, lambda pos: cls_metrics([refs[k] for k in pos], [preds[k] for k in pos], classes))
-        )
+        tm.update(_breakdowns(b, rows, partial(_cls_subset_metrics, refs, preds, classes)))
         state.tasks[t], state.tmeta[t] = {**metrics, "n": len(rows)}, tm
         if rows:
             state.plot_data["confusion"] = {"classes": classes, "matrix": cls_confusion(refs, preds, classes).tolist()}
@@ -222,16 +234,7 @@ def score_text(ctx: ScoreContext, task_ids: list[str], state: ScoreState) -> Non
                 tm["ci"] = _ci(
                     bootstrap_mean(ts.per_sample["rouge_l"], resamples, task_rng(seed, t)), "rouge_l", resamples, seed
                 )
-            per = ts.per_sample
-            tm.update(
-                _breakdowns(
-                    b,
-                    rows,
-                    lambda pos, per=per: {
-                        k: float(per[k][pos].mean()) for k in ("rouge_l", "cider", "meteor") if k in per
-                    },
-                )
-            )
+            tm.update(_breakdowns(b, rows, partial(_text_subset_means, ts.per_sample)))
         state.tmeta[t] = tm
 
 
@@ -276,7 +279,7 @@ def score_masks(ctx: ScoreContext, task_ids: list[str], state: ScoreState) -> No
         tm["main_metric"] = "giou"
         if resamples and rows:
             tm["ci"] = _ci(bootstrap_mean(ms.iou, resamples, task_rng(seed, t)), "giou", resamples, seed)
-        _merge_breakdowns(tm, _breakdowns(b, rows, lambda pos, ms=ms: ms.subset(pos).summary(with_miou)))
+        _merge_breakdowns(tm, _breakdowns(b, rows, partial(_mask_subset_summary, ms, with_miou)))
         no_masks = sum(sub.present[i] and not sub.masks[i] for i in rows if b.masks[i])
         if no_masks:
             tm["answers_without_masks"] = no_masks

@@ -33,27 +33,7 @@ def judge_text_tasks(
     breakdowns,
 ) -> tuple[dict, list]:
     """Adds ``judge_mean`` to ``tasks[t]`` for every text task; returns (``_meta.judge``, per-question rows)."""
-    own = not isinstance(judge, Judge)
-    j = Judge(judge) if own else judge
-    try:
-        root = bench.image_root() if j.cfg.images else None
-        order = [(t, i) for t, rows in text_rows.items() for i in rows]
-        items = [
-            JudgeItem(
-                bench.question_id[i],
-                t,
-                (bench.question or [None] * len(bench))[i] or "",
-                bench.answer[i] or "",
-                strip_submitted(sub.answer[i] or "") if sub.present[i] and sub.answer[i] is not None else None,
-                jpeg_of(bench.image(i), root) if j.cfg.images else None,
-            )
-            for t, i in order
-        ]
-        results = j.judge_many(items)
-        summary = j.summary()
-    finally:
-        if own:
-            j.close()
+    items, results, summary = _judge_all(bench, sub, text_rows, judge)
     per_q = [
         {
             "question_id": it.question_id,
@@ -95,6 +75,32 @@ def judge_text_tasks(
             for name, vals in groups.items():
                 tgt.setdefault(name, {})["judge_mean"] = vals["judge_mean"]
     return summary, per_q
+
+
+def _judge_all(bench, sub, text_rows: dict[str, list[int]], judge: Judge | JudgeConfig) -> tuple[list, list, dict]:
+    """Every text question judged, in ``text_rows``' order: (items, results, the judge's summary)."""
+    own = not isinstance(judge, Judge)
+    j = Judge(judge) if own else judge
+    try:
+        root = bench.image_root() if j.cfg.images else None
+        order = [(t, i) for t, rows in text_rows.items() for i in rows]
+        items = [
+            JudgeItem(
+                bench.question_id[i],
+                t,
+                (bench.question or [None] * len(bench))[i] or "",
+                bench.answer[i] or "",
+                strip_submitted(sub.answer[i] or "") if sub.present[i] and sub.answer[i] is not None else None,
+                jpeg_of(bench.image(i), root) if j.cfg.images else None,
+            )
+            for t, i in order
+        ]
+        results = j.judge_many(items)
+        summary = j.summary()
+    finally:
+        if own:
+            j.close()
+    return items, results, summary
 
 
 __all__ = ["judge_text_tasks"]
