@@ -32,9 +32,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
-
-from fifa.core import rle as rle_utils
 
 from .forge_edits import (  # noqa: F401
     CATEGORY,
@@ -50,6 +47,7 @@ from .forge_edits import (  # noqa: F401
     mean_abs_change,
 )
 from .forge_faces import BaseFace, BaseSet, FaceSource, base_variants, bundled_faces, grace_hopper_path, identity_faces  # noqa: F401
+from .forge_output import ForgeWriter, manifest_schema
 
 log = logging.getLogger(__name__)
 
@@ -78,29 +76,6 @@ def truth_leaves(regions, truth_mask: np.ndarray) -> list[str]:
         if cov >= TRUTH_COVERAGE or share >= TRUTH_SHARE:
             out.append((-cov, leaf))
     return [leaf for _, leaf in sorted(out)]
-
-
-def manifest_schema():
-    import pyarrow as pa
-
-    rle_t = rle_utils.RLE_TYPE
-    return pa.schema(
-        [
-            ("sample_id", pa.string()),
-            ("image_path", pa.string()),
-            ("source_path", pa.string()),
-            ("label", pa.string()),
-            ("method", pa.string()),
-            ("category", pa.string()),
-            ("group", pa.string()),
-            ("truth", pa.list_(pa.string())),
-            ("truth_target", pa.string()),
-            ("truth_mask", rle_t),
-            ("edit", pa.string()),
-            ("pair_kind", pa.string()),
-            ("collection", pa.string()),
-        ]
-    )
 
 
 def _choose_base(kind: str, bases: list[BaseFace], rng) -> BaseFace | None:
@@ -146,91 +121,6 @@ def _make_fake(kind: str, b: BaseFace, bases: list[BaseFace], tree, rng):
     else:
         res = REGION_EDITS[kind](img, m, rng, s)
     return (*res, UNIONS[target][1] if target in UNIONS else target)
-
-
-class _Writer:
-    """Files and rows of one forge output folder."""
-
-    def __init__(self, out: Path):
-        self.out = out
-        for d in ("images/real", "images/fake", "masks"):
-            (out / d).mkdir(parents=True, exist_ok=True)
-        self.rows: list[dict] = []
-        self.jpeg_sources: dict[tuple[str, int], str] = {}
-
-    def rel(self, p: Path) -> str:
-        return str(p.relative_to(self.out))
-
-    def real(self, b: BaseFace) -> None:
-        p = self.out / "images" / "real" / f"{b.name}.png"
-        Image.fromarray(b.image).save(p)
-        self.rows.append(self._row(f"real_{b.name}", self.rel(p), None, "real", b, pair_kind="pristine"))
-
-    def jpeg_source(self, b: BaseFace, q: int) -> str:
-        """A JPEG copy of a base (a re-encoded real row); its path, made once per (base, quality)."""
-        key = (b.name, q)
-        if key not in self.jpeg_sources:
-            p = self.out / "images" / "real" / f"{b.name}_q{q}.jpg"
-            Image.fromarray(b.image).save(p, quality=q)
-            self.jpeg_sources[key] = self.rel(p)
-            self.rows.append(
-                self._row(
-                    f"real_{b.name}_q{q}",
-                    self.rel(p),
-                    self.pristine(b),
-                    "real",
-                    b,
-                    edit={"reencode": "jpeg", "quality": q},
-                    pair_kind="reencoded",
-                )
-            )
-        return self.jpeg_sources[key]
-
-    def pristine(self, b: BaseFace) -> str:
-        return f"images/real/{b.name}.png"
-
-    def image(self, arr: np.ndarray, stem: str, quality: int | None) -> str:
-        p = self.out / "images" / "fake" / f"{stem}.{'jpg' if quality else 'png'}"
-        if quality:
-            Image.fromarray(arr).save(p, quality=int(quality))
-        else:
-            Image.fromarray(arr).save(p)
-        return self.rel(p)
-
-    def mask(self, m: np.ndarray, sid: str) -> None:
-        Image.fromarray((m * 255).astype(np.uint8)).save(self.out / "masks" / f"{sid}.png")
-
-    def _row(
-        self,
-        sid,
-        image_path,
-        source_path,
-        label,
-        b: BaseFace,
-        *,
-        method=None,
-        truth=(),
-        target=None,
-        mask=None,
-        edit=None,
-        pair_kind,
-    ):
-        h, w = b.image.shape[:2]
-        return dict(
-            sample_id=sid,
-            image_path=image_path,
-            source_path=source_path,
-            label=label,
-            method=method,
-            category=CATEGORY[method] if method else "real",
-            group=b.group,
-            truth=list(truth),
-            truth_target=target,
-            truth_mask=rle_utils.encode(mask) if mask is not None else rle_utils.empty(h, w),
-            edit=json.dumps(edit, sort_keys=True) if edit is not None else None,
-            pair_kind=pair_kind,
-            collection="fifa-forge",
-        )
 
 
 def reencode(img: np.ndarray, rng) -> tuple[np.ndarray, int | None, dict]:
@@ -294,7 +184,7 @@ def forge(out_dir: str | Path, config: ForgeConfig | None = None, *, segmenter=N
     cfg = replace(config or ForgeConfig(), **options)
     kinds = cfg.edit_kinds()
     out = Path(out_dir)
-    w = _Writer(out)
+    w = ForgeWriter(out)
     rng = np.random.default_rng(cfg.seed)
     tree = load_tree()
     bases, skipped = _bases(cfg, segmenter)
@@ -307,7 +197,7 @@ def forge(out_dir: str | Path, config: ForgeConfig | None = None, *, segmenter=N
         arr, quality, params = reencode(b.image, rng)
         sid = f"reenc_{k:05d}_{params['reencode']}"
         path = w.image(arr, sid, quality)
-        w.rows.append(w._row(sid, path, w.pristine(b), "real", b, edit=params, pair_kind="reencoded"))
+        w.rows.append(w.row(sid, path, w.pristine(b), "real", b, edit=params, pair_kind="reencoded"))
     table = pa.Table.from_pylist(w.rows, schema=manifest_schema())
     path = out / "manifest.parquet"
     pq.write_table(table, path)
@@ -354,7 +244,7 @@ def _bases(cfg: ForgeConfig, segmenter) -> tuple[list[BaseFace], list]:
 
 
 def _forge_fakes(
-    cfg: ForgeConfig, kinds: tuple[str, ...], bases: list[BaseFace], tree, rng, w: _Writer
+    cfg: ForgeConfig, kinds: tuple[str, ...], bases: list[BaseFace], tree, rng, w: ForgeWriter
 ) -> tuple[int, int, dict[str, int]]:
     """Up to ``cfg.n`` fakes (at most ``20 n`` attempts), written by ``w``: (made, attempts, fakes per kind)."""
     made = attempts = 0
@@ -386,7 +276,7 @@ def _forge_fakes(
 
 def _save_fake(
     cfg: ForgeConfig,
-    w: _Writer,
+    w: ForgeWriter,
     b: BaseFace,
     sid: str,
     fake,
@@ -411,7 +301,7 @@ def _save_fake(
     path = w.image(fake, sid, quality)
     w.mask(tmask, sid)
     w.rows.append(
-        w._row(
+        w.row(
             sid,
             path,
             src_path,

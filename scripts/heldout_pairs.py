@@ -200,7 +200,8 @@ def make(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from fifa.annotator.forge import manifest_schema, truth_leaves
+    from fifa.annotator.forge import truth_leaves
+    from fifa.annotator.forge_output import manifest_schema
     from fifa.concept_tree.segmentation.segment import Segmenter
     from fifa.core import rle
 

@@ -66,7 +66,7 @@ def test_fixed_top5_mask_alone_fails_small_edits(tmp_path):
 
 
 def test_suspect_manifest_shows_only_reencoded_pairs_as_fakes(tmp_path):
-    from fifa.annotator.forge import manifest_schema
+    from fifa.annotator.forge_output import manifest_schema
     from fifa.core import rle
 
     empty = rle.empty(4, 4)
