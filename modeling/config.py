@@ -95,8 +95,8 @@ class HeadsConfig:
     mark_weight: float = 0.5
     mark_regions: int = 64  # the most often marked regions of the training answers make its vocabulary
     mark_queries: bool = True  # the named region's learned embedding joins each mark's [SEG] query
-    region_gate: bool = False  # a mark's mask = its [SEG] mask AND its named region's own query mask
-    region_parse_weight: float = 0.0  # face parsing by those region queries, on the FICT segmentation of each image
+    region_gate: bool = False  # a mark's mask = its [SEG] mask AND its named region's (face parsing) mask
+    region_parse_weight: float = 1.0  # the face parsing loss (the FICT segmentation of each training image)
     region_parse_samples: int = 8  # vocabulary regions parsed per training row (found ones first)
     det_score: Literal["head", "tokens"] = "head"  # where det scores in predictions come from
 
@@ -325,6 +325,12 @@ def validate(cfg: TrainConfig) -> None:
     for task, w in cfg.data.tasks.items():
         if w < 0:
             raise UserError(f"data.tasks.{task} must be >= 0")
+    h = cfg.heads
+    if h.region_gate and not (h.mark_head and h.mark_queries and h.region_parse_weight > 0):
+        raise UserError(
+            "heads.region_gate needs heads.mark_head and heads.mark_queries (its regions are the mark vocabulary) "
+            "and heads.region_parse_weight > 0 (the gate learns from face parsing alone)"
+        )
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .parsing import RegionParser, and_logits
+
 
 def mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(inplace=True), nn.Linear(d_hidden, d_out))
@@ -130,10 +132,10 @@ class MaskHead(nn.Module):
                 else LinearMaskDecoder(feat_dim, mask_dim)
             )
         self.query = mlp(llm_dim, llm_dim, mask_dim)
-        #: per region of the mark vocabulary, a query of its own: where that region lies in this image. A mark's
-        #: mask is its [SEG] query's mask AND its region's (``gated``): the [SEG] finds the traces, the region
-        #: query keeps the named region's part of them (an iris recolour marks both eyeballs and the lashes)
-        self.gate = nn.Embedding(n_regions, mask_dim) if region_gate and n_regions else None
+        #: where each region of the mark vocabulary lies in the image (face parsing). A mark's mask is its [SEG]
+        #: query's mask AND its named region's (``_gated``): the [SEG] finds the traces, the parser keeps the
+        #: named region's part of them (an iris recolour marks both eyeballs and the lashes)
+        self.gate = RegionParser(feat_dim, n_regions) if region_gate and n_regions else None
 
     def forward(
         self,
@@ -158,38 +160,31 @@ class MaskHead(nn.Module):
             images[which_images] if images is not None else None,
         )
         logits = self.decoder(self.query(seg_hidden), maps[which])
+        logits = F.interpolate(logits[:, None], size=(out_size, out_size), mode="bilinear", align_corners=False)[:, 0]
         if self.gate is not None and regions is not None:
-            logits = self._gated(logits, maps[which], regions.to(logits.device))
-        return F.interpolate(logits[:, None], size=(out_size, out_size), mode="bilinear", align_corners=False)[:, 0]
+            logits = self._gated(logits, regions.to(logits.device), rows, feats, images)
+        return logits
 
     def region_logits(
-        self,
-        ids: torch.Tensor,
-        rows: torch.Tensor,
-        feats: torch.Tensor,
-        pix: torch.Tensor | None,
-        out_size: int,
-        images: torch.Tensor | None = None,
+        self, ids: torch.Tensor, rows: torch.Tensor, feats: torch.Tensor, images: torch.Tensor, out_size: int
     ) -> torch.Tensor:
-        """(N, out, out) logits of "pixel in region ids[n]" for the image ``rows[n]``: the region queries alone,
-        trained on the FICT segmentation (modeling/region_maps.py)."""
-        which_images, which = torch.unique(rows, return_inverse=True)
-        maps = self.decoder.image_maps(
-            feats[which_images],
-            pix[which_images] if pix is not None else None,
-            images[which_images] if images is not None else None,
-        )
-        logits = self.decoder(self.gate(ids.to(maps.device)).to(maps.dtype), maps[which])
+        """(N, out, out) logits of "pixel in region ids[n]" for the image ``rows[n]`` (face parsing)."""
+        which_images, which = torch.unique(rows.to(feats.device), return_inverse=True)
+        maps = self.gate.image_maps(feats[which_images], images[which_images].to(feats.device))
+        logits = self.gate(ids, maps[which])
         return F.interpolate(logits[:, None], size=(out_size, out_size), mode="bilinear", align_corners=False)[:, 0]
 
-    def _gated(self, logits: torch.Tensor, maps: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
-        """Masks of marks that name a vocabulary region: p = p(trace) * p(region), returned as logits."""
+    def _gated(self, logits: torch.Tensor, regions: torch.Tensor, rows, feats, images) -> torch.Tensor:
+        """Masks of marks that name a vocabulary region: p = p(trace) * p(region), returned as logits. The
+        parser learns from the segmentation alone (region_parse_weight): its logits are not trained through
+        the product, so "where is the left eyeball" stays what it says."""
         named = regions >= 0
-        if not bool(named.any()):
-            return logits + 0 * self.gate.weight.sum()  # keeps DDP ranks in step
-        region_logits = self.decoder(self.gate(regions[named]).to(maps.dtype), maps[named])
+        if not bool(named.any()) or images is None:
+            return logits
+        size = logits.shape[-1]
+        region = self.region_logits(regions[named], rows[named], feats, images, size).detach()
         out = logits.clone()
-        out[named] = and_logits(logits[named].float(), region_logits.float()).to(logits.dtype)
+        out[named] = and_logits(logits[named].float(), region.float()).to(logits.dtype)
         return out
 
 
@@ -340,12 +335,6 @@ class FifaHeads(nn.Module):
             return set()
         prefix = "mask.decoder.sam."
         return {prefix + k for k in sam.state_dict() if not k.startswith("mask_decoder.")}
-
-
-def and_logits(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """logit(sigmoid(a) * sigmoid(b)), stable for large |a|, |b|."""
-    log_p = (F.logsigmoid(a) + F.logsigmoid(b)).clamp(max=-1e-6)
-    return log_p - torch.log(-torch.expm1(log_p))
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, scale: float = 1000.0, eps: float = 1e-6) -> torch.Tensor:

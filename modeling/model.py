@@ -192,10 +192,10 @@ class FifaModel(nn.Module):
         if gate is None or not w:
             return torch.zeros((), device=feats.device)
         if batch.get("parse_ids") is None:
-            return gate.weight.sum() * 0
+            return sum(p.sum() for p in gate.parameters()) * 0
         t = batch["parse_targets"]
         pred = self.heads.mask.region_logits(
-            batch["parse_ids"], batch["parse_rows"].to(feats.device), feats, pix, t.shape[-1], batch["images"]
+            batch["parse_ids"], batch["parse_rows"], feats, batch["images"], t.shape[-1]
         )
         pl, pl_logs = mask_loss(pred, t.to(pred.device), self.cfg.heads.bce_weight, self.cfg.heads.dice_weight)
         logs["parse_dice"] = pl_logs["mask_dice"]

@@ -204,7 +204,8 @@ def test_mask_head_shares_image_maps_between_seg_tokens(decoder):
 
 def test_region_gate_keeps_the_named_regions_part_of_the_traces():
     """`heads.region_gate`: a mark naming a vocabulary region gets p(trace) * p(region), so its mask lies
-    inside both its [SEG] mask and its region's own mask; a [SEG] naming no region keeps its mask."""
+    inside both its [SEG] mask and the parser's mask of its region; a [SEG] naming no region keeps its
+    mask; the parser is not trained through the product (face parsing alone teaches it)."""
     from fifa.modeling.config import HeadsConfig
     from fifa.modeling.heads import FifaHeads, and_logits
 
@@ -220,13 +221,12 @@ def test_region_gate_keeps_the_named_regions_part_of_the_traces():
     feats, images = torch.randn(2, 4, 4, 12), torch.randn(2, 3, 32, 32)
     pix = heads.pixels(images)
     seg_h, rows, named = torch.randn(4, 24), torch.tensor([0, 0, 1, 1]), torch.tensor([0, 2, -1, 1])
-    gated = heads.mask(seg_h, rows, feats, pix, 32, regions=named)
-    plain = heads.mask(seg_h, rows, feats, pix, 32, regions=torch.full((4,), -1))
-    alone = FifaHeads(llm_dim=24, feat_dim=12, classes=[], cfg=cfg, regions=regions, grid=4)
-    alone.load_state_dict(heads.state_dict())
-    alone.mask.gate = None  # the same heads without the gate: the [SEG] masks of named marks, ungated
-    traces = alone.mask(seg_h, rows, feats, pix, 32, regions=named)
+    gated = heads.mask(seg_h, rows, feats, pix, 32, images, regions=named)
+    plain = heads.mask(seg_h, rows, feats, pix, 32, images, regions=torch.full((4,), -1))
+    where = heads.mask.region_logits(named[[0, 1, 3]], rows[[0, 1, 3]], feats, images, 32)
     assert torch.equal(gated[2], plain[2])  # names no region: unchanged
-    for i in (0, 1, 3):
-        assert not torch.allclose(gated[i], traces[i])
-        assert (gated[i].sigmoid() <= traces[i].sigmoid() + 1e-5).all()
+    for j, i in enumerate((0, 1, 3)):
+        assert not torch.allclose(gated[i], plain[i])
+        assert torch.allclose(gated[i].sigmoid(), plain[i].sigmoid() * where[j].sigmoid(), atol=1e-5)
+    gated[[0, 1, 3]].sum().backward()
+    assert all(p.grad is None for p in heads.mask.gate.parameters())
