@@ -228,28 +228,8 @@ def import_ddvqa(
             continue
         for r in _pick(frames, config.attach):
             rows.setdefault(r["sample_id"], _rebase(r, fbase, out.parent))
-            done: set[str] = set()
-            for qid, q, a in qa[key]:
-                if config.answers == "first" and qid in done:
-                    continue
-                done.add(qid)
-                node = nodes[q] if q in nodes else nodes.setdefault(q, region_node(q, tree))
-                qa_rows.append(
-                    {
-                        "sample_id": r["sample_id"],
-                        "task": "rq_name" if node else "toe",
-                        "question": q,
-                        "answer": a,
-                        "node_id": node,
-                        "origin": f"ddvqa:{key}#{qid}",
-                    }
-                )
-    qa_path = out.with_name(out.stem + ".qa.parquet")
-    files_out = {}
-    if rows:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_table_atomic(pa.Table.from_pylist(qa_rows, schema=EXTRA_QA_SCHEMA), qa_path)
-        files_out["qa"] = str(qa_path)
+            qa_rows += _frame_qa(r["sample_id"], key, qa[key], config.answers, nodes, tree)
+    files_out = _write_qa(out, qa_rows) if rows else {}
     rep = finish(
         "ddvqa",
         list(rows.values()),
@@ -261,6 +241,38 @@ def import_ddvqa(
         stats={"qa_pairs": len(qa_rows), "videos": len(qa)},
     )
     return rep
+
+
+def _frame_qa(sample_id: str, key: str, pairs: list, answers: str, nodes: dict, tree) -> list[dict]:
+    """The extra-QA rows of one frame: every (question id, question, answer) of its video (with
+    ``answers="first"``, a question's first answer only); a question naming a region becomes rq_name, any
+    other toe. ``nodes`` caches the question -> region node lookups."""
+    out: list[dict] = []
+    done: set[str] = set()
+    for qid, q, a in pairs:
+        if answers == "first" and qid in done:
+            continue
+        done.add(qid)
+        node = nodes[q] if q in nodes else nodes.setdefault(q, region_node(q, tree))
+        out.append(
+            {
+                "sample_id": sample_id,
+                "task": "rq_name" if node else "toe",
+                "question": q,
+                "answer": a,
+                "node_id": node,
+                "origin": f"ddvqa:{key}#{qid}",
+            }
+        )
+    return out
+
+
+def _write_qa(out: Path, qa_rows: list[dict]) -> dict:
+    """Writes ``<stem>.qa.parquet`` beside ``out``; the report's ``files`` entry for it."""
+    qa_path = out.with_name(out.stem + ".qa.parquet")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_table_atomic(pa.Table.from_pylist(qa_rows, schema=EXTRA_QA_SCHEMA), qa_path)
+    return {"qa": str(qa_path)}
 
 
 def _rebase(row: dict, old: Path, new: Path) -> dict:
