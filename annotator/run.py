@@ -119,16 +119,17 @@ def make_explainer(config: AnnotateConfig):
 def run_annotation(
     manifest: str | Path | list[ManifestRow],
     out: str | Path,
-    config: AnnotateConfig = AnnotateConfig(),
+    config: AnnotateConfig | None = None,
     *,
     retry: bool = False,
     console=None,
     explainer=None,
 ) -> RunSummary:
     """Annotate every row of ``manifest`` not yet done in ``out`` (resume), or, with ``retry``,
-    re-attempt the rows that failed. ``explainer``: any object of the Explainer interface
-    (default: the one ``config.llm`` names). Raises :class:`~fifa.annotator.runlock.FolderLocked`
-    when another run holds ``out``."""
+    re-attempt the rows that failed (``config``: ``AnnotateConfig()`` by default). ``explainer``: any object
+    of the Explainer interface (default: the one ``config.llm`` names). Raises
+    :class:`~fifa.annotator.runlock.FolderLocked` when another run holds ``out``."""
+    config = config if config is not None else AnnotateConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with RunLock(out), StopSignals() as signals:

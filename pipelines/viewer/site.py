@@ -220,14 +220,16 @@ def _progress_bar(enabled: bool):
     )
 
 
-def build_site(src: str | Path, out: str | Path, config: ViewerConfig = ViewerConfig()) -> SiteSummary:
-    """Write a static review site for the annotation run, build or release folder ``src`` into ``out``.
+def build_site(src: str | Path, out: str | Path, config: ViewerConfig | None = None) -> SiteSummary:
+    """Write a static review site for the annotation run, build or release folder ``src`` into ``out``
+    (``config``: ``ViewerConfig()`` by default).
 
     Raises :class:`~fifa.pipelines.viewer.sources.SourceError` for an unreadable input and
     :class:`SiteError` for an output folder that is not a site. A bad row, mask or image never
     stops the build: it shows as a warning of its sample.
     """
     t0 = time.perf_counter()
+    config = config if config is not None else ViewerConfig()
     if config.page_size < 1 or config.max_side < 16:
         raise SiteError("page size must be >= 1 and max side >= 16")
     source = detect(src, config.image_root)
@@ -250,20 +252,7 @@ def build_site(src: str | Path, out: str | Path, config: ViewerConfig = ViewerCo
         task = bar.add_task("pages", total=pages)
         for p in range(pages):
             page_ids = sids[p * config.page_size : (p + 1) * config.page_size]
-            rows = {role: _rows(tables[role], spans[role], page_ids) for role in ROLES}
-            samples = [
-                build_sample(
-                    s,
-                    rows["annotations"].get(s, []),
-                    rows["instruct"].get(s, []),
-                    rows["bench"].get(s, []),
-                    images.for_sample(s),
-                )
-                for s in page_ids
-            ]
-            for s in samples:
-                facets.add(s)
-            _write(out / "data" / f"p{p:05d}.js", _js("page", p, {"page": p, "samples": samples}))
+            _write_page(out, p, page_ids, tables, spans, images, facets)
             bar.advance(task)
     index = {
         "version": 1,
@@ -285,6 +274,27 @@ def build_site(src: str | Path, out: str | Path, config: ViewerConfig = ViewerCo
     summary.samples_with_warnings = sum(facets.cols["warn"])
     summary.seconds = round(time.perf_counter() - t0, 3)
     return summary
+
+
+def _write_page(
+    out: Path, p: int, page_ids: list[str], tables: dict, spans: dict, images: _Images, facets: _Facets
+) -> None:
+    """Page ``p``: its samples with their annotation, instruction and bench rows and images (their facets
+    counted into ``facets``)."""
+    rows = {role: _rows(tables[role], spans[role], page_ids) for role in ROLES}
+    samples = [
+        build_sample(
+            s,
+            rows["annotations"].get(s, []),
+            rows["instruct"].get(s, []),
+            rows["bench"].get(s, []),
+            images.for_sample(s),
+        )
+        for s in page_ids
+    ]
+    for s in samples:
+        facets.add(s)
+    _write(out / "data" / f"p{p:05d}.js", _js("page", p, {"page": p, "samples": samples}))
 
 
 def _finish_files(out: Path, pages: int) -> None:
