@@ -205,6 +205,24 @@ def suspect_manifest(manifest_path) -> Path:
     return out
 
 
+def _negative_eval(m: dict, a: dict) -> NegativeEval:
+    """A re-encoded-only pair (manifest row ``m``) and what the annotator found in it (its row ``a``)."""
+    from fifa.core import rle as rle_utils
+
+    area = int(rle_utils.decode(a["artifact_mask"]).sum()) if a["artifact_mask"] else 0
+    kind = json.loads(m["edit"]).get("reencode") if m.get("edit") else None
+    return NegativeEval(m["sample_id"], area, list(a["artifact_regions"] or []), kind)
+
+
+def _anchor_masks(segmenter, path: Path) -> dict | None:
+    """The anchor masks of the source image at ``path`` (None when no face is found)."""
+    from fifa.concept_tree.imageio import load_rgb
+    from fifa.concept_tree.tree import ANCHORS
+
+    reg = segmenter.segment(load_rgb(path))
+    return {x: reg.mask(x) for x in ANCHORS} if reg.ok else None
+
+
 def evaluate_run(manifest_path, out_dir, segmenter=None) -> tuple[EvalSummary, list[SampleEval]]:
     """Evaluate an annotation folder against a manifest with ``truth`` and ``truth_mask`` columns.
 
@@ -214,8 +232,7 @@ def evaluate_run(manifest_path, out_dir, segmenter=None) -> tuple[EvalSummary, l
     """
     import pyarrow.parquet as pq
 
-    from fifa.concept_tree.imageio import load_rgb
-    from fifa.concept_tree.tree import ANCHORS, load_tree
+    from fifa.concept_tree.tree import load_tree
     from fifa.core import rle as rle_utils
 
     from .store import read_annotations
@@ -236,9 +253,7 @@ def evaluate_run(manifest_path, out_dir, segmenter=None) -> tuple[EvalSummary, l
             a = ann.get(m["sample_id"])
             if m.get("pair_kind") == "reencoded" and m.get("source_path"):
                 if a is not None and a["status"] == "ok":
-                    area = int(rle_utils.decode(a["artifact_mask"]).sum()) if a["artifact_mask"] else 0
-                    kind = json.loads(m["edit"]).get("reencode") if m.get("edit") else None
-                    negatives.append(NegativeEval(m["sample_id"], area, list(a["artifact_regions"] or []), kind))
+                    negatives.append(_negative_eval(m, a))
                 continue
             if m["label"] != "fake" or not m.get("truth"):
                 continue
@@ -249,9 +264,7 @@ def evaluate_run(manifest_path, out_dir, segmenter=None) -> tuple[EvalSummary, l
                 pred_ids, pred_mask = a["artifact_regions"], rle_utils.decode(a["artifact_mask"])
             src = m["source_path"]
             if src not in cache:
-                p = Path(src) if Path(src).is_absolute() else base / src
-                reg = segmenter.segment(load_rgb(p))
-                cache[src] = {x: reg.mask(x) for x in ANCHORS} if reg.ok else None
+                cache[src] = _anchor_masks(segmenter, Path(src) if Path(src).is_absolute() else base / src)
             samples.append(
                 evaluate_sample(
                     m["sample_id"],
