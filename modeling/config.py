@@ -147,6 +147,8 @@ class PredictConfig:
     max_new_tokens: int = 64
     shard_rows: int = 256  # predictions are written in shards of this many rows (resumable)
     verdicts: Literal["head", "text"] = "head"  # head: the heads open det/cls/rq answers and gate masks (guide.py)
+    # segmenter: a mark naming a region keeps its mask inside that region's anchor, as the FICT segmenter finds it
+    region_masks: Literal["model", "segmenter"] = "model"
 
     def __post_init__(self):
         check_choices(self)

@@ -80,7 +80,15 @@ def predict_share(
     model.eval()
     try:
         pred = Predictor(
-            model, tok, fam, device, cfg.predict.max_new_tokens, cfg.heads.det_score, cfg.predict.verdicts, precision
+            model,
+            tok,
+            fam,
+            device,
+            cfg.predict.max_new_tokens,
+            cfg.heads.det_score,
+            cfg.predict.verdicts,
+            precision,
+            cfg.predict.region_masks,
         )
         rows = predict_rows(pred, share, data.resolve_image, cfg.predict.batch_size)
     finally:

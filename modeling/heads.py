@@ -182,7 +182,8 @@ class MaskHead(nn.Module):
         if not bool(named.any()) or images is None:
             return logits
         size = logits.shape[-1]
-        region = self.region_logits(regions[named], rows[named], feats, images, size).detach()
+        with torch.no_grad():
+            region = self.region_logits(regions[named], rows[named], feats, images, size)
         out = logits.clone()
         out[named] = and_logits(logits[named].float(), region.float()).to(logits.dtype)
         return out

@@ -39,6 +39,7 @@ from .examples import REGION_TASKS, Skip, encode_prompt, image_inputs, load_imag
 from .family import Family
 from .guide import HeadGuide, answer_opening_ids, count_tokens, named_region, phrase_ids, verdict_tokens, yes_no_ids
 from .precision import Precision
+from .region_maps import AnchorMasks, image_key
 from .tokenizer import IMAGE, PHRASE_CLOSE, PHRASE_OPEN, REGION, SEG
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,11 @@ class Predictor:
         det_score: str = "head",
         verdicts: str = "head",
         precision: Precision | None = None,
+        region_masks: str = "model",
     ):
         self.model, self.tok, self.fam, self.device = model, tok, fam, device
+        #: ``segmenter``: each mark that names a region keeps its mask inside that region's anchor (region_maps.py)
+        self.anchor_masks = AnchorMasks() if region_masks == "segmenter" else None
         self.max_new_tokens, self.det_score = max_new_tokens, det_score
         self.precision = precision or Precision(torch.device(device).type, None)
         self.eos = [tok.eos_token_id] + [
@@ -130,6 +134,7 @@ class Predictor:
 
     def _inputs(self, rows: list[dict], resolve):
         prompts, chws, pix, regions, lbs, ok, errors = [], [], [], [], [], [], {}
+        self._rgbs: list[tuple[str, np.ndarray] | None] = []
         for r in rows:
             try:
                 rgb = load_image(resolve(r.get("image")))
@@ -140,6 +145,8 @@ class Predictor:
                 errors[r["question_id"]] = e.reason
                 continue
             chws.append(chw), pix.append(px), lbs.append(lb), ok.append(r)
+            key = image_key(r.get("image")) or str(r.get("question_id"))
+            self._rgbs.append((key, rgb) if self.anchor_masks is not None else None)
             if rq is not None:
                 regions.append(rq)
         return prompts, chws, pix, regions, lbs, ok, errors
@@ -269,8 +276,15 @@ class Predictor:
             m = lbs[b].unbox_logits(logits[k]) > 0
             if fake_p is not None and fake_p[b] < 0.5:
                 m = np.zeros_like(m)
+            elif self.anchor_masks is not None and int(regions[k]) >= 0:
+                m = self._in_anchor(m, b, self.model.heads.regions[int(regions[k])]["id"])
             per_row[b].append(rle_utils.encode(m))
         return per_row
+
+    def _in_anchor(self, m: np.ndarray, b: int, node: str) -> np.ndarray:
+        key, rgb = self._rgbs[b]
+        anchor = self.anchor_masks(key, rgb, node)
+        return m if anchor is None or anchor.shape != m.shape else m & anchor
 
     def _text(self, ids: list[int], marks: bool = False) -> str:
         """The answer as text; with ``marks`` (mask tasks) its grounded phrases stay ``<p>phrase</p> [SEG]``, the

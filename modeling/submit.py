@@ -74,6 +74,7 @@ def _predictor(checkpoint: str | Path, batch_size: int | None) -> tuple[Predicto
         cfg.heads.det_score,
         cfg.predict.verdicts,
         precision_for(loaded, device),
+        cfg.predict.region_masks,
     )
     return pred, bs, max(bs, cfg.predict.shard_rows // bs * bs)
 

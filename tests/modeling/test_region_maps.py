@@ -130,3 +130,60 @@ def test_parse_loss_trains_the_region_queries(small_build):
     loss.backward()
     grads = [q.grad for q in model.heads.mask.gate.parameters()]
     assert all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_anchor_masks_give_the_named_regions_anchor(maps, astronaut_rgb):
+    """predict.region_masks: segmenter keeps a mark's mask inside its region's anchor: an eyeball's mark
+    inside the eye, segmented once per image."""
+    from fifa.modeling.region_maps import AnchorMasks
+
+    found, _, face = maps
+    calls = []
+
+    class Counting:
+        def __init__(self):
+            from fifa.concept_tree.segmentation.segment import Segmenter
+
+            self.seg = Segmenter()
+
+        def segment(self, rgb):
+            calls.append(rgb.shape)
+            return self.seg.segment(rgb)
+
+        def close(self):
+            self.seg.close()
+
+    masks = AnchorMasks(Counting())
+    try:
+        eye = masks("face.png", face, "left_eyeball")
+        assert masks("face.png", face, "left_eye") is not None and len(calls) == 1
+        assert masks("sky.png", np.full((96, 96, 3), 200, np.uint8), "left_eyeball") is None  # no face
+    finally:
+        masks.close()
+    eyeball = decode(found["face.png"]["left_eyeball"]).astype(bool)
+    assert eye.shape == face.shape[:2] and eye.sum() > 2 * eyeball.sum()
+    assert (eye & eyeball).sum() == eyeball.sum()  # the eyeball lies in its anchor, the left eye
+
+
+def test_predictor_keeps_a_named_marks_mask_in_its_anchor(small_build, maps):
+    from micro_config import MICRO
+
+    from fifa.modeling.config import load_config
+    from fifa.modeling.data import InstructData
+    from fifa.modeling.loading import create
+    from fifa.modeling.predict import Predictor
+    from fifa.modeling.train import training_texts
+    from fifa.modeling.vocab import classes_of
+
+    found, _, face = maps
+    cfg = load_config(None, [*MICRO, "model.base=tiny", "predict.region_masks=segmenter"])
+    data = InstructData(small_build)
+    loaded = create(cfg, list(training_texts(data)), classes_of(data, cfg), None, [])
+    pred = Predictor(loaded.model, loaded.tokenizer, loaded.fam, "cpu", region_masks=cfg.predict.region_masks)
+    pred._rgbs = [("face.png", face)]
+    everywhere = np.ones(face.shape[:2], bool)
+    kept = pred._in_anchor(everywhere, 0, "left_eyeball")
+    eyeball = decode(found["face.png"]["left_eyeball"]).astype(bool)
+    assert 2 * eyeball.sum() < kept.sum() < 0.1 * kept.size and (kept & eyeball).sum() == eyeball.sum()
+    plain = Predictor(loaded.model, loaded.tokenizer, loaded.fam, "cpu")
+    assert plain.anchor_masks is None
