@@ -25,6 +25,8 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from fifa.core.records import AnnotationRecord, replace
+
 from .explain import ExplainResult
 from .worker import CpuResult, failed, finish_row
 
@@ -61,13 +63,13 @@ class RowSink:
         self.written = 0
         self.errors: Counter = Counter()
 
-    def emit(self, row: dict) -> None:
+    def emit(self, row: AnnotationRecord) -> None:
         self.store.add(row)
         self.written += 1
-        if row["status"] != "ok":
-            self.errors[row.get("error_code") or "unknown"] += 1
+        if row.status != "ok":
+            self.errors[row.error_code or "unknown"] += 1
         if self.progress is not None:
-            self.progress.advance(row["status"] != "ok")
+            self.progress.advance(row.status != "ok")
 
     def __enter__(self) -> RowSink:
         return self
@@ -248,7 +250,7 @@ class Pipeline:
 
     def _route(self, res: CpuResult) -> None:
         row, ctx = res.row, res.ctx
-        if row["status"] != "ok" or row.get("explanation") is not None:
+        if row.status != "ok" or row.explanation is not None:
             self.sink.emit(row)  # failed, or finished in the worker (offline)
         elif not self.cfg.llm_needed or ctx is None or ctx.label == "real" or (ctx.grounded and not ctx.regions):
             er = self.offline.explain(ctx)  # nothing to ask a model: offline text, this run's explainer name
@@ -263,8 +265,8 @@ class Pipeline:
         self.spend.add(er)
         if self.on_cost is not None:
             self.on_cost(self.spend.usd)
-        row = res.row
-        row.update(
+        res.row = replace(
+            res.row,
             prompt_tokens=er.prompt_tokens,
             completion_tokens=er.completion_tokens,
             cost_usd=er.cost,
@@ -275,7 +277,7 @@ class Pipeline:
         if er.ok:
             self.sink.emit(finish_row(res, er.text, self.explainer.name, er.region_ids, er.visible))
         else:
-            row["explainer"] = self.explainer.name
+            row = replace(res.row, explainer=self.explainer.name)
             self.sink.emit(failed(row, er.error_code or "llm_error", er.error or ""))
 
     def _fail(self, row_in: dict, code: str, message: str) -> None:

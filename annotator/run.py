@@ -143,6 +143,7 @@ class _Plan:
     main: AnnotationStore  # the folder's store
     store: AnnotationStore  # where this invocation writes (main, or retry staging)
     skipped: int  # rows already done
+    attempts: dict[str, int] = field(default_factory=dict)  # retry: sample id -> this attempt (default 1)
 
 
 def _plan(manifest, out: Path, config: AnnotateConfig, retry: bool) -> _Plan:
@@ -156,18 +157,17 @@ def _plan(manifest, out: Path, config: AnnotateConfig, retry: bool) -> _Plan:
         failed_ids = main.failed_ids()
         store = main.retry_store(config.shard_rows)
         todo = [r for r in rows if r.sample_id in failed_ids and r.sample_id not in store.done_ids]
-        attempts = _attempts(main, failed_ids)
-        for r in todo:
-            r.__dict__["attempt"] = attempts.get(r.sample_id, 1) + 1
+        prior = _attempts(main, failed_ids)
+        attempts = {r.sample_id: prior.get(r.sample_id, 1) + 1 for r in todo}
     else:
-        store = main
+        store, attempts = main, {}
         todo = [r for r in rows if r.sample_id not in store.done_ids]
     if config.only_ids is not None:
         todo = [r for r in todo if r.sample_id in config.only_ids]
     skipped = len(rows) - len(todo)
     if config.limit is not None:
         todo = todo[: config.limit]
-    return _Plan(rows, todo, main, store, skipped)
+    return _Plan(rows, todo, main, store, skipped, attempts)
 
 
 def _run(manifest, out: Path, config: AnnotateConfig, retry: bool, console, explainer, signals) -> RunSummary:
@@ -187,9 +187,9 @@ def _run(manifest, out: Path, config: AnnotateConfig, retry: bool, console, expl
     try:
         progress.start()
         with sink:  # every finished row reaches disk, whatever ends the block
-            runnable = _fail_refused(plan.todo, sink)
+            runnable = _fail_refused(plan.todo, plan.attempts, sink)
             if runnable:
-                summary.stopped = _execute(runnable, config, explainer, sink, signals, progress, spend)
+                summary.stopped = _execute(runnable, plan.attempts, config, explainer, sink, signals, progress, spend)
     except BaseException as e:
         _finish(summary, plan, sink, spend, t_start)
         state = "failed:executor" if type(e).__name__ == "ExecutorUnavailable" else f"failed:{type(e).__name__}"
@@ -208,27 +208,35 @@ def _run(manifest, out: Path, config: AnnotateConfig, retry: bool, console, expl
     return summary
 
 
-def _fail_refused(todo: list[ManifestRow], sink: RowSink) -> list[ManifestRow]:
+def _fail_refused(todo: list[ManifestRow], attempts: dict[str, int], sink: RowSink) -> list[ManifestRow]:
     """Rows whose paths leave the data root fail here, their files never opened; returns the rest."""
     runnable = []
     for r in todo:
         if r.refused:
             code, _, message = r.refused.partition(": ")
-            sink.emit(failed(base_row(_task_dict(r)), code, message))
+            sink.emit(failed(base_row(_task_dict(r, attempts)), code, message))
         else:
             runnable.append(r)
     return runnable
 
 
-def _task_dict(r: ManifestRow) -> dict:
+def _task_dict(r: ManifestRow, attempts: dict[str, int]) -> dict:
+    """What a worker gets of a manifest row: its columns and which attempt this is (1 unless retried)."""
     d = r.to_dict()
-    d["attempt"] = r.__dict__.get("attempt", 1)
+    d["attempt"] = attempts.get(r.sample_id, 1)
     d.pop("refused", None)
     return d
 
 
 def _execute(
-    rows: list[ManifestRow], config: AnnotateConfig, explainer, sink: RowSink, signals, progress: Progress, spend: Spend
+    rows: list[ManifestRow],
+    attempts: dict[str, int],
+    config: AnnotateConfig,
+    explainer,
+    sink: RowSink,
+    signals,
+    progress: Progress,
+    spend: Spend,
 ) -> str | None:
     """Start the workers, run the pipeline over ``rows``, stop the workers; returns why it stopped early."""
     from .explain_offline import OfflineExplainer
@@ -263,7 +271,8 @@ def _execute(
         spend=spend,
     )
     try:
-        return pipe.run([[_task_dict(r) for r in b] for b in source_batches(rows, config.batch_rows)])
+        batches = source_batches(rows, config.batch_rows)
+        return pipe.run([[_task_dict(r, attempts) for r in b] for b in batches])
     finally:
         pool.shutdown()
 

@@ -10,6 +10,7 @@ import numpy as np
 from fifa.concept_tree.imageio import load_rgb
 from fifa.core import marks
 from fifa.core import rle as rle_utils
+from fifa.core.records import AnnotationRecord, Segment
 
 from .store import read_annotations
 
@@ -29,10 +30,11 @@ PALETTE = [
 ]
 
 
-def find_row(out_dir: str | Path, sample_id: str) -> dict | None:
+def find_row(out_dir: str | Path, sample_id: str) -> AnnotationRecord | None:
+    """The record of ``sample_id`` in an annotation output folder (None: not there)."""
     t = read_annotations(out_dir)
-    for r in t.to_pylist():
-        if r["sample_id"] == sample_id:
+    for r in AnnotationRecord.from_arrow(t):
+        if r.sample_id == sample_id:
             return r
     return None
 
@@ -55,7 +57,7 @@ def _focus_box(mask: np.ndarray, shown: list, size: tuple[int, int]):
     return y0, y1, x0, x1
 
 
-def render(row: dict, out_png: str | Path, dpi: int = 110) -> Path:
+def render(row: AnnotationRecord, out_png: str | Path, dpi: int = 110) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,8 +76,8 @@ def render(row: dict, out_png: str | Path, dpi: int = 110) -> Path:
         ax.axis("off")
     text_ax = fig.add_subplot(grid[1, : max(1, n - 1)])
     text_ax.axis("off")
-    text = marks.strip(row.get("explanation") or row.get("error") or "")
-    status = f"[{row['status']}] {row.get('label')} {row.get('method') or ''} {row.get('category') or ''}"
+    text = marks.strip(row.explanation or row.error or "")
+    status = f"[{row.status}] {row.label} {row.method or ''} {row.category or ''}"
     lines = textwrap.wrap(text, 46 * max(1, n - 1))
     if len(lines) > 9:
         lines = lines[:9]
@@ -95,34 +97,34 @@ def render(row: dict, out_png: str | Path, dpi: int = 110) -> Path:
     return out_png
 
 
-def _shown_regions(row: dict) -> list[dict]:
+def _shown_regions(row: AnnotationRecord) -> list[Segment]:
     """The regions to draw: the explanation's segments (first of each node), else the chosen artifact regions."""
-    shown = []
-    for s in row.get("segments") or []:
+    shown: list[Segment] = []
+    for s in row.segments:
         if s["node_id"] not in [x["node_id"] for x in shown]:
             shown.append(s)
     if not shown:
-        by_id = {r["node_id"]: r for r in (row.get("regions") or [])}
+        by_id = {r["node_id"]: r for r in row.regions}
         shown = [
             {"node_id": n, "phrase": n.replace("_", " "), "mask": by_id[n]["mask"]}
-            for n in (row.get("artifact_regions") or [])
+            for n in row.artifact_regions
             if n in by_id
         ]
     return shown
 
 
-def _panels(row: dict) -> tuple[list, list]:
+def _panels(row: AnnotationRecord) -> tuple[list, list]:
     """The image panels (fake, source, artifact mask, regions; zoomed) and the legend's (colour, label) pairs."""
-    fake = load_rgb(row["image_path"])
+    fake = load_rgb(row.image_path)
     h, w = fake.shape[:2]
     src = None
-    if row.get("source_path"):
+    if row.source_path:
         try:
-            src = load_rgb(row["source_path"])
+            src = load_rgb(row.source_path)
         except Exception:
             src = None
-    mask = rle_utils.decode(row["artifact_mask"]) if row.get("artifact_mask") else np.zeros((h, w), bool)
-    panels = [("fake: " + row["sample_id"], fake)]
+    mask = rle_utils.decode(row.artifact_mask) if row.artifact_mask else np.zeros((h, w), bool)
+    panels = [("fake: " + row.sample_id, fake)]
     if src is not None:
         panels.append(("source", src))
     over = fake.astype(np.float32).copy()

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fifa.core.atomic import fsync_dir, move, write_json_atomic, write_table_atomic
+from fifa.core.records import AnnotationRecord
 from fifa.core.schemas import ANNOTATION_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ DAMAGED_DIR = ".damaged"
 
 
 def rows_to_table(rows: list[dict]) -> pa.Table:
+    """Annotation rows given as dicts (a missing column is null; unchecked: test data, hand-made rows)
+    as a table; the run's writer stores :class:`~fifa.core.records.AnnotationRecord` s instead."""
     cols = {name: [r.get(name) for r in rows] for name in ANNOTATION_SCHEMA.names}
     return pa.Table.from_pydict(cols, schema=ANNOTATION_SCHEMA)
 
@@ -59,7 +62,7 @@ class AnnotationStore:
         self.ann.mkdir(parents=True, exist_ok=True)
         self.shard_rows = max(1, int(shard_rows))
         self.flush_seconds = flush_seconds
-        self._buf: list[dict] = []
+        self._buf: list[AnnotationRecord] = []
         self._last_flush = time.monotonic()
         self._token = uuid.uuid4().hex[:8]
         self._seq = self._max_seq()
@@ -140,7 +143,7 @@ class AnnotationStore:
     def done_ids(self) -> set[str]:
         return self._done
 
-    def add(self, row: dict) -> None:
+    def add(self, row: AnnotationRecord) -> None:
         self._buf.append(row)
         if len(self._buf) >= self.shard_rows or (time.monotonic() - self._last_flush) >= self.flush_seconds:
             self.flush()
@@ -153,10 +156,10 @@ class AnnotationStore:
             return
         rows = self._buf
         name = f"part-{self._seq + 1:06d}-{self._token}.parquet"
-        write_table_atomic(rows_to_table(rows), self.ann / name)
+        write_table_atomic(AnnotationRecord.to_arrow(rows), self.ann / name)
         self._seq += 1
         self._buf = []
-        ids = [r["sample_id"] for r in rows]
+        ids = [r.sample_id for r in rows]
         self._done.update(ids)
         self.written += len(rows)
         self._append_ledger(name, ids)  # an index only: a shard missing from it is found on the next open

@@ -1,8 +1,9 @@
 """The CPU stage of one row, run in worker processes (one Segmenter per process).
 
 ``process_row`` loads the pair, computes the artifact mask and the regions, encodes every
-mask as RLE, builds the explainer context and, for the offline explainer, the finished row.
-For an LLM explainer it returns the row without text plus the context (compact JPEGs).
+mask as RLE, builds the explainer context and, for the offline explainer, the finished
+:class:`~fifa.core.records.AnnotationRecord`. For an LLM explainer it returns the record without
+text plus the context (compact JPEGs).
 The worker's state (its segmenter, the caches of segmentations and aligned sources) lives in
 :mod:`.worker_sources`.
 """
@@ -21,6 +22,7 @@ import numpy as np
 from fifa.concept_tree.imageio import ImageError
 from fifa.core import marks
 from fifa.core import rle as rle_utils
+from fifa.core.records import AnnotationRecord, replace
 
 from . import age
 from .diffmask import DiffConfig, PairError, artifact_mask
@@ -134,43 +136,38 @@ def _tree():
     return load_tree()
 
 
-def base_row(row: dict) -> dict:
-    return {
-        "sample_id": row["sample_id"],
-        "status": "ok",
-        "error": None,
-        "error_code": None,
-        "label": row.get("label"),
-        "method": row.get("method"),
-        "category": row.get("category"),
-        "group": row.get("group"),
-        "identities": row.get("identities"),
-        "collection": row.get("collection"),
-        "video": row.get("video"),
-        "frame": row.get("frame"),
-        "image_path": row.get("image_path"),
-        "source_path": row.get("source_path"),
-        "artifact_mask": None,
-        "artifact_regions": [],
-        "regions": [],
-        "explanation": None,
-        "visible_explanation": None,
-        "segments": [],
-        "explainer": None,
-        "tree_version": _tree().version,
-        "grounded": None,
-        "prompt_tokens": 0,
-        "completion_tokens": 0,
-        "cost_usd": 0.0,
-        "llm_calls": 0,
-        "cached": False,
-        "time_llm_s": 0.0,
-        "attempt": int(row.get("attempt") or 1),
-    }
+#: the columns an annotation record takes from its manifest row as they are
+FROM_MANIFEST = ("label", "method", "category", "group", "identities", "collection", "video", "frame")
+FROM_MANIFEST += ("image_path", "source_path")
 
 
-def failed(out: dict, code: str, message: str) -> dict:
-    out.update(
+def base_row(row: dict) -> AnnotationRecord:
+    """The record of a manifest row (a dict of its columns, ``attempt`` included) before any work: the columns
+    named here and the manifest's, the others null until a step fills them."""
+    return AnnotationRecord.from_row(
+        {
+            **{c: row.get(c) for c in FROM_MANIFEST},
+            "sample_id": row["sample_id"],
+            "status": "ok",
+            "artifact_regions": [],
+            "regions": [],
+            "segments": [],
+            "tree_version": _tree().version,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "cost_usd": 0.0,
+            "llm_calls": 0,
+            "cached": False,
+            "time_llm_s": 0.0,
+            "attempt": int(row.get("attempt") or 1),
+        }
+    )
+
+
+def failed(rec: AnnotationRecord, code: str, message: str) -> AnnotationRecord:
+    """``rec`` failed with ``code`` (what it found before the failure is kept, no text)."""
+    return replace(
+        rec,
         status="failed",
         error_code=code,
         error=f"{code}: {message}",
@@ -178,12 +175,21 @@ def failed(out: dict, code: str, message: str) -> dict:
         visible_explanation=None,
         segments=[],
     )
-    return out
+
+
+@dataclass
+class _Draft:
+    """The record of the row in work, replaced as each step adds to it: a step that fails keeps what came before."""
+
+    rec: AnnotationRecord
+
+    def set(self, **changes) -> None:
+        self.rec = replace(self.rec, **changes)
 
 
 @dataclass
 class CpuResult:
-    row: dict  # the annotation row (text pending if ctx is set)
+    row: AnnotationRecord  # the annotation record (text pending if ctx is set)
     ctx: ExplainContext | None = None  # explainer context when an explanation is still needed
     node_masks: dict = field(default_factory=dict)  # node id -> RLE used for segments
 
@@ -192,28 +198,28 @@ def process_row(row: dict) -> CpuResult:
     """CPU stage of one manifest row (never raises for a bad row: it fails the row)."""
     t0 = time.perf_counter()
     cfg: WorkerConfig = STATE.get("config") or WorkerConfig()
-    out = base_row(row)
+    out = _Draft(base_row(row))
     try:
         res = _process(row, out, cfg)
     except ImageError as e:
-        res = CpuResult(failed(out, e.code, e.message))
+        res = CpuResult(failed(out.rec, e.code, e.message))
     except PairError as e:
-        res = CpuResult(failed(out, e.code, str(e)))
+        res = CpuResult(failed(out.rec, e.code, str(e)))
     except MemoryError:
-        res = CpuResult(failed(out, "out_of_memory", "image too large to process"))
+        res = CpuResult(failed(out.rec, "out_of_memory", "image too large to process"))
     except Exception as e:  # a bug or an unexpected input must not stop the run
-        res = CpuResult(failed(out, "internal_error", f"{type(e).__name__}: {e}"))
-    if cfg.explainer == "offline" and res.row["status"] == "ok" and res.ctx is not None:
+        res = CpuResult(failed(out.rec, "internal_error", f"{type(e).__name__}: {e}"))
+    if cfg.explainer == "offline" and res.row.status == "ok" and res.ctx is not None:
         from .explain_offline import OfflineExplainer
 
         ex = STATE.get("offline")
         if ex is None:  # one per worker, not one per row
             ex = STATE["offline"] = OfflineExplainer()
         er = ex.explain(res.ctx)
-        finish_row(res, er.text, ex.name, er.region_ids, er.visible)
+        res.row = finish_row(res, er.text, ex.name, er.region_ids, er.visible)
         res.ctx = None  # done: nothing to send back but the row
         res.node_masks = {}
-    res.row["time_cpu_s"] = time.perf_counter() - t0
+    res.row = replace(res.row, time_cpu_s=time.perf_counter() - t0)
     return res
 
 
@@ -222,41 +228,43 @@ def process_rows(rows: list[dict]) -> list[CpuResult]:
     return [process_row(r) for r in rows]
 
 
-def _process(row: dict, out: dict, cfg: WorkerConfig) -> CpuResult:
+def _process(row: dict, out: _Draft, cfg: WorkerConfig) -> CpuResult:
     fake = load_image(row["image_path"], "image")
     h, w = fake.shape[:2]
-    out["image_height"], out["image_width"] = h, w
+    out.set(image_height=h, image_width=w)
     empty = rle_utils.empty(h, w)
     if row.get("label") == "real":
-        out.update(artifact_mask=empty, grounded=True, mask_area=0, mask_fraction=0.0)
+        out.set(artifact_mask=empty, grounded=True, mask_area=0, mask_fraction=0.0)
         ctx = ExplainContext(sample_id=row["sample_id"], label="real", category="real", grounded=True)
-        return CpuResult(out, ctx)
+        return CpuResult(out.rec, ctx)
     src_path = row.get("source_path")
     if not src_path:
         return _ungrounded(row, out, fake, cfg)
     src = source_cached(src_path, fake, cfg)
     diff = artifact_mask(fake, src.image, cfg.diff, src.prepared)
     if not src.regions.ok:
-        return CpuResult(failed(out, "no_face", "no face detected in the source image"))
+        return CpuResult(failed(out.rec, "no_face", "no face detected in the source image"))
     source, regions = src.image, src.regions_for(diff.mask)
     sel = select_regions(regions, diff.mask, cfg.select)
     st = diff.stats
-    out.update(
+    out.set(
         artifact_mask=rle_utils.encode(diff.mask),
         grounded=True,
-        mask_area=st["mask_area"],
-        mask_fraction=st["mask_fraction"],
-        diff_threshold=st["threshold"],
-        diff_mean_in_mask=st["diff_mean_in_mask"],
+        mask_area=int(st["mask_area"]),
+        mask_fraction=float(st["mask_fraction"]),
+        diff_threshold=float(st["threshold"]),
+        diff_mean_in_mask=float(st["diff_mean_in_mask"]),
         artifact_regions=list(sel.chosen),
     )
     # Masks of the artifact inside every node it touches: leaves in one pass, parents by merging.
     node_masks = _node_intersections(regions, diff.mask, sel.hits)
-    out["regions"] = [
-        {"node_id": nid, "coverage": float(hh.coverage), "share": float(hh.share), "mask": node_masks[nid]}
-        for nid, hh in sorted(sel.hits.items(), key=lambda kv: (-kv[1].share, kv[0]))
-        if nid in node_masks
-    ]
+    out.set(
+        regions=[
+            {"node_id": nid, "coverage": float(hh.coverage), "share": float(hh.share), "mask": node_masks[nid]}
+            for nid, hh in sorted(sel.hits.items(), key=lambda kv: (-kv[1].share, kv[0]))
+            if nid in node_masks
+        ]
+    )
     infos = _region_infos(diff, regions, sel)
     ctx = ExplainContext(
         sample_id=row["sample_id"],
@@ -271,7 +279,7 @@ def _process(row: dict, out: dict, cfg: WorkerConfig) -> CpuResult:
     if cfg.explainer != "offline" and infos:
         ctx.image_jpeg = _jpeg(fake, cfg.llm_image_size, cfg.llm_jpeg_quality)
         ctx.source_jpeg = _jpeg(source, cfg.llm_image_size, cfg.llm_jpeg_quality)
-    return CpuResult(out, ctx, {k: node_masks[k] for k in sel.chosen if k in node_masks})
+    return CpuResult(out.rec, ctx, {k: node_masks[k] for k in sel.chosen if k in node_masks})
 
 
 def _region_infos(diff, regions, sel) -> list[RegionInfo]:
@@ -314,14 +322,14 @@ def _node_intersections(regions, mask: np.ndarray, hits: dict) -> dict[str, dict
     return out
 
 
-def _ungrounded(row: dict, out: dict, fake: np.ndarray, cfg: WorkerConfig) -> CpuResult:
+def _ungrounded(row: dict, out: _Draft, fake: np.ndarray, cfg: WorkerConfig) -> CpuResult:
     """A fake without source: no measured mask; candidate regions from the category prior."""
     from .explain_offline import CATEGORY_PRIOR
 
     h, w = fake.shape[:2]
     regions = segment_cached(row["image_path"], fake)
     if not regions.ok:
-        return CpuResult(failed(out, "no_face", "no face detected in the image"))
+        return CpuResult(failed(out.rec, "no_face", "no face detected in the image"))
     tree = _tree()
     areas = regions.areas()
     from .regions import _tree_index
@@ -339,7 +347,7 @@ def _ungrounded(row: dict, out: dict, fake: np.ndarray, cfg: WorkerConfig) -> Cp
         cand = [a for a in ANCHORS if present(a)]
     infos = [RegionInfo(n, tree[n].name, 0.0, 0.0, {}, tree[n].description, list(tree[n].artifacts)) for n in cand]
     masks = {n: rle_utils.encode(regions.mask(n)) for n in cand}
-    out.update(
+    out.set(
         artifact_mask=rle_utils.empty(h, w),
         grounded=False,
         mask_area=0,
@@ -357,24 +365,23 @@ def _ungrounded(row: dict, out: dict, fake: np.ndarray, cfg: WorkerConfig) -> Cp
     )
     if cfg.explainer != "offline":
         ctx.image_jpeg = _jpeg(fake, cfg.llm_image_size, cfg.llm_jpeg_quality)
-    return CpuResult(out, ctx, masks)
+    return CpuResult(out.rec, ctx, masks)
 
 
 def finish_row(
     res: CpuResult, text: str, explainer_name: str, region_ids: list[str] | None = None, visible: str | None = None
-) -> dict:
-    """Attach the explanation, its visible description (same marks, in order) and their segments to a row."""
-    out = res.row
-    out["explainer"] = explainer_name
+) -> AnnotationRecord:
+    """``res.row`` with the explanation, its visible description (same marks, in order) and their segments."""
+    out = replace(res.row, explainer=explainer_name)
     segments = age.build_segments(text, res.node_masks)
     problem = age.check_segments(text, segments)
     if problem:  # never write an explanation whose marks and masks disagree
         return failed(out, "marks_mismatch", problem)
     if visible and marks.marked_ids(visible) != marks.marked_ids(text):  # phrases may differ in case or words
         return failed(out, "marks_mismatch", "the visible description marks other regions than the explanation")
-    out["explanation"] = text
-    out["visible_explanation"] = visible or None
-    out["segments"] = segments
-    if out.get("grounded") is False and region_ids is not None:
-        out["artifact_regions"] = list(dict.fromkeys(region_ids))
-    return out
+    regions = out.artifact_regions
+    if out.grounded is False and region_ids is not None:
+        regions = list(dict.fromkeys(region_ids))
+    return replace(
+        out, explanation=text, visible_explanation=visible or None, segments=segments, artifact_regions=regions
+    )

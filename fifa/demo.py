@@ -53,14 +53,15 @@ def annotate_demo(out: Path, overlays: int = 4, n: int = 12, identities: str = "
     from fifa.annotator.run import AnnotateConfig, run_annotation
     from fifa.annotator.show import render
     from fifa.annotator.store import read_annotations
+    from fifa.core.records import AnnotationRecord
 
     man = demo_manifest(out / "forged", n=n, identities=identities)
     ann = out / "annotations_run"
     summary = run_annotation(man, ann, AnnotateConfig())
-    rows = [r for r in read_annotations(ann).to_pylist() if r["label"] == "fake" and r["status"] == "ok"]
-    rows.sort(key=lambda r: r["sample_id"])
+    records = AnnotationRecord.from_arrow(read_annotations(ann))
+    rows = sorted((r for r in records if r.label == "fake" and r.status == "ok"), key=lambda r: r.sample_id)
     for r in rows[:overlays]:
-        render(r, out / "overlays" / f"{r['sample_id']}.png", dpi=90)
+        render(r, out / "overlays" / f"{r.sample_id}.png", dpi=90)
     log.info("annotated %d pairs -> %s", summary.ok, ann)
     return summary
 

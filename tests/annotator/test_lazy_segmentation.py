@@ -30,7 +30,7 @@ def test_lazy_rows_equal_full_segmentation_rows(forged):
     assert len(lazy) == len(full) > 16
     for a, b in zip(lazy, full):
         for k in COMPARED:
-            assert a[k] == b[k], (a["sample_id"], k)
+            assert getattr(a, k) == getattr(b, k), (a.sample_id, k)
 
 
 def test_person_model_runs_only_for_masks_leaving_the_face(forged, monkeypatch):
@@ -40,8 +40,8 @@ def test_person_model_runs_only_for_masks_leaving_the_face(forged, monkeypatch):
     orig = MediaPipeFaceMesh.person_probability
     monkeypatch.setattr(MediaPipeFaceMesh, "person_probability", lambda self, rgb: calls.append(1) or orig(self, rgb))
     rows = _rows(forged, True)
-    fakes = [r for r in rows if r["label"] == "fake" and r["status"] == "ok"]
-    outside = [r for r in fakes if not set(r["artifact_regions"]) <= _face_nodes()]
+    fakes = [r for r in rows if r.label == "fake" and r.status == "ok"]
+    outside = [r for r in fakes if not set(r.artifact_regions) <= _face_nodes()]
     assert fakes and len(calls) < len(fakes)  # some sources never needed the person model
     assert len(calls) >= len(outside) > 0 or not outside
 
