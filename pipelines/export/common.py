@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from fifa.core.atomic import atomic_open, atomic_path
 from fifa.core.errors import EXIT_USAGE, FifaError
 from fifa.core.marks import strip as plain_text
+from fifa.core.records import InstructRow
 
 from ..buildinfo import build_image_root
 
@@ -101,11 +102,11 @@ def _sha256(p: Path) -> str:
     return h.hexdigest()
 
 
-def iter_rows(build_dir: Path, split: str, batch_rows: int = 4096) -> Iterator[dict]:
+def iter_rows(build_dir: Path, split: str, batch_rows: int = 4096) -> Iterator[InstructRow]:
+    """The instruction rows of a build's split, ``batch_rows`` at a time in memory."""
     files = sorted((build_dir / "instruct").glob(f"{split}*.parquet"))
     for f in files:
-        for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows):
-            yield from batch.to_pylist()
+        yield from InstructRow.iter_arrow(pq.ParquetFile(f).iter_batches(batch_size=batch_rows))
 
 
 def plain_messages(messages: list[dict]) -> list[dict]:

@@ -56,18 +56,18 @@ def tag_caption(caption: str, tokens: list) -> str:
 
 def items(build: Path, split: str, store: ImageStore, summary):
     for r in iter_rows(build, split):
-        if r["task"] != "age" or not r["masks"]:
-            key = r["task"] if r["task"] != "age" else "age (real image: no grounding)"
+        if r.task != "age" or not r.masks:
+            key = r.task if r.task != "age" else "age (real image: no grounding)"
             summary.skipped[key] = summary.skipped.get(key, 0) + 1
             continue
-        text = r["messages"][-1]["content"]
-        caption, groundings = grounded_caption(text, r["masks"])
+        text = r.messages[-1]["content"]
+        caption, groundings = grounded_caption(text, r.masks)
         yield {
-            "id": r["id"],
-            "file_name": store.add(r["image"]),
+            "id": r.id,
+            "file_name": store.add(r.image),
             "caption": caption,
             "groundings": groundings,
-            "question": r["messages"][0]["content"].replace("<image>\n", "", 1),
+            "question": r.messages[0]["content"].replace("<image>\n", "", 1),
             "answer": tag_caption(caption, [g["token_positives"] for g in groundings.values()]),
         }
 

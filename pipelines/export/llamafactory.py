@@ -32,10 +32,10 @@ def entry(split: str) -> dict:
 
 def items(build: Path, split: str, store: ImageStore, summary):
     for r in iter_rows(build, split):
-        if r["task"] in MASK_ONLY:
-            summary.skipped[r["task"]] = summary.skipped.get(r["task"], 0) + 1
+        if r.task in MASK_ONLY:
+            summary.skipped[r.task] = summary.skipped.get(r.task, 0) + 1
             continue
-        yield {"conversations": conversations(r["messages"]), "images": [store.add(r["image"])]}
+        yield {"conversations": conversations(r.messages), "images": [store.add(r.image)]}
 
 
 def write(build: Path, out: Path, store: ImageStore, summary) -> None:

@@ -22,10 +22,10 @@ def conversations(messages: list[dict]) -> list[dict]:
 
 def items(build: Path, split: str, store: ImageStore, summary) -> object:
     for r in iter_rows(build, split):
-        if r["task"] in MASK_ONLY:
-            summary.skipped[r["task"]] = summary.skipped.get(r["task"], 0) + 1
+        if r.task in MASK_ONLY:
+            summary.skipped[r.task] = summary.skipped.get(r.task, 0) + 1
             continue
-        yield {"id": r["id"], "image": store.add(r["image"]), "conversations": conversations(r["messages"])}
+        yield {"id": r.id, "image": store.add(r.image), "conversations": conversations(r.messages)}
 
 
 def write(build: Path, out: Path, store: ImageStore, summary) -> None:

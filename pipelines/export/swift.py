@@ -27,16 +27,16 @@ def _box_text(box: list[float]) -> str:
 
 def items(build: Path, split: str, store: ImageStore, summary):
     for r in iter_rows(build, split):
-        if r["task"] in MASK_ONLY:
-            summary.skipped[r["task"]] = summary.skipped.get(r["task"], 0) + 1
+        if r.task in MASK_ONLY:
+            summary.skipped[r.task] = summary.skipped.get(r.task, 0) + 1
             continue
-        msgs = plain_messages(r["messages"])
-        item = {"id": r["id"], "messages": msgs, "images": [store.add(r["image"])], "label": LABEL_IDS[r["label"]]}
-        if r["task"] == "rq_box" and r["query_box"]:
-            text = _box_text(r["query_box"])
+        msgs = plain_messages(r.messages)
+        item = {"id": r.id, "messages": msgs, "images": [store.add(r.image)], "label": LABEL_IDS[r.label]}
+        if r.task == "rq_box" and r.query_box:
+            text = _box_text(r.query_box)
             if text in msgs[0]["content"]:
                 msgs[0]["content"] = msgs[0]["content"].replace(text, "<bbox>", 1)
-                item["objects"] = {"ref": [], "bbox": [list(r["query_box"])], "bbox_type": "real"}
+                item["objects"] = {"ref": [], "bbox": [list(r.query_box)], "bbox_type": "real"}
         yield item
 
 
