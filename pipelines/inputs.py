@@ -3,13 +3,14 @@
 Pass 1 of a build reads a few small columns of every shard (the index); the selection leaves
 out failed/skipped rows, rows a review rejected, later duplicates of a ``sample_id`` and rows
 with an unusable label, and counts each reason. Pass 2 (:func:`iter_kept`) streams the kept
-rows in chunks, in input order (folders as given, shards by name, rows as stored).
+rows in chunks, in ``sample_id`` order (not the order the annotator's workers stored them in).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,7 +198,52 @@ def relative_paths(paths: pl.Series, root: Path) -> pl.Series:
 def iter_kept(
     inputs: list[AnnotationInput], kept: pl.DataFrame, chunk_rows: int, extra_columns: tuple[str, ...] = ()
 ) -> Iterator[tuple[pa.Table, pl.DataFrame]]:
-    """(annotation rows, their kept-index rows) per chunk, in input order."""
+    """(annotation rows, their kept-index rows) per chunk of at most ``chunk_rows``, in ``sample_id`` order.
+
+    The annotator stores rows in the order its workers finished them, so the order of the shards' rows
+    differs from run to run; a build (and what is trained on it) must not. The rows are read once in
+    stored order and spread into chunks by their rank in ``sample_id`` order (spilled to a temporary folder
+    when there is more than one chunk, so memory stays at one chunk), then each chunk is sorted."""
+    by_id = kept.sort("sample_id")
+    n_chunks = -(-by_id.height // chunk_rows)
+    chunk_of = dict(zip(by_id["gidx"].to_list(), (np.arange(by_id.height) // chunk_rows).tolist()))
+    with tempfile.TemporaryDirectory(prefix="fifa-build-chunks-") as spill:
+        pieces = _spread(_iter_stored(inputs, kept, chunk_rows, extra_columns), chunk_of, Path(spill), n_chunks)
+        for c in range(n_chunks):
+            sub = by_id.slice(c * chunk_rows, chunk_rows)
+            parts = [p if isinstance(p, pa.Table) else pq.ParquetFile(p).read() for p in pieces[c]]
+            table = pa.concat_tables(parts, promote_options="default")  # older shards may lack a column
+            at = {g: i for i, g in enumerate(table.column(_GIDX).to_pylist())}
+            yield table.take(pa.array([at[g] for g in sub["gidx"].to_list()])).drop_columns([_GIDX]), sub
+
+
+_GIDX = "__gidx"  # a stored row's index row, carried through the spill
+
+
+def _spread(
+    stored: Iterator[tuple[pa.Table, pl.DataFrame]], chunk_of: dict[int, int], spill: Path, n_chunks: int
+) -> dict[int, list[pa.Table | Path]]:
+    """The stored rows grouped by the chunk they belong to: in memory when there is one chunk, else as files."""
+    pieces: dict[int, list[pa.Table | Path]] = {c: [] for c in range(n_chunks)}
+    for k, (table, sub) in enumerate(stored):
+        gidx = sub["gidx"].to_list()
+        chunks = np.array([chunk_of[g] for g in gidx])
+        table = table.append_column(_GIDX, pa.array(gidx, pa.int64()))
+        for c in np.unique(chunks).tolist():
+            part = table.filter(pa.array(chunks == c))
+            if n_chunks == 1:
+                pieces[c].append(part)
+            else:
+                path = spill / f"chunk-{c:06d}-{k:06d}.parquet"
+                pq.write_table(part, path)
+                pieces[c].append(path)
+    return pieces
+
+
+def _iter_stored(
+    inputs: list[AnnotationInput], kept: pl.DataFrame, chunk_rows: int, extra_columns: tuple[str, ...]
+) -> Iterator[tuple[pa.Table, pl.DataFrame]]:
+    """(annotation rows, their kept-index rows) in stored order (folders as given, shards by name, rows as stored)."""
     for s, inp in enumerate(inputs):
         for f, shard in enumerate(inp.shards):
             sub = kept.filter((pl.col("src") == s) & (pl.col("file") == f)).sort("row")
