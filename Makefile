@@ -32,6 +32,8 @@ test: $(STAMP) system-deps
 # lines, modules <= 400 (scripts/size_allowlist.txt: empty). mypy reads fifa.* through a folder of links
 # (build/typecheck/fifa), as pyproject's package-dir maps it: an editable install is opaque to mypy.
 TYPED_SCRIPTS := scripts/benchkit.py scripts/compare_demo.py scripts/check_sizes.py
+# new modules of the stage packages, strict too; what they import from the (not yet typed) stages is read, not checked
+TYPED_MODULES := fifa.cli_options fifa.modeling.region_maps fifa.modeling.parsing
 TYPECHECK := build/typecheck
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -40,6 +42,7 @@ lint: $(STAMP)
 	for e in fifa/*; do ln -s "$(CURDIR)/$$e" $(TYPECHECK)/fifa/; done
 	for s in concept_tree annotator pipelines benchmarks modeling; do ln -s "$(CURDIR)/$$s" $(TYPECHECK)/fifa/$$s; done
 	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml --python-executable $(CURDIR)/$(BIN)/python -p fifa.core
+	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml --python-executable $(CURDIR)/$(BIN)/python --follow-imports=silent $(addprefix -m ,$(TYPED_MODULES))
 	$(BIN)/mypy $(TYPED_SCRIPTS)
 	$(BIN)/python scripts/check_sizes.py
 

@@ -37,12 +37,14 @@ class RegionParser(nn.Module):
         ramp = torch.linspace(-1, 1, size, device=f.device, dtype=f.dtype)
         yy, xx = torch.meshgrid(ramp, ramp, indexing="ij")
         coords = torch.stack([yy, xx]).expand(len(f), 2, size, size)
-        return self.net(torch.cat([f, im, coords], dim=1))
+        maps: torch.Tensor = self.net(torch.cat([f, im, coords], dim=1))
+        return maps
 
     def forward(self, ids: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
         """Region ids (N,), each one's image maps (N, C, h, w) -> logits (N, h, w)."""
         q = self.queries(ids.to(maps.device)).to(maps.dtype)
-        return torch.einsum("nc,nchw->nhw", q, maps) / maps.shape[1] ** 0.5
+        logits: torch.Tensor = torch.einsum("nc,nchw->nhw", q, maps) / maps.shape[1] ** 0.5
+        return logits
 
 
 def and_logits(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

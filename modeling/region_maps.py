@@ -15,20 +15,31 @@ image it cannot read is left out (no targets). Made once per distinct image, bef
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
-from fifa.core.rle import decode
+from fifa.core.rle import RLE, decode
 
 from .imaging import Letterbox
 
 log = logging.getLogger(__name__)
 
-RegionMaps = dict[str, dict[str, dict]]
+RegionMaps = dict[str, dict[str, RLE]]
+Image = Mapping[str, Any]  # a row's image: {"path": ..., "bytes": ...}
 
 
-def image_key(image: dict | None) -> str | None:
+class FaceSegmenter(Protocol):
+    """What is used of :class:`fifa.concept_tree.segmentation.segment.Segmenter`."""
+
+    def segment(self, image: NDArray[np.uint8]) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+def image_key(image: Image | None) -> str | None:
     """A training row's image, as one key per distinct image (its path, else a digest of its bytes)."""
     if not image:
         return None
@@ -42,22 +53,23 @@ def image_key(image: dict | None) -> str | None:
 
 
 def segment_images(
-    images: Sequence[dict | None],
+    images: Sequence[Image | None],
     regions: Sequence[str],
-    load: Callable[[dict], np.ndarray],
-    segmenter=None,
+    load: Callable[[Image], NDArray[np.uint8]],
+    segmenter: FaceSegmenter | None = None,
     progress: bool = False,
 ) -> RegionMaps:
     """The vocabulary's regions in each distinct image of ``images`` (``load`` reads one to RGB)."""
     from fifa.concept_tree.segmentation.segment import Segmenter
 
-    todo: dict[str, dict] = {}
+    todo: dict[str, Image] = {}
     for img in images:
         key = image_key(img)
-        if key is not None and key not in todo:
+        if img is not None and key is not None and key not in todo:
             todo[key] = img
-    wanted, out, counts = set(regions), {}, {"no_face": 0, "unreadable": 0}
-    seg = segmenter if segmenter is not None else Segmenter()
+    wanted, counts = set(regions), {"no_face": 0, "unreadable": 0}
+    out: RegionMaps = {}
+    seg: FaceSegmenter = segmenter if segmenter is not None else Segmenter()
     try:
         for key, img in _progress(todo.items(), len(todo), progress):
             try:
@@ -81,7 +93,7 @@ def segment_images(
     return out
 
 
-def _progress(items, total: int, on: bool):
+def _progress(items: Iterable[Any], total: int, on: bool) -> Iterator[Any]:
     if not on:
         yield from items
         return
@@ -90,7 +102,7 @@ def _progress(items, total: int, on: bool):
     yield from track(items, total=total, description="segmenting training images")
 
 
-def pick_regions(found: dict[str, dict], regions: Sequence[str], k: int, rng: np.random.Generator) -> list[int]:
+def pick_regions(found: Mapping[str, RLE], regions: Sequence[str], k: int, rng: np.random.Generator) -> list[int]:
     """``k`` vocabulary indices for one example, at random: regions found in the image, and a quarter absent
     ones (their target is empty: "not in this image"), fewer of either kind where the other runs short."""
     present = [i for i, r in enumerate(regions) if r in found]
@@ -103,8 +115,8 @@ def pick_regions(found: dict[str, dict], regions: Sequence[str], k: int, rng: np
 
 
 def region_targets(
-    found: dict[str, dict], regions: Sequence[str], chosen: Sequence[int], lb: Letterbox, size: int
-) -> np.ndarray:
+    found: Mapping[str, RLE], regions: Sequence[str], chosen: Sequence[int], lb: Letterbox, size: int
+) -> NDArray[np.float32]:
     """(len(chosen), size, size) float targets of the chosen regions, letterboxed as the image is."""
     out = np.zeros((len(chosen), size, size), np.float32)
     for j, i in enumerate(chosen):
@@ -120,12 +132,13 @@ class AnchorMasks:
     level at which the tree grounds marks (an eyeball's traces inside the eye; the grounding metrics match a
     mark to a reference pair by anchor)."""
 
-    def __init__(self, segmenter=None):
+    def __init__(self, segmenter: FaceSegmenter | None = None):
         from fifa.concept_tree.tree import load_tree
 
-        self.tree, self._segmenter, self._cache = load_tree(), segmenter, {}
+        self.tree, self._segmenter = load_tree(), segmenter
+        self._cache: dict[str, dict[str, RLE]] = {}
 
-    def __call__(self, key: str, rgb: np.ndarray, node: str) -> np.ndarray | None:
+    def __call__(self, key: str, rgb: NDArray[np.uint8], node: str) -> NDArray[np.bool_] | None:
         """(h, w) bool mask of ``node``'s anchor in ``rgb`` (the node itself above the anchors); None when the
         segmenter finds no face or not that anchor."""
         if key not in self._cache:
@@ -137,13 +150,13 @@ class AnchorMasks:
         rle = rles.get(anchor) or rles.get(node)
         return None if rle is None else decode(rle).astype(bool)
 
-    def _segment(self, rgb: np.ndarray) -> dict[str, dict]:
+    def _segment(self, rgb: NDArray[np.uint8]) -> dict[str, RLE]:
         if self._segmenter is None:
             from fifa.concept_tree.segmentation.segment import Segmenter
 
             self._segmenter = Segmenter()
         found = self._segmenter.segment(rgb)
-        return found.rles(include_parents=True) if found.ok else {}
+        return cast("dict[str, RLE]", found.rles(include_parents=True)) if found.ok else {}
 
     def close(self) -> None:
         if self._segmenter is not None:
