@@ -29,6 +29,9 @@ for JPEG noise, it hides a lossless edit of a few grey levels. Here:
    *evidence* (how far, summed over its pixels, it stands above the floor) and enough pixels
    changed before any blur, so isolated noise never forms a region while a small, clear edit
    (an iris) stays; a small recoloured component is cut back to its core.
+5. **Regions** (:mod:`.diffleaf`, given the source's segmentation): a face leaf whose mean change stands
+   out of the pair's own region-level noise is added where nothing was found in or next to it, and a small
+   recolour is snapped to the leaves changed over their whole area (JPEG chroma spreads it over its rim).
 
 What the pair shows inside each region (colour shift, lost detail, geometry) is
 :func:`fifa.annotator.profiles.change_profiles`.
@@ -46,7 +49,8 @@ import numpy as np
 from fifa.core.errors import FifaError
 
 from .diffarea import area_terms, erode_spill, signed_significance, signed_weight, trim_components
-from .diffclean import clean, strength
+from .diffclean import clean, disk, strength
+from .diffleaf import leaf_map, leaf_means, leaf_significance, leaves_of, snap_to_leaves
 from .diffnoise import noise_floors, significance_map
 
 REF_SIDE = 384.0
@@ -102,6 +106,10 @@ class DiffConfig:
     area_erode: float = 1.0  #: the area significance is grey-eroded by this x its window (cuts its spill)
     trim_ratio: float = 0.5  #: a small recoloured component keeps pixels >= this x its peak significance (0: off)
     trim_max_area: float = 3000.0  #: ... when smaller than this (px at 384, scaled with the area)
+    leaf_k: float = 8.0  #: region-level test of the source's segmented leaves at this many robust deviations (0: off)
+    leaf_min_area: float = 12.0  #: ... of the face leaves of at least this many pixels
+    leaf_max_area: float = 1500.0  #: ... and at most this many (px at 384, scaled with the area; larger: window tests)
+    snap_ratio: float = 0.5  #: a small recoloured component keeps the leaves changed >= this x its strongest (0: off)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -180,10 +188,12 @@ def _count_at_or_above(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return out
 
 
-def prepare_source(source: np.ndarray, config: DiffConfig = DiffConfig()) -> dict:
+def prepare_source(source: np.ndarray, config: DiffConfig = DiffConfig(), regions=None) -> dict:
     """What the difference map needs from the source alone (reusable for every fake of one source):
     its Lab channels, detail energy, and the texture class of every pixel (with the grid samples
-    of the noise measurement ordered by class)."""
+    of the noise measurement ordered by class); with the source's ``regions`` (a segmentation of the
+    same size, :class:`~fifa.concept_tree.segmentation.regions.FaceRegions`), what the region-level
+    test and snapping need (:mod:`.diffleaf`)."""
     scale = _scale(source.shape)
     lab = cv2.split(_lab(source, 0.0))
     hp = [cv2.subtract(c, cv2.GaussianBlur(c, (0, 0), 1.5 * scale)) for c in lab]
@@ -199,8 +209,13 @@ def prepare_source(source: np.ndarray, config: DiffConfig = DiffConfig()) -> dic
     bounds = np.searchsorted(cg[order], np.arange(len(edges) + 2))
     tg = tex[::g, ::g].ravel()[order]
     texture = np.array([np.median(tg[a:b]) if b > a else np.nan for a, b in zip(bounds[:-1], bounds[1:])])
+    leaves = None
+    if regions is not None and regions.ok and (config.leaf_k > 0 or config.snap_ratio > 0):
+        step = 2 * g  # ~2,500 boxes: enough for a robust centre and spread per texture class
+        leaves = leaves_of(regions, classes, config.leaf_min_area, config.leaf_max_area * scale * scale, step)
     return {
         "shape": source.shape,
+        "leaves": leaves,
         "lab": lab,
         "abs_hp": cv2.absdiff(hp_s, 0),
         "classes": classes,
@@ -288,6 +303,10 @@ def artifact_mask(
     z_pixel = significance_map(t.terms, floors, prepared["classes"])
     z = _with_area_significance(z_pixel, t, prepared, config, scale)
     mask, ncomp_clean, q, low_t = _grow_mask(z, z_pixel, t, prepared["grid"], config, scale)
+    if prepared.get("leaves") is not None:  # the source's segmentation: region-level test and snapping (diffleaf)
+        z, (mask, ncomp_clean, q, low_t) = _with_leaves(
+            z, z_pixel, t, prepared, config, scale, (mask, ncomp_clean, q, low_t)
+        )
     area = int(mask.sum())
     stats = {
         "mask_area": area,
@@ -333,6 +352,28 @@ def _with_area_significance(
         )
         za = cv2.max(za, chi)
     return cv2.max(z_pixel, erode_spill(za, config.area_erode * config.area_sigma * scale))
+
+
+def _with_leaves(
+    z: np.ndarray, z_pixel: np.ndarray, t: DiffTerms, prepared: dict, config: DiffConfig, scale: float, grown
+):
+    """The region-level test (:mod:`.diffleaf`) adds the significant leaves in and next to which the pixel and
+    window tests found nothing (where they found something, the extent is theirs), then grows the mask again; small
+    recolours are snapped to the leaves changed over their area. Returns (significance, :func:`_grow_mask`'s)."""
+    leaves = prepared["leaves"]
+    means = leaf_means(t.delta, leaves)
+    if config.leaf_k > 0:
+        sig = leaf_significance(t.delta, means, leaves, config.leaf_k, config.noise_floor / config.leaf_k)
+        near = cv2.dilate(grown[0].astype(np.uint8), disk(max(8.0, 3 * scale)))  # JPEG spreads colour over 16 px
+        sig[np.unique(leaves["index"][near > 0])] = 0  # in or near what was found: the extent is the pixels'
+        sig[0] = 0
+        if (sig >= 1).any():  # at most 1 + evidence_cap: the test finds an edit, not how strong it is
+            z = cv2.max(z, leaf_map(np.minimum(sig, 1.0 + config.evidence_cap), leaves))
+            grown = _grow_mask(z, z_pixel, t, prepared["grid"], config, scale)
+    if config.snap_ratio > 0:
+        mask = snap_to_leaves(grown[0], means, leaves, t.shift, config.trim_max_area * scale * scale, config.snap_ratio)
+        grown = (mask, *grown[1:])
+    return z, grown
 
 
 def _grow_mask(

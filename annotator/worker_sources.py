@@ -104,7 +104,7 @@ def source_cached(path: str, fake: np.ndarray, cfg: WorkerConfig) -> Source:
         return cache[key]
     source = align_pair(fake, load_image(path, "source"), cfg.diff)
     regions = segmenter().segment(source, outside_face=not cfg.lazy_outside_face)
-    entry = Source(source, regions, prepare_source(source, cfg.diff) if regions.ok else None)
+    entry = Source(source, regions, prepare_source(source, cfg.diff, regions) if regions.ok else None)
     if key is not None and cfg.segment_cache > 0:
         cache[key] = entry
         while len(cache) > cfg.segment_cache:

@@ -402,7 +402,7 @@ def bench_diffcost(work: Path, baseline_rev: str, pairs: int = 60, rounds: int =
     rows = forged_384(work, n=3 * pairs)[:pairs]
     imgs = [(load_rgb(r["image_path"]), load_rgb(r["source_path"])) for r in rows]
     mods = {"baseline": base, "now": now}
-    prep = {k: [m.prepare_source(s, m.DiffConfig()) for _, s in imgs] for k, m in mods.items()}
+    prep = {k: [_prepared(m, s, regions) for (_, s), regions in zip(imgs, _segment(imgs))] for k, m in mods.items()}
     cpu = dict.fromkeys(mods, 0.0)
     for r in range(rounds):
         for i, (f, s) in enumerate(imgs):
@@ -419,6 +419,23 @@ def bench_diffcost(work: Path, baseline_rev: str, pairs: int = 60, rounds: int =
         "ratio_now_over_baseline": round(cpu["now"] / cpu["baseline"], 3),
         "load_avg_1min": os.getloadavg()[0],
     }
+
+
+def _segment(imgs: list) -> list:
+    """The sources' segmentations (what the worker hands ``prepare_source`` along with the source)."""
+    from fifa.concept_tree.segmentation.segment import Segmenter
+
+    with Segmenter() as seg:
+        return [seg.segment(s) for _, s in imgs]
+
+
+def _prepared(module, source, regions) -> dict:
+    """``prepare_source`` of a diffmask version, given the segmentation when it takes one (as the worker does)."""
+    import inspect
+
+    if "regions" in inspect.signature(module.prepare_source).parameters:
+        return module.prepare_source(source, module.DiffConfig(), regions)
+    return module.prepare_source(source, module.DiffConfig())
 
 
 def main() -> None:
