@@ -18,7 +18,7 @@ API (the same on each class ``X``): ``X.from_arrow(table) -> list[X]``, ``X.to_a
 column the contract always fills) raises :class:`RecordTypeError` when the record is made; ``from_arrow``
 checks the table's schema once instead of every value.
 
-Records are frozen: a stage that adds to a record makes a new one (``dataclasses.replace``). Arrow tables stay
+Records are frozen: a stage that adds to a record makes a new one (:func:`replace`, checked). Arrow tables stay
 the tool of the columnar paths (the build's 1.5M rows, releases); records are for code that handles one row
 at a time.
 """
@@ -47,6 +47,7 @@ __all__ = [
     "RecordTypeError",
     "RegionHit",
     "Segment",
+    "replace",
 ]
 
 
