@@ -56,11 +56,15 @@ class Encoder:
         regions: list[str] | tuple[str, ...] = (),
         region_maps: RegionMaps | None = None,
         region_samples: int = 0,
+        mark_masks: str = "region",
     ):
         self.tok, self.fam = tokenizer, fam
         self.regions = list(regions)
         #: where the vocabulary's regions lie in each image (region_maps.py); ``region_samples`` of them per row
         self.region_maps, self.region_samples = region_maps, region_samples
+        #: ``artifact``: every mark of an age answer learns the whole artifact (predict.region_masks: segmenter
+        #: then keeps the named region's anchor of it)
+        self.mark_masks = mark_masks
         self.marks = marks  # the mark head's targets per sample (vocab.sample_marks)
         self.region_index = {r: k for k, r in enumerate(regions)}  # the mark vocabulary's node ids
         self.n_regions = len(regions)
@@ -79,6 +83,8 @@ class Encoder:
         targets = mask_targets(masks[: enc.n_seg], lb, self.mask_size)
         if len(targets) != enc.n_seg:
             raise Skip("more [SEG] marks than masks")
+        if self.mark_masks == "artifact" and task == "age" and len(targets) > 1:
+            targets = np.repeat(targets.max(axis=0, keepdims=True), len(targets), axis=0)
         rq = region_query(row, lb, self.fam.grid) if region else None
         cls = self.classes.get(class_value(row, self.cls_field), -1) if self.classes else -1
         ex = Example(

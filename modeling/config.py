@@ -98,6 +98,8 @@ class HeadsConfig:
     region_gate: bool = False  # a mark's mask = its [SEG] mask AND its named region's (face parsing) mask
     region_parse_weight: float = 1.0  # the face parsing loss (the FICT segmentation of each training image)
     region_parse_samples: int = 8  # vocabulary regions parsed per training row (found ones first)
+    # what each mark of an age answer learns: its region's part of the artifact, or the whole artifact
+    mark_masks: Literal["region", "artifact"] = "region"
     det_score: Literal["head", "tokens"] = "head"  # where det scores in predictions come from
 
     def __post_init__(self):

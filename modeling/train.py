@@ -200,6 +200,7 @@ def _start(cfg: TrainConfig, build: Path, out: Path) -> _Run:
         [r["id"] for r in model.heads.regions],
         parse_maps(data, model, cfg),
         cfg.heads.region_parse_samples,
+        cfg.heads.mark_masks,
     )
     orders = EpochOrders(data, weights, cfg, d)
     per_step = cfg.train.batch_size * cfg.train.grad_accum

@@ -230,3 +230,28 @@ def test_region_gate_keeps_the_named_regions_part_of_the_traces():
         assert torch.allclose(gated[i].sigmoid(), plain[i].sigmoid() * where[j].sigmoid(), atol=1e-5)
     gated[[0, 1, 3]].sum().backward()
     assert all(p.grad is None for p in heads.mask.gate.parameters())
+
+
+def test_mark_masks_artifact_teaches_every_mark_the_whole_artifact(small_build):
+    """heads.mark_masks: artifact — each [SEG] of an age answer learns the union of the answer's masks (the
+    anchor masks of prediction keep each mark's region of it); the default learns each mark's own mask."""
+    import numpy as np
+
+    from fifa.core.rle import encode
+
+    loaded, data, ds, _ = _model(small_build, "llava")
+    i = next(i for i in range(len(data)) if data.tasks[i] == "age" and data.rows.row(i)["masks"])
+    row = dict(data.rows.row(i))
+    h, w = row["masks"][0]["size"]
+    left, right = np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)
+    left[h // 4 : h // 2, : w // 2], right[h // 2 :, w // 2 :] = 1, 1
+    row["masks"] = [encode(left), encode(right)]
+    row["messages"] = [
+        row["messages"][0],
+        {"role": "assistant", "content": "In [the left eye](left_eye) and [the nose](nose) the colour differs."},
+    ]
+    own = ds.encoder(row, data.resolve_image)
+    ds.encoder.mark_masks = "artifact"
+    whole = ds.encoder(row, data.resolve_image)
+    assert len(own.masks) == len(whole.masks) == 2 and not np.array_equal(own.masks[0], own.masks[1])
+    assert all(np.array_equal(m, np.maximum(own.masks[0], own.masks[1])) for m in whole.masks)
