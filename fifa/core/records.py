@@ -25,7 +25,6 @@ at a time.
 
 from __future__ import annotations
 
-import dataclasses
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -168,7 +167,18 @@ def _type_check(typ: pa.DataType) -> Check:
 
 
 R = TypeVar("R", bound="_Record")
-_CHECKS: dict[type, list[tuple[str, Check]]] = {}  # per record class, made on first use
+_CHECKS: dict[type, dict[str, Check]] = {}  # per record class, made on first use
+
+
+def _check_values(cls: type[_Record], values: Mapping[str, object]) -> None:
+    """Raise :class:`RecordTypeError` for the first of ``values`` (column -> value) that its column refuses."""
+    checks = _CHECKS.get(cls) or _CHECKS.setdefault(cls, {f.name: _type_check(f.type) for f in cls.SCHEMA})
+    for name, value in values.items():
+        if value is None and name in cls.REQUIRED:
+            raise RecordTypeError(f"{cls.__name__}.{name} may not be None")
+        problem = checks[name](value, f"{cls.__name__}.{name}")
+        if problem:
+            raise RecordTypeError(problem)
 
 
 class _Record:
@@ -180,15 +190,7 @@ class _Record:
     REQUIRED: ClassVar[frozenset[str]]
 
     def __post_init__(self) -> None:
-        cls = type(self)
-        checks = _CHECKS.get(cls) or _CHECKS.setdefault(cls, [(f.name, _type_check(f.type)) for f in cls.SCHEMA])
-        for name, check in checks:
-            value = getattr(self, name)
-            if value is None and name in self.REQUIRED:
-                raise RecordTypeError(f"{cls.__name__}.{name} may not be None")
-            problem = check(value, f"{cls.__name__}.{name}")
-            if problem:
-                raise RecordTypeError(problem)
+        _check_values(type(self), self.to_row())
 
     @classmethod
     def from_row(cls: type[R], row: Mapping[str, Any]) -> R:
@@ -238,17 +240,27 @@ def _column(table: pa.Table | pa.RecordBatch, field: pa.Field, required: bool, n
     return values
 
 
-def _trusted(cls: type[R], values: Sequence[Any]) -> R:
-    """A record from values already of the schema's types (skips ``__post_init__``'s per-value checks)."""
+_SETTERS: dict[type, list[Callable[[object, object], None]]] = {}  # per record class: its slots' setters
+
+
+def _trusted(cls: type[R], values: Iterable[Any]) -> R:
+    """A record from values already of the schema's types, in column order (no ``__post_init__``: no checks)."""
+    setters = _SETTERS.get(cls) or _SETTERS.setdefault(cls, [getattr(cls, n).__set__ for n in cls.SCHEMA.names])
     rec = object.__new__(cls)
-    for n, v in zip(cls.SCHEMA.names, values):
-        object.__setattr__(rec, n, v)
+    for set_slot, v in zip(setters, values):  # the slot's own setter: frozen blocks only attribute assignment
+        set_slot(rec, v)
     return rec
 
 
 def replace(record: R, **changes: Any) -> R:
-    """``dataclasses.replace`` for records (checks the new values)."""
-    return dataclasses.replace(record, **changes)  # type: ignore[type-var]
+    """``dataclasses.replace`` for records: a copy with ``changes``, of which only the new values are checked
+    (the others were when ``record`` was made; a record of 150 region masks is not checked again per step)."""
+    cls = type(record)
+    unknown = changes.keys() - set(cls.SCHEMA.names)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
+    _check_values(cls, changes)
+    return _trusted(cls, (changes[n] if n in changes else getattr(record, n) for n in cls.SCHEMA.names))
 
 
 # --------------------------------------------------------------------- the records

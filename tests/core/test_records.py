@@ -137,3 +137,13 @@ def test_iter_arrow_streams_batches(tables, tmp_path: Path):
     pq.write_table(t, tmp_path / "b.parquet", row_group_size=3)
     batches = pq.ParquetFile(tmp_path / "b.parquet").iter_batches(batch_size=3)
     assert list(BenchQuestion.iter_arrow(batches)) == BenchQuestion.from_arrow(t)
+
+
+def test_replace_makes_a_new_record_and_checks_the_new_values(tables):
+    rec = AnnotationRecord.from_arrow(tables[AnnotationRecord])[0]
+    new = replace(rec, time_cpu_s=1.5, attempt=2)
+    assert (new.time_cpu_s, new.attempt) == (1.5, 2) and rec.attempt == 1
+    assert new.regions is rec.regions  # unchanged values are shared, not copied or checked again
+    assert dataclasses.replace(rec, time_cpu_s=1.5, attempt=2) == new
+    with pytest.raises(TypeError, match="no field"):
+        replace(rec, no_such_column=1)
