@@ -158,6 +158,24 @@ def train(cfg: TrainConfig, build: str | Path, out: str | Path, progress: bool =
     return _finish(run)
 
 
+def _encoder(loaded: Loaded, data: InstructData, cfg: TrainConfig) -> Encoder:
+    """Training rows -> examples, with every target the heads learn (marks, face parsing)."""
+    heads = loaded.model.heads
+    return Encoder(
+        loaded.tokenizer,
+        loaded.fam,
+        heads.classes,
+        cfg.heads.cls_field,
+        cfg.heads.mask_size,
+        cfg.data.max_length,
+        sample_marks(data, heads.regions) if heads.marks is not None else None,
+        [r["id"] for r in heads.regions],
+        parse_maps(data, loaded.model, cfg),
+        cfg.heads.region_parse_samples,
+        cfg.heads.mark_masks,
+    )
+
+
 def parse_maps(data: InstructData, model, cfg: TrainConfig) -> RegionMaps | None:
     """The FICT segmentation of every training image, for the region queries' face parsing (when trained)."""
     if model.heads.mask.gate is None or not cfg.heads.region_parse_weight:
@@ -189,19 +207,7 @@ def _start(cfg: TrainConfig, build: Path, out: Path) -> _Run:
         st = ck.load_state(resume, opt, sched, scaler, d.rank)
         pos = Position(st["step"], Counter(st.get("skipped", {})))
         log.info("resuming from %s (step %d)", resume, pos.step)
-    enc = Encoder(
-        loaded.tokenizer,
-        loaded.fam,
-        model.heads.classes,
-        cfg.heads.cls_field,
-        cfg.heads.mask_size,
-        cfg.data.max_length,
-        sample_marks(data, model.heads.regions) if model.heads.marks is not None else None,
-        [r["id"] for r in model.heads.regions],
-        parse_maps(data, model, cfg),
-        cfg.heads.region_parse_samples,
-        cfg.heads.mark_masks,
-    )
+    enc = _encoder(loaded, data, cfg)
     orders = EpochOrders(data, weights, cfg, d)
     per_step = cfg.train.batch_size * cfg.train.grad_accum
     if len(orders(0)) // per_step == 0:
