@@ -67,7 +67,8 @@ def conversation_server(script: list[str] | None = None, latency: float = 0.0):
                 return h._send(500, {"error": {"message": "internal error"}})
             if action == "429":
                 return h._send(429, {"error": {"message": "slow down"}}, headers={"Retry-After": "0.01"})
-            facts = req["messages"][-1]["content"]
+            # the facts are the first user message: a corrective retry appends the bad answer and a correction after it
+            facts = next(m["content"] for m in req["messages"] if m["role"] == "user")
             verdict = "manipulated" if "Verdict: manipulated" in facts else "authentic"
             turns = [
                 {"user": "Is this face real?", "assistant": f"The face looks {verdict} to me."},
