@@ -11,6 +11,7 @@ import typer
 from fifa.cli_utils import command, examples, make_app, run_app, setup_logging
 from fifa.core.errors import UserError
 from fifa.pipelines.build_cli import BUILD_EXAMPLES, build
+from fifa.pipelines.export import FORMATS
 from fifa.pipelines.import_cli import import_app
 
 app = make_app(
@@ -183,7 +184,7 @@ def review_stats(
 )
 def export(
     build: Annotated[Path, typer.Option(help="Build folder.", exists=True, file_okay=False)],
-    format: Annotated[str, typer.Option(help="llava | llamafactory | swift | glamm.")],
+    format: Annotated[str, typer.Option(help=" | ".join(FORMATS) + ".")],
     out: Annotated[Path, typer.Option(help="Export folder (images/ shared by every format).", file_okay=False)],
 ) -> None:
     """The instruction data in LLaVA, LLaMA-Factory, ms-swift or GLaMM format (docs/export.md)."""

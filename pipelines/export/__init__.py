@@ -9,6 +9,8 @@ counted (see docs/export.md).
 
 from __future__ import annotations
 
+from . import formats  # noqa: F401 - registers every format
 from .common import ExportError, ExportSummary, export  # noqa: F401
+from .registry import EXPORTERS
 
-FORMATS = ("llava", "llamafactory", "swift", "glamm")
+FORMATS = tuple(EXPORTERS)

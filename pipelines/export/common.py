@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,16 +146,11 @@ def write_jsonl(path: Path, items: Iterator[dict]) -> int:
 
 def export(build_dir: str | os.PathLike, fmt: str, out: str | os.PathLike) -> ExportSummary:
     """Write the build's instruction data in format ``fmt`` under ``out`` (see the package docstring)."""
-    from . import glamm, llamafactory, llava, swift
+    from . import formats  # noqa: F401 - registers every format
+    from .registry import EXPORTERS
 
-    writers: dict[str, Callable] = {
-        "llava": llava.write,
-        "llamafactory": llamafactory.write,
-        "swift": swift.write,
-        "glamm": glamm.write,
-    }
-    if fmt not in writers:
-        raise ExportError(f"unknown format {fmt!r}; formats: {', '.join(writers)}")
+    if fmt not in EXPORTERS:
+        raise ExportError(f"unknown format {fmt!r}; formats: {', '.join(EXPORTERS)}")
     b = Path(build_dir)
     if not (b / "build.json").is_file():
         raise ExportError(f"{b} is not a build folder (no build.json; make one with fifa-data build)")
@@ -163,6 +158,6 @@ def export(build_dir: str | os.PathLike, fmt: str, out: str | os.PathLike) -> Ex
     o.mkdir(parents=True, exist_ok=True)
     store = ImageStore(o, b)
     summary = ExportSummary(fmt, str(o))
-    writers[fmt](b, o, store, summary)
+    EXPORTERS[fmt](b, o, store, summary)
     summary.images = store.count
     return summary

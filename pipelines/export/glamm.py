@@ -20,6 +20,7 @@ from pathlib import Path
 from fifa.core import marks
 
 from .common import SPLITS, ImageStore, iter_rows, write_json_list
+from .registry import exporter
 
 
 def grounded_caption(text: str, masks: list[dict]) -> tuple[str, dict]:
@@ -72,6 +73,7 @@ def items(build: Path, split: str, store: ImageStore, summary):
         }
 
 
+@exporter("glamm")
 def write(build: Path, out: Path, store: ImageStore, summary) -> None:
     for split in SPLITS:
         path = out / "glamm" / f"{split}.json"

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..parquet_io import write_json
 from .common import SPLITS, ImageStore, iter_rows, write_json_list
 from .llava import MASK_ONLY, conversations
+from .registry import exporter
 
 DATASET_INFO = "dataset_info.json"
 
@@ -38,6 +39,7 @@ def items(build: Path, split: str, store: ImageStore, summary):
         yield {"conversations": conversations(r.messages), "images": [store.add(r.image)]}
 
 
+@exporter("llamafactory")
 def write(build: Path, out: Path, store: ImageStore, summary) -> None:
     for split in SPLITS:
         path = out / "llamafactory" / f"{split}.json"

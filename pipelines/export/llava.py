@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .common import SPLITS, ImageStore, iter_rows, plain_messages, write_json_list
+from .registry import exporter
 
 MASK_ONLY = ("loc", "rq_mask")
 ROLE = {"user": "human", "assistant": "gpt"}
@@ -28,6 +29,7 @@ def items(build: Path, split: str, store: ImageStore, summary) -> object:
         yield {"id": r.id, "image": store.add(r.image), "conversations": conversations(r.messages)}
 
 
+@exporter("llava")
 def write(build: Path, out: Path, store: ImageStore, summary) -> None:
     for split in SPLITS:
         path = out / "llava" / f"{split}.json"

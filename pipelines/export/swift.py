@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .common import SPLITS, ImageStore, iter_rows, plain_messages, write_jsonl
 from .llava import MASK_ONLY
+from .registry import exporter
 
 #: ``label`` -> ms-swift's integer class (``--task_type seq_cls --num_labels 2``)
 LABEL_IDS = {"real": 0, "fake": 1}
@@ -40,6 +41,7 @@ def items(build: Path, split: str, store: ImageStore, summary):
         yield item
 
 
+@exporter("swift")
 def write(build: Path, out: Path, store: ImageStore, summary) -> None:
     for split in SPLITS:
         path = out / "swift" / f"{split}.jsonl"

@@ -343,3 +343,27 @@ def test_export_is_deterministic_and_cli(built, exported, tmp_path):
     assert r.returncode == 2 and "unknown format" in r.stderr
     with pytest.raises(ExportError, match="not a build folder"):
         export(tmp_path, "llava", tmp_path / "x")
+
+
+def test_a_registered_format_is_exported_and_listed(built, tmp_path):
+    """Exporters live in one registry (pipelines/export/registry.py): a format registered there is one that
+    `export` writes and FORMATS lists; a name registered twice is refused."""
+    from fifa.pipelines.export.registry import EXPORTERS, exporter
+
+    assert FORMATS == tuple(EXPORTERS) and set(FORMATS) == {"llava", "llamafactory", "swift", "glamm"}
+    seen = []
+
+    @exporter("counting")
+    def write(build, out, store, summary) -> None:
+        seen.append(Path(build))
+        summary.rows = {"train": 1}
+
+    try:
+        s = export(built, "counting", tmp_path)
+        assert seen == [Path(built)] and s.format == "counting" and s.rows == {"train": 1}
+        with pytest.raises(ValueError, match="registered twice"):
+            exporter("counting")(write)
+    finally:
+        EXPORTERS.pop("counting", None)
+    with pytest.raises(ExportError, match="unknown format 'counting'"):
+        export(built, "counting", tmp_path)
