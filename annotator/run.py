@@ -14,8 +14,9 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
 
+from fifa.core.choices import bad_choice
 from fifa.core.llm import OpenAIConfig
 
 from .diffmask import DiffConfig
@@ -63,9 +64,10 @@ class AnnotateConfig:
     allow_outside_root: bool = False  # let manifest paths reach outside the data root
 
     def __post_init__(self) -> None:
-        for name, kind in (("llm", LLMBackend), ("executor", ExecutorKind)):
-            if getattr(self, name) not in get_args(kind):
-                raise ValueError(f"{name} must be one of {', '.join(get_args(kind))}, not {getattr(self, name)!r}")
+        bad = bad_choice(self)
+        if bad is not None:
+            name, choices, value = bad
+            raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
         if self.concurrency < 1:
             raise ValueError("concurrency must be >= 1")
 

@@ -12,10 +12,11 @@ import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_type_hints
+from typing import Any, Literal
 
 import yaml
 
+from fifa.core.choices import bad_choice
 from fifa.core.errors import UserError
 
 
@@ -188,13 +189,11 @@ RESUMABLE_CHANGES = (
 
 def check_choices(section) -> None:
     """Every ``Literal`` field of a config section holds one of its values (a :class:`UserError` names the key)."""
-    hints = get_type_hints(type(section))
-    for f in dataclasses.fields(section):
-        choices = get_args(hints[f.name]) if getattr(hints[f.name], "__origin__", None) is Literal else ()
-        value = getattr(section, f.name)
-        if choices and value not in choices:
-            key = f"{_SECTIONS.get(type(section).__name__, type(section).__name__)}.{f.name}"
-            raise UserError(f"config key {key!r} must be one of {', '.join(map(str, choices))}; got {value!r}")
+    bad = bad_choice(section)
+    if bad is not None:
+        name, choices, value = bad
+        key = f"{_SECTIONS.get(type(section).__name__, type(section).__name__)}.{name}"
+        raise UserError(f"config key {key!r} must be one of {', '.join(map(str, choices))}; got {value!r}")
 
 
 _SECTIONS = {

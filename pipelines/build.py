@@ -25,10 +25,12 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
 from fifa.core.atomic import clean_stale, staging_dir, swap_folder
+from fifa.core.choices import bad_choice
 from fifa.core.errors import EXIT_USAGE, FifaError
 from fifa.core.tasks import REGION_QUERY_TASKS, TASK_IDS, TASKS
 
@@ -39,6 +41,7 @@ from .conversation import ConversationConfig, make_conversations
 from .inputs import AnnotationInput, InputError, image_root, read_index, relative_paths, select
 from .parquet_io import write_json
 from .provenance import add_provenance
+from .review_build import ReviewRule
 from .splits import MIN_UNITS, SplitRatios, assign_splits, empty_splits, leaks
 from .stats import StatsCollector
 
@@ -53,7 +56,15 @@ class BuildError(FifaError, ValueError):
     exit_code = EXIT_USAGE
 
 
-@dataclass
+class ChoiceError(BuildError):
+    """A choice field of :class:`BuildConfig` outside its choices (``field``, ``choices``, ``value``)."""
+
+    def __init__(self, field: str, choices: tuple[str, ...], value: object):
+        self.field, self.choices, self.value = field, choices, value
+        super().__init__(f"{field} must be one of {', '.join(choices)}; got {value!r}")
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     seed: int = 0
     tasks: tuple[str, ...] = TASK_IDS
@@ -62,16 +73,21 @@ class BuildConfig:
     negative_fraction: float = 1 / 3  #: expected share of negative rq queries among a fake's queries
     real_queries: int = 2  #: negative rq queries per real image and rq task
     bench_per_class: int | None = 500  #: at most this many bench questions per (task, class)
-    bench_cls: str = "method"  #: the cls question the bench asks: method | category
+    bench_cls: Literal["method", "category"] = "method"  #: the cls question the bench asks
     chunk_rows: int = 4096  #: annotations per chunk (memory vs. overhead)
     methods: str | None = None  #: extra methods YAML
     review: str | Sequence[str] | None = None  #: review file(s) of the viewer, one per reviewer
-    review_rule: str = "all"  #: how several reviewers' decisions combine: all | majority | any
+    review_rule: ReviewRule = "all"  #: how several reviewers' decisions combine
     extra_qa: tuple[str, ...] = ()  #: <manifest stem>.qa.parquet files
     image_root: str | None = None  #: default: the common folder of all images
     questions: str | None = None  #: question templates YAML (default: packaged)
     answers: str | None = None  #: answer templates YAML (default: packaged)
     fc: ConversationConfig = field(default_factory=ConversationConfig)
+
+    def __post_init__(self) -> None:
+        bad = bad_choice(self)
+        if bad is not None:
+            raise ChoiceError(*bad)
 
     def review_files(self) -> list[str]:
         if not self.review:
@@ -211,8 +227,6 @@ def _open_inputs(annotations: Sequence[str | os.PathLike], config: BuildConfig):
     unknown = [t for t in config.tasks if t not in TASKS]
     if unknown:
         raise BuildError(f"unknown task(s) {', '.join(unknown)}; tasks are {', '.join(TASK_IDS)}")
-    if config.bench_cls not in ("method", "category"):
-        raise BuildError("bench_cls must be 'method' or 'category'")
     if not annotations:
         raise BuildError("no --annotations folder given")
     try:

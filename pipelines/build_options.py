@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from fifa.core.tasks import TASK_IDS
 
-from .build import BuildConfig, BuildError, BuildSummary
+from .build import BuildConfig, BuildError, BuildSummary, ChoiceError
 from .conversation import ConversationConfig
 from .splits import SplitRatios
 
@@ -60,22 +60,26 @@ def build_config(
         api_key=read_api_key(api_key_file) if fc_llm == "openai" else None,
         cache_dir=str(cache_dir or default_cache_dir()),
     )
-    return BuildConfig(
-        seed=seed,
-        tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()) if tasks is not None else TASK_IDS,
-        ratios=ratios,
-        rq_queries=rq_queries,
-        negative_fraction=negative_fraction,
-        real_queries=real_queries,
-        bench_per_class=bench_per_class or None,
-        bench_cls=bench_cls,
-        methods=str(methods) if methods else None,
-        review=tuple(str(p) for p in review) if review else None,
-        review_rule=review_rule,
-        extra_qa=tuple(str(p) for p in extra_qa or ()),
-        image_root=str(image_root) if image_root else None,
-        fc=ConversationConfig(llm=fc_llm, openai=oa, concurrency=fc_concurrency, max_cost=fc_max_cost),
-    )
+    try:
+        return BuildConfig(
+            seed=seed,
+            tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()) if tasks is not None else TASK_IDS,
+            ratios=ratios,
+            rq_queries=rq_queries,
+            negative_fraction=negative_fraction,
+            real_queries=real_queries,
+            bench_per_class=bench_per_class or None,
+            bench_cls=bench_cls,
+            methods=str(methods) if methods else None,
+            review=tuple(str(p) for p in review) if review else None,
+            review_rule=review_rule,
+            extra_qa=tuple(str(p) for p in extra_qa or ()),
+            image_root=str(image_root) if image_root else None,
+            fc=ConversationConfig(llm=fc_llm, openai=oa, concurrency=fc_concurrency, max_cost=fc_max_cost),
+        )
+    except ChoiceError as e:  # named as the command line names it
+        option = "--" + e.field.replace("_", "-")
+        raise BuildError(f"{option} must be one of {', '.join(e.choices)}, got {e.value!r}") from None
 
 
 def summary_line(s: BuildSummary) -> str:

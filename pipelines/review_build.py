@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import polars as pl
 
 from .agreement import agreement, combine
 from .review import Decision, load_reviews, review_frame, summarize
 
-RULES = ("all", "majority", "any")
+ReviewRule = Literal["all", "majority", "any"]
+RULES: tuple[str, ...] = get_args(ReviewRule)
 
 
 @dataclass

@@ -44,7 +44,7 @@ STATIC = ("index.html", "viewer.js", "viewer.css", "favicon.svg")
 FACETS = ("label", "method", "category", "status")  # single-valued; split and task are lists
 
 
-@dataclass
+@dataclass(frozen=True)
 class ViewerConfig:
     page_size: int = 50  # samples per data file and per page of the list
     max_side: int = 512  # images are downscaled to at most this many pixels on their long side

@@ -350,7 +350,7 @@ def test_a_registered_format_is_exported_and_listed(built, tmp_path):
     `export` writes and FORMATS lists; a name registered twice is refused."""
     from fifa.pipelines.export.registry import EXPORTERS, exporter
 
-    assert FORMATS == tuple(EXPORTERS) and set(FORMATS) == {"llava", "llamafactory", "swift", "glamm"}
+    assert tuple(EXPORTERS) == FORMATS and set(FORMATS) == {"llava", "llamafactory", "swift", "glamm"}
     seen = []
 
     @exporter("counting")
