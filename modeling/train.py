@@ -278,36 +278,30 @@ def _after_step(run: _Run, logs: dict, epoch: int, bar) -> None:
     if pos.step % cfg.train.save_every == 0 or pos.step == cfg.train.max_steps:
         run.save()
     if cfg.eval.every and pos.step % cfg.eval.every == 0 and run.val is not None:
-        _evaluate(
-            run.model,
-            run.loaded.tokenizer,
-            run.loaded.fam,
-            run.device,
-            run.val,
-            cfg,
-            run.precision,
-            run.mlog,
-            pos.step,
-            run.d,
-        )
+        _evaluate_run(run)
+
+
+def _evaluate_run(run: _Run) -> None:
+    """The validation bench scored at this step (every ``eval.every`` steps and at the end)."""
+    _evaluate(
+        run.model,
+        run.loaded.tokenizer,
+        run.loaded.fam,
+        run.device,
+        run.val,
+        run.cfg,
+        run.precision,
+        run.mlog,
+        run.pos.step,
+        run.d,
+    )
 
 
 def _finish(run: _Run) -> dict:
     """The last evaluation (unless the last step had one), the final model files, the summary."""
     cfg, pos, d = run.cfg, run.pos, run.d
     if cfg.eval.at_end and run.val is not None and not (cfg.eval.every and pos.step % cfg.eval.every == 0):
-        _evaluate(
-            run.model,
-            run.loaded.tokenizer,
-            run.loaded.fam,
-            run.device,
-            run.val,
-            cfg,
-            run.precision,
-            run.mlog,
-            pos.step,
-            d,
-        )
+        _evaluate_run(run)
     if d.main:
         ck.save_model_files(run.out, run.model, run.loaded.tokenizer, cfg, run.loaded.base_dir)
         run.mlog.finish()
