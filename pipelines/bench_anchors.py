@@ -15,14 +15,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import pyarrow as pa
-
-from fifa.core.schemas import ANCHOR_MASKS_TYPE
+from fifa.core.records import AnchorMask, BenchQuestion, replace
 
 log = logging.getLogger(__name__)
 
 
-def image_anchor_masks(rgb, segmenter) -> list[dict]:
+def image_anchor_masks(rgb, segmenter) -> list[AnchorMask]:
     """[{node_id, mask}] of the anchors found in ``rgb`` (anchor order of the tree), RLE strings."""
     from fifa.concept_tree.tree import ANCHORS
 
@@ -33,7 +31,7 @@ def image_anchor_masks(rgb, segmenter) -> list[dict]:
     return [{"node_id": a, "mask": rles[a]} for a in ANCHORS if a in rles]
 
 
-def _load(image: dict | None, root: Path):
+def _load(image, root: Path):
     from fifa.concept_tree.imageio import load_rgb
 
     if not image:
@@ -45,15 +43,16 @@ def _load(image: dict | None, root: Path):
     raise ValueError("image has neither bytes nor path")
 
 
-def anchor_masks_column(
-    tasks: list[str], images: list[dict | None], image_root: str | Path, segmenter=None
-) -> tuple[pa.Array, dict]:
-    """The ``anchor_masks`` column for bench rows (``age`` rows segmented) and counts for build.json."""
+def with_anchor_masks(
+    questions: list[BenchQuestion], image_root: str | Path, segmenter=None
+) -> tuple[list[BenchQuestion], dict]:
+    """``questions`` with the ``anchor_masks`` of their ``age`` rows filled (other rows keep their empty list),
+    and counts for build.json."""
     root = Path(image_root)
-    todo = [i for i, t in enumerate(tasks) if t == "age"]
-    counts = {"age_images": 0, "no_face": 0, "unreadable": 0}
-    cache: dict[tuple, list[dict]] = {}
-    out: list[list[dict]] = [[] for _ in tasks]
+    todo = [i for i, q in enumerate(questions) if q.task == "age"]
+    counts: dict = {"age_images": 0, "no_face": 0, "unreadable": 0}
+    cache: dict[tuple, list[AnchorMask]] = {}
+    out = list(questions)
     seg = segmenter
     if todo and segmenter is None:
         from fifa.concept_tree.segmentation.segment import Segmenter
@@ -67,10 +66,11 @@ def anchor_masks_column(
                 e,
             )
             counts["error"] = str(e)
-            return pa.array([None if t == "age" else [] for t in tasks], type=ANCHOR_MASKS_TYPE), counts
+            ages = set(todo)
+            return [replace(q, anchor_masks=None) if i in ages else q for i, q in enumerate(out)], counts
     try:
         for i in todo:
-            img = images[i] or {}
+            img = out[i].image
             key = (img.get("path"), hash(img.get("bytes")) if img.get("bytes") else None)
             if key not in cache:
                 counts["age_images"] += 1
@@ -81,10 +81,15 @@ def anchor_masks_column(
                     log.warning("anchor masks: cannot read %s: %s", img.get("path"), e)
                     counts["unreadable"] += 1
                     cache[key] = []
-            out[i] = cache[key]
+            out[i] = replace(out[i], anchor_masks=cache[key])
     finally:
         if segmenter is None and seg is not None:
             seg.close()
+    _warn_missing(counts)
+    return out, counts
+
+
+def _warn_missing(counts: dict) -> None:
     if counts["no_face"] or counts["unreadable"]:
         log.warning(
             "anchor masks of the age bench: %d of %d image(s) without a face found, %d unreadable "
@@ -93,7 +98,6 @@ def anchor_masks_column(
             counts["age_images"],
             counts["unreadable"],
         )
-    return pa.array(out, type=ANCHOR_MASKS_TYPE), counts
 
 
-__all__ = ["anchor_masks_column", "image_anchor_masks"]
+__all__ = ["image_anchor_masks", "with_anchor_masks"]

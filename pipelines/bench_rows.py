@@ -6,6 +6,7 @@ import polars as pl
 import pyarrow as pa
 
 from fifa.core.marks import MARK_PATTERN, PHRASE_REPLACEMENT
+from fifa.core.records import BenchQuestion
 from fifa.core.schemas import BENCH_SCHEMA, INSTRUCT_SCHEMA
 
 from . import rand
@@ -83,8 +84,10 @@ class BenchCollector:
         if rows.height:
             (self.parts if balance else self.fixed).append(to_bench(rows))
 
-    def finish(self, per_class: int | None) -> tuple[pa.Table, dict]:
-        """(bench table sorted by question_id, {task: {class: n}} kept)."""
+    def finish(self, per_class: int | None) -> tuple[list[BenchQuestion], dict]:
+        """(the bench's questions sorted by question_id, {task: {class: n}} kept): balanced columnar (polars), then
+        one :class:`BenchQuestion` per row, the ``age`` ones with their anchor masks; the build writes them with
+        ``BenchQuestion.to_arrow``."""
         empty = pl.DataFrame(schema=pl.from_arrow(BENCH_SCHEMA.empty_table()).schema | {"cls": pl.String})
         f = pl.concat(self.parts, how="vertical") if self.parts else empty
         if f.height:
@@ -106,15 +109,12 @@ class BenchCollector:
         kept = {}
         for task, cls, n in f.group_by("task", "cls").len().sort("task", "cls").iter_rows():
             kept.setdefault(task, {})[cls] = int(n)
-        table = to_schema(f.drop("cls").to_arrow(), BENCH_SCHEMA)
+        questions = BenchQuestion.from_arrow(to_schema(f.drop("cls").to_arrow(), BENCH_SCHEMA))
         if self.image_root is not None:
-            from .bench_anchors import anchor_masks_column
+            from .bench_anchors import with_anchor_masks
 
-            col, self.anchor_counts = anchor_masks_column(
-                table.column("task").to_pylist(), table.column("image").to_pylist(), self.image_root, self.segmenter
-            )
-            table = table.set_column(table.schema.get_field_index("anchor_masks"), "anchor_masks", col)
-        return table, kept
+            questions, self.anchor_counts = with_anchor_masks(questions, self.image_root, self.segmenter)
+        return questions, kept
 
 
 __all__ = ["to_instruct", "to_bench", "BenchCollector"]

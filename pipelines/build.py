@@ -32,6 +32,7 @@ import polars as pl
 from fifa.core.atomic import clean_stale, staging_dir, swap_folder
 from fifa.core.choices import bad_choice
 from fifa.core.errors import EXIT_USAGE, FifaError
+from fifa.core.records import BenchQuestion
 from fifa.core.tasks import REGION_QUERY_TASKS, TASK_IDS, TASKS
 
 from . import rand
@@ -163,10 +164,10 @@ def build(
     stats = StatsCollector()
     bench = BenchCollector(config.seed, image_root=k.root)
     xqa = stream_rows(inputs, k.kept, ctx, conv, config, tmp, stats, bench, warnings, progress)
-    bench_table, bench_counts = bench.finish(config.bench_per_class)
+    questions, bench_counts = bench.finish(config.bench_per_class)
     from .parquet_io import write_table
 
-    write_table(bench_table, tmp / "bench.parquet")
+    write_table(BenchQuestion.to_arrow(questions), tmp / "bench.parquet")
     counters, incomplete = _task_notes(ctx.counters, warnings)
     st = stats.finish(k.kept, bench_counts, counters)
     write_json(st, tmp / "stats.json")
@@ -176,7 +177,7 @@ def build(
     return BuildSummary(
         str(out),
         dict(st["rows"]["by_split"]),
-        int(bench_table.num_rows),
+        len(questions),
         {"read": k.index.height, "kept": k.kept.height},
         k.left_out,
         warnings,

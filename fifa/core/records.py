@@ -346,22 +346,13 @@ class InstructRow(_Record):
 
 @dataclass(frozen=True, slots=True)
 class BenchQuestion(_Record):
-    """One question of the bench (DESIGN.md "Bench"): ``answer`` is the plain reference text."""
+    """One question of the bench (DESIGN.md "Bench"): ``answer`` is the plain reference text. The build makes
+    them (``pipelines/bench_rows.py``, ``bench_anchors.py``); ``fifa-train predict`` reads them
+    (``modeling/submit.py`` -> ``modeling/predict.py``)."""
 
     SCHEMA: ClassVar[pa.Schema] = BENCH_SCHEMA
     REQUIRED: ClassVar[frozenset[str]] = frozenset(
-        {
-            "question_id",
-            "sample_id",
-            "task",
-            "image",
-            "question",
-            "masks",
-            "mask_phrases",
-            "mask_node_ids",
-            "history",
-            "anchor_masks",
-        }
+        {"question_id", "sample_id", "task", "image", "question", "masks", "mask_phrases", "history"}
     )
 
     question_id: str
@@ -375,11 +366,11 @@ class BenchQuestion(_Record):
     category: str | None
     masks: list[RLE]
     mask_phrases: list[str]
-    mask_node_ids: list[str]
+    mask_node_ids: list[str] | None  # null in a bench of an older build (DESIGN.md: the age rows carry it)
     query_mask: RLE | None
     query_box: list[float] | None
     history: list[Message]
-    anchor_masks: list[AnchorMask]
+    anchor_masks: list[AnchorMask] | None  # null on age rows where the build could not segment (bench_anchors.py)
     collection: str | None
     video: str | None
     frame: int | None
