@@ -8,16 +8,21 @@ itself when there is none), or absolute; when an image struct carries ``bytes``,
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow.parquet as pq
 
 from fifa.core.errors import UserError
+from fifa.core.records import BenchQuestion, InstructRow
 from fifa.pipelines.buildinfo import build_image_root
 
 INDEX_COLUMNS = ["task", "label"]
+#: the records a build's Parquet rows read as
+R = TypeVar("R", BenchQuestion, InstructRow)
 
 
 @dataclass
@@ -80,6 +85,25 @@ class ParquetRows:
         k, r = self.locate(i)
         cols = self._group(k)
         return {c: v[r] for c, v in cols.items()}
+
+    def records(self, cls: type[R], indices: Sequence[int]) -> list[R]:
+        """Rows ``indices`` as typed records of ``cls`` (a bench: :class:`~fifa.core.records.BenchQuestion`), in
+        that order: each row group read once, its rows converted by ``cls.from_arrow`` (the columns checked once:
+        a column missing, of another type, or null where the record needs a value raises
+        :class:`~fifa.core.records.RecordTypeError` naming the field)."""
+        where: dict[int, list[tuple[int, int]]] = {}
+        for n, i in enumerate(indices):
+            k, r = self.locate(i)
+            where.setdefault(k, []).append((n, r))
+        out: list = [None] * len(indices)
+        for k, pairs in where.items():
+            fi, g, _ = self._groups[k]
+            if fi not in self._pf:
+                self._pf[fi] = pq.ParquetFile(self.files[fi])
+            table = self._pf[fi].read_row_group(g).take([r for _, r in pairs])
+            for (n, _), rec in zip(pairs, cls.from_arrow(table)):
+                out[n] = rec
+        return out
 
 
 def split_files(build: str | Path, split: str) -> list[Path]:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from fifa.core.marks import strip as to_plain
+from fifa.core.records import BenchQuestion
 
 from .data import InstructData
 from .predict import Predictor, predict_rows
@@ -59,6 +60,15 @@ def validation_bench(data: InstructData, max_questions: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def bench_questions(frame: pd.DataFrame) -> list[BenchQuestion]:
+    """The rows of an in-memory bench as the predictor reads a bench's: typed questions (pandas' missing values,
+    NaN in its string columns, back to None)."""
+    return [
+        BenchQuestion.from_row({k: None if isinstance(v, float) and v != v else v for k, v in r.items()})
+        for r in frame.to_dict("records")
+    ]
+
+
 def predict_share(
     model,
     tok,
@@ -75,7 +85,7 @@ def predict_share(
     bench = validation_bench(data, cfg.eval.max_questions) if bench is None else bench
     if bench.empty:
         return []
-    share = bench.iloc[rank::world].to_dict("records")
+    share = bench_questions(bench.iloc[rank::world])
     was = model.training
     model.eval()
     try:

@@ -245,8 +245,14 @@ def mask_targets(rles: list, lb: Letterbox, size: int) -> np.ndarray:
 
 
 def region_query(row: dict, lb: Letterbox, grid: int) -> tuple[np.ndarray, np.ndarray]:
-    """(grid weights, box normalised to [0, 1]) of a row's query mask or box."""
-    qm, qb = row.get("query_mask"), row.get("query_box")
+    """(grid weights, box normalised to [0, 1]) of a row's query mask or box (a dict row: training's)."""
+    return query_region(row.get("query_mask"), row.get("query_box"), lb, grid)
+
+
+def query_region(qm: dict | None, qb: list[float] | None, lb: Letterbox, grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """(grid weights, box normalised to [0, 1]) of a query mask ``qm`` (RLE) or, without one, a query box ``qb``
+    ``[x0, y0, x1, y1]`` in pixels; what :func:`region_query` reads from a dict row and the predictor from a
+    :class:`~fifa.core.records.BenchQuestion`."""
     if qm is not None:
         try:
             m = rle_utils.decode(rle_utils.check_rle(qm, (lb.h, lb.w)))

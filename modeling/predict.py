@@ -32,10 +32,11 @@ from fifa.benchmarks.metrics_verdict import verdict_of
 from fifa.benchmarks.parsing import FAKE, REAL, parse_cls, parse_det
 from fifa.core import rle as rle_utils
 from fifa.core.marks import plain_generated, tidy_generated
+from fifa.core.records import BenchQuestion
 from fifa.core.tasks import MASK_TASKS, REGION_QUERY_TASKS
 from fifa.pipelines.buildinfo import build_image_root
 
-from .examples import REGION_TASKS, Skip, encode_prompt, image_inputs, load_image, region_query, user_content
+from .examples import REGION_TASKS, Skip, encode_prompt, image_inputs, load_image, query_region, user_content
 from .family import Family
 from .guide import HeadGuide, answer_opening_ids, count_tokens, named_region, phrase_ids, verdict_tokens, yes_no_ids
 from .precision import Precision
@@ -45,11 +46,12 @@ from .tokenizer import IMAGE, PHRASE_CLOSE, PHRASE_OPEN, REGION, SEG
 log = logging.getLogger(__name__)
 
 
-def prompt_messages(row: dict) -> list[dict]:
-    history = [dict(role=m["role"], content=m["content"]) for m in (row.get("history") or [])]
-    msgs = history + [{"role": "user", "content": row.get("question") or ""}]
+def prompt_messages(q: BenchQuestion) -> list[dict]:
+    """The chat of a question: its earlier turns (an ``fc`` conversation), then the question itself."""
+    history = [dict(role=m["role"], content=m["content"]) for m in q.history]
+    msgs = history + [{"role": "user", "content": q.question}]
     first = next(i for i, m in enumerate(msgs) if m["role"] == "user")
-    msgs[first]["content"] = user_content(msgs[first]["content"], row.get("task") in REGION_TASKS)
+    msgs[first]["content"] = user_content(msgs[first]["content"], q.task in REGION_TASKS)
     return msgs
 
 
@@ -132,20 +134,20 @@ class Predictor:
             n += [len(v) for v in self.class_opening_ids.values()]
         return max(n) if self.guided else 0
 
-    def _inputs(self, rows: list[dict], resolve):
+    def _inputs(self, rows: list[BenchQuestion], resolve):
         prompts, chws, pix, regions, lbs, ok, errors = [], [], [], [], [], [], {}
         self._rgbs: list[tuple[str, np.ndarray] | None] = []
         for r in rows:
             try:
-                rgb = load_image(resolve(r.get("image")))
+                rgb = load_image(resolve(r.image))
                 lb, chw, px = image_inputs(rgb, self.fam)
-                rq = region_query(r, lb, self.fam.grid) if r.get("task") in REGION_TASKS else None
+                rq = query_region(r.query_mask, r.query_box, lb, self.fam.grid) if r.task in REGION_TASKS else None
                 prompts.append(encode_prompt(self.tok, self.fam, prompt_messages(r)))
             except Skip as e:
-                errors[r["question_id"]] = e.reason
+                errors[r.question_id] = e.reason
                 continue
             chws.append(chw), pix.append(px), lbs.append(lb), ok.append(r)
-            key = image_key(r.get("image")) or str(r.get("question_id"))
+            key = image_key(r.image) or r.question_id
             self._rgbs.append((key, rgb) if self.anchor_masks is not None else None)
             if rq is not None:
                 regions.append(rq)
@@ -206,7 +208,7 @@ class Predictor:
         return gen, states.states, first
 
     @torch.no_grad()
-    def __call__(self, rows: list[dict], resolve) -> list[dict]:
+    def __call__(self, rows: list[BenchQuestion], resolve) -> list[dict]:
         prompts, chws, pix, regions, lbs, ok, errors = self._inputs(rows, resolve)
         out = [{"question_id": q, "answer": None, "score": None, "masks": None, "error": e} for q, e in errors.items()]
         if not ok:
@@ -214,12 +216,11 @@ class Predictor:
         with self.precision.autocast():
             return out + self._predict(self._batch(prompts, chws, pix, regions), lbs, ok)
 
-    def _predict(self, batch: dict, lbs, rows: list[dict]) -> list[dict]:
-        tasks = [r.get("task") for r in rows]
+    def _predict(self, batch: dict, lbs, rows: list[BenchQuestion]) -> list[dict]:
+        tasks = [r.task for r in rows]
         img_out, feats, pix = self.model.image_features(batch)  # the vision encoder, once per image
         named = [
-            named_region(r.get("question"), self.model.heads.regions) if t == "rq_name" else None
-            for r, t in zip(rows, tasks)
+            named_region(r.question, self.model.heads.regions) if t == "rq_name" else None for r, t in zip(rows, tasks)
         ]
         gen, states, first = self._generate(batch, img_out, feats, pix, tasks, named)
         fake_p = first.head_p if self.guided else None
@@ -237,7 +238,7 @@ class Predictor:
             answer = self._consistent(answer, b, tasks[b], first)
             res.append(
                 {
-                    "question_id": r["question_id"],
+                    "question_id": r.question_id,
                     "answer": answer,
                     "score": scores[b] if tasks[b] == "det" else None,
                     "masks": masks[b] if tasks[b] in MASK_TASKS else None,
@@ -296,15 +297,16 @@ class Predictor:
         return tidy_generated(text) if marks else plain_generated(text)
 
 
-def predict_rows(predictor: Predictor, rows: list[dict], resolve, batch_size: int) -> list[dict]:
-    """Predictions of ``rows``, in their order. Rows are batched by task (then question length): a batch
-    decodes until its longest answer ends, so yes/no questions batched with explanations would wait for them."""
-    order = sorted(range(len(rows)), key=lambda i: (str(rows[i].get("task")), len(rows[i].get("question") or "")))
+def predict_rows(predictor: Predictor, rows: list[BenchQuestion], resolve, batch_size: int) -> list[dict]:
+    """Predictions (submission rows with an ``error`` column) of the questions ``rows``, in their order. Rows
+    are batched by task (then question length): a batch decodes until its longest answer ends, so yes/no
+    questions batched with explanations would wait for them."""
+    order = sorted(range(len(rows)), key=lambda i: (rows[i].task, len(rows[i].question)))
     done: dict[str, dict] = {}
     for k in range(0, len(order), batch_size):
         for r in predictor([rows[i] for i in order[k : k + batch_size]], resolve):
             done[r["question_id"]] = r
-    return [done[r["question_id"]] for r in rows]
+    return [done[r.question_id] for r in rows]
 
 
 def bench_resolver(bench_path: Path, image_root: Path | None = None):

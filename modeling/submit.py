@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from fifa.core.atomic import write_table_atomic
 from fifa.core.errors import UserError
+from fifa.core.records import BenchQuestion, RecordTypeError
 from fifa.core.schemas import PREDICTION_PARTS_SCHEMA
 from fifa.core.submission import Submission
 
@@ -26,8 +27,6 @@ from .loading import device_for, from_checkpoint, precision_for
 from .predict import Predictor, bench_resolver, predict_rows
 
 log = logging.getLogger(__name__)
-
-BENCH_COLUMNS = ["question_id", "task", "image", "question", "query_mask", "query_box", "history"]
 
 
 @dataclass
@@ -80,7 +79,7 @@ def _predictor(checkpoint: str | Path, batch_size: int | None) -> tuple[Predicto
 
 
 def _predict_shards(
-    pred: Predictor, rows: ParquetRows, qids: list[str], todo: list[int], parts: Path, shard: int, bs: int, resolve, bar
+    pred: Predictor, rows: ParquetRows, todo: list[int], parts: Path, shard: int, bs: int, resolve, bar
 ) -> int:
     """Predict the ``todo`` rows, ``shard`` at a time, each shard written as the next part; returns the count."""
     import torch
@@ -88,7 +87,7 @@ def _predict_shards(
     n_part = len(list(parts.glob("part-*.parquet")))
     predicted = 0
     for s in range(0, len(todo), shard):
-        chunk = [dict(rows.row(i), question_id=qids[i]) for i in todo[s : s + shard]]
+        chunk = _questions(rows, todo[s : s + shard])
         with torch.no_grad():
             res = predict_rows(pred, chunk, resolve, bs)
         table = pa.Table.from_pylist(res, schema=PREDICTION_PARTS_SCHEMA)
@@ -98,6 +97,23 @@ def _predict_shards(
         for _ in res:
             bar.advance({})
     return predicted
+
+
+def _questions(rows: ParquetRows, indices: list[int]) -> list[BenchQuestion]:
+    """The bench's questions at ``indices``, typed; a malformed bench is the user's (named field, no traceback)."""
+    try:
+        return rows.records(BenchQuestion, indices)
+    except RecordTypeError as e:
+        raise UserError(f"bench {rows.files[0]} is not a DESIGN.md bench: {e}") from None
+
+
+def _questions_schema(bench: Path) -> None:
+    """Refuse, before any prediction, a bench whose columns are not :class:`BenchQuestion`'s (null values are
+    found shard by shard, by :func:`_questions`)."""
+    try:
+        BenchQuestion.from_arrow(pq.read_schema(bench).empty_table())
+    except RecordTypeError as e:
+        raise UserError(f"bench {bench} is not a DESIGN.md bench: {e}") from None
 
 
 def predict_bench(
@@ -123,6 +139,7 @@ def predict_bench(
         rows = ParquetRows([bench])
     except (OSError, pa.ArrowInvalid) as e:
         raise UserError(f"cannot read bench {bench}: {e}") from None
+    _questions_schema(bench)
     qids = [str(q) for q in rows.column("question_id")]
     total = len(qids) if limit is None else min(limit, len(qids))
     parts = _parts_dir(out)
@@ -134,7 +151,7 @@ def predict_bench(
 
     bar = progress_bar(total, total - len(todo), enabled=progress, label="predict")
     try:
-        predicted = _predict_shards(pred, rows, qids, todo, parts, shard, bs, resolve, bar)
+        predicted = _predict_shards(pred, rows, todo, parts, shard, bs, resolve, bar)
     finally:
         bar.close()
     failed = _write(out, parts)

@@ -46,13 +46,18 @@ from pathlib import Path
 import pyarrow.parquet as pq, torch
 from fifa.modeling.loading import from_checkpoint
 from fifa.modeling.predict import Predictor, bench_resolver, predict_rows
+# the bench's rows as this checkout's predictor reads them: BenchQuestion records (dicts before #21)
+typed = "BenchQuestion" in str(predict_rows.__annotations__.get("rows"))
 ck, bench, out, n, in_order = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
 loaded = from_checkpoint(ck)
 c = loaded.cfg
 model = loaded.model.eval()
 pred = Predictor(model, loaded.tokenizer, loaded.fam, torch.device("cpu"), c.predict.max_new_tokens, c.heads.det_score,
                  c.predict.verdicts)
-rows = pq.read_table(bench).to_pylist()[:n]
+table = pq.read_table(bench).slice(0, n)
+if typed:
+    from fifa.core.records import BenchQuestion
+rows = BenchQuestion.from_arrow(table) if typed else table.to_pylist()
 resolve = bench_resolver(bench)
 t, cpu = time.perf_counter(), sum(os.times()[:2])
 bs = c.predict.batch_size

@@ -18,6 +18,7 @@ from micro_config import MICRO
 
 from fifa.benchmarks.parsing import parse_cls
 from fifa.core.marks import parse as parse_marks
+from fifa.core.records import BenchQuestion
 from fifa.modeling.config import load_config
 from fifa.modeling.loading import from_checkpoint
 from fifa.modeling.predict import Predictor, bench_resolver
@@ -41,7 +42,7 @@ def guided(small_build, tmp_path_factory):
     )
     train(cfg, small_build, out, progress=False)
     loaded = from_checkpoint(out)
-    rows = pq.read_table(small_build / "bench.parquet").to_pylist()
+    rows = BenchQuestion.from_arrow(pq.read_table(small_build / "bench.parquet"))
     return loaded, rows, bench_resolver(small_build / "bench.parquet")
 
 
@@ -64,7 +65,7 @@ def _run(loaded, rows, resolve):
 
 def test_cls_answers_name_the_heads_class(guided):
     loaded, rows, resolve = guided
-    rows = [r for r in rows if r["task"] == "cls"][:16]
+    rows = [r for r in rows if r.task == "cls"][:16]
     p, out, seen = _run(loaded, rows, resolve)
     classes = loaded.model.heads.classes
     assert "real" in classes and len(classes) > 2  # methods + real (real rows carry no method)
@@ -76,7 +77,7 @@ def test_cls_answers_name_the_heads_class(guided):
 
 def test_rq_answers_say_the_query_heads_verdict(guided):
     loaded, rows, resolve = guided
-    rows = [r for t in ("rq_name", "rq_mask", "rq_box") for r in [x for x in rows if x["task"] == t][:6]]
+    rows = [r for t in ("rq_name", "rq_mask", "rq_box") for r in [x for x in rows if x.task == t][:6]]
     p, out, seen = _run(loaded, rows, resolve)
     named = 0
     for pred, (_task, fake_p, query_p, _, mark_p, k) in zip(out, seen):
@@ -136,7 +137,7 @@ def test_age_marks_name_the_mark_heads_regions(guided):
 
 def test_age_predictions_pair_each_mark_with_a_mask(guided):
     loaded, rows, resolve = guided
-    rows = [r for r in rows if r["task"] == "age"][:12]
+    rows = [r for r in rows if r.task == "age"][:12]
     p, out, seen = _run(loaded, rows, resolve)
     for pred, (_task, fake_p, _, _, mark_p, _) in zip(out, seen):
         assert mark_p is not None and len(mark_p) == len(loaded.model.heads.regions)

@@ -17,6 +17,7 @@ import torch
 from micro_config import MICRO
 
 from fifa.benchmarks.parsing import parse_cls
+from fifa.core.records import BenchQuestion
 from fifa.modeling.config import load_config
 from fifa.modeling.examples import encode_prompt
 from fifa.modeling.loading import from_checkpoint
@@ -70,7 +71,7 @@ def reference(p: Predictor, rows, resolve, guide: bool = True):
             return list(p.class_opening_ids[choice[b]])
         return []
 
-    forced = [opening(b, r["task"]) for b, r in enumerate(ok)]
+    forced = [opening(b, r.task) for b, r in enumerate(ok)]
     ids, att = _pad([x + f for x, f in zip(prompts, forced)], tok.pad_token_id, left=True)
     img_out, feats, _ = m.image_features(base)
     m._pending_regions = m.region_embeddings({**base, "input_ids": ids}, feats)
@@ -96,7 +97,7 @@ def reference(p: Predictor, rows, resolve, guide: bool = True):
         g = f + [t for t in g[:cut] if t != tok.pad_token_id]
         gen.append(g)
     gen = [
-        g + [p.seg_id] if guide and r["task"] in ("loc", "age") and fake_p[b] >= 0.5 and p.seg_id not in g else g
+        g + [p.seg_id] if guide and r.task in ("loc", "age") and fake_p[b] >= 0.5 and p.seg_id not in g else g
         for b, (g, r) in enumerate(zip(gen, ok))
     ]
     full = [x + g for x, g in zip(prompts, gen)]
@@ -113,19 +114,19 @@ def reference(p: Predictor, rows, resolve, guide: bool = True):
         masks[b].append(np.zeros_like(mk) if guide and fake_p[b] < 0.5 else mk)
     res = []
     for b, r in enumerate(ok):
-        text = p._text(gen[b], marks=r["task"] in ("loc", "age"))
+        text = p._text(gen[b], marks=r.task in ("loc", "age"))
         if guide:  # an answer whose words read otherwise than its forced opening is cut to that opening
-            if r["task"] == "det":
+            if r.task == "det":
                 text = consistent_verdict(text, fake_p[b] >= 0.5)
-            elif r["task"].startswith("rq_"):
+            elif r.task.startswith("rq_"):
                 word = "Yes" if query_p[b] >= 0.5 and fake_p[b] >= 0.5 else "No"
                 text = text if re.match(rf"\s*{word}\b", text, re.I) else word + "."
-            elif r["task"] == "cls":
+            elif r.task == "cls":
                 best = choice[b]
                 text = (
                     text if parse_cls(text, m.heads.classes) == best else m.heads.class_openings.get(best, best) + "."
                 )
-        res.append({"answer": text, "score": fake_p[b] if r["task"] == "det" else None, "masks": masks[b]})
+        res.append({"answer": text, "score": fake_p[b] if r.task == "det" else None, "masks": masks[b]})
     return res
 
 
@@ -156,9 +157,9 @@ def test_one_pass_gives_the_three_pass_answers_scores_and_masks(trained, small_b
     loaded = from_checkpoint(trained)
     model = loaded.model.eval()
     p = Predictor(model, loaded.tokenizer, loaded.fam, "cpu", 12, "head", verdicts)
-    rows = pq.read_table(small_build / "bench.parquet").to_pylist()
-    rows = [r for r in rows if r["task"] in ("loc", "age") and r["label"] == "fake"] + [
-        r for t in ("det", "rq_box", "rq_mask", "rq_name", "cls") for r in [x for x in rows if x["task"] == t][:8]
+    rows = BenchQuestion.from_arrow(pq.read_table(small_build / "bench.parquet"))
+    rows = [r for r in rows if r.task in ("loc", "age") and r.label == "fake"] + [
+        r for t in ("det", "rq_box", "rq_mask", "rq_name", "cls") for r in [x for x in rows if x.task == t][:8]
     ]
     resolve = bench_resolver(small_build / "bench.parquet")
     logits = []  # mask logits of every [SEG], in the order each predictor decodes them
@@ -182,10 +183,10 @@ def test_one_pass_gives_the_three_pass_answers_scores_and_masks(trained, small_b
                 torch.testing.assert_close(mine, theirs, rtol=1e-3, atol=1e-3)
                 compared += len(mine)
             for g, w, r in zip(got, want, rows[i : i + 8]):
-                assert g["answer"] == w["answer"], r["task"]
-                if r["task"] == "det":
+                assert g["answer"] == w["answer"], r.task
+                if r.task == "det":
                     assert abs(g["score"] - w["score"]) < 1e-4
-                if r["task"] in ("loc", "age"):
+                if r.task in ("loc", "age"):
                     assert len(g["masks"]) == len(w["masks"])
     del model.masks
     if verdicts == "head":  # loc answers on images the head calls fake get their [SEG]: masks were compared
@@ -195,6 +196,6 @@ def test_one_pass_gives_the_three_pass_answers_scores_and_masks(trained, small_b
 def test_prompts_end_where_generation_starts(trained, small_build):
     """The predictor's prompt is the training prompt of the same question (no answer token in it)."""
     loaded = from_checkpoint(trained)
-    row = next(r for r in pq.read_table(small_build / "bench.parquet").to_pylist() if r["task"] == "det")
+    row = next(r for r in BenchQuestion.from_arrow(pq.read_table(small_build / "bench.parquet")) if r.task == "det")
     ids = encode_prompt(loaded.tokenizer, loaded.fam, prompt_messages(row))
     assert loaded.tokenizer.decode(ids[-1:]) == "<|assistant|>"

@@ -260,7 +260,7 @@ def test_evaluation_shares_split_the_validation_questions(small_build, monkeypat
     seen = {}
 
     def fake_rows(pred, rows, resolve, bs):
-        return [{"question_id": r["question_id"], "answer": "x", "score": None, "masks": None} for r in rows]
+        return [{"question_id": r.question_id, "answer": "x", "score": None, "masks": None} for r in rows]
 
     monkeypatch.setattr(ev, "predict_rows", fake_rows)
     monkeypatch.setattr(ev, "Predictor", lambda *a, **k: None)
