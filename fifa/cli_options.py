@@ -9,12 +9,17 @@ Data shapes:
   reads it itself, its default written here;
 * :func:`option_parameters`: ``inspect.Parameter``\\ s for a command's ``__signature__`` (typer reads it):
   a field option's default and annotation are the field's, read from the dataclass at import time;
+* :func:`with_options`: a command ``f(own..., **kw)`` given those parameters after its own;
 * :func:`config_from`: the config built from a command's parsed options (``kw``), the other fields left at
   their defaults.
 
-A field typed ``Literal["a", "b"]`` becomes a choice (an ``Enum`` made from the literal); ``choices`` names
-an existing ``Enum`` instead (a registry's). ``invert`` makes a ``--no-x`` flag of a field ``x`` that
-defaults to true. ``to_config`` converts the parsed value (e.g. a ``Path`` to the ``str`` a config keeps).
+A field typed ``Literal["a", "b"]`` becomes a choice (an ``Enum`` made from the literal) unless the option gives
+its own ``annotation`` (e.g. ``str``: the config checks the value); ``choices`` names an existing ``Enum`` instead
+(a registry's). ``invert`` makes a ``--no-x`` flag of a field ``x`` that
+defaults to true. ``to_config`` converts the parsed value (e.g. a ``Path`` to the ``str`` a config keeps),
+``from_config`` the field's default to the option's (a tuple of task ids to the comma-separated text). A nested
+config's fields default to its class's defaults, or to what its parent field's default sets
+(``field(default_factory=lambda: OpenAIConfig(model="gpt-4o-mini"))``).
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-__all__ = ["CliOption", "FieldOption", "config_from", "field_default", "option_parameters"]
+__all__ = ["CliOption", "FieldOption", "config_from", "field_default", "option_parameters", "with_options"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +51,7 @@ class FieldOption:
     choices: type[Enum] | None = None  # an Enum of the accepted values (default: from a Literal field)
     invert: bool = False  # a --no-x flag of a bool field that defaults to true
     to_config: Callable[[Any], Any] | None = None  # parsed value -> the field's value
+    from_config: Callable[[Any], Any] | None = None  # the field's default -> the option's (e.g. a tuple as text)
     typer_kw: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -74,20 +82,47 @@ def _field(root: type, path: str) -> tuple[type, dataclasses.Field[Any], Any]:
     return cls, f, _hints(cls)[last]
 
 
-def field_default(root: type, path: str) -> Any:
-    """The declared default of the field at ``path`` (a ``default_factory``'s value for a factory)."""
-    _, f, _ = _field(root, path)
+def _declared(f: dataclasses.Field[Any]) -> Any:
+    """The declared default of ``f`` (a ``default_factory``'s value for a factory); MISSING without one."""
     if f.default is not dataclasses.MISSING:
         return f.default
     if f.default_factory is not dataclasses.MISSING:
         return f.default_factory()
-    raise TypeError(f"{root.__name__}.{path} has no default: it cannot be a CLI option's")
+    return dataclasses.MISSING
+
+
+def _set_by_parent(cls: type, name: str) -> bool:
+    """Whether the nested config ``cls.name`` gets its values from ``cls``'s default (``field(default_factory=
+    lambda: OpenAIConfig(model="gpt-4o-mini"))``) rather than from its own class (``default_factory=OpenAIConfig``)."""
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+        return False
+    return f.default_factory is not _hints(cls)[name]
+
+
+def field_default(root: type, path: str) -> Any:
+    """The default of the field at ``path``: its declared default (a factory's value), or, inside a nested config
+    whose parent field sets its values, the value the parent's default holds."""
+    cls, holder = root, None  # holder: the nested config's default instance, when its parent sets it
+    *parents, last = path.split(".")
+    for name in parents:
+        if holder is not None:
+            holder = getattr(holder, name)
+        elif _set_by_parent(cls, name):
+            holder = _declared({f.name: f for f in dataclasses.fields(cls)}[name])
+        cls = _hints(cls)[name]
+    if holder is not None:
+        return getattr(holder, last)
+    value = _declared(_field(root, path)[1])
+    if value is dataclasses.MISSING:
+        raise TypeError(f"{root.__name__}.{path} has no default: it cannot be a CLI option's")
+    return value
 
 
 def _choices(opt: FieldOption, typ: Any) -> type[Enum] | None:
     if opt.choices is not None:
         return opt.choices
-    if typing.get_origin(typ) is typing.Literal:
+    if typing.get_origin(typ) is typing.Literal and opt.annotation is None:  # an explicit annotation wins
         values = typing.get_args(typ)
         return Enum(opt.name.title().replace("_", ""), {str(v): v for v in values}, type=str)  # type: ignore[return-value]
     return None
@@ -96,6 +131,8 @@ def _choices(opt: FieldOption, typ: Any) -> type[Enum] | None:
 def _field_parameter(root: type, opt: FieldOption) -> inspect.Parameter:
     _, _, typ = _field(root, opt.path)
     default = field_default(root, opt.path)
+    if opt.from_config is not None:
+        default = opt.from_config(default)
     annotation = opt.annotation if opt.annotation is not None else typ
     choices = _choices(opt, typ)
     if choices is not None:
@@ -127,6 +164,24 @@ def option_parameters(root: type, options: Sequence[FieldOption | CliOption]) ->
     return out
 
 
+def with_options(parameters: Sequence[inspect.Parameter]) -> Callable[[F], F]:
+    """Give a command ``func(own..., **kw)`` the generated ``parameters`` after its own (typer reads
+    ``__signature__``; ``kw`` holds the parsed options by name)."""
+
+    def wrap(func: F) -> F:
+        sig = inspect.signature(func)
+        hints = typing.get_type_hints(func, include_extras=True)  # resolve the module's string annotations
+        own = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in sig.parameters.values()
+            if p.kind is not inspect.Parameter.VAR_KEYWORD
+        ]
+        func.__signature__ = sig.replace(parameters=own + list(parameters))  # type: ignore[attr-defined]
+        return func
+
+    return wrap
+
+
 def _value(opt: FieldOption, raw: Any) -> Any:
     if isinstance(raw, Enum):
         raw = raw.value
@@ -143,7 +198,8 @@ def config_from(root: type, options: Sequence[FieldOption | CliOption], kw: Mapp
     return _build(root, values)
 
 
-def _build(cls: type, values: Mapping[str, Any]) -> Any:
+def _build(cls: type, values: Mapping[str, Any], base: Any = None) -> Any:
+    """``cls`` with ``values`` (dotted paths), the rest from ``base`` (a default instance) or ``cls``'s defaults."""
     own = {k: v for k, v in values.items() if "." not in k}
     nested: dict[str, dict[str, Any]] = {}
     for k, v in values.items():
@@ -151,5 +207,11 @@ def _build(cls: type, values: Mapping[str, Any]) -> Any:
             head, rest = k.split(".", 1)
             nested.setdefault(head, {})[rest] = v
     for head, sub in nested.items():
-        own[head] = _build(_hints(cls)[head], sub)
-    return cls(**own)
+        if base is not None:
+            sub_base = getattr(base, head)
+        elif _set_by_parent(cls, head):
+            sub_base = _declared({f.name: f for f in dataclasses.fields(cls)}[head])
+        else:
+            sub_base = None
+        own[head] = _build(_hints(cls)[head], sub, sub_base)
+    return dataclasses.replace(base, **own) if base is not None else cls(**own)

@@ -35,10 +35,14 @@ SYSTEM = (
 )
 
 
+#: the model of the fc conversations (text from facts: a small model does; the annotator's default sees images)
+FC_MODEL = "gpt-4o-mini"
+
+
 @dataclass
 class ConversationConfig:
     llm: str = "offline"  # offline | openai
-    openai: OpenAIConfig = field(default_factory=OpenAIConfig)
+    openai: OpenAIConfig = field(default_factory=lambda: OpenAIConfig(model=FC_MODEL))
     concurrency: int = 8
     max_cost: float | None = None  # USD for the whole build
     max_tokens: int = 600

@@ -1,6 +1,12 @@
-"""The library half of `fifa-data build`: command-line values -> BuildConfig, and the report line."""
+"""The library half of `fifa-data build`: command-line values -> BuildConfig, the command's options generated from
+BuildConfig (every default written once, in the config), and the report line."""
 
 from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
 
 import pytest
 
@@ -56,3 +62,88 @@ def test_summary_line():
     )
     s.left_out = {}
     assert summary_line(s).endswith("from 9 of 10 annotations")
+
+
+# ------------------------------------------------------------------ the command's defaults are BuildConfig's
+def _parsed_defaults(tmp_path) -> dict:
+    """What `fifa-data build` parses from its required options only (click, as the command runs)."""
+    import typer
+
+    from fifa.pipelines.cli import app
+
+    cmd = typer.main.get_command(app).commands["build"]  # type: ignore[attr-defined]
+    ctx = cmd.make_context("build", ["--annotations", str(tmp_path), "--out", str(tmp_path / "b")])
+    params = dict(ctx.params)
+    for own in ("annotations", "out", "progress", "verbose"):
+        params.pop(own)
+    return params
+
+
+def test_every_build_config_default_is_the_command_lines(tmp_path):
+    """The config built from the command's parsed defaults is BuildConfig(), field for field, nested fc and
+    openai included (the response cache folder aside: the command fills it in)."""
+    got = build_config(**_parsed_defaults(tmp_path))
+    assert got.fc.openai.cache_dir
+    no_cache = dataclasses.replace(got.fc.openai, cache_dir=None)
+    assert dataclasses.replace(got, fc=dataclasses.replace(got.fc, openai=no_cache)) == BuildConfig()
+
+
+# A changed default in each config class the options reach, then what `build --help` and the generated
+# parameters show (a fresh interpreter: the options are generated when the modules are imported).
+_CHANGED = r"""
+import dataclasses, json
+from fifa.core.llm import OpenAIConfig
+from fifa.pipelines.build import BuildConfig
+from fifa.pipelines.conversation import ConversationConfig
+from fifa.pipelines.splits import SplitRatios
+
+changes = {
+    BuildConfig: {"seed": 7, "rq_queries": 5, "negative_fraction": 0.25, "real_queries": 4, "bench_per_class": None,
+                  "bench_cls": "category", "review_rule": "majority", "tasks": ("det", "loc"), "image_root": "imgs",
+                  "ratios": SplitRatios(0.6, 0.2, 0.2)},
+    ConversationConfig: {"llm": "openai", "concurrency": 3, "max_cost": 2.5,
+                         "openai": OpenAIConfig(model="changed-model", base_url="http://x/v1")},
+}
+for cls, values in changes.items():
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name, value in values.items():
+        fields[name].default, fields[name].default_factory = value, dataclasses.MISSING
+
+from typer.testing import CliRunner
+from fifa.pipelines.build_options import OPTION_DEFAULTS
+from fifa.pipelines.cli import app
+
+help_text = CliRunner().invoke(app, ["build", "--help"], env={"COLUMNS": "250", "NO_COLOR": "1"}).output
+print(json.dumps({"help": help_text, "defaults": OPTION_DEFAULTS}))
+"""
+
+
+def test_changed_config_defaults_show_up_in_the_command_line():
+    p = subprocess.run([sys.executable, "-c", _CHANGED], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    got = json.loads(p.stdout)
+    assert got["defaults"] == {
+        "seed": 7,
+        "tasks": "det,loc",
+        "split_ratios": "0.6,0.2,0.2",
+        "rq_queries": 5,
+        "negative_fraction": 0.25,
+        "real_queries": 4,
+        "bench_per_class": 0,
+        "bench_cls": "category",
+        "methods": None,
+        "review": None,
+        "review_rule": "majority",
+        "extra_qa": None,
+        "image_root": "imgs",
+        "fc_llm": "openai",
+        "base_url": "http://x/v1",
+        "model": "changed-model",
+        "api_key_file": None,
+        "fc_concurrency": 3,
+        "fc_max_cost": 2.5,
+        "cache_dir": None,
+    }
+    for shown in ("[default: 7]", "[default: det,loc]", "[default: 0.6,0.2,0.2]", "[default: changed-model]"):
+        assert shown in got["help"], shown
+    assert "Example" in got["help"]
