@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
-import typing
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from fifa.cli_options import CliOption, FieldOption, config_from, option_parameters
+from fifa.cli_options import CliOption, FieldOption, config_from, option_parameters, with_options
 from fifa.cli_utils import command, examples, make_app, run_app, setup_logging
 from fifa.concept_tree.segmentation.backends import BackendChoice, backends_help, check_backend
 from fifa.concept_tree.segmentation.landmarks import BackendUnavailable
@@ -123,17 +121,8 @@ RUN_OPTION_SPECS: list[FieldOption | CliOption] = [
 RUN_OPTIONS = option_parameters(AnnotateConfig, RUN_OPTION_SPECS)
 
 
-def _with_run_options(func):
-    """Give ``func(..., **kw)`` the shared run options as typer parameters (typer reads ``__signature__``)."""
-    sig = inspect.signature(func)
-    hints = typing.get_type_hints(func, include_extras=True)  # resolve this module's string annotations
-    own = [
-        p.replace(annotation=hints.get(p.name, p.annotation))
-        for p in sig.parameters.values()
-        if p.kind is not inspect.Parameter.VAR_KEYWORD
-    ]
-    func.__signature__ = sig.replace(parameters=own + RUN_OPTIONS)
-    return func
+#: gives a command ``func(..., **kw)`` the shared run options as typer parameters
+_with_run_options = with_options(RUN_OPTIONS)
 
 
 def _check_executor(executor: str) -> None:
