@@ -78,6 +78,7 @@ class HeadsConfig:
     pixel_stem: Literal["forensic", "plain"] = (
         "forensic"  # forensic: pixels + high-pass and chroma residuals | plain: pixels only
     )
+    pixel_context: int = 0  # dilated residual layers after the pixel CNN (dilation 2, 4, ...): a wider view
     pixel_adapter: bool = False  # add pooled pixel-CNN features to the image tokens the LLM sees
     mask_size: int = 64  # side of the square the mask loss is computed at
     bce_weight: float = 2.0  # LISA's defaults
@@ -152,6 +153,9 @@ class PredictConfig:
     verdicts: Literal["head", "text"] = "head"  # head: the heads open det/cls/rq answers and gate masks (guide.py)
     # segmenter: a mark naming a region keeps its mask inside that region's anchor, as the FICT segmenter finds it
     region_masks: Literal["model", "segmenter"] = "model"
+    # which regions an age answer marks: head = the mark head's likely ones; mask = those its artifact mask
+    # covers on the image's FICT segmentation, chosen as the annotator chooses a reference's (mark_plan.py)
+    mark_source: Literal["head", "mask"] = "head"
 
     def __post_init__(self):
         check_choices(self)

@@ -99,6 +99,7 @@ def predict_share(
             cfg.predict.verdicts,
             precision,
             cfg.predict.region_masks,
+            cfg.predict.mark_source,
         )
         rows = predict_rows(pred, share, data.resolve_image, cfg.predict.batch_size)
     finally:

@@ -7,7 +7,8 @@ See :class:`HeadGuide`; ``modeling/predict.py`` runs it inside ``generate``.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -54,6 +55,16 @@ def phrase_ids(tok, phrase: str) -> list[int]:
     return ids[ids.index(start) + 1 : ids.index(end)]
 
 
+@dataclass(frozen=True)
+class PlannedMark:
+    """A mark an ``age`` answer may open: its tree node, the phrase tokens that name it, and its index in the
+    mark head's vocabulary (-1: not in it; its [SEG] query then gets no region embedding)."""
+
+    node: str
+    phrase: tuple[int, ...]
+    region: int = -1
+
+
 def named_region(question: str | None, regions: list[dict]) -> int | None:
     """The index of the vocabulary region a region question names ("Is the right temple manipulated?"), by its
     phrase or its id in words, the longest match winning; None when it names none of them."""
@@ -97,9 +108,11 @@ class HeadGuide(LogitsProcessor):
     region when the question names one of its vocabulary), a ``cls`` answer with the opening words of the
     classification head's class; the model writes the rest (it picks among the allowed tokens of each step).
     In an ``age`` answer, the first number the model writes before any mark (the answer's "in N regions") is the
-    mark head's count of likely regions (p >= 0.5, at least one); each mark the model opens (``<p>``) names the
-    region the mark head ranks highest among those not named yet, closed with ``</p> [SEG]``; no further mark
-    opens once no region is left that the head finds likely, nor any on an image the detection head calls real."""
+    count of its plan: the mark head's regions ranked by probability, of which the likely ones (p >= 0.5, at
+    least one) are counted, or ``plans[b]`` when given (the regions the artifact mask covers,
+    ``predict.mark_source: mask``), all counted. Each mark the model opens (``<p>``) names the plan's next
+    region, closed with ``</p> [SEG]``; no further mark opens once the count is reached, nor any on an image the
+    detection head calls real (its plan counts one region of probability 0, as a mark the model opens anyway)."""
 
     def __init__(
         self,
@@ -110,6 +123,7 @@ class HeadGuide(LogitsProcessor):
         areas,
         tasks: list[str],
         named: list[int | None] | None = None,
+        plans: list[list[PlannedMark] | None] | None = None,
     ):
         self.p, self.states, self.feats, self.pix, self.areas, self.tasks = predictor, states, feats, pix, areas, tasks
         #: per row, the mark-head region an ``rq_name`` question names (its verdict is the mark head's)
@@ -120,12 +134,15 @@ class HeadGuide(LogitsProcessor):
         self.classes: list[str | None] = [None] * len(tasks)
         self.openings: list[list[list[int]]] = [[] for _ in tasks]  # per row, the allowed tokens of each step
         self.mark_p: list[list[float] | None] = [None] * len(tasks)  # age rows: the mark head's probabilities
+        self.given = plans or [None] * len(tasks)
+        self.plans: list[list[PlannedMark]] = [[] for _ in tasks]  # age rows: the marks they may open, in order
+        self.counts = [0] * len(tasks)  # how many of its plan's marks an age answer announces and opens
         self.pending: list[list[int]] = [[] for _ in tasks]  # tokens still to write of an opened mark
-        self.named: list[set[int]] = [set() for _ in tasks]
-        self.counted = [False] * len(tasks)  # the region count of an age answer was set
+        self.n_named = [0] * len(tasks)
+        self.announced = [False] * len(tasks)  # the region count of an age answer was written
         self.verdicts: list[bool | None] = [None] * len(tasks)  # rq rows: the yes / no the answer opens with
-        self.opened: list[int] = [-1] * len(tasks)  # the region of the mark being written
-        self.seg_regions: list[dict[int, int]] = [{} for _ in tasks]  # decoding step of a mark's [SEG] -> region
+        self.opened: list[PlannedMark | None] = [None] * len(tasks)  # the mark being written
+        self.seg_regions: list[dict[int, PlannedMark]] = [{} for _ in tasks]  # step of a mark's [SEG] -> mark
         self.step = 0
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -147,28 +164,38 @@ class HeadGuide(LogitsProcessor):
         scores[b] = forced
 
     def _mark(self, scores: torch.FloatTensor, b: int, last: int, step: int) -> None:
-        p, probs = self.p, self.mark_p[b]
+        p, plan = self.p, self.plans[b]
         top = int(scores[b].argmax())
-        if not self.counted[b] and not self.named[b] and top in p.count_of:
-            # the answer announces how many regions it marks ("... in 3 regions."): the head's count of likely ones
-            self.counted[b] = True
+        if not self.announced[b] and not self.n_named[b] and top in p.count_of:
+            # the answer announces how many regions it marks ("... in 3 regions."): its plan's count
+            self.announced[b] = True
             same = p.count_of[top][1]
-            n = min(max(1, sum(q >= 0.5 for q in probs)), max(same))
-            self._allow(scores, b, [same.get(n, top)])
+            self._allow(scores, b, [same.get(min(self.counts[b], max(same)), top)])
             return
-        left = [k for k in np.argsort(probs)[::-1].tolist() if k not in self.named[b]]
-        if last == p.phrase_open and not self.pending[b] and left:
-            self.named[b].add(left[0])
-            self.pending[b] = [*p.region_phrase_ids[left[0]], p.phrase_close, p.seg_id]
-            self.opened[b] = left[0]
-            left = left[1:]
+        if last == p.phrase_open and not self.pending[b] and self.n_named[b] < len(plan):
+            mark = self.opened[b] = plan[self.n_named[b]]
+            self.n_named[b] += 1
+            self.pending[b] = [*mark.phrase, p.phrase_close, p.seg_id]
         if self.pending[b]:
             token = self.pending[b].pop(0)
             if token == p.seg_id:  # this mark's [SEG], generated at this step, is the named region's query
-                self.seg_regions[b][step] = self.opened[b]
+                self.seg_regions[b][step] = cast("PlannedMark", self.opened[b])
             self._allow(scores, b, [token])
-        elif not left or probs[left[0]] < 0.5 and self.named[b]:
+        elif self.n_named[b] >= min(self.counts[b], len(plan)):
             scores[b, p.phrase_open] = float("-inf")
+
+    def set_marks(self, b: int, probs: list[float]) -> None:
+        """Row ``b``'s mark head probabilities and its marks: those given, else the head's regions by
+        probability (its likely ones counted)."""
+        self.mark_p[b] = probs
+        given = self.given[b]
+        if given:
+            self.plans[b], self.counts[b] = list(given), len(given)
+            return
+        p = self.p
+        order = np.argsort(probs)[::-1].tolist()
+        self.plans[b] = [PlannedMark(p.model.heads.regions[k]["id"], tuple(p.region_phrase_ids[k]), k) for k in order]
+        self.counts[b] = max(1, sum(q >= 0.5 for q in probs))
 
     def _read(self, scores: torch.FloatTensor) -> None:
         p, h0 = self.p, self.states.states[0]
@@ -190,7 +217,7 @@ class HeadGuide(LogitsProcessor):
             mp = p.model.heads.marks(self.feats[marks], None if self.pix is None else self.pix[marks]).float().sigmoid()
             for b, row in zip(marks, mp.cpu().tolist()):
                 fake = self.head_p is None or self.head_p[b] >= 0.5
-                self.mark_p[b] = row if fake else [0.0] * len(row)  # no region of a real face is marked
+                self.set_marks(b, row if fake else [0.0] * len(row))  # no region of a real face is marked
         if cls is not None:
             self.classes = [
                 p.pick_class(c, None if self.head_p is None else self.head_p[b])

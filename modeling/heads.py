@@ -57,7 +57,7 @@ class PixelEncoder(nn.Module):
     with ``heads.pixel_adapter``, adds pooled features to the image tokens the LLM sees
     (zero-initialised, so a pretrained base starts unchanged)."""
 
-    def __init__(self, channels: int, feat_dim: int, adapter: bool, stem: str = "forensic"):
+    def __init__(self, channels: int, feat_dim: int, adapter: bool, stem: str = "forensic", context: int = 0):
         super().__init__()
         c = channels
         self.stem = ForensicStem() if stem == "forensic" else nn.Identity()
@@ -70,12 +70,18 @@ class PixelEncoder(nn.Module):
             nn.Conv2d(c, c, 3, padding=1),
             nn.GELU(),
         )
+        #: dilated residual layers (dilation 2, 4, 8, ...): a swapped region's inside looks like skin up close;
+        #: only its seam, seen from a distance, says it is all swapped (without them its masks are rings)
+        self.context = nn.ModuleList(nn.Conv2d(c, c, 3, padding=2**k, dilation=2**k) for k in range(1, context + 1))
         self.adapter = nn.Linear(2 * c, feat_dim) if adapter else None
         if self.adapter is not None:
             nn.init.zeros_(self.adapter.weight), nn.init.zeros_(self.adapter.bias)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(self.stem(images))
+        x = self.net(self.stem(images))
+        for conv in self.context:
+            x = x + F.gelu(conv(x))
+        return x
 
     def to_grid(self, pix: torch.Tensor, grid: int) -> torch.Tensor:
         """(B, C, H, W) -> (B, g, g, feat_dim): mean and max pooled per grid cell, projected."""
@@ -295,7 +301,11 @@ class FifaHeads(nn.Module):
         #: the mark head's vocabulary: ``{"id": node id, "phrase": how training answers name it}``
         self.regions = list(regions or [])
         use_pix = cfg.mask_decoder == "conv" or cfg.pixel_adapter
-        self.pixels = PixelEncoder(cfg.pixel_channels, feat_dim, cfg.pixel_adapter, cfg.pixel_stem) if use_pix else None
+        self.pixels = (
+            PixelEncoder(cfg.pixel_channels, feat_dim, cfg.pixel_adapter, cfg.pixel_stem, cfg.pixel_context)
+            if use_pix
+            else None
+        )
         n_marked = len(regions or []) if cfg.mark_head and cfg.mark_queries else 0
         self.mask = MaskHead(
             llm_dim, feat_dim, cfg.mask_dim, decoder or cfg.mask_decoder, cfg.pixel_channels, n_marked, cfg.region_gate

@@ -38,7 +38,17 @@ from fifa.pipelines.buildinfo import build_image_root
 
 from .examples import REGION_TASKS, Skip, encode_prompt, image_inputs, load_image, query_region, user_content
 from .family import Family
-from .guide import HeadGuide, answer_opening_ids, count_tokens, named_region, phrase_ids, verdict_tokens, yes_no_ids
+from .guide import (
+    HeadGuide,
+    PlannedMark,
+    answer_opening_ids,
+    count_tokens,
+    named_region,
+    phrase_ids,
+    verdict_tokens,
+    yes_no_ids,
+)
+from .mark_plan import artifact_of, plan_from_mask, region_phrase
 from .precision import Precision
 from .region_maps import AnchorMasks, image_key
 from .tokenizer import IMAGE, PHRASE_CLOSE, PHRASE_OPEN, REGION, SEG
@@ -89,10 +99,16 @@ class Predictor:
         verdicts: str = "head",
         precision: Precision | None = None,
         region_masks: str = "model",
+        mark_source: str = "head",
     ):
         self.model, self.tok, self.fam, self.device = model, tok, fam, device
         #: ``segmenter``: each mark that names a region keeps its mask inside that region's anchor (region_maps.py)
-        self.anchor_masks = AnchorMasks() if region_masks == "segmenter" else None
+        #: ``mark_source: mask``: an age answer marks the regions its artifact mask covers (mark_plan.py), each
+        #: mark's mask kept inside its own region
+        self.mark_source = mark_source
+        segmenter = region_masks == "segmenter" or mark_source == "mask"
+        self.anchor_masks = AnchorMasks() if segmenter else None
+        self.cut_level = "node" if mark_source == "mask" else "anchor"
         self.max_new_tokens, self.det_score = max_new_tokens, det_score
         self.precision = precision or Precision(torch.device(device).type, None)
         self.eos = [tok.eos_token_id] + [
@@ -116,6 +132,7 @@ class Predictor:
             tok.convert_tokens_to_ids(PHRASE_CLOSE),
         )
         self.region_phrase_ids = [phrase_ids(tok, r["phrase"]) for r in model.heads.regions]
+        self.vocabulary = {r["id"]: k for k, r in enumerate(model.heads.regions)}
         self.count_of = count_tokens(tok)
 
     def pick_class(self, probs: list[float], fake_p: float | None) -> str:
@@ -172,7 +189,16 @@ class Predictor:
             batch["region_boxes"] = torch.from_numpy(np.stack([r[1] for r in regions]))
         return {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
-    def _generate(self, batch: dict, img_out, feats, pix, tasks: list[str], named: list[int | None] | None = None):
+    def _generate(
+        self,
+        batch: dict,
+        img_out,
+        feats,
+        pix,
+        tasks: list[str],
+        named: list[int | None] | None = None,
+        plans: list[list[PlannedMark] | None] | None = None,
+    ):
         """Generated ids per row (up to the first end token), the per-step states, the first step's reads.
         Steps beyond ``max_new_tokens`` are decoded (and dropped, except as many as forced opening tokens) so
         that an answer cut at the limit still has the state that follows its last token (the query of a
@@ -180,7 +206,7 @@ class Predictor:
         m = self.model
         m._pending_regions = m.region_embeddings(batch, feats)
         states = StepStates(m.inner.model.language_model.norm)
-        first = HeadGuide(self, states, feats, pix, m.query_areas(batch, feats), tasks, named)
+        first = HeadGuide(self, states, feats, pix, m.query_areas(batch, feats), tasks, named, plans)
         try:
             kw = {"image_grid_thw": batch["image_grid_thw"]} if "image_grid_thw" in batch else {}
             out = m.lm.generate(
@@ -224,11 +250,16 @@ class Predictor:
         ]
         gen, states, first = self._generate(batch, img_out, feats, pix, tasks, named)
         fake_p = first.head_p if self.guided else None
-        if fake_p is not None:
-            gen = [
-                g + [self.seg_id] if t in MASK_TASKS and fake_p[b] >= 0.5 and self.seg_id not in g else g
-                for b, (g, t) in enumerate(zip(gen, tasks))
+        gen = self._with_seg(gen, tasks, fake_p)
+        if self.mark_source == "mask" and fake_p is not None and "age" in tasks:
+            # the first answers' [SEG] masks are the artifact; the answers are written again marking its regions
+            raw = self._raw_masks(gen, states, feats, pix, batch["images"], lbs, first.seg_regions)
+            plans = [
+                self._mask_plan(b, raw[b]) if t == "age" and fake_p[b] >= 0.5 else None for b, t in enumerate(tasks)
             ]
+            if any(plans):
+                gen, states, first = self._generate(batch, img_out, feats, pix, tasks, named, plans)
+                gen = self._with_seg(gen, tasks, fake_p)
         masks = self._masks(gen, states, feats, pix, batch["images"], lbs, fake_p, first.seg_regions)
         use_head = self.det_score == "head" and first.head_p is not None
         scores = first.head_p if use_head else first.token_p
@@ -262,30 +293,68 @@ class Predictor:
             return self.model.heads.class_openings.get(cls, cls) + "."
         return answer
 
-    def _masks(self, gen, states, feats, pix, images, lbs, fake_p, seg_regions) -> list[list]:
-        """One RLE per [SEG] of each answer (empty on an image the head calls real); a [SEG]'s query is the
-        state that predicted it (with the embedding of the region its mark names, when the guide named one)."""
+    def _with_seg(self, gen: list[list[int]], tasks: list[str], fake_p: list[float] | None) -> list[list[int]]:
+        """A mask task's answer on an image the head calls fake ends with a [SEG] when it wrote none."""
+        if fake_p is None:
+            return gen
+        return [
+            g + [self.seg_id] if t in MASK_TASKS and fake_p[b] >= 0.5 and self.seg_id not in g else g
+            for b, (g, t) in enumerate(zip(gen, tasks))
+        ]
+
+    def _raw_masks(self, gen, states, feats, pix, images, lbs, seg_regions) -> list[list]:
+        """Per row, (mask, its mark or None) of each [SEG] in order, uncut; a [SEG]'s query is the state that
+        predicted it (with the embedding of the region its mark names, when the guide named one)."""
         where = [(b, j) for b, g in enumerate(gen) for j, t in enumerate(g) if t == self.seg_id]
         per_row: list[list] = [[] for _ in gen]
         if not where:
             return per_row
         seg_h = torch.stack([states[j][b] for b, j in where])
         rows = torch.tensor([b for b, _ in where], device=seg_h.device)
-        regions = torch.tensor([seg_regions[b].get(j, -1) for b, j in where], device=seg_h.device)
+        marks = [seg_regions[b].get(j) for b, j in where]
+        regions = torch.tensor([-1 if k is None else k.region for k in marks], device=seg_h.device)
         logits = self.model.masks(seg_h, rows, feats, pix, self.fam.image_size, images, regions).float().cpu().numpy()
         for k, (b, _) in enumerate(where):
-            m = lbs[b].unbox_logits(logits[k]) > 0
-            if fake_p is not None and fake_p[b] < 0.5:
-                m = np.zeros_like(m)
-            elif self.anchor_masks is not None and int(regions[k]) >= 0:
-                m = self._in_anchor(m, b, self.model.heads.regions[int(regions[k])]["id"])
-            per_row[b].append(rle_utils.encode(m))
+            per_row[b].append((lbs[b].unbox_logits(logits[k]) > 0, marks[k]))
         return per_row
 
-    def _in_anchor(self, m: np.ndarray, b: int, node: str) -> np.ndarray:
+    def _masks(self, gen, states, feats, pix, images, lbs, fake_p, seg_regions) -> list[list]:
+        """One RLE per [SEG] of each answer (empty on an image the head calls real); a mark's mask is kept
+        inside the region it names (``region_masks: segmenter`` / ``mark_source: mask``)."""
+        raw = self._raw_masks(gen, states, feats, pix, images, lbs, seg_regions)
+        per_row: list[list] = [[] for _ in gen]
+        for b, row in enumerate(raw):
+            for m, mark in row:
+                if fake_p is not None and fake_p[b] < 0.5:
+                    m = np.zeros_like(m)
+                elif (
+                    mark is not None
+                    and self.anchor_masks is not None
+                    and (mark.region >= 0 or self.cut_level == "node")
+                ):
+                    m = self._in_region(m, b, mark.node)
+                per_row[b].append(rle_utils.encode(m))
+        return per_row
+
+    def _mask_plan(self, b: int, raw: list) -> list[PlannedMark] | None:
+        """Row ``b``'s marks from its first answer's artifact mask (mark_plan.py); None: the head's plan."""
+        artifact = artifact_of([m for m, _ in raw])
+        found = self.anchor_masks.regions(*self._rgbs[b]) if self._rgbs[b] is not None else None
+        if artifact is None or found is None:
+            return None
+        return plan_from_mask(found, artifact, self._phrase_ids, self.vocabulary) or None
+
+    def _phrase_ids(self, node: str) -> tuple[int, ...]:
+        k = self.vocabulary.get(node)
+        if k is not None:
+            return tuple(self.region_phrase_ids[k])
+        tree = self.anchor_masks.tree
+        return tuple(phrase_ids(self.tok, region_phrase(node, tree[node].name)))
+
+    def _in_region(self, m: np.ndarray, b: int, node: str) -> np.ndarray:
         key, rgb = self._rgbs[b]
-        anchor = self.anchor_masks(key, rgb, node)
-        return m if anchor is None or anchor.shape != m.shape else m & anchor
+        region = self.anchor_masks(key, rgb, node, self.cut_level)
+        return m if region is None or region.shape != m.shape else m & region
 
     def _text(self, ids: list[int], marks: bool = False) -> str:
         """The answer as text; with ``marks`` (mask tasks) its grounded phrases stay ``<p>phrase</p> [SEG]``, the

@@ -127,36 +127,43 @@ def region_targets(
 
 
 class AnchorMasks:
-    """The FICT segmentation of prediction images, once per image: where a named region's anchor lies
+    """The FICT segmentation of prediction images, once per image: where a named region lies
     (``predict.region_masks: segmenter``). A mark's mask is kept inside the anchor of the region it names, the
     level at which the tree grounds marks (an eyeball's traces inside the eye; the grounding metrics match a
-    mark to a reference pair by anchor)."""
+    mark to a reference pair by anchor), or inside the region itself (``level="node"``: marks named from the
+    artifact mask, ``predict.mark_source: mask``)."""
 
     def __init__(self, segmenter: FaceSegmenter | None = None):
         from fifa.concept_tree.tree import load_tree
 
         self.tree, self._segmenter = load_tree(), segmenter
-        self._cache: dict[str, dict[str, RLE]] = {}
+        self._cache: dict[str, Any] = {}
 
-    def __call__(self, key: str, rgb: NDArray[np.uint8], node: str) -> NDArray[np.bool_] | None:
-        """(h, w) bool mask of ``node``'s anchor in ``rgb`` (the node itself above the anchors); None when the
-        segmenter finds no face or not that anchor."""
+    def __call__(self, key: str, rgb: NDArray[np.uint8], node: str, level: str = "anchor") -> NDArray[np.bool_] | None:
+        """(h, w) bool mask of ``node``'s anchor in ``rgb`` (the node itself above the anchors; ``level="node"``:
+        the node itself); None when the segmenter finds no face or not that region."""
+        found = self.regions(key, rgb)
+        if found is None or node not in self.tree:
+            return None
+        names = [self.tree.roll_up(node, "anchor"), node] if level == "anchor" else [node]
+        for name in names:
+            m = found.mask(name)
+            if m.any():
+                return cast("NDArray[np.bool_]", m)
+        return None
+
+    def regions(self, key: str, rgb: NDArray[np.uint8]) -> Any:
+        """The image's ``FaceRegions`` (cached per key), None when the segmenter finds no face."""
         if key not in self._cache:
             if len(self._cache) >= 512:  # bench rows come grouped by task: the age questions' images recur
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = self._segment(rgb)
-        rles = self._cache[key]
-        anchor = self.tree.roll_up(node, "anchor") if node in self.tree else node
-        rle = rles.get(anchor) or rles.get(node)
-        return None if rle is None else decode(rle).astype(bool)
+            if self._segmenter is None:
+                from fifa.concept_tree.segmentation.segment import Segmenter
 
-    def _segment(self, rgb: NDArray[np.uint8]) -> dict[str, RLE]:
-        if self._segmenter is None:
-            from fifa.concept_tree.segmentation.segment import Segmenter
-
-            self._segmenter = Segmenter()
-        found = self._segmenter.segment(rgb)
-        return cast("dict[str, RLE]", found.rles(include_parents=True)) if found.ok else {}
+                self._segmenter = Segmenter()
+            found = self._segmenter.segment(rgb)
+            self._cache[key] = found if found.ok else None
+        return self._cache[key]
 
     def close(self) -> None:
         if self._segmenter is not None:

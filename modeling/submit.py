@@ -74,6 +74,7 @@ def _predictor(checkpoint: str | Path, batch_size: int | None) -> tuple[Predicto
         cfg.predict.verdicts,
         precision_for(loaded, device),
         cfg.predict.region_masks,
+        cfg.predict.mark_source,
     )
     return pred, bs, max(bs, cfg.predict.shard_rows // bs * bs)
 

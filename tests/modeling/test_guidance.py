@@ -95,7 +95,8 @@ def _drive(p: Predictor, mark_p: list[float], wants: list[int], steps: int) -> l
     from fifa.modeling.guide import HeadGuide
 
     guide = HeadGuide(p, None, None, None, None, ["age"])
-    guide.mark_p, guide.step = [mark_p], 1
+    guide.set_marks(0, mark_p)
+    guide.step = 1
     ids = [p.tok.convert_tokens_to_ids("<|assistant|>")]
     for _ in range(steps):
         scores = torch.zeros((1, len(p.tok)))
@@ -203,14 +204,16 @@ def test_each_guided_mark_gives_its_seg_the_named_region(guided):
     guide = HeadGuide(p, None, None, None, None, ["age"])
     mark_p = [0.0] * len(model.heads.regions)
     mark_p[4], mark_p[1] = 0.9, 0.8
-    guide.mark_p, guide.step = [mark_p], 1
+    guide.set_marks(0, mark_p)
+    guide.step = 1
     ids, word = [p.phrase_open], tok.convert_tokens_to_ids("<unk>")
     for _ in range(30):
         scores = torch.zeros((1, len(tok)))
         scores[0, p.phrase_open], scores[0, word] = 10.0, 9.0
         ids.append(int(guide(torch.tensor([ids]), scores)[0].argmax()))
     segs = [j for j, t in enumerate(ids[1:], start=1) if t == p.seg_id]
-    assert len(segs) == 2 and guide.seg_regions[0] == {segs[0]: 4, segs[1]: 1}
+    assert len(segs) == 2 and {j: m.region for j, m in guide.seg_regions[0].items()} == {segs[0]: 4, segs[1]: 1}
+    assert [guide.seg_regions[0][j].node for j in segs] == [model.heads.regions[k]["id"] for k in (4, 1)]
 
 
 def test_encoder_gives_each_seg_its_marked_region(guided, small_build):

@@ -182,7 +182,7 @@ def test_predictor_keeps_a_named_marks_mask_in_its_anchor(small_build, maps):
     pred = Predictor(loaded.model, loaded.tokenizer, loaded.fam, "cpu", region_masks=cfg.predict.region_masks)
     pred._rgbs = [("face.png", face)]
     everywhere = np.ones(face.shape[:2], bool)
-    kept = pred._in_anchor(everywhere, 0, "left_eyeball")
+    kept = pred._in_region(everywhere, 0, "left_eyeball")
     eyeball = decode(found["face.png"]["left_eyeball"]).astype(bool)
     assert 2 * eyeball.sum() < kept.sum() < 0.1 * kept.size and (kept & eyeball).sum() == eyeball.sum()
     plain = Predictor(loaded.model, loaded.tokenizer, loaded.fam, "cpu")
