@@ -33,7 +33,7 @@ test: $(STAMP) system-deps
 # (build/typecheck/fifa), as pyproject's package-dir maps it: an editable install is opaque to mypy.
 TYPED_SCRIPTS := scripts/benchkit.py scripts/compare_demo.py scripts/check_sizes.py
 # new modules of the stage packages, strict too; what they import from the (not yet typed) stages is read, not checked
-TYPED_MODULES := fifa.cli_options fifa.modeling.region_maps fifa.modeling.parsing
+TYPED_MODULES := fifa.cli_options fifa.modeling.region_maps fifa.modeling.parsing fifa.modeling.mark_plan
 TYPECHECK := build/typecheck
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -15,6 +15,7 @@ Shapes: ``artifact`` is an (h, w) bool mask of the image; ``found`` the image's 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +24,9 @@ from fifa.annotator.explain import RegionInfo
 from fifa.annotator.regions import select_regions
 
 from .guide import PlannedMark
+
+if TYPE_CHECKING:
+    from fifa.concept_tree.segmentation.regions import FaceRegions
 
 #: the annotator's explanations mark at most this many regions (its ``OfflineExplainer(max_regions=5)``)
 MAX_MARKS = 5
@@ -42,7 +46,7 @@ def artifact_of(masks: Sequence[NDArray[np.bool_]]) -> NDArray[np.bool_] | None:
 
 
 def plan_from_mask(
-    found,
+    found: FaceRegions,
     artifact: NDArray[np.bool_],
     phrase_ids: Callable[[str], tuple[int, ...]],
     vocabulary: Mapping[str, int],
