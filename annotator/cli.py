@@ -16,6 +16,7 @@ from fifa.concept_tree.segmentation.backends import BackendChoice, backends_help
 from fifa.concept_tree.segmentation.landmarks import BackendUnavailable
 from fifa.core.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError
 
+from .explainers import explainer_choice
 from .run import AnnotateConfig
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def _path_str(p: Path | None) -> str | None:
 #: type are those of its AnnotateConfig field (annotator/run.py; the LLM transport's: OpenAIConfig, fifa.core.llm),
 #: written there once; CliOptions are the command's own.
 RUN_OPTION_SPECS: list[FieldOption | CliOption] = [
-    FieldOption("llm", "llm", "Explainer backend."),
+    FieldOption("llm", "llm", "Explainer backend.", choices=explainer_choice()),  # the registry's names
     FieldOption("base_url", "openai.base_url", "OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."),
     FieldOption("model", "openai.model", "Model name for --llm openai."),
     CliOption(

@@ -21,6 +21,7 @@ from fifa.core.llm import OpenAIConfig
 
 from .diffmask import DiffConfig
 from .executors import make_executor
+from .explainers import EXPLAINERS, make_explainer
 from .manifest import ManifestRow, read_manifest
 from .pipeline import Pipeline, PipelineConfig, RowSink, Spend, StopSignals
 from .regions import RegionSelectConfig
@@ -32,7 +33,6 @@ from .worker import WorkerConfig, base_row, failed
 log = logging.getLogger(__name__)
 
 
-LLMBackend = Literal["offline", "openai"]
 ExecutorKind = Literal["local", "ray"]  # see executors.py
 
 
@@ -40,7 +40,7 @@ ExecutorKind = Literal["local", "ray"]  # see executors.py
 class AnnotateConfig:
     """How ``run_annotation`` works; its fields' defaults are also ``fifa-annotate``'s (annotator/cli.py)."""
 
-    llm: LLMBackend = "offline"
+    llm: str = "offline"  # an explainer's name (fifa.annotator.explainers.EXPLAINERS)
     workers: int = 0  # 0: every core (local) or every free CPU of the cluster (ray)
     executor: ExecutorKind = "local"
     ray_address: str | None = None  # ray: None starts a local cluster; "auto" or ray://... joins one
@@ -68,6 +68,8 @@ class AnnotateConfig:
         if bad is not None:
             name, choices, value = bad
             raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+        if self.llm not in EXPLAINERS:
+            raise ValueError(f"llm must be one of {', '.join(EXPLAINERS)}, not {self.llm!r}")
         if self.concurrency < 1:
             raise ValueError("concurrency must be >= 1")
 
@@ -104,18 +106,6 @@ class RunSummary:
     @property
     def failed(self) -> int:
         return int(self.counts.get("failed", 0))
-
-
-def make_explainer(config: AnnotateConfig):
-    if config.llm == "offline":
-        from .explain_offline import OfflineExplainer
-
-        return OfflineExplainer()
-    if config.llm == "openai":
-        from .explain_openai import OpenAIExplainer
-
-        return OpenAIExplainer(config.openai)
-    raise ValueError(f"unknown explainer {config.llm!r} (offline|openai)")
 
 
 def run_annotation(
