@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from fifa.cli_options import CliOption, FieldOption, config_from, option_parameters, with_options
 from fifa.cli_utils import CONTEXT_SETTINGS, command, examples, make_app, run_app
 from fifa.core.errors import UserError
+
+from .judge import JudgeConfig
+from .score_config import ScoreConfig
 
 app = make_app(
     "DFA-Bench scoring: validated submissions, reference-exact metrics, reports.",
@@ -20,21 +25,68 @@ app = make_app(
 )
 
 
-# the longer options of `fifa-bench score` (declared here so that the command reads as its list of options)
-_NoMeteor = Annotated[bool, typer.Option("--no-meteor", help="Skip METEOR (the slowest metric; a warning says so).")]
-_JudgeModel = Annotated[
-    str | None,
-    typer.Option(help="Judge the text answers with this model (any OpenAI-compatible endpoint): adds judge_mean."),
+def _dir_str(p: Path | None) -> str | None:
+    return str(p) if p else None
+
+
+#: `score`'s scoring options: each default and type is the ScoreConfig field's (benchmarks/score_config.py)
+SCORE_OPTION_SPECS: list[FieldOption | CliOption] = [
+    FieldOption("strict", "strict", "Refuse a submission that misses bench questions."),
+    FieldOption("seed", "seed", "Seed of the bootstrap."),
+    FieldOption("bootstrap", "bootstrap", "Bootstrap resamples for the CIs (0 disables)."),
+    FieldOption("no_plots", "plots", "Skip the PNG plots.", ("--no-plots",), invert=True),
+    FieldOption(
+        "no_meteor", "meteor", "Skip METEOR (the slowest metric; a warning says so).", ("--no-meteor",), invert=True
+    ),
 ]
-_JudgeMaxCost = Annotated[
-    float | None, typer.Option(help="Stop judging once this many USD are spent; the rest stays unscored.", min=0)
+#: `score`'s judge options: each default and type is the JudgeConfig field's (benchmarks/judge.py); the model is
+#: the CLI's own (no model: no judge)
+JUDGE_OPTION_SPECS: list[FieldOption | CliOption] = [
+    CliOption(
+        "judge_model",
+        str | None,
+        None,
+        "Judge the text answers with this model (any OpenAI-compatible endpoint): adds judge_mean.",
+    ),
+    FieldOption("judge_base_url", "base_url", "The judge's endpoint (default: OpenAI's)."),
+    FieldOption(
+        "judge_max_cost",
+        "max_cost",
+        "Stop judging once this many USD are spent; the rest stays unscored.",
+        typer_kw={"min": 0},
+    ),
+    FieldOption("judge_concurrency", "concurrency", "Judge requests in flight.", typer_kw={"min": 1}),
+    FieldOption(
+        "judge_cache_dir",
+        "cache_dir",
+        "Judge response cache (default: the annotator's cache folder).",
+        annotation=Path | None,
+        to_config=_dir_str,
+        typer_kw={"file_okay": False},
+    ),
+    FieldOption("judge_images", "images", "Send each question's image to the judge."),
+    FieldOption(
+        "judge_price_in",
+        "price_in_per_mtok",
+        "Judge: USD per 1M prompt tokens (for cost and --judge-max-cost).",
+        typer_kw={"min": 0},
+    ),
+    FieldOption("judge_price_out", "price_out_per_mtok", "Judge: USD per 1M completion tokens.", typer_kw={"min": 0}),
 ]
-_JudgeCacheDir = Annotated[
-    Path | None, typer.Option(help="Judge response cache (default: the annotator's cache folder).", file_okay=False)
-]
-_JudgePriceIn = Annotated[
-    float, typer.Option(help="Judge: USD per 1M prompt tokens (for cost and --judge-max-cost).", min=0)
-]
+SCORE_OPTIONS = option_parameters(ScoreConfig, SCORE_OPTION_SPECS) + option_parameters(JudgeConfig, JUDGE_OPTION_SPECS)
+
+
+def score_config_from(kw: dict) -> ScoreConfig:
+    """The scoring config from `score`'s parsed options."""
+    return config_from(ScoreConfig, SCORE_OPTION_SPECS, kw)
+
+
+def judge_config_from(kw: dict) -> JudgeConfig | None:
+    """The judge's config from `score`'s parsed options; None without --judge-model."""
+    model = kw["judge_model"]
+    if not model and (kw["judge_base_url"] or kw["judge_max_cost"] is not None):
+        raise UserError("--judge-base-url and --judge-max-cost need --judge-model")
+    return config_from(JudgeConfig, JUDGE_OPTION_SPECS, kw, model=model) if model else None
 
 
 @command(
@@ -44,23 +96,12 @@ _JudgePriceIn = Annotated[
     "FIFA_JUDGE_API_KEY=... fifa-bench score --bench bench.parquet --submission preds.jsonl --out out "
     "--judge-model gpt-4o-mini --judge-max-cost 2",
 )
+@with_options(SCORE_OPTIONS)
 def score(
     bench: Annotated[Path, typer.Option(help="Bench Parquet file.", dir_okay=False)],
     submission: Annotated[Path, typer.Option(help="Submission (.parquet or .jsonl).", dir_okay=False)],
     out: Annotated[Path, typer.Option(help="Output folder for the report.", file_okay=False)],
-    strict: Annotated[bool, typer.Option(help="Refuse a submission that misses bench questions.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs (0 disables).")] = 1000,
-    no_plots: Annotated[bool, typer.Option("--no-plots", help="Skip the PNG plots.")] = False,
-    no_meteor: _NoMeteor = False,
-    judge_model: _JudgeModel = None,
-    judge_base_url: Annotated[str | None, typer.Option(help="The judge's endpoint (default: OpenAI's).")] = None,
-    judge_max_cost: _JudgeMaxCost = None,
-    judge_concurrency: Annotated[int, typer.Option(help="Judge requests in flight.", min=1)] = 8,
-    judge_cache_dir: _JudgeCacheDir = None,
-    judge_images: Annotated[bool, typer.Option(help="Send each question's image to the judge.")] = True,
-    judge_price_in: _JudgePriceIn = 2.50,
-    judge_price_out: Annotated[float, typer.Option(help="Judge: USD per 1M completion tokens.", min=0)] = 10.00,
+    **kw,
 ) -> None:
     """Score a submission against a bench and write a report.
 
@@ -74,32 +115,13 @@ def score(
     key is read from the environment: FIFA_JUDGE_API_KEY, else OPENAI_API_KEY.
     """
     from .leaderboard import leaderboard
-    from .score_run import judge_config, score_to_folder, validate_inputs
+    from .score_run import score_to_folder, validate_inputs
 
-    b, sub = validate_inputs(bench, submission, strict=strict)
-    if not judge_model and (judge_base_url or judge_max_cost is not None):
-        raise UserError("--judge-base-url and --judge-max-cost need --judge-model")
-    judge = judge_config(
-        judge_model,
-        base_url=judge_base_url,
-        max_cost=judge_max_cost,
-        concurrency=judge_concurrency,
-        images=judge_images,
-        price_in=judge_price_in,
-        price_out=judge_price_out,
-        cache_dir=judge_cache_dir,
-    )
-    report, path = score_to_folder(
-        b,
-        sub,
-        out,
-        strict=strict,
-        seed=seed,
-        bootstrap=bootstrap,
-        plots=not no_plots,
-        meteor=not no_meteor,
-        judge=judge,
-    )
+    config = score_config_from(kw)
+    b, sub = validate_inputs(bench, submission, strict=config.strict)
+    judge = judge_config_from(kw)
+    # score_to_folder's keywords are ScoreConfig's fields
+    report, path = score_to_folder(b, sub, out, judge=judge, **dataclasses.asdict(config))
     for w in report.warnings:
         typer.echo(f"warning: {w}", err=True)
     typer.echo(leaderboard({out.name or str(out): report.to_dict()}, "md", full=True))

@@ -55,9 +55,10 @@ def api_key_from_env() -> str | None:
     return read_api_key(None, (KEY_ENV, "OPENAI_API_KEY"))
 
 
-@dataclass
+@dataclass(frozen=True)
 class JudgeConfig:
-    """Options of the judge (``fifa-bench score --judge-*``)."""
+    """Options of the judge: the home of their defaults (``fifa-bench score --judge-*`` are generated from it;
+    the transport's come from :class:`~fifa.core.llm.OpenAIConfig`)."""
 
     model: str
     base_url: str | None = None

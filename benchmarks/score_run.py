@@ -6,6 +6,9 @@
   model.
 * :func:`score_to_folder`: :func:`fifa.benchmarks.scoring.score` of validated inputs, its report written to
   a folder (``report.json``, ``report.md``, plots, ``judge_scores.jsonl``): ``(Report, path of report.json)``.
+
+Their defaults are read from the configs (:class:`~fifa.benchmarks.score_config.ScoreConfig`,
+:class:`~fifa.benchmarks.judge.JudgeConfig`), never written here.
 """
 
 from __future__ import annotations
@@ -16,15 +19,16 @@ from typing import TYPE_CHECKING, Any
 from fifa.core.errors import UserError
 
 from .bench import Bench, BenchError, load_bench
+from .judge import JudgeConfig
+from .score_config import ScoreConfig
 from .submission import AlignedSubmission, SubmissionError, load_submission
 
 if TYPE_CHECKING:
-    from .judge import JudgeConfig
     from .report import Report
 
 
 def validate_inputs(
-    bench: Path | str, submission: Path | str, *, strict: bool = False
+    bench: Path | str, submission: Path | str, *, strict: bool = ScoreConfig.strict
 ) -> tuple[Bench, AlignedSubmission]:
     """The bench and the submission validated against it; an unusable one is a :class:`UserError`."""
     try:
@@ -37,19 +41,17 @@ def validate_inputs(
 def judge_config(
     model: str | None,
     *,
-    base_url: str | None = None,
-    max_cost: float | None = None,
-    concurrency: int = 8,
-    images: bool = True,
-    price_in: float = 2.50,
-    price_out: float = 10.00,
-    cache_dir: Path | str | None = None,
+    base_url: str | None = JudgeConfig.base_url,
+    max_cost: float | None = JudgeConfig.max_cost,
+    concurrency: int = JudgeConfig.concurrency,
+    images: bool = JudgeConfig.images,
+    price_in: float = JudgeConfig.price_in_per_mtok,
+    price_out: float = JudgeConfig.price_out_per_mtok,
+    cache_dir: Path | str | None = JudgeConfig.cache_dir,
 ) -> JudgeConfig | None:
     """The judge of ``model`` (any OpenAI-compatible endpoint), or None when no model is named."""
     if not model:
         return None
-    from .judge import JudgeConfig
-
     return JudgeConfig(
         model=model,
         base_url=base_url,
@@ -67,11 +69,11 @@ def score_to_folder(
     sub: AlignedSubmission,
     out: Path | str,
     *,
-    strict: bool = False,
-    seed: int = 0,
-    bootstrap: int = 1000,
-    plots: bool = True,
-    meteor: bool = True,
+    strict: bool = ScoreConfig.strict,
+    seed: int = ScoreConfig.seed,
+    bootstrap: int = ScoreConfig.bootstrap,
+    plots: bool = ScoreConfig.plots,
+    meteor: bool = ScoreConfig.meteor,
     judge: Any = None,
 ) -> tuple[Report, Path]:
     """Scores validated inputs and writes the report to ``out``; returns it and the path of ``report.json``."""

@@ -20,6 +20,7 @@ from .bench import load_bench
 from .bootstrap import LEVEL
 from .metrics_text import MeteorProcess, java_available
 from .report import Report
+from .score_config import ScoreConfig
 from .scorers import ScoreContext, ScoreState, scorer_tasks
 from .submission import AlignedSubmission, load_submission
 
@@ -29,14 +30,14 @@ def score(
     bench: Any,
     submission: Any,
     *,
-    strict: bool = False,
-    seed: int = 0,
-    bootstrap: int = 1000,
+    strict: bool = ScoreConfig.strict,
+    seed: int = ScoreConfig.seed,
+    bootstrap: int = ScoreConfig.bootstrap,
     use_java: bool | None = None,
-    meteor: bool = True,
+    meteor: bool = ScoreConfig.meteor,
     judge: Any = None,
 ) -> Report:
-    """Score ``submission`` against ``bench`` (paths or DataFrames).
+    """Score ``submission`` against ``bench`` (paths or DataFrames); the defaults are :class:`ScoreConfig`'s.
 
     Raises :class:`~fifa.benchmarks.submission.SubmissionError` for an invalid
     submission and :class:`~fifa.benchmarks.bench.BenchError` for an unusable
