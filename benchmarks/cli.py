@@ -206,7 +206,7 @@ proxy's own body limit to --max-upload-mb. nginx:
 X-Forwarded-For/-Proto are trusted from --forwarded-allow-ips only (default 127.0.0.1)."""
 
 
-# the longer options of `fifa-bench serve`
+# the longer options of `fifa-bench serve` (the scoring ones default to ScoreConfig's, as `score`'s do)
 _ServedBench = Annotated[
     Path, typer.Option(help="Bench Parquet file (its references never leave the server).", dir_okay=False)
 ]
@@ -218,6 +218,8 @@ _DailyLimit = Annotated[
 _ForwardedAllowIps = Annotated[
     str, typer.Option(help="Proxies trusted for X-Forwarded-* headers (comma-separated, '*' for any).")
 ]
+_ServeBootstrap = Annotated[int, typer.Option(help="Bootstrap resamples for the CIs (as fifa-bench score).")]
+_ServeNoMeteor = Annotated[bool, typer.Option("--no-meteor", help="Skip METEOR (as fifa-bench score).")]
 _Lease = Annotated[
     float,
     typer.Option(
@@ -246,10 +248,10 @@ def serve(
     workers: _ServeWorkers = 2,
     max_upload_mb: Annotated[float, typer.Option(help="Largest submission file accepted (MiB); larger: 413.")] = 64.0,
     daily_limit: _DailyLimit = 10,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap (as fifa-bench score).")] = 0,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs (as fifa-bench score).")] = 1000,
-    no_meteor: Annotated[bool, typer.Option("--no-meteor", help="Skip METEOR (as fifa-bench score).")] = False,
-    strict: Annotated[bool, typer.Option(help="Refuse submissions that miss bench questions.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap (as fifa-bench score).")] = ScoreConfig.seed,
+    bootstrap: _ServeBootstrap = ScoreConfig.bootstrap,
+    no_meteor: _ServeNoMeteor = not ScoreConfig.meteor,
+    strict: Annotated[bool, typer.Option(help="Refuse submissions that miss bench questions.")] = ScoreConfig.strict,
     root_path: Annotated[str, typer.Option(help="Path prefix the reverse proxy serves the app under.")] = "",
     forwarded_allow_ips: _ForwardedAllowIps = "127.0.0.1",
     bench_name: Annotated[str | None, typer.Option(help="Name shown on the page (default: the file's name).")] = None,

@@ -5,15 +5,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..score_config import ScoreConfig
+
 
 @dataclass(frozen=True)
 class ScoreOptions:
-    """How every submission is scored: the same options as ``fifa-bench score``."""
+    """How every submission is scored: the same options (and defaults) as ``fifa-bench score``'s ScoreConfig."""
 
-    strict: bool = False
-    seed: int = 0
-    bootstrap: int = 1000
-    meteor: bool = True
+    strict: bool = ScoreConfig.strict
+    seed: int = ScoreConfig.seed
+    bootstrap: int = ScoreConfig.bootstrap
+    meteor: bool = ScoreConfig.meteor
 
     def cli_args(self) -> list[str]:
         """The same options for ``fifa-bench score`` / the worker's command line."""

@@ -65,6 +65,22 @@ def test_the_library_reads_its_defaults_from_the_configs():
     assert score_run.judge_config("m") == judge and score_run.judge_config(None) is None
 
 
+def test_the_server_scores_with_the_same_defaults():
+    """`fifa-bench serve` scores every upload as `fifa-bench score` would: its options default to ScoreConfig's."""
+    from fifa.benchmarks.cli import serve
+    from fifa.benchmarks.serve import ScoreOptions
+
+    cfg = ScoreConfig()
+    assert ScoreOptions() == ScoreOptions(strict=cfg.strict, seed=cfg.seed, bootstrap=cfg.bootstrap, meteor=cfg.meteor)
+    d = _defaults(serve)
+    assert (d["strict"], d["seed"], d["bootstrap"], not d["no_meteor"]) == (
+        cfg.strict,
+        cfg.seed,
+        cfg.bootstrap,
+        cfg.meteor,
+    )
+
+
 def test_the_defaults_are_the_published_ones():
     """Behaviour unchanged: the values `fifa-bench score` had before they moved into the configs."""
     assert ScoreConfig() == ScoreConfig(strict=False, seed=0, bootstrap=1000, plots=True, meteor=True)
