@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import subprocess
-import sys
 from enum import Enum
 
 import pytest
@@ -13,6 +10,7 @@ import pytest
 from fifa.annotator.cli import RUN_OPTION_SPECS, RUN_OPTIONS, _config, app
 from fifa.annotator.run import AnnotateConfig
 from fifa.cli_options import CliOption, FieldOption, field_default
+from fresh_python import fresh_json
 
 # A changed default in each config class the options reach (AnnotateConfig, DiffConfig, RegionSelectConfig,
 # OpenAIConfig), then what `run --help` and the generated parameters show. Run in a fresh interpreter: the
@@ -49,9 +47,7 @@ print(json.dumps({"help": help_text, "defaults": defaults}))
 
 
 def test_changed_config_defaults_show_up_in_the_cli():
-    p = subprocess.run([sys.executable, "-c", _CHANGED], capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, p.stderr[-2000:]
-    got = json.loads(p.stdout)
+    got = fresh_json(_CHANGED)
     assert got["defaults"] == {
         "llm": "openai",
         "base_url": "http://x/v1",

@@ -6,8 +6,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-import subprocess
-import sys
 
 import pytest
 import typer.main
@@ -26,6 +24,7 @@ from fifa.benchmarks.judge import JudgeConfig
 from fifa.benchmarks.score_config import ScoreConfig
 from fifa.cli_options import CliOption, FieldOption, field_default
 from fifa.core.errors import UserError
+from fresh_python import fresh_json
 
 from .bench_helpers import make_bench, make_submission, write_bench, write_jsonl
 
@@ -118,9 +117,7 @@ print(json.dumps({"help": help_text, "defaults": defaults}))
 
 
 def test_changed_config_defaults_show_up_in_the_cli():
-    p = subprocess.run([sys.executable, "-c", _CHANGED], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr[-2000:]
-    got = json.loads(p.stdout)
+    got = fresh_json(_CHANGED)
     assert got["defaults"] == {
         "strict": True,
         "seed": 7,

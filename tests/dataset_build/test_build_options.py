@@ -4,15 +4,13 @@ BuildConfig (every default written once, in the config), and the report line."""
 from __future__ import annotations
 
 import dataclasses
-import json
-import subprocess
-import sys
 
 import pytest
 
 from fifa.core.tasks import TASK_IDS
 from fifa.pipelines.build import BuildConfig, BuildError, BuildSummary
 from fifa.pipelines.build_options import build_config, summary_line
+from fresh_python import fresh_json
 
 
 def test_build_config_reads_command_line_values(tmp_path):
@@ -119,9 +117,7 @@ print(json.dumps({"help": help_text, "defaults": OPTION_DEFAULTS}))
 
 
 def test_changed_config_defaults_show_up_in_the_command_line():
-    p = subprocess.run([sys.executable, "-c", _CHANGED], capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, p.stderr[-2000:]
-    got = json.loads(p.stdout)
+    got = fresh_json(_CHANGED)
     assert got["defaults"] == {
         "seed": 7,
         "tasks": "det,loc",
