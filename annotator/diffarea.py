@@ -25,6 +25,8 @@ recolour is weaker than its core).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 
@@ -118,14 +120,8 @@ def trim_components(
     left as they are: their significance varies inside the edit."""
     if ratio <= 0 or not mask.any():
         return mask
-    n, lab, st, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     out = mask.copy()
-    for i in range(1, n):
-        if st[i, cv2.CC_STAT_AREA] >= max_area:
-            continue
-        x, y, w, h = st[i, :4]
-        box = (slice(y, y + h), slice(x, x + w))
-        comp = lab[box] == i
+    for box, comp in small_components(mask, max_area):
         chroma = float(np.hypot(shift[1][box][comp], shift[2][box][comp]).mean())
         if chroma <= float(np.abs(shift[0][box][comp]).mean()):
             continue
@@ -140,3 +136,15 @@ def trim_components(
         region = out[box]
         region[comp & ~keep] = False
     return out
+
+
+def small_components(mask: np.ndarray, max_area: int) -> Iterator[tuple[tuple[slice, slice], np.ndarray]]:
+    """The 8-connected parts of ``mask`` under ``max_area`` pixels, each as (its bounding box, its pixels in
+    the box), in label order."""
+    n, lab, st, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    for i in range(1, n):
+        if st[i, cv2.CC_STAT_AREA] >= max_area:
+            continue
+        x, y, w, h = st[i, :4]
+        box = (slice(y, y + h), slice(x, x + w))
+        yield box, lab[box] == i

@@ -20,6 +20,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .diffarea import small_components
+
 #: box areas of the region-level null (px): a leaf is compared with boxes of the nearest of these areas
 _BOX_AREAS = 2.0 ** np.arange(3, 15)
 
@@ -153,15 +155,9 @@ def snap_to_leaves(
     if ratio <= 0 or not mask.any():
         return mask
     index = leaves["index"]
-    n, lab, st, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     out = mask.copy()
     signed = means[:3]
-    for i in range(1, n):
-        if st[i, cv2.CC_STAT_AREA] >= max_area:
-            continue
-        x, y, w, h = st[i, :4]
-        box = (slice(y, y + h), slice(x, x + w))
-        comp = lab[box] == i
+    for box, comp in small_components(mask, max_area):
         if not _one_recolour([c[box][comp] for c in shift], consistency):
             continue
         li = index[box][comp]

@@ -16,22 +16,19 @@ from .forge_faces import BaseFace
 
 
 def manifest_schema():
-    """The columns of a forge manifest (``fifa-annotate run``'s manifest with the forge's ground truth)."""
+    """The columns of a forge manifest: ``fifa-annotate run``'s manifest columns (its ``identities`` left out: a
+    forge's group is its identity) with the forge's ground truth."""
     import pyarrow as pa
 
-    rle_t = rle_utils.RLE_TYPE
+    from .manifest import MANIFEST_SCHEMA
+
+    shared = [f for f in MANIFEST_SCHEMA if f.name != "identities"]
     return pa.schema(
         [
-            ("sample_id", pa.string()),
-            ("image_path", pa.string()),
-            ("source_path", pa.string()),
-            ("label", pa.string()),
-            ("method", pa.string()),
-            ("category", pa.string()),
-            ("group", pa.string()),
+            *shared,
             ("truth", pa.list_(pa.string())),
             ("truth_target", pa.string()),
-            ("truth_mask", rle_t),
+            ("truth_mask", rle_utils.RLE_TYPE),
             ("edit", pa.string()),
             ("pair_kind", pa.string()),
             ("collection", pa.string()),
